@@ -1,0 +1,1 @@
+"""Editing tools as Qt-free state machines: pointer events in, commands out."""

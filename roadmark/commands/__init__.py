@@ -1,0 +1,1 @@
+"""Handlers of the ``roadmark`` sub-commands, one module per group."""

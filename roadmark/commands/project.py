@@ -1,0 +1,95 @@
+"""``roadmark new``, ``add`` and ``info``: create projects, add frames, count things."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    new = subparsers.add_parser("new", help="create an empty project")
+    new.add_argument("project", type=Path, help="the .roadmark file to create")
+    new.add_argument(
+        "--schema", default="cityscapes", help="'cityscapes' (default) or a JSON/YAML schema file"
+    )
+    new.set_defaults(handler=cmd_new)
+
+    add = subparsers.add_parser("add", help="add images, folders or videos as frames")
+    add.add_argument("project", type=Path)
+    add.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    add.add_argument("--every", type=int, default=1, metavar="N", help="every Nth video frame")
+    add.set_defaults(handler=cmd_add)
+
+    info = subparsers.add_parser("info", help="counts: frames, objects, labels, statuses")
+    info.add_argument("project")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=cmd_info)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from roadmark.io.schema_files import load_schema
+    from roadmark.io.store import PROJECT_SUFFIX, Project
+
+    path: Path = args.project
+    if path.suffix != PROJECT_SUFFIX:
+        path = path.with_name(path.name + PROJECT_SUFFIX)
+    schema = load_schema(args.schema)
+    with Project.create(path, schema):
+        pass
+    print(f"created {path} (schema {schema.name}, {len(schema)} labels)")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from roadmark.io.frames import scan
+    from roadmark.io.store import Project
+
+    with Project.open(args.project) as project:
+        with tqdm(desc="checking images", unit="img", leave=False, disable=None) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            specs = scan(args.paths, every=args.every, progress=progress)
+        added, skipped = project.add_frames(specs)
+        total = project.frame_count()
+    note = f", {skipped} already in the project" if skipped else ""
+    print(f"added {len(added)} frames{note}; {total} in total")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from roadmark.io.store import Project
+
+    with Project.open(args.project, read_only=True) as project:
+        info = project.info()
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        print(format_info(info))
+    return 0
+
+
+def format_info(info: dict[str, Any]) -> str:
+    lines = [
+        f"project  {info['project']}",
+        f"schema   {info['schema']} ({info['labels']} labels)",
+        f"frames   {info['frames']}  "
+        + "  ".join(f"{k}={v}" for k, v in info["statuses"].items() if v),
+        f"objects  {info['objects']}  "
+        + "  ".join(f"{k}={v}" for k, v in info["objects_by_kind"].items()),
+    ]
+    if info["objects_by_source"]:
+        lines.append(
+            "sources  " + "  ".join(f"{k}={v}" for k, v in info["objects_by_source"].items())
+        )
+    if info["objects_by_label"]:
+        lines.append(
+            "labels   " + "  ".join(f"{k}={v}" for k, v in info["objects_by_label"].items())
+        )
+    return "\n".join(lines)

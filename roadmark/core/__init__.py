@@ -1,0 +1,4 @@
+"""Domain model: label schema, geometry, frame annotations, provenance, rasterization.
+
+Nothing here imports Qt, torch, a database or OpenCV.
+"""

@@ -1,0 +1,40 @@
+"""Exception types shared by every layer.
+
+Every error the user can cause derives from :class:`RoadmarkError`; the command line turns
+one into a single line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+
+class RoadmarkError(Exception):
+    """A problem the user can fix (bad input, missing file, wrong project).
+
+    Args:
+        message: What is wrong, in one sentence.
+        path: The file concerned, when there is one; it leads the rendered message.
+        field: The entry or field inside that file, when known.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.field = field
+
+    def __str__(self) -> str:
+        parts = []
+        if self.path:
+            parts.append(str(self.path))
+        if self.field:
+            parts.append(self.field)
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class SchemaError(RoadmarkError):
+    """A label schema is malformed (duplicate id, bad color, unknown field...)."""
+
+
+class GeometryError(RoadmarkError):
+    """A geometry cannot be used (too few points, empty, not finite)."""

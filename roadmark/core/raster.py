@@ -1,0 +1,212 @@
+"""Rasterization of regions into label maps, and exact vectorization of masks.
+
+Label maps are derived data: they are made from a frame's regions in z-order (later objects
+paint over earlier ones, as Cityscapes' ``json2labelImg`` does) and are never the source of
+truth. Polygons are rasterized with pycocotools, whose rule matches roadmark's coordinate
+convention (origin at the top-left corner of the top-left pixel): a polygon that follows
+pixel edges gives back exactly those pixels, so :func:`mask_to_region` followed by
+:func:`region_mask` is lossless. Each object is rasterized inside its own bounding box, so
+the cost grows with the objects' area, not with the frame size times the object count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from pycocotools import mask as coco_mask
+from shapely.geometry import MultiPolygon, Polygon
+
+from roadmark.core.annotation import AnnotationObject, ObjectKind, Region, region_parts
+from roadmark.core.schema import IGNORE_TRAIN_ID, Label, LabelSchema
+
+Mask = NDArray[np.bool_]
+INSTANCE_FACTOR = 1000
+
+
+def _ring_mask(ring: Sequence[tuple[float, float]], height: int, width: int) -> Mask:
+    flat = [float(v) for point in ring for v in point[:2]]
+    rles = coco_mask.frPyObjects([flat], height, width)
+    return coco_mask.decode(rles)[:, :, 0].astype(bool)
+
+
+def region_mask_in_box(region: Region, height: int, width: int) -> tuple[Mask, int, int]:
+    """Rasterize a region, clipped to the image, inside its own bounding box.
+
+    Returns:
+        ``(mask, row0, col0)``: the mask covers rows ``row0 .. row0 + mask.shape[0]`` and
+        columns ``col0 .. col0 + mask.shape[1]`` of the image. Empty when the region lies
+        outside the image.
+    """
+    minx, miny, maxx, maxy = region.bounds
+    col0 = max(0, math.floor(minx))
+    row0 = max(0, math.floor(miny))
+    col1 = min(width, math.ceil(maxx))
+    row1 = min(height, math.ceil(maxy))
+    if col1 <= col0 or row1 <= row0:
+        return np.zeros((0, 0), dtype=bool), row0, col0
+    h, w = row1 - row0, col1 - col0
+    mask = np.zeros((h, w), dtype=bool)
+    for part in region_parts(region):
+        shifted = shapely.affinity.translate(part, -col0, -row0)
+        filled = _ring_mask(list(shifted.exterior.coords)[:-1], h, w)
+        for interior in shifted.interiors:
+            filled &= ~_ring_mask(list(interior.coords)[:-1], h, w)
+        mask |= filled
+    return mask, row0, col0
+
+
+def region_mask(region: Region, height: int, width: int) -> Mask:
+    """Rasterize a region to a full-frame boolean mask (pixel centers inside)."""
+    out = np.zeros((height, width), dtype=bool)
+    mask, row0, col0 = region_mask_in_box(region, height, width)
+    out[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
+    return out
+
+
+def paint(
+    objects: Sequence[AnnotationObject],
+    value_of: Callable[[AnnotationObject], int | None],
+    height: int,
+    width: int,
+    *,
+    background: int = 0,
+    dtype: type = np.uint16,
+) -> NDArray:
+    """Paint the live regions of ``objects`` in z-order; ``value_of`` gives each one's value.
+
+    Objects for which ``value_of`` returns ``None`` are skipped (not drawn).
+    """
+    out = np.full((height, width), background, dtype=dtype)
+    for obj in objects:
+        if obj.deleted or obj.kind is not ObjectKind.REGION:
+            continue
+        value = value_of(obj)
+        if value is None:
+            continue
+        mask, row0, col0 = region_mask_in_box(obj.region, height, width)
+        window = out[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]]
+        window[mask] = value
+    return out
+
+
+def _drawable(schema: LabelSchema, obj: AnnotationObject) -> Label | None:
+    label = schema.by_id.get(obj.label_id)
+    return label if label is not None and label.drawable else None
+
+
+def label_id_map(
+    objects: Sequence[AnnotationObject], schema: LabelSchema, height: int, width: int
+) -> NDArray[np.uint16]:
+    """Semantic map of label ids; 0 (``unlabeled`` in Cityscapes) where nothing is drawn."""
+
+    def value(obj: AnnotationObject) -> int | None:
+        label = _drawable(schema, obj)
+        return label.id if label else None
+
+    return paint(objects, value, height, width)
+
+
+def train_id_map(
+    objects: Sequence[AnnotationObject], schema: LabelSchema, height: int, width: int
+) -> NDArray[np.uint8]:
+    """Semantic map of train ids; 255 where nothing is drawn or the label is ignored."""
+
+    def value(obj: AnnotationObject) -> int | None:
+        label = _drawable(schema, obj)
+        if label is None:
+            return None
+        return label.train_id if 0 <= label.train_id < IGNORE_TRAIN_ID else IGNORE_TRAIN_ID
+
+    return paint(objects, value, height, width, background=IGNORE_TRAIN_ID, dtype=np.uint8)
+
+
+def instance_id_map(
+    objects: Sequence[AnnotationObject], schema: LabelSchema, height: int, width: int
+) -> NDArray[np.uint16]:
+    """Cityscapes instance map: ``id * 1000 + k`` for instances of ``hasInstances`` labels.
+
+    ``k`` counts the label's non-crowd objects in z-order starting at 0 (as
+    cityscapesScripts' ``json2instanceImg``); crowd regions and labels without instances
+    keep the bare label id.
+    """
+    counts: dict[int, int] = {}
+
+    def value(obj: AnnotationObject) -> int | None:
+        label = _drawable(schema, obj)
+        if label is None:
+            return None
+        if not label.has_instances or obj.crowd:
+            return label.id
+        k = counts.get(label.id, 0)
+        counts[label.id] = k + 1
+        return label.id * INSTANCE_FACTOR + k
+
+    return paint(objects, value, height, width)
+
+
+def color_map(label_ids: NDArray, schema: LabelSchema) -> NDArray[np.uint8]:
+    """RGB image of a label-id map in the schema's colors."""
+    lut = np.zeros((max(int(label_ids.max(initial=0)), max(schema.by_id)) + 1, 3), dtype=np.uint8)
+    for label in schema.labels:
+        if label.drawable:
+            lut[label.id] = label.color
+    return lut[label_ids]
+
+
+def mask_to_region(mask: NDArray, *, offset: tuple[float, float] = (0.0, 0.0)) -> Region | None:
+    """Vectorize a boolean mask exactly: the region's edges follow pixel edges.
+
+    Runs of set pixels in consecutive rows with the same columns are merged into one
+    rectangle before the union, so the cost follows the mask's outline, not its area.
+
+    Args:
+        mask: 2-D array, nonzero = inside.
+        offset: ``(x, y)`` added to every coordinate (position of ``mask[0, 0]``).
+
+    Returns:
+        The region, or ``None`` when the mask is empty.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return None
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    changes = np.diff(padded, axis=1)
+    run_rows, run_starts = np.nonzero(changes == 1)
+    _, run_ends = np.nonzero(changes == -1)
+    rectangles: list[tuple[int, int, int, int]] = []  # col0, col1, row0, row1
+    active: dict[tuple[int, int], int] = {}  # runs of the previous row -> their first row
+    previous_row = -2
+    boundaries = np.flatnonzero(np.diff(run_rows)) + 1
+    for rows, starts, ends in zip(
+        np.split(run_rows, boundaries),
+        np.split(run_starts, boundaries),
+        np.split(run_ends, boundaries),
+        strict=True,
+    ):
+        row = int(rows[0])
+        carried = active if row == previous_row + 1 else {}
+        current: dict[tuple[int, int], int] = {}
+        for run in zip(starts.tolist(), ends.tolist(), strict=True):
+            current[run] = carried.pop(run, row)
+        for (c0, c1), first in active.items():  # runs that did not continue end here
+            rectangles.append((c0, c1, first, previous_row + 1))
+        active, previous_row = current, row
+    for (c0, c1), first in active.items():
+        rectangles.append((c0, c1, first, previous_row + 1))
+    dx, dy = offset
+    boxes = shapely.box(
+        np.array([r[0] for r in rectangles]) + dx,
+        np.array([r[2] for r in rectangles]) + dy,
+        np.array([r[1] for r in rectangles]) + dx,
+        np.array([r[3] for r in rectangles]) + dy,
+    )
+    region = shapely.simplify(shapely.union_all(boxes), 0.0)
+    if isinstance(region, Polygon | MultiPolygon):
+        return region
+    parts = [g for g in getattr(region, "geoms", []) if isinstance(g, Polygon)]
+    return MultiPolygon(parts) if parts else None

@@ -1,0 +1,75 @@
+"""COCO run-length encoding helpers (pycocotools), JSON-friendly.
+
+An RLE here is ``{"size": [height, width], "counts": str}`` (compressed counts, as
+pycocotools writes them). Uncompressed RLE (``counts`` a list of ints) is accepted on input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pycocotools import mask as coco_mask
+
+from roadmark.core.annotation import Region
+from roadmark.core.errors import GeometryError
+from roadmark.core.raster import mask_to_region, region_mask
+
+Rle = dict[str, Any]
+
+
+def encode(mask: NDArray) -> Rle:
+    """Compressed RLE of a 2-D mask."""
+    if mask.ndim != 2:
+        raise GeometryError(f"a mask must be 2-D, got shape {mask.shape}")
+    rle = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def _to_native(rle: Rle) -> dict[str, Any]:
+    try:
+        height, width = (int(v) for v in rle["size"])
+        counts = rle["counts"]
+    except (KeyError, TypeError, ValueError) as error:
+        raise GeometryError("an RLE needs 'size' [height, width] and 'counts'") from error
+    if isinstance(counts, list):
+        if sum(int(c) for c in counts) != height * width:
+            raise GeometryError(
+                f"RLE counts add up to {sum(counts)}, not height*width = {height * width}"
+            )
+        return coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+    if isinstance(counts, str):
+        counts = counts.encode("ascii")
+    if not isinstance(counts, bytes):
+        raise GeometryError(f"RLE 'counts' must be a string or a list, got {type(counts).__name__}")
+    return {"size": [height, width], "counts": counts}
+
+
+def decode(rle: Rle) -> NDArray[np.bool_]:
+    """The boolean mask of an RLE (compressed or uncompressed counts).
+
+    Raises:
+        GeometryError: The RLE is malformed or its counts do not cover ``size``.
+    """
+    native = _to_native(rle)
+    height, width = native["size"]
+    area = int(coco_mask.area(native))
+    mask = coco_mask.decode(native).astype(bool)
+    if mask.shape != (height, width) or int(mask.sum()) != area:
+        raise GeometryError("RLE counts do not match its size")
+    return mask
+
+
+def area(rle: Rle) -> int:
+    return int(coco_mask.area(_to_native(rle)))
+
+
+def from_region(region: Region, height: int, width: int) -> Rle:
+    """RLE of a region rasterized at ``height x width``."""
+    return encode(region_mask(region, height, width))
+
+
+def to_region(rle: Rle) -> Region | None:
+    """The exact (pixel-edge) region of an RLE; ``None`` when it is empty."""
+    return mask_to_region(decode(rle))

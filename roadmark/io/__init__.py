@@ -1,0 +1,1 @@
+"""Project store, frame sources and file formats. No Qt, no torch."""

@@ -1,0 +1,29 @@
+"""Errors raised by the project store and the frame sources."""
+
+from __future__ import annotations
+
+from roadmark.core.errors import RoadmarkError
+
+
+class ProjectError(RoadmarkError):
+    """A project file cannot be created, opened or written."""
+
+
+class NotAProjectError(ProjectError):
+    """The file exists but is not a roadmark project."""
+
+
+class ProjectVersionError(ProjectError):
+    """The project was written by a newer roadmark."""
+
+
+class ProjectLockedError(ProjectError):
+    """Another process holds the project's write lock."""
+
+
+class ProjectReadOnlyError(ProjectError):
+    """The project file (or its folder) is read-only."""
+
+
+class FrameSourceError(RoadmarkError):
+    """An image, folder or video cannot be used as frames."""

@@ -1,0 +1,41 @@
+"""Reading label schemas from JSON or YAML files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from roadmark.core.errors import SchemaError
+from roadmark.core.schema import LabelSchema, cityscapes_schema
+
+BUILTIN_SCHEMAS = {"cityscapes": cityscapes_schema}
+
+
+def load_schema(source: str | Path) -> LabelSchema:
+    """A built-in schema by name (``cityscapes``) or a ``.json``/``.yaml``/``.yml`` file.
+
+    Raises:
+        SchemaError: Unknown name, unreadable file, bad syntax, or invalid entries (the
+            message names the file and the entry).
+    """
+    if str(source) in BUILTIN_SCHEMAS:
+        return BUILTIN_SCHEMAS[str(source)]()
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise SchemaError(
+            f"no such schema file (built-in schemas: {', '.join(BUILTIN_SCHEMAS)})", path=str(path)
+        ) from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise SchemaError(f"cannot read schema ({error})", path=str(path)) from error
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise SchemaError(
+                f"not valid YAML ({error})".replace("\n", " "), path=str(path)
+            ) from error
+        return LabelSchema.from_dict(data, source=str(path))
+    return LabelSchema.from_json(text, source=str(path))

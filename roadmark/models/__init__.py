@@ -1,0 +1,1 @@
+"""Models: loading, registry, batched runner, uncertainty, training (the only torch user)."""

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from roadmark.core import rle
+from roadmark.core.raster import (
+    color_map,
+    instance_id_map,
+    label_id_map,
+    mask_to_region,
+    region_mask,
+    train_id_map,
+)
+from roadmark.core.schema import cityscapes_schema
+from tests.helpers import box, region
+
+SCHEMA = cityscapes_schema()
+
+
+def test_pixel_edge_square_gives_exactly_its_pixels():
+    mask = region_mask(shapely.box(2, 1, 5, 4), 6, 8)
+    expected = np.zeros((6, 8), bool)
+    expected[1:4, 2:5] = True
+    assert (mask == expected).all()
+
+
+def test_z_order_later_objects_paint_over_earlier():
+    objects = [region(7, 0, 0, 10, 10), region(26, 2, 2, 6, 6), region(26, 4, 4, 8, 8)]
+    labels = label_id_map(objects, SCHEMA, 10, 10)
+    assert labels[0, 0] == 7 and labels[3, 3] == 26 and labels[9, 9] == 7
+    instances = instance_id_map(objects, SCHEMA, 10, 10)
+    assert instances[0, 0] == 7  # road has no instances: bare id
+    assert instances[2, 2] == 26000 and instances[5, 5] == 26001  # second car on top
+    assert instances[3, 3] == 26000
+    reordered = label_id_map(objects[::-1], SCHEMA, 10, 10)
+    assert (reordered == 7).all()  # road on top hides both cars
+
+
+def test_deleted_boxes_crowd_and_license_plate():
+    objects = [
+        region(7, 0, 0, 10, 10),
+        region(26, 0, 0, 5, 5, deleted=True),
+        box(24, 0, 0, 10, 10),
+        region(26, 5, 5, 10, 10, crowd=True),
+        region(-1, 0, 5, 5, 10),
+    ]
+    labels = label_id_map(objects, SCHEMA, 10, 10)
+    assert labels[1, 1] == 7  # deleted object and box are not drawn
+    assert labels[7, 2] == 7  # license plate (id -1) never drawn
+    instances = instance_id_map(objects, SCHEMA, 10, 10)
+    assert instances[7, 7] == 26  # crowd keeps the bare id
+    train = train_id_map([*objects, region(4, 0, 0, 2, 2)], SCHEMA, 10, 10)
+    assert train[1, 1] == 255 and train[5, 5] == 13 and train[3, 3] == 0
+
+
+def test_holes_show_what_is_beneath():
+    ring = shapely.box(0, 0, 10, 10).difference(shapely.box(3, 3, 7, 7))
+    objects = [region(7, 0, 0, 10, 10), region(26, 0, 0, 1, 1)]
+    objects[1] = dataclasses.replace(objects[1], geometry=ring)
+    labels = label_id_map(objects, SCHEMA, 10, 10)
+    assert labels[5, 5] == 7 and labels[1, 1] == 26
+
+
+def test_out_of_image_parts_are_clipped():
+    labels = label_id_map([region(7, -5, -5, 3, 3), region(8, 50, 50, 60, 60)], SCHEMA, 10, 10)
+    assert labels[:3, :3].tolist() == [[7] * 3] * 3
+    assert (labels[3:, 3:] == 0).all()
+
+
+def test_color_map():
+    colors = color_map(np.array([[7, 26]]), SCHEMA)
+    assert colors.tolist() == [[[128, 64, 128], [0, 0, 142]]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 24), st.integers(1, 24))))
+def test_vectorize_then_rasterize_is_lossless(mask):
+    vector = mask_to_region(mask)
+    if not mask.any():
+        assert vector is None
+        return
+    assert (region_mask(vector, *mask.shape) == mask).all()
+    assert vector.area == pytest.approx(mask.sum())
+
+
+def test_rle_round_trip_and_bad_rle():
+    mask = np.zeros((20, 30), bool)
+    mask[3:9, 4:20] = True
+    mask[5:7, 8:10] = False
+    encoded = rle.encode(mask)
+    assert isinstance(encoded["counts"], str)
+    assert (rle.decode(encoded) == mask).all()
+    assert rle.area(encoded) == mask.sum()
+    assert (region_mask(rle.to_region(encoded), 20, 30) == mask).all()
+    uncompressed = {"size": [2, 3], "counts": [1, 2, 3]}
+    assert rle.decode(uncompressed).sum() == 2
+    from roadmark.core.errors import GeometryError
+
+    with pytest.raises(GeometryError, match="add up to"):
+        rle.decode({"size": [2, 3], "counts": [1, 2]})
+    with pytest.raises(GeometryError, match="needs 'size'"):
+        rle.decode({"counts": "abc"})

@@ -1,0 +1,35 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from roadmark.core.annotation import AnnotationObject, Box, Provenance
+from roadmark.io.frames import write_image
+
+
+def make_image(path: Path, width: int = 64, height: int = 48, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    write_image(path, rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+    return path
+
+
+def region(label_id: int, x0: float, y0: float, x1: float, y1: float, **kw) -> AnnotationObject:
+    return AnnotationObject(
+        label_id=label_id,
+        geometry=shapely.box(x0, y0, x1, y1),
+        provenance=Provenance.new("human", "tester"),
+        **kw,
+    )
+
+
+def box(label_id: int, x0: float, y0: float, x1: float, y1: float, **kw) -> AnnotationObject:
+    return AnnotationObject(
+        label_id=label_id,
+        geometry=Box(x0, y0, x1, y1),
+        provenance=Provenance.new("human", "tester"),
+        **kw,
+    )

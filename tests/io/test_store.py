@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import shapely
+import sqlalchemy as sa
+
+from roadmark.core.annotation import FrameStatus
+from roadmark.core.errors import SchemaError
+from roadmark.core.schema import LabelSchema, cityscapes_schema
+from roadmark.io import tables
+from roadmark.io.errors import (
+    NotAProjectError,
+    ProjectError,
+    ProjectLockedError,
+    ProjectReadOnlyError,
+    ProjectVersionError,
+)
+from roadmark.io.frames import scan
+from roadmark.io.store import FrameSpec, Project, migrate, sqlite_engine
+from tests.helpers import box, make_image, region
+
+
+def _specs(folder: Path, n: int = 3) -> list[FrameSpec]:
+    folder.mkdir(exist_ok=True)
+    return scan([make_image(folder / f"img{i}.png", seed=i) for i in range(n)])
+
+
+def test_create_add_reopen(project_path: Path, tmp_path: Path):
+    with Project.create(project_path) as project:
+        assert project.user == "tester"
+        ids, skipped = project.add_frames(_specs(tmp_path / "images"))
+        assert len(ids) == 3 and skipped == 0
+        _, skipped = project.add_frames(_specs(tmp_path / "images"))
+        assert skipped == 3
+        stored = project.add_objects(
+            ids[0], [region(7, 0, 0, 64, 48), box(26, 5, 5, 20, 20, track_id=4)]
+        )
+        assert all(obj.uid for obj in stored)
+    with Project.open(project_path) as project:
+        frames = project.frames()
+        assert [f.path for f in frames] == ["images/img0.png", "images/img1.png", "images/img2.png"]
+        assert frames[0].width == 64 and frames[0].height == 48 and frames[0].video_frame is None
+        objects = project.objects(frames[0].id)
+        assert [o.label_id for o in objects] == [7, 26]
+        assert objects[1].track_id == 4 and objects[1].provenance.created_by == "tester"
+        assert objects[0].geometry.equals(shapely.box(0, 0, 64, 48))
+        assert project.schema == cityscapes_schema()
+
+
+def test_moving_the_folder_keeps_frames_working(tmp_path: Path):
+    root = tmp_path / "a"
+    root.mkdir()
+    with Project.create(root / "p.roadmark") as project:
+        project.add_frames(_specs(root / "images", 1))
+    shutil.move(root, tmp_path / "b")
+    with Project.open(tmp_path / "b" / "p.roadmark") as project:
+        frame = project.frames()[0]
+        assert project.frame_file(frame).is_file()
+
+
+def test_z_order_edit_and_soft_delete(project_path: Path, tmp_path: Path):
+    with Project.create(project_path) as project:
+        (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
+        a, b = project.add_objects(frame_id, [region(7, 0, 0, 10, 10), region(8, 0, 0, 5, 5)])
+        (c,) = project.add_objects(frame_id, [region(23, 0, 0, 1, 1)], at_bottom=True)
+        assert [o.uid for o in project.objects(frame_id)] == [c.uid, a.uid, b.uid]
+        project.set_z_order(frame_id, [b.uid, c.uid, a.uid])
+        assert [o.uid for o in project.objects(frame_id)] == [b.uid, c.uid, a.uid]
+        project.update_objects([dataclasses.replace(a, deleted=True, label_id=11)])
+        objects = project.objects(frame_id)
+        assert objects[2].deleted and objects[2].label_id == 11
+        assert len(objects.live()) == 2
+        with pytest.raises(ProjectError, match="each object"):
+            project.set_z_order(frame_id, [b.uid])
+
+
+def test_failed_action_rolls_back(project_path: Path, tmp_path: Path):
+    with Project.create(project_path) as project:
+        (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
+        with pytest.raises(RuntimeError), project.transaction():
+            project.add_objects(frame_id, [region(7, 0, 0, 10, 10)])
+            project.set_frame_status(frame_id, FrameStatus.DONE)
+            raise RuntimeError("crash in the middle of an action")
+        assert len(project.objects(frame_id)) == 0
+        assert project.frame(frame_id).status is FrameStatus.NEW
+        with pytest.raises(SchemaError, match="unknown label"):
+            project.add_objects(frame_id, [region(7, 0, 0, 1, 1), region(999, 0, 0, 1, 1)])
+        assert len(project.objects(frame_id)) == 0
+
+
+def test_schema_is_stored_and_used_labels_are_protected(project_path: Path, tmp_path: Path):
+    custom = LabelSchema.from_dict({"labels": [{"name": "lane", "id": 100, "color": "#ffffff"}]})
+    with Project.create(project_path, custom) as project:
+        (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
+        project.add_objects(frame_id, [region(100, 0, 0, 3, 3)])
+        with pytest.raises(SchemaError, match="used by objects"):
+            project.set_schema(cityscapes_schema())
+        grown = custom.with_labels(["curb"])
+        project.set_schema(grown)
+    with Project.open(project_path) as project:
+        assert [label.name for label in project.schema] == ["lane", "curb"]
+
+
+def test_info_counts(project_path: Path, tmp_path: Path):
+    with Project.create(project_path) as project:
+        ids, _ = project.add_frames(_specs(tmp_path / "i", 2))
+        project.add_objects(
+            ids[0], [region(7, 0, 0, 5, 5), region(7, 0, 0, 2, 2), box(26, 0, 0, 3, 3)]
+        )
+        project.set_frame_status(ids[1], FrameStatus.DONE)
+        info = project.info()
+    assert info["frames"] == 2 and info["objects"] == 3 and info["labels"] == 35
+    assert info["objects_by_kind"] == {"box": 1, "region": 2}
+    assert info["objects_by_label"] == {"road": 2, "car": 1}
+    assert info["objects_by_source"] == {"human": 3}
+    assert info["statuses"]["new"] == 1 and info["statuses"]["done"] == 1
+
+
+def test_not_a_project(tmp_path: Path):
+    junk = tmp_path / "junk.roadmark"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(NotAProjectError, match=r"junk\.roadmark"):
+        Project.open(junk)
+    other = tmp_path / "other.roadmark"
+    sqlite3.connect(other).execute("create table x (a int)").connection.commit()
+    with pytest.raises(NotAProjectError, match="not a roadmark project"):
+        Project.open(other)
+    with pytest.raises(ProjectError, match="no such project file"):
+        Project.open(tmp_path / "missing.roadmark")
+
+
+def test_newer_version_is_refused(project_path: Path):
+    Project.create(project_path).close()
+    with sqlite3.connect(project_path) as conn:
+        conn.execute("update meta set value = '99' where key = 'schema_version'")
+    with pytest.raises(ProjectVersionError, match="newer roadmark"):
+        Project.open(project_path)
+
+
+def test_migrations_run_in_order_in_one_transaction(project_path: Path):
+    Project.create(project_path).close()
+    engine = sqlite_engine(project_path)
+    with engine.begin() as conn:
+        conn.execute(
+            tables.meta.update().values(value="1").where(tables.meta.c.key == "schema_version")
+        )
+    ran = []
+
+    def step1(conn: sa.Connection) -> None:
+        ran.append(1)
+        conn.exec_driver_sql("ALTER TABLE frames ADD COLUMN note TEXT")
+
+    def step2(conn: sa.Connection) -> None:
+        ran.append(2)
+        conn.exec_driver_sql("UPDATE frames SET note = 'x'")
+
+    migrate(engine, 1, {1: step1, 2: step2}, to_version=3)
+    assert ran == [1, 2]
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("select value from meta where key='schema_version'")).scalar()
+            == "3"
+        )
+
+    def broken(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("ALTER TABLE frames ADD COLUMN other TEXT")
+        raise RuntimeError("migration failed")
+
+    with pytest.raises(RuntimeError):
+        migrate(engine, 3, {3: broken}, to_version=4)
+    with engine.connect() as conn:
+        columns = [c["name"] for c in sa.inspect(conn).get_columns("frames")]
+        assert "other" not in columns  # rolled back with the version stamp
+        assert (
+            conn.execute(sa.text("select value from meta where key='schema_version'")).scalar()
+            == "3"
+        )
+    with pytest.raises(ProjectVersionError, match="no migration"):
+        migrate(engine, 3, {}, to_version=4)
+    engine.dispose()
+
+
+def test_read_only_project(project_path: Path, tmp_path: Path):
+    Project.create(project_path).close()
+    project_path.chmod(0o444)
+    try:
+        with pytest.raises(ProjectReadOnlyError, match="read-only"):
+            Project.open(project_path)
+        with Project.open(project_path, read_only=True) as project:
+            assert project.frame_count() == 0
+            with pytest.raises(ProjectReadOnlyError):
+                project.add_frames(_specs(tmp_path / "i", 1))
+    finally:
+        project_path.chmod(0o644)
+
+
+def test_locked_project(project_path: Path, tmp_path: Path):
+    Project.create(project_path).close()
+    specs = _specs(tmp_path / "i", 1)
+    holder = sqlite3.connect(project_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(ProjectLockedError, match="locked by another process"):
+            with Project.open(project_path) as project:
+                project.add_frames(specs)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Project.open(project_path) as project:
+        project.add_frames(specs)
+        assert project.frame_count() == 1
+
+
+def test_create_refuses_existing_file(project_path: Path):
+    Project.create(project_path).close()
+    with pytest.raises(ProjectError, match="exists already"):
+        Project.create(project_path)
+    with pytest.raises(ProjectError, match="folder does not exist"):
+        Project.create(project_path.parent / "nowhere" / "x.roadmark")
+
+
+def test_meta_values(project_path: Path):
+    with Project.create(project_path) as project:
+        project.set_meta("gui.last_frame", "5")
+        project.set_meta("gui.last_frame", "6")
+        assert project.get_meta("gui.last_frame") == "6"
+        assert project.get_meta("nothing", "d") == "d"
+        assert project.version == tables.SCHEMA_VERSION
