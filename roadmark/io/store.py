@@ -41,6 +41,7 @@ from roadmark.core.annotation import (
 )
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import AttributeSpec, Label, LabelSchema, cityscapes_schema
+from roadmark.io import audit, workflow_tables  # noqa: F401  (workflow_tables registers tables)
 from roadmark.io import tables as t
 from roadmark.io.errors import (
     NotAProjectError,
@@ -578,12 +579,14 @@ class Project:
                 row = _object_row(obj) | {"frame_id": frame_id, "z": start + offset}
                 uid = conn.execute(t.objects.insert().values(**row)).inserted_primary_key[0]
                 stored.append(replace(obj, uid=uid))
+            audit.log_added(conn, self.user, frame_id, stored)
         return stored
 
     def update_objects(self, objects: Sequence[AnnotationObject]) -> None:
         """Write back edited objects (matched by ``uid``), keeping their z-order."""
         self._check_labels(objects)
         with self.transaction() as conn:
+            audit.log_updates(conn, self.user, objects)
             for obj in objects:
                 if obj.uid is None:
                     raise ProjectError("cannot update an object that was never stored")
@@ -601,6 +604,7 @@ class Project:
             )
             if present != set(uids) or len(uids) != len(present):
                 raise ProjectError(f"z-order must list each object of frame {frame_id} once")
+            audit.log_z_order(conn, self.user, frame_id, uids)
             for z, uid in enumerate(uids):
                 conn.execute(t.objects.update().where(t.objects.c.id == uid).values(z=z))
 
@@ -609,6 +613,7 @@ class Project:
     ) -> list[AnnotationObject]:
         """Replace all of a frame's objects (an import), in z-order, in one transaction."""
         with self.transaction() as conn:
+            audit.log_removal(conn, self.user, frame_id)
             conn.execute(t.objects.delete().where(t.objects.c.frame_id == frame_id))
             return self.add_objects(frame_id, [replace(o, uid=None) for o in objects])
 

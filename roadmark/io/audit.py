@@ -1,0 +1,309 @@
+"""The audit log: every change to an object, who made it, when, and the object before and after.
+
+:class:`roadmark.io.store.Project` calls the ``log_*`` functions inside the transaction
+that writes the objects, so the log and the objects can never disagree: an edit that
+rolls back leaves no log row. Objects are kept as JSON (:func:`object_to_json`), geometry
+as base64 WKB so a logged object restores exactly (:func:`object_from_json`).
+
+Actions: ``add`` (new object), ``edit`` (content changed), ``delete`` / ``restore`` (soft
+delete flag), ``remove`` (hard delete, when an import replaces a frame's objects) and
+``reorder`` (the frame's z-order; ``object_id`` is empty and before/after are uid lists).
+An update that changes nothing is not logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import shapely
+import sqlalchemy as sa
+
+from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Provenance, utc_now
+from roadmark.core.schema import LabelSchema
+from roadmark.io import tables as t
+from roadmark.io import workflow_tables as wt
+
+if TYPE_CHECKING:
+    from roadmark.io.store import Project
+
+JsonObject = dict[str, Any]
+
+
+# -- objects as JSON ----------------------------------------------------------------------
+
+
+def object_to_json(obj: AnnotationObject) -> JsonObject:
+    """An object as plain JSON data (exact: geometry as base64 WKB)."""
+    bounds = obj.bounds
+    prov = obj.provenance
+    geometry = None if isinstance(obj.geometry, Box) else shapely.to_wkb(obj.geometry)
+    return _json(
+        uid=obj.uid,
+        label_id=obj.label_id,
+        kind=obj.kind.value,
+        bounds=[bounds.x0, bounds.y0, bounds.x1, bounds.y1],
+        geometry=geometry,
+        instance_id=obj.instance_id,
+        track_id=obj.track_id,
+        attributes=dict(obj.attributes),
+        crowd=obj.crowd,
+        deleted=obj.deleted,
+        source=prov.source,
+        created_by=prov.created_by,
+        created_at=prov.created_at.isoformat(),
+        updated_by=prov.updated_by,
+        updated_at=prov.updated_at.isoformat(),
+        verified=prov.verified,
+        confidence=prov.confidence,
+    )
+
+
+def row_to_json(row: Mapping[str, Any]) -> JsonObject:
+    """A row of the ``objects`` table in the same JSON form as :func:`object_to_json`."""
+    return _json(
+        uid=row["id"],
+        label_id=row["label_id"],
+        kind=row["kind"],
+        bounds=[row["x0"], row["y0"], row["x1"], row["y1"]],
+        geometry=row["geometry"],
+        instance_id=row["instance_id"],
+        track_id=row["track_id"],
+        attributes=json.loads(row["attributes"]),
+        crowd=bool(row["crowd"]),
+        deleted=bool(row["deleted"]),
+        source=row["source"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_by=row["updated_by"],
+        updated_at=row["updated_at"],
+        verified=bool(row["verified"]),
+        confidence=row["confidence"],
+    )
+
+
+def _json(*, geometry: bytes | None, **fields: Any) -> JsonObject:
+    out = dict(fields)
+    out["geometry"] = None if geometry is None else base64.b64encode(bytes(geometry)).decode()
+    return out
+
+
+def object_from_json(data: Mapping[str, Any]) -> AnnotationObject:
+    """The object that :func:`object_to_json` wrote (uid included)."""
+    if data["kind"] == ObjectKind.BOX.value:
+        geometry: Any = Box(*data["bounds"])
+    else:
+        geometry = shapely.from_wkb(base64.b64decode(data["geometry"]))
+    return AnnotationObject(
+        label_id=data["label_id"],
+        geometry=geometry,
+        provenance=Provenance(
+            source=data["source"],
+            created_by=data["created_by"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            updated_by=data["updated_by"],
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+            verified=bool(data["verified"]),
+            confidence=data["confidence"],
+        ),
+        instance_id=data["instance_id"],
+        track_id=data["track_id"],
+        attributes=dict(data["attributes"]),
+        crowd=bool(data["crowd"]),
+        deleted=bool(data["deleted"]),
+        uid=data["uid"],
+    )
+
+
+# -- hooks called by the store inside its transactions ------------------------------------
+
+
+def log_added(
+    conn: sa.Connection, user: str, frame_id: int, objects: Sequence[AnnotationObject]
+) -> None:
+    """Record new objects (call after storing them, so they carry their uids)."""
+    when = utc_now().isoformat()
+    rows = [
+        _row(frame_id, obj.uid, user, when, "add", None, object_to_json(obj)) for obj in objects
+    ]
+    if rows:
+        conn.execute(wt.object_changes.insert(), rows)
+
+
+def log_updates(conn: sa.Connection, user: str, objects: Sequence[AnnotationObject]) -> None:
+    """Record edits (call before writing them: the stored rows are the "before")."""
+    uids = [obj.uid for obj in objects if obj.uid is not None]
+    if not uids:
+        return
+    stored = conn.execute(sa.select(t.objects).where(t.objects.c.id.in_(uids))).mappings()
+    before = {row["id"]: (row["frame_id"], row_to_json(row)) for row in stored}
+    when = utc_now().isoformat()
+    rows = []
+    for obj in objects:
+        if obj.uid not in before:
+            continue
+        frame_id, old = before[obj.uid]
+        new = object_to_json(obj)
+        if new == old:
+            continue
+        rows.append(_row(frame_id, obj.uid, user, when, _edit_action(old, new), old, new))
+    if rows:
+        conn.execute(wt.object_changes.insert(), rows)
+
+
+def log_z_order(conn: sa.Connection, user: str, frame_id: int, uids: Sequence[int]) -> None:
+    """Record a new z-order of a frame (call before writing it)."""
+    old = list(
+        conn.execute(
+            sa.select(t.objects.c.id)
+            .where(t.objects.c.frame_id == frame_id)
+            .order_by(t.objects.c.z, t.objects.c.id)
+        ).scalars()
+    )
+    if old == list(uids):
+        return
+    conn.execute(
+        wt.object_changes.insert(),
+        [_row(frame_id, None, user, utc_now().isoformat(), "reorder", old, list(uids))],
+    )
+
+
+def log_removal(conn: sa.Connection, user: str, frame_id: int) -> None:
+    """Record that all of a frame's objects are about to be removed (hard delete)."""
+    stored = conn.execute(
+        sa.select(t.objects).where(t.objects.c.frame_id == frame_id).order_by(t.objects.c.z)
+    ).mappings()
+    when = utc_now().isoformat()
+    rows = [
+        _row(frame_id, row["id"], user, when, "remove", row_to_json(row), None) for row in stored
+    ]
+    if rows:
+        conn.execute(wt.object_changes.insert(), rows)
+
+
+def _edit_action(old: JsonObject, new: JsonObject) -> str:
+    if not old["deleted"] and new["deleted"]:
+        return "delete"
+    if old["deleted"] and not new["deleted"]:
+        return "restore"
+    return "edit"
+
+
+def _row(
+    frame_id: int,
+    object_id: int | None,
+    user: str,
+    when: str,
+    action: str,
+    before: Any,
+    after: Any,
+) -> dict[str, Any]:
+    return {
+        "frame_id": frame_id,
+        "object_id": object_id,
+        "user_name": user,
+        "at": when,
+        "action": action,
+        "before_json": None if before is None else json.dumps(before, sort_keys=True),
+        "after_json": None if after is None else json.dumps(after, sort_keys=True),
+    }
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One row of the audit log.
+
+    Attributes:
+        id: Row id (increasing in the order changes were made).
+        frame_id: The frame.
+        object_uid: The object, ``None`` for a z-order change.
+        user: Who made the change.
+        at: When.
+        action: ``add``, ``edit``, ``delete``, ``restore``, ``remove`` or ``reorder``.
+        before: The object before (JSON), a uid list for ``reorder``, ``None`` for ``add``.
+        after: The object after, a uid list for ``reorder``, ``None`` for ``remove``.
+    """
+
+    id: int
+    frame_id: int
+    object_uid: int | None
+    user: str
+    at: datetime
+    action: str
+    before: Any
+    after: Any
+
+    def describe(self, schema: LabelSchema) -> str:
+        """What changed, in one line (``label car -> truck; geometry moved``)."""
+        if self.action == "reorder":
+            return "z-order changed"
+        if self.action in ("add", "remove"):
+            obj = self.after if self.action == "add" else self.before
+            return f"{self.action} {_label_name(schema, obj['label_id'])} {obj['kind']}"
+        return "; ".join(describe_difference(self.before, self.after, schema)) or self.action
+
+
+def describe_difference(before: JsonObject, after: JsonObject, schema: LabelSchema) -> list[str]:
+    """The fields that differ between two JSON objects, as short phrases."""
+    out = []
+    if before["deleted"] != after["deleted"]:
+        out.append("deleted" if after["deleted"] else "restored")
+    if before["label_id"] != after["label_id"]:
+        out.append(
+            f"label {_label_name(schema, before['label_id'])} -> "
+            f"{_label_name(schema, after['label_id'])}"
+        )
+    if before["geometry"] != after["geometry"] or before["bounds"] != after["bounds"]:
+        out.append("geometry changed")
+    for key in ("instance_id", "track_id", "crowd", "verified", "attributes"):
+        if before[key] != after[key]:
+            out.append(f"{key.replace('_', ' ')} {before[key]} -> {after[key]}")
+    return out
+
+
+def _label_name(schema: LabelSchema, label_id: int) -> str:
+    label = schema.by_id.get(label_id)
+    return label.name if label else f"label {label_id}"
+
+
+def object_history(project: Project, uid: int) -> list[ObjectChange]:
+    """Every logged change of the object with store id ``uid``, oldest first.
+
+    SQLite may give a new object the id of one that an import removed; the history starts
+    at the latest ``add`` of the id, so it is the history of the object that has it now
+    (or had it last).
+    """
+    changes = _changes(project, wt.object_changes.c.object_id == uid)
+    starts = [i for i, change in enumerate(changes) if change.action == "add"]
+    return changes[starts[-1] :] if starts else changes
+
+
+def frame_history(project: Project, frame_id: int) -> list[ObjectChange]:
+    """Every logged change to a frame's objects (and its z-order), oldest first."""
+    return _changes(project, wt.object_changes.c.frame_id == frame_id)
+
+
+def _changes(project: Project, where: Any) -> list[ObjectChange]:
+    c = wt.object_changes.c
+    with project._reading() as conn:
+        rows = conn.execute(sa.select(wt.object_changes).where(where).order_by(c.id)).mappings()
+        return [
+            ObjectChange(
+                id=row["id"],
+                frame_id=row["frame_id"],
+                object_uid=row["object_id"],
+                user=row["user_name"],
+                at=datetime.fromisoformat(row["at"]),
+                action=row["action"],
+                before=None if row["before_json"] is None else json.loads(row["before_json"]),
+                after=None if row["after_json"] is None else json.loads(row["after_json"]),
+            )
+            for row in rows
+        ]
