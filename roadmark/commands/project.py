@@ -20,6 +20,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("project", type=Path)
     add.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     add.add_argument("--every", type=int, default=1, metavar="N", help="every Nth video frame")
+    add.add_argument("--start", type=int, default=0, metavar="N", help="first video frame kept")
+    add.add_argument(
+        "--end", type=int, default=None, metavar="N", help="leave out video frames from N on"
+    )
+    add.add_argument(
+        "--extract",
+        nargs="?",
+        const="png",
+        choices=("png", "jpg"),
+        metavar="FORMAT",
+        help="decode video frames once into NAME-frames/ beside the project (png or jpg) "
+        "and add those images: faster to browse than seeking in the video",
+    )
     add.set_defaults(handler=cmd_add)
 
     info = subparsers.add_parser("info", help="counts: frames, objects, labels, statuses")
@@ -55,7 +68,31 @@ def cmd_add(args: argparse.Namespace) -> int:
                 bar.total = total
                 bar.update(done - bar.n)
 
-            specs = scan(args.paths, every=args.every, progress=progress)
+            specs = scan(
+                args.paths, every=args.every, start=args.start, end=args.end, progress=progress
+            )
+        if args.extract:
+            from roadmark.io.errors import FrameSourceError
+            from roadmark.io.video_cache import extract_frames, frame_folder
+
+            if "://" in project.location:
+                raise FrameSourceError(
+                    "frames can only be extracted beside a project file, not a database URL",
+                    field="--extract",
+                )
+
+            with tqdm(desc="extracting frames", unit="frame", leave=False, disable=None) as bar:
+
+                def extracted(done: int, total: int) -> None:
+                    bar.total = total
+                    bar.update(done - bar.n)
+
+                specs = extract_frames(
+                    specs,
+                    frame_folder(Path(project.location)),
+                    image_format=args.extract,
+                    progress=extracted,
+                )
         added, skipped = project.add_frames(specs)
         total = project.frame_count()
     note = f", {skipped} already in the project" if skipped else ""

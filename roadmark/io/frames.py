@@ -16,7 +16,7 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,6 +254,8 @@ def scan(
     every: int = 1,
     progress: Progress | None = None,
     workers: int = 4,
+    start: int = 0,
+    end: int | None = None,
 ) -> list[FrameSpec]:
     """Frames for images, folders and videos, each image decoded once to check it.
 
@@ -262,12 +264,20 @@ def scan(
         every: Keep every Nth frame of a video.
         progress: Called with ``(done, total)`` as images are checked.
         workers: Threads decoding images (OpenCV releases the GIL).
+        start: First frame kept of each video.
+        end: Video frames from this index on are left out (``None``: to the end).
 
     Raises:
-        FrameSourceError: The first bad input, naming the file; nothing is returned then.
+        FrameSourceError: The first bad input, naming the file, or a frame range outside
+            a video; nothing is returned then.
     """
     if every < 1:
         raise FrameSourceError(f"--every must be at least 1, got {every}")
+    if start < 0 or (end is not None and end <= start):
+        raise FrameSourceError(
+            f"bad frame range: start {start}, end {end} (need 0 <= start < end)",
+            field="--start/--end",
+        )
     files = expand_paths(paths)
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     probes: dict[Path, _ImageProbe] = {}
@@ -292,15 +302,25 @@ def scan(
                 FrameSpec(file.resolve(), None, probe.width, probe.height, sequence, index)
             )
         else:
-            specs.extend(_video_specs(file, every))
+            specs.extend(_video_specs(file, every, start, end))
     return specs
 
 
-def _video_specs(path: Path, every: int) -> Iterator[FrameSpec]:
+def _video_specs(path: Path, every: int, start: int, end: int | None) -> list[FrameSpec]:
     reader = VideoReader(path)
     try:
-        reader.read(0)  # a header alone does not prove the frames decode
+        stop = reader.frame_count if end is None else end
+        if start >= reader.frame_count or stop > reader.frame_count:
+            raise FrameSourceError(
+                f"frame range {start}..{stop - 1} is outside the video "
+                f"(frames 0..{reader.frame_count - 1})",
+                path=str(path),
+                field="--start/--end",
+            )
+        reader.read(start)  # a header alone does not prove the frames decode
     finally:
         reader.close()
-    for index in range(0, reader.frame_count, every):
-        yield FrameSpec(path.resolve(), index, reader.width, reader.height, path.stem, index)
+    return [
+        FrameSpec(path.resolve(), index, reader.width, reader.height, path.stem, index)
+        for index in range(start, stop, every)
+    ]
