@@ -1,0 +1,207 @@
+"""The editing session: runs commands through the store and keeps the open document in step.
+
+Every command is applied inside one store transaction, so it is committed (autosaved) the
+moment it completes, and killing the process loses at most the gesture in progress. Only
+after the commit are the changes mirrored into the open :class:`FrameDocument` and the
+command pushed on the :class:`History`; a command that fails leaves store, document and
+history as they were.
+
+The store is anything with the :class:`ObjectStore` methods (``roadmark.io.store.Project``
+in the application, a fake in tests); ``core`` does not import the database layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from roadmark.core.annotation import AnnotationObject, Frame, FrameAnnotations, FrameStatus
+from roadmark.core.document import FrameDocument
+from roadmark.core.history import Command, History
+
+UNSTARTED = (FrameStatus.NEW, FrameStatus.PRELABELED)
+
+
+class ObjectStore(Protocol):
+    """The part of the project store an editing session needs."""
+
+    user: str
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def frame(self, frame_id: int) -> Frame: ...
+
+    def objects(self, frame_id: int) -> FrameAnnotations: ...
+
+    def add_objects(
+        self, frame_id: int, objects: Sequence[AnnotationObject], *, at_bottom: bool = False
+    ) -> list[AnnotationObject]: ...
+
+    def update_objects(self, objects: Sequence[AnnotationObject]) -> None: ...
+
+    def set_z_order(self, frame_id: int, uids: Sequence[int]) -> None: ...
+
+    def set_frame_status(self, frame_id: int, status: FrameStatus) -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """A command was done, undone or redone (and is committed).
+
+    Attributes:
+        command: The command.
+        action: ``"do"``, ``"undo"`` or ``"redo"``.
+        statuses: Frames whose workflow status the command changed, with the new status.
+    """
+
+    command: Command
+    action: Literal["do", "undo", "redo"]
+    statuses: dict[int, FrameStatus] = field(default_factory=dict)
+
+    @property
+    def frame_ids(self) -> tuple[int, ...]:
+        return self.command.frame_ids
+
+
+SessionListener = Callable[[SessionEvent], None]
+
+
+@dataclass
+class _Op:
+    kind: Literal["add", "update", "order"]
+    frame_id: int
+    objects: Sequence[AnnotationObject] = ()
+    uids: Sequence[int] = ()
+    at_bottom: bool = False
+
+
+class _Recorder:
+    """The :class:`~roadmark.core.history.EditTarget` of one transaction: writes the store
+    and records what to mirror into the document once it has committed."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.ops: list[_Op] = []
+
+    def add(
+        self, frame_id: int, objects: Sequence[AnnotationObject], *, at_bottom: bool = False
+    ) -> list[AnnotationObject]:
+        stored = self.store.add_objects(frame_id, objects, at_bottom=at_bottom)
+        self.ops.append(_Op("add", frame_id, objects=stored, at_bottom=at_bottom))
+        return stored
+
+    def update(self, frame_id: int, objects: Sequence[AnnotationObject]) -> None:
+        self.store.update_objects(objects)
+        self.ops.append(_Op("update", frame_id, objects=list(objects)))
+
+    def set_z_order(self, frame_id: int, uids: Sequence[int]) -> None:
+        self.store.set_z_order(frame_id, uids)
+        self.ops.append(_Op("order", frame_id, uids=list(uids)))
+
+
+class EditSession:
+    """Applies commands to a store, one transaction each, with undo and redo.
+
+    Args:
+        store: The project store.
+    """
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.history = History()
+        self.document: FrameDocument | None = None
+        self._listeners: list[SessionListener] = []
+
+    @property
+    def user(self) -> str:
+        return self.store.user
+
+    def subscribe(self, listener: SessionListener) -> None:
+        """Call ``listener(event)`` after every committed command, undo and redo."""
+        self._listeners.append(listener)
+
+    def open(
+        self, frame: int | FrameDocument, *, hidden_labels: Sequence[int] = ()
+    ) -> FrameDocument:
+        """Make a frame the open document (read from the store unless one is given)."""
+        if isinstance(frame, FrameDocument):
+            document = frame
+        else:
+            document = FrameDocument(self.store.objects(frame), hidden_labels=hidden_labels)
+        self.document = document
+        self.history.seal()
+        return document
+
+    def execute(self, command: Command) -> Command:
+        """Apply ``command`` in one transaction, mirror it, and push it on the history."""
+        statuses = self._run(command.apply, command.frame_ids, start_work=True)
+        self.history.push(command)
+        self._notify(SessionEvent(command, "do", statuses))
+        return command
+
+    def undo(self) -> Command | None:
+        """Revert the last command; ``None`` when there is nothing to undo."""
+        command = self.history.next_undo()
+        if command is None:
+            return None
+        self._run(command.revert, command.frame_ids, start_work=False)
+        self.history.undo_done()
+        self._notify(SessionEvent(command, "undo"))
+        return command
+
+    def redo(self) -> Command | None:
+        """Apply the last undone command again; ``None`` when there is nothing to redo."""
+        command = self.history.next_redo()
+        if command is None:
+            return None
+        self._run(command.apply, command.frame_ids, start_work=False)
+        self.history.redo_done()
+        self._notify(SessionEvent(command, "redo"))
+        return command
+
+    def _run(
+        self, step: Callable[[_Recorder], None], frame_ids: Sequence[int], *, start_work: bool
+    ) -> dict[int, FrameStatus]:
+        recorder = _Recorder(self.store)
+        statuses: dict[int, FrameStatus] = {}
+        with self.store.transaction():
+            step(recorder)
+            if start_work:
+                for frame_id in frame_ids:
+                    if self._status(frame_id) in UNSTARTED:
+                        self.store.set_frame_status(frame_id, FrameStatus.IN_PROGRESS)
+                        statuses[frame_id] = FrameStatus.IN_PROGRESS
+        self._mirror(recorder.ops, statuses)
+        return statuses
+
+    def _status(self, frame_id: int) -> FrameStatus:
+        if self.document is not None and self.document.frame.id == frame_id:
+            return self.document.frame.status
+        return self.store.frame(frame_id).status
+
+    def _mirror(self, ops: Sequence[_Op], statuses: dict[int, FrameStatus]) -> None:
+        document = self.document
+        if document is None:
+            return
+        frame_id = document.frame.id
+        if frame_id in statuses:
+            document.set_frame_status(statuses[frame_id])
+        document.begin_batch()
+        try:
+            for op in ops:
+                if op.frame_id != frame_id:
+                    continue
+                if op.kind == "add":
+                    document.apply_added(op.objects, at_bottom=op.at_bottom)
+                elif op.kind == "update":
+                    document.apply_updated(op.objects)
+                else:
+                    document.apply_z_order(op.uids)
+        finally:
+            document.end_batch()
+
+    def _notify(self, event: SessionEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
