@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, ClassVar
 
+from roadmark.annotators.changes import as_keyframe, is_machine_made
 from roadmark.core.annotation import HUMAN, AnnotationObject, Box, Geometry, Provenance, Region
 from roadmark.core.document import FrameDocument
 from roadmark.core.errors import RoadmarkError
@@ -110,7 +111,13 @@ class ToolContext:
         )
 
     def edited(self, obj: AnnotationObject, **changes: Any) -> AnnotationObject:
-        """``obj`` with ``changes`` applied and the user recorded as its last editor."""
+        """``obj`` with ``changes`` applied and the user recorded as its last editor.
+
+        An interpolated or propagated object that a person edits becomes a human label
+        (a keyframe of its track, see :mod:`roadmark.annotators.changes`).
+        """
+        if is_machine_made(obj):
+            return replace(as_keyframe(obj, self.user), **changes)
         return replace(obj, provenance=obj.provenance.touched(self.user), **changes)
 
 

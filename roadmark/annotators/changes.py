@@ -21,9 +21,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from roadmark.core.annotation import HUMAN, AnnotationObject, utc_now
-from roadmark.io.store import Project
+from roadmark.core.edits import AddObjects, CommandGroup, UpdateObjects
+from roadmark.core.history import Command
+
+if TYPE_CHECKING:  # the tools import this module; they need no database
+    from roadmark.io.store import Project
 
 INTERPOLATED = "interpolated"
 PROPAGATED = "propagated"
@@ -37,6 +42,11 @@ def is_interpolated(obj: AnnotationObject) -> bool:
 def is_propagated(obj: AnnotationObject) -> bool:
     """The object was carried over from the previous frame by optical flow."""
     return obj.provenance.source == PROPAGATED
+
+
+def is_machine_made(obj: AnnotationObject) -> bool:
+    """Interpolated or propagated: a tool's proposal that no person has edited yet."""
+    return obj.provenance.source in (INTERPOLATED, PROPAGATED)
 
 
 def as_keyframe(
@@ -129,6 +139,37 @@ def apply_changes(project: Project, changes: Sequence[ObjectChange]) -> list[Obj
             for i, obj in zip(indices, stored, strict=True):
                 applied[i] = ObjectChange(frame_id, None, obj)
     return [change for change in applied if change is not None]
+
+
+def changes_command(changes: Sequence[ObjectChange], text: str) -> Command | None:
+    """One undoable command doing ``changes`` (``None`` when there are none).
+
+    Per frame, the updates become one :class:`~roadmark.core.edits.UpdateObjects` and the
+    additions one :class:`~roadmark.core.edits.AddObjects`; several frames make a
+    :class:`~roadmark.core.edits.CommandGroup`, undone and redone as one step.
+    """
+    updates: dict[int, list[ObjectChange]] = {}
+    adds: dict[int, list[AnnotationObject]] = {}
+    for change in changes:
+        if change.before is None:
+            adds.setdefault(change.frame_id, []).append(change.after)
+        else:
+            updates.setdefault(change.frame_id, []).append(change)
+    commands: list[Command] = []
+    for frame_id, group in updates.items():
+        commands.append(
+            UpdateObjects(
+                frame_id,
+                [c.before for c in group if c.before is not None],
+                [c.after for c in group],
+                text=text,
+            )
+        )
+    for frame_id, objects in adds.items():
+        commands.append(AddObjects(frame_id, objects, text=text))
+    if not commands:
+        return None
+    return commands[0] if len(commands) == 1 else CommandGroup(commands, text=text)
 
 
 def stamp(
