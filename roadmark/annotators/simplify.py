@@ -9,13 +9,20 @@ corner cutting, and drops parts and holes smaller than a minimum area.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry import LinearRing, MultiPolygon, Polygon
 
-from roadmark.core.annotation import Region, as_region, region_parts
+from roadmark.core.annotation import AnnotationObject, ObjectKind, Region, as_region, region_parts
+from roadmark.core.edits import UpdateObjects
 from roadmark.core.errors import GeometryError
+
+if TYPE_CHECKING:
+    from roadmark.annotators.base import ToolContext
 
 
 def chaikin_ring(coords: NDArray[np.float64], iterations: int = 1) -> NDArray[np.float64]:
@@ -96,3 +103,42 @@ def vertex_count(region: Region) -> int:
         for part in region_parts(region)
         for ring in (part.exterior, *part.interiors)
     )
+
+
+def simplify_command(
+    context: ToolContext,
+    uids: Sequence[int],
+    tolerance: float,
+    *,
+    smooth: int = 0,
+    min_area: float = 0.0,
+) -> UpdateObjects | None:
+    """Simplify (and smooth) the selected regions as one undoable command.
+
+    Boxes and objects that would not change are left out; ``None`` when nothing changes.
+    A region that would vanish (every part below ``min_area``) is kept as it is.
+
+    Raises:
+        GeometryError: A negative tolerance or smoothing count.
+    """
+    if tolerance < 0 or smooth < 0:
+        raise GeometryError(f"bad simplify settings: tolerance {tolerance}, smooth {smooth}")
+    document = context.doc()
+    before: list[AnnotationObject] = []
+    after: list[AnnotationObject] = []
+    for uid in uids:
+        obj = document.get(uid)
+        if obj is None or obj.deleted or obj.kind is not ObjectKind.REGION:
+            continue
+        try:
+            region = simplify_region(obj.region, tolerance, smooth=smooth, min_area=min_area)
+        except GeometryError:
+            continue
+        if vertex_count(region) == vertex_count(obj.region) and region.equals(obj.region):
+            continue
+        before.append(obj)
+        after.append(context.edited(obj, geometry=region))
+    if not before:
+        return None
+    noun = "region" if len(before) == 1 else "regions"
+    return UpdateObjects(document.frame.id, before, after, text=f"Simplify {len(before)} {noun}")

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import shapely
 
-from roadmark.annotators.simplify import chaikin_ring, simplify_region, vertex_count
+from roadmark.annotators.simplify import (
+    chaikin_ring,
+    simplify_command,
+    simplify_region,
+    vertex_count,
+)
 from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region
+from tests.helpers import box, region
 
 
 def _staircase_disc() -> shapely.Polygon:
@@ -60,3 +68,20 @@ def test_bad_parameters_and_nothing_left():
         simplify_region(shapely.box(0, 0, 1, 1), -1)
     with pytest.raises(GeometryError, match="nothing is left"):
         simplify_region(shapely.box(0, 0, 1, 1), 0.1, min_area=5)
+
+
+def test_simplify_command_edits_selected_regions_in_one_undo_step(bench):
+    disc = replace(region(7, 0, 0, 1, 1), geometry=_staircase_disc())
+    square = region(7, 150, 10, 190, 50)
+    stored = bench.seed([disc, square, box(26, 0, 0, 5, 5)])
+    command = simplify_command(bench.editor.context, [o.uid for o in stored], 1.0, smooth=1)
+    assert command is not None and command.text == "Simplify 2 regions"
+    bench.editor.execute(command)
+    after = bench.stored()
+    assert vertex_count(after[0].region) < vertex_count(disc.region)
+    assert after[2].geometry == stored[2].geometry
+    bench.editor.undo()
+    assert bench.stored()[0].region.equals(disc.region)
+    assert simplify_command(bench.editor.context, [stored[2].uid], 1.0) is None
+    with pytest.raises(GeometryError):
+        simplify_command(bench.editor.context, [stored[0].uid], -1.0)
