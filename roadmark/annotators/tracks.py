@@ -25,10 +25,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from roadmark.annotators.base import ToolContext
 from roadmark.annotators.changes import ChangeSet, ObjectChange, is_interpolated
 from roadmark.annotators.errors import TrackError
 from roadmark.annotators.interpolation import interpolate_track
 from roadmark.core.annotation import AnnotationObject, Frame, ObjectKind, utc_now
+from roadmark.core.edits import UpdateObjects
 from roadmark.io.store import Project
 
 TrackKey = tuple[int, ObjectKind]
@@ -126,6 +128,44 @@ def summarize_tracks(sequence: Iterable[SequenceFrame]) -> list[TrackSummary]:
 def next_track_id(objects: Iterable[AnnotationObject]) -> int:
     """A track id no object uses (one above the largest, deleted objects included)."""
     return max((obj.track_id for obj in objects if obj.track_id is not None), default=0) + 1
+
+
+def new_track_id(project: Project, sequence: str) -> int:
+    """A track id that no object of ``sequence`` uses (track ids are per sequence)."""
+    return next_track_id(o for item in load_sequence(project, sequence) for o in item.objects)
+
+
+def set_track_command(
+    context: ToolContext, uids: Sequence[int], track_id: int | None
+) -> UpdateObjects | None:
+    """Put the selected objects of the open frame on track ``track_id`` (``None``: off).
+
+    Returns ``None`` when nothing changes.
+
+    Raises:
+        TrackError: Two selected objects of the same kind would share the track on this
+            frame (a track holds one box and one region per frame).
+    """
+    document = context.doc()
+    chosen = [obj for uid in uids if (obj := document.get(uid)) is not None and not obj.deleted]
+    if track_id is not None:
+        kinds = [obj.kind for obj in chosen]
+        others = [
+            obj.kind
+            for obj in document.live()
+            if obj.track_id == track_id and obj.uid not in set(uids)
+        ]
+        for kind in set(kinds):
+            if kinds.count(kind) + others.count(kind) > 1:
+                raise TrackError(
+                    f"a track holds one {kind.value} per frame", field=f"track {track_id}"
+                )
+    before = [obj for obj in chosen if obj.track_id != track_id]
+    if not before:
+        return None
+    after = [context.edited(obj, track_id=track_id) for obj in before]
+    text = f"Track {track_id}" if track_id is not None else "Remove from track"
+    return UpdateObjects(document.frame.id, before, after, text=text)
 
 
 def _free_instance_id(

@@ -13,8 +13,10 @@ from roadmark.annotators.tracks import (
     delete_track,
     load_sequence,
     merge_tracks,
+    new_track_id,
     next_track_id,
     reinterpolate,
+    set_track_command,
     split_track,
     summarize_tracks,
 )
@@ -166,3 +168,24 @@ def test_merge_refuses_conflicts(project: Project):
         merge_tracks(sequence, 1, 1, user="ann")
     with pytest.raises(TrackError, match="track 9"):
         merge_tracks(sequence, 1, 9, user="ann")
+
+
+def test_set_track_on_selected_objects(bench):
+    stored = bench.seed(
+        [box(CAR, 0, 0, 10, 10), region(CAR, 0, 0, 10, 10), box(CAR, 50, 0, 60, 10)]
+    )
+    context = bench.editor.context
+    assert new_track_id(bench.project, "s") == 1
+    command = set_track_command(context, [stored[0].uid, stored[1].uid], 1)
+    assert command is not None and command.text == "Track 1"
+    bench.editor.execute(command)
+    assert [o.track_id for o in bench.stored()] == [1, 1, None]
+    assert new_track_id(bench.project, "s") == 2
+    with pytest.raises(TrackError, match="one box per frame"):
+        set_track_command(context, [stored[2].uid], 1)
+    assert set_track_command(context, [stored[0].uid], 1) is None
+    bench.editor.undo()
+    assert [o.track_id for o in bench.stored()] == [None, None, None]
+    bench.editor.execute(set_track_command(context, [stored[0].uid], 1))
+    removal = set_track_command(context, [stored[0].uid], None)
+    assert removal is not None and removal.text == "Remove from track"
