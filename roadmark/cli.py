@@ -19,6 +19,7 @@ from roadmark.core.errors import RoadmarkError
 COMMAND_MODULES = (
     "roadmark.commands.project",
     "roadmark.commands.gui",
+    "roadmark.commands.workflow",
 )
 
 

@@ -166,6 +166,8 @@ def action_to(state: FrameState, target: FrameStatus) -> Action:
     Raises:
         WorkflowError: No single move does; the message lists where the frame can go.
     """
+    if state.status is target:
+        raise WorkflowError(f"is already '{status_text(target)}'", field=f"frame {state.name}")
     for action, (sources, goal) in MOVES.items():
         if action is Action.RESET:
             continue

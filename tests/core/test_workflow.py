@@ -119,6 +119,8 @@ def test_reset_only_for_gold_frames():
 def test_action_to_finds_the_single_move_or_says_where_it_can_go():
     assert action_to(state(S.DONE), S.IN_REVIEW) is Action.START_REVIEW
     assert action_to(state(S.REJECTED), S.IN_PROGRESS) is Action.START
+    with pytest.raises(WorkflowError, match=r"frame f1\.png: is already 'done'"):
+        action_to(state(S.DONE), S.DONE)
     with pytest.raises(WorkflowError) as caught:
         action_to(state(S.DONE), S.ACCEPTED)
     assert str(caught.value) == (
