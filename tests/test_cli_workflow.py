@@ -150,3 +150,14 @@ def test_refused_moves_are_one_line_and_change_nothing(project_path: Path):
     )
     _one_line_error(run("comment", p, "--frame", "0", "--at", "5"), "--at", "expected 2 numbers")
     _one_line_error(run("assign", p, "--frames", "0"), "give --to USER")
+
+
+def test_timing_command(project_path: Path, capsys: pytest.CaptureFixture):
+    make_project(project_path, 1)
+    assert main(["timing", str(project_path)]) == 0
+    assert "stops after 60 s without input" in out_of(capsys)
+    assert main(["timing", str(project_path), "--idle-after", "90"]) == 0
+    assert "stops after 90 s" in out_of(capsys)
+    _one_line_error(
+        run("timing", str(project_path), "--idle-after", "-1"), "idle_after_s", "positive"
+    )

@@ -1,4 +1,5 @@
-"""Workflow and quality commands: assign, status, frames, gold, comments, log, score, stats.
+"""Workflow and quality commands: assign, status, frames, gold, comments, log, score, timing,
+stats.
 
 Frames are named by their 0-based position in project order (as ``roadmark open --frame``);
 ``--frames`` takes a SPEC such as ``0-9,12`` or ``all``. ``--user`` acts as another user
@@ -94,6 +95,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--users", nargs=2, metavar="USER", help="compare two annotators")
     score.add_argument("--json", action="store_true", help="print JSON")
     score.set_defaults(handler=cmd_score)
+
+    timing = subparsers.add_parser("timing", help="show or set the idle cutoff of time tracking")
+    timing.add_argument("project")
+    timing.add_argument(
+        "--idle-after", type=float, metavar="S", help="seconds without input that stop the clock"
+    )
+    timing.set_defaults(handler=cmd_timing)
 
     stats = subparsers.add_parser("stats", help="statistics: status, objects, time, review, gold")
     stats.add_argument("project")
@@ -371,6 +379,18 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def cmd_timing(args: argparse.Namespace) -> int:
+    from roadmark.io.store import Project
+    from roadmark.io.worktime import idle_after, set_idle_after
+
+    with Project.open(args.project, read_only=args.idle_after is None) as project:
+        if args.idle_after is not None:
+            set_idle_after(project, args.idle_after)
+        seconds = idle_after(project)
+    print(f"time tracking stops after {seconds:g} s without input")
+    return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

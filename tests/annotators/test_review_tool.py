@@ -1,0 +1,47 @@
+"""The comment pin tool: points, areas, clipping, no edits to the labels."""
+
+from __future__ import annotations
+
+from roadmark.annotators.base import Button, Pointer
+from roadmark.annotators.review import CommentPinTool
+from roadmark.core.annotation import Box
+from tests.annotators.conftest import HEIGHT, WIDTH, Bench
+
+
+def pin_tool(bench: Bench) -> tuple[CommentPinTool, list[Box]]:
+    pins: list[Box] = []
+    tool = CommentPinTool(bench.editor.context, pins.append)
+    bench.editor.tools[tool.name] = tool
+    bench.editor.set_tool(tool.name)
+    return tool, pins
+
+
+def test_click_pins_a_point_and_drag_an_area(bench: Bench):
+    tool, pins = pin_tool(bench)
+    bench.editor.set_tolerance(3)
+    assert bench.editor.press(Pointer(40, 30)) is None
+    assert tool.busy
+    bench.editor.move(Pointer(41, 31))
+    assert bench.editor.release(Pointer(41, 31)) is None  # within tolerance: a point
+    assert pins == [Box(40, 30, 40, 30)] and not tool.busy
+    bench.editor.press(Pointer(60, 50))
+    bench.editor.move(Pointer(30, 20))
+    preview = bench.editor.preview()
+    assert preview is not None and preview.marquee == Box(30, 20, 60, 50)
+    bench.editor.release(Pointer(20, 10))
+    assert pins[-1] == Box(20, 10, 60, 50) and tool.last_anchor == pins[-1]
+    assert bench.stored() == [] and not bench.session.history.can_undo
+
+
+def test_anchor_is_clipped_to_the_frame_and_right_button_is_ignored(bench: Bench):
+    tool, pins = pin_tool(bench)
+    bench.editor.press(Pointer(-20, 50))
+    bench.editor.release(Pointer(WIDTH + 50, HEIGHT + 10))
+    assert pins == [Box(0, 50, WIDTH, HEIGHT)]
+    bench.editor.press(Pointer(10, 10, button=Button.RIGHT))
+    bench.editor.release(Pointer(10, 10, button=Button.RIGHT))
+    assert len(pins) == 1
+    bench.editor.press(Pointer(10, 10))
+    tool.cancel()
+    assert not tool.busy and bench.editor.release(Pointer(50, 50)) is None and len(pins) == 1
+    assert "click to pin" in bench.editor.preview().hint
