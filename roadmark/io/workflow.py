@@ -340,21 +340,10 @@ def next_frame(project: Project, user: str, *, review: bool = False) -> FrameSta
     reviewing, then done frames for them to review (theirs, or without a reviewer), never
     the user's own work.
     """
-    states = frame_states(project)
     if review:
-        candidates = [
-            s
-            for s in states
-            if s.status in (FrameStatus.IN_REVIEW, FrameStatus.DONE)
-            and s.reviewer in (user, None)
-            and s.author != user
-        ]
-
-        def review_rank(s: FrameState) -> tuple[int, int]:
-            return (s.status is not FrameStatus.IN_REVIEW, s.reviewer != user)
-
-        candidates.sort(key=review_rank)
-        return candidates[0] if candidates else None
+        queue = review_queue(project, user)
+        return queue[0] if queue else None
+    states = frame_states(project)
     mine = [s for s in states if s.assignee == user and s.status in ANNOTATION_ORDER]
     mine.sort(key=lambda s: ANNOTATION_ORDER.index(s.status))
     if mine:
@@ -363,6 +352,21 @@ def next_frame(project: Project, user: str, *, review: bool = False) -> FrameSta
         if s.assignee is None and s.status in (FrameStatus.PRELABELED, FrameStatus.NEW):
             return s
     return None
+
+
+def review_queue(project: Project, user: str) -> list[FrameState]:
+    """Frames for ``user`` to review, in order: those they are reviewing, then done frames
+    assigned to them, then done frames without a reviewer; never the user's own work."""
+    candidates = [
+        s
+        for s in frame_states(project)
+        if s.status in (FrameStatus.IN_REVIEW, FrameStatus.DONE)
+        and s.reviewer in (user, None)
+        and s.author != user
+    ]
+    return sorted(
+        candidates, key=lambda s: (s.status is not FrameStatus.IN_REVIEW, s.reviewer != user)
+    )
 
 
 # -- review comments ----------------------------------------------------------------------

@@ -201,3 +201,18 @@ def test_select_frames_spec(project_path: Path, ids: list[int]):
         for bad, needle in (("x", "not a position"), ("3-1", "bad range"), ("9", "past the")):
             with pytest.raises(WorkflowError, match=needle):
                 wf.select_frames(frames, bad)
+
+
+def test_review_queue_order(project_path: Path, ids: list[int]):
+    with as_user(project_path, "boss") as boss:
+        wf.assign(boss, [ids[1]], reviewer="bob")
+        wf.assign(boss, [ids[2]], reviewer="eve")
+    for frame in ids:
+        with as_user(project_path, "alice") as alice:
+            wf.move(alice, frame, Action.START)
+            wf.move(alice, frame, Action.FINISH)
+    with as_user(project_path, "bob") as bob:
+        wf.move(bob, ids[3], Action.START_REVIEW)
+        # in review first, then done frames assigned to bob, then unassigned; not eve's
+        assert [s.frame_id for s in wf.review_queue(bob, "bob")] == [ids[3], ids[1], ids[0]]
+        assert wf.review_queue(bob, "alice") == []  # her own work
