@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "roadmark.commands.project",
     "roadmark.commands.gui",
     "roadmark.commands.workflow",
+    "roadmark.commands.formats",
 )
 
 

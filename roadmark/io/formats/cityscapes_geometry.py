@@ -1,0 +1,295 @@
+"""Cityscapes polygons <-> roadmark regions, with rasterizations that agree.
+
+cityscapesScripts' ``json2labelImg`` and ``json2instanceImg`` draw each polygon with
+PIL's ``ImageDraw.polygon``: integer vertices are pixel *centers*, and each row is filled
+from the left edge's crossing rounded to the nearest pixel to the right edge's crossing
+rounded to the nearest pixel (horizontal edges are drawn whole). Roadmark rasterizes
+regions with pycocotools, sampling pixel centers, with the origin at the top-left corner
+of the top-left pixel. The two rules are made to agree as follows.
+
+Import (:func:`polygon_to_region`): a point ``(X, Y)`` becomes ``(X + 0.5, Y + 0.5)``
+(the same pixel center), and the polygon is widened by half a pixel to the left and to
+the right: the region is its Minkowski sum with a horizontal segment ``[-0.5, 0.5]``
+(computed as a buffer in a space stretched 10^5 times vertically, which also lifts
+horizontal edges by 5e-6 px so that pixel centers exactly on them count as inside, as
+PIL's whole-edge drawing does). A center is then inside the region exactly when PIL
+fills that pixel, up to pycocotools' 1/5-pixel vertex grid. A self-intersecting polygon
+is repaired with ``make_valid`` (and reported); zero-width cuts and spikes are dropped
+silently; a polygon with no area becomes the thin line PIL draws for it.
+
+Export (:func:`region_to_polygons`): roadmark's own raster of the region is traced
+through the centers of its boundary pixels (OpenCV ``findContours``), so that PIL fills
+exactly those pixels; straight runs are merged. Each separate part becomes one polygon;
+a hole is joined to the outline by a zero-width horizontal cut through the object's own
+pixels (PIL draws horizontal edges whole and they add no row crossings, so a cut adds no
+pixel and removes none). Every written polygon is filled with PIL again and compared
+with the raster; a mismatch falls back to the unmerged trace and is counted. Objects
+imported from Cityscapes and not edited since are written with their original points
+instead (see :mod:`roadmark.io.formats.cityscapes`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw
+from shapely import affinity
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+from roadmark.core.annotation import Region, as_region, region_parts
+from roadmark.core.errors import GeometryError
+from roadmark.core.raster import region_mask_in_box
+
+SWEEP = 0.5  # half-width of the horizontal segment PIL's rounding adds on each side
+STRETCH = 1e5  # vertical stretch under which a round buffer becomes a horizontal sweep
+Point2 = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ImportedPolygon:
+    """The region of a Cityscapes polygon and what happened on the way.
+
+    Attributes:
+        region: The region (widened as PIL fills it).
+        repaired: The polygon crossed itself and was repaired with ``make_valid``.
+        degenerate: The polygon has no area; the region is the line PIL draws for it.
+    """
+
+    region: Region
+    repaired: bool
+    degenerate: bool
+
+
+def polygon_to_region(points: Sequence[tuple[float, float]]) -> ImportedPolygon:
+    """The region whose pixels are those PIL fills for a Cityscapes polygon.
+
+    Args:
+        points: The polygon's points in Cityscapes (PIL) coordinates, at least 3.
+
+    Raises:
+        GeometryError: Fewer than 3 points or non-finite values.
+    """
+    if len(points) < 3:
+        raise GeometryError(f"a polygon needs at least 3 points, got {len(points)}")
+    ring = np.asarray(points, dtype=float) + 0.5
+    if not np.isfinite(ring).all():
+        raise GeometryError("polygon points must be finite")
+    polygon = Polygon(ring)
+    repaired = False
+    base: shapely.Geometry
+    if polygon.is_valid and polygon.area > 0:
+        base = polygon
+    else:
+        try:
+            base = as_region(polygon)
+        except GeometryError:
+            distinct = np.unique(ring, axis=0)
+            base = Point(distinct[0]) if len(distinct) == 1 else LineString(ring)
+            return ImportedPolygon(_sweep(base), repaired=False, degenerate=True)
+        # A ring whose signed area is the repaired area only touched itself (zero-width
+        # cuts to holes or between parts, spikes): nothing to report.
+        repaired = not math.isclose(abs(_signed_area(ring)), base.area, rel_tol=1e-9, abs_tol=1e-6)
+    return ImportedPolygon(_sweep(base), repaired=repaired, degenerate=False)
+
+
+def _sweep(geometry: shapely.Geometry) -> Region:
+    stretched = affinity.scale(geometry, 1.0, STRETCH, origin=(0, 0))
+    grown = stretched.buffer(SWEEP, join_style="mitre", mitre_limit=2.0, quad_segs=2)
+    return as_region(affinity.scale(grown, 1.0, 1.0 / STRETCH, origin=(0, 0)))
+
+
+def _signed_area(ring: NDArray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportedPolygons:
+    """Cityscapes polygons for one region.
+
+    Attributes:
+        polygons: One polygon per separate part, ``[[x, y], ...]`` integer pixel centers.
+        mismatched: Pixels where PIL's fill of ``polygons`` differs from roadmark's raster
+            of the region (0: identical).
+        traced: The polygons were traced from the raster (``False``: the region covers no
+            pixel and its rounded outline was written).
+    """
+
+    polygons: list[list[list[int]]]
+    mismatched: int
+    traced: bool
+
+
+def region_to_polygons(
+    region: Region,
+    height: int,
+    width: int,
+    raster: tuple[NDArray[np.bool_], int, int] | None = None,
+) -> ExportedPolygons:
+    """Polygons that cityscapesScripts fills exactly as roadmark rasterizes ``region``.
+
+    Args:
+        region: The region.
+        height: Image height.
+        width: Image width.
+        raster: ``region_mask_in_box(region, height, width)`` when already computed.
+    """
+    mask, row0, col0 = raster if raster is not None else region_mask_in_box(region, height, width)
+    if mask.size == 0 or not mask.any():
+        return ExportedPolygons(_rounded(region), mismatched=0, traced=False)
+    padded = np.pad(mask, 1).astype(np.uint8)
+    contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    links = hierarchy[0]
+    chains = [[(int(x), int(y)) for x, y in contour[:, 0, :]] for contour in contours]
+    polygons: list[list[Point2]] = []
+    raw: list[list[Point2]] = []
+    for index, link in enumerate(links):
+        if link[3] >= 0:
+            continue  # a hole; joined to its outline below
+        holes = []
+        child = int(link[2])
+        while child >= 0:
+            holes.append(chains[child])
+            child = int(links[child][0])
+        ring, forced = _join(chains[index], holes, padded)
+        raw.append(ring)
+        polygons.append(_merge_runs(ring, forced))
+    mismatched = _mismatch(polygons, padded)
+    if mismatched:
+        fallback = _mismatch(raw, padded)
+        if fallback < mismatched:
+            polygons, mismatched = raw, fallback
+    dx, dy = col0 - 1, row0 - 1
+    out = [[[x + dx, y + dy] for x, y in _at_least_three(ring)] for ring in polygons]
+    return ExportedPolygons(out, mismatched=mismatched, traced=True)
+
+
+def _rounded(region: Region) -> list[list[list[int]]]:
+    out = []
+    for part in region_parts(region):
+        coords = np.asarray(part.exterior.coords)[:-1]
+        ring = [(int(v[0]), int(v[1])) for v in np.floor(coords).astype(int)]
+        out.append([list(p) for p in _at_least_three(_dedupe(ring))])
+    return out
+
+
+def _at_least_three(ring: list) -> list:
+    return ring + [ring[-1]] * (3 - len(ring)) if len(ring) < 3 else ring
+
+
+def _dedupe(ring: list[Point2]) -> list[Point2]:
+    out = [p for i, p in enumerate(ring) if i == 0 or p != ring[i - 1]]
+    while len(out) > 1 and out[-1] == out[0]:
+        out.pop()
+    return out
+
+
+def _orient(chain: list[Point2], positive: bool) -> list[Point2]:
+    area = _signed_area(np.asarray(chain, dtype=float)) if len(chain) > 2 else 0.0
+    return chain[::-1] if (area < 0) == positive and area != 0 else chain
+
+
+def _join(
+    outline: list[Point2], holes: list[list[Point2]], padded: NDArray[np.uint8]
+) -> tuple[list[Point2], set[int]]:
+    """One ring: ``outline`` with every hole spliced in through a horizontal cut.
+
+    Holes are taken from left to right; a cut runs left from a hole's leftmost point over
+    the object's pixels to the first pixel of an already joined ring. Returns the ring
+    and the positions of cut ends (kept when straight runs are merged).
+    """
+    rings = [_orient(outline, True)] + [_orient(hole, False) for hole in holes]
+    owner: dict[Point2, int] = {}
+    for point in rings[0]:
+        owner.setdefault(point, 0)
+    children: dict[int, list[tuple[Point2, int, Point2]]] = {}
+    order = sorted(range(1, len(rings)), key=lambda k: min(rings[k]))
+    for k in order:
+        start = min(rings[k])
+        x, y = start
+        target = owner.get(start)
+        while target is None:
+            x -= 1
+            if x < 0 or not padded[y, x]:
+                break  # cannot happen for a traced hole; keep the hole as its own loop
+            target = owner.get((x, y))
+        if target is None:
+            target, anchor = 0, rings[0][0]
+        else:
+            anchor = (x, y)
+        children.setdefault(target, []).append((anchor, k, start))
+        for point in rings[k]:
+            owner.setdefault(point, k)
+    out: list[Point2] = []
+    forced: set[int] = set()
+
+    def emit(k: int, begin: Point2) -> None:
+        ring = rings[k]
+        first = ring.index(begin)
+        sequence = ring[first:] + ring[:first] + ([begin] if k else [])
+        pending = {}
+        for anchor, child, start in children.get(k, []):
+            pending.setdefault(anchor, []).append((child, start))
+        for point in sequence:
+            out.append(point)
+            for child, start in pending.pop(point, []):
+                forced.add(len(out) - 1)
+                emit(child, start)
+                forced.add(len(out))
+                out.append(point)
+
+    emit(0, rings[0][0])
+    return out, forced
+
+
+def _merge_runs(ring: list[Point2], forced: set[int]) -> list[Point2]:
+    """``ring`` without the points inside straight runs (cut ends are kept)."""
+    if len(ring) < 4:
+        return ring
+    pts = np.asarray(ring, dtype=np.int64)
+    before = pts - np.roll(pts, 1, axis=0)
+    after = np.roll(pts, -1, axis=0) - pts
+    cross = before[:, 0] * after[:, 1] - before[:, 1] * after[:, 0]
+    dot = (before * after).sum(axis=1)
+    keep = ~((cross == 0) & (dot > 0))
+    if forced:
+        keep[list(forced)] = True
+    if keep.sum() < 3:
+        return ring
+    return [ring[i] for i in np.flatnonzero(keep)]
+
+
+def fill(polygons: Sequence[Sequence[Sequence[int]]], height: int, width: int) -> NDArray[np.bool_]:
+    """What cityscapesScripts draws for ``polygons`` (PIL ``ImageDraw.polygon``)."""
+    image = Image.new("L", (width, height), 0)
+    drawer = ImageDraw.Draw(image)
+    for polygon in polygons:
+        drawer.polygon([(int(x), int(y)) for x, y in _at_least_three(list(polygon))], fill=1)
+    return np.asarray(image, dtype=bool)
+
+
+def _mismatch(polygons: list[list[Point2]], padded: NDArray[np.uint8]) -> int:
+    drawn = fill(polygons, padded.shape[0], padded.shape[1])
+    return int(np.count_nonzero(drawn != padded.astype(bool)))
+
+
+def region_of_polygons(polygons: Sequence[Sequence[tuple[float, float]]]) -> Region:
+    """The union of several polygons' regions (parts of one object).
+
+    Raises:
+        GeometryError: A polygon has fewer than 3 points.
+    """
+    regions = [polygon_to_region(points).region for points in polygons]
+    merged = regions[0] if len(regions) == 1 else shapely.union_all(regions)
+    if not isinstance(merged, Polygon | MultiPolygon):
+        merged = as_region(merged)
+    return merged

@@ -1,0 +1,516 @@
+"""COCO instances: ``images``, ``categories`` and ``annotations`` in one JSON file.
+
+Export (streamed: one JSON item at a time, so a file of any size is never held in memory):
+
+- ``images``: ``id`` (the project's frame id), ``file_name`` relative to the deepest folder
+  holding every exported image (recorded as ``info.roadmark.images_root``), ``width``,
+  ``height``; a video frame names its video and carries ``roadmark.video_frame``.
+- ``categories``: the schema labels that are used, ``id`` = label id, ``supercategory`` =
+  the label's category.
+- ``annotations``, per image in z-order (first at the bottom): ``bbox`` ``[x, y, w, h]``,
+  ``area`` (pixels of roadmark's raster; ``w * h`` for a box), ``iscrowd``,
+  ``segmentation`` as polygons (exact float vertices, one list per separate part) or as
+  compressed RLE of roadmark's raster where a region has holes or is a crowd
+  (``iscrowd: 1``). A box-only object has ``bbox`` and no ``segmentation``. Extras:
+  ``attributes`` (schema attributes), ``track_id``, ``score`` (a model's confidence) and
+  ``roadmark`` (instance id, provenance; see :mod:`roadmark.io.formats.common`).
+  Soft-deleted objects are not exported (COCO has no soft delete).
+
+Import reads polygons, compressed (string ``counts``) and uncompressed (list ``counts``)
+RLE, crowd annotations, image ids that are 0 or strings, category ids from 0, file names
+with subfolders; categories become schema labels by name. Images are found under
+``--images``, else next to the file, else under ``info.roadmark.images_root``. An RLE
+becomes the exact pixel-edge region of its mask, so it rasterizes back to the same pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import shapely
+from pycocotools import mask as coco_mask
+from shapely.geometry import Polygon
+
+from roadmark import __version__
+from roadmark.core import rle
+from roadmark.core.annotation import (
+    AnnotationObject,
+    Box,
+    Frame,
+    ObjectKind,
+    as_region,
+    region_parts,
+)
+from roadmark.core.errors import GeometryError
+from roadmark.core.raster import mask_to_region, region_mask
+from roadmark.core.schema import LabelSchema
+from roadmark.io.formats import Capability, DatasetFormat, register_format
+from roadmark.io.formats.common import (
+    EXTRAS_KEY,
+    ExportContext,
+    ExportFrame,
+    ImportContext,
+    ImportedFrame,
+    apply_extras,
+    extras_of,
+    integer,
+    number,
+    read_json,
+    safe_relative,
+)
+from roadmark.io.formats.errors import FormatError
+
+_TOP_LEVEL_EXTRAS = ("attributes", "track_id", "confidence")
+
+
+@register_format
+class CocoFormat(DatasetFormat):
+    """COCO instances JSON (boxes, polygons, RLE, crowds)."""
+
+    id = "coco"
+    version = "1.0"
+    title = "COCO instances (JSON)"
+    capabilities = frozenset(
+        {
+            Capability.IMPORT,
+            Capability.EXPORT,
+            Capability.REGIONS,
+            Capability.BOXES,
+            Capability.HOLES,
+            Capability.CROWD,
+            Capability.Z_ORDER,
+            Capability.ATTRIBUTES,
+            Capability.TRACKS,
+            Capability.SCORES,
+            Capability.PROVENANCE,
+        }
+    )
+    output = "file"
+    suffix = ".json"
+
+    # -- import ------------------------------------------------------------------------------
+
+    def read(self, source: Path, context: ImportContext) -> Iterator[ImportedFrame]:
+        where = str(source)
+        if source.is_dir():
+            raise FormatError("expected a COCO .json file, got a folder", path=where)
+        data = read_json(source)
+        if not isinstance(data, dict):
+            raise FormatError("must be an object with images, annotations, categories", path=where)
+        images = _list(data, "images", where, required=True)
+        annotations = _list(data, "annotations", where, required=False)
+        categories = _categories(
+            _list(data, "categories", where, required=bool(annotations)), where
+        )
+        roots = _image_roots(source, data, context.images, where)
+        by_image: dict[Any, list[tuple[int, dict]]] = {}
+        entries: dict[Any, tuple[int, dict]] = {}
+        for index, image in enumerate(images):
+            field = f"images[{index}]"
+            if not isinstance(image, dict):
+                raise FormatError("must be an object", path=where, field=field)
+            image_id = _id(image.get("id"), where, f"{field}.id")
+            if image_id in entries:
+                raise FormatError(
+                    f"duplicate image id {image_id!r}", path=where, field=f"{field}.id"
+                )
+            entries[image_id] = (index, image)
+            by_image[image_id] = []
+        seen_ids: set[Any] = set()
+        for index, ann in enumerate(annotations):
+            field = f"annotations[{index}]"
+            if not isinstance(ann, dict):
+                raise FormatError("must be an object", path=where, field=field)
+            if "id" in ann:
+                ann_id = _id(ann["id"], where, f"{field}.id")
+                if ann_id in seen_ids:
+                    raise FormatError(
+                        f"duplicate annotation id {ann_id!r}", path=where, field=f"{field}.id"
+                    )
+                seen_ids.add(ann_id)
+            image_id = ann.get("image_id")
+            if isinstance(image_id, bool) or image_id not in by_image:
+                raise FormatError(
+                    f"no image has id {image_id!r}", path=where, field=f"{field}.image_id"
+                )
+            by_image[image_id].append((index, ann))
+        context.job.begin("reading", len(entries))
+        for done, (image_id, (index, image)) in enumerate(entries.items(), start=1):
+            context.job.check()
+            yield self._read_image(
+                image, index, by_image[image_id], categories, roots, where, context
+            )
+            context.job.report(done, len(entries))
+
+    def _read_image(
+        self,
+        image: dict,
+        index: int,
+        annotations: list[tuple[int, dict]],
+        categories: dict[int, str],
+        roots: list[Path],
+        where: str,
+        context: ImportContext,
+    ) -> ImportedFrame:
+        field = f"images[{index}]"
+        name = safe_relative(image.get("file_name"), where=where, field=f"{field}.file_name")
+        width = integer(image.get("width"), where=where, field=f"{field}.width", minimum=1)
+        height = integer(image.get("height"), where=where, field=f"{field}.height", minimum=1)
+        extras = image.get(EXTRAS_KEY)
+        video_frame = None
+        if isinstance(extras, dict) and extras.get("video_frame") is not None:
+            video_frame = integer(
+                extras["video_frame"],
+                where=where,
+                field=f"{field}.{EXTRAS_KEY}.video_frame",
+                minimum=0,
+            )
+        path = next((root / name for root in roots if (root / name).is_file()), None)
+        if path is None:
+            raise FormatError(
+                f"image {str(name)!r} not found under {', '.join(map(str, roots))} "
+                "(use --images DIR)",
+                path=where,
+                field=f"{field}.file_name",
+            )
+        objects = []
+        for ann_index, ann in annotations:
+            obj = self._read_annotation(ann, ann_index, categories, (width, height), where, context)
+            if obj is not None:
+                objects.append(obj)
+        return ImportedFrame(
+            image=path.resolve(),
+            objects=_with_instance_ids(objects, context.labels.schema),
+            where=where,
+            width=width,
+            height=height,
+            video_frame=video_frame,
+        )
+
+    def _read_annotation(
+        self,
+        ann: dict,
+        index: int,
+        categories: dict[int, str],
+        size: tuple[int, int],
+        where: str,
+        context: ImportContext,
+    ) -> AnnotationObject | None:
+        field = f"annotations[{index}]" + (f" (id {ann['id']!r})" if "id" in ann else "")
+        category_id = ann.get("category_id")
+        if isinstance(category_id, bool) or category_id not in categories:
+            raise FormatError(
+                f"no category has id {category_id!r}", path=where, field=f"{field}.category_id"
+            )
+        crowd = ann.get("iscrowd", 0)
+        if crowd not in (0, 1) or isinstance(crowd, float):
+            raise FormatError(
+                f"must be 0 or 1, got {crowd!r}", path=where, field=f"{field}.iscrowd"
+            )
+        geometry = self._geometry(ann, size, where, field, context)
+        label = context.labels.resolve(categories[category_id])
+        if label is None or geometry is None:
+            return None
+        provenance = context.provenance()
+        if ann.get("score") is not None:
+            score = number(ann["score"], where=where, field=f"{field}.score")
+            provenance = replace(provenance, confidence=score)
+        obj = AnnotationObject(label.id, geometry, provenance, crowd=bool(crowd))
+        top = {key: ann[key] for key in ("attributes", "track_id") if ann.get(key) is not None}
+        obj = apply_extras(obj, top or None, where=where, field=field)
+        return apply_extras(obj, ann.get(EXTRAS_KEY), where=where, field=f"{field}.{EXTRAS_KEY}")
+
+    def _geometry(
+        self, ann: dict, size: tuple[int, int], where: str, field: str, context: ImportContext
+    ) -> Box | Any | None:
+        segmentation = ann.get("segmentation")
+        width, height = size
+        region = None
+        if isinstance(segmentation, dict):
+            region = _rle_region(segmentation, height, width, where, f"{field}.segmentation")
+            if region is None:
+                context.warnings.warn("empty mask", path=where, field=f"{field}.segmentation")
+        elif isinstance(segmentation, list) and segmentation:
+            region = _polygon_region(segmentation, size, where, f"{field}.segmentation", context)
+        elif segmentation not in (None, []):
+            raise FormatError(
+                f"must be a list of polygons or an RLE object, got {type(segmentation).__name__}",
+                path=where,
+                field=f"{field}.segmentation",
+            )
+        if region is not None:
+            return region
+        bbox = ann.get("bbox")
+        if bbox is None:
+            if segmentation not in (None, []):
+                context.warnings.warn("skipped: no area and no bbox", path=where, field=field)
+                return None
+            raise FormatError("needs a segmentation or a bbox", path=where, field=field)
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise FormatError(
+                f"must be [x, y, w, h], got {bbox!r}", path=where, field=f"{field}.bbox"
+            )
+        x, y, w, h = (number(v, where=where, field=f"{field}.bbox") for v in bbox)
+        if w < 0 or h < 0:
+            raise FormatError(
+                "width and height must not be negative", path=where, field=f"{field}.bbox"
+            )
+        if segmentation not in (None, []):
+            context.warnings.warn(
+                "the segmentation has no area; imported as its bbox", path=where, field=field
+            )
+        return Box.from_xywh(x, y, w, h)
+
+    # -- export ------------------------------------------------------------------------------
+
+    def write(self, frames: Iterable[ExportFrame], target: Path, context: ExportContext) -> None:
+        stats = context.stats
+        for key in ("annotations", "polygons", "rle", "boxes", "deleted_skipped"):
+            stats.setdefault(key, 0)
+        used: set[int] = set()
+        with open(target, "w", encoding="utf-8") as out:
+            info = {
+                "description": "exported by roadmark",
+                "version": __version__,
+                "roadmark": {
+                    "format_version": self.version,
+                    "images_root": str(context.image_root),
+                    "schema": context.schema.name,
+                },
+            }
+            out.write('{"info": ' + json.dumps(info) + ', "licenses": [], "images": [')
+            for position, frame in enumerate(context.frames):
+                out.write(
+                    ("," if position else "") + "\n" + json.dumps(_image_entry(frame, context))
+                )
+            out.write('\n], "annotations": [')
+            next_id = 1
+            for item in frames:
+                for obj in item.objects:
+                    if obj.deleted:
+                        stats["deleted_skipped"] += 1
+                        continue
+                    entry = _annotation(obj, next_id, item, context.schema, stats)
+                    out.write(("," if next_id > 1 else "") + "\n" + json.dumps(entry))
+                    used.add(obj.label_id)
+                    next_id += 1
+            stats["annotations"] = next_id - 1
+            _write_categories(out, context.schema, used)
+
+
+# -- reading helpers -------------------------------------------------------------------------
+
+
+def _list(data: dict, key: str, where: str, *, required: bool) -> list:
+    value = data.get(key)
+    if value is None and not required:
+        return []
+    if not isinstance(value, list):
+        raise FormatError(f"must be a list, got {type(value).__name__}", path=where, field=key)
+    return value
+
+
+def _id(value: Any, where: str, field: str) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise FormatError(f"must be an integer or a string, got {value!r}", path=where, field=field)
+    return value
+
+
+def _categories(items: list, where: str) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for index, item in enumerate(items):
+        field = f"categories[{index}]"
+        if not isinstance(item, dict):
+            raise FormatError("must be an object with id and name", path=where, field=field)
+        category_id = integer(item.get("id"), where=where, field=f"{field}.id")
+        name = item.get("name")
+        if not isinstance(name, str) or not name:
+            raise FormatError(f"must be a name, got {name!r}", path=where, field=f"{field}.name")
+        if category_id in out:
+            raise FormatError(
+                f"duplicate category id {category_id}", path=where, field=f"{field}.id"
+            )
+        out[category_id] = name
+    return out
+
+
+def _image_roots(source: Path, data: dict, images: Path | None, where: str) -> list[Path]:
+    if images is not None:
+        return [images]
+    roots = [source.parent]
+    info = data.get("info")
+    recorded = info.get(EXTRAS_KEY, {}).get("images_root") if isinstance(info, dict) else None
+    if isinstance(recorded, str) and recorded and isinstance(info.get(EXTRAS_KEY), dict):
+        roots.append(Path(recorded))
+    return roots
+
+
+def _rle_region(segmentation: dict, height: int, width: int, where: str, field: str) -> Any:
+    size = segmentation.get("size")
+    if (
+        not isinstance(size, list)
+        or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+    ):
+        raise FormatError(
+            f"RLE 'size' must be [height, width], got {size!r}", path=where, field=f"{field}.size"
+        )
+    if size != [height, width]:
+        raise FormatError(
+            f"RLE size {size} does not match the image ({height} x {width})",
+            path=where,
+            field=f"{field}.size",
+        )
+    counts = segmentation.get("counts")
+    if isinstance(counts, list) and not all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts
+    ):
+        raise FormatError(
+            "RLE counts must be non-negative integers", path=where, field=f"{field}.counts"
+        )
+    try:
+        mask = rle.decode({"size": size, "counts": counts})
+    except (GeometryError, ValueError, TypeError, UnicodeEncodeError) as error:
+        message = error.message if isinstance(error, GeometryError) else "malformed RLE counts"
+        raise FormatError(message, path=where, field=f"{field}.counts") from error
+    return mask_to_region(mask)
+
+
+def _polygon_region(
+    segmentation: list, size: tuple[int, int], where: str, field: str, context: ImportContext
+) -> Any:
+    width, height = size
+    regions = []
+    for index, flat in enumerate(segmentation):
+        part = f"{field}[{index}]"
+        if not isinstance(flat, list) or len(flat) % 2:
+            raise FormatError("must be a flat list [x1, y1, x2, y2, ...]", path=where, field=part)
+        values = [number(v, where=where, field=part) for v in flat]
+        if len(values) < 6:
+            raise FormatError(
+                f"a polygon needs at least 3 points, got {len(values) // 2}", path=where, field=part
+            )
+        ring = np.asarray(values, dtype=float).reshape(-1, 2)
+        polygon = Polygon(ring)
+        try:
+            region = polygon if polygon.is_valid and polygon.area > 0 else as_region(polygon)
+        except GeometryError:
+            context.warnings.warn("polygon has no area; skipped", path=where, field=part)
+            continue
+        if region is not polygon:
+            context.warnings.warn(
+                "self-intersecting polygon repaired (make_valid)", path=where, field=part
+            )
+        if (
+            ring[:, 0].max() < 0
+            or ring[:, 1].max() < 0
+            or ring[:, 0].min() > width
+            or ring[:, 1].min() > height
+        ):
+            context.warnings.warn(
+                f"polygon lies outside the {width}x{height} image; kept", path=where, field=part
+            )
+        elif ring.min() < -1 or ring[:, 0].max() > width + 1 or ring[:, 1].max() > height + 1:
+            context.warnings.warn(
+                f"polygon reaches outside the {width}x{height} image; kept", path=where, field=part
+            )
+        regions.append(region)
+    if not regions:
+        return None
+    merged = regions[0] if len(regions) == 1 else shapely.union_all(regions)
+    return as_region(merged)
+
+
+def _with_instance_ids(
+    objects: list[AnnotationObject], schema: LabelSchema
+) -> list[AnnotationObject]:
+    """Instance numbers (1, 2, ... per label in z-order) where the extras gave none."""
+    counts: dict[int, int] = {}
+    out = []
+    for obj in objects:
+        label = schema.by_id.get(obj.label_id)
+        if (
+            obj.instance_id is None
+            and label is not None
+            and label.has_instances
+            and not obj.crowd
+            and obj.kind is ObjectKind.REGION
+        ):
+            counts[obj.label_id] = counts.get(obj.label_id, 0) + 1
+            obj = replace(obj, instance_id=counts[obj.label_id])
+        out.append(obj)
+    return out
+
+
+# -- writing helpers -------------------------------------------------------------------------
+
+
+def _image_entry(frame: Frame, context: ExportContext) -> dict[str, Any]:
+    name = Path(os.path.relpath(context.files[frame.id], context.image_root)).as_posix()
+    entry: dict[str, Any] = {
+        "id": frame.id,
+        "file_name": name,
+        "width": frame.width,
+        "height": frame.height,
+    }
+    if frame.video_frame is not None:
+        entry[EXTRAS_KEY] = {"video_frame": frame.video_frame}
+    return entry
+
+
+def _annotation(
+    obj: AnnotationObject, ann_id: int, item: ExportFrame, schema: LabelSchema, stats: dict
+) -> dict[str, Any]:
+    height, width = item.frame.height, item.frame.width
+    entry: dict[str, Any] = {
+        "id": ann_id,
+        "image_id": item.frame.id,
+        "category_id": obj.label_id,
+        "iscrowd": int(obj.crowd),
+    }
+    if isinstance(obj.geometry, Box):
+        entry["bbox"] = list(obj.geometry.to_xywh())
+        entry["area"] = obj.geometry.area
+        stats["boxes"] += 1
+    else:
+        region = obj.geometry
+        x0, y0, x1, y1 = region.bounds
+        x0, y0 = min(max(x0, 0.0), width), min(max(y0, 0.0), height)
+        x1, y1 = min(max(x1, 0.0), width), min(max(y1, 0.0), height)
+        entry["bbox"] = [x0, y0, x1 - x0, y1 - y0]
+        parts = region_parts(region)
+        if obj.crowd or any(part.interiors for part in parts):
+            encoded = rle.encode(region_mask(region, height, width))
+            entry["segmentation"] = encoded
+            entry["area"] = rle.area(encoded)
+            stats["rle"] += 1
+        else:
+            polygons = [
+                [float(v) for point in part.exterior.coords[:-1] for v in point] for part in parts
+            ]
+            entry["segmentation"] = polygons
+            native = coco_mask.merge(coco_mask.frPyObjects(polygons, height, width))
+            entry["area"] = int(coco_mask.area(native))
+            stats["polygons"] += 1
+    extras = extras_of(obj)
+    for key in _TOP_LEVEL_EXTRAS:
+        value = extras.pop(key, None)
+        if value is not None:
+            entry["score" if key == "confidence" else key] = value
+    entry[EXTRAS_KEY] = extras
+    return entry
+
+
+def _write_categories(out: IO[str], schema: LabelSchema, used: set[int]) -> None:
+    categories = [
+        {"id": label.id, "name": label.name, "supercategory": label.category}
+        for label in schema.labels
+        if label.id in used
+    ]
+    out.write('\n], "categories": ' + json.dumps(categories, indent=None) + "}\n")

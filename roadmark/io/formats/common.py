@@ -1,0 +1,537 @@
+"""What every format shares: the data passed to and from formats, label mapping, warnings,
+progress and cancellation, ``--frames`` specs, safe paths, and roadmark's extra keys.
+
+Formats only see these plain objects and :mod:`roadmark.core` types; opening the project,
+adding frames and the one transaction happen in :mod:`roadmark.io.formats.jobs`.
+
+Roadmark extras: both formats may carry a ``"roadmark"`` object per annotation with what
+the format itself has no field for (see :func:`extras_of` and :func:`apply_extras`)::
+
+    {"instance_id": 3, "track_id": 12, "attributes": {"occluded": true},
+     "source": "human", "created_by": "ana", "created_at": "2024-05-01T10:00:00+00:00",
+     "updated_by": "ana", "updated_at": "2024-05-01T10:02:00+00:00",
+     "verified": true, "confidence": 0.93}
+
+Tools that do not know the key ignore it (cityscapesScripts and pycocotools do).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from roadmark.core.annotation import AnnotationObject, Frame, Provenance
+from roadmark.core.errors import SchemaError
+from roadmark.core.schema import Label, LabelSchema
+from roadmark.io.formats.errors import FormatError, JobCancelled, UnknownLabelsError
+
+EXTRAS_KEY = "roadmark"
+_SPEC_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+# -- progress, cancellation, warnings -------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """Progress reporting and cancellation for a long import or export.
+
+    A GUI worker passes its signal emitters and an event; the command line passes a tqdm
+    bar. Every callable is optional.
+
+    Attributes:
+        progress: Called with ``(done, total)`` within the current stage.
+        cancelled: A ``threading.Event`` or a callable returning true once the user asked
+            to stop; checked between frames.
+        stage: Called with a short description when a new stage starts ("reading",
+            "checking images", "writing").
+    """
+
+    progress: Callable[[int, int], None] | None = None
+    cancelled: threading.Event | Callable[[], bool] | None = None
+    stage: Callable[[str], None] | None = None
+
+    def begin(self, name: str, total: int = 0) -> None:
+        """Start a stage of ``total`` steps."""
+        if self.stage:
+            self.stage(name)
+        self.report(0, total)
+
+    def report(self, done: int, total: int) -> None:
+        if self.progress:
+            self.progress(done, total)
+
+    def check(self) -> None:
+        """Raise :class:`JobCancelled` when cancellation was requested."""
+        flag = self.cancelled
+        if flag is None:
+            return
+        stop = flag.is_set() if isinstance(flag, threading.Event) else bool(flag())
+        if stop:
+            raise JobCancelled("cancelled; nothing was written")
+
+
+@dataclass(frozen=True)
+class FormatWarning:
+    """Something imported or exported with a change the user should know about."""
+
+    message: str
+    path: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return ": ".join(part for part in (self.path, self.field, self.message) if part)
+
+
+@dataclass
+class WarningLog:
+    """Warnings collected during a job, in the order they happened."""
+
+    items: list[FormatWarning] = field(default_factory=list)
+
+    def warn(self, message: str, *, path: str | None = None, field: str | None = None) -> None:
+        self.items.append(FormatWarning(message, path, field))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[FormatWarning]:
+        return iter(self.items)
+
+
+# -- labels --------------------------------------------------------------------------------
+
+
+class LabelMapper:
+    """Resolves label names found in a dataset to the project's label ids.
+
+    Names go through ``mapping`` first (``--map FROM=TO``). A name the schema does not
+    have is either added to a copy of the schema (``add_missing``, new ids and distinct
+    colors) or counted; :meth:`check` then raises one error listing every unknown name.
+
+    Args:
+        schema: The project's schema.
+        mapping: Dataset name -> schema label name.
+        add_missing: Add unknown names as new labels.
+
+    Raises:
+        FormatError: A mapping target is not a label of the schema.
+    """
+
+    def __init__(
+        self, schema: LabelSchema, mapping: Mapping[str, str] | None = None, *, add_missing=False
+    ):
+        self.original = schema
+        self.schema = schema
+        self.mapping = dict(mapping or {})
+        self.add_missing = add_missing
+        self.unknown: Counter[str] = Counter()
+        self.added: list[str] = []
+        for source, target in self.mapping.items():
+            if target not in schema.by_name:
+                raise FormatError(
+                    f"{source}={target}: {target!r} is not a label of the project's schema "
+                    f"({schema.name!r})",
+                    field="--map",
+                )
+
+    def knows(self, name: str) -> bool:
+        """Whether ``name`` (after mapping) is a label of the schema."""
+        return self.mapping.get(name, name) in self.schema.by_name
+
+    def resolve(self, name: str) -> Label | None:
+        """The schema label for ``name``; ``None`` (and counted) when it is unknown."""
+        target = self.mapping.get(name, name)
+        label = self.schema.by_name.get(target)
+        if label is not None:
+            return label
+        if self.add_missing:
+            self.schema = self.schema.with_labels([target])
+            self.added.append(target)
+            return self.schema.by_name[target]
+        self.unknown[name] += 1
+        return None
+
+    def check(self, source: str) -> None:
+        """Raise :class:`UnknownLabelsError` listing every unknown name and its count."""
+        if not self.unknown:
+            return
+        listed = ", ".join(f"{name!r} ({count})" for name, count in sorted(self.unknown.items()))
+        raise UnknownLabelsError(
+            f"labels not in the project's schema {self.schema.name!r}: {listed}; add them "
+            "with --add-labels or map them with --map NAME=LABEL",
+            dict(self.unknown),
+            path=source,
+        )
+
+
+def parse_mapping(items: Iterable[str]) -> dict[str, str]:
+    """``["cargroup=car", ...]`` -> ``{"cargroup": "car"}``.
+
+    Raises:
+        FormatError: An item is not ``FROM=TO`` or maps one name twice.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        source, sep, target = item.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise FormatError(f"expected FROM=TO, got {item!r}", field="--map")
+        source, target = source.strip(), target.strip()
+        if source in out and out[source] != target:
+            raise FormatError(f"{source!r} is mapped twice", field="--map")
+        out[source] = target
+    return out
+
+
+# -- data exchanged with formats ------------------------------------------------------------
+
+
+@dataclass
+class ImportedFrame:
+    """One image of a dataset with its objects, as a format read it.
+
+    Attributes:
+        image: The image file (absolute path); it must exist.
+        objects: Objects in z-order (bottom first) with the project's label ids.
+        where: The annotation file, for messages.
+        width: Width declared by the dataset, checked against the image.
+        height: Height declared by the dataset.
+        video_frame: Frame number when ``image`` is a video.
+        originals: Per object, the format's original representation (JSON-compatible),
+            kept so that an unedited object is exported exactly as it was read; ``None``
+            where there is nothing to keep.
+    """
+
+    image: Path
+    objects: list[AnnotationObject]
+    where: str
+    width: int | None = None
+    height: int | None = None
+    video_frame: int | None = None
+    originals: list[Any] | None = None
+
+
+@dataclass
+class ImportContext:
+    """What a format's reader may use.
+
+    Attributes:
+        labels: Resolves dataset label names.
+        images: The ``--images`` folder, if given.
+        user: User name for provenance of objects without one.
+        now: The import's time, for provenance of objects without one.
+        source: ``import:FORMAT``, the provenance source of imported objects.
+        warnings: Where to report repairs and skipped entries.
+        job: Progress and cancellation.
+    """
+
+    labels: LabelMapper
+    images: Path | None
+    user: str
+    now: datetime
+    source: str
+    warnings: WarningLog = field(default_factory=WarningLog)
+    job: Job = field(default_factory=Job)
+
+    def provenance(self, **changes: Any) -> Provenance:
+        """Provenance of an imported object (``changes`` override fields)."""
+        return replace(Provenance.new(self.source, self.user, at=self.now), **changes)
+
+
+@dataclass
+class ExportFrame:
+    """One frame to export.
+
+    Attributes:
+        frame: The project's frame.
+        image: Its image or video file (absolute path).
+        objects: All its objects in z-order, soft-deleted ones included.
+        originals: ``uid -> original`` for objects imported from this format and not
+            edited since (same geometry), as the format's reader returned them.
+    """
+
+    frame: Frame
+    image: Path
+    objects: list[AnnotationObject]
+    originals: dict[int, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ExportContext:
+    """What a format's writer may use.
+
+    Attributes:
+        schema: The project's label schema.
+        frames: Every frame that will be exported, in order (their objects come with the
+            :class:`ExportFrame` iterator).
+        files: Frame id -> its image or video file (absolute).
+        image_root: The deepest folder holding every exported frame's file.
+        warnings: Where to report what could not be written exactly.
+        job: Progress and cancellation.
+        stats: Figures the writer reports (counts, agreement measures).
+    """
+
+    schema: LabelSchema
+    frames: list[Frame]
+    files: dict[int, Path]
+    image_root: Path
+    warnings: WarningLog = field(default_factory=WarningLog)
+    job: Job = field(default_factory=Job)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+# -- --frames SPEC ---------------------------------------------------------------------------
+
+
+def parse_frame_spec(spec: str | None, count: int) -> list[int]:
+    """Frame positions (0-based, project order) selected by ``spec``, such as ``"0-9,15"``.
+
+    ``None`` or an empty spec selects every frame. Ranges include both ends; positions are
+    returned sorted without repeats.
+
+    Raises:
+        FormatError: A part is not ``N`` or ``A-B``, a range is reversed, or a position is
+            outside the project.
+    """
+    if spec is None or not spec.strip():
+        return list(range(count))
+    chosen: set[int] = set()
+    for part in spec.split(","):
+        match = _SPEC_PART.match(part)
+        if not match:
+            raise FormatError(
+                f"expected N or A-B (like 0-9,15), got {part.strip()!r}", field="--frames"
+            )
+        first = int(match[1])
+        last = int(match[2]) if match[2] is not None else first
+        if last < first:
+            raise FormatError(f"range {part.strip()!r} is reversed", field="--frames")
+        if last >= count:
+            raise FormatError(
+                f"position {last} is outside the project ({count} frames, 0..{count - 1})",
+                field="--frames",
+            )
+        chosen.update(range(first, last + 1))
+    return sorted(chosen)
+
+
+# -- files -----------------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file.
+
+    Raises:
+        FormatError: Missing, unreadable, not UTF-8 or not valid JSON (with line and column).
+    """
+    try:
+        with open(path, "rb") as handle:
+            return json.load(handle)
+    except FileNotFoundError as error:
+        raise FormatError("no such file", path=str(path)) from error
+    except json.JSONDecodeError as error:
+        raise FormatError(
+            f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})",
+            path=str(path),
+        ) from error
+    except UnicodeDecodeError as error:
+        raise FormatError("not valid JSON (not UTF-8 text)", path=str(path)) from error
+    except OSError as error:
+        raise FormatError(f"cannot read ({error.strerror})", path=str(path)) from error
+
+
+def safe_relative(name: Any, *, where: str, field: str) -> PurePosixPath:
+    """A file name from a dataset as a relative path that stays inside its root.
+
+    Raises:
+        FormatError: Not text, empty, absolute, or with ``..`` components.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise FormatError(f"must be a file name, got {name!r}", path=where, field=field)
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or re.match(r"^[A-Za-z]:", name) or ".." in path.parts:
+        raise FormatError(
+            f"{name!r} leaves the images folder (absolute path or '..'); file names must be "
+            "relative to it",
+            path=where,
+            field=field,
+        )
+    return path
+
+
+def common_root(paths: Sequence[Path]) -> Path:
+    """The deepest folder containing every path (their own folder for a single path)."""
+    if not paths:
+        return Path.cwd()
+    return Path(os.path.commonpath([str(Path(p).parent) for p in paths]))
+
+
+# -- values from untrusted JSON --------------------------------------------------------------
+
+
+def number(value: Any, *, where: str, field: str) -> float:
+    """A finite number (not a bool).
+
+    Raises:
+        FormatError: Anything else.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FormatError(f"must be a finite number, got {value!r}", path=where, field=field)
+    return float(value)
+
+
+def integer(value: Any, *, where: str, field: str, minimum: int | None = None) -> int:
+    """An integer (a float with no fraction is accepted), at least ``minimum``.
+
+    Raises:
+        FormatError: Anything else.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FormatError(f"must be an integer, got {value!r}", path=where, field=field)
+    if minimum is not None and value < minimum:
+        raise FormatError(f"must be at least {minimum}, got {value}", path=where, field=field)
+    return value
+
+
+def points(value: Any, *, where: str, field: str) -> list[tuple[float, float]]:
+    """``[[x, y], ...]`` with at least 3 finite points.
+
+    Raises:
+        FormatError: Not a list of pairs, non-numbers, or fewer than 3 points.
+    """
+    if not isinstance(value, list):
+        raise FormatError(
+            f"must be a list of [x, y] points, got {type(value).__name__}", path=where, field=field
+        )
+    out = []
+    for index, point in enumerate(value):
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            raise FormatError(
+                f"point {index} must be [x, y], got {point!r}", path=where, field=field
+            )
+        out.append(
+            (
+                number(point[0], where=where, field=f"{field}[{index}]"),
+                number(point[1], where=where, field=f"{field}[{index}]"),
+            )
+        )
+    if len(out) < 3:
+        raise FormatError(
+            f"a polygon needs at least 3 points, got {len(out)}", path=where, field=field
+        )
+    return out
+
+
+# -- roadmark extras ---------------------------------------------------------------------------
+
+
+def extras_of(obj: AnnotationObject) -> dict[str, Any]:
+    """The roadmark extras of an object: ids, attributes and provenance."""
+    prov = obj.provenance
+    out: dict[str, Any] = {}
+    if obj.instance_id is not None:
+        out["instance_id"] = obj.instance_id
+    if obj.track_id is not None:
+        out["track_id"] = obj.track_id
+    if obj.attributes:
+        out["attributes"] = dict(obj.attributes)
+    out |= {
+        "source": prov.source,
+        "created_by": prov.created_by,
+        "created_at": prov.created_at.isoformat(),
+        "updated_by": prov.updated_by,
+        "updated_at": prov.updated_at.isoformat(),
+        "verified": prov.verified,
+    }
+    if prov.confidence is not None:
+        out["confidence"] = prov.confidence
+    return out
+
+
+def _text(value: Any, *, where: str, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise FormatError(f"must be non-empty text, got {value!r}", path=where, field=field)
+    return value
+
+
+def _time(value: Any, *, where: str, field: str) -> datetime:
+    text = _text(value, where=where, field=field)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise FormatError(
+            f"must be an ISO-8601 time, got {text!r}", path=where, field=field
+        ) from error
+    if when.tzinfo is None:
+        raise FormatError(f"must include a UTC offset, got {text!r}", path=where, field=field)
+    return when
+
+
+def apply_extras(obj: AnnotationObject, extras: Any, *, where: str, field: str) -> AnnotationObject:
+    """``obj`` with the values of a ``"roadmark"`` extras object applied.
+
+    Raises:
+        FormatError: The extras are not an object or hold values of the wrong type.
+    """
+    if extras is None:
+        return obj
+    if not isinstance(extras, dict):
+        raise FormatError(
+            f"must be an object, got {type(extras).__name__}", path=where, field=field
+        )
+    changes: dict[str, Any] = {}
+    for key in ("instance_id", "track_id"):
+        if extras.get(key) is not None:
+            changes[key] = integer(extras[key], where=where, field=f"{field}.{key}")
+    if "attributes" in extras:
+        attributes = extras["attributes"]
+        if not isinstance(attributes, dict):
+            raise FormatError("must be an object", path=where, field=f"{field}.attributes")
+        changes["attributes"] = attributes
+    prov = obj.provenance
+    prov_changes: dict[str, Any] = {}
+    for key in ("source", "created_by", "updated_by"):
+        if key in extras:
+            prov_changes[key] = _text(extras[key], where=where, field=f"{field}.{key}")
+    for key in ("created_at", "updated_at"):
+        if key in extras:
+            prov_changes[key] = _time(extras[key], where=where, field=f"{field}.{key}")
+    if "verified" in extras:
+        if not isinstance(extras["verified"], bool):
+            raise FormatError("must be true or false", path=where, field=f"{field}.verified")
+        prov_changes["verified"] = extras["verified"]
+    if extras.get("confidence") is not None:
+        prov_changes["confidence"] = number(
+            extras["confidence"], where=where, field=f"{field}.confidence"
+        )
+    if prov_changes:
+        changes["provenance"] = replace(prov, **prov_changes)
+    return replace(obj, **changes) if changes else obj
+
+
+def checked_attributes(
+    obj: AnnotationObject, schema: LabelSchema, warnings: WarningLog, *, where: str, field: str
+) -> AnnotationObject:
+    """``obj`` without the attributes its label does not allow (each dropped one warned)."""
+    if not obj.attributes:
+        return obj
+    kept: dict[str, Any] = {}
+    for key, value in obj.attributes.items():
+        try:
+            schema.validate_attributes(obj.label_id, {key: value})
+        except SchemaError as error:
+            warnings.warn(f"attribute {key!r} dropped: {error.message}", path=where, field=field)
+            continue
+        kept[key] = value
+    return obj if len(kept) == len(obj.attributes) else replace(obj, attributes=kept)

@@ -1,0 +1,375 @@
+"""Import and export jobs: a format plus the project work around it.
+
+:func:`import_dataset` reads the whole dataset first (every problem is found before
+anything is written), adds the referenced images as frames when the project does not have
+them, and writes the labels, frames and objects in one transaction: a failed or cancelled
+import leaves the project as it was. :func:`export_dataset` writes into a hidden staging
+folder next to the target and moves it into place at the end; a failed or cancelled
+export leaves nothing behind.
+
+Both are Qt-free and take a :class:`~roadmark.io.formats.common.Job` for progress and
+cancellation, so the command line and a GUI worker thread call them the same way.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from roadmark.core.annotation import utc_now
+from roadmark.io.formats import Capability, get_format
+from roadmark.io.formats import sources as import_sources
+from roadmark.io.formats.common import (
+    ExportContext,
+    ExportFrame,
+    FormatWarning,
+    ImportContext,
+    ImportedFrame,
+    Job,
+    LabelMapper,
+    WarningLog,
+    checked_attributes,
+    common_root,
+    parse_frame_spec,
+)
+from roadmark.io.formats.errors import FormatError
+from roadmark.io.frames import VideoReader, scan
+from roadmark.io.store import FrameSpec, Project
+
+
+@dataclass
+class ImportReport:
+    """What an import did.
+
+    Attributes:
+        format: Format id.
+        source: What was read.
+        frames: Frames in the dataset.
+        frames_added: Frames new to the project.
+        objects: Objects written.
+        labels_added: Labels added to the schema (``--add-labels``).
+        warnings: Repairs and other changes to report.
+    """
+
+    format: str
+    source: str
+    frames: int
+    frames_added: int
+    objects: int
+    labels_added: list[str]
+    warnings: list[FormatWarning] = field(default_factory=list)
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote.
+
+    Attributes:
+        format: Format id.
+        target: The file or folder made.
+        frames: Frames written.
+        objects: Live objects on those frames.
+        warnings: What could not be written exactly.
+        stats: The format's own figures (polygon counts, agreement measures).
+    """
+
+    format: str
+    target: str
+    frames: int
+    objects: int
+    warnings: list[FormatWarning] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def import_dataset(
+    project: Project,
+    format_id: str,
+    source: str | Path,
+    *,
+    images: str | Path | None = None,
+    add_labels: bool = False,
+    mapping: Mapping[str, str] | None = None,
+    replace: bool = False,
+    job: Job | None = None,
+) -> ImportReport:
+    """Import a dataset into ``project`` in one transaction.
+
+    Args:
+        project: An open, writable project.
+        format_id: A registered format that can import.
+        source: The dataset's file or folder.
+        images: Folder to find the images in (default: relative to ``source``).
+        add_labels: Add labels the schema lacks instead of failing.
+        mapping: Dataset label name -> schema label name.
+        replace: Replace the objects of frames that have some; by default imported objects
+            go on top of them.
+        job: Progress and cancellation.
+
+    Raises:
+        FormatError: Bad input (file and field named), unknown labels, a missing image.
+        JobCancelled: Cancelled; nothing was written.
+    """
+    job = job or Job()
+    fmt = get_format(format_id, Capability.IMPORT)
+    source = Path(source)
+    image_folder = Path(images) if images is not None else None
+    if image_folder is not None and not image_folder.is_dir():
+        raise FormatError("no such folder", path=str(image_folder), field="--images")
+    original_schema = project.schema
+    mapper = LabelMapper(original_schema, mapping, add_missing=add_labels)
+    context = ImportContext(
+        labels=mapper,
+        images=image_folder,
+        user=project.user,
+        now=utc_now(),
+        source=f"import:{fmt.id}",
+        warnings=WarningLog(),
+        job=job,
+    )
+    frames = list(fmt.read(source, context))
+    mapper.check(str(source))
+    for imported in frames:
+        imported.objects = [
+            checked_attributes(
+                obj, mapper.schema, context.warnings, where=imported.where, field=f"object {index}"
+            )
+            for index, obj in enumerate(imported.objects)
+        ]
+    _check_unique_images(frames)
+    specs, frame_ids = _frame_specs(project, frames, job)
+    objects = 0
+    try:
+        with project.transaction() as conn:
+            if mapper.added:
+                project.set_schema(mapper.schema)
+            project.add_frames(specs)
+            known = {(f.path, f.video_frame): f.id for f in project.frames()}
+            job.begin("writing", len(frames))
+            for done, imported in enumerate(frames, start=1):
+                job.check()
+                key = (project.relative_path(imported.image), imported.video_frame)
+                frame_id = frame_ids.get(key) or known[key]
+                if replace:
+                    stored = project.replace_objects(frame_id, imported.objects)
+                else:
+                    if key in frame_ids and len(project.objects(frame_id)):
+                        context.warnings.warn(
+                            "the frame had objects already; imported ones are on top of them "
+                            "(use --replace to replace them)",
+                            path=imported.where,
+                        )
+                    stored = project.add_objects(frame_id, imported.objects)
+                if imported.originals:
+                    import_sources.record(conn, fmt.id, stored, imported.originals)
+                objects += len(stored)
+                job.report(done, len(frames))
+    except BaseException:
+        if mapper.added:
+            project._schema = None  # the cached schema had the labels that were rolled back
+        raise
+    return ImportReport(
+        format=fmt.id,
+        source=str(source),
+        frames=len(frames),
+        frames_added=len(specs),
+        objects=objects,
+        labels_added=list(mapper.added),
+        warnings=list(context.warnings),
+    )
+
+
+def _check_unique_images(frames: Sequence[ImportedFrame]) -> None:
+    seen: dict[tuple[Path, int | None], str] = {}
+    for imported in frames:
+        key = (imported.image, imported.video_frame)
+        if key in seen:
+            raise FormatError(
+                f"annotates the same image as {seen[key]} ({imported.image})",
+                path=imported.where,
+                field="image",
+            )
+        seen[key] = imported.where
+
+
+def _frame_specs(
+    project: Project, frames: Sequence[ImportedFrame], job: Job
+) -> tuple[list[FrameSpec], dict[tuple[str, int | None], int]]:
+    """Specs of the frames to add, and the ids of those the project has (sizes checked)."""
+    existing = {(f.path, f.video_frame): f for f in project.frames()}
+    present: dict[tuple[str, int | None], int] = {}
+    new_images: list[ImportedFrame] = []
+    specs: list[FrameSpec] = []
+    for imported in frames:
+        key = (project.relative_path(imported.image), imported.video_frame)
+        frame = existing.get(key)
+        if frame is not None:
+            _check_size(imported, frame.width, frame.height)
+            present[key] = frame.id
+        elif imported.video_frame is not None:
+            specs.append(_video_spec(imported))
+        else:
+            new_images.append(imported)
+    if new_images:
+        job.begin("checking images", len(new_images))
+        scanned = scan([imported.image for imported in new_images], progress=job.report)
+        for imported, spec in zip(new_images, scanned, strict=True):
+            _check_size(imported, spec.width, spec.height)
+            specs.append(spec)
+    return specs, present
+
+
+def _video_spec(imported: ImportedFrame) -> FrameSpec:
+    reader = VideoReader(imported.image)
+    try:
+        if imported.video_frame is None or not 0 <= imported.video_frame < reader.frame_count:
+            raise FormatError(
+                f"frame {imported.video_frame} is outside the video ({reader.frame_count} frames)",
+                path=imported.where,
+                field="video_frame",
+            )
+        spec = FrameSpec(
+            imported.image.resolve(),
+            imported.video_frame,
+            reader.width,
+            reader.height,
+            imported.image.stem,
+            imported.video_frame,
+        )
+    finally:
+        reader.close()
+    _check_size(imported, spec.width, spec.height)
+    return spec
+
+
+def _check_size(imported: ImportedFrame, width: int, height: int) -> None:
+    if imported.width is not None and imported.height is not None:
+        if (imported.width, imported.height) != (width, height):
+            raise FormatError(
+                f"says the image is {imported.width}x{imported.height} but "
+                f"{imported.image} is {width}x{height}",
+                path=imported.where,
+                field="size",
+            )
+
+
+def export_dataset(
+    project: Project,
+    format_id: str,
+    target: str | Path,
+    *,
+    frames: str | Sequence[int] | None = None,
+    overwrite: bool = False,
+    job: Job | None = None,
+) -> ExportReport:
+    """Export frames of ``project`` to a new file or folder.
+
+    Args:
+        project: An open project (read-only is fine).
+        format_id: A registered format that can export.
+        target: The folder (or, for a file format, the file) to make.
+        frames: ``--frames`` spec (``"0-9,15"``) or positions in project order; all frames
+            by default.
+        overwrite: Replace an existing target (only once the new one is complete).
+        job: Progress and cancellation.
+
+    Raises:
+        FormatError: Bad target or spec, or something the format cannot write.
+        JobCancelled: Cancelled; nothing was written.
+    """
+    job = job or Job()
+    fmt = get_format(format_id, Capability.EXPORT)
+    target = Path(target)
+    everything = project.frames()
+    if frames is None or isinstance(frames, str):
+        positions = parse_frame_spec(frames, len(everything))
+    else:
+        positions = sorted(set(frames))
+        if positions and not 0 <= positions[0] <= positions[-1] < len(everything):
+            raise FormatError(f"positions must be 0..{len(everything) - 1}", field="--frames")
+    selected = [everything[i] for i in positions]
+    if not selected:
+        raise FormatError("the project has no frames to export", path=project.location)
+    _check_target(fmt.output, fmt.suffix, target, overwrite)
+    files = {frame.id: project.frame_file(frame).resolve() for frame in selected}
+    context = ExportContext(
+        schema=project.schema,
+        frames=selected,
+        files=files,
+        image_root=common_root(list(files.values())),
+        warnings=WarningLog(),
+        job=job,
+    )
+    counter = {"objects": 0}
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    )
+    try:
+        written = staging if fmt.output == "folder" else staging / target.name
+        fmt.write(_export_frames(project, fmt.id, context, counter), written, context)
+        job.check()
+        _move_into_place(written, target, overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportReport(
+        format=fmt.id,
+        target=str(target),
+        frames=len(selected),
+        objects=counter["objects"],
+        warnings=list(context.warnings),
+        stats=dict(context.stats),
+    )
+
+
+def _check_target(output: str, suffix: str, target: Path, overwrite: bool) -> None:
+    if not target.parent.is_dir():
+        raise FormatError("the folder to write into does not exist", path=str(target.parent))
+    if output == "file" and suffix and target.suffix.lower() != suffix:
+        raise FormatError(f"must be a {suffix} file", path=str(target))
+    if target.exists() or target.is_symlink():
+        if not overwrite:
+            raise FormatError(
+                "exists already; choose a new name or use --overwrite", path=str(target)
+            )
+        if output == "file" and target.is_dir():
+            raise FormatError("is a folder; expected a file to replace", path=str(target))
+        if output == "folder" and not target.is_dir():
+            raise FormatError("is a file; expected a folder to replace", path=str(target))
+
+
+def _export_frames(
+    project: Project, format_id: str, context: ExportContext, counter: dict[str, int]
+) -> Iterator[ExportFrame]:
+    job = context.job
+    job.begin("writing", len(context.frames))
+    with project._reading() as conn:  # the store's read connection (same package)
+        has_sources = import_sources.present(conn)
+    for done, frame in enumerate(context.frames, start=1):
+        job.check()
+        objects = list(project.objects(frame.id))
+        originals: dict[int, Any] = {}
+        if has_sources:
+            with project._reading() as conn:
+                originals = import_sources.unchanged_originals(conn, format_id, objects)
+        counter["objects"] += sum(not obj.deleted for obj in objects)
+        yield ExportFrame(frame, project.frame_file(frame), objects, originals)
+        job.report(done, len(context.frames))
+
+
+def _move_into_place(written: Path, target: Path, overwrite: bool) -> None:
+    if not (overwrite and (target.exists() or target.is_symlink())):
+        written.rename(target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    aside = old / target.name
+    target.rename(aside)
+    try:
+        written.rename(target)
+    except BaseException:
+        aside.rename(target)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

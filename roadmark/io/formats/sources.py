@@ -1,0 +1,96 @@
+"""What an imported object looked like in its file, so an unedited object exports unchanged.
+
+Cityscapes polygons have integer points and roadmark widens them slightly on import (see
+:mod:`roadmark.io.formats.cityscapes_geometry`), so the points cannot be recovered from the
+region. The table ``import_sources`` keeps, per imported object, the format, the geometry
+as imported (WKB) and the original representation (JSON). On export an object whose
+geometry is still the imported one is written from the original; an edited object is
+written from its geometry. Rows go with their object (``ON DELETE CASCADE``).
+
+The table is registered on the project's metadata (new projects get it when this module is
+loaded before they are made) and created on first use in older ones. Portable SQL as in
+:mod:`roadmark.io.tables`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import shapely
+import sqlalchemy as sa
+
+from roadmark.core.annotation import AnnotationObject, Box
+from roadmark.io.tables import metadata
+
+import_sources = sa.Table(
+    "import_sources",
+    metadata,
+    sa.Column(
+        "object_id",
+        sa.Integer,
+        sa.ForeignKey("objects.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    sa.Column("format", sa.String(32), nullable=False),
+    sa.Column("geometry", sa.LargeBinary, nullable=False),  # WKB as imported
+    sa.Column("original", sa.Text, nullable=False),  # JSON, the format's own representation
+)
+
+
+def geometry_key(obj: AnnotationObject) -> bytes:
+    """The bytes compared to tell whether an object's geometry changed since import."""
+    if isinstance(obj.geometry, Box):
+        return json.dumps(obj.geometry.to_xywh()).encode()
+    return shapely.to_wkb(obj.geometry)
+
+
+def record(
+    conn: sa.Connection,
+    format_id: str,
+    stored: Sequence[AnnotationObject],
+    originals: Sequence[Any],
+) -> None:
+    """Keep the originals of just-stored objects (``uid`` set); ``None`` entries are skipped."""
+    rows = [
+        {
+            "object_id": obj.uid,
+            "format": format_id,
+            "geometry": geometry_key(obj),
+            "original": json.dumps(original),
+        }
+        for obj, original in zip(stored, originals, strict=True)
+        if original is not None and obj.uid is not None
+    ]
+    if rows:
+        import_sources.create(conn, checkfirst=True)
+        conn.execute(import_sources.insert(), rows)
+
+
+def present(conn: sa.Connection) -> bool:
+    """Whether the project has the table (it is made by the first import that needs it)."""
+    return sa.inspect(conn).has_table(import_sources.name)
+
+
+def unchanged_originals(
+    conn: sa.Connection, format_id: str, objects: Iterable[AnnotationObject]
+) -> dict[int, Any]:
+    """``uid -> original`` for ``objects`` imported from ``format_id`` and not reshaped since.
+
+    The table must be :func:`present`.
+    """
+    by_uid = {obj.uid: obj for obj in objects if obj.uid is not None}
+    if not by_uid:
+        return {}
+    rows = conn.execute(
+        sa.select(import_sources.c.object_id, import_sources.c.geometry, import_sources.c.original)
+        .where(import_sources.c.format == format_id)
+        .where(import_sources.c.object_id.in_(list(by_uid)))
+    )
+    out: dict[int, Any] = {}
+    for uid, geometry, original in rows:
+        if geometry_key(by_uid[uid]) == bytes(geometry):
+            out[uid] = json.loads(original)
+    return out
