@@ -98,9 +98,8 @@ class Editor:
     def open(self, frame: int | FrameDocument) -> FrameDocument:
         """Open a frame (its id, or a document prepared beforehand); cancels any gesture."""
         self.tool.cancel()
-        if isinstance(frame, FrameDocument) and frame.hidden_labels != self.hidden_labels:
-            frame.hidden_labels = set(self.hidden_labels)
-            frame.pixel_map.set_regions(frame.visible_regions())
+        if isinstance(frame, FrameDocument):
+            frame.set_hidden_labels(self.hidden_labels)
         document = self.session.open(frame, hidden_labels=sorted(self.hidden_labels))
         self.context.document = document
         self._changed("document")

@@ -1,86 +1,274 @@
-"""The project window: frame list, frame view and status bar. It only wires parts together."""
+"""The project window. It only wires: the logic lives in ``core`` (session, document,
+history) and ``annotators`` (tools, editor); the widgets live in their own modules.
+
+Layout: the filmstrip on the left, the canvas in the middle, labels, objects and
+attributes on the right, tools on top, zoom, cursor and label under the cursor in the
+status bar. Every edit is committed to the project at once; reopening a project returns
+to the frame last shown.
+
+Other features add their docks and actions from their own modules:
+``window.add_dock(dock, area)`` and ``shortcuts.register([...])`` then
+``window.actions.bind(id, handler)``.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QListView, QMainWindow, QMessageBox
+from collections.abc import Callable
 
-from roadmark.app.canvas import FrameCanvas
-from roadmark.app.frame_list import FrameListModel
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QActionGroup, QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
+
+from roadmark.annotators.editor import Editor, EditorChange
+from roadmark.app.attributes_dock import AttributesDock
+from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
+from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
+from roadmark.app.label_picker import pick_label
+from roadmark.app.labels_dock import LabelsDock
+from roadmark.app.layers import argb_from_rgb
+from roadmark.app.objects_dock import ObjectsDock
+from roadmark.app.prefetch import FramePreparer, PreparedFrame
+from roadmark.app.shortcuts import ActionRegistry, ShortcutsDialog, all_actions
+from roadmark.app.status import EditorStatus
+from roadmark.core.annotation import FrameStatus
 from roadmark.core.errors import RoadmarkError
+from roadmark.core.history import History
+from roadmark.core.session import EditSession, SessionEvent
 from roadmark.io.frames import FrameLoader
 from roadmark.io.settings import Settings
 from roadmark.io.store import Project
 
 LAST_FRAME_KEY = "gui.last_frame"
+UNFINISHED = (
+    FrameStatus.NEW,
+    FrameStatus.PRELABELED,
+    FrameStatus.IN_PROGRESS,
+    FrameStatus.REJECTED,
+)
+TOOL_ACTIONS = ("select", "box", "polygon", "brush", "eraser", "fill")
+OPACITY_STEP = 0.1
 
 
 class MainWindow(QMainWindow):
-    """Shows one project. Reopening a project returns to the frame last shown."""
+    """Shows and edits one project.
 
-    def __init__(self, project: Project) -> None:
+    Args:
+        project: The open project (the window closes it when it closes).
+        prefetch: Prepare neighboring frames in the background.
+    """
+
+    def __init__(self, project: Project, *, prefetch: bool = True) -> None:
         super().__init__()
         self.project = project
-        self.loader = FrameLoader(lambda path: project.root / path)
-        self.current_row: int | None = None
         self.setWindowTitle(f"roadmark — {project.location}")
+        self.loader = FrameLoader(lambda path: project.root / path)
+        self.session = EditSession(project)
+        self.editor = Editor(self.session, project.schema)
+        self.preparer = FramePreparer(
+            project, self.loader, enabled=prefetch, render=self._render_ahead
+        )
+        self.prepared: PreparedFrame | None = None
+        self.current_row: int | None = None
+        self._prefetch_timer = QTimer(self)
+        self._prefetch_timer.setSingleShot(True)
+        self._prefetch_timer.setInterval(150)
+        self._prefetch_timer.timeout.connect(self._prefetch_neighbors)
 
-        self.canvas = FrameCanvas()
+        self.canvas = FrameCanvas(self.editor)
         self.setCentralWidget(self.canvas)
-
-        self.frames = FrameListModel(project.frames())
-        self.frame_view = QListView()
-        self.frame_view.setModel(self.frames)
-        self.frame_view.setUniformItemSizes(True)
+        self.actions = ActionRegistry(self, all_actions(project.schema))
+        self.thumbnails = ThumbnailLoader(lambda path: project.root / path)
+        self.frames = FrameListModel(project.frames(), self.thumbnails)
+        self.frame_view = make_frame_view(self.frames)
         self.frame_view.selectionModel().currentRowChanged.connect(
             lambda current, _previous: self.show_row(current.row())
         )
-        dock = QDockWidget("Frames", self)
-        dock.setObjectName("frames")
-        dock.setWidget(self.frame_view)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.frames_dock = self.add_dock(
+            self._dock("Frames", "frames", self.frame_view), Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.labels_dock = self.add_dock(
+            LabelsDock(self.editor, self), Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.objects_dock = self.add_dock(
+            ObjectsDock(self.editor, self), Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.attributes_dock = self.add_dock(
+            AttributesDock(self.editor, self), Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.resizeDocks([self.frames_dock], [270], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.labels_dock], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.labels_dock, self.objects_dock, self.attributes_dock],
+            [300, 300, 260],
+            Qt.Orientation.Vertical,
+        )
 
-        self.zoom_label = QLabel()
-        self.cursor_label = QLabel()
-        self.under_label = QLabel()
-        for label in (self.cursor_label, self.under_label, self.zoom_label):
-            self.statusBar().addPermanentWidget(label)
-        self.canvas.cursor_moved.connect(self._on_cursor)
-        self.canvas.zoom_changed.connect(lambda zoom: self.zoom_label.setText(f"{zoom:.0%}"))
-        self._make_actions()
+        self.status = EditorStatus(self.editor, self.canvas, self.statusBar())
+        self._bind_actions()
+        self._make_toolbar()
+        self.session.subscribe(self._on_session)
+        self.session.history.subscribe(self._on_history)
+        self.editor.subscribe(self._on_editor)
+        self.canvas.error.connect(self.show_error)
+        self._on_history(self.session.history)
+        self._on_editor("tool")
+
+    # -- construction ----------------------------------------------------------------------
 
     @classmethod
-    def open_project(cls, location: str, *, frame: int | None = None) -> MainWindow:
+    def open_project(
+        cls, location: str, *, frame: int | None = None, prefetch: bool = True
+    ) -> MainWindow:
+        """Open a project file and show ``frame`` (0-based position) or the last one shown."""
         project = Project.open(location)
         settings = Settings.load()
         settings.add_recent(str(project.location))
         settings.save()
-        window = cls(project)
+        window = cls(project, prefetch=prefetch)
         if frame is None:
             last = project.get_meta(LAST_FRAME_KEY)
-            row = window.frames.row_of(int(last)) if last else None
+            row = window.frames.row_of(int(last)) if last and last.isdigit() else None
             frame = row if row is not None else 0
         window.select_row(frame)
         return window
 
-    def _make_actions(self) -> None:
-        view = self.menuBar().addMenu("&View")
-        navigate = self.menuBar().addMenu("&Frame")
-        for menu, text, keys, slot in (
-            (navigate, "&Next frame", ["D", "PgDown"], lambda: self.step(1)),
-            (navigate, "&Previous frame", ["A", "PgUp"], lambda: self.step(-1)),
-            (view, "Zoom &in", ["+", "="], lambda: self.canvas.zoom_by(1.25)),
-            (view, "Zoom &out", ["-"], lambda: self.canvas.zoom_by(0.8)),
-            (view, "&Fit frame", ["F"], self.canvas.fit),
-            (view, "&Actual size", ["Ctrl+1"], self.canvas.actual_size),
-        ):
-            action = QAction(text, self)
-            action.setShortcuts([QKeySequence(k) for k in keys])
-            action.triggered.connect(slot)
-            menu.addAction(action)
+    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        return dock
+
+    def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        """Add a dock and a View-menu toggle for it."""
+        self.addDockWidget(area, dock)
+        self.actions.menu("View").addAction(dock.toggleViewAction())
+        return dock
+
+    def _bind_actions(self) -> None:
+        editor, canvas, bind = self.editor, self.canvas, self.actions.bind
+        guarded: dict[str, Callable[[], object]] = {
+            "file.close": self.close,
+            "edit.undo": self.undo,
+            "edit.redo": self.redo,
+            "edit.delete": editor.delete_selection,
+            "edit.select_all": editor.select_all,
+            "edit.deselect": editor.clear_selection,
+            "edit.relabel": self.relabel_selection,
+            "edit.new_instance": editor.new_instance_ids,
+            "view.zoom_in": lambda: canvas.zoom_by(ZOOM_STEP),
+            "view.zoom_out": lambda: canvas.zoom_by(1 / ZOOM_STEP),
+            "view.fit": canvas.fit,
+            "view.actual": canvas.actual_size,
+            "view.opacity_up": lambda: canvas.set_overlay_opacity(
+                canvas.overlay.opacity() + OPACITY_STEP
+            ),
+            "view.opacity_down": lambda: canvas.set_overlay_opacity(
+                canvas.overlay.opacity() - OPACITY_STEP
+            ),
+            "frame.next": lambda: self.step(1),
+            "frame.previous": lambda: self.step(-1),
+            "frame.next_unlabeled": lambda: self.step_unfinished(1),
+            "frame.previous_unlabeled": lambda: self.step_unfinished(-1),
+            "frame.first": lambda: self.select_row(0),
+            "frame.last": lambda: self.select_row(self.frames.rowCount() - 1),
+            "frame.done": self.mark_done,
+            "tool.brush_smaller": lambda: editor.scale_brush(1 / 1.25),
+            "tool.brush_larger": lambda: editor.scale_brush(1.25),
+            "label.choose": self.choose_label,
+            "object.raise": editor.raise_selection,
+            "object.lower": editor.lower_selection,
+            "object.top": editor.selection_to_top,
+            "object.bottom": editor.selection_to_bottom,
+            "object.hide": editor.hide_selection,
+            "object.show_all": editor.show_all,
+            "help.shortcuts": self.show_shortcuts,
+        }
+        for direction, (dx, dy) in {
+            "left": (-1, 0),
+            "right": (1, 0),
+            "up": (0, -1),
+            "down": (0, 1),
+        }.items():
+            guarded[f"edit.nudge_{direction}"] = lambda dx=dx, dy=dy: editor.nudge(dx, dy)
+            guarded[f"edit.nudge_{direction}_far"] = lambda dx=dx, dy=dy: editor.nudge(
+                10 * dx, 10 * dy
+            )
+        for name in TOOL_ACTIONS:
+            guarded[f"tool.{name}"] = lambda name=name: editor.set_tool(name)
+        for label in self.project.schema.labels:
+            if label.shortcut:
+                guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
+        for action_id, handler in guarded.items():
+            bind(action_id, self._guard(handler))
+        for action_id, handler in {
+            "view.overlay": canvas.set_overlay_visible,
+            "view.outline": canvas.set_outline,
+            "view.boxes": self._show_boxes,
+            "tool.paint_behind": editor.set_paint_behind,
+        }.items():
+            bind(action_id, handler)
+        self.actions["view.overlay"].setChecked(True)
+        self.actions["view.boxes"].setChecked(True)
+        group = QActionGroup(self)
+        for name in TOOL_ACTIONS:
+            action = self.actions[f"tool.{name}"]
+            action.setCheckable(True)
+            group.addAction(action)
+
+    def _make_toolbar(self) -> None:
+        bar = QToolBar("Tools", self)
+        bar.setObjectName("tools")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for name in TOOL_ACTIONS:
+            bar.addAction(self.actions[f"tool.{name}"])
+        bar.addSeparator()
+        bar.addAction(self.actions["tool.paint_behind"])
+        bar.addSeparator()
+        for action_id in ("edit.undo", "edit.redo"):
+            bar.addAction(self.actions[action_id])
+        bar.addSeparator()
+        for action_id in ("view.overlay", "view.outline", "view.fit"):
+            bar.addAction(self.actions[action_id])
+        short = {
+            "tool.select": "Select",
+            "tool.paint_behind": "Paint behind",
+            "view.overlay": "Overlay",
+            "view.outline": "Outlines",
+            "view.fit": "Fit",
+            "edit.undo": "Undo",
+            "edit.redo": "Redo",
+        }
+        for action_id, text in short.items():
+            self.actions[action_id].setIconText(text)
+        for action in bar.actions():
+            keys = ", ".join(k.toString() for k in action.shortcuts())
+            text = action.text().replace("&", "")
+            action.setToolTip(f"{text} ({keys})" if keys else text)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        self.toolbar = bar
+
+    def _guard(self, handler: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                handler()
+            except RoadmarkError as error:
+                self.show_error(str(error))
+
+        return run
+
+    def _show_boxes(self, on: bool) -> None:
+        self.canvas.edit_layer.show_boxes = on
+        self.canvas.refresh()
+
+    def show_error(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+        QMessageBox.warning(self, "roadmark", message)
+
+    # -- frames ----------------------------------------------------------------------------
 
     def select_row(self, row: int) -> None:
+        """Show the frame at position ``row`` (clamped to the list)."""
         if self.frames.rowCount() == 0:
             self.statusBar().showMessage(
                 "This project has no frames yet: roadmark add PROJECT PATH"
@@ -93,35 +281,158 @@ class MainWindow(QMainWindow):
         if self.current_row is not None:
             self.select_row(self.current_row + delta)
 
+    def step_unfinished(self, direction: int) -> None:
+        """Go to the next (or previous) frame that is not done, wrapping around."""
+        count = self.frames.rowCount()
+        start = self.current_row if self.current_row is not None else -direction
+        for offset in range(1, count + 1):
+            row = (start + direction * offset) % count
+            if self.frames.frame(row).status in UNFINISHED:
+                self.select_row(row)
+                return
+        self.statusBar().showMessage("Every frame is done.", 5000)
+
     def show_row(self, row: int) -> None:
+        """Make the frame at ``row`` the open one."""
         if row < 0:
             return
         frame = self.frames.frame(row)
-        try:
-            image = self.loader.load(frame.path, frame.video_frame)
-            objects = self.project.objects(frame.id).live()
-        except RoadmarkError as error:
-            QMessageBox.warning(self, "Cannot show frame", str(error))
+        if self.prepared is not None and self.prepared.frame.id == frame.id:
             return
-        first = self.current_row is None
+        hidden = sorted(self.editor.hidden_labels)
+        try:
+            prepared = self.preparer.take(frame.id, hidden)
+        except RoadmarkError as error:
+            self.show_error(f"Cannot show {frame.name}: {error}")
+            return
+        if self.prepared is not None:
+            self.prepared.views = self._views()
+            self.preparer.keep(self.prepared)
+        self.prepared = prepared
         self.current_row = row
-        self.canvas.show_frame(image, objects, self.project.schema)
-        if first:
-            self.canvas.fit()
+        views = prepared.views
+        self.editor.open(prepared.document)
+        overlay = views.get("overlay") if views.get("overlay_key") == self._overlay_key() else None
+        self.canvas.show_document(
+            prepared.document, prepared.image, argb=views.get("argb"), overlay=overlay
+        )
         if not self.project.read_only:
             self.project.set_meta(LAST_FRAME_KEY, str(frame.id))
-        self.statusBar().showMessage(
-            f"{frame.name}  {frame.width}x{frame.height}  {frame.status.value}  "
-            f"{len(objects)} objects"
+        self.status.set_frame(row, self.frames.rowCount(), prepared.document.frame)
+        self._prefetch_timer.start()
+
+    def _overlay_key(self) -> tuple[bool, tuple[int, ...]]:
+        return (self.canvas.overlay.outline, tuple(sorted(self.editor.hidden_labels)))
+
+    def _views(self) -> dict[str, object]:
+        """The canvas buffers of the open frame, to show it again without redrawing."""
+        return {
+            "argb": self.canvas.image_layer.buffer,
+            "overlay": self.canvas.overlay.buffer,
+            "overlay_key": self._overlay_key(),
+        }
+
+    def _render_ahead(self, prepared: PreparedFrame) -> None:
+        # Runs in the preparer's thread: numpy only, no Qt objects.
+        key = self._overlay_key()
+        prepared.views = {
+            "argb": argb_from_rgb(prepared.image),
+            "overlay": self.canvas.overlay.colors.render(prepared.document, outline=key[0]),
+            "overlay_key": key,
+        }
+
+    def _prefetch_neighbors(self) -> None:
+        if self.current_row is None:
+            return
+        rows = [self.current_row + 1, self.current_row - 1]
+        ids = [self.frames.frame(r).id for r in rows if 0 <= r < self.frames.rowCount()]
+        self.preparer.request(ids, sorted(self.editor.hidden_labels))
+
+    def mark_done(self) -> None:
+        """Mark the open frame done and go to the next unfinished one."""
+        document = self.editor.document
+        if document is None:
+            return
+        self.project.set_frame_status(document.frame.id, FrameStatus.DONE)
+        document.set_frame_status(FrameStatus.DONE)
+        self.frames.set_status(document.frame.id, FrameStatus.DONE)
+        self.step_unfinished(1)
+
+    # -- editing ---------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """Undo the last edit, first showing its frame when it is another one."""
+        self._show_frame(self.editor.frame_of_next("undo"))
+        command = self.editor.undo()
+        if command is not None:
+            self.statusBar().showMessage(f"Undid: {command.text}", 4000)
+
+    def redo(self) -> None:
+        self._show_frame(self.editor.frame_of_next("redo"))
+        command = self.editor.redo()
+        if command is not None:
+            self.statusBar().showMessage(f"Redid: {command.text}", 4000)
+
+    def _show_frame(self, frame_id: int | None) -> None:
+        if frame_id is not None:
+            row = self.frames.row_of(frame_id)
+            if row is not None:
+                self.select_row(row)
+
+    def choose_label(self) -> None:
+        label_id = pick_label(
+            self.project.schema, self.editor.context.label_id, "Choose label", self
         )
+        if label_id is not None:
+            self.editor.set_label(label_id)
 
-    def _on_cursor(self, x: float, y: float) -> None:
-        self.cursor_label.setText(f"x {x:7.1f}  y {y:7.1f}")
-        label_id = self.canvas.label_at(x, y)
-        label = self.project.schema.by_id.get(label_id) if label_id is not None else None
-        self.under_label.setText(label.name if label else "")
+    def relabel_selection(self) -> None:
+        document = self.editor.document
+        if document is None or not document.selection:
+            self.statusBar().showMessage("Select objects first.", 3000)
+            return
+        label_id = pick_label(
+            self.project.schema, self.editor.context.label_id, "Change label to", self
+        )
+        if label_id is not None:
+            self.editor.set_label(label_id)
+            self.editor.relabel_selection(label_id)
 
-    def closeEvent(self, event) -> None:
+    def show_shortcuts(self) -> None:
+        ShortcutsDialog(self.actions, self).exec()
+
+    # -- observing -------------------------------------------------------------------------
+
+    def _on_session(self, event: SessionEvent) -> None:
+        for frame_id, status in event.statuses.items():
+            self.frames.set_status(frame_id, status)
+        current = self.editor.document.frame.id if self.editor.document else None
+        self.preparer.invalidate(f for f in event.frame_ids if f != current)
+        if current in event.statuses and self.current_row is not None:
+            self.status.set_frame(
+                self.current_row, self.frames.rowCount(), self.editor.document.frame
+            )  # type: ignore[union-attr]
+
+    def _on_history(self, history: History) -> None:
+        undo, redo = self.actions["edit.undo"], self.actions["edit.redo"]
+        undo.setText(f"&Undo {history.undo_text}" if history.undo_text else "&Undo")
+        redo.setText(f"&Redo {history.redo_text}" if history.redo_text else "&Redo")
+        undo.setEnabled(history.can_undo)
+        redo.setEnabled(history.can_redo)
+
+    def _on_editor(self, what: EditorChange) -> None:
+        if what == "tool":
+            self.actions[f"tool.{self.editor.tool.name}"].setChecked(True)
+            self.canvas.refresh()
+        elif what == "settings":
+            self.actions["tool.paint_behind"].setChecked(self.editor.context.paint_behind)
+            self.canvas.refresh()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._prefetch_timer.stop()
+        self.editor.tool.cancel()
+        self.preparer.close()
+        self.thumbnails.close()
         self.loader.close()
         self.project.close()
         super().closeEvent(event)

@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
+from roadmark.app.theme import apply_dark_theme
 from roadmark.core.errors import RoadmarkError
 
 
@@ -17,6 +18,7 @@ def application() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setApplicationName("roadmark")
         app.setOrganizationName("roadmark")
+        apply_dark_theme(app)
     return app  # type: ignore[return-value]
 
 
@@ -27,6 +29,10 @@ def save_screenshot(widget: QWidget, path: Path) -> None:
         RoadmarkError: The file cannot be written.
     """
     app = application()
+    app.processEvents()
+    thumbnails = getattr(widget, "thumbnails", None)
+    if thumbnails is not None:
+        thumbnails.wait()
     for _ in range(5):
         app.processEvents()
     if not widget.grab().save(str(path)):

@@ -78,6 +78,7 @@ class FrameDocument:
         self.frame: Frame = annotations.frame
         self._objects: list[AnnotationObject] = list(annotations)
         self._index: dict[int, int] = {}
+        self._cache: dict[str, list[AnnotationObject]] = {}
         self._reindex()
         self._selection: tuple[int, ...] = ()
         self.hidden: set[int] = set()
@@ -132,7 +133,7 @@ class FrameDocument:
 
     def live(self) -> list[AnnotationObject]:
         """Objects that are not soft-deleted, bottom first."""
-        return [obj for obj in self._objects if not obj.deleted]
+        return list(self._cached("live", lambda: [o for o in self._objects if not o.deleted]))
 
     def z_order(self) -> list[int]:
         """The uids of all objects, bottom first (what the store's z-order lists)."""
@@ -157,13 +158,29 @@ class FrameDocument:
 
     def visible(self) -> list[AnnotationObject]:
         """Live objects that are drawn, bottom first."""
-        return [obj for obj in self._objects if self.is_visible(obj)]
+        return list(
+            self._cached("visible", lambda: [o for o in self._objects if self.is_visible(o)])
+        )
 
     def visible_regions(self) -> list[AnnotationObject]:
-        return [obj for obj in self.visible() if obj.kind is ObjectKind.REGION]
+        return list(
+            self._cached(
+                "regions", lambda: [o for o in self.visible() if o.kind is ObjectKind.REGION]
+            )
+        )
 
     def visible_boxes(self) -> list[AnnotationObject]:
-        return [obj for obj in self.visible() if obj.kind is ObjectKind.BOX]
+        return list(
+            self._cached("boxes", lambda: [o for o in self.visible() if o.kind is ObjectKind.BOX])
+        )
+
+    def _cached(
+        self, key: str, compute: Callable[[], list[AnnotationObject]]
+    ) -> list[AnnotationObject]:
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = compute()
+        return found
 
     def region_at(self, x: float, y: float) -> AnnotationObject | None:
         """The topmost visible region whose pixel contains ``(x, y)``."""
@@ -238,6 +255,7 @@ class FrameDocument:
             self.hidden.update(changed)
         else:
             self.hidden.difference_update(changed)
+        self._cache.clear()
         self._redraw(changed, visibility=True)
 
     def set_label_hidden(self, label_id: int, hidden: bool) -> None:
@@ -248,10 +266,21 @@ class FrameDocument:
             self.hidden_labels.add(label_id)
         else:
             self.hidden_labels.discard(label_id)
+        self._cache.clear()
         uids = [
             obj.uid for obj in self._objects if obj.label_id == label_id and obj.uid is not None
         ]
         self._redraw(uids, visibility=True)
+
+    def set_hidden_labels(self, label_ids: Iterable[int]) -> None:
+        """Replace the set of hidden labels and redraw the whole frame."""
+        labels = set(label_ids)
+        if labels == self.hidden_labels:
+            return
+        self.hidden_labels = labels
+        self._cache.clear()
+        window = self.pixel_map.set_regions(self.visible_regions())
+        self._emit(DocumentChange(visibility=True, window=window, boxes=True))
 
     def show_all(self) -> None:
         """Show every hidden object and label."""
@@ -262,6 +291,7 @@ class FrameDocument:
         ]
         self.hidden.clear()
         self.hidden_labels.clear()
+        self._cache.clear()
         if uids:
             self._redraw(uids, visibility=True)
 
@@ -304,6 +334,7 @@ class FrameDocument:
             old.append(before)
             order = order or before.deleted != obj.deleted
             self._objects[index] = obj
+            self._cache.clear()
         if old:
             if order:
                 self._selection = tuple(
@@ -359,4 +390,5 @@ class FrameDocument:
         return window_of((b.x0, b.y0, b.x1, b.y1), self.height, self.width)
 
     def _reindex(self) -> None:
+        self._cache.clear()
         self._index = {obj.uid: i for i, obj in enumerate(self._objects) if obj.uid is not None}

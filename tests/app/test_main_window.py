@@ -36,7 +36,8 @@ def test_window_lists_frames_and_draws_objects(qtbot, small_project: Path):
     labels = window.canvas.label_map
     assert labels is not None and labels[70, 10] == 7 and labels[45, 60] == 26
     assert window.canvas.label_at(60.5, 45.5) == 26
-    assert len(window.canvas._box_items) == 1
+    assert window.editor.document is not None
+    assert len(window.editor.document.visible_boxes()) == 1
     window.step(1)
     assert window.current_row == 1 and (window.canvas.label_map == 0).all()
     assert str(small_project.resolve()) in Settings.load().recent_projects

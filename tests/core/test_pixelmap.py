@@ -12,7 +12,13 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from roadmark.core.annotation import AnnotationObject, Frame, FrameAnnotations, Provenance
 from roadmark.core.document import FrameDocument
-from roadmark.core.pixelmap import ObjectPixelMap, mask_in_box, union_window, window_of
+from roadmark.core.pixelmap import (
+    ObjectPixelMap,
+    mask_in_box,
+    masks_in_boxes,
+    union_window,
+    window_of,
+)
 from roadmark.core.raster import label_id_map, region_mask_in_box
 from roadmark.core.schema import cityscapes_schema
 
@@ -64,6 +70,26 @@ def test_mask_in_box_matches_the_reference_rasterizer():
         mask, row0, col0 = fast
         assert (row0, col0) == (r0, c0)
         assert np.array_equal(mask, reference)
+
+
+def test_batched_rasterization_gives_the_same_masks():
+    rng = np.random.default_rng(5)
+    shapes = [blob(rng) for _ in range(120)]
+    shapes += [
+        shapely.box(-20, -20, 300, 30),  # larger than a batch canvas
+        shapely.box(10, 10, 50, 40).difference(shapely.box(20, 20, 30, 30)),  # a hole
+        MultiPolygon([shapely.box(0, 0, 5, 5), shapely.box(60, 30, 70.5, 44.2)]),
+        shapely.box(W + 5, 0, W + 9, 4),  # outside the image
+    ]
+    shapes = [shape for shape in shapes if not shape.is_empty]
+    batched = masks_in_boxes(shapes, H, W)
+    for shape, result in zip(shapes, batched, strict=True):
+        single = mask_in_box(shape, H, W)
+        if single is None:
+            assert result is None
+            continue
+        assert result is not None
+        assert result[1:] == single[1:] and np.array_equal(result[0], single[0])
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,0 +1,291 @@
+"""Editor speed at a heavy load, driven through the real widgets offscreen; prints JSON.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/canvas.py [--regions 3000] [--repeats 60]
+
+Builds a project in a temporary folder with two 2048 x 1024 frames, each carrying
+``--regions`` polygon regions of 22 vertices (3,000 regions = 66,000 vertices), and
+measures, as 95th percentiles over ``--repeats`` operations:
+
+- ``pan_zoom_p95_ms``: a zoom step around the cursor or a 40-pixel pan, plus the
+  synchronous repaint of the canvas;
+- ``edit_to_repaint_p95_ms``: from the mouse release that ends a gesture (a vertex moved
+  with the select tool, a brush stroke) to the repainted canvas, including the commit to
+  the project file and the docks' updates; ``vertex_move_p95_ms`` and
+  ``brush_stroke_p95_ms`` split it;
+- ``frame_switch_p95_ms``: from the request to show the other frame to the repainted
+  window, with the editor's background preparation of neighboring frames (each switch
+  waits until it is idle, as a person looks at a frame before moving on);
+  ``frame_switch_cold_p95_ms`` is the same with preparation off (the objects read from the
+  store and drawn on the spot);
+- ``startup_s``: from starting a Python process to the project window shown, and
+  ``torch_imported_at_startup``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import shapely
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from roadmark.app.main_window import MainWindow
+from roadmark.app.run import application
+from roadmark.core.annotation import AnnotationObject, Provenance
+from roadmark.io.frames import write_image
+from roadmark.io.store import FrameSpec, Project
+
+WIDTH, HEIGHT = 2048, 1024
+VERTICES = 22
+LABELS = (7, 8, 11, 17, 20, 21, 24, 26)
+
+
+def build(folder: Path, regions: int) -> tuple[Path, int]:
+    """A two-frame project; returns its path and the vertex count per frame."""
+    rng = np.random.default_rng(0)
+    provenance = Provenance.new("human", "bench")
+    specs = []
+    for i in range(2):
+        yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+        image = np.stack(
+            [(xx // 8 + i * 40) % 256, (yy // 4) % 256, ((xx + yy) // 16) % 256], axis=-1
+        ).astype(np.uint8)
+        path = folder / f"frame{i}.png"
+        write_image(path, image)
+        specs.append(FrameSpec(path, None, WIDTH, HEIGHT, "bench", i))
+    project_path = folder / "bench.roadmark"
+    vertices = 0
+    with Project.create(project_path, user="bench") as project:
+        ids, _ = project.add_frames(specs)
+        for frame_id in ids:
+            objects = []
+            vertices = 0
+            for _ in range(regions):
+                cx, cy = rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT)
+                radius = rng.uniform(6, 45)
+                angles = np.sort(rng.uniform(0, 2 * math.pi, VERTICES))
+                radii = radius * rng.uniform(0.75, 1.0, VERTICES)
+                polygon = shapely.Polygon(
+                    np.c_[cx + radii * np.cos(angles), cy + radii * np.sin(angles)]
+                )
+                if not polygon.is_valid:
+                    polygon = shapely.convex_hull(polygon)
+                vertices += len(polygon.exterior.coords) - 1
+                objects.append(
+                    AnnotationObject(
+                        label_id=int(rng.choice(LABELS)), geometry=polygon, provenance=provenance
+                    )
+                )
+            project.add_objects(frame_id, objects)
+    return project_path, vertices
+
+
+def p95(samples: list[float]) -> float:
+    return round(float(np.percentile(np.array(samples) * 1000.0, 95)), 2)
+
+
+def repaint(window: MainWindow) -> None:
+    window.canvas.viewport().repaint()
+
+
+def pan_zoom(window: MainWindow, repeats: int) -> list[float]:
+    canvas = window.canvas
+    canvas.fit()
+    repaint(window)
+    samples = []
+    rng = np.random.default_rng(1)
+    for i in range(repeats):
+        start = time.perf_counter()
+        if i % 2 == 0:
+            factor = 1.25 if canvas.zoom < 3.0 and (i // 2) % 8 < 5 else 0.8
+            canvas.zoom_by(factor)
+        else:
+            bar = canvas.horizontalScrollBar() if i % 4 == 1 else canvas.verticalScrollBar()
+            bar.setValue(bar.value() + int(rng.choice([-40, 40])))
+        repaint(window)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def _at(window: MainWindow, x: float, y: float) -> QPoint:
+    return window.canvas.view_point(x, y).toPoint()
+
+
+def vertex_moves(window: MainWindow, repeats: int) -> list[float]:
+    canvas, editor = window.canvas, window.editor
+    editor.set_tool("select")
+    canvas.fit()
+    canvas.zoom_by(2.0)
+    document = editor.document
+    assert document is not None
+    viewport = canvas.viewport()
+    rng = np.random.default_rng(2)
+    samples = []
+    regions = document.visible_regions()
+    for _ in range(repeats):
+        obj = regions[int(rng.integers(len(regions)))]
+        assert obj.uid is not None
+        x, y = shapely.get_coordinates(obj.region.exterior)[0]
+        canvas.centerOn(float(x), float(y))
+        document.select([obj.uid])
+        repaint(window)
+        QTest.mousePress(
+            viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _at(window, x, y)
+        )
+        QTest.mouseMove(viewport, _at(window, x + 2, y + 1))
+        QTest.mouseMove(viewport, _at(window, x + 4, y + 2))
+        start = time.perf_counter()
+        QTest.mouseRelease(
+            viewport,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            _at(window, x + 4, y + 2),
+        )
+        repaint(window)
+        samples.append(time.perf_counter() - start)
+        assert window.session.history.undo_text == "Move vertex", window.session.history.undo_text
+        regions = document.visible_regions()
+    return samples
+
+
+def brush_strokes(window: MainWindow, repeats: int) -> list[float]:
+    canvas, editor = window.canvas, window.editor
+    editor.set_tool("brush")
+    editor.set_brush_radius(10)
+    document = editor.document
+    assert document is not None
+    viewport = canvas.viewport()
+    rng = np.random.default_rng(3)
+    samples = []
+    for _ in range(repeats):
+        document.clear_selection()
+        x, y = rng.uniform(100, WIDTH - 200), rng.uniform(100, HEIGHT - 200)
+        canvas.centerOn(float(x), float(y))
+        repaint(window)
+        QTest.mousePress(
+            viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _at(window, x, y)
+        )
+        for step in range(1, 13):
+            QTest.mouseMove(viewport, _at(window, x + 6 * step, y + 3 * math.sin(step)))
+        start = time.perf_counter()
+        QTest.mouseRelease(
+            viewport,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            _at(window, x + 72, y),
+        )
+        repaint(window)
+        samples.append(time.perf_counter() - start)
+        assert window.session.history.undo_text == "Brush stroke"
+    return samples
+
+
+def frame_switches(window: MainWindow, repeats: int, *, wait: bool) -> list[float]:
+    samples = []
+    app = application()
+    for i in range(repeats):
+        if wait:
+            window._prefetch_neighbors()
+            window.preparer.wait()
+        app.processEvents()
+        start = time.perf_counter()
+        window.select_row((i + 1) % 2)
+        repaint(window)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+STARTUP_CHILD = """
+import sys, time, json
+from roadmark.app.run import application
+from roadmark.app.main_window import MainWindow
+from roadmark.io.store import Project
+app = application()
+Project.open(sys.argv[1]).close()
+window = MainWindow.open_project(sys.argv[1])
+window.resize(1440, 860)
+window.show()
+app.processEvents()
+print(json.dumps({"shown": time.time(), "torch": "torch" in sys.modules}), flush=True)
+window.close()
+"""
+
+
+def startup(project: Path, repeats: int = 3) -> tuple[float, bool]:
+    times, torch = [], False
+    for _ in range(repeats):
+        start = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", STARTUP_CHILD, str(project)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )
+        report = json.loads(out.stdout.strip().splitlines()[-1])
+        times.append(report["shown"] - start)
+        torch = torch or report["torch"]
+    return round(float(np.median(times)), 2), torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--regions", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("ROADMARK_CONFIG_DIR", str(Path(tmp) / "config"))
+        folder = Path(tmp)
+        project_path, vertices = build(folder, args.regions)
+        startup_s, torch_imported = startup(project_path)
+        app = application()
+        cold = MainWindow.open_project(str(project_path), frame=0, prefetch=False)
+        cold.resize(1440, 860)
+        cold.show()
+        app.processEvents()
+        frame_switch_cold = frame_switches(cold, max(10, args.repeats // 3), wait=False)
+        cold.close()
+
+        window = MainWindow.open_project(str(project_path), frame=0)
+        window.resize(1440, 860)
+        window.show()
+        app.processEvents()
+        frame_switch = frame_switches(window, args.repeats, wait=True)
+        window.preparer.wait()
+        pan = pan_zoom(window, args.repeats * 3)
+        vertex = vertex_moves(window, args.repeats)
+        brush = brush_strokes(window, args.repeats)
+        window.close()
+    print(
+        json.dumps(
+            {
+                "frame": f"{WIDTH}x{HEIGHT}",
+                "regions_per_frame": args.regions,
+                "vertices_per_frame": vertices,
+                "pan_zoom_p95_ms": p95(pan),
+                "edit_to_repaint_p95_ms": p95(vertex + brush),
+                "vertex_move_p95_ms": p95(vertex),
+                "brush_stroke_p95_ms": p95(brush),
+                "frame_switch_p95_ms": p95(frame_switch),
+                "frame_switch_cold_p95_ms": p95(frame_switch_cold),
+                "startup_s": startup_s,
+                "torch_imported_at_startup": torch_imported,
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

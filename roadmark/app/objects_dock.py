@@ -1,0 +1,306 @@
+"""The objects dock: the frame's live objects in z-order, topmost first.
+
+Columns: visibility, label, instance and track id, source, confidence. Selecting rows
+selects the objects on the canvas and back. Rows can be dragged to a new place in the
+stack (one undoable reorder); the buttons raise, lower, move to the top or bottom, hide
+and delete the selection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from roadmark.annotators.editor import Editor, EditorChange
+from roadmark.app.labels_dock import swatch
+from roadmark.app.signals import emit
+from roadmark.core.annotation import AnnotationObject, ObjectKind
+from roadmark.core.document import DocumentChange, FrameDocument
+
+Index = QModelIndex | QPersistentModelIndex
+MIME = "application/x-roadmark-object-uids"
+COLUMNS = ("", "Label", "Inst.", "Track", "Source", "Conf.")
+UidRole = Qt.ItemDataRole.UserRole + 1
+# Computed once: flags() is called for many cells on every selection change.
+DROP_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
+ROW_FLAGS = (
+    DROP_FLAGS
+    | Qt.ItemFlag.ItemIsEnabled
+    | Qt.ItemFlag.ItemIsSelectable
+    | Qt.ItemFlag.ItemIsDragEnabled
+)
+CHECK_FLAGS = ROW_FLAGS | Qt.ItemFlag.ItemIsUserCheckable
+
+
+class ObjectTableModel(QAbstractTableModel):
+    """Live objects of a document, topmost first."""
+
+    def __init__(self, editor: Editor) -> None:
+        super().__init__()
+        self.editor = editor
+        self.document: FrameDocument | None = None
+        self.rows: list[AnnotationObject] = []
+        self._row_of: dict[int, int] = {}
+        schema = editor.schema
+        self._icons = {label.id: swatch(label.color) for label in schema.labels}
+        self._names = {label.id: label.name for label in schema.labels}
+
+    def set_document(self, document: FrameDocument | None) -> None:
+        self.document = document
+        self.reload()
+
+    def reload(self) -> None:
+        self.beginResetModel()
+        self.rows = list(reversed(self.document.live())) if self.document else []
+        self._row_of = {obj.uid: row for row, obj in enumerate(self.rows) if obj.uid is not None}
+        self.endResetModel()
+
+    def update_objects(self, uids: Sequence[int]) -> None:
+        """Refresh the rows of changed objects (same rows, new content)."""
+        assert self.document is not None
+        for uid in uids:
+            row = self._row_of.get(uid)
+            obj = self.document.get(uid)
+            if row is None or obj is None:
+                continue
+            self.rows[row] = obj
+            emit(self.dataChanged, self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+
+    def row_of(self, uid: int) -> int | None:
+        return self._row_of.get(uid)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return DROP_FLAGS
+        return CHECK_FLAGS if index.column() == 0 else ROW_FLAGS
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid() or self.document is None:
+            return None
+        obj = self.rows[index.row()]
+        column = index.column()
+        if role == UidRole:
+            return obj.uid
+        if role == Qt.ItemDataRole.CheckStateRole and column == 0:
+            return (
+                Qt.CheckState.Checked if self.document.is_visible(obj) else Qt.CheckState.Unchecked
+            )
+        if role == Qt.ItemDataRole.DecorationRole and column == 1:
+            return self._icons.get(obj.label_id)
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 1:
+                name = self._names.get(obj.label_id, str(obj.label_id))
+                return f"{name} (box)" if obj.kind is ObjectKind.BOX else name
+            if column == 2:
+                return "" if obj.instance_id is None else str(obj.instance_id)
+            if column == 3:
+                return "" if obj.track_id is None else str(obj.track_id)
+            if column == 4:
+                return obj.provenance.source
+            if column == 5:
+                confidence = obj.provenance.confidence
+                return "" if confidence is None else f"{confidence:.2f}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            prov = obj.provenance
+            return (
+                f"uid {obj.uid}, {obj.kind.value}\ncreated by {prov.created_by} at "
+                f"{prov.created_at:%Y-%m-%d %H:%M}\nupdated by {prov.updated_by} at "
+                f"{prov.updated_at:%Y-%m-%d %H:%M}{chr(10) + 'verified' if prov.verified else ''}"
+            )
+        return None
+
+    def setData(self, index: Index, value: object, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role == Qt.ItemDataRole.CheckStateRole and index.column() == 0 and self.document:
+            obj = self.rows[index.row()]
+            visible = Qt.CheckState(value) == Qt.CheckState.Checked  # type: ignore[arg-type]
+            if obj.uid is not None:
+                self.document.set_hidden([obj.uid], not visible)
+            return True
+        return False
+
+    # -- drag and drop (reorder) -----------------------------------------------------------
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def mimeTypes(self) -> list[str]:
+        return [MIME]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
+        uids = sorted({self.rows[i.row()].uid for i in indexes if i.isValid()} - {None})
+        data = QMimeData()
+        data.setData(MIME, json.dumps(uids).encode())
+        return data
+
+    def dropMimeData(
+        self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: Index
+    ) -> bool:
+        if action != Qt.DropAction.MoveAction or not data.hasFormat(MIME):
+            return False
+        uids = [int(u) for u in json.loads(bytes(data.data(MIME).data()).decode())]
+        if row < 0 and parent.isValid():
+            row = parent.row()
+        if row < 0 or row >= len(self.rows):
+            above = None  # dropped below the last row: the bottom of the stack
+        else:
+            above = self.rows[row].uid
+        # The list is topmost first, so a drop before row r puts the objects above it.
+        self.editor.place(uids, above)
+        return False  # the document change reloads the rows
+
+
+class ObjectsDock(QDockWidget):
+    """The z-ordered object list with selection, visibility, reorder and delete."""
+
+    def __init__(self, editor: Editor, parent: QWidget | None = None) -> None:
+        super().__init__("Objects", parent)
+        self.setObjectName("objects")
+        self.editor = editor
+        self.model = ObjectTableModel(editor)
+        self.view = QTreeView()
+        self.view.setModel(self.model)
+        self.view.setRootIsDecorated(False)
+        self.view.setUniformRowHeights(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.view.setDefaultDropAction(Qt.DropAction.MoveAction)
+        self.view.setDragEnabled(True)
+        self.view.setAcceptDrops(True)
+        self.view.setDropIndicatorShown(True)
+        # Fixed widths: "resize to contents" would read every row on every change.
+        header = self.view.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for column, width in enumerate((28, 0, 44, 48, 112, 44)):
+            if width:
+                self.view.setColumnWidth(column, width)
+        self.view.selectionModel().selectionChanged.connect(self._on_view_selection)
+        self.count = QLabel()
+        buttons = QHBoxLayout()
+        buttons.setSpacing(2)
+        buttons.addWidget(self.count, 1)
+        for text, tip, slot in (
+            ("▲", "Raise (Ctrl+])", editor.raise_selection),
+            ("▼", "Lower (Ctrl+[)", editor.lower_selection),
+            ("⤒", "Bring to top (Ctrl+Shift+])", editor.selection_to_top),
+            ("⤓", "Send to bottom (Ctrl+Shift+[)", editor.selection_to_bottom),
+            ("Hide", "Hide the selection (H)", editor.hide_selection),
+            ("Delete", "Delete the selection (Del)", editor.delete_selection),
+        ):
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _checked=False, slot=slot: slot())
+            buttons.addWidget(button)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.view)
+        layout.addLayout(buttons)
+        self.setWidget(body)
+        self._syncing = False
+        self._document: FrameDocument | None = None
+        editor.subscribe(self._on_editor)
+
+    def _on_editor(self, what: EditorChange) -> None:
+        if what == "document":
+            if self._document is not None:
+                self._document.unsubscribe(self._on_document)
+            self._document = self.editor.document
+            if self._document is not None:
+                self._document.subscribe(self._on_document)
+            self.model.set_document(self._document)
+            self._after_reload()
+        elif what == "visibility":
+            self.model.reload()
+            self._after_reload()
+
+    def _on_document(self, document: FrameDocument, change: DocumentChange) -> None:
+        if document is not self._document:
+            return
+        if change.order:
+            self.model.reload()
+            self._after_reload()
+        elif change.objects or change.visibility:
+            self.model.update_objects(sorted(change.uids))
+        if change.selection and not self._syncing:
+            self._select_rows()
+
+    def _after_reload(self) -> None:
+        document = self._document
+        count = len(self.model.rows)
+        hidden = sum(1 for obj in self.model.rows if document and not document.is_visible(obj))
+        self.count.setText(f"{count} objects" + (f", {hidden} hidden" if hidden else ""))
+        self._select_rows()
+
+    def _select_rows(self) -> None:
+        document = self._document
+        if document is None:
+            return
+        selection = QItemSelection()
+        for uid in document.selection:
+            row = self.model.row_of(uid)
+            if row is not None:
+                index = self.model.index(row, 0)
+                selection.select(index, index)
+        self._syncing = True
+        try:
+            self.view.selectionModel().select(
+                selection,
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            if document.selection:
+                row = self.model.row_of(document.selection[-1])
+                if row is not None:
+                    self.view.scrollTo(self.model.index(row, 1))
+        finally:
+            self._syncing = False
+
+    def _on_view_selection(self, *_args: object) -> None:
+        if self._syncing or self._document is None:
+            return
+        rows = sorted({index.row() for index in self.view.selectionModel().selectedRows()})
+        uids = [self.model.rows[row].uid for row in rows]
+        self._syncing = True
+        try:
+            self._document.select(uid for uid in uids if uid is not None)
+        finally:
+            self._syncing = False

@@ -1,0 +1,198 @@
+"""The editor driven through real widgets: clicks in image coordinates, keys, menus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import shapely
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from roadmark.app.main_window import MainWindow
+from roadmark.app.signals import emit
+from roadmark.core.annotation import Box, FrameStatus
+from roadmark.io.store import Project
+from tests.app.conftest import click, drag
+
+
+@pytest.fixture
+def window(qtbot, small_project: Path):
+    window = MainWindow.open_project(str(small_project), frame=1, prefetch=False)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    window.canvas.fit()
+    yield window
+    window.close()
+
+
+def live(window: MainWindow, row: int | None = None):
+    frame = window.frames.frame(window.current_row if row is None else row)
+    return window.project.objects(frame.id).live()
+
+
+def trigger(window: MainWindow, action_id: str) -> None:
+    window.actions[action_id].trigger()
+
+
+def test_draw_box_polygon_and_brush_then_undo_redo(window: MainWindow):
+    canvas = window.canvas
+    QTest.keyClick(window, Qt.Key.Key_R)  # box tool
+    assert window.editor.tool.name == "box"
+    QTest.keyClick(window, Qt.Key.Key_6)  # car
+    drag(canvas, [(10, 10), (30, 20), (50, 40)])
+    (car,) = live(window)
+    assert car.label_id == 26 and isinstance(car.geometry, Box)
+    assert car.geometry.x0 == pytest.approx(10, abs=1) and car.geometry.y1 == pytest.approx(
+        40, abs=1
+    )
+
+    trigger(window, "tool.polygon")
+    QTest.keyClick(window, Qt.Key.Key_2)  # sidewalk
+    for x, y in [(60, 60), (120, 60), (120, 85)]:
+        click(canvas, x, y)
+    QTest.keyClick(canvas, Qt.Key.Key_Return)
+    polygon = live(window)[-1]
+    assert polygon.label_id == 8
+    assert polygon.region.area == pytest.approx(60 * 25 / 2, rel=0.1)
+
+    trigger(window, "tool.brush")
+    QTest.keyClick(window, Qt.Key.Key_4)  # vegetation
+    window.editor.clear_selection()
+    window.editor.set_brush_radius(4)
+    drag(canvas, [(130, 10), (140, 12), (150, 14)])
+    stroke = live(window)[-1]
+    assert stroke.label_id == 21 and stroke.region.covers(shapely.Point(140, 12))
+    assert window.canvas.label_at(140.5, 12.5) == 21
+    assert window.actions["edit.undo"].text() == "&Undo Brush stroke"
+
+    trigger(window, "edit.undo")
+    assert len(live(window)) == 2 and window.canvas.label_at(140.5, 12.5) is None
+    trigger(window, "edit.undo")
+    assert len(live(window)) == 1
+    assert window.actions["edit.redo"].text() == "&Redo Draw polygon"
+    QTest.keyClick(
+        window,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    trigger(window, "edit.redo")
+    assert len(live(window)) == 3
+    assert window.frames.frame(window.current_row).status is FrameStatus.IN_PROGRESS
+
+
+def test_select_move_reorder_delete_from_the_docks(window: MainWindow):
+    window.select_row(0)
+    canvas, editor = window.canvas, window.editor
+    document = editor.document
+    assert document is not None
+    trigger(window, "tool.select")
+    click(canvas, 60, 45)  # the car region
+    (car_uid,) = document.selection
+    assert document.get(car_uid).label_id == 26  # type: ignore[union-attr]
+    rows = window.objects_dock.view.selectionModel().selectedRows()
+    assert [window.objects_dock.model.rows[r.row()].uid for r in rows] == [car_uid]
+    drag(canvas, [(60, 45), (70, 45), (80, 45)])
+    moved = next(o for o in live(window) if o.uid == car_uid)
+    assert moved.region.bounds[0] == pytest.approx(60, abs=1.5)
+
+    QTest.keyClick(
+        window,
+        Qt.Key.Key_BracketLeft,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    assert live(window)[0].uid == car_uid  # sent to the bottom: the road covers it
+    assert canvas.label_at(70, 50) == 7
+    assert window.objects_dock.model.rows[-1].uid == car_uid  # the list shows the top first
+    trigger(window, "object.top")
+    assert live(window)[-1].uid == car_uid and canvas.label_at(70, 50) == 26
+
+    # Drag-and-drop in the objects list: put the car under the road again.
+    model = window.objects_dock.model
+    road_row = next(i for i, obj in enumerate(model.rows) if obj.label_id == 7)
+    data = model.mimeData([model.index(model.row_of(car_uid), 1)])
+    model.dropMimeData(data, Qt.DropAction.MoveAction, road_row + 1, 0, model.index(-1, -1))
+    order = [o.label_id for o in live(window)]
+    assert order.index(26) < order.index(7)
+
+    QTest.keyClick(window, Qt.Key.Key_Delete)
+    assert car_uid not in [o.uid for o in live(window)]
+    trigger(window, "edit.undo")
+    assert car_uid in [o.uid for o in live(window)]
+
+
+def test_frame_switch_keys_undo_across_frames_and_reopen(
+    window: MainWindow, small_project: Path, qtbot
+):
+    canvas = window.canvas
+    trigger(window, "tool.box")
+    drag(canvas, [(5, 5), (40, 30)])
+    first_frame = window.frames.frame(window.current_row).id
+    QTest.keyClick(window, Qt.Key.Key_D)
+    assert window.current_row == 2
+    QTest.keyClick(window, Qt.Key.Key_A)
+    QTest.keyClick(window, Qt.Key.Key_A)
+    assert window.current_row == 0
+    trigger(window, "edit.undo")  # shows frame 1 again, where the box was drawn
+    assert window.frames.frame(window.current_row).id == first_frame
+    assert live(window) == []
+    trigger(window, "edit.redo")
+    assert len(live(window)) == 1
+    trigger(window, "frame.done")
+    assert window.project.frame(first_frame).status is FrameStatus.DONE
+    assert window.current_row == 2  # the next unfinished frame
+    window.close()
+
+    again = MainWindow.open_project(str(small_project), prefetch=False)
+    qtbot.addWidget(again)
+    assert again.current_row == 2
+    with Project.open(small_project) as project:
+        (saved,) = project.objects(first_frame).live()
+    assert isinstance(saved.geometry, Box) and saved.geometry.width == pytest.approx(35, abs=1)
+    again.close()
+
+
+def test_label_shortcuts_overlay_toggles_and_status(window: MainWindow):
+    window.select_row(0)
+    canvas = window.canvas
+    QTest.keyClick(window, Qt.Key.Key_3)
+    assert window.editor.context.label_id == 11
+    trigger(window, "view.overlay")
+    assert not canvas.overlay.isVisible()
+    trigger(window, "view.overlay")
+    trigger(window, "view.outline")
+    assert canvas.overlay.outline
+    buffer = canvas.overlay.buffer
+    assert buffer[45, 60, 3] == 0 and buffer[30, 60, 3] == 255  # inside the car vs its top edge
+    trigger(window, "view.outline")
+    assert buffer[45, 60, 3] == 255
+    window.labels_dock.model.setData(
+        window.labels_dock.model.index(7, 0),
+        Qt.CheckState.Unchecked.value,
+        Qt.ItemDataRole.CheckStateRole,
+    )
+    assert canvas.label_at(10, 80) is None  # road hidden
+    assert window.frames.rowCount() == 3
+    emit(canvas.cursor_moved, 60.0, 45.0)
+    assert window.status.under_label.text() == "car"
+    before = canvas.zoom
+    trigger(window, "view.zoom_in")
+    assert canvas.zoom == pytest.approx(before * 1.25)
+    trigger(window, "view.actual")
+    assert canvas.zoom == 1.0
+
+
+def test_prefetch_prepares_neighbors_and_keeps_the_frame_left(qtbot, small_project: Path):
+    window = MainWindow.open_project(str(small_project), frame=0)
+    qtbot.addWidget(window)
+    window._prefetch_neighbors()
+    window.preparer.wait()
+    second = window.frames.frame(1).id
+    assert second in window.preparer.prepared_ids()
+    window.select_row(1)
+    assert window.frames.frame(0).id in window.preparer.prepared_ids()
+    window.select_row(0)
+    assert window.editor.document is not None and len(window.editor.document.live()) == 3
+    window.close()
