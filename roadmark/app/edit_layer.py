@@ -26,6 +26,7 @@ from roadmark.core.schema import LabelSchema
 HANDLE_PX = 7.0
 MAX_HANDLES = 4000
 MAX_BOX_TAGS = 300
+MIN_LINE_LIGHTNESS = 150
 SELECTION_COLOR = QColor(255, 255, 255)
 SHADOW_COLOR = QColor(0, 0, 0, 200)
 
@@ -75,8 +76,14 @@ class EditLayer(QGraphicsItem):
         return self._size.adjusted(-margin, -margin, margin, margin)
 
     def color(self, label_id: int | None) -> QColor:
+        """A label's color, lightened when it is too dark to see as a line on a photo."""
         label = self.schema.by_id.get(label_id) if label_id is not None else None
-        return QColor(*label.color) if label else QColor(255, 220, 0)
+        color = QColor(*label.color) if label else QColor(255, 220, 0)
+        if color.lightness() < MIN_LINE_LIGHTNESS:
+            color = QColor.fromHsl(
+                color.hslHue(), max(color.hslSaturation(), 160), MIN_LINE_LIGHTNESS
+            )
+        return color
 
     def _path(self, obj: AnnotationObject) -> QPainterPath:
         assert obj.uid is not None
@@ -140,6 +147,10 @@ class EditLayer(QGraphicsItem):
             if not rect.adjusted(-20, -20, 20, 20).intersects(exposed):
                 continue
             color = self.color(obj.label_id)
+            shadow = QPen(SHADOW_COLOR, 4.0)
+            shadow.setCosmetic(True)
+            painter.setPen(shadow)
+            painter.drawRect(rect)
             pen = QPen(color, 2.0)
             pen.setCosmetic(True)
             painter.setPen(pen)

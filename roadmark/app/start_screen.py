@@ -28,15 +28,27 @@ class StartScreen(QWidget):
         super().__init__()
         self.setWindowTitle("roadmark")
         self.windows: list[QWidget] = []
-        title = QLabel("<h1>roadmark</h1><p>Ground truth for driving perception.</p>")
+        title = QLabel(
+            "<div style='font-size:28px; font-weight:600'>roadmark</div>"
+            "<div style='color:#9aa0a8'>Ground truth for driving perception: boxes and "
+            "semantic / instance segmentation, model-assisted.</div>"
+        )
         self.recent = QListWidget()
+        self.recent.setSpacing(2)
         for path in Settings.load().recent_projects:
-            item = QListWidgetItem(path)
-            if not Path(path).exists():
+            location = Path(path)
+            missing = "://" not in path and not location.exists()
+            item = QListWidgetItem(
+                f"{location.stem}{'   (missing)' if missing else ''}\n{location.parent}"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, path)
+            item.setToolTip(path)
+            if missing:
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
-                item.setToolTip("missing")
             self.recent.addItem(item)
-        self.recent.itemActivated.connect(lambda item: self.open_project(item.text()))
+        self.recent.itemActivated.connect(
+            lambda item: self.open_project(item.data(Qt.ItemDataRole.UserRole))
+        )
         buttons = QHBoxLayout()
         for text, slot in (
             ("&Open project…", self._choose_project),
@@ -44,13 +56,24 @@ class StartScreen(QWidget):
             ("Open the &demo", self._open_demo),
         ):
             button = QPushButton(text)
+            button.setMinimumHeight(34)
             button.clicked.connect(slot)
             buttons.addWidget(button)
-        layout = QVBoxLayout(self)
-        layout.addWidget(title)
-        layout.addWidget(QLabel("Recent projects"))
-        layout.addWidget(self.recent)
-        layout.addLayout(buttons)
+        column = QWidget()
+        column.setMaximumWidth(760)
+        inner = QVBoxLayout(column)
+        inner.setSpacing(12)
+        inner.addWidget(title)
+        heading = QLabel("Recent projects" if self.recent.count() else "No recent projects yet")
+        heading.setStyleSheet("color:#9aa0a8; margin-top:12px")
+        inner.addWidget(heading)
+        inner.addWidget(self.recent, 1)
+        inner.addLayout(buttons)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(40, 40, 40, 40)
+        layout.addStretch(1)
+        layout.addWidget(column, 4)
+        layout.addStretch(1)
 
     def open_project(self, location: str) -> None:
         from roadmark.app.main_window import MainWindow

@@ -14,6 +14,11 @@ QToolButton:checked { background: #3d6fb6; color: white; }
 QToolButton:hover:!checked { background: #3a3e46; }
 QStatusBar QLabel { padding: 0 6px; }
 QTreeView, QListView { border: none; }
+QCheckBox::indicator, QTreeView::indicator, QListView::indicator {
+    width: 13px; height: 13px; border: 1px solid #6a707a; border-radius: 2px;
+    background: #1c1e22; }
+QCheckBox::indicator:checked, QTreeView::indicator:checked, QListView::indicator:checked {
+    background: #3d6fb6; border-color: #5b8fd8; image: none; }
 QHeaderView::section { background: #2b2e34; padding: 2px 4px; border: none;
                        border-right: 1px solid #3a3e46; }
 """
@@ -38,6 +43,12 @@ def apply_dark_theme(app: QApplication) -> None:
         QPalette.ColorRole.Highlight: QColor(61, 111, 182),
         QPalette.ColorRole.HighlightedText: QColor(255, 255, 255),
         QPalette.ColorRole.PlaceholderText: QColor(130, 134, 140),
+        # Fusion draws frames and check boxes with these.
+        QPalette.ColorRole.Light: QColor(78, 82, 90),
+        QPalette.ColorRole.Midlight: QColor(62, 66, 72),
+        QPalette.ColorRole.Mid: QColor(54, 58, 64),
+        QPalette.ColorRole.Dark: QColor(22, 24, 27),
+        QPalette.ColorRole.Shadow: QColor(10, 10, 12),
     }
     for role, color in roles.items():
         palette.setColor(role, color)

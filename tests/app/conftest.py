@@ -30,6 +30,14 @@ def small_project(tmp_path: Path) -> Path:
     return path
 
 
+def show(qtbot, window) -> None:
+    """Show a window and make it the active one (window shortcuts need that)."""
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+
+
 def at(canvas: FrameCanvas, x: float, y: float) -> QPoint:
     """The viewport pixel showing image point ``(x, y)``."""
     return canvas.view_point(x, y).toPoint()

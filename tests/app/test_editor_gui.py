@@ -13,7 +13,7 @@ from roadmark.app.main_window import MainWindow
 from roadmark.app.signals import emit
 from roadmark.core.annotation import Box, FrameStatus
 from roadmark.io.store import Project
-from tests.app.conftest import click, drag
+from tests.app.conftest import click, drag, show
 
 
 @pytest.fixture
@@ -21,8 +21,7 @@ def window(qtbot, small_project: Path):
     window = MainWindow.open_project(str(small_project), frame=1, prefetch=False)
     qtbot.addWidget(window)
     window.resize(1200, 800)
-    window.show()
-    qtbot.waitExposed(window)
+    show(qtbot, window)
     window.canvas.fit()
     yield window
     window.close()
