@@ -30,11 +30,14 @@ roadmark's float pixel coordinates (origin at the top-left corner of the top-lef
 Label maps are roadmark's own rasterization (what the editor shows); the polygons are
 written so that cityscapesScripts' ``json2labelImg`` and ``json2instanceImg`` reproduce
 them (see :mod:`roadmark.io.formats.cityscapes_geometry` for the rule). Two exceptions,
-counted in the export's figures: an object with several separate parts is written as one
-polygon per part, which ``json2instanceImg`` counts as separate instances (roadmark keeps
-one instance; the extras join them again on import); an imported object that was not
-edited is written with its original points, which PIL fills up to a thin band of boundary
-pixels differently from roadmark's raster of the imported region.
+counted in the export's figures. An instance whose raster falls apart in several pieces
+(separate parts, or a connection thinner than a pixel) is written as its largest piece
+plus ``<label>group`` polygons for the others: ``json2labelImg`` draws them all with the
+label, ``json2instanceImg`` gives the extra pieces the bare label id instead of counting
+them as instances (so the numbering of later instances holds), and roadmark's extras join
+the pieces into one object again on import. An imported object that was not edited is
+written with its original points, which PIL fills up to a thin band of boundary pixels
+differently from roadmark's raster of the imported region.
 """
 
 from __future__ import annotations
@@ -221,9 +224,9 @@ class CityscapesFormat(DatasetFormat):
                 _write_png(gt / f"{base}_gtFine_{suffix}.png", array)
         if stats["split_instances"]:
             context.warnings.warn(
-                f"{stats['split_instances']} object(s) of labels with instances have several "
-                "separate parts, written as one polygon each: json2instanceImg counts every "
-                "part as an instance, roadmark's instanceIds.png keeps one"
+                f"{stats['split_instances']} object(s) of labels with instances fall apart in "
+                "several pieces; the largest is written as the instance and the others as "
+                "'<label>group' polygons, which json2instanceImg draws with the bare label id"
             )
 
 
@@ -549,10 +552,13 @@ def _frame_payload(
             exported = region_to_polygons(obj.region, height, width, (mask, row0, col0))
             parts = exported.polygons
             stats["mismatched_pixels"] += exported.mismatched
-        if len(parts) > 1 and label.has_instances and not obj.crowd and not obj.deleted:
+        split = len(parts) > 1 and label.has_instances and not obj.crowd and not obj.deleted
+        if split:
             stats["split_instances"] += 1
-        for part in parts:
-            polygons.append(_ordered(entry, part))
+        for piece, part in enumerate(parts):
+            # Further pieces of an instance are written as a group so that json2instanceImg
+            # does not count them as instances (the numbering of later instances holds).
+            polygons.append(_ordered(entry, part, group=split and piece > 0))
         stats["polygons"] += len(parts)
     return _maps(owner, item.objects, schema), polygons, boxes
 
@@ -569,8 +575,8 @@ def _common_fields(obj: AnnotationObject, name: str, index: int) -> dict[str, An
     }
 
 
-def _ordered(entry: dict[str, Any], polygon: list) -> dict[str, Any]:
-    out = {"label": entry["label"], "polygon": polygon}
+def _ordered(entry: dict[str, Any], polygon: list, *, group: bool = False) -> dict[str, Any]:
+    out = {"label": entry["label"] + (GROUP if group else ""), "polygon": polygon}
     out |= {k: v for k, v in entry.items() if k != "label"}
     return out
 

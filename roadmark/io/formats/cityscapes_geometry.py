@@ -117,7 +117,8 @@ class ExportedPolygons:
     """Cityscapes polygons for one region.
 
     Attributes:
-        polygons: One polygon per separate part, ``[[x, y], ...]`` integer pixel centers.
+        polygons: One polygon per separate part, largest first, ``[[x, y], ...]`` integer
+            pixel centers.
         mismatched: Pixels where PIL's fill of ``polygons`` differs from roadmark's raster
             of the region (0: identical).
         traced: The polygons were traced from the raster (``False``: the region covers no
@@ -136,6 +137,9 @@ def region_to_polygons(
     raster: tuple[NDArray[np.bool_], int, int] | None = None,
 ) -> ExportedPolygons:
     """Polygons that cityscapesScripts fills exactly as roadmark rasterizes ``region``.
+
+    A region whose raster falls apart in several pieces (a thin connection narrower than
+    a pixel, or separate parts) gives one polygon per piece, largest first.
 
     Args:
         region: The region.
@@ -169,6 +173,7 @@ def region_to_polygons(
         if fallback < mismatched:
             polygons, mismatched = raw, fallback
     dx, dy = col0 - 1, row0 - 1
+    polygons.sort(key=lambda ring: -abs(_signed_area(np.asarray(ring, dtype=float))))
     out = [[[x + dx, y + dy] for x, y in _at_least_three(ring)] for ring in polygons]
     return ExportedPolygons(out, mismatched=mismatched, traced=True)
 
