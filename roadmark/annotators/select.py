@@ -6,11 +6,14 @@ Gestures (left button):
   below the current selection, Shift adds or removes it);
 - drag a selected object: move the selection (kept on the image);
 - drag a box handle of a selected box: resize it (the opposite side stays, minimum size);
-- drag a vertex of the selected region: move it; drag a point on its outline: insert a
-  vertex there and move it; Ctrl+click a vertex: delete it;
-- drag on empty image: select the objects inside the rectangle.
+- drag a vertex of the selected region: move it; click or drag a point on its outline:
+  insert a vertex there (and move it); Ctrl+click a vertex: delete it;
+- drag anywhere else (on empty image or on an object that is not selected): select the
+  objects inside the rectangle. Only a selected object moves, so a slip of the mouse on a
+  fully labeled frame never drags the sky or the road away.
 
-Each completed drag is one command; a click that moves nothing changes only the selection.
+A drag starts after the pointer has traveled a few screen pixels (a third of the handle
+tolerance); each completed drag is one command; a click changes only the selection.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class _Marquee:
     start: tuple[float, float]
     end: tuple[float, float]
     additive: bool
+    clicked: int | None = None  # the object a press without drag selects
 
 
 class SelectTool(Tool):
@@ -100,6 +104,8 @@ class SelectTool(Tool):
     def __init__(self, context) -> None:
         super().__init__(context)
         self._gesture: _Move | _Vertex | _Resize | _Marquee | None = None
+        self._press: tuple[float, float] = (0.0, 0.0)
+        self._dragging = False
         self.hover_uid: int | None = None
         self._cursor = "arrow"
 
@@ -139,6 +145,8 @@ class SelectTool(Tool):
         if pointer.button is not Button.LEFT:
             return None
         doc = self.context.doc()
+        self._press = pointer.point
+        self._dragging = False
         handle = self.handle_at(pointer)
         if isinstance(handle, _Vertex) and pointer.ctrl:
             return self._delete_vertex(handle) if not handle.inserted else None
@@ -155,8 +163,12 @@ class SelectTool(Tool):
         if pointer.shift:
             doc.toggle_selected(target.uid)
             return None
-        if target.uid not in doc.selection or pointer.alt:
+        if pointer.alt:
             doc.select([target.uid])
+        elif target.uid not in doc.selection:
+            doc.select([target.uid])
+            self._gesture = _Marquee(pointer.point, pointer.point, False, clicked=target.uid)
+            return None
         self._gesture = _Move(pointer.point, doc.selected())
         return None
 
@@ -176,6 +188,12 @@ class SelectTool(Tool):
         if gesture is None:
             self._hover(pointer)
             return None
+        if not self._dragging:
+            threshold = self.context.tolerance / 3
+            moved = abs(pointer.x - self._press[0]) + abs(pointer.y - self._press[1])
+            if moved < threshold:
+                return None
+            self._dragging = True
         if isinstance(gesture, _Move):
             bounds = _union_bounds(gesture.originals)
             gesture.shift = geo.clamp_shift(
@@ -227,7 +245,9 @@ class SelectTool(Tool):
                 frame_id, gesture.originals, after, text=f"Move {describe(len(after))}"
             )
         if isinstance(gesture, _Vertex):
-            if not gesture.inserted and gesture.geometry is gesture.original.region:
+            if not gesture.inserted and (
+                not self._dragging or gesture.geometry is gesture.original.region
+            ):
                 return None
             try:
                 region = geo.finish(gesture.geometry)  # type: ignore[arg-type]
@@ -241,6 +261,8 @@ class SelectTool(Tool):
                 return None
             after = self.context.edited(gesture.original, geometry=gesture.box)
             return UpdateObjects(frame_id, [gesture.original], [after], text="Resize box")
+        if not self._dragging:
+            return None  # a click: the press chose the selection
         rect = Box.from_corners(*gesture.start, *gesture.end)
         inside = [
             obj.uid

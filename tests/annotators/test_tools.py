@@ -241,3 +241,21 @@ def test_object_kinds_from_each_tool(bench: Bench):
     kinds = [o.kind for o in bench.stored()]
     assert kinds == [ObjectKind.BOX, ObjectKind.REGION]
     assert editor.press(Pointer(5, 5, Button.RIGHT)) is None
+
+
+def test_only_selected_objects_move_and_jitter_is_a_click(bench: Bench):
+    road, car = bench.seed([region(7, 0, 0, 200, 100), box(26, 50, 40, 70, 60)])
+    bench.editor.set_tool("select")
+    bench.editor.set_tolerance(6)
+    # Dragging the (unselected) road draws a selection rectangle instead of moving it.
+    assert drag(bench, [(10, 10), (40, 30), (90, 80)]) is None
+    assert bench.doc.selection == (car.uid,)
+    assert bench.stored()[0].region.equals(road.region)
+    # A press with a slight jitter on the selected car is a click, not a move.
+    assert drag(bench, [(60, 50), (60.5, 50.4)]) is None
+    assert bench.stored()[1].geometry == car.geometry
+    # A clicked outline point gets a new vertex even without a drag.
+    bench.doc.select([road.uid])
+    command = click(bench, 100, 99)
+    assert command is not None and command.text == "Insert vertex"
+    assert len(bench.stored()[0].region.exterior.coords) == 6
