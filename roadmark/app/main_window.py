@@ -33,7 +33,9 @@ from roadmark.app.status import EditorStatus
 from roadmark.core.annotation import FrameStatus
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import History
-from roadmark.core.session import EditSession, SessionEvent
+from roadmark.core.session import UNSTARTED, EditSession, SessionEvent
+from roadmark.core.workflow import Action
+from roadmark.io import workflow
 from roadmark.io.frames import FrameLoader
 from roadmark.io.settings import Settings
 from roadmark.io.store import Project
@@ -62,13 +64,17 @@ class MainWindow(QMainWindow):
         self.project = project
         self.setWindowTitle(f"roadmark — {project.location}")
         self.loader = FrameLoader(lambda path: project.root / path)
-        self.session = EditSession(project)
+        self.session = EditSession(
+            project, start_work=lambda frame_id: workflow.move(project, frame_id, Action.START)
+        )
         self.editor = Editor(self.session, project.schema)
         self.preparer = FramePreparer(
             project, self.loader, enabled=prefetch, render=self._render_ahead
         )
         self.prepared: PreparedFrame | None = None
         self.current_row: int | None = None
+        self.last_error: str | None = None
+        self._error_box: QMessageBox | None = None
         self._prefetch_timer = QTimer(self)
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(150)
@@ -183,16 +189,17 @@ class MainWindow(QMainWindow):
             "object.show_all": editor.show_all,
             "help.shortcuts": self.show_shortcuts,
         }
-        for direction, (dx, dy) in {
-            "left": (-1, 0),
-            "right": (1, 0),
-            "up": (0, -1),
-            "down": (0, 1),
-        }.items():
-            guarded[f"edit.nudge_{direction}"] = lambda dx=dx, dy=dy: editor.nudge(dx, dy)
-            guarded[f"edit.nudge_{direction}_far"] = lambda dx=dx, dy=dy: editor.nudge(
-                10 * dx, 10 * dy
-            )
+        directions = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+        for direction, (dx, dy) in directions.items():
+            for suffix, step in (("", 1), ("_far", 10)):
+                action_id = f"edit.nudge_{direction}{suffix}"
+                guarded[action_id] = lambda dx=dx * step, dy=dy * step: editor.nudge(dx, dy)
+                # Arrow keys move objects only while the canvas has the focus; in the
+                # docks they keep moving through the lists.
+                action = self.actions[action_id]
+                self.removeAction(action)
+                canvas.addAction(action)
+                action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         for name in TOOL_ACTIONS:
             guarded[f"tool.{name}"] = lambda name=name: editor.set_tool(name)
         for label in self.project.schema.labels:
@@ -262,8 +269,14 @@ class MainWindow(QMainWindow):
         self.canvas.refresh()
 
     def show_error(self, message: str) -> None:
+        """Tell the user an action failed: in the status bar and a (non-blocking) box."""
         self.statusBar().showMessage(message, 8000)
-        QMessageBox.warning(self, "roadmark", message)
+        self.last_error = message
+        if self._error_box is None:
+            self._error_box = QMessageBox(QMessageBox.Icon.Warning, "roadmark", "", parent=self)
+            self._error_box.setModal(False)
+        self._error_box.setText(message)
+        self._error_box.show()
 
     # -- frames ----------------------------------------------------------------------------
 
@@ -349,13 +362,18 @@ class MainWindow(QMainWindow):
         self.preparer.request(ids, sorted(self.editor.hidden_labels))
 
     def mark_done(self) -> None:
-        """Mark the open frame done and go to the next unfinished one."""
+        """Finish the open frame (a checked, recorded workflow move; a frame nobody started
+        is started first) and go to the next unfinished one."""
         document = self.editor.document
         if document is None:
             return
-        self.project.set_frame_status(document.frame.id, FrameStatus.DONE)
-        document.set_frame_status(FrameStatus.DONE)
-        self.frames.set_status(document.frame.id, FrameStatus.DONE)
+        frame_id = document.frame.id
+        with self.project.transaction():
+            if document.frame.status in UNSTARTED:
+                workflow.move(self.project, frame_id, Action.START)
+            status = workflow.move(self.project, frame_id, Action.FINISH)
+        document.set_frame_status(status)
+        self.frames.set_status(frame_id, status)
         self.step_unfinished(1)
 
     # -- editing ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from roadmark.core.annotation import AnnotationObject, Frame, FrameAnnotations, 
 from roadmark.core.document import FrameDocument
 from roadmark.core.history import Command, History
 
-UNSTARTED = (FrameStatus.NEW, FrameStatus.PRELABELED)
+UNSTARTED = (FrameStatus.NEW, FrameStatus.PRELABELED, FrameStatus.REJECTED)
 
 
 class ObjectStore(Protocol):
@@ -101,15 +101,26 @@ class _Recorder:
         self.ops.append(_Op("order", frame_id, uids=list(uids)))
 
 
+StartWork = Callable[[int], FrameStatus]
+
+
 class EditSession:
     """Applies commands to a store, one transaction each, with undo and redo.
 
+    The first edit of a frame that is new, pre-labeled or rejected starts work on it (its
+    status becomes "in progress") in the same transaction as the edit.
+
     Args:
         store: The project store.
+        start_work: Starts work on a frame and returns its new status; it runs inside the
+            edit's transaction, and an error it raises refuses the edit (the application
+            passes the workflow's checked and recorded "start" move). By default the
+            status is simply set.
     """
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, *, start_work: StartWork | None = None) -> None:
         self.store = store
+        self._start_work = start_work or self._set_in_progress
         self.history = History()
         self.document: FrameDocument | None = None
         self._listeners: list[SessionListener] = []
@@ -171,10 +182,13 @@ class EditSession:
             if start_work:
                 for frame_id in frame_ids:
                     if self._status(frame_id) in UNSTARTED:
-                        self.store.set_frame_status(frame_id, FrameStatus.IN_PROGRESS)
-                        statuses[frame_id] = FrameStatus.IN_PROGRESS
+                        statuses[frame_id] = self._start_work(frame_id)
         self._mirror(recorder.ops, statuses)
         return statuses
+
+    def _set_in_progress(self, frame_id: int) -> FrameStatus:
+        self.store.set_frame_status(frame_id, FrameStatus.IN_PROGRESS)
+        return FrameStatus.IN_PROGRESS
 
     def _status(self, frame_id: int) -> FrameStatus:
         if self.document is not None and self.document.frame.id == frame_id:

@@ -195,3 +195,35 @@ def test_prefetch_prepares_neighbors_and_keeps_the_frame_left(qtbot, small_proje
     window.select_row(0)
     assert window.editor.document is not None and len(window.editor.document.live()) == 3
     window.close()
+
+
+def test_arrow_keys_nudge_only_from_the_canvas(window: MainWindow):
+    window.select_row(0)
+    document = window.editor.document
+    assert document is not None
+    (box_obj,) = document.visible_boxes()
+    document.select([box_obj.uid])
+    window.canvas.setFocus()
+    QTest.keyClick(window.canvas, Qt.Key.Key_Right)
+    QTest.keyClick(window.canvas, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    moved = document.get(box_obj.uid)
+    assert moved is not None and isinstance(moved.geometry, Box)
+    assert (moved.geometry.x0, moved.geometry.y0) == (101, 20)
+    assert window.session.history.undo_text == "Move 1 object"
+    window.objects_dock.view.setFocus()
+    QTest.keyClick(window.objects_dock.view, Qt.Key.Key_Right)
+    assert document.get(box_obj.uid).geometry == moved.geometry  # type: ignore[union-attr]
+
+
+def test_a_frame_assigned_to_someone_else_cannot_be_edited(window: MainWindow):
+    from roadmark.io import workflow
+
+    frame_id = window.frames.frame(window.current_row).id
+    workflow.assign(window.project, [frame_id], annotator="someone else")
+    trigger(window, "tool.box")
+    drag(window.canvas, [(5, 5), (40, 30)])
+    assert live(window) == []
+    assert window.last_error is not None and "assigned to someone else" in window.last_error
+    assert not window.session.history.can_undo
+    trigger(window, "frame.done")
+    assert window.project.frame(frame_id).status is FrameStatus.NEW
