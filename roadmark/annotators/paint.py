@@ -4,10 +4,10 @@ Brush and eraser work on vector regions: a stroke is the path of the pointer buf
 the brush radius (round caps and joins), clipped to the image. One stroke (press to
 release) is one command.
 
-- Brush: when exactly one region is selected, the stroke is added to it (shapely union);
-  otherwise it makes a new region of the current label, on top of the stack or under it
-  with "paint behind", and that region becomes the selection, so the next strokes extend
-  it.
+- Brush: when exactly one region is selected and it has the current label, the stroke is
+  added to it (shapely union); otherwise it makes a new region of the current label, on
+  top of the stack or under it with "paint behind", and that region becomes the
+  selection, so the next strokes extend it (until the label changes).
 - Eraser: the stroke is cut out (shapely difference) of the selected regions, or of every
   visible region it touches when nothing is selected. A region erased completely is
   deleted.
@@ -60,7 +60,8 @@ class BrushTool(Tool):
         self.points = [pointer.point]
         selected = [obj for obj in self.context.doc().selected()]
         regions = [obj for obj in selected if obj.kind is ObjectKind.REGION]
-        self._target = regions[0] if len(selected) == 1 and len(regions) == 1 else None
+        same_label = len(regions) == 1 and regions[0].label_id == self.context.label_id
+        self._target = regions[0] if len(selected) == 1 and same_label else None
         return None
 
     def move(self, pointer: Pointer) -> Command | None:

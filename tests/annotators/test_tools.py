@@ -259,3 +259,14 @@ def test_only_selected_objects_move_and_jitter_is_a_click(bench: Bench):
     command = click(bench, 100, 99)
     assert command is not None and command.text == "Insert vertex"
     assert len(bench.stored()[0].region.exterior.coords) == 6
+
+
+def test_brush_with_another_label_starts_a_new_region(bench: Bench):
+    editor = bench.editor
+    editor.set_tool("brush")
+    editor.set_label(7)
+    drag(bench, [(20, 20), (40, 20)])
+    editor.set_label(8)  # the road stroke is still selected
+    command = drag(bench, [(20, 60), (40, 60)])
+    assert isinstance(command, AddObjects)
+    assert [o.label_id for o in bench.stored()] == [7, 8]
