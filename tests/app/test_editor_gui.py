@@ -227,3 +227,44 @@ def test_a_frame_assigned_to_someone_else_cannot_be_edited(window: MainWindow):
     assert not window.session.history.can_undo
     trigger(window, "frame.done")
     assert window.project.frame(frame_id).status is FrameStatus.NEW
+
+
+def test_attributes_and_labels_docks_edit_the_selection(window: MainWindow, qtbot):
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox
+
+    window.select_row(0)
+    document = window.editor.document
+    assert document is not None
+    person = next(o for o in document.live() if o.label_id == 24)
+    document.select([person.uid])
+    qtbot.waitUntil(lambda: window.attributes_dock.findChildren(QComboBox) != [])
+    dock = window.attributes_dock
+    occluded = next(b for b in dock.findChildren(QCheckBox) if b.toolTip().startswith("partly"))
+    occluded.setChecked(True)
+    assert document.get(person.uid).attributes["occluded"] is True  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: dock._shown_object is document.get(person.uid))  # noqa: SLF001
+    track = dock.findChildren(QSpinBox)[1]
+    track.setValue(42)
+    assert document.get(person.uid).track_id == 42  # type: ignore[union-attr]
+
+    labels = window.labels_dock
+    row = next(i for i, label in enumerate(labels.model.labels) if label.name == "rider")
+    labels.view.clicked.emit(labels.proxy.mapFromSource(labels.model.index(row, 0)))
+    assert window.editor.context.label_id == 25
+    labels.apply_button.click()
+    relabeled = document.get(person.uid)
+    assert relabeled is not None and relabeled.label_id == 25
+    assert relabeled.attributes["occluded"] is True and relabeled.instance_id is not None
+    labels.search.setText("bic")
+    assert labels.proxy.rowCount() == 1
+    QTest.keyClick(labels.search, Qt.Key.Key_Return)
+    assert window.editor.context.label_id == 33
+
+
+def test_thumbnails_load_in_the_background(window: MainWindow, qtbot):
+    model = window.frames
+    index = model.index(2)
+    model.data(index, Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: model.data(index, Qt.ItemDataRole.DecorationRole) is not None)
+    thumb = model.data(index, Qt.ItemDataRole.DecorationRole)
+    assert thumb.width() == 112 and thumb.height() == 63
