@@ -26,7 +26,6 @@ from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.editor import Editor
 from roadmark.app.edit_layer import HANDLE_PX, EditLayer
 from roadmark.app.layers import ImageLayer, OverlayLayer
-from roadmark.app.signals import emit
 from roadmark.core.document import DocumentChange, FrameDocument
 from roadmark.core.errors import RoadmarkError
 
@@ -189,7 +188,7 @@ class FrameCanvas(QGraphicsView):
     def _zoomed(self) -> None:
         self.editor.set_tolerance(HANDLE_PX / max(self.zoom, 1e-6))
         self._update_render_hints()
-        emit(self.zoom_changed, self.zoom)
+        self.zoom_changed.emit(self.zoom)
 
     def _update_render_hints(self) -> None:
         # Smooth when zoomed out (no aliasing), exact pixels when zoomed in.
@@ -264,7 +263,7 @@ class FrameCanvas(QGraphicsView):
             return
         pointer = self._pointer(event)
         self._last_cursor = (pointer.x, pointer.y)
-        emit(self.cursor_moved, pointer.x, pointer.y)
+        self.cursor_moved.emit(pointer.x, pointer.y)
         if self.document is None:
             return
         self._send(self.editor.move, pointer)
@@ -291,7 +290,7 @@ class FrameCanvas(QGraphicsView):
             handler(argument)
         except RoadmarkError as error:
             self.editor.tool.cancel()
-            emit(self.error, str(error))
+            self.error.emit(str(error))
         self._refresh_preview()
 
     def leaveEvent(self, event: QEvent) -> None:
@@ -321,7 +320,7 @@ class FrameCanvas(QGraphicsView):
         if hover != self._hover:
             self._hover = hover
             self.edit_layer.update()
-        emit(self.hint_changed, preview.hint if preview is not None else "")
+        self.hint_changed.emit(preview.hint if preview is not None else "")
         self._update_cursor()
 
     def _update_cursor(self) -> None:

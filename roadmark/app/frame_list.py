@@ -26,7 +26,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from roadmark.app.signals import emit
 from roadmark.core.annotation import Frame, FrameStatus
 from roadmark.core.errors import RoadmarkError
 from roadmark.io.frames import FrameCache, FrameLoader
@@ -88,7 +87,7 @@ class ThumbnailLoader(QObject):
             thumb = image.scaledToWidth(self.width, Qt.TransformationMode.SmoothTransformation)
         except (RoadmarkError, OSError, ValueError):
             thumb = QImage()
-        emit(self.loaded, frame.id, thumb)
+        self.loaded.emit(frame.id, thumb)
 
     def wait(self, timeout: float = 5.0) -> None:
         """Wait until the thumbnails requested so far are decoded (for screenshots)."""
@@ -133,7 +132,7 @@ class FrameListModel(QAbstractListModel):
             return
         self._frames[row] = replace(self._frames[row], status=status)
         index = self.index(row)
-        emit(self.dataChanged, index, index)
+        self.dataChanged.emit(index, index)
 
     def _on_thumbnail(self, frame_id: int, image: QImage) -> None:
         row = self._rows.get(frame_id)
@@ -141,7 +140,7 @@ class FrameListModel(QAbstractListModel):
             return
         self._thumbs[frame_id] = QPixmap.fromImage(image) if not image.isNull() else QPixmap()
         index = self.index(row)
-        emit(self.dataChanged, index, index, [Qt.ItemDataRole.DecorationRole])
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._frames)

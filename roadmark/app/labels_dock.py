@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 )
 
 from roadmark.annotators.editor import Editor, EditorChange
-from roadmark.app.signals import emit
 from roadmark.core.document import DocumentChange, FrameDocument
 from roadmark.core.schema import Label, LabelSchema
 
@@ -109,22 +108,20 @@ class LabelTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.CheckStateRole and index.column() == 0:
             visible = Qt.CheckState(value) == Qt.CheckState.Checked  # type: ignore[arg-type]
             self.editor.set_label_hidden(self.labels[index.row()].id, not visible)
-            emit(self.dataChanged, index, index)
+            self.dataChanged.emit(index, index)
             return True
         return False
 
     def refresh(self) -> None:
         if self.labels:
-            emit(
-                self.dataChanged,
-                self.index(0, 0),
-                self.index(len(self.labels) - 1, len(COLUMNS) - 1),
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self.labels) - 1, len(COLUMNS) - 1)
             )
 
     def recount(self, document: FrameDocument | None) -> None:
         self.counts = Counter(obj.label_id for obj in document.live()) if document else Counter()
         if self.labels:
-            emit(self.dataChanged, self.index(0, 2), self.index(len(self.labels) - 1, 2))
+            self.dataChanged.emit(self.index(0, 2), self.index(len(self.labels) - 1, 2))
 
 
 class LabelsDock(QDockWidget):

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
 
 from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app.labels_dock import swatch
-from roadmark.app.signals import emit
 from roadmark.core.annotation import AnnotationObject, ObjectKind
 from roadmark.core.document import DocumentChange, FrameDocument
 
@@ -85,7 +84,7 @@ class ObjectTableModel(QAbstractTableModel):
             if row is None or obj is None:
                 continue
             self.rows[row] = obj
-            emit(self.dataChanged, self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def row_of(self, uid: int) -> int | None:
         return self._row_of.get(uid)

@@ -10,7 +10,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from roadmark.app.main_window import MainWindow
-from roadmark.app.signals import emit
 from roadmark.core.annotation import Box, FrameStatus
 from roadmark.io.store import Project
 from tests.app.conftest import click, drag, show
@@ -174,7 +173,7 @@ def test_label_shortcuts_overlay_toggles_and_status(window: MainWindow):
     )
     assert canvas.label_at(10, 80) is None  # road hidden
     assert window.frames.rowCount() == 3
-    emit(canvas.cursor_moved, 60.0, 45.0)
+    canvas.cursor_moved.emit(60.0, 45.0)
     assert window.status.under_label.text() == "car"
     before = canvas.zoom
     trigger(window, "view.zoom_in")
@@ -242,7 +241,7 @@ def test_attributes_and_labels_docks_edit_the_selection(window: MainWindow, qtbo
     occluded = next(b for b in dock.findChildren(QCheckBox) if b.toolTip().startswith("partly"))
     occluded.setChecked(True)
     assert document.get(person.uid).attributes["occluded"] is True  # type: ignore[union-attr]
-    qtbot.waitUntil(lambda: dock._shown_object is document.get(person.uid))  # noqa: SLF001
+    qtbot.waitUntil(lambda: dock._shown_object is document.get(person.uid))
     track = dock.findChildren(QSpinBox)[1]
     track.setValue(42)
     assert document.get(person.uid).track_id == 42  # type: ignore[union-attr]
