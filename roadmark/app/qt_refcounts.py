@@ -12,8 +12,8 @@ there.
 The guard probes for the bug once, when :mod:`roadmark.app` is imported, and if it is
 present raises the reference counts of ``None``, ``True`` and ``False`` by 2**40: these
 objects are never freed anyway, so extra references cost nothing, and no session can make
-2**40 calls. It changes nothing where the bug is absent. The lasting fix is to avoid
-PySide6 6.12.0 on Python 3.11 (see pyproject.toml).
+2**40 calls. It changes nothing where the bug is absent. The lasting fix is a PySide6
+without the bug: 6.11.3 is clean on Python 3.11, and so is any version on Python 3.12+.
 """
 
 from __future__ import annotations
