@@ -196,6 +196,7 @@ class Tool:
 
     def __init__(self, context: ToolContext) -> None:
         self.context = context
+        self._hover: tuple[float, float] | None = None  # last pointer position seen
 
     @property
     def busy(self) -> bool:
@@ -224,6 +225,11 @@ class Tool:
 
     def cancel(self) -> None:
         """Drop the gesture in progress."""
+
+    def leave(self) -> None:
+        """The pointer left the image view: forget where it hovered."""
+        if not self.busy:
+            self._hover = None
 
     def preview(self) -> Preview | None:
         return None

@@ -56,7 +56,6 @@ class BoxTool(_EditsSelection):
         super().__init__(context)
         self._start: tuple[float, float] | None = None
         self._end: tuple[float, float] = (0.0, 0.0)
-        self._hover: tuple[float, float] | None = None
 
     @property
     def busy(self) -> bool:
@@ -147,7 +146,6 @@ class PolygonTool(_EditsSelection):
     def __init__(self, context: ToolContext) -> None:
         super().__init__(context)
         self.points: list[tuple[float, float]] = []
-        self._hover: tuple[float, float] | None = None
         self._tracing = False
 
     @property

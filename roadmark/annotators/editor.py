@@ -148,6 +148,10 @@ class Editor:
     def double_click(self, pointer: Pointer) -> Command | None:
         return self._run(self.tool.double_click(pointer))
 
+    def leave(self) -> None:
+        """The pointer left the canvas (brush outline and guides go with it)."""
+        self.tool.leave()
+
     def wants_key(self, key: str) -> bool:
         return self.tool.wants_key(key)
 

@@ -47,7 +47,6 @@ class BrushTool(Tool):
     def __init__(self, context: ToolContext) -> None:
         super().__init__(context)
         self.points: list[tuple[float, float]] = []
-        self._hover: tuple[float, float] | None = None
         self._target: AnnotationObject | None = None
 
     @property

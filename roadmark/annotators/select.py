@@ -186,7 +186,7 @@ class SelectTool(Tool):
         gesture = self._gesture
         doc = self.context.doc()
         if gesture is None:
-            self._hover(pointer)
+            self._update_hover(pointer)
             return None
         if not self._dragging:
             threshold = self.context.tolerance / 3
@@ -285,7 +285,7 @@ class SelectTool(Tool):
         after = self.context.edited(obj, geometry=region)
         return UpdateObjects(self.context.doc().frame.id, [obj], [after], text="Delete vertex")
 
-    def _hover(self, pointer: Pointer) -> None:
+    def _update_hover(self, pointer: Pointer) -> None:
         doc = self.context.doc()
         handle = self.handle_at(pointer)
         if handle is not None:

@@ -295,10 +295,8 @@ class FrameCanvas(QGraphicsView):
 
     def leaveEvent(self, event: QEvent) -> None:
         super().leaveEvent(event)
-        tool = self.editor.tool
-        if hasattr(tool, "_hover") and not tool.busy:
-            tool._hover = None
-            self._refresh_preview()
+        self.editor.leave()
+        self._refresh_preview()
 
     def _refresh_preview(self) -> None:
         """Repaint the area the preview covered and covers now, and the hover outline."""

@@ -270,3 +270,22 @@ def test_brush_with_another_label_starts_a_new_region(bench: Bench):
     command = drag(bench, [(20, 60), (40, 60)])
     assert isinstance(command, AddObjects)
     assert [o.label_id for o in bench.stored()] == [7, 8]
+
+
+def test_hover_reports_the_object_under_the_pointer(bench: Bench):
+    (car,) = bench.seed([box(26, 10, 10, 40, 40)])
+    editor = bench.editor
+    editor.set_tool("select")
+    editor.move(Pointer(20, 20, Button.NONE))
+    assert editor.hover_uid == car.uid and editor.tool.cursor() == "arrow"
+    bench.doc.select([car.uid])
+    editor.move(Pointer(20, 20, Button.NONE))
+    assert editor.tool.cursor() == "move"
+    editor.move(Pointer(150, 80, Button.NONE))
+    assert editor.hover_uid is None
+    editor.set_tool("brush")
+    editor.move(Pointer(30, 30, Button.NONE))
+    preview = editor.preview()
+    assert preview is not None and preview.brush == (30, 30, editor.context.brush_radius)
+    editor.leave()
+    assert editor.preview() is None
