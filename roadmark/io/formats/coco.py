@@ -134,8 +134,8 @@ class CocoFormat(DatasetFormat):
                         f"duplicate annotation id {ann_id!r}", path=where, field=f"{field}.id"
                     )
                 seen_ids.add(ann_id)
-            image_id = ann.get("image_id")
-            if isinstance(image_id, bool) or image_id not in by_image:
+            image_id = _key(ann.get("image_id"))
+            if image_id not in by_image:
                 raise FormatError(
                     f"no image has id {image_id!r}", path=where, field=f"{field}.image_id"
                 )
@@ -203,8 +203,8 @@ class CocoFormat(DatasetFormat):
         context: ImportContext,
     ) -> AnnotationObject | None:
         field = f"annotations[{index}]" + (f" (id {ann['id']!r})" if "id" in ann else "")
-        category_id = ann.get("category_id")
-        if isinstance(category_id, bool) or category_id not in categories:
+        category_id = _key(ann.get("category_id"))
+        if category_id not in categories:
             raise FormatError(
                 f"no category has id {category_id!r}", path=where, field=f"{field}.category_id"
             )
@@ -320,6 +320,11 @@ def _id(value: Any, where: str, field: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
         raise FormatError(f"must be an integer or a string, got {value!r}", path=where, field=field)
     return value
+
+
+def _key(value: Any) -> int | str | None:
+    """``value`` when it can be an id (an integer or a string), else ``None``."""
+    return value if isinstance(value, int | str) and not isinstance(value, bool) else None
 
 
 def _categories(items: list, where: str) -> dict[int, str]:
