@@ -116,31 +116,57 @@ def _clip(text: str, limit: int = 19) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _legend(colors: dict[str, str], names: dict[str, str] | None = None) -> str:
-    items = "".join(
-        f'<span class="key"><i style="background:{color}"></i>'
-        f"{_e((names or {}).get(key, key.replace('_', ' ')))}</span>"
-        for key, color in colors.items()
+@dataclass(frozen=True)
+class Chart:
+    """A chart: its SVG text and the legend (display name -> color)."""
+
+    svg: str
+    legend: tuple[tuple[str, str], ...] = ()
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A small table of text cells."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph (``note``: small print)."""
+
+    text: str
+    note: bool = False
+
+
+Block = Chart | Table | Text
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: a title and its blocks, in order.
+
+    The HTML report and the GUI's statistics window show the same sections.
+    """
+
+    title: str
+    blocks: tuple[Block, ...]
+
+
+def _legend_of(colors: dict[str, str], names: dict[str, str] | None = None) -> tuple:
+    return tuple(
+        ((names or {}).get(key, key.replace("_", " ")), color) for key, color in colors.items()
     )
-    return f'<div class="legend">{items}</div>'
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    if not rows:
-        return ""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], title: str = "") -> Table:
+    return Table(tuple(header), tuple(tuple(str(v) for v in row) for row in rows), title)
 
 
-def _card(title: str, value: str, note: str = "") -> str:
-    return (
-        f'<div class="card"><div class="card-title">{_e(title)}</div>'
-        f'<div class="card-value">{_e(value)}</div><div class="card-note">{_e(note)}</div></div>'
-    )
-
-
-def _frames_section(stats: dict[str, Any]) -> str:
+def _frames_section(stats: dict[str, Any]) -> Section:
     frames = stats["frames"]
     by_status = frames["by_status"]
     total = frames["total"]
@@ -153,15 +179,16 @@ def _frames_section(stats: dict[str, Any]) -> str:
         (status.replace("_", " "), [Segment(count, STATUS_COLORS[status], str(count))], str(count))
         for status, count in by_status.items()
     ]
-    return (
-        "<h2>Frames by status</h2>"
-        + _legend(STATUS_COLORS)
-        + bar_chart(rows, scale=total or 1)
-        + f'<p class="note">{frames["gold"]} gold frames.</p>'
+    return Section(
+        "Frames by status",
+        (
+            Chart(bar_chart(rows, scale=total or 1), _legend_of(STATUS_COLORS)),
+            Text(f"{frames['gold']} gold frames.", note=True),
+        ),
     )
 
 
-def _objects_section(stats: dict[str, Any]) -> str:
+def _objects_section(stats: dict[str, Any]) -> Section:
     objects = stats["objects"]
     rows = []
     for label, sources in list(objects["by_label_source"].items())[:MAX_LABEL_ROWS]:
@@ -170,18 +197,18 @@ def _objects_section(stats: dict[str, Any]) -> str:
             for source in SOURCE_COLORS
         ]
         rows.append((label, segments, str(sum(sources.values()))))
-    more = len(objects["by_label_source"]) - MAX_LABEL_ROWS
-    note = f'<p class="note">{more} more labels in the JSON output.</p>' if more > 0 else ""
     sources = ", ".join(f"{k} {v}" for k, v in objects["by_source"].items())
-    return (
-        f"<h2>Objects by label and source</h2><p>{objects['total']} objects: {_e(sources)}.</p>"
-        + _legend(SOURCE_COLORS)
-        + bar_chart(rows)
-        + note
-    )
+    blocks: list[Block] = [
+        Text(f"{objects['total']} objects: {sources}."),
+        Chart(bar_chart(rows), _legend_of(SOURCE_COLORS)),
+    ]
+    more = len(objects["by_label_source"]) - MAX_LABEL_ROWS
+    if more > 0:
+        blocks.append(Text(f"{more} more labels in the JSON output.", note=True))
+    return Section("Objects by label and source", tuple(blocks))
 
 
-def _time_section(stats: dict[str, Any]) -> str:
+def _time_section(stats: dict[str, Any]) -> Section:
     time = stats["time"]
     per_frame = time["annotation_per_frame"]
     users = {"everyone": per_frame["overall"], **per_frame["by_user"]}
@@ -200,34 +227,42 @@ def _time_section(stats: dict[str, Any]) -> str:
                 f"{median:.1f} / {p90:.1f} min",
             )
         )
-    table = _table(
-        ["user", "frames", "median min", "p90 min", "total min"],
-        [
-            [u, f["frames"], _number(f["median"], 2), _number(f["p90"], 2), _number(f["total"], 1)]
-            for u, f in users.items()
-            if f["frames"]
-        ],
-    )
     tools = stats["throughput"]["minutes_by_tool"]
     tool_rows = [
         (tool, [Segment(minutes or 0.0, "#3fb0ac", f"{minutes} min")], f"{minutes:.1f} min")
         for tool, minutes in sorted(tools.items(), key=lambda kv: -(kv[1] or 0))
     ]
-    return (
-        "<h2>Active minutes per frame</h2>"
-        f"<p>{_number(time['active_minutes'], 1)} active minutes in all "
+    intro = (
+        f"{_number(time['active_minutes'], 1)} active minutes in all "
         f"({_number(time['annotation_minutes'], 1)} annotating, "
         f"{_number(time['review_minutes'], 1)} reviewing). Bars: median, then up to the "
-        "90th percentile, of annotation minutes per frame.</p>"
-        + _legend({"median": ACCENT, "to 90th percentile": "#a8c8ec"})
-        + bar_chart(rows)
-        + table
-        + "<h3>Active minutes by tool</h3>"
-        + bar_chart(tool_rows)
+        "90th percentile, of annotation minutes per frame."
+    )
+    return Section(
+        "Active minutes per frame",
+        (
+            Text(intro),
+            Chart(bar_chart(rows), (("median", ACCENT), ("to 90th percentile", "#a8c8ec"))),
+            _table(
+                ["user", "frames", "median min", "p90 min", "total min"],
+                [
+                    [
+                        u,
+                        f["frames"],
+                        _number(f["median"], 2),
+                        _number(f["p90"], 2),
+                        _number(f["total"], 1),
+                    ]
+                    for u, f in users.items()
+                    if f["frames"]
+                ],
+            ),
+            Chart(bar_chart(tool_rows), title="Active minutes by tool"),
+        ),
     )
 
 
-def _throughput_section(stats: dict[str, Any]) -> str:
+def _throughput_section(stats: dict[str, Any]) -> Section:
     throughput = stats["throughput"]
     users = {"everyone": throughput["overall"], **throughput["by_user"]}
     rows = [
@@ -251,14 +286,13 @@ def _throughput_section(stats: dict[str, Any]) -> str:
             for u, f in users.items()
         ],
     )
-    return (
-        "<h2>Throughput</h2><p>Frames finished per active annotation hour.</p>"
-        + bar_chart(rows)
-        + table
+    return Section(
+        "Throughput",
+        (Text("Frames finished per active annotation hour."), Chart(bar_chart(rows)), table),
     )
 
 
-def _review_section(stats: dict[str, Any]) -> str:
+def _review_section(stats: dict[str, Any]) -> Section:
     review = stats["review"]
     rows = [
         (
@@ -279,21 +313,22 @@ def _review_section(stats: dict[str, Any]) -> str:
         (name.replace("_", " "), [Segment(count, "#f0a030", f"{count}x")], str(count))
         for name, count in review["comment_categories"].items()
     ]
-    return (
-        "<h2>Review</h2>"
-        f"<p>{review['accepted']} accepted, {review['rejected']} rejected: rejection rate "
-        f"{_percent(review['rejection_rate'])}. {review['open_comments']} comments open.</p>"
-        "<h3>Decisions per annotator</h3>"
-        + _legend({"accepted": STATUS_COLORS["accepted"], "rejected": STATUS_COLORS["rejected"]})
-        + bar_chart(rows)
-        + "<h3>Rejection reasons</h3>"
-        + bar_chart(reasons)
-        + "<h3>Comment categories</h3>"
-        + bar_chart(categories)
+    decisions = {"accepted": STATUS_COLORS["accepted"], "rejected": STATUS_COLORS["rejected"]}
+    return Section(
+        "Review",
+        (
+            Text(
+                f"{review['accepted']} accepted, {review['rejected']} rejected: rejection rate "
+                f"{_percent(review['rejection_rate'])}. {review['open_comments']} comments open."
+            ),
+            Chart(bar_chart(rows), _legend_of(decisions), "Decisions per annotator"),
+            Chart(bar_chart(reasons), title="Rejection reasons"),
+            Chart(bar_chart(categories), title="Comment categories"),
+        ),
     )
 
 
-def _gold_section(stats: dict[str, Any]) -> str:
+def _gold_section(stats: dict[str, Any]) -> Section:
     gold = stats["gold"]
     rows = []
     for user, figures in gold["by_user"].items():
@@ -319,38 +354,100 @@ def _gold_section(stats: dict[str, Any]) -> str:
             for s in gold["scores"]
         ],
     )
-    return (
-        "<h2>Gold scores</h2>"
-        f"<p>{gold['frames']} gold frames; mean scores per annotator.</p>"
-        + _legend(METRIC_COLORS, METRIC_NAMES)
-        + bar_chart(rows, scale=1.0)
-        + table
+    return Section(
+        "Gold scores",
+        (
+            Text(f"{gold['frames']} gold frames; mean scores per annotator."),
+            Chart(bar_chart(rows, scale=1.0), _legend_of(METRIC_COLORS, METRIC_NAMES)),
+            table,
+        ),
     )
 
 
-def _cards(stats: dict[str, Any]) -> str:
+def _estimate_section(stats: dict[str, Any]) -> Section:
+    estimate = stats["estimate"]
+    minutes_left = estimate["minutes_left"]
+    left = (
+        "not known yet (no time logged for the work left)"
+        if minutes_left is None
+        else f"{minutes_left:,.1f} minutes ({estimate['hours_left']:.1f} hours)"
+    )
+    return Section(
+        "Estimated time left",
+        (
+            Text(
+                f"{left}: {estimate['frames_to_annotate']} frames to annotate at "
+                f"{_number(estimate['annotation_minutes_per_frame'], 2)} min, "
+                f"{estimate['frames_to_review']} to review at "
+                f"{_number(estimate['review_minutes_per_frame'], 2)} min (medians)."
+            ),
+        ),
+    )
+
+
+def summary(stats: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The headline figures: ``(title, value, note)`` for each card."""
     frames = stats["frames"]
-    accepted = frames["by_status"]["accepted"]
     estimate = stats["estimate"]
     hours_left = estimate["hours_left"]
-    return (
-        '<div class="cards">'
-        + _card("frames", f"{frames['total']:,}", f"{accepted} accepted")
-        + _card("objects", f"{stats['objects']['total']:,}")
-        + _card("active hours", _number((stats["time"]["active_minutes"] or 0) / 60, 2))
-        + _card(
+    return [
+        ("frames", f"{frames['total']:,}", f"{frames['by_status']['accepted']} accepted"),
+        ("objects", f"{stats['objects']['total']:,}", ""),
+        ("active hours", _number((stats["time"]["active_minutes"] or 0) / 60, 2), ""),
+        (
             "median min / frame",
             _number(stats["time"]["annotation_per_frame"]["overall"]["median"], 2),
             "annotation",
-        )
-        + _card("rejection rate", _percent(stats["review"]["rejection_rate"]))
-        + _card(
+        ),
+        ("rejection rate", _percent(stats["review"]["rejection_rate"]), ""),
+        (
             "time left",
             "–" if hours_left is None else f"{hours_left:.1f} h",
             f"{estimate['frames_to_annotate']} to annotate, "
             f"{estimate['frames_to_review']} to review",
-        )
-        + "</div>"
+        ),
+    ]
+
+
+def sections(stats: dict[str, Any]) -> list[Section]:
+    """Every section of the report, in order."""
+    return [
+        _frames_section(stats),
+        _objects_section(stats),
+        _time_section(stats),
+        _throughput_section(stats),
+        _review_section(stats),
+        _gold_section(stats),
+        _estimate_section(stats),
+    ]
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Text):
+        return f'<p class="note">{_e(block.text)}</p>' if block.note else f"<p>{_e(block.text)}</p>"
+    title = f"<h3>{_e(block.title)}</h3>" if block.title else ""
+    if isinstance(block, Chart):
+        legend = ""
+        if block.legend:
+            keys = "".join(
+                f'<span class="key"><i style="background:{color}"></i>{_e(name)}</span>'
+                for name, color in block.legend
+            )
+            legend = f'<div class="legend">{keys}</div>'
+        return title + legend + block.svg
+    if not block.rows:
+        return title
+    head = "".join(f"<th>{_e(h)}</th>" for h in block.header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in block.rows
+    )
+    return f"{title}<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _card(title: str, value: str, note: str = "") -> str:
+    return (
+        f'<div class="card"><div class="card-title">{_e(title)}</div>'
+        f'<div class="card-value">{_e(value)}</div><div class="card-note">{_e(note)}</div></div>'
     )
 
 
@@ -383,36 +480,21 @@ th{color:#6b737c;font-weight:600}
 def render_html(stats: dict[str, Any]) -> str:
     """The report for a stats dict from :func:`roadmark.io.stats.project_stats`."""
     name = Path(str(stats["project"])).name
-    estimate = stats["estimate"]
-    minutes_left = estimate["minutes_left"]
-    left = (
-        "not known yet (no time logged for the work left)"
-        if minutes_left is None
-        else f"{minutes_left:,.1f} minutes ({estimate['hours_left']:.1f} hours)"
+    cards = "".join(_card(*card) for card in summary(stats))
+    body = "".join(
+        f"<section><h2>{_e(section.title)}</h2>"
+        + "".join(_html_block(block) for block in section.blocks)
+        + "</section>"
+        for section in sections(stats)
     )
-    sections = [
-        _frames_section(stats),
-        _objects_section(stats),
-        _time_section(stats),
-        _throughput_section(stats),
-        _review_section(stats),
-        _gold_section(stats),
-        "<h2>Estimated time left</h2>"
-        f"<p>{_e(left)}: {estimate['frames_to_annotate']} frames to annotate at "
-        f"{_number(estimate['annotation_minutes_per_frame'], 2)} min, "
-        f"{estimate['frames_to_review']} to review at "
-        f"{_number(estimate['review_minutes_per_frame'], 2)} min (medians).</p>",
-    ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>roadmark stats: {_e(name)}</title><style>{STYLE}</style></head><body><main>"
         f"<h1>roadmark statistics: {_e(name)}</h1>"
         f'<p class="sub">{_e(stats["project"])} &middot; {_e(stats["generated_at"])}</p>'
-        + _cards(stats)
-        + '<div class="grid">'
-        + "".join(f"<section>{section}</section>" for section in sections)
-        + "</div></main></body></html>\n"
+        f'<div class="cards">{cards}</div><div class="grid">{body}</div>'
+        "</main></body></html>\n"
     )
 
 
