@@ -22,11 +22,11 @@ Each object moves in one of two ways:
   of it; those pixels fail the consistency check and are reported (next point).
 
 Propagated objects get provenance source :data:`~roadmark.annotators.changes.PROPAGATED`,
-keep label, instance, track and attributes, and carry as ``confidence`` the fraction of
-their new area where the flow is consistent. Pixels whose label may be wrong (see
+keep label, instance, track and attributes. Pixels whose label may be wrong (see
 :func:`risky_pixels`: inconsistent flow whose error reaches an object edge, or content
 that came from outside the frame) are grouped into connected :class:`UnreliableArea`s for
-the review queue.
+the review queue, and each propagated object carries as ``confidence`` the fraction of
+its new area that is not risky.
 """
 
 from __future__ import annotations
@@ -297,10 +297,12 @@ def _warp_region(
         return np.zeros((0, 0), bool), y0, x0
     back = flow.backward[y0:y1, x0:x1]
     xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+    # Content that enters the frame takes the label at the frame's edge (its source is
+    # clamped to the image); such pixels are marked risky for review.
     warped = cv2.remap(
         mask.astype(np.float32),
-        xs + back[..., 0] - col0,
-        ys + back[..., 1] - row0,
+        np.clip(xs + back[..., 0], 0, w - 1) - col0,
+        np.clip(ys + back[..., 1], 0, h - 1) - row0,
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0.0,
@@ -373,6 +375,7 @@ def propagate_objects(
     sources: list[int] = []
     motions: list[Motion] = []
     footprints: list[tuple[NDArray[np.bool_], int, int]] = []
+    risky = risky_pixels(flow, objects)
     for index, obj in enumerate(objects):
         if obj.deleted:
             continue
@@ -407,7 +410,7 @@ def propagate_objects(
         if not footprint[0].any():
             continue
         fmask, fr0, fc0 = footprint
-        window = flow.unreliable_next[fr0 : fr0 + fmask.shape[0], fc0 : fc0 + fmask.shape[1]]
+        window = risky[fr0 : fr0 + fmask.shape[0], fc0 : fc0 + fmask.shape[1]]
         reliable = 1.0 - float(window[fmask].mean())
         copy = stamp(obj, PROPAGATED, user, when)
         copy = replace(
@@ -419,7 +422,7 @@ def propagate_objects(
         sources.append(index)
         motions.append(motion)
         footprints.append(footprint)
-    unreliable = _unreliable_areas(flow, objects, footprints, min_unreliable_area)
+    unreliable = _unreliable_areas(flow, risky, footprints, min_unreliable_area)
     return PropagationResult(made, sources, motions, unreliable)
 
 
@@ -458,7 +461,7 @@ def risky_pixels(flow: FlowField, objects: Sequence[AnnotationObject]) -> NDArra
 
 def _unreliable_areas(
     flow: FlowField,
-    objects: Sequence[AnnotationObject],
+    risky: NDArray[np.bool_],
     footprints: list[tuple[NDArray[np.bool_], int, int]],
     min_area: int,
 ) -> list[UnreliableArea]:
@@ -466,7 +469,7 @@ def _unreliable_areas(
     owner = np.full((h, w), -1, dtype=np.int32)
     for k, (mask, row0, col0) in enumerate(footprints):
         owner[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]][mask] = k
-    bad = (risky_pixels(flow, objects) & (owner >= 0)).astype(np.uint8)
+    bad = (risky & (owner >= 0)).astype(np.uint8)
     bad = cv2.morphologyEx(bad, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bad, connectivity=8)
     areas: list[UnreliableArea] = []

@@ -1,0 +1,217 @@
+"""Sequence tools in the window: propagation, tracks and interpolation, GrabCut, video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from roadmark.annotators.changes import HUMAN, INTERPOLATED, PROPAGATED
+from roadmark.app.main_window import MainWindow
+from roadmark.core.annotation import Box
+from roadmark.io.frames import scan, write_image
+from roadmark.io.store import Project
+from tests.annotators.test_propagation import scene
+from tests.app.conftest import drag, show
+from tests.helpers import box, region
+from tests.io.test_frames import _write_video
+
+ROAD, CAR = 7, 26
+STEP = (6, 2)  # the textured patch moves this far per frame
+
+
+def _open(qtbot, path: Path, frame: int = 0) -> MainWindow:
+    window = MainWindow.open_project(str(path), frame=frame, prefetch=False)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    show(qtbot, window)
+    window.canvas.fit()
+    window.sequence_tools.jobs.dialogs = False
+    return window
+
+
+def _live(window: MainWindow, row: int):
+    return window.project.objects(window.frames.frame(row).id).live()
+
+
+def _idle(qtbot, window: MainWindow) -> None:
+    tools = window.sequence_tools
+    qtbot.waitUntil(lambda: not tools.jobs.busy and not tools.segmenter.busy, timeout=20000)
+
+
+@pytest.fixture
+def moving_project(tmp_path: Path) -> Path:
+    """Three frames of a textured patch moving by STEP; frame 0 has a road and a car box."""
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    for i in range(3):
+        write_image(folder / f"f{i}.png", scene(100 + STEP[0] * i, 80 + STEP[1] * i))
+    path = tmp_path / "p.roadmark"
+    with Project.create(path) as project:
+        ids, _ = project.add_frames(scan([folder]))
+        project.add_objects(
+            ids[0],
+            [region(ROAD, 0, 0, 320, 240), box(CAR, 100, 80, 180, 140, track_id=1, instance_id=1)],
+        )
+    return path
+
+
+def test_propagate_to_next_frame_then_undo_and_redo(qtbot, moving_project: Path):
+    window = _open(qtbot, moving_project)
+    window.actions["sequence.propagate"].trigger()
+    _idle(qtbot, window)
+    assert window.current_row == 1  # the window follows the objects to the next frame
+    moved = _live(window, 1)
+    assert [o.provenance.source for o in moved] == [PROPAGATED, PROPAGATED]
+    car = next(o for o in moved if o.label_id == CAR)
+    expected = Box(100 + STEP[0], 80 + STEP[1], 180 + STEP[0], 140 + STEP[1])
+    assert isinstance(car.geometry, Box)
+    assert shapely.hausdorff_distance(car.geometry.to_polygon(), expected.to_polygon()) < 1.0
+    assert car.track_id == 1
+    assert "unreliable flow" in window.statusBar().currentMessage()
+    assert window.session.history.undo_text.startswith("Propagate to")
+
+    window.undo()
+    assert _live(window, 1) == []
+    window.redo()
+    assert len(_live(window, 1)) == 2
+    # Propagating again from frame 1 reaches frame 2; the last frame has nowhere to go.
+    window.actions["sequence.propagate"].trigger()
+    _idle(qtbot, window)
+    assert window.current_row == 2 and len(_live(window, 2)) == 2
+    window.actions["sequence.propagate"].trigger()
+    _idle(qtbot, window)
+    assert "last of sequence" in (window.last_error or "")
+    window.close()
+
+
+@pytest.fixture
+def five_frames(tmp_path: Path) -> Path:
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(5):
+        write_image(folder / f"f{i}.png", scene(100, 80))
+    path = tmp_path / "p.roadmark"
+    with Project.create(path) as project:
+        ids, _ = project.add_frames(scan([folder]))
+        project.add_objects(ids[0], [box(CAR, 10, 10, 30, 30)])
+        project.add_objects(ids[4], [box(CAR, 90, 50, 110, 70)])
+    return path
+
+
+def _select_only_box(window: MainWindow) -> None:
+    document = window.editor.document
+    assert document is not None
+    document.select([o.uid for o in document.live()])
+
+
+def test_keyframe_interpolation_edit_and_undo(qtbot, five_frames: Path):
+    window = _open(qtbot, five_frames)
+    tracks = window.sequence_tools
+    _select_only_box(window)
+    QTest.keyClick(window, Qt.Key.Key_T)  # start a new track with the selection
+    assert [o.track_id for o in _live(window, 0)] == [1]
+    window.select_row(4)
+    _select_only_box(window)
+    QTest.keyClick(window, Qt.Key.Key_T, Qt.KeyboardModifier.ShiftModifier)  # the chosen track
+    assert [o.track_id for o in _live(window, 4)] == [1]
+    QTest.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)  # interpolate
+    _idle(qtbot, window)
+    middle = [_live(window, row)[0] for row in (1, 2, 3)]
+    assert [o.provenance.source for o in middle] == [INTERPOLATED] * 3
+    assert [o.geometry for o in middle] == [
+        Box(30, 20, 50, 40),
+        Box(50, 30, 70, 50),
+        Box(70, 40, 90, 60),
+    ]
+    qtbot.waitUntil(lambda: bool(tracks.tracks_dock.summaries), timeout=5000)
+    qtbot.waitUntil(lambda: tracks.tracks_dock.summaries[0].interpolated == 3, timeout=5000)
+    assert tracks.tracks_dock.table.item(0, 3).text() == "0, 4"
+
+    # Adjusting the interpolated box on frame 2 makes it a keyframe; re-interpolating
+    # moves its neighbors; undo brings them back, one step each.
+    window.select_row(2)
+    _select_only_box(window)
+    window.canvas.setFocus()
+    for _ in range(2):
+        QTest.keyClick(window.canvas, Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    edited = _live(window, 2)[0]
+    assert edited.provenance.source == HUMAN and edited.geometry == Box(50, 50, 70, 70)
+    QTest.keyClick(window, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    _idle(qtbot, window)
+    assert _live(window, 1)[0].geometry == Box(30, 30, 50, 50)
+    assert _live(window, 3)[0].geometry == Box(70, 50, 90, 70)
+    qtbot.waitUntil(lambda: tracks.tracks_dock.table.item(0, 3).text() == "0, 2, 4", timeout=5000)
+    window.undo()
+    assert _live(window, 1)[0].geometry == Box(30, 20, 50, 40)
+    window.undo()
+    assert _live(window, 2)[0].geometry == Box(50, 30, 70, 50)
+    window.redo()
+    window.redo()
+    assert _live(window, 3)[0].geometry == Box(70, 50, 90, 70)
+
+    # Split at frame 2 from the dock, then delete the second part.
+    window.select_row(2)
+    tracks.tracks_dock.select_track(1)
+    tracks.tracks_dock.buttons["split"].click()
+    _idle(qtbot, window)
+    assert [o.track_id for o in _live(window, 3)] == [2]
+    assert _live(window, 1) == []  # frame 1 lost its second keyframe
+    tracks.delete_tracks([2])
+    _idle(qtbot, window)
+    assert _live(window, 4) == [] and len(_live(window, 0)) == 1
+    window.undo()
+    assert len(_live(window, 4)) == 1
+    window.close()
+
+
+def test_grabcut_tool_on_the_canvas(qtbot, tmp_path: Path):
+    image = np.full((120, 200, 3), (90, 120, 90), np.uint8)
+    cv2.ellipse(image, (100, 60), (40, 25), 0, 0, 360, (200, 40, 40), -1)
+    write_image(tmp_path / "f.png", image)
+    path = tmp_path / "p.roadmark"
+    with Project.create(path) as project:
+        project.add_frames(scan([tmp_path / "f.png"]))
+    window = _open(qtbot, path)
+    QTest.keyClick(window, Qt.Key.Key_C)
+    assert window.editor.tool.name == "grabcut"
+    assert window.actions["tool.grabcut"].isChecked()
+    QTest.keyClick(window, Qt.Key.Key_6)  # car
+    drag(window.canvas, [(52, 28), (100, 60), (148, 92)])
+    _idle(qtbot, window)
+    assert window.sequence_tools.grabcut.result is not None
+    QTest.keyClick(window.canvas, Qt.Key.Key_Return)
+    (obj,) = _live(window, 0)
+    ellipse = shapely.affinity.scale(shapely.Point(100, 60).buffer(1, 64), 40, 25)
+    assert obj.label_id == CAR
+    assert obj.region.intersection(ellipse).area / obj.region.union(ellipse).area > 0.93
+    window.editor.set_tool("select")
+    window.editor.document.select([obj.uid])
+    window.sequence_tools.simplify_selection(2.0)
+    assert window.session.history.undo_text == "Simplify 1 region"
+    window.undo()
+    window.undo()
+    assert _live(window, 0) == []
+    window.close()
+
+
+def test_add_video_with_extraction_and_a_bad_range(qtbot, tmp_path: Path, small_project: Path):
+    video = _write_video(tmp_path / "clip.avi")
+    window = _open(qtbot, small_project)
+    before = window.frames.rowCount()
+    window.sequence_tools.add_video(video, every=4, extract=True)
+    _idle(qtbot, window)
+    assert window.frames.rowCount() == before + 3
+    added = [f for f in window.frames.frames() if f.sequence == "clip"]
+    assert [f.sequence_index for f in added] == [0, 4, 8]
+    assert all(f.path.startswith("p-frames/") for f in added)
+    window.sequence_tools.add_video(video, start=20)
+    _idle(qtbot, window)
+    assert "outside the video" in (window.last_error or "")
+    assert window.frames.rowCount() == before + 3
+    window.close()
