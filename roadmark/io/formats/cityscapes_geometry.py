@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -151,31 +152,56 @@ def region_to_polygons(
     if mask.size == 0 or not mask.any():
         return ExportedPolygons(_rounded(region), mismatched=0, traced=False)
     padded = np.pad(mask, 1).astype(np.uint8)
-    contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    # Straight runs come merged (CHAIN_APPROX_SIMPLE); an outline with holes is traced again
+    # through every boundary pixel, where the cuts can start and end anywhere.
+    contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     links = hierarchy[0]
-    chains = [[(int(x), int(y)) for x, y in contour[:, 0, :]] for contour in contours]
-    polygons: list[list[Point2]] = []
-    raw: list[list[Point2]] = []
+    full: Sequence[NDArray] | None = None
+    polygons: list[NDArray] = []
     for index, link in enumerate(links):
         if link[3] >= 0:
             continue  # a hole; joined to its outline below
-        holes = []
-        child = int(link[2])
-        while child >= 0:
-            holes.append(chains[child])
-            child = int(links[child][0])
-        ring, forced = _join(chains[index], holes, padded)
-        raw.append(ring)
-        polygons.append(_merge_runs(ring, forced))
+        if link[2] < 0:
+            polygons.append(_oriented(contours[index][:, 0, :], positive=True))
+            continue
+        if full is None:
+            full = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)[0]
+        ring, forced = _join(_chain(full[index]), _hole_chains(full, links, index), padded)
+        polygons.append(np.asarray(_merge_runs(ring, forced), dtype=np.int64))
     mismatched = _mismatch(polygons, padded)
     if mismatched:
+        # Not seen in practice: fall back to the trace through every boundary pixel.
+        full = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)[0]
+        raw = [
+            np.asarray(_join(_chain(full[i]), _hole_chains(full, links, i), padded)[0])
+            for i, link in enumerate(links)
+            if link[3] < 0
+        ]
         fallback = _mismatch(raw, padded)
         if fallback < mismatched:
             polygons, mismatched = raw, fallback
-    dx, dy = col0 - 1, row0 - 1
-    polygons.sort(key=lambda ring: -abs(_signed_area(np.asarray(ring, dtype=float))))
-    out = [[[x + dx, y + dy] for x, y in _at_least_three(ring)] for ring in polygons]
+    polygons.sort(key=lambda ring: -abs(_signed_area(ring.astype(float))))
+    offset = np.array([col0 - 1, row0 - 1])
+    out = [_at_least_three((ring + offset).tolist()) for ring in polygons]
     return ExportedPolygons(out, mismatched=mismatched, traced=True)
+
+
+def _chain(contour: NDArray) -> list[Point2]:
+    return [(x, y) for x, y in contour[:, 0, :].tolist()]
+
+
+def _hole_chains(contours: Sequence[NDArray], links: NDArray, index: int) -> list[list[Point2]]:
+    holes = []
+    child = int(links[index][2])
+    while child >= 0:
+        holes.append(_chain(contours[child]))
+        child = int(links[child][0])
+    return holes
+
+
+def _oriented(ring: NDArray, *, positive: bool) -> NDArray:
+    area = _signed_area(ring.astype(float)) if len(ring) > 2 else 0.0
+    return ring[::-1] if area != 0 and (area < 0) == positive else ring
 
 
 def _rounded(region: Region) -> list[list[list[int]]]:
@@ -273,16 +299,19 @@ def _merge_runs(ring: list[Point2], forced: set[int]) -> list[Point2]:
     return [ring[i] for i in np.flatnonzero(keep)]
 
 
-def fill(polygons: Sequence[Sequence[Sequence[int]]], height: int, width: int) -> NDArray[np.bool_]:
+def fill(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.bool_]:
     """What cityscapesScripts draws for ``polygons`` (PIL ``ImageDraw.polygon``)."""
     image = Image.new("L", (width, height), 0)
     drawer = ImageDraw.Draw(image)
     for polygon in polygons:
-        drawer.polygon([(int(x), int(y)) for x, y in _at_least_three(list(polygon))], fill=1)
+        points = np.asarray(polygon, dtype=np.int64).reshape(-1, 2)
+        if len(points) < 3:
+            points = np.concatenate([points, points[-1:].repeat(3 - len(points), axis=0)])
+        drawer.polygon(points.ravel().tolist(), fill=1)
     return np.asarray(image, dtype=bool)
 
 
-def _mismatch(polygons: list[list[Point2]], padded: NDArray[np.uint8]) -> int:
+def _mismatch(polygons: Sequence[Any], padded: NDArray[np.uint8]) -> int:
     drawn = fill(polygons, padded.shape[0], padded.shape[1])
     return int(np.count_nonzero(drawn != padded.astype(bool)))
 

@@ -171,7 +171,7 @@ class CocoFormat(DatasetFormat):
                 field=f"{field}.{EXTRAS_KEY}.video_frame",
                 minimum=0,
             )
-        path = next((root / name for root in roots if (root / name).is_file()), None)
+        path = next((root / name for root in roots if _is_file(root / name)), None)
         if path is None:
             raise FormatError(
                 f"image {str(name)!r} not found under {', '.join(map(str, roots))} "
@@ -322,6 +322,13 @@ def _id(value: Any, where: str, field: str) -> Any:
     return value
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, for example
+        return False
+
+
 def _key(value: Any) -> int | str | None:
     """``value`` when it can be an id (an integer or a string), else ``None``."""
     return value if isinstance(value, int | str) and not isinstance(value, bool) else None
@@ -350,8 +357,9 @@ def _image_roots(source: Path, data: dict, images: Path | None, where: str) -> l
         return [images]
     roots = [source.parent]
     info = data.get("info")
-    recorded = info.get(EXTRAS_KEY, {}).get("images_root") if isinstance(info, dict) else None
-    if isinstance(recorded, str) and recorded and isinstance(info.get(EXTRAS_KEY), dict):
+    extras = info.get(EXTRAS_KEY) if isinstance(info, dict) else None
+    recorded = extras.get("images_root") if isinstance(extras, dict) else None
+    if isinstance(recorded, str) and recorded and "\x00" not in recorded:
         roots.append(Path(recorded))
     return roots
 

@@ -355,7 +355,7 @@ def safe_relative(name: Any, *, where: str, field: str) -> PurePosixPath:
     Raises:
         FormatError: Not text, empty, absolute, or with ``..`` components.
     """
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or not name.strip() or any(ord(c) < 32 for c in name):
         raise FormatError(f"must be a file name, got {name!r}", path=where, field=field)
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or re.match(r"^[A-Za-z]:", name) or ".." in path.parts:

@@ -21,7 +21,7 @@ from roadmark.core.raster import (
     region_mask,
     train_id_map,
 )
-from roadmark.io.formats.cityscapes import format_date, parse_date
+from roadmark.io.formats.cityscapes_files import format_date, parse_date
 from roadmark.io.formats.cityscapes_geometry import fill, polygon_to_region, region_to_polygons
 from roadmark.io.formats.errors import FormatError, UnknownLabelsError
 from roadmark.io.formats.jobs import export_dataset, import_dataset

@@ -135,7 +135,14 @@ coco_document = _maybe(
             ),
             "annotations": _maybe(st.lists(coco_annotation, max_size=4), 20),
         },
-        optional={"info": anything},
+        optional={
+            "info": _maybe(
+                st.fixed_dictionaries(
+                    {},
+                    optional={"roadmark": _maybe(st.fixed_dictionaries({"images_root": anything}))},
+                )
+            )
+        },
     ),
     10,
 )

@@ -1,0 +1,161 @@
+"""Export the demo drive at 2048x1024 to COCO and Cityscapes; print frames/s and memory.
+
+    python benchmarks/export.py [--frames 500] [--distinct 40] [--detail 1.5]
+                                [--formats coco,cityscapes] [--keep DIR]
+
+A project of ``--frames`` frames is built in a temporary folder (or ``--keep DIR``) from
+``--distinct`` rendered frames of the synthetic drive (about 100 regions each at detail
+1.5), repeated in order with hard-linked image files, so building stays quick while every
+exported frame carries a full frame's objects. Each export then runs in a fresh process
+(``roadmark.io.formats.jobs.export_dataset``, as ``roadmark export`` does), which reports
+its wall time and its peak resident memory; ``--tracemalloc`` adds the peak of Python
+allocations (slower). Output: JSON with frames/s, peak memory and output sizes.
+
+The COCO file is written item by item, so its size does not show in the memory figures:
+run with a larger ``--frames`` (for example 8000, about 0.45 GB of COCO) and compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+WIDTH, HEIGHT = 2048, 1024
+
+
+def build(folder: Path, frames: int, distinct: int, detail: float) -> tuple[Path, dict]:
+    from roadmark.io.demo import render_frame
+    from roadmark.io.frames import write_image
+    from roadmark.io.store import FrameSpec, Project
+
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rendered = []
+    for index in range(distinct):
+        frame = render_frame(index, frames=distinct, width=WIDTH, height=HEIGHT, detail=detail)
+        path = images / f"bench_000000_{index:06d}_leftImg8bit.png"
+        write_image(path, frame.image)
+        rendered.append((path, frame.objects))
+    render_s = time.perf_counter() - start
+    project_path = folder / "bench.roadmark"
+    regions = 0
+    with Project.create(project_path, user="bench") as project:
+        specs = []
+        for index in range(frames):
+            source, _ = rendered[index % distinct]
+            path = (
+                source
+                if index < distinct
+                else images
+                / f"bench_{index // distinct:06d}_{index % distinct:06d}_leftImg8bit.png"
+            )
+            if index >= distinct:
+                os.link(source, path)
+            specs.append(
+                FrameSpec(
+                    path, None, WIDTH, HEIGHT, f"bench_{index // distinct:06d}", index % distinct
+                )
+            )
+        with project.transaction():
+            ids, _ = project.add_frames(specs)
+            for index, frame_id in enumerate(ids):
+                objects = rendered[index % distinct][1]
+                project.add_objects(frame_id, objects)
+                regions += len(objects)
+    return project_path, {
+        "frames": frames,
+        "distinct_frames": distinct,
+        "size": f"{WIDTH}x{HEIGHT}",
+        "regions_per_frame": round(regions / frames, 1),
+        "render_s": round(render_s, 1),
+        "build_s": round(time.perf_counter() - start, 1),
+    }
+
+
+def size_of(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
+    """Run one export in this process and print its figures as JSON."""
+    from roadmark.io.formats.jobs import export_dataset
+    from roadmark.io.store import Project
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if trace:
+        tracemalloc.start()
+    start = time.perf_counter()
+    with Project.open(project_path, read_only=True) as project:
+        report = export_dataset(project, format_id, target)
+    elapsed = time.perf_counter() - start
+    result = {
+        "format": format_id,
+        "frames": report.frames,
+        "seconds": round(elapsed, 1),
+        "frames_per_s": round(report.frames / elapsed, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_before_export_mb": round(baseline / 1024, 1),
+        "output_mb": round(size_of(Path(target)) / 2**20, 1),
+        "stats": report.stats,
+    }
+    if trace:
+        result["peak_python_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+    print(json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=500)
+    parser.add_argument("--distinct", type=int, default=40)
+    parser.add_argument("--detail", type=float, default=1.5)
+    parser.add_argument("--formats", default="coco,cityscapes")
+    parser.add_argument("--keep", type=Path, help="build (or reuse) the project in this folder")
+    parser.add_argument("--tracemalloc", action="store_true")
+    parser.add_argument(
+        "--worker", nargs=3, metavar=("FORMAT", "PROJECT", "TARGET"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker, trace=args.tracemalloc)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.keep or Path(scratch)
+        project_path = folder / "bench.roadmark"
+        if args.keep and project_path.exists():
+            setup = {"reused": str(project_path)}
+        else:
+            project_path, setup = build(folder, args.frames, args.distinct, args.detail)
+        results = {"setup": setup, "exports": []}
+        for format_id in args.formats.split(","):
+            target = Path(scratch) / ("out.json" if format_id == "coco" else "out")
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                format_id,
+                str(project_path),
+                str(target),
+            ]
+            if args.tracemalloc:
+                command.append("--tracemalloc")
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode:
+                raise SystemExit(done.stderr)
+            results["exports"].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            subprocess.run(["rm", "-rf", str(target)], check=True)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Cityscapes files: names, dates, and writing one frame's polygons, boxes and label maps.
+
+See :mod:`roadmark.io.formats.cityscapes` for the layout and the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
+from roadmark.core.raster import INSTANCE_FACTOR, region_mask_in_box
+from roadmark.core.schema import IGNORE_TRAIN_ID, LabelSchema
+from roadmark.io.formats.cityscapes_geometry import region_to_polygons
+from roadmark.io.formats.common import EXTRAS_KEY, ExportFrame, extras_of
+from roadmark.io.formats.errors import FormatError
+from roadmark.io.frames import VideoReader, read_image, write_image
+
+POLYGONS = "_gtFine_polygons.json"
+BOXES = "_gtFine_boxes.json"
+LEFT = "_leftImg8bit"
+GROUP = "group"
+DATE_FORMAT = "%d-%b-%Y %H:%M:%S"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_NAME = re.compile(r"^(?P<city>[A-Za-z0-9-]+)_(?P<seq>\d+)_(?P<frame>\d+)(?:_leftImg8bit)?$")
+_DATE = re.compile(r"^(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{1,2}):(\d{2}):(\d{2})$")
+
+
+def format_date(when: datetime) -> str:
+    """Cityscapes' ``date``: ``28-Feb-2016 14:48:51`` (UTC, English month names)."""
+    when = when.astimezone(UTC)
+    return f"{when.day:02d}-{_MONTHS[when.month - 1]}-{when:%Y %H:%M:%S}"
+
+
+def parse_date(text: str) -> datetime | None:
+    """A Cityscapes ``date`` as an aware UTC time; ``None`` when it does not parse."""
+    match = _DATE.match(text.strip())
+    if not match or match[2].title() not in _MONTHS:
+        return None
+    day, month, year = int(match[1]), _MONTHS.index(match[2].title()) + 1, int(match[3])
+    try:
+        return datetime(year, month, day, int(match[4]), int(match[5]), int(match[6]), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+class FrameNames:
+    """Cityscapes split, city and base name for each frame, unique within the export."""
+
+    def __init__(self) -> None:
+        self.used: set[tuple[str, str, str]] = set()
+        self.sequences: dict[str, int] = {}
+
+    def of(self, item: ExportFrame) -> tuple[str, str, str]:
+        image = item.image
+        stem = image.stem[: -len(LEFT)] if image.stem.endswith(LEFT) else image.stem
+        parts = image.parts
+        split = "default"
+        if len(parts) >= 4 and parts[-4] == "leftImg8bit":
+            split = _clean(parts[-3]) or split
+        match = _NAME.match(stem) if item.frame.video_frame is None else None
+        if match:
+            city, base = match["city"], stem
+        else:
+            city = _clean(item.frame.sequence) or "frames"
+            seq = self.sequences.setdefault(item.frame.sequence, len(self.sequences))
+            base = f"{city}_{seq:06d}_{item.frame.sequence_index:06d}"
+        if (split, city, base) in self.used:
+            base = f"{city}_{item.frame.id:06d}_{item.frame.sequence_index:06d}"
+        self.used.add((split, city, base))
+        return split, city, base
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
+
+
+def _write_image(item: ExportFrame, path: Path) -> None:
+    source = item.image
+    if item.frame.video_frame is not None:
+        reader = VideoReader(source)
+        try:
+            write_image(path, reader.read(item.frame.video_frame))
+        finally:
+            reader.close()
+        return
+    if source.suffix.lower() != ".png":
+        write_image(path, read_image(source))
+        return
+    try:
+        os.link(source, path)
+    except OSError:
+        shutil.copyfile(source, path)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise FormatError("cannot encode PNG", path=str(path))
+    path.write_bytes(encoded.tobytes())
+
+
+@dataclass
+class FramePayload:
+    """One frame's entries and top-object map, ready to be written.
+
+    Attributes:
+        item: The frame.
+        owner: ``1 + index`` of the object drawn on top at each pixel (0: none).
+        polygons: Polygon entries in z-order.
+        boxes: Box entries (the sidecar).
+    """
+
+    item: ExportFrame
+    owner: np.ndarray
+    polygons: list[dict]
+    boxes: list[dict]
+
+
+def write_frame_files(
+    payload: FramePayload, gt: Path, left: Path, base: str, schema: LabelSchema
+) -> None:
+    """Write a frame's image, polygons, boxes and label maps (thread-safe: own files only)."""
+    item = payload.item
+    _write_image(item, left / f"{base}{LEFT}.png")
+    header = {"imgHeight": item.frame.height, "imgWidth": item.frame.width}
+    _write_json(gt / f"{base}{POLYGONS}", header | {"objects": payload.polygons})
+    if payload.boxes:
+        _write_json(gt / f"{base}{BOXES}", header | {"objects": payload.boxes})
+    for suffix, array in _maps(payload.owner, item.objects, schema).items():
+        _write_png(gt / f"{base}_gtFine_{suffix}.png", array)
+
+
+def frame_payload(item: ExportFrame, schema: LabelSchema, stats: dict[str, Any]) -> FramePayload:
+    """The polygon and box entries of one frame, and which object is on top at each pixel."""
+    height, width = item.frame.height, item.frame.width
+    owner = np.zeros((height, width), dtype=np.int32)  # 1 + index of the top object
+    polygons: list[dict] = []
+    boxes: list[dict] = []
+    for index, obj in enumerate(item.objects):
+        label = schema.by_id[obj.label_id]
+        entry = _common_fields(obj, label.name, index)
+        if isinstance(obj.geometry, Box):
+            boxes.append(entry | {"bbox": list(obj.geometry.to_xywh())})
+            continue
+        mask, row0, col0 = region_mask_in_box(obj.region, height, width)
+        if not obj.deleted and label.drawable and mask.size:
+            window = owner[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]]
+            window[mask] = index + 1
+        original = item.originals.get(obj.uid) if obj.uid is not None else None
+        if original:
+            parts = original
+            stats["original_polygons"] += len(parts)
+        else:
+            exported = region_to_polygons(obj.region, height, width, (mask, row0, col0))
+            parts = exported.polygons
+            stats["mismatched_pixels"] += exported.mismatched
+        split = len(parts) > 1 and label.has_instances and not obj.crowd and not obj.deleted
+        if split:
+            stats["split_instances"] += 1
+        for piece, part in enumerate(parts):
+            # Further pieces of an instance are written as a group so that json2instanceImg
+            # does not count them as instances (the numbering of later instances holds).
+            polygons.append(_ordered(entry, part, group=split and piece > 0))
+        stats["polygons"] += len(parts)
+    return FramePayload(item, owner, polygons, boxes)
+
+
+def _common_fields(obj: AnnotationObject, name: str, index: int) -> dict[str, Any]:
+    prov = obj.provenance
+    return {
+        "label": name + GROUP if obj.crowd else name,
+        "deleted": int(obj.deleted),
+        "verified": int(prov.verified),
+        "user": prov.updated_by,
+        "date": format_date(prov.updated_at),
+        EXTRAS_KEY: extras_of(obj) | {"object": index},
+    }
+
+
+def _ordered(entry: dict[str, Any], polygon: list, *, group: bool = False) -> dict[str, Any]:
+    out = {"label": entry["label"] + (GROUP if group else ""), "polygon": polygon}
+    out |= {k: v for k, v in entry.items() if k != "label"}
+    return out
+
+
+def _maps(
+    owner: np.ndarray, objects: list[AnnotationObject], schema: LabelSchema
+) -> dict[str, np.ndarray]:
+    count = len(objects) + 1
+    ids = np.zeros(count, dtype=np.int64)
+    train = np.full(count, IGNORE_TRAIN_ID, dtype=np.int64)
+    instance = np.zeros(count, dtype=np.int64)
+    colors = np.zeros((count, 4), dtype=np.uint8)
+    colors[:, 3] = 255
+    seen: dict[int, int] = {}
+    for index, obj in enumerate(objects, start=1):
+        label = schema.by_id[obj.label_id]
+        if obj.deleted or obj.kind is not ObjectKind.REGION or not label.drawable:
+            continue
+        ids[index] = label.id
+        train[index] = label.train_id if 0 <= label.train_id < IGNORE_TRAIN_ID else IGNORE_TRAIN_ID
+        colors[index, :3] = label.color
+        if label.has_instances and not obj.crowd:
+            k = seen.get(label.id, 0)
+            seen[label.id] = k + 1
+            instance[index] = label.id * INSTANCE_FACTOR + k
+        else:
+            instance[index] = label.id
+    label_dtype = np.uint8 if ids.max(initial=0) <= 255 else np.uint16
+    colors[0, :3] = schema.by_id[0].color if 0 in schema.by_id else (0, 0, 0)
+    return {
+        "labelIds": ids.astype(label_dtype)[owner],
+        "labelTrainIds": train.astype(np.uint8)[owner],
+        "instanceIds": instance.astype(np.uint16)[owner],
+        "color": colors[owner],
+    }
