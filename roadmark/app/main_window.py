@@ -20,7 +20,7 @@ from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from roadmark.annotators.editor import Editor, EditorChange
-from roadmark.app import sequence_tools
+from roadmark.app import quality, sequence_tools
 from roadmark.app.attributes_dock import AttributesDock
 from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self._on_history(self.session.history)
         self._on_editor("tool")
         self.sequence_tools = sequence_tools.install(self)
+        self.quality = quality.install(self)
 
     # -- construction ----------------------------------------------------------------------
 

@@ -135,13 +135,13 @@ def check_move(
             field=where,
         )
     if action in REVIEWER_MOVES:
-        if state.reviewer and user != state.reviewer:
-            raise WorkflowError(
-                f"is to be reviewed by {state.reviewer}, not by {user}", field=where
-            )
         if state.author and user == state.author:
             raise WorkflowError(
                 f"was annotated by {user}, who cannot review their own work", field=where
+            )
+        if state.reviewer and user != state.reviewer:
+            raise WorkflowError(
+                f"is to be reviewed by {state.reviewer}, not by {user}", field=where
             )
     if action is Action.ACCEPT and state.open_comments:
         noun = "comment is" if state.open_comments == 1 else "comments are"

@@ -35,6 +35,10 @@ LABEL_WIDTH = 130
 VALUE_WIDTH = 112
 ROW_HEIGHT = 22
 MAX_LABEL_ROWS = 15
+TRACK_COLOR = "#f0f1f3"
+# Presentation attributes as well as CSS classes: Qt's SVG renderer (the GUI's statistics
+# window) reads attributes only.
+TEXT_STYLE = 'font-size="12" font-family="sans-serif" fill="#33383e"'
 
 
 @dataclass(frozen=True)
@@ -88,12 +92,13 @@ def bar_chart(
     for index, (label, segments, end_text) in enumerate(rows):
         y = 3 + index * ROW_HEIGHT
         parts.append(
-            f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end" class="label">'
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end" class="label" '
+            f"{TEXT_STYLE}>"
             f"{_e(_clip(label))}<title>{_e(label)}</title></text>"
         )
         parts.append(
             f'<rect x="{LABEL_WIDTH}" y="{y + 2}" width="{plot}" height="{ROW_HEIGHT - 6}" '
-            'class="track"/>'
+            f'class="track" fill="{TRACK_COLOR}"/>'
         )
         x = float(LABEL_WIDTH)
         for segment in segments:
@@ -106,7 +111,8 @@ def bar_chart(
             )
             x += w
         parts.append(
-            f'<text x="{LABEL_WIDTH + plot + 6}" y="{y + 15}" class="value">{_e(end_text)}</text>'
+            f'<text x="{LABEL_WIDTH + plot + 6}" y="{y + 15}" class="value" {TEXT_STYLE}>'
+            f"{_e(end_text)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

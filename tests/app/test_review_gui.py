@@ -1,0 +1,161 @@
+"""Review in the window: a frame goes from annotation through rejection with a comment, a
+fix and acceptance, driven through the real widgets; filters, stats and time tracking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from roadmark.app.main_window import MainWindow
+from roadmark.core.annotation import FrameStatus
+from roadmark.core.workflow import Action, CommentCategory
+from roadmark.io import workflow as wf
+from roadmark.io.audit import frame_history
+from roadmark.io.store import Project
+from tests.app.conftest import click, drag, show
+
+S = FrameStatus
+
+
+@pytest.fixture
+def assigned(small_project: Path) -> Path:
+    """Frame 1 of the small project assigned to ann, to be reviewed by rev."""
+    with Project.open(small_project, user="boss") as project:
+        wf.assign(project, [project.frames()[1].id], annotator="ann", reviewer="rev")
+    return small_project
+
+
+def open_as(qtbot, monkeypatch, path: Path, user: str) -> MainWindow:
+    monkeypatch.setenv("ROADMARK_USER", user)
+    window = MainWindow.open_project(str(path), frame=1, prefetch=False)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    show(qtbot, window)
+    window.canvas.fit()
+    assert window.project.user == user
+    return window
+
+
+def status(window: MainWindow) -> FrameStatus:
+    return window.project.frame(window.quality.frame_id).status
+
+
+def draw_car(window: MainWindow, points: list[tuple[float, float]]) -> None:
+    QTest.keyClick(window, Qt.Key.Key_R)  # box tool
+    QTest.keyClick(window, Qt.Key.Key_6)  # car
+    drag(window.canvas, points)
+
+
+def test_frame_from_annotation_through_rejection_fix_and_acceptance(
+    qtbot, monkeypatch, assigned: Path
+):
+    # -- ann annotates and finishes ----------------------------------------------------
+    window = open_as(qtbot, monkeypatch, assigned, "ann")
+    frame_id = window.quality.frame_id
+    draw_car(window, [(10, 10), (30, 30), (40, 40)])
+    assert status(window) is S.IN_PROGRESS
+    # her own work cannot be reviewed by her: review mode leaves it alone and says why
+    QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.project.frame(frame_id).status is S.DONE
+    window.select_row(1)
+    window.actions["review.mode"].setChecked(True)
+    assert status(window) is S.DONE
+    assert "cannot review their own work" in window.statusBar().currentMessage()
+    window.actions["review.mode"].setChecked(False)
+    window.close()
+
+    # -- rev reviews: pins a comment, rejects with a reason ----------------------------
+    window = open_as(qtbot, monkeypatch, assigned, "rev")
+    quality = window.quality
+    window.actions["review.mode"].setChecked(True)
+    assert status(window) is S.IN_REVIEW and window.editor.tool.name == "comment"
+    assert window.actions["review.accept"].isEnabled()
+    quality.ask_comment = lambda anchor: (CommentCategory.MISSING_OBJECT, "car on the right")
+    click(window.canvas, 120, 40)
+    (comment,) = wf.comments(window.project, frame_id)
+    assert comment.anchor.x0 == pytest.approx(120, abs=1) and comment.is_point
+    assert [c.id for _, c in quality.layer.visible()] == [comment.id]
+    assert quality.dock.comments.count() == 1
+    assert "car on the right" in quality.dock.comments.item(0).text()
+    # accepting with an open comment is refused with the reason
+    window.actions["review.accept"].trigger()
+    assert status(window) is S.IN_REVIEW
+    assert "1 review comment is still open" in window.last_error
+    quality.ask_reason = lambda default: default  # the prefilled reason: the comments
+    window.actions["review.reject"].trigger()
+    assert status(window) is S.REJECTED
+    assert window.frames.frame(1).status is S.REJECTED
+    window.close()
+
+    # -- ann sees why, fixes it, resolves the comment, finishes again ------------------
+    window = open_as(qtbot, monkeypatch, assigned, "ann")
+    quality = window.quality
+    assert quality.dock.reason_label.isVisible()
+    assert quality.dock.reason_label.text() == "Sent back: missing object: car on the right"
+    assert "open" in quality.dock.comments.item(0).text()
+    assert len(quality.layer.visible()) == 1
+    draw_car(window, [(110, 30), (125, 45), (130, 50)])
+    assert status(window) is S.IN_PROGRESS
+    quality.dock.comments.setCurrentRow(0)
+    window.actions["review.resolve"].trigger()
+    assert wf.comments(window.project, frame_id, open_only=True) == []
+    assert quality.layer.visible() != []  # still shown while selected, in grey
+    assert "resolved by ann" in quality.dock.comments.item(0).text()
+    QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.project.frame(frame_id).status is S.DONE
+    window.close()
+
+    # -- rev accepts -------------------------------------------------------------------
+    window = open_as(qtbot, monkeypatch, assigned, "rev")
+    window.actions["review.mode"].setChecked(True)
+    assert status(window) is S.IN_REVIEW
+    window.actions["review.accept"].trigger()
+    project = window.project
+    assert project.frame(frame_id).status is S.ACCEPTED
+    moves = [(e.user, e.action) for e in wf.events(project, frame_id)]
+    assert moves == [
+        ("ann", Action.START),
+        ("ann", Action.FINISH),
+        ("rev", Action.START_REVIEW),
+        ("rev", Action.REJECT),
+        ("ann", Action.START),
+        ("ann", Action.FINISH),
+        ("rev", Action.START_REVIEW),
+        ("rev", Action.ACCEPT),
+    ]
+    assert [(c.user, c.action) for c in frame_history(project, frame_id)] == [
+        ("ann", "add"),
+        ("ann", "add"),
+    ]
+    window.close()
+
+    # -- time was tracked by tool, for both ----------------------------------------------
+    with Project.open(assigned, read_only=True) as project:
+        spent = {(e.user, e.tool) for e in wf.time_spent(project, frame_id=frame_id)}
+    assert ("ann", "box") in spent and ("rev", "review") in spent
+
+
+def test_filters_next_for_me_and_stats_window(qtbot, monkeypatch, assigned: Path, tmp_path: Path):
+    window = open_as(qtbot, monkeypatch, assigned, "ann")
+    bar = window.quality.filter
+    bar.set_filter(None, "ann")
+    assert bar.shown_rows() == [1]
+    bar.set_filter(S.NEW)
+    assert bar.shown_rows() == [0, 1, 2]
+    bar.set_filter(None, "unassigned")
+    assert bar.shown_rows() == [0, 2]
+    bar.set_filter(None)
+    window.select_row(2)
+    window.actions["frame.next_for_me"].trigger()
+    assert window.current_row == 1  # her assigned frame
+    window.actions["view.stats"].trigger()
+    stats = window.quality.stats_window
+    assert stats is not None and stats.isVisible()
+    assert stats.stats["frames"]["total"] == 3
+    out = stats.save_report(tmp_path / "report.html")
+    assert "<svg" in out.read_text(encoding="utf-8")
+    stats.close()
+    window.close()
