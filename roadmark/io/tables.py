@@ -97,6 +97,63 @@ objects = sa.Table(
     sa.Index("ix_objects_track", "track_id"),
 )
 
+# Model predictions, kept apart from the human labels in ``objects`` until accepted: one row
+# per frame and model. Maps are PNG images (uint8, or uint16 label ids when the schema needs
+# them) at the map resolution recorded in map_width/map_height; boxes are JSON text.
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "frame_id", sa.Integer, sa.ForeignKey("frames.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("model_digest", sa.String(64), nullable=False),
+    sa.Column("task", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("map_width", sa.Integer),
+    sa.Column("map_height", sa.Integer),
+    sa.Column("label_map", sa.LargeBinary),  # PNG of schema label ids (0 = nothing)
+    sa.Column("confidence", sa.LargeBinary),  # PNG, top-1 probability * 255
+    sa.Column("margin", sa.LargeBinary),  # PNG, (top-1 - top-2 probability) * 255
+    sa.Column("entropy", sa.LargeBinary),  # PNG, entropy / log(classes) * 255
+    sa.Column("boxes", sa.Text, nullable=False, default="[]"),
+    sa.Column("accepted_at", sa.String(40)),
+    sa.UniqueConstraint("frame_id", "model", name="uq_predictions_frame_model"),
+    sa.Index("ix_predictions_model", "model"),
+)
+
+# Where a model is unsure: connected regions of uncertain pixels and uncertain boxes, in
+# frame pixels. score = expected number of wrong pixels; the review queue sorts by it.
+uncertainty_regions = sa.Table(
+    "uncertainty_regions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "prediction_id",
+        sa.Integer,
+        sa.ForeignKey("predictions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "frame_id", sa.Integer, sa.ForeignKey("frames.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # pixels | box_score | box_flip
+    sa.Column("x0", sa.Float, nullable=False),
+    sa.Column("y0", sa.Float, nullable=False),
+    sa.Column("x1", sa.Float, nullable=False),
+    sa.Column("y1", sa.Float, nullable=False),
+    sa.Column("area", sa.Float, nullable=False),
+    sa.Column("mean_uncertainty", sa.Float, nullable=False),
+    sa.Column("classes", sa.Text, nullable=False, default="[]"),  # label ids, most pixels first
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("resolved", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_uncertainty_regions_rank", "resolved", "score"),
+    sa.Index("ix_uncertainty_regions_frame", "frame_id"),
+    sa.Index("ix_uncertainty_regions_prediction", "prediction_id"),
+)
+
 Migration = Callable[[sa.Connection], None]
 
 # MIGRATIONS[v] upgrades a project of version v to v + 1. Version 1 is the first release,

@@ -1,0 +1,328 @@
+"""Pre-labeling a project: decode, infer, summarize and store, with the device kept busy.
+
+The pipeline, per batch of same-sized frames:
+
+1. DataLoader worker processes decode the frames (OpenCV, one thread each) into
+   ``uint8 (B, H, W, 3)`` tensors; on a GPU they are pinned and copied without blocking;
+2. the :class:`~roadmark.models.predictor.Predictor` normalizes, runs the model and
+   summarizes its output on the device, then starts copying the summary to the host;
+3. while the device works on the next batch, the previous one is unpacked and handed to
+   a :class:`~roadmark.io.prediction_writer.PredictionWriter`, whose threads find the
+   uncertain regions, encode the maps and write many frames per transaction. The device
+   never waits on SQLite.
+
+Frames that already have a prediction of the same model file (same name and digest) are
+skipped unless ``force``. Progress is reported as frames stored; a set ``cancel`` event
+stops the run after the batch in flight, keeping what was stored.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from roadmark.core.annotation import Frame
+from roadmark.core.errors import RoadmarkError
+from roadmark.io.errors import FrameSourceError
+from roadmark.io.prediction_writer import PredictionWriter
+from roadmark.io.predictions import predicted_frame_ids
+from roadmark.io.store import Project
+from roadmark.io.uncertainty import RegionParams
+from roadmark.models.errors import DeviceError
+from roadmark.models.files import LoadedModel
+from roadmark.models.predictor import DeviceBatch, Predictor
+
+Progress = Callable[[int, int], None]
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` (the first GPU when there is one, else the CPU), ``cpu``, ``cuda`` or
+    ``cuda:N``.
+
+    Raises:
+        DeviceError: Unknown spec, or CUDA asked for where there is none (or not that GPU).
+    """
+    spec = spec.strip().lower()
+    if spec == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "cuda" or spec.startswith("cuda:"):
+        index_text = spec.partition(":")[2] or "0"
+        if not index_text.isdigit():
+            raise DeviceError(
+                f"bad device {spec!r}; use auto, cpu, cuda or cuda:N", field="--device"
+            )
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"{spec} was requested but this machine has no usable CUDA GPU (torch "
+                f"{torch.__version__}, CUDA available: no); use --device cpu or auto",
+                field="--device",
+            )
+        index = int(index_text)
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise DeviceError(
+                f"{spec} was requested but this machine has {count} GPU(s)"
+                f" (cuda:0..cuda:{count - 1})",
+                field="--device",
+            )
+        return torch.device(f"cuda:{index}")
+    raise DeviceError(f"bad device {spec!r}; use auto, cpu, cuda or cuda:N", field="--device")
+
+
+@dataclass(frozen=True)
+class PrelabelOptions:
+    """How to run.
+
+    Attributes:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        batch_size: Frames per batch.
+        workers: Decoding processes (``None``: chosen from the device and the CPU count;
+            0 decodes in the calling thread).
+        writer_threads: Threads finding regions and encoding maps (``None``: chosen).
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see the predictor).
+        map_stride: Segmentation maps are stored at frame size / this.
+        flip: Also run detectors on mirrored frames to find disagreeing boxes.
+        force: Predict frames again that have this model's prediction already.
+        frame_ids: Only these frames (all by default).
+        params: How uncertain regions are found.
+    """
+
+    device: str = "auto"
+    batch_size: int = 4
+    workers: int | None = None
+    writer_threads: int | None = None
+    precision: str = "auto"
+    map_stride: int = 2
+    flip: bool = True
+    force: bool = False
+    frame_ids: Sequence[int] | None = None
+    params: RegionParams = field(default_factory=RegionParams)
+
+
+@dataclass(frozen=True)
+class PrelabelResult:
+    """What a run did.
+
+    Attributes:
+        model: Model name.
+        device: Where it ran (``cpu``, ``cuda:0``).
+        selected: Frames asked for.
+        predicted: Frames predicted and stored in this run.
+        skipped: Frames skipped because they had this model's prediction already.
+        cancelled: Stopped by the cancel event before the end.
+        seconds: Wall time from the first batch requested to the last frame stored.
+    """
+
+    model: str
+    device: str
+    selected: int
+    predicted: int
+    skipped: int
+    cancelled: bool
+    seconds: float
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.predicted / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class _FrameSource:
+    path: str
+    video_frame: int | None
+
+
+class FrameDataset(Dataset):
+    """Decodes frames (images or video frames) to ``uint8 (H, W, 3)`` arrays.
+
+    A frame that fails to decode yields its error text instead, so that the runner can
+    raise one clear error naming the file.
+    """
+
+    def __init__(self, sources: Sequence[_FrameSource]):
+        self.sources = list(sources)
+        self._videos: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
+        from roadmark.io.frames import VideoReader, read_image
+
+        source = self.sources[index]
+        try:
+            if source.video_frame is None:
+                return index, read_image(Path(source.path)), None
+            reader = self._videos.get(source.path)
+            if reader is None:
+                reader = self._videos[source.path] = VideoReader(Path(source.path))
+            return index, reader.read(source.video_frame), None
+        except RoadmarkError as error:
+            return index, None, str(error)
+
+
+def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> dict[str, Any]:
+    """Stack same-sized frames into one ``uint8 (B, H, W, 3)`` tensor (errors passed on)."""
+    errors = [(index, error) for index, image, error in items if error is not None]
+    if errors:
+        return {"index": [i for i, _, _ in items], "images": None, "errors": errors}
+    images = torch.from_numpy(np.stack([image for _, image, _ in items]))  # type: ignore[misc]
+    return {"index": [i for i, _, _ in items], "images": images, "errors": []}
+
+
+def _init_worker(_worker_id: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def size_batches(frames: Sequence[Frame], batch_size: int) -> list[list[int]]:
+    """Positions in ``frames`` grouped into batches of one frame size, in order."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for position, frame in enumerate(frames):
+        groups.setdefault((frame.height, frame.width), []).append(position)
+    batches = []
+    for positions in groups.values():
+        batches += [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
+    batches.sort(key=lambda batch: batch[0])
+    return batches
+
+
+def default_workers(device: torch.device) -> tuple[int, int]:
+    """``(decoding processes, writer threads)`` for this machine and device."""
+    cpus = os.cpu_count() or 2
+    if device.type == "cuda":
+        return max(2, min(16, cpus - 2)), max(2, cpus // 4)
+    return max(1, min(4, cpus // 2)), 1
+
+
+def prelabel(
+    project: Project,
+    model: LoadedModel,
+    options: PrelabelOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> PrelabelResult:
+    """Pre-label a project's frames with ``model`` and store the predictions.
+
+    Args:
+        project: An open (writable) project.
+        model: The loaded model.
+        options: Device, batch size and the rest.
+        progress: Called with ``(frames stored, frames to do)``, from a worker thread.
+        cancel: When set, the run stops after the batch in flight.
+
+    Raises:
+        DeviceError: The device does not exist.
+        ClassMappingError: The model's classes do not fit the project's schema.
+        FrameSourceError: A frame does not decode (frames before it are stored).
+        ModelError: The model fails or returns something its manifest does not describe.
+    """
+    options = options or PrelabelOptions()
+    if options.batch_size < 1:
+        raise RoadmarkError("batch size must be >= 1", field="--batch")
+    device = resolve_device(options.device)
+    predictor = Predictor(
+        model,
+        project.schema,
+        device=device,
+        precision=options.precision,
+        map_stride=options.map_stride,
+        flip=options.flip,
+    )
+    frames = project.frames()
+    if options.frame_ids is not None:
+        wanted = set(options.frame_ids)
+        frames = [frame for frame in frames if frame.id in wanted]
+    selected = len(frames)
+    if not options.force:
+        done = predicted_frame_ids(project, model.name, model.digest)
+        frames = [frame for frame in frames if frame.id not in done]
+    skipped = selected - len(frames)
+    total = len(frames)
+    if total == 0:
+        return PrelabelResult(model.name, str(device), selected, 0, skipped, False, 0.0)
+
+    workers, writer_threads = default_workers(device)
+    workers = workers if options.workers is None else options.workers
+    writer_threads = options.writer_threads or writer_threads
+    dataset = FrameDataset(
+        [_FrameSource(str(project.frame_file(f)), f.video_frame) for f in frames]
+    )
+    loader = DataLoader(
+        dataset,
+        batch_sampler=size_batches(frames, options.batch_size),
+        num_workers=workers,
+        collate_fn=collate_frames,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=_init_worker if workers > 0 else None,
+        prefetch_factor=4 if workers > 0 else None,
+        persistent_workers=False,
+    )
+    stored = 0
+    lock = threading.Lock()
+
+    def on_stored(count: int) -> None:
+        nonlocal stored
+        with lock:
+            stored += count
+            done_now = stored
+        if progress is not None:
+            progress(done_now, total)
+
+    cancelled = False
+    start = time.perf_counter()
+    in_flight: deque[tuple[list[int], DeviceBatch]] = deque()
+    depth = 2 if device.type == "cuda" else 1
+    writer = PredictionWriter(
+        project,
+        params=options.params,
+        workers=writer_threads,
+        commit_every=max(16, options.batch_size * 4),
+        max_pending=max(64, options.batch_size * 8),
+        on_stored=on_stored,
+    )
+    with writer:
+        iterator = iter(loader)
+        try:
+            for batch in iterator:
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                if batch["errors"]:
+                    _, message = batch["errors"][0]
+                    raise FrameSourceError(message)
+                ids = [frames[p].id for p in batch["index"]]
+                images = batch["images"].to(device, non_blocking=True)
+                in_flight.append((ids, predictor.to_host(predictor.infer(images))))
+                while len(in_flight) >= depth:
+                    _submit(predictor, writer, *in_flight.popleft())
+            while in_flight:
+                _submit(predictor, writer, *in_flight.popleft())
+        finally:
+            del iterator  # stops the decoding processes
+    seconds = time.perf_counter() - start
+    return PrelabelResult(
+        model.name, str(device), selected, writer.stored, skipped, cancelled, seconds
+    )
+
+
+def _submit(
+    predictor: Predictor, writer: PredictionWriter, ids: list[int], batch: DeviceBatch
+) -> None:
+    for prediction in predictor.unpack(batch, ids):
+        writer.submit(prediction)
