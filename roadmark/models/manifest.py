@@ -17,6 +17,8 @@ A roadmark model is a manifest plus weights, in one file (``.roadmodel``) or a f
   ``torchvision`` (a list of dicts with ``boxes``, ``labels``, ``scores`` per image) or
   ``tensors`` (a tuple ``(boxes (B, K, 4), scores (B, K), labels (B, K))``, padding
   entries with score <= 0).
+- ``training`` (optional): how the model was trained by ``roadmark train`` (frames,
+  epochs) and its validation figures on held-out frames (mIoU per class, box mAP).
 
 This module does not import torch.
 """
@@ -55,6 +57,7 @@ _FIELDS = {
     "weights",
     "schema",
     "description",
+    "training",
 }
 _INPUT_FIELDS = {"mean", "std", "size", "batch"}
 
@@ -107,6 +110,7 @@ class ModelManifest:
     weights: str | None = None
     schema: str | None = None
     description: str = ""
+    training: Mapping[str, Any] = field(default_factory=dict)  # how it was trained, metrics
 
     @property
     def output_key(self) -> str | None:
@@ -136,6 +140,8 @@ class ModelManifest:
             out["schema"] = self.schema
         if self.description:
             out["description"] = self.description
+        if self.training:
+            out["training"] = dict(self.training)
         return out
 
     def to_json(self) -> str:
@@ -215,6 +221,9 @@ class ModelManifest:
             raise fail("must be text", "schema")
         if not isinstance(description, str):
             raise fail("must be text", "description")
+        training = data.get("training", {})
+        if not isinstance(training, dict):
+            raise fail("must be an object", "training")
         return cls(
             name=name,
             kind=kind,
@@ -227,6 +236,7 @@ class ModelManifest:
             weights=weights,
             schema=schema,
             description=description,
+            training=training,
         )
 
     def label_ids(self, schema: LabelSchema, *, source: str | None = None) -> list[int | None]:
