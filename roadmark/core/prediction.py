@@ -225,7 +225,6 @@ class FramePrediction:
         boxes: Detections, best score first.
         regions: Uncertain regions, highest score first.
         created_at: When it was predicted.
-        accepted_at: When it was accepted into the labels, ``None`` until then.
         uid: The store's id, once stored.
     """
 
@@ -237,5 +236,4 @@ class FramePrediction:
     boxes: tuple[PredictedBox, ...] = ()
     regions: tuple[UncertainRegion, ...] = field(default=())
     created_at: datetime | None = None
-    accepted_at: datetime | None = None
     uid: int | None = None

@@ -1,10 +1,9 @@
-"""Predictions in the project store, the review queue, and accepting predictions as labels.
+"""Predictions in the project store and the review queue of uncertain regions.
 
 Predictions live in their own tables (``predictions``, ``uncertainty_regions``), apart
-from the human labels in ``objects``. Accepting a frame's prediction turns it into objects
-with source ``model:NAME`` and the model's confidence, added under the frame's existing
-objects in one transaction; :func:`undo_accept` soft-deletes exactly those objects again
-in one transaction, so the editor's history can offer accept as one undoable step.
+from the human labels in ``objects``; nothing here touches the labels. Accepting a
+prediction is an edit like any other: :mod:`roadmark.annotators.prelabels` builds one
+undoable command from it, which the editing session runs.
 
 Maps are stored as PNG (lossless; uint8, or uint16 label ids), boxes as JSON text.
 """
@@ -13,39 +12,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import cv2
 import numpy as np
-import shapely
-import shapely.affinity
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from roadmark.core.annotation import (
-    AnnotationObject,
     Box,
     FrameStatus,
-    Provenance,
     utc_now,
 )
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.prediction import (
-    NO_LABEL,
     FramePrediction,
     PredictedBox,
     SegmentationMaps,
     UncertainRegion,
 )
-from roadmark.core.raster import mask_to_region
-from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
-from roadmark.io.errors import ProjectError
 from roadmark.io.store import Project
 
-MODEL_SOURCE_PREFIX = "model:"
 _PNG_PARAMS = [
     cv2.IMWRITE_PNG_COMPRESSION,
     1,
@@ -102,7 +92,6 @@ def pack(prediction: FramePrediction) -> PackedPrediction:
         "task": prediction.task,
         "created_at": (prediction.created_at or utc_now()).isoformat(),
         "boxes": json.dumps([b.to_json() for b in prediction.boxes]),
-        "accepted_at": None,
         "map_width": None,
         "map_height": None,
     }
@@ -266,7 +255,6 @@ def read_prediction(
         boxes=tuple(PredictedBox.from_json(b) for b in json.loads(row["boxes"])),
         regions=regions,
         created_at=datetime.fromisoformat(row["created_at"]),
-        accepted_at=datetime.fromisoformat(row["accepted_at"]) if row["accepted_at"] else None,
         uid=row["id"],
     )
 
@@ -319,215 +307,3 @@ def set_regions_resolved(project: Project, uids: Sequence[int], resolved: bool =
             .where(t.uncertainty_regions.c.id.in_(list(uids)))
             .values(resolved=resolved)
         )
-
-
-# -- accepting -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AcceptOptions:
-    """How predictions become objects.
-
-    Attributes:
-        min_score: Boxes scoring below this are not accepted.
-        min_area: Connected pieces of a label smaller than this many map pixels are left
-            out (speckles).
-    """
-
-    min_score: float = 0.5
-    min_area: int = 4
-
-
-def accepted_objects(
-    prediction: FramePrediction,
-    schema: LabelSchema,
-    existing: Sequence[AnnotationObject] = (),
-    *,
-    user: str,
-    options: AcceptOptions | None = None,
-    at: datetime | None = None,
-) -> list[AnnotationObject]:
-    """The objects that accepting ``prediction`` adds (pure: nothing is stored).
-
-    Regions come from the label map, vectorized along map-pixel edges and scaled to frame
-    pixels: one region per label for labels without instances, one per connected piece
-    (with its own instance id) for ``hasInstances`` labels. Boxes come from detections
-    scoring at least ``min_score``. Each object gets source ``model:NAME`` and its
-    confidence (mean top-1 probability over a region, the score of a box).
-
-    Args:
-        prediction: The frame's prediction (with maps for a segmentation model).
-        schema: The project's label schema.
-        existing: The frame's current objects (new instance ids follow theirs).
-        user: Who accepts.
-        options: Thresholds.
-        at: Time stamp (now by default).
-    """
-    options = options or AcceptOptions()
-    source = f"{MODEL_SOURCE_PREFIX}{prediction.model}"
-    when = at or utc_now()
-    next_instance = 1 + max(
-        (obj.instance_id or 0 for obj in existing if not obj.deleted), default=0
-    )
-    out: list[AnnotationObject] = []
-
-    def provenance(confidence: float) -> Provenance:
-        return Provenance.new(source, user, at=when, confidence=round(confidence, 4))
-
-    if prediction.maps is not None:
-        for label_id, region, confidence, is_instance in _map_regions(
-            prediction.maps, schema, options.min_area
-        ):
-            instance = None
-            if is_instance:
-                instance, next_instance = next_instance, next_instance + 1
-            out.append(
-                AnnotationObject(label_id, region, provenance(confidence), instance_id=instance)
-            )
-    for predicted in prediction.boxes:
-        if predicted.flip_only or predicted.score < options.min_score:
-            continue
-        label = schema.by_id.get(predicted.label_id)
-        if label is None or not label.drawable or predicted.box.area <= 0:
-            continue
-        instance = None
-        if label.has_instances:
-            instance, next_instance = next_instance, next_instance + 1
-        out.append(
-            AnnotationObject(
-                predicted.label_id,
-                predicted.box,
-                provenance(float(predicted.score)),
-                instance_id=instance,
-            )
-        )
-    return out
-
-
-def _map_regions(
-    maps: SegmentationMaps, schema: LabelSchema, min_area: int
-) -> Iterable[tuple[int, Any, float, bool]]:
-    """``(label_id, region, confidence, is_instance)`` for the label map's pieces."""
-    labels = maps.label_ids
-    confidence = maps.confidence
-    sx, sy = maps.scale
-    present = np.unique(labels)
-    for label_id in present.tolist():
-        label = schema.by_id.get(label_id)
-        if label_id == NO_LABEL or label is None or not label.drawable:
-            continue
-        mask = (labels == label_id).astype(np.uint8)
-        count, components, stats, _ = cv2.connectedComponentsWithStats(
-            mask, connectivity=8, ltype=cv2.CV_32S
-        )
-        keep = [k for k in range(1, count) if stats[k, cv2.CC_STAT_AREA] >= min_area]
-        if not keep:
-            continue
-        if label.has_instances:
-            pieces = []
-            for k in keep:
-                left, top, w, h = (int(v) for v in stats[k, :4])
-                pieces.append((components[top : top + h, left : left + w] == k, (left, top)))
-        else:
-            pieces = [(np.isin(components, keep), (0, 0))]
-        for piece, (left, top) in pieces:
-            region = mask_to_region(piece, offset=(float(left), float(top)))
-            if region is None:
-                continue
-            if (sx, sy) != (1.0, 1.0):
-                region = shapely.affinity.scale(region, xfact=sx, yfact=sy, origin=(0.0, 0.0))
-            h, w = piece.shape
-            window = confidence[top : top + h, left : left + w]
-            mean_confidence = float(window[piece].mean()) / 255.0
-            yield label_id, region, mean_confidence, label.has_instances
-
-
-@dataclass(frozen=True)
-class AcceptResult:
-    """What one accept changed, enough to undo and redo it.
-
-    Attributes:
-        frame_id: The frame.
-        model: The model whose prediction was accepted.
-        uids: Store ids of the objects added.
-        previous_accepted_at: The prediction's accepted time before (``None`` if never).
-    """
-
-    frame_id: int
-    model: str
-    uids: tuple[int, ...]
-    previous_accepted_at: str | None
-
-
-def accept_prediction(
-    project: Project,
-    frame_id: int,
-    model: str | None = None,
-    *,
-    options: AcceptOptions | None = None,
-) -> AcceptResult:
-    """Turn a frame's prediction into objects, in one transaction.
-
-    The new objects go under the frame's existing ones (human labels stay on top).
-
-    Raises:
-        PredictionError: The frame has no prediction (by ``model``).
-    """
-    with project.transaction() as conn:
-        prediction = read_prediction(project, frame_id, model)
-        if prediction is None:
-            which = f" by {model!r}" if model else ""
-            raise PredictionError(
-                f"frame {frame_id} has no prediction{which}", path=project.location
-            )
-        existing = project.objects(frame_id)
-        objects = accepted_objects(
-            prediction, project.schema, list(existing), user=project.user, options=options
-        )
-        stored = project.add_objects(frame_id, objects, at_bottom=True)
-        previous = conn.execute(
-            sa.select(t.predictions.c.accepted_at).where(t.predictions.c.id == prediction.uid)
-        ).scalar()
-        conn.execute(
-            t.predictions.update()
-            .where(t.predictions.c.id == prediction.uid)
-            .values(accepted_at=utc_now().isoformat())
-        )
-    return AcceptResult(
-        frame_id=frame_id,
-        model=prediction.model,
-        uids=tuple(int(obj.uid) for obj in stored if obj.uid is not None),
-        previous_accepted_at=previous,
-    )
-
-
-def _set_deleted(
-    project: Project, result: AcceptResult, deleted: bool, accepted_at: str | None
-) -> None:
-    with project.transaction() as conn:
-        objects = {obj.uid: obj for obj in project.objects(result.frame_id)}
-        missing = [uid for uid in result.uids if uid not in objects]
-        if missing:
-            raise ProjectError(
-                f"objects {missing} of frame {result.frame_id} are no longer in the project",
-                path=project.location,
-            )
-        project.update_objects([replace(objects[uid], deleted=deleted) for uid in result.uids])
-        conn.execute(
-            t.predictions.update()
-            .where(
-                t.predictions.c.frame_id == result.frame_id,
-                t.predictions.c.model == result.model,
-            )
-            .values(accepted_at=accepted_at)
-        )
-
-
-def undo_accept(project: Project, result: AcceptResult) -> None:
-    """Undo :func:`accept_prediction`: soft-delete exactly its objects, in one transaction."""
-    _set_deleted(project, result, True, result.previous_accepted_at)
-
-
-def redo_accept(project: Project, result: AcceptResult) -> None:
-    """Redo an undone accept: bring its objects back, in one transaction."""
-    _set_deleted(project, result, False, utc_now().isoformat())

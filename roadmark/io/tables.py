@@ -118,7 +118,6 @@ predictions = sa.Table(
     sa.Column("margin", sa.LargeBinary),  # PNG, (top-1 - top-2 probability) * 255
     sa.Column("entropy", sa.LargeBinary),  # PNG, entropy / log(classes) * 255
     sa.Column("boxes", sa.Text, nullable=False, default="[]"),
-    sa.Column("accepted_at", sa.String(40)),
     sa.UniqueConstraint("frame_id", "model", name="uq_predictions_frame_model"),
     sa.Index("ix_predictions_model", "model"),
 )
