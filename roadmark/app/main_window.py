@@ -66,7 +66,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"roadmark — {project.location}")
         self.loader = FrameLoader(lambda path: project.root / path)
         self.session = EditSession(
-            project, start_work=lambda frame_id: workflow.move(project, frame_id, Action.START)
+            project,
+            start_work=lambda frame_id: workflow.move(project, frame_id, Action.START),
+            stop_work=lambda frame_id, status: workflow.move(
+                project, frame_id, Action.UNSTART, back_to=status
+            ),
         )
         self.editor = Editor(self.session, project.schema)
         self.preparer = FramePreparer(
