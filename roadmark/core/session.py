@@ -102,13 +102,16 @@ class _Recorder:
 
 
 StartWork = Callable[[int], FrameStatus]
+StopWork = Callable[[int, FrameStatus], FrameStatus]
 
 
 class EditSession:
     """Applies commands to a store, one transaction each, with undo and redo.
 
     The first edit of a frame that is new, pre-labeled or rejected starts work on it (its
-    status becomes "in progress") in the same transaction as the edit.
+    status becomes "in progress") in the same transaction as the edit. Undoing every edit
+    of such a frame in this session puts it back to the status it had (still "in progress"
+    only), and redoing one starts it again.
 
     Args:
         store: The project store.
@@ -116,11 +119,24 @@ class EditSession:
             edit's transaction, and an error it raises refuses the edit (the application
             passes the workflow's checked and recorded "start" move). By default the
             status is simply set.
+        stop_work: ``stop_work(frame_id, status)`` puts a frame started in this session
+            back to ``status`` and returns it, inside the undo's transaction (the
+            application passes the workflow's recorded "unstart" move). By default the
+            status is simply set.
     """
 
-    def __init__(self, store: ObjectStore, *, start_work: StartWork | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        start_work: StartWork | None = None,
+        stop_work: StopWork | None = None,
+    ) -> None:
         self.store = store
         self._start_work = start_work or self._set_in_progress
+        self._stop_work = stop_work or self._set_status
+        # Frames this session started, with the status each had before.
+        self._started: dict[int, FrameStatus] = {}
         self.history = History()
         self.document: FrameDocument | None = None
         self._listeners: list[SessionListener] = []
@@ -157,9 +173,9 @@ class EditSession:
         command = self.history.next_undo()
         if command is None:
             return None
-        self._run(command.revert, command.frame_ids, start_work=False)
+        statuses = self._run(command.revert, command.frame_ids, start_work=False, undone=command)
         self.history.undo_done()
-        self._notify(SessionEvent(command, "undo"))
+        self._notify(SessionEvent(command, "undo", statuses))
         return command
 
     def redo(self) -> Command | None:
@@ -167,28 +183,61 @@ class EditSession:
         command = self.history.next_redo()
         if command is None:
             return None
-        self._run(command.apply, command.frame_ids, start_work=False)
+        statuses = self._run(command.apply, command.frame_ids, start_work=True)
         self.history.redo_done()
-        self._notify(SessionEvent(command, "redo"))
+        self._notify(SessionEvent(command, "redo", statuses))
         return command
 
     def _run(
-        self, step: Callable[[_Recorder], None], frame_ids: Sequence[int], *, start_work: bool
+        self,
+        step: Callable[[_Recorder], None],
+        frame_ids: Sequence[int],
+        *,
+        start_work: bool,
+        undone: Command | None = None,
     ) -> dict[int, FrameStatus]:
         recorder = _Recorder(self.store)
         statuses: dict[int, FrameStatus] = {}
+        started: dict[int, FrameStatus] = {}
         with self.store.transaction():
             step(recorder)
             if start_work:
                 for frame_id in frame_ids:
-                    if self._status(frame_id) in UNSTARTED:
+                    before = self._status(frame_id)
+                    if before in UNSTARTED:
                         statuses[frame_id] = self._start_work(frame_id)
+                        started[frame_id] = before
+            if undone is not None:
+                statuses.update(self._stop_untouched(undone))
+        self._started.update(started)
+        for frame_id in statuses:
+            if frame_id not in started:
+                self._started.pop(frame_id, None)
         self._mirror(recorder.ops, statuses)
+        return statuses
+
+    def _stop_untouched(self, undone: Command) -> dict[int, FrameStatus]:
+        """Put back the frames this session started that no edit left in the history
+        touches once ``undone`` (the top of the history) is undone."""
+        still_edited = {f for command in self.history.done()[:-1] for f in command.frame_ids}
+        statuses = {}
+        for frame_id in undone.frame_ids:
+            before = self._started.get(frame_id)
+            if (
+                before is not None
+                and frame_id not in still_edited
+                and self._status(frame_id) is FrameStatus.IN_PROGRESS
+            ):
+                statuses[frame_id] = self._stop_work(frame_id, before)
         return statuses
 
     def _set_in_progress(self, frame_id: int) -> FrameStatus:
         self.store.set_frame_status(frame_id, FrameStatus.IN_PROGRESS)
         return FrameStatus.IN_PROGRESS
+
+    def _set_status(self, frame_id: int, status: FrameStatus) -> FrameStatus:
+        self.store.set_frame_status(frame_id, status)
+        return status
 
     def _status(self, frame_id: int) -> FrameStatus:
         if self.document is not None and self.document.frame.id == frame_id:

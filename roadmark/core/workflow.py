@@ -42,6 +42,7 @@ class Action(StrEnum):
     REJECT = "reject"
     RECONSIDER = "reconsider"
     RESET = "reset"
+    UNSTART = "unstart"
 
 
 S = FrameStatus
@@ -57,11 +58,14 @@ MOVES: dict[Action, tuple[frozenset[FrameStatus], FrameStatus]] = {
     Action.REJECT: (frozenset({S.IN_REVIEW}), S.REJECTED),
     Action.RECONSIDER: (frozenset({S.ACCEPTED}), S.IN_REVIEW),
     Action.RESET: (frozenset(FrameStatus), S.NEW),
+    # Undoing every edit of a frame in the session that started it puts it back where it
+    # was before (new, pre-labeled or rejected: see ``back_to`` in :func:`check_move`).
+    Action.UNSTART: (frozenset({S.IN_PROGRESS}), S.NEW),
 }
 
 # Who does each move: the annotator's moves follow the assignment, the reviewer's moves
 # follow the reviewer assignment and exclude the frame's annotator.
-ANNOTATOR_MOVES = frozenset({Action.START, Action.FINISH, Action.REOPEN})
+ANNOTATOR_MOVES = frozenset({Action.START, Action.FINISH, Action.REOPEN, Action.UNSTART})
 REVIEWER_MOVES = frozenset({Action.START_REVIEW, Action.ACCEPT, Action.REJECT, Action.RECONSIDER})
 
 _VERBS = {
@@ -74,6 +78,7 @@ _VERBS = {
     Action.REJECT: "rejected",
     Action.RECONSIDER: "reconsidered",
     Action.RESET: "reset",
+    Action.UNSTART: "un-started",
 }
 
 
@@ -113,9 +118,17 @@ class FrameState:
 
 
 def check_move(
-    state: FrameState, action: Action, user: str, *, reason: str | None = None
+    state: FrameState,
+    action: Action,
+    user: str,
+    *,
+    reason: str | None = None,
+    back_to: FrameStatus | None = None,
 ) -> FrameStatus:
     """The status ``action`` by ``user`` leads to, after checking every rule.
+
+    ``back_to`` is where an "unstart" leads (the status the frame had before it was
+    started: new, pre-labeled or rejected); it defaults to new.
 
     Raises:
         WorkflowError: The move is not allowed; the message says why and what would be.
@@ -157,6 +170,15 @@ def check_move(
             "is not a gold frame; only gold frames are reset for another annotator",
             field=where,
         )
+    if action is Action.UNSTART:
+        startable = MOVES[Action.START][0]
+        target = back_to or S.NEW
+        if target not in startable:
+            raise WorkflowError(
+                f"cannot be un-started back to '{status_text(target)}'; only to "
+                + " or ".join(sorted(f"'{status_text(s)}'" for s in startable)),
+                field=where,
+            )
     return target
 
 
@@ -169,7 +191,7 @@ def action_to(state: FrameState, target: FrameStatus) -> Action:
     if state.status is target:
         raise WorkflowError(f"is already '{status_text(target)}'", field=f"frame {state.name}")
     for action, (sources, goal) in MOVES.items():
-        if action is Action.RESET:
+        if action in (Action.RESET, Action.UNSTART):
             continue
         if goal is target and state.status in sources:
             return action
@@ -177,7 +199,7 @@ def action_to(state: FrameState, target: FrameStatus) -> Action:
         {
             f"'{status_text(goal)}'"
             for action, (sources, goal) in MOVES.items()
-            if state.status in sources and action is not Action.RESET
+            if state.status in sources and action not in (Action.RESET, Action.UNSTART)
         }
     )
     return_text = ", ".join(reachable) if reachable else "nowhere"

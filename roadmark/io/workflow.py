@@ -219,7 +219,12 @@ def assign(
 
 
 def move(
-    project: Project, frame_id: int, action: Action, *, reason: str | None = None
+    project: Project,
+    frame_id: int,
+    action: Action,
+    *,
+    reason: str | None = None,
+    back_to: FrameStatus | None = None,
 ) -> FrameStatus:
     """Make a workflow move as the project's user, checked and recorded.
 
@@ -236,7 +241,7 @@ def move(
     with project.transaction() as conn:
         state = frame_state(project, frame_id)
         try:
-            target = check_move(state, action, user, reason=reason)
+            target = check_move(state, action, user, reason=reason, back_to=back_to)
         except WorkflowError as error:
             raise _fail(project, error) from None
         if action is Action.FINISH:

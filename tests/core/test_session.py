@@ -147,3 +147,33 @@ def test_update_commands_merge_by_key(project: Project):
     session.undo()
     assert project.objects(first)[0].geometry == original.geometry
     assert isinstance(session.document, FrameDocument)
+
+
+def test_undoing_every_edit_of_a_frame_puts_its_status_back(project: Project):
+    first, second = frame_ids(project)
+    project.set_frame_status(first, FrameStatus.PRELABELED)
+    session = EditSession(project)
+    document = session.open(first)
+    add = session.execute(AddObjects(first, [region(7, 0, 0, 60, 40)], text="add"))
+    assert isinstance(add, AddObjects)
+    (road,) = add.stored or ()
+    session.execute(UpdateObjects(first, [road], [replace(road, label_id=8)], text="Change label"))
+    session.execute(AddObjects(second, [region(7, 0, 0, 10, 10)], text="other frame"))
+    assert project.frame(first).status is FrameStatus.IN_PROGRESS
+    session.undo()  # the other frame's edit: it goes back to new
+    assert project.frame(second).status is FrameStatus.NEW
+    session.undo()  # one edit of the first frame is left: still in progress
+    assert project.frame(first).status is FrameStatus.IN_PROGRESS
+    events = []
+    session.subscribe(events.append)
+    session.undo()
+    assert project.frame(first).status is FrameStatus.PRELABELED
+    assert document.frame.status is FrameStatus.PRELABELED
+    assert events[-1].statuses == {first: FrameStatus.PRELABELED}
+    session.redo()
+    assert project.frame(first).status is FrameStatus.IN_PROGRESS
+    assert events[-1].statuses == {first: FrameStatus.IN_PROGRESS}
+    project.set_frame_status(first, FrameStatus.DONE)  # finished meanwhile: left alone
+    document.set_frame_status(FrameStatus.DONE)
+    session.undo()
+    assert project.frame(first).status is FrameStatus.DONE

@@ -34,6 +34,7 @@ EXPECTED = {
     (S.IN_REVIEW, Action.ACCEPT): S.ACCEPTED,
     (S.IN_REVIEW, Action.REJECT): S.REJECTED,
     (S.ACCEPTED, Action.RECONSIDER): S.IN_REVIEW,
+    (S.IN_PROGRESS, Action.UNSTART): S.NEW,  # every edit undone: back to where it was
 }
 
 
@@ -158,3 +159,15 @@ def test_comment_point_and_summary():
     )
     assert not area.is_point and not area.is_open
     assert area.summary == "loose boundary: too wide"
+
+
+def test_unstart_goes_back_only_to_a_status_work_starts_from():
+    frame = state(S.IN_PROGRESS, assignee="ann")
+    assert check_move(frame, Action.UNSTART, "ann", back_to=S.REJECTED) is S.REJECTED
+    assert check_move(frame, Action.UNSTART, "ann", back_to=S.PRELABELED) is S.PRELABELED
+    with pytest.raises(WorkflowError, match="un-started back to 'done'; only to"):
+        check_move(frame, Action.UNSTART, "ann", back_to=S.DONE)
+    with pytest.raises(WorkflowError, match="assigned to ann; bob cannot"):
+        check_move(frame, Action.UNSTART, "bob")
+    with pytest.raises(WorkflowError, match=r"from 'in progress' it can go to 'done'$"):
+        action_to(frame, S.NEW)  # not a move people choose
