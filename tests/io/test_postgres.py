@@ -42,7 +42,6 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    pytest.importorskip("psycopg")
     bin_dir = _pg_bin()
     if bin_dir is None:
         pytest.skip("no PostgreSQL server binaries on this machine")
