@@ -1,0 +1,365 @@
+"""Auditing existing labels against a model's predictions (numpy and OpenCV, no torch).
+
+For each labeled frame with a stored segmentation prediction, the human labels are
+rasterized and sampled at the prediction maps' pixel centers, then compared pixel by
+pixel with the model's winning label and its confidence:
+
+- **disagreement** (a likely label error): the model is confident (top-1 probability at
+  least ``confident``) and says another label than the one drawn, or says an object is
+  where nothing is drawn. Such pixels are cleaned with a 3x3 opening (the model is
+  allowed to be a pixel off along every boundary), split into 8-connected components,
+  and each component of at least ``min_area`` map pixels becomes a finding scored by its
+  expected number of wrongly labeled pixels: the sum of the model's confidence over it.
+- **hard case**: a labeled area where the model's confidence stays below ``unsure``;
+  scored by the sum of ``1 - confidence``, and listed after every disagreement.
+
+Each finding names the frame, its box, the labeled and predicted classes (most pixels
+first), the model's mean confidence there, the disagreeing area in frame pixels and the
+human objects involved. What the engineer decided (a finding confirmed as correct, a
+frame flagged) is kept in the project's meta table under :data:`STATE_KEY`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+
+from roadmark.core.annotation import AnnotationObject, Box
+from roadmark.core.errors import RoadmarkError
+from roadmark.core.prediction import NO_LABEL, SegmentationMaps
+from roadmark.core.raster import label_id_map
+from roadmark.core.schema import LabelSchema
+from roadmark.io.predictions import read_prediction
+from roadmark.io.store import Project
+
+STATE_KEY = "label_audit"
+DISAGREEMENT = "disagreement"
+HARD_CASE = "hard_case"
+_SPAN = 1 << 16
+
+
+@dataclass(frozen=True)
+class AuditParams:
+    """Thresholds of the audit.
+
+    Attributes:
+        confident: Model confidence (top-1 probability) from which a different label counts
+            as a likely label error.
+        unsure: Model confidence below which a labeled area is a hard case.
+        min_area: Smallest finding, in map pixels.
+        max_per_frame: Most findings of each kind kept per frame.
+    """
+
+    confident: float = 0.7
+    unsure: float = 0.4
+    min_area: int = 12
+    max_per_frame: int = 50
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.unsure <= self.confident <= 1.0:
+            raise RoadmarkError(
+                "audit thresholds must satisfy 0 <= unsure <= confident <= 1",
+                field="audit parameters",
+            )
+        if self.min_area < 1 or self.max_per_frame < 1:
+            raise RoadmarkError("min_area and max_per_frame must be >= 1", field="audit parameters")
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    """A place where a model and the labels disagree, or the model is unsure of a label.
+
+    Attributes:
+        frame_id: The frame.
+        kind: :data:`DISAGREEMENT` (likely label error) or :data:`HARD_CASE`.
+        box: Bounding box in frame pixels.
+        labeled: Label id drawn there (most pixels), ``None`` where nothing is drawn.
+        predicted: Label id the model predicts there (most pixels).
+        confidence: The model's mean top-1 probability over the area.
+        area: Area in frame pixels.
+        score: Expected wrongly labeled pixels (disagreement) or expected wrong model
+            pixels (hard case); the ranking key within a kind.
+        uids: Live objects with the labeled class that overlap the box.
+    """
+
+    frame_id: int
+    kind: str
+    box: Box
+    labeled: int | None
+    predicted: int
+    confidence: float
+    area: float
+    score: float
+    uids: tuple[int, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """A stable name for the finding (frame, kind, rounded box)."""
+        b = self.box
+        return f"{self.frame_id}:{self.kind}:{b.x0:.0f},{b.y0:.0f},{b.x1:.0f},{b.y1:.0f}"
+
+    def to_json(self, schema: LabelSchema | None = None) -> dict[str, object]:
+        def name(label_id: int | None) -> str | None:
+            if label_id is None:
+                return None
+            if schema is not None and label_id in schema.by_id:
+                return schema.by_id[label_id].name
+            return str(label_id)
+
+        b = self.box
+        return {
+            "frame_id": self.frame_id,
+            "kind": self.kind,
+            "bbox": [round(v, 1) for v in (b.x0, b.y0, b.x1, b.y1)],
+            "labeled_class": name(self.labeled),
+            "predicted_class": name(self.predicted),
+            "model_confidence": round(self.confidence, 4),
+            "disagreeing_area": round(self.area, 1),
+            "score": round(self.score, 1),
+            "objects": list(self.uids),
+        }
+
+
+def sampled_labels(
+    objects: Sequence[AnnotationObject], schema: LabelSchema, maps: SegmentationMaps
+) -> NDArray[np.int64]:
+    """The human label id at each map pixel's center (0 where nothing is drawn)."""
+    full = label_id_map(objects, schema, maps.frame_height, maps.frame_width)
+    height, width = maps.shape
+    sx, sy = maps.scale
+    rows = np.minimum(((np.arange(height) + 0.5) * sy).astype(np.int64), maps.frame_height - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * sx).astype(np.int64), maps.frame_width - 1)
+    return full[np.ix_(rows, cols)].astype(np.int64)
+
+
+def compare_frame(
+    frame_id: int,
+    objects: Sequence[AnnotationObject],
+    maps: SegmentationMaps,
+    schema: LabelSchema,
+    params: AuditParams | None = None,
+) -> list[AuditFinding]:
+    """Findings of one frame, disagreements first, each kind by descending score."""
+    params = params or AuditParams()
+    live = [obj for obj in objects if not obj.deleted]
+    labels = sampled_labels(live, schema, maps)
+    predicted = maps.label_ids.astype(np.int64)
+    confidence = maps.confidence.astype(np.float32) / 255.0
+    ignored = np.array(
+        sorted({label.id for label in schema.labels if label.ignore_in_eval or not label.drawable}),
+        dtype=np.int64,
+    )
+    counted = (predicted != NO_LABEL) & ~np.isin(predicted, ignored)
+    disagree = counted & (predicted != labels) & (confidence >= params.confident)
+    kernel = np.ones((3, 3), np.uint8)
+    disagree = cv2.morphologyEx(disagree.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    labeled = (labels != 0) & ~np.isin(labels, ignored)
+    hard = labeled & ~disagree & (confidence < params.unsure)
+    hard = cv2.morphologyEx(hard.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
+    findings = _components(
+        frame_id, disagree, labels, predicted, confidence, confidence, maps, params, DISAGREEMENT
+    )
+    findings += _components(
+        frame_id, hard, labels, predicted, confidence, 1.0 - confidence, maps, params, HARD_CASE
+    )
+    return [_with_objects(finding, live) for finding in findings]
+
+
+def _components(
+    frame_id: int,
+    mask: NDArray[np.bool_],
+    labels: NDArray[np.int64],
+    predicted: NDArray[np.int64],
+    confidence: NDArray[np.float32],
+    weight: NDArray[np.float32],
+    maps: SegmentationMaps,
+    params: AuditParams,
+    kind: str,
+) -> list[AuditFinding]:
+    count, components, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    if count <= 1:
+        return []
+    flat = components.ravel()
+    areas = stats[:, cv2.CC_STAT_AREA]
+    sx, sy = maps.scale
+    pixel_area = sx * sy
+    scores = np.bincount(flat, weights=weight.ravel(), minlength=count) * pixel_area
+    conf_sum = np.bincount(flat, weights=confidence.ravel(), minlength=count)
+    keep = [k for k in range(1, count) if areas[k] >= params.min_area]
+    keep.sort(key=lambda k: -scores[k])
+    keep = keep[: params.max_per_frame]
+    labeled_major = _majority(flat, labels.ravel(), keep)
+    predicted_major = _majority(flat, predicted.ravel(), keep)
+    out = []
+    for k in keep:
+        left, top, w, h = (int(v) for v in stats[k, :4])
+        box = Box(left * sx, top * sy, (left + w) * sx, (top + h) * sy).clipped(
+            maps.frame_width, maps.frame_height
+        )
+        labeled = labeled_major[k]
+        out.append(
+            AuditFinding(
+                frame_id=frame_id,
+                kind=kind,
+                box=box,
+                labeled=None if labeled == 0 else labeled,
+                predicted=predicted_major[k],
+                confidence=float(conf_sum[k] / areas[k]),
+                area=float(areas[k] * pixel_area),
+                score=float(scores[k]),
+            )
+        )
+    return out
+
+
+def _majority(components: NDArray, values: NDArray, keep: Sequence[int]) -> dict[int, int]:
+    """The most frequent value inside each kept component."""
+    if not keep:
+        return {}
+    selected = np.zeros(int(components.max()) + 1, dtype=bool)
+    selected[list(keep)] = True
+    inside = selected[components]
+    keys = components[inside].astype(np.int64) * _SPAN + values[inside]
+    unique, counts = np.unique(keys, return_counts=True)
+    best: dict[int, tuple[int, int]] = {}
+    for key, n in zip(unique.tolist(), counts.tolist(), strict=True):
+        owner, value = divmod(key, _SPAN)
+        if owner not in best or n > best[owner][1]:
+            best[owner] = (value, n)
+    return {owner: value for owner, (value, _) in best.items()}
+
+
+def _with_objects(finding: AuditFinding, live: Sequence[AnnotationObject]) -> AuditFinding:
+    if finding.labeled is None:
+        return finding
+    area = finding.box.to_polygon()
+    uids = tuple(
+        obj.uid
+        for obj in reversed(live)
+        if obj.uid is not None
+        and obj.label_id == finding.labeled
+        and shapely.intersects(obj.region, area)
+    )
+    return AuditFinding(**{**finding.__dict__, "uids": uids})
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The audit of a project.
+
+    Attributes:
+        model: The model whose predictions were compared.
+        frames: Frames compared.
+        findings: Every finding: disagreements first, then hard cases, by score.
+    """
+
+    model: str
+    frames: tuple[int, ...]
+    findings: tuple[AuditFinding, ...] = field(default=())
+
+    def disagreements(self) -> list[AuditFinding]:
+        return [f for f in self.findings if f.kind == DISAGREEMENT]
+
+    def hard_cases(self) -> list[AuditFinding]:
+        return [f for f in self.findings if f.kind == HARD_CASE]
+
+    def frame_scores(self) -> list[tuple[int, float]]:
+        """Frames by the total score of their disagreements, highest first."""
+        totals: dict[int, float] = {}
+        for finding in self.disagreements():
+            totals[finding.frame_id] = totals.get(finding.frame_id, 0.0) + finding.score
+        return sorted(totals.items(), key=lambda item: -item[1])
+
+    def to_json(self, schema: LabelSchema | None = None) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "frames_compared": len(self.frames),
+            "likely_label_errors": len(self.disagreements()),
+            "hard_cases": len(self.hard_cases()),
+            "frames": [
+                {"frame_id": frame_id, "score": round(score, 1)}
+                for frame_id, score in self.frame_scores()
+            ],
+            "findings": [finding.to_json(schema) for finding in self.findings],
+        }
+
+
+def labeled_frame_ids(project: Project) -> list[int]:
+    """Frames with at least one live object (the ones an audit can check)."""
+    return [frame.id for frame in project.frames() if project.objects(frame.id).live()]
+
+
+def audit_project(
+    project: Project,
+    model: str,
+    *,
+    frame_ids: Iterable[int] | None = None,
+    params: AuditParams | None = None,
+) -> AuditReport:
+    """Compare the labels of ``frame_ids`` (every labeled frame) with ``model``'s stored
+    segmentation predictions; frames without one are left out.
+
+    Raises:
+        PredictionError: A stored map does not decode.
+    """
+    ids = list(frame_ids) if frame_ids is not None else labeled_frame_ids(project)
+    schema = project.schema
+    compared: list[int] = []
+    findings: list[AuditFinding] = []
+    for frame_id in ids:
+        prediction = read_prediction(project, frame_id, model)
+        if prediction is None or prediction.maps is None:
+            continue
+        compared.append(frame_id)
+        objects = project.objects(frame_id).live()
+        findings.extend(compare_frame(frame_id, objects, prediction.maps, schema, params))
+    findings.sort(key=lambda f: (f.kind != DISAGREEMENT, -f.score))
+    return AuditReport(model, tuple(compared), tuple(findings))
+
+
+# -- the engineer's decisions --------------------------------------------------------------
+
+
+@dataclass
+class AuditState:
+    """Findings confirmed as correct labels, and frames flagged for a closer look."""
+
+    confirmed: set[str] = field(default_factory=set)
+    flagged: set[int] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, project: Project) -> AuditState:
+        """The stored state (empty when none, or when it does not parse)."""
+        raw = project.get_meta(STATE_KEY)
+        if not raw:
+            return cls()
+        try:
+            data = json.loads(raw)
+            return cls(
+                confirmed={str(k) for k in data.get("confirmed", [])},
+                flagged={int(f) for f in data.get("flagged", [])},
+            )
+        except (ValueError, TypeError, AttributeError) as error:
+            raise RoadmarkError(
+                f"stored audit decisions do not parse ({error})",
+                path=project.location,
+                field=STATE_KEY,
+            ) from error
+
+    def save(self, project: Project) -> None:
+        project.set_meta(
+            STATE_KEY,
+            json.dumps({"confirmed": sorted(self.confirmed), "flagged": sorted(self.flagged)}),
+        )
+
+    def open_findings(self, findings: Iterable[AuditFinding]) -> list[AuditFinding]:
+        """The findings nobody has confirmed yet."""
+        return [f for f in findings if f.key not in self.confirmed]
