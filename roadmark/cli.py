@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "roadmark.commands.gui",
     "roadmark.commands.workflow",
     "roadmark.commands.formats",
+    "roadmark.commands.audit",
 )
 
 
