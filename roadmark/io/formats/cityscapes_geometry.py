@@ -14,8 +14,11 @@ the right: the region is its Minkowski sum with a horizontal segment ``[-0.5, 0.
 horizontal edges by 5e-6 px so that pixel centers exactly on them count as inside, as
 PIL's whole-edge drawing does). A center is then inside the region exactly when PIL
 fills that pixel, up to pycocotools' 1/5-pixel vertex grid. A self-intersecting polygon
-is repaired with ``make_valid`` (and reported); zero-width cuts and spikes are dropped
-silently; a polygon with no area becomes the thin line PIL draws for it.
+is repaired with ``make_valid`` (and reported), and where the repaired region's raster
+differs from what PIL fills for the points (PIL fills crossings even-odd; a traced
+outline doubling back along a one-pixel spike), the exact pixel region of PIL's fill is
+taken instead, so an import never disagrees with json2labelImg; zero-width cuts and
+spikes are dropped silently; a polygon with no area becomes the thin line PIL draws for it.
 
 Export (:func:`region_to_polygons`): roadmark's own raster of the region is traced
 through the centers of its boundary pixels (OpenCV ``findContours``), so that PIL fills
@@ -45,9 +48,10 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
 from roadmark.core.annotation import Region, as_region, region_parts
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import region_mask_in_box
+from roadmark.core.raster import mask_to_region, region_mask_in_box
 
 SWEEP = 0.5  # half-width of the horizontal segment PIL's rounding adds on each side
+MAX_CHECKED_PIXELS = 1 << 26  # a self-crossing polygon's box is compared with PIL's fill
 STRETCH = 1e5  # vertical stretch under which a round buffer becomes a horizontal sweep
 Point2 = tuple[int, int]
 
@@ -96,7 +100,38 @@ def polygon_to_region(points: Sequence[tuple[float, float]]) -> ImportedPolygon:
         # A ring whose signed area is the repaired area only touched itself (zero-width
         # cuts to holes or between parts, spikes): nothing to report.
         repaired = not math.isclose(abs(_signed_area(ring)), base.area, rel_tol=1e-9, abs_tol=1e-6)
+        return ImportedPolygon(
+            _as_filled(_sweep(base), points), repaired=repaired, degenerate=False
+        )
     return ImportedPolygon(_sweep(base), repaired=repaired, degenerate=False)
+
+
+def _as_filled(region: Region, points: Sequence[tuple[float, float]]) -> Region:
+    """``region``, or the exact pixel region PIL fills for ``points`` where they differ.
+
+    ``make_valid`` keeps the area of a ring that crosses or touches itself, but PIL fills
+    crossings row by row (even-odd), so the two can disagree by a few pixels (a traced
+    outline that doubles back along a one-pixel spike, a figure eight). The pixels
+    cityscapesScripts draws are what the dataset means, so those win. Integer points only
+    (PIL truncates others), and only for polygons of a sensible size.
+    """
+    corners = np.asarray(points, dtype=float)
+    if not np.array_equal(corners, np.round(corners)):
+        return region
+    x0, y0 = (int(v) - 1 for v in corners.min(axis=0))
+    x1, y1 = (int(v) + 2 for v in corners.max(axis=0))
+    if (x1 - x0) * (y1 - y0) > MAX_CHECKED_PIXELS:
+        return region
+    width, height = x1 - x0, y1 - y0
+    drawn = fill([(corners - (x0, y0)).astype(np.int64)], height, width)
+    ours = np.zeros_like(drawn)
+    local = affinity.translate(region, -x0, -y0)
+    mask, row0, col0 = region_mask_in_box(local, height, width)
+    ours[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
+    if np.array_equal(drawn, ours) or not drawn.any():
+        return region
+    exact = mask_to_region(drawn, offset=(float(x0), float(y0)))
+    return region if exact is None else exact
 
 
 def _sweep(geometry: shapely.Geometry) -> Region:
