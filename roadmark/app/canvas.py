@@ -169,6 +169,14 @@ class FrameCanvas(QGraphicsView):
         self.centerOn(center)
         self._zoomed()
 
+    def zoom_to(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        """Show the image rectangle ``[x0, x1] x [y0, y1]`` as large as the view allows."""
+        if x1 <= x0 or y1 <= y0:
+            return
+        self._auto_fit = False
+        self.fitInView(QRectF(x0, y0, x1 - x0, y1 - y0), Qt.AspectRatioMode.KeepAspectRatio)
+        self._zoomed()
+
     def zoom_by(self, factor: float, *, at_cursor: bool = False) -> None:
         """Multiply the zoom by ``factor`` (around the cursor, or the view's center)."""
         target = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
