@@ -20,7 +20,7 @@ from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from roadmark.annotators.editor import Editor, EditorChange
-from roadmark.app import quality, sequence_tools
+from roadmark.app import dataset_io, quality, sequence_tools
 from roadmark.app.attributes_dock import AttributesDock
 from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self._on_editor("tool")
         self.sequence_tools = sequence_tools.install(self)
         self.quality = quality.install(self)
+        self.dataset_io = dataset_io.install(self)
 
     # -- construction ----------------------------------------------------------------------
 
@@ -164,6 +165,8 @@ class MainWindow(QMainWindow):
             "edit.undo": self.undo,
             "edit.redo": self.redo,
             "edit.delete": editor.delete_selection,
+            "edit.copy": self.copy_selection,
+            "edit.paste": self.paste,
             "edit.select_all": editor.select_all,
             "edit.deselect": editor.clear_selection,
             "edit.relabel": self.relabel_selection,
@@ -403,6 +406,17 @@ class MainWindow(QMainWindow):
             row = self.frames.row_of(frame_id)
             if row is not None:
                 self.select_row(row)
+
+    def copy_selection(self) -> None:
+        clipboard = self.editor.copy_selection()
+        message = f"Copied {len(clipboard)} object(s)." if clipboard else "Select objects first."
+        self.statusBar().showMessage(message, 3000)
+
+    def paste(self) -> None:
+        if self.editor.clipboard is None:
+            self.statusBar().showMessage("Nothing copied yet: select objects, Ctrl+C.", 3000)
+        elif self.editor.paste() is None:
+            self.statusBar().showMessage("The copied objects lie outside this frame.", 3000)
 
     def choose_label(self) -> None:
         label_id = pick_label(
