@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from roadmark.annotators import actions
 from roadmark.annotators.base import Pointer, Preview, Tool, ToolContext, ToolError
+from roadmark.annotators.clipboard import Clipboard, copy_objects, paste_command
 from roadmark.annotators.draw import BoxTool, PolygonTool
 from roadmark.annotators.paint import BrushTool, EraserTool, FillTool, clamp_radius
 from roadmark.annotators.select import SelectTool
@@ -75,6 +76,8 @@ class Editor:
         self.tools: dict[str, Tool] = {cls.name: cls(self.context) for cls in TOOL_CLASSES}
         self.tool: Tool = self.tools[SelectTool.name]
         self.hidden_labels: set[int] = set()
+        self.clipboard: Clipboard | None = None
+        self._pastes_on_source = 0
         self._listeners: list[EditorListener] = []
 
     # -- state -----------------------------------------------------------------------------
@@ -190,6 +193,34 @@ class Editor:
 
     def delete_selection(self) -> Command | None:
         return self._run(actions.delete(self.context, self._selection()), select=False)
+
+    def copy_selection(self) -> Clipboard | None:
+        """Put the selected objects on the clipboard (it keeps what was there when nothing
+        is selected)."""
+        if self.document is None:
+            return None
+        clipboard = copy_objects(self.document, self._selection())
+        if clipboard is not None:
+            self.clipboard = clipboard
+            self._pastes_on_source = 0
+        return clipboard
+
+    def paste(self) -> Command | None:
+        """Add copies of the clipboard's objects on top of the open frame (one undo step)
+        and select them."""
+        if self.clipboard is None or self.document is None:
+            return None
+        same_frame = self.document.frame.id == self.clipboard.frame_id
+        times = self._pastes_on_source + 1
+        command = paste_command(self.context, self.clipboard, times=times)
+        if command is None:
+            return None
+        self._run(command, select=False)
+        if same_frame:
+            self._pastes_on_source = times
+        if self.document is not None:
+            self.document.select(command.uids)
+        return command
 
     def relabel_selection(self, label_id: int) -> Command | None:
         return self._run(actions.relabel(self.context, self._selection(), label_id), select=False)

@@ -4,7 +4,8 @@ Actions are declared as data (:class:`ActionSpec`): an id, menu text, menu and d
 keys. The window turns them into QActions and binds handlers by id, so a later module adds
 its own actions with :func:`register` and never edits a menu by hand. The user's keys are
 kept in the settings file (``Settings.extra["shortcuts"]``: action id -> list of key
-sequences, an empty list meaning "no key") and edited in the cheat-sheet dialog.
+sequences, an empty list meaning "no key") and edited in the cheat-sheet dialog, which
+shows two keys per action (a main and a second one); keys beyond those are kept.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from roadmark.core.schema import LabelSchema
 from roadmark.io.settings import Settings
 
 SETTINGS_KEY = "shortcuts"
+KEYS_SHOWN = 2  # key editors per action in the cheat sheet
 MENUS = ("File", "Edit", "View", "Frame", "Tools", "Labels", "Objects", "Help")
 
 
@@ -65,6 +67,8 @@ EDITOR_ACTIONS: list[ActionSpec] = [
     _spec("edit.undo", "&Undo", "Edit", "Ctrl+Z"),
     _spec("edit.redo", "&Redo", "Edit", "Ctrl+Shift+Z", "Ctrl+Y"),
     _spec("edit.delete", "&Delete selection", "Edit", "Delete", "Backspace"),
+    _spec("edit.copy", "&Copy selected objects", "Edit", "Ctrl+C"),
+    _spec("edit.paste", "&Paste objects", "Edit", "Ctrl+V"),
     _spec("edit.select_all", "Select &all", "Edit", "Ctrl+A"),
     _spec("edit.deselect", "Select &none", "Edit", "Escape"),
     _spec("edit.relabel", "Change &label of selection…", "Edit", "L"),
@@ -142,6 +146,11 @@ def all_actions(schema: LabelSchema) -> list[ActionSpec]:
     return [*EDITOR_ACTIONS, *label_actions(schema), *_registered]
 
 
+def portable(key: str) -> str:
+    """A key sequence in Qt's portable text ("Delete" and "Del" are the same key)."""
+    return QKeySequence(key).toString(QKeySequence.SequenceFormat.PortableText)
+
+
 class ShortcutMap:
     """Default keys plus the user's overrides, loaded from and saved to the settings."""
 
@@ -171,7 +180,7 @@ class ShortcutMap:
 
     def set_keys(self, action_id: str, keys: Sequence[str]) -> None:
         keys = [k for k in keys if k]
-        if list(keys) == list(self.specs[action_id].keys):
+        if [portable(k) for k in keys] == [portable(k) for k in self.specs[action_id].keys]:
             self.overrides.pop(action_id, None)
         else:
             self.overrides[action_id] = list(keys)
@@ -181,8 +190,7 @@ class ShortcutMap:
         users: dict[str, list[str]] = {}
         for action_id in self.specs:
             for key in self.keys(action_id):
-                normal = QKeySequence(key).toString(QKeySequence.SequenceFormat.PortableText)
-                users.setdefault(normal, []).append(action_id)
+                users.setdefault(portable(key), []).append(action_id)
         return {key: ids for key, ids in users.items() if len(ids) > 1}
 
 
@@ -240,15 +248,16 @@ class ShortcutsDialog(QDialog):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search actions or keys…")
         self.search.textChanged.connect(self._filter)
-        self.table = QTableWidget(len(registry.specs), 3)
-        self.table.setHorizontalHeaderLabels(["Action", "Menu", "Keys"])
+        self.table = QTableWidget(len(registry.specs), 2 + KEYS_SHOWN)
+        self.table.setHorizontalHeaderLabels(["Action", "Menu", "Key", "Second key"])
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Fixed)
-        self.table.setColumnWidth(2, 190)
-        self.editors: dict[str, QKeySequenceEdit] = {}
+        for column in range(2, 2 + KEYS_SHOWN):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            self.table.setColumnWidth(column, 150)
+        self.editors: dict[str, list[QKeySequenceEdit]] = {}
         self._restored = False
         for row, spec in enumerate(registry.specs):
             name = QTableWidgetItem(spec.text.replace("&", ""))
@@ -258,12 +267,16 @@ class ShortcutsDialog(QDialog):
             self.table.setItem(row, 0, name)
             self.table.setItem(row, 1, menu)
             keys = registry.shortcuts.keys(spec.id)
-            edit = QKeySequenceEdit(QKeySequence(keys[0] if keys else ""))
-            edit.setMaximumSequenceLength(1)
-            edit.setToolTip("Press the new key; all keys: " + (", ".join(keys) or "none"))
-            edit.keySequenceChanged.connect(self._check)
-            self.table.setCellWidget(row, 2, edit)
-            self.editors[spec.id] = edit
+            edits = []
+            for slot in range(KEYS_SHOWN):
+                edit = QKeySequenceEdit(QKeySequence(keys[slot] if slot < len(keys) else ""))
+                edit.setMaximumSequenceLength(1)
+                edit.setClearButtonEnabled(True)
+                edit.setToolTip("Click and press the new key; the clear button removes it")
+                edit.keySequenceChanged.connect(self._check)
+                self.table.setCellWidget(row, 2 + slot, edit)
+                edits.append(edit)
+            self.editors[spec.id] = edits
         self.message = QLabel()
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save
@@ -284,11 +297,13 @@ class ShortcutsDialog(QDialog):
     def _edited_map(self) -> ShortcutMap:
         base = {} if self._restored else self.registry.shortcuts.overrides
         edited = ShortcutMap(self.registry.specs, base)
-        for action_id, edit in self.editors.items():
-            first = edit.keySequence().toString(QKeySequence.SequenceFormat.PortableText)
+        for action_id, edits in self.editors.items():
+            shown = [portable(edit.keySequence().toString()) for edit in edits]
             current = edited.keys(action_id)
-            if first != (current[0] if current else ""):
-                edited.set_keys(action_id, [first, *current[1:]] if first else [])
+            padded = [portable(k) for k in current[:KEYS_SHOWN]]
+            padded += [""] * (KEYS_SHOWN - len(padded))
+            if shown != padded:
+                edited.set_keys(action_id, [*shown, *current[KEYS_SHOWN:]])
         return edited
 
     def _check(self) -> bool:
@@ -320,7 +335,8 @@ class ShortcutsDialog(QDialog):
     def restore_defaults(self) -> None:
         self._restored = True
         for spec in self.registry.specs:
-            self.editors[spec.id].setKeySequence(QKeySequence(spec.keys[0] if spec.keys else ""))
+            for slot, edit in enumerate(self.editors[spec.id]):
+                edit.setKeySequence(QKeySequence(spec.keys[slot] if slot < len(spec.keys) else ""))
 
     def save(self) -> None:
         if not self._check():

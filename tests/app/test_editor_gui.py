@@ -267,3 +267,40 @@ def test_thumbnails_load_in_the_background(window: MainWindow, qtbot):
     qtbot.waitUntil(lambda: model.data(index, Qt.ItemDataRole.DecorationRole) is not None)
     thumb = model.data(index, Qt.ItemDataRole.DecorationRole)
     assert thumb.width() == 112 and thumb.height() == 63
+
+
+def test_copy_paste_across_frames_with_keys_is_one_undo_step(window: MainWindow):
+    from roadmark.io import workflow
+
+    window.select_row(0)
+    canvas = window.canvas
+    trigger(window, "tool.select")
+    click(canvas, 60, 45)  # the car region
+    QTest.mouseClick(
+        canvas.viewport(),
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.ShiftModifier,
+        canvas.view_point(110, 30).toPoint(),  # and the box
+    )
+    assert len(window.editor.document.selection) == 2  # type: ignore[union-attr]
+    QTest.keyClick(window, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert "Copied 2 object(s)" in window.statusBar().currentMessage()
+    QTest.keyClick(window, Qt.Key.Key_D)  # next frame: empty and new
+    assert window.current_row == 1 and live(window) == []
+    QTest.keyClick(window, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    pasted = live(window)
+    assert sorted(o.label_id for o in pasted) == [24, 26]
+    assert set(window.editor.document.selection) == {o.uid for o in pasted}  # type: ignore[union-attr]
+    assert window.actions["edit.undo"].text() == "&Undo Paste 2 objects"
+    assert window.frames.frame(1).status is FrameStatus.IN_PROGRESS
+    assert canvas.label_at(60, 45) == 26  # drawn at the same place
+    trigger(window, "edit.undo")  # one step takes both away, and the frame is new again
+    assert live(window) == []
+    assert window.frames.frame(1).status is FrameStatus.NEW
+    frame_id = window.frames.frame(1).id
+    assert [e.action.value for e in workflow.events(window.project, frame_id)] == [
+        "start",
+        "unstart",
+    ]
+    trigger(window, "edit.redo")
+    assert len(live(window)) == 2 and window.frames.frame(1).status is FrameStatus.IN_PROGRESS

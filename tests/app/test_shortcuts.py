@@ -85,16 +85,31 @@ def test_cheat_sheet_lists_every_action_and_saves_edits(qtbot, small_project: Pa
     dialog.search.setText("brush")
     visible = [r for r in range(dialog.table.rowCount()) if not dialog.table.isRowHidden(r)]
     assert {dialog.table.item(r, 0).text() for r in visible} >= {"Brush", "Smaller brush"}
-    dialog.editors["tool.fill"].setKeySequence(QKeySequence("B"))  # clashes with the brush
+    fill_key, fill_second = dialog.editors["tool.fill"]
+    fill_key.setKeySequence(QKeySequence("B"))  # clashes with the brush
     assert not dialog._check()
     assert "B" in dialog.message.text()
-    dialog.editors["tool.fill"].setKeySequence(QKeySequence("Shift+G"))
+    fill_key.setKeySequence(QKeySequence("Shift+G"))
+    fill_second.setKeySequence(QKeySequence("Ctrl+G"))  # the second key is editable too
+    _redo_key, redo_second = dialog.editors["edit.redo"]
+    assert redo_second.keySequence() == QKeySequence("Ctrl+Y")
+    redo_second.clear()  # and can be removed, keeping the first
     dialog.save()
-    assert window.actions["tool.fill"].shortcuts()[0] == QKeySequence("Shift+G")
-    assert Settings.load().extra[SETTINGS_KEY]["tool.fill"] == ["Shift+G"]
-    dialog.restore_defaults()
-    dialog.save()
-    assert window.actions["tool.fill"].shortcuts()[0] == QKeySequence("G")
+    assert window.actions["tool.fill"].shortcuts() == [
+        QKeySequence("Shift+G"),
+        QKeySequence("Ctrl+G"),
+    ]
+    assert window.actions["edit.redo"].shortcuts() == [QKeySequence("Ctrl+Shift+Z")]
+    saved = Settings.load().extra[SETTINGS_KEY]
+    assert saved["tool.fill"] == ["Shift+G", "Ctrl+G"] and saved["edit.redo"] == ["Ctrl+Shift+Z"]
+    again = ShortcutsDialog(window.actions, window)
+    qtbot.addWidget(again)
+    assert again.editors["tool.fill"][1].keySequence() == QKeySequence("Ctrl+G")
+    again.restore_defaults()
+    again.save()
+    assert window.actions["tool.fill"].shortcuts() == [QKeySequence("G")]
+    assert window.actions["edit.redo"].shortcuts()[1] == QKeySequence("Ctrl+Y")
+    assert SETTINGS_KEY not in Settings.load().extra or not Settings.load().extra[SETTINGS_KEY]
     window.close()
 
 
