@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDockWidget,
     QHBoxLayout,
     QHeaderView,
@@ -36,6 +37,7 @@ from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app.labels_dock import swatch
 from roadmark.core.annotation import AnnotationObject, ObjectKind
 from roadmark.core.document import DocumentChange, FrameDocument
+from roadmark.core.provenance import KIND_TEXT, KINDS, provenance_kind
 
 Index = QModelIndex | QPersistentModelIndex
 MIME = "application/x-roadmark-object-uids"
@@ -61,6 +63,7 @@ class ObjectTableModel(QAbstractTableModel):
         self.document: FrameDocument | None = None
         self.rows: list[AnnotationObject] = []
         self._row_of: dict[int, int] = {}
+        self.kind_filter: str | None = None  # show only this provenance kind
         schema = editor.schema
         self._icons = {label.id: swatch(label.color) for label in schema.labels}
         self._names = {label.id: label.name for label in schema.labels}
@@ -72,6 +75,8 @@ class ObjectTableModel(QAbstractTableModel):
     def reload(self) -> None:
         self.beginResetModel()
         self.rows = list(reversed(self.document.live())) if self.document else []
+        if self.kind_filter is not None:
+            self.rows = [o for o in self.rows if provenance_kind(o) == self.kind_filter]
         self._row_of = {obj.uid: row for row, obj in enumerate(self.rows) if obj.uid is not None}
         self.endResetModel()
 
@@ -129,7 +134,9 @@ class ObjectTableModel(QAbstractTableModel):
             if column == 3:
                 return "" if obj.track_id is None else str(obj.track_id)
             if column == 4:
-                return obj.provenance.source
+                kind = provenance_kind(obj)
+                source = obj.provenance.source
+                return source if kind in ("human", "imported") else f"{source} ({kind})"
             if column == 5:
                 confidence = obj.provenance.confidence
                 return "" if confidence is None else f"{confidence:.2f}"
@@ -137,7 +144,8 @@ class ObjectTableModel(QAbstractTableModel):
             prov = obj.provenance
             return (
                 f"uid {obj.uid}, {obj.kind.value}\ncreated by {prov.created_by} at "
-                f"{prov.created_at:%Y-%m-%d %H:%M}\nupdated by {prov.updated_by} at "
+                f"{prov.created_at:%Y-%m-%d %H:%M}, {KIND_TEXT[provenance_kind(obj)]}\n"
+                f"updated by {prov.updated_by} at "
                 f"{prov.updated_at:%Y-%m-%d %H:%M}{chr(10) + 'verified' if prov.verified else ''}"
             )
         return None
@@ -228,15 +236,27 @@ class ObjectsDock(QDockWidget):
             button.setToolTip(tip)
             button.clicked.connect(lambda _checked=False, slot=slot: slot())
             buttons.addWidget(button)
+        self.kind_filter = QComboBox()
+        self.kind_filter.setToolTip("Show only objects of this provenance")
+        self.kind_filter.addItem("all sources", None)
+        for kind in KINDS:
+            self.kind_filter.addItem(KIND_TEXT[kind], kind)
+        self.kind_filter.currentIndexChanged.connect(self._on_kind_filter)
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.kind_filter)
         layout.addWidget(self.view)
         layout.addLayout(buttons)
         self.setWidget(body)
         self._syncing = False
         self._document: FrameDocument | None = None
         editor.subscribe(self._on_editor)
+
+    def _on_kind_filter(self, *_args: object) -> None:
+        self.model.kind_filter = self.kind_filter.currentData()
+        self.model.reload()
+        self._after_reload()
 
     def _on_editor(self, what: EditorChange) -> None:
         if what == "document":
