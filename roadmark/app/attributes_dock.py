@@ -1,16 +1,19 @@
 """The attributes dock: label, ids, flags and schema attributes of the selection.
 
-The form shows the first selected object; a change applies to every selected object it
-fits (one undo step; typing into a text attribute merges into one step). Provenance is
-shown read-only.
+The form shows what the selected objects have in common: a value they share, or "several"
+(a partly checked box, an empty choice) where they differ; every attribute of any of
+their labels is listed, with how many objects it applies to. A change applies to every
+selected object it fits (one undo step; typing into a text attribute merges into one
+step). Provenance is shown read-only: in full for one object, counted for several.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,7 +46,7 @@ class AttributesDock(QDockWidget):
         self.editor = editor
         self._document: FrameDocument | None = None
         self._shown: tuple[int, ...] = ()
-        self._shown_object: AnnotationObject | None = None
+        self._shown_objects: tuple[AnnotationObject, ...] = ()
         self.body = QWidget()
         self.form = QFormLayout(self.body)
         scroll = QScrollArea()
@@ -71,8 +74,10 @@ class AttributesDock(QDockWidget):
         if document is not self._document:
             return
         current = document.selected()
-        first = current[0] if current else None
-        if tuple(document.selection) != self._shown or first is not self._shown_object:
+        same = len(current) == len(self._shown_objects) and all(
+            a is b for a, b in zip(current, self._shown_objects, strict=True)
+        )
+        if tuple(document.selection) != self._shown or not same:
             self._schedule()
 
     def _schedule(self) -> None:
@@ -96,26 +101,36 @@ class AttributesDock(QDockWidget):
         document = self._document
         selected = document.selected() if document is not None else []
         self._shown = tuple(document.selection) if document is not None else ()
-        self._shown_object = selected[0] if selected else None
+        self._shown_objects = tuple(selected)
         if not selected:
             self.form.addRow(QLabel("Select an object to see its attributes."))
             return
-        obj = selected[0]
         schema = self.editor.schema
-        label = schema.by_id.get(obj.label_id)
+        labels = [schema.by_id.get(obj.label_id) for obj in selected]
+        with_instances = [
+            obj for obj, lab in zip(selected, labels, strict=True) if lab and lab.has_instances
+        ]
         if len(selected) > 1:
-            self.form.addRow(QLabel(f"<b>{len(selected)} objects selected</b> (showing the first)"))
+            self.form.addRow(
+                QLabel(f"<b>{len(selected)} objects selected</b>: a change applies to each")
+            )
         combo = QComboBox()
         for entry in schema.labels:
             combo.addItem(swatch(entry.color), entry.name, entry.id)
-        combo.setCurrentIndex(max(0, combo.findData(obj.label_id)))
+        label_id = _common([obj.label_id for obj in selected])
+        combo.setPlaceholderText("(several labels)")
+        combo.setCurrentIndex(combo.findData(label_id) if label_id is not MIXED else -1)
         combo.activated.connect(
             lambda i: self._apply(lambda: self.editor.relabel_selection(int(combo.itemData(i))))
         )
         self.form.addRow("Label", combo)
 
-        instance = self._id_spin(obj.instance_id)
-        instance.setEnabled(bool(label and label.has_instances))
+        instance = self._id_spin(with_instances[0].instance_id if with_instances else None)
+        # One instance id is one object: several objects get new ones with the button.
+        instance.setEnabled(len(selected) == 1 and bool(with_instances))
+        if len(selected) > 1:
+            instance.setSpecialValueText("one per object")
+            instance.setValue(NO_ID)
         instance.valueChanged.connect(
             lambda v: self._apply(
                 lambda: self.editor.set_fields("Set instance id", instance_id=v or None)
@@ -123,14 +138,17 @@ class AttributesDock(QDockWidget):
         )
         new_instance = QPushButton("New")
         new_instance.setToolTip("A new instance id for each selected object (I)")
-        new_instance.setEnabled(bool(label and label.has_instances))
+        new_instance.setEnabled(bool(with_instances))
         new_instance.clicked.connect(lambda: self._apply(self.editor.new_instance_ids))
         row = QHBoxLayout()
         row.addWidget(instance, 1)
         row.addWidget(new_instance)
         self.form.addRow("Instance id", row)
 
-        track = self._id_spin(obj.track_id)
+        track_id = _common([obj.track_id for obj in selected])
+        track = self._id_spin(None if track_id is MIXED else track_id)
+        if track_id is MIXED:
+            track.setSpecialValueText("several")
         track.valueChanged.connect(
             lambda v: self._apply(
                 lambda: self.editor.set_fields("Set track id", track_id=v or None)
@@ -138,29 +156,50 @@ class AttributesDock(QDockWidget):
         )
         self.form.addRow("Track id", track)
 
-        crowd = QCheckBox("a group labeled as one")
-        crowd.setChecked(obj.crowd)
-        crowd.toggled.connect(
-            lambda on: self._apply(lambda: self.editor.set_fields("Set crowd", crowd=on))
+        crowd = self._check_box(
+            "a group labeled as one",
+            [obj.crowd for obj in selected],
+            lambda on: self.editor.set_fields("Set crowd", crowd=on),
         )
         self.form.addRow("Crowd", crowd)
 
-        verified = QCheckBox("checked by a person")
-        verified.setChecked(obj.provenance.verified)
-        verified.toggled.connect(
-            lambda on: self._apply(lambda: self.editor.set_fields("Set verified", verified=on))
+        verified = self._check_box(
+            "checked by a person",
+            [obj.provenance.verified for obj in selected],
+            lambda on: self.editor.set_fields("Set verified", verified=on),
         )
         self.form.addRow("Verified", verified)
 
-        for name in label.attributes if label else ():
+        names = list(dict.fromkeys(n for lab in labels if lab for n in lab.attributes))
+        for name in names:
             spec = schema.attributes[name]
-            value = obj.attributes.get(name, spec.default)
+            having = [
+                obj
+                for obj, lab in zip(selected, labels, strict=True)
+                if lab and name in lab.attributes
+            ]
+            values = [obj.attributes.get(name, spec.default) for obj in having]
+            title = name.capitalize()
+            if len(having) < len(selected):
+                title += f" ({len(having)} of {len(selected)})"
             self.form.addRow(
-                name.capitalize(),
-                self._attribute_widget(name, spec.type, spec.choices, value, spec.description),
+                title,
+                self._attribute_widget(name, spec.type, spec.choices, values, spec.description),
             )
 
         self.form.addRow(QLabel(""))
+        if len(selected) == 1:
+            self._describe(selected[0])
+        else:
+            self._summarize(selected)
+        self.form.addRow(self.message)
+
+    @property
+    def _shown_object(self) -> AnnotationObject | None:
+        """The first object the form shows."""
+        return self._shown_objects[0] if self._shown_objects else None
+
+    def _describe(self, obj: AnnotationObject) -> None:
         self._info("Kind", obj.kind.value)
         self._info("Size", _size(obj))
         prov = obj.provenance
@@ -170,7 +209,40 @@ class AttributesDock(QDockWidget):
         )
         self._info("Created", f"{prov.created_by}, {prov.created_at:%Y-%m-%d %H:%M}")
         self._info("Updated", f"{prov.updated_by}, {prov.updated_at:%Y-%m-%d %H:%M}")
-        self.form.addRow(self.message)
+
+    def _summarize(self, objects: list[AnnotationObject]) -> None:
+        schema = self.editor.schema
+        self._info(
+            "Labels",
+            _counts(
+                schema.by_id[o.label_id].name if o.label_id in schema.by_id else str(o.label_id)
+                for o in objects
+            ),
+        )
+        self._info("Kinds", _counts(o.kind.value for o in objects))
+        self._info("Sources", _counts(o.provenance.source for o in objects))
+        self._info("Updated by", _counts(o.provenance.updated_by for o in objects))
+
+    def _check_box(
+        self, text: str, values: list[bool], set_all: Callable[[bool], object]
+    ) -> QCheckBox:
+        """A check box showing ``values`` (partly checked when they differ); checking or
+        unchecking it calls ``set_all(on)`` for every object."""
+        box = QCheckBox(text)
+        common = _common(values)
+        if common is MIXED:
+            box.setTristate(True)
+            box.setCheckState(Qt.CheckState.PartiallyChecked)
+        else:
+            box.setChecked(bool(common))
+
+        def changed(state: int) -> None:
+            if state != Qt.CheckState.PartiallyChecked.value:
+                box.setTristate(False)
+                self._apply(lambda: set_all(state == Qt.CheckState.Checked.value))
+
+        box.stateChanged.connect(changed)
+        return box
 
     def _id_spin(self, value: int | None) -> QSpinBox:
         spin = QSpinBox()
@@ -181,26 +253,32 @@ class AttributesDock(QDockWidget):
         return spin
 
     def _attribute_widget(
-        self, name: str, kind: str, choices: tuple[str, ...], value: Any, tip: str
+        self, name: str, kind: str, choices: tuple[str, ...], values: list[Any], tip: str
     ) -> QWidget:
         widget: QWidget
+        value = _common(values)
         if kind == "bool":
-            box = QCheckBox()
-            box.setChecked(bool(value))
-            box.toggled.connect(lambda on: self._apply(lambda: self.editor.set_attribute(name, on)))
-            widget = box
+            widget = self._check_box(
+                "", [bool(v) for v in values], lambda on: self.editor.set_attribute(name, on)
+            )
         elif kind == "choice":
             combo = QComboBox()
             combo.addItems(list(choices))
-            combo.setCurrentText(str(value))
+            combo.setPlaceholderText("(several)")
+            combo.setCurrentIndex(combo.findText(str(value)) if value is not MIXED else -1)
             combo.activated.connect(
                 lambda i: self._apply(lambda: self.editor.set_attribute(name, choices[i]))
             )
             widget = combo
         else:
-            line = QLineEdit(str(value))
+            line = QLineEdit("" if value is MIXED else str(value))
+            if value is MIXED:
+                line.setPlaceholderText("(several values)")
             line.editingFinished.connect(
-                lambda: self._apply(lambda: self.editor.set_attribute(name, line.text()))
+                lambda: (
+                    line.isModified()
+                    and self._apply(lambda: self.editor.set_attribute(name, line.text()))
+                )
             )
             widget = line
         widget.setToolTip(tip)
@@ -217,6 +295,26 @@ class AttributesDock(QDockWidget):
             self.message.setText("")
         except RoadmarkError as error:
             self.message.setText(f"<span style='color:#e05050'>{error}</span>")
+
+
+class _Mixed:
+    def __repr__(self) -> str:
+        return "MIXED"
+
+
+MIXED: Any = _Mixed()  # the selected objects differ in a value
+
+
+def _common(values: Iterable[Any]) -> Any:
+    """The value every object has, or :data:`MIXED`."""
+    distinct = list(dict.fromkeys(values))
+    return distinct[0] if len(distinct) == 1 else MIXED
+
+
+def _counts(values: Iterable[str]) -> str:
+    """``"car ×2, road"``: each value with how often it occurs, most frequent first."""
+    counted = Counter(values).most_common()
+    return ", ".join(f"{v} ×{n}" if n > 1 else v for v, n in counted)
 
 
 def _size(obj: AnnotationObject) -> str:

@@ -304,3 +304,37 @@ def test_copy_paste_across_frames_with_keys_is_one_undo_step(window: MainWindow)
     ]
     trigger(window, "edit.redo")
     assert len(live(window)) == 2 and window.frames.frame(1).status is FrameStatus.IN_PROGRESS
+
+
+def test_attributes_dock_shows_and_edits_several_objects(window: MainWindow, qtbot):
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox
+
+    window.select_row(0)
+    editor = window.editor
+    document = editor.document
+    assert document is not None
+    car = next(o for o in document.live() if o.label_id == 26)
+    person = next(o for o in document.live() if o.label_id == 24)
+    editor.set_attribute("occluded", True, uids=[person.uid])
+    document.select([car.uid, person.uid])
+    dock = window.attributes_dock
+    qtbot.waitUntil(lambda: len(dock._shown_objects) == 2)
+    texts = [label.text() for label in dock.findChildren(QLabel)]
+    assert any("2 objects selected" in t for t in texts)
+    assert any(t in ("person, car", "car, person") for t in texts)  # the labels, counted
+    label_combo = dock.findChildren(QComboBox)[0]
+    assert label_combo.currentIndex() == -1  # two labels: none shown as the common one
+    instance = dock.findChildren(QSpinBox)[0]
+    assert not instance.isEnabled()  # one instance id cannot be given to two objects
+    occluded = next(b for b in dock.findChildren(QCheckBox) if b.toolTip().startswith("partly"))
+    assert occluded.checkState() == Qt.CheckState.PartiallyChecked
+    occluded.setCheckState(Qt.CheckState.Checked)
+    assert all(document.get(uid).attributes["occluded"] for uid in (car.uid, person.uid))  # type: ignore[union-attr]
+    assert window.session.history.undo_text == "Set occluded of 1 object"  # only the car changed
+    qtbot.waitUntil(lambda: dock._shown_object is document.get(car.uid))
+    verified = next(b for b in dock.findChildren(QCheckBox) if b.text() == "checked by a person")
+    verified.setChecked(True)
+    assert all(document.get(u).provenance.verified for u in (car.uid, person.uid))  # type: ignore[union-attr]
+    assert window.session.history.undo_text == "Set verified"
+    trigger(window, "edit.undo")
+    assert not any(document.get(u).provenance.verified for u in (car.uid, person.uid))  # type: ignore[union-attr]
