@@ -1,0 +1,650 @@
+"""Training a segmentation or detection model on a project's own labels.
+
+:func:`train` learns from the frames people labeled (see
+:mod:`roadmark.io.training_set`), starting from random weights or from a roadmark model
+(``init``, fine-tuning), and writes the result as a normal roadmark model file: the
+manifest (with a ``training`` record: frames, epochs, validation figures) plus weights.
+
+- Segmentation: cross-entropy with ignored pixels (255: ``ignoreInEval`` labels, labels
+  the model has no class for, unverified model labels) and class weights that lift rare
+  classes (:func:`~roadmark.models.train_data.class_weights`); DeepLab/FCN auxiliary
+  heads add half their loss. Samples are scaled, cropped, flipped and recoloured.
+- Detection: torchvision's own losses; samples are zoomed, flipped and recoloured.
+- An epoch is one pass over the training frames, but at least ``min_epoch_samples``
+  samples (a small set is repeated, each time with new augmentation), so a handful of
+  frames still gets a useful number of steps.
+- On a GPU: mixed precision (bf16, or fp16 with gradient scaling), channels-last.
+- After each epoch the model is validated on the held-out frames (mIoU per class, or COCO
+  box mAP); whenever the score improves, the checkpoint is written to ``out`` (atomically,
+  so ``out`` always holds the best model so far). Without held-out frames the lowest
+  training loss decides. Cancelling stops after the current step and keeps that best
+  checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, RandomSampler
+
+from roadmark.io.store import Project
+from roadmark.io.training_set import LabeledFrame, labeled_frames, split_frames
+from roadmark.models.architectures import architecture, architectures
+from roadmark.models.augment import IGNORE, Augment
+from roadmark.models.create import model_name
+from roadmark.models.errors import ModelError, ModelFileError
+from roadmark.models.files import build_torchvision, load_model, save_torchvision
+from roadmark.models.manifest import InputSpec, ModelManifest, default_classes
+from roadmark.models.metrics import box_metrics, confusion, segmentation_metrics
+from roadmark.models.runner import resolve_device
+from roadmark.models.train_data import ClassMap, LabeledDataset, class_weights, collate
+
+DEFAULT_ARCH = {
+    "segmentation": "lraspp_mobilenet_v3_large",
+    "detection": "fasterrcnn_mobilenet_v3_large_fpn",
+}
+DEFAULT_CROP = (512, 1024)
+
+
+class TrainingError(ModelError):
+    """Training cannot start: nothing to learn from, or a model that cannot be trained."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train.
+
+    Attributes:
+        task: ``segmentation`` or ``detection`` (with ``init``: taken from that model).
+        arch: Architecture of a new model (default per task: LRASPP, Faster R-CNN).
+        arch_options: Builder options of a new model (e.g. detection ``min_size``).
+        init: A roadmark model to start from (fine-tuning); random weights when ``None``.
+        input_size: ``(height, width)`` frames are resized to (new models: ``None`` keeps
+            the frame size; with ``init``: that model's size unless given).
+        epochs: Epochs to run.
+        batch_size: Samples per step.
+        lr: Learning rate (default: 1e-3 segmentation, 1e-4 detection; a third of that
+            when fine-tuning).
+        weight_decay: AdamW weight decay.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        amp: Mixed precision on a GPU.
+        crop: Segmentation training crop (default: up to 512x1024).
+        augment: Augmentation settings.
+        use_class_weights: Weight rare classes up in the segmentation loss.
+        min_epoch_samples: Samples per epoch at least.
+        val_fraction: Share of labeled frames held out (the last ones).
+        train_frame_ids: Train on exactly these frames (with ``val_frame_ids``: an
+            explicit split).
+        val_frame_ids: Validate on exactly these frames.
+        workers: Sample-loading processes (``None``: chosen).
+        seed: Seed for initialization, sampling and augmentation.
+        half_weights: Store weights as float16 (half the file size).
+        overwrite: Replace ``out`` if it exists.
+        description: Text for the manifest.
+    """
+
+    task: str = "segmentation"
+    arch: str | None = None
+    arch_options: Mapping[str, Any] = field(default_factory=dict)
+    init: Path | None = None
+    input_size: tuple[int, int] | None = None
+    epochs: int = 20
+    batch_size: int = 4
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    device: str = "auto"
+    amp: bool = True
+    crop: tuple[int, int] | None = None
+    augment: Augment = field(default_factory=Augment)
+    use_class_weights: bool = True
+    min_epoch_samples: int = 16
+    val_fraction: float = 0.2
+    train_frame_ids: Sequence[int] | None = None
+    val_frame_ids: Sequence[int] | None = None
+    workers: int | None = None
+    seed: int = 0
+    half_weights: bool = False
+    overwrite: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TrainUpdate:
+    """Progress, reported after every step (``kind == "step"``) and epoch (``"epoch"``).
+
+    Attributes:
+        kind: ``step`` or ``epoch``.
+        epoch: 1-based epoch.
+        epochs: Epochs planned.
+        step: Steps done in this epoch.
+        steps: Steps per epoch.
+        loss: The step's loss, or the epoch's mean training loss.
+        val_loss: Mean loss on the held-out frames (segmentation), after an epoch.
+        score: The validation score (mIoU or box mAP), after an epoch.
+        metrics: All validation figures, after an epoch.
+        saved: This epoch was the best so far and was written to the model file.
+    """
+
+    kind: str
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    loss: float
+    val_loss: float | None = None
+    score: float | None = None
+    metrics: Mapping[str, Any] | None = None
+    saved: bool = False
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+        out: The model file (``None`` when cancelled before anything was saved).
+        name: Model name.
+        task: ``segmentation`` or ``detection``.
+        device: Where it ran.
+        train_frames: Frames trained on.
+        val_frames: Frames validated on.
+        epochs: Epochs completed.
+        best_epoch: The epoch whose weights were saved.
+        metrics: Validation figures of the saved model.
+        losses: Training loss of every step.
+        history: Per epoch: ``epoch``, ``loss``, ``val_loss``, ``score``, ``seconds``.
+        cancelled: Stopped by the cancel event.
+        seconds: Wall time.
+    """
+
+    out: Path | None
+    name: str
+    task: str
+    device: str
+    train_frames: int
+    val_frames: int
+    epochs: int
+    best_epoch: int | None
+    metrics: Mapping[str, Any]
+    losses: list[float]
+    history: list[dict[str, Any]]
+    cancelled: bool
+    seconds: float
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        times = [entry["seconds"] for entry in self.history]
+        return sum(times) / len(times) if times else None
+
+
+Progress = Callable[[TrainUpdate], None]
+
+
+def starting_manifest(
+    project: Project, options: TrainOptions, name: str
+) -> tuple[ModelManifest, dict[str, torch.Tensor] | None, str]:
+    """The manifest and starting weights (``None``: random) of the model to train.
+
+    Raises:
+        ModelFileError: ``init`` is missing or corrupt (or would run code).
+        TrainingError: ``init`` is not a torchvision model, or is made for another task.
+        ClassMappingError: Its classes do not fit the project's schema.
+    """
+    schema = project.schema
+    if options.init is not None:
+        loaded = load_model(options.init)
+        manifest = loaded.manifest
+        if manifest.kind != "torchvision" or not isinstance(loaded.module, torch.nn.Module):
+            raise TrainingError(
+                f"only torchvision models can be trained; this is a {manifest.kind} program",
+                path=str(options.init),
+                field="kind",
+            )
+        size = options.input_size or manifest.input.size
+        manifest = replace(
+            manifest, name=name, input=replace(manifest.input, size=size), training={}
+        )
+        manifest.label_ids(schema, source=str(options.init))
+        return manifest, dict(loaded.module.state_dict()), str(options.init)
+    if options.task not in DEFAULT_ARCH:
+        raise TrainingError(
+            f"task must be segmentation or detection, got {options.task!r}", field="--task"
+        )
+    arch = architecture(options.arch or DEFAULT_ARCH[options.task])
+    if arch.task != options.task:
+        raise TrainingError(
+            f"{arch.name} is a {arch.task} model; for {options.task} use one of "
+            f"{', '.join(architectures(options.task))}",
+            field="--arch",
+        )
+    manifest = ModelManifest(
+        name=name,
+        kind="torchvision",
+        task=arch.task,
+        classes=tuple(default_classes(schema, arch.task)),
+        input=InputSpec(arch.mean, arch.std, options.input_size, None),
+        output=arch.output,
+        arch=arch.name,
+        arch_options=dict(options.arch_options),
+        schema=schema.name,
+    )
+    manifest = ModelManifest.from_dict(manifest.to_dict(), source="--arch")
+    manifest.label_ids(schema, source="--arch")
+    return manifest, None, f"random ({arch.name})"
+
+
+def _choose_frames(
+    project: Project, options: TrainOptions
+) -> tuple[list[LabeledFrame], list[LabeledFrame]]:
+    frames = labeled_frames(project)
+    if not frames:
+        raise TrainingError(
+            "has no labeled frames to learn from: finish some frames (status done) or import "
+            "a labeled dataset first",
+            path=project.location,
+        )
+    if options.train_frame_ids is None and options.val_frame_ids is None:
+        return split_frames(frames, options.val_fraction)
+    by_id = {item.frame.id: item for item in frames}
+    chosen = []
+    for ids, what in ((options.train_frame_ids, "train"), (options.val_frame_ids, "val")):
+        missing = [i for i in ids or () if i not in by_id]
+        if missing:
+            raise TrainingError(
+                f"frame(s) {missing[:5]} are not labeled frames of the project",
+                path=project.location,
+                field=f"{what}_frame_ids",
+            )
+        chosen.append([by_id[i] for i in ids or ()])
+    if not chosen[0]:
+        chosen[0] = [item for item in frames if item.frame.id not in set(options.val_frame_ids)]
+    if not chosen[0]:
+        raise TrainingError("no frames left to train on", path=project.location)
+    return chosen[0], chosen[1]
+
+
+def train(
+    project: Project,
+    out: Path,
+    options: TrainOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> TrainResult:
+    """Train a model on ``project``'s labeled frames and write it to ``out``.
+
+    Args:
+        project: An open project.
+        out: The ``.roadmodel`` file to write (the best checkpoint; see the module doc).
+        options: What and how to train.
+        progress: Called after every step and epoch, from the calling thread.
+        cancel: When set, training stops after the current step (the best checkpoint so
+            far stays in ``out``).
+
+    Raises:
+        TrainingError: No labeled frames, nothing of the model's classes on them, or a
+            model that cannot be trained.
+        ModelFileError: ``out`` exists (without ``overwrite``) or its folder does not;
+            ``init`` is missing or corrupt.
+        ClassMappingError: The model's classes do not fit the project's schema.
+        DeviceError: The device does not exist.
+    """
+    options = options or TrainOptions()
+    out = Path(out)
+    if out.exists() and not options.overwrite:
+        raise ModelFileError("exists already; choose another name or remove it", path=str(out))
+    if not out.parent.is_dir():
+        raise ModelFileError("the folder does not exist", path=str(out))
+    if options.epochs < 1 or options.batch_size < 1:
+        raise TrainingError("epochs and batch size must be at least 1", field="--epochs")
+    device = resolve_device(options.device)
+    train_items, val_items = _choose_frames(project, options)
+    manifest, state_dict, started_from = starting_manifest(project, options, model_name(out))
+    classes = ClassMap(manifest, project.schema, source=started_from)
+    task = manifest.task
+    size = manifest.input.size
+    paths = [(project.frame_file(item.frame), item.frame.video_frame) for item in train_items]
+    crop = options.crop
+    if task == "segmentation" and crop is None:
+        largest = size or max((i.frame.height, i.frame.width) for i in train_items)
+        crop = (min(largest[0], DEFAULT_CROP[0]), min(largest[1], DEFAULT_CROP[1]))
+    train_set = LabeledDataset(
+        train_items,
+        paths,
+        classes,
+        task,
+        size,
+        augment=options.augment,
+        crop=crop,
+        seed=options.seed,
+    )
+    val_set = LabeledDataset(
+        val_items,
+        [(project.frame_file(item.frame), item.frame.video_frame) for item in val_items],
+        classes,
+        task,
+        size,
+    )
+    num_classes = len(manifest.classes)
+    weights = None
+    if task == "segmentation":
+        counts = train_set.pixel_counts(num_classes)
+        if counts.sum() == 0:
+            raise TrainingError(
+                "the labeled frames have no pixels of the model's classes (every labeled "
+                "pixel is ignored)",
+                path=project.location,
+            )
+        if options.use_class_weights:
+            weights = torch.from_numpy(class_weights(counts)).to(device)
+    elif sum(len(train_set.base(i)[1][1]) for i in range(len(train_set))) == 0:
+        raise TrainingError(
+            "the labeled frames have no objects of the model's classes to learn boxes from",
+            path=project.location,
+        )
+
+    torch.manual_seed(options.seed)
+    module = build_torchvision(manifest, state_dict, source=started_from)
+    return _Trainer(
+        manifest,
+        module,
+        classes,
+        train_set,
+        val_set,
+        options,
+        device,
+        out,
+        weights,
+        started_from,
+    ).run(progress, cancel)
+
+
+class _Trainer:
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        module: torch.nn.Module,
+        classes: ClassMap,
+        train_set: LabeledDataset,
+        val_set: LabeledDataset,
+        options: TrainOptions,
+        device: torch.device,
+        out: Path,
+        weights: torch.Tensor | None,
+        started_from: str,
+    ) -> None:
+        self.manifest = manifest
+        self.task = manifest.task
+        self.classes = classes
+        self.train_set = train_set
+        self.val_set = val_set
+        self.options = options
+        self.device = device
+        self.out = out
+        self.started_from = started_from
+        cuda = device.type == "cuda"
+        self.channels_last = cuda
+        self.module = module.to(device)
+        if self.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        self.amp_dtype: torch.dtype | None = None
+        if cuda and options.amp:
+            bf16 = torch.cuda.is_bf16_supported()
+            self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+            torch.backends.cudnn.benchmark = True
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.loss_weights = weights
+        spec = manifest.input
+        self.mean = torch.tensor(spec.mean, device=device).view(1, 3, 1, 1) * 255.0
+        self.std = torch.tensor(spec.std, device=device).view(1, 3, 1, 1) * 255.0
+        batch = options.batch_size
+        samples = max(len(train_set), options.min_epoch_samples)
+        self.steps = max(1, samples // batch)
+        generator = torch.Generator().manual_seed(options.seed)
+        workers = options.workers
+        if workers is None:
+            cached = len(train_set._cache) == len(train_set)
+            workers = 0 if cached and not cuda else min(8, max(0, (os.cpu_count() or 1) - 1))
+        self.loader = DataLoader(
+            train_set,
+            batch_size=batch,
+            sampler=RandomSampler(train_set, num_samples=self.steps * batch, generator=generator),
+            collate_fn=collate,
+            drop_last=True,
+            num_workers=workers,
+            pin_memory=cuda,
+            persistent_workers=workers > 0,
+        )
+        fine_tuning = options.init is not None
+        lr = options.lr or (1e-3 if self.task == "segmentation" else 1e-4)
+        if options.lr is None and fine_tuning:
+            lr /= 3
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=options.weight_decay)
+        total = self.steps * options.epochs
+        warmup = min(50, max(1, total // 10))
+
+        def schedule(step: int) -> float:
+            return min(1.0, (step + 1) / warmup) * (1 - min(step, total - 1) / total) ** 0.9
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        self.lr = lr
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _normalize(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.to(self.device, non_blocking=True).float() - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _step(self, images: Any, targets: Any) -> float:
+        self.module.train()
+        with self._autocast():
+            if self.task == "segmentation":
+                target = targets.to(self.device, non_blocking=True).long()
+                result = self.module(self._normalize(images))
+                loss = self._seg_loss(result["out"], target, self.loss_weights)
+                if "aux" in result:
+                    loss = loss + 0.5 * self._seg_loss(result["aux"], target, self.loss_weights)
+            else:
+                inputs = [
+                    image.to(self.device, non_blocking=True).float() / 255 for image in images
+                ]
+                goals = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
+                loss = sum(self.module(inputs, goals).values())
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                "the loss is not finite (training diverged); try a lower learning rate",
+                field="--lr",
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return float(loss.detach())
+
+    @staticmethod
+    def _seg_loss(
+        logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        if logits.shape[-2:] != target.shape[-2:]:
+            logits = F.interpolate(
+                logits, size=target.shape[-2:], mode="bilinear", align_corners=False
+            )
+        return F.cross_entropy(logits.float(), target, weight=weights, ignore_index=IGNORE)
+
+    # -- validation ----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def validate(self) -> tuple[float | None, dict[str, Any]]:
+        """``(validation loss or None, figures)`` on the held-out frames."""
+        self.module.eval()
+        names = [c.name for c in self.manifest.classes]
+        if self.task == "segmentation":
+            n = len(names)
+            matrix = torch.zeros((n, n), dtype=torch.int64, device=self.device)
+            losses = []
+            for index in range(len(self.val_set)):
+                _, image, target = self.val_set[index]
+                target = target.to(self.device).long().unsqueeze(0)
+                with self._autocast():
+                    logits = self.module(self._normalize(image.unsqueeze(0)))["out"]
+                if logits.shape[-2:] != target.shape[-2:]:
+                    logits = F.interpolate(logits.float(), size=target.shape[-2:], mode="bilinear")
+                if bool((target != IGNORE).any()):
+                    losses.append(
+                        float(F.cross_entropy(logits.float(), target, ignore_index=IGNORE))
+                    )
+                matrix += confusion(logits.argmax(1), target, n)
+            figures = segmentation_metrics(matrix.cpu().numpy(), names)
+            return (sum(losses) / len(losses) if losses else None), figures
+        truths, found, sizes = [], [], []
+        for index in range(len(self.val_set)):
+            _, image, target = self.val_set[index]
+            with self._autocast():
+                result = self.module([image.to(self.device).float() / 255])[0]
+            truths.append((target["boxes"].numpy(), target["labels"].numpy()))
+            found.append(
+                (
+                    result["boxes"].float().cpu().numpy(),
+                    result["scores"].float().cpu().numpy(),
+                    result["labels"].cpu().numpy(),
+                )
+            )
+            sizes.append((int(image.shape[1]), int(image.shape[2])))
+        return None, box_metrics(truths, found, names, sizes)
+
+    # -- saving --------------------------------------------------------------------------
+
+    def save(self, record: dict[str, Any]) -> None:
+        """Write the current weights to ``out`` atomically (replacing the previous best)."""
+        state = {}
+        for key, value in self.module.state_dict().items():
+            value = value.detach().cpu()
+            if self.options.half_weights and value.is_floating_point():
+                value = value.half()
+            state[key] = value
+        manifest = replace(
+            self.manifest,
+            training=record,
+            description=self.options.description or self.manifest.description,
+        )
+        staging = self.out.with_name(f".{self.out.name}.saving")
+        staging.unlink(missing_ok=True)
+        save_torchvision(manifest, state, staging)
+        os.replace(staging, self.out)
+
+    def record(self, epoch: int, metrics: Mapping[str, Any], val_loss: float | None) -> dict:
+        return {
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "started_from": self.started_from,
+            "train_frames": len(self.train_set),
+            "val_frames": len(self.val_set),
+            "epoch": epoch,
+            "epochs": self.options.epochs,
+            "samples_per_epoch": self.steps * self.options.batch_size,
+            "lr": self.lr,
+            "device": str(self.device),
+            "validation": dict(metrics),
+            "val_loss": None if val_loss is None else round(val_loss, 5),
+        }
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, progress: Progress | None, cancel: threading.Event | None) -> TrainResult:
+        options = self.options
+        start = time.perf_counter()
+        losses: list[float] = []
+        history: list[dict[str, Any]] = []
+        best_score = -math.inf
+        best_epoch: int | None = None
+        best_metrics: Mapping[str, Any] = {}
+        cancelled = False
+        saved_any = False
+        for epoch in range(1, options.epochs + 1):
+            epoch_start = time.perf_counter()
+            epoch_losses = []
+            for step, (_, images, targets) in enumerate(self.loader, start=1):
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
+                loss = self._step(images, targets)
+                losses.append(loss)
+                epoch_losses.append(loss)
+                if progress is not None:
+                    progress(TrainUpdate("step", epoch, options.epochs, step, self.steps, loss))
+            if cancelled:
+                break
+            mean_loss = float(np.mean(epoch_losses))
+            train_seconds = time.perf_counter() - epoch_start
+            val_loss, metrics = (None, {})
+            if len(self.val_set):
+                val_loss, metrics = self.validate()
+                key = "miou" if self.task == "segmentation" else "map"
+                score = metrics.get(key)
+                score = -math.inf if score is None else float(score)
+            else:
+                score = -mean_loss
+            saved = score > best_score or not saved_any
+            if saved:
+                best_score, best_epoch, best_metrics = score, epoch, metrics
+                self.save(self.record(epoch, metrics, val_loss))
+                saved_any = True
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": round(mean_loss, 5),
+                    "val_loss": None if val_loss is None else round(val_loss, 5),
+                    "score": None
+                    if not math.isfinite(score) or not len(self.val_set)
+                    else round(score, 4),
+                    "seconds": round(train_seconds, 3),
+                }
+            )
+            if progress is not None:
+                progress(
+                    TrainUpdate(
+                        "epoch",
+                        epoch,
+                        options.epochs,
+                        self.steps,
+                        self.steps,
+                        mean_loss,
+                        val_loss,
+                        history[-1]["score"],
+                        metrics,
+                        saved,
+                    )
+                )
+        return TrainResult(
+            out=self.out if saved_any else None,
+            name=self.manifest.name,
+            task=self.task,
+            device=str(self.device),
+            train_frames=len(self.train_set),
+            val_frames=len(self.val_set),
+            epochs=len(history),
+            best_epoch=best_epoch,
+            metrics=best_metrics,
+            losses=losses,
+            history=history,
+            cancelled=cancelled,
+            seconds=time.perf_counter() - start,
+        )
