@@ -1,0 +1,211 @@
+"""File > Import dataset and File > Export dataset: dialogs, progress, cancel, errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from pycocotools.coco import COCO
+from PySide6.QtWidgets import QDialogButtonBox, QProgressDialog, QPushButton
+
+from roadmark.app import dataset_io
+from roadmark.app.dataset_io import ExportDialog, ExportOptions, ImportDialog, ImportOptions
+from roadmark.app.main_window import MainWindow
+from roadmark.io.formats import Capability, DatasetFormat, register_format, unregister_format
+from roadmark.io.store import Project
+from tests.app.conftest import show
+
+
+def _open(qtbot, path: Path, *, dialogs: bool = False) -> MainWindow:
+    window = MainWindow.open_project(str(path), frame=0, prefetch=False)
+    qtbot.addWidget(window)
+    window.resize(1100, 700)
+    show(qtbot, window)
+    window.dataset_io.jobs.dialogs = dialogs
+    return window
+
+
+def _idle(qtbot, window: MainWindow) -> None:
+    qtbot.waitUntil(lambda: not window.dataset_io.jobs.busy, timeout=30000)
+
+
+def _file_menu(window: MainWindow) -> list[str]:
+    return [a.text() for a in window.actions.menu("File").actions()]
+
+
+def test_export_then_import_through_the_file_menu(qtbot, small_project: Path, tmp_path: Path):
+    window = _open(qtbot, small_project)
+    assert {"&Import dataset…", "&Export dataset…"} <= set(_file_menu(window))
+    target = tmp_path / "out.json"
+    assert window.dataset_io.start_export(ExportOptions("coco", target))
+    _idle(qtbot, window)
+    report = window.dataset_io.last_export
+    assert report is not None and report.frames == 3 and report.objects == 3
+    coco = COCO(str(target))
+    assert len(coco.imgs) == 3 and len(coco.anns) == 3
+    assert "Exported 3 objects" in window.statusBar().currentMessage()
+    window.close()
+
+    empty = tmp_path / "empty.roadmark"
+    Project.create(empty).close()
+    window = _open(qtbot, empty)
+    assert window.frames.rowCount() == 0
+    window.session.history.clear()
+    assert window.dataset_io.start_import(ImportOptions("coco", target))
+    _idle(qtbot, window)
+    assert window.last_error is None
+    assert window.frames.rowCount() == 3
+    assert window.current_row == 0
+    document = window.editor.document
+    assert document is not None and len(document.live()) == 3  # the open frame shows them
+    assert not window.session.history.can_undo
+    assert window.dataset_io.last_import is not None
+    assert window.dataset_io.last_import.objects == 3
+    assert "Imported 3 objects on 3 frames (3 new)" in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_import_into_the_open_frame_reads_it_again(qtbot, small_project: Path, tmp_path: Path):
+    with Project.open(small_project) as project:
+        from roadmark.io.formats.jobs import export_dataset
+
+        export_dataset(project, "coco", tmp_path / "out.json")
+    window = _open(qtbot, small_project)
+    assert window.editor.document is not None and len(window.editor.document.live()) == 3
+    assert window.dataset_io.start_import(ImportOptions("coco", tmp_path / "out.json"))
+    _idle(qtbot, window)
+    assert "imported ones are on top of them" in (window.last_error or "")
+    assert window.frames.rowCount() == 3 and window.current_row == 0
+    assert len(window.editor.document.live()) == 6  # imported on top of the three there
+    options = ImportOptions("coco", tmp_path / "out.json", replace=True)
+    assert window.dataset_io.start_import(options)
+    _idle(qtbot, window)
+    assert len(window.editor.document.live()) == 3
+    window.close()
+
+
+def _gate(monkeypatch, name: str) -> threading.Event:
+    """Hold the job named ``name`` at its start until the returned event is set."""
+    gate = threading.Event()
+    real = getattr(dataset_io, name)
+
+    def held(*args, **kwargs):
+        assert gate.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_io, name, held)
+    return gate
+
+
+def _cancel_with_the_dialog(qtbot, window: MainWindow, gate: threading.Event) -> None:
+    job = window.dataset_io.jobs._job
+    assert job is not None and isinstance(job.dialog, QProgressDialog)
+    qtbot.waitUntil(job.dialog.isVisible, timeout=5000)  # shown once the job takes a while
+    (button,) = job.dialog.findChildren(QPushButton)
+    assert button.text() == "Cancel"
+    button.click()
+    gate.set()
+    _idle(qtbot, window)
+
+
+def test_cancelling_an_import_writes_nothing(
+    qtbot, monkeypatch, small_project: Path, tmp_path: Path
+):
+    with Project.open(small_project) as project:
+        from roadmark.io.formats.jobs import export_dataset
+
+        export_dataset(project, "coco", tmp_path / "out.json")
+    empty = tmp_path / "empty.roadmark"
+    Project.create(empty).close()
+    window = _open(qtbot, empty, dialogs=True)
+    gate = _gate(monkeypatch, "import_dataset")
+    assert window.dataset_io.start_import(ImportOptions("coco", tmp_path / "out.json"))
+    assert not window.dataset_io.start_export(ExportOptions("coco", tmp_path / "x.json"))
+    _cancel_with_the_dialog(qtbot, window, gate)
+    assert window.last_error is None and window.dataset_io.last_import is None
+    assert window.frames.rowCount() == 0
+    assert window.project.frames() == []
+    window.close()
+
+
+def test_cancelling_an_export_leaves_nothing(
+    qtbot, monkeypatch, small_project: Path, tmp_path: Path
+):
+    window = _open(qtbot, small_project, dialogs=True)
+    gate = _gate(monkeypatch, "export_dataset")
+    assert window.dataset_io.start_export(ExportOptions("cityscapes", tmp_path / "cs"))
+    _cancel_with_the_dialog(qtbot, window, gate)
+    assert window.dataset_io.last_export is None and window.last_error is None
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".cs")) == []
+    assert not (tmp_path / "cs").exists()
+    window.close()
+
+
+def test_bad_dataset_shows_the_file_and_field_and_keeps_the_project(
+    qtbot, small_project: Path, tmp_path: Path
+):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": [{"id": 1, "file_name": "../../x.png", "width": 4, "height": 4}]')
+    window = _open(qtbot, small_project)
+    before = [len(window.project.objects(f.id)) for f in window.project.frames()]
+    window.dataset_io.start_import(ImportOptions("coco", bad))
+    _idle(qtbot, window)
+    assert window.last_error is not None and "bad.json" in window.last_error
+    assert [len(window.project.objects(f.id)) for f in window.project.frames()] == before
+    window.close()
+
+
+def test_dialogs_check_their_options(qtbot, tmp_path: Path):
+    @register_format
+    class ScoresOnly(DatasetFormat):
+        id = "test-scores-gui"
+        version = "0.1"
+        title = "scores only"
+        capabilities = frozenset({Capability.EXPORT, Capability.SCORES})
+        output = "file"
+        suffix = ".json"
+
+    try:
+        importer = ImportDialog()
+        exporter = ExportDialog(3)
+    finally:
+        unregister_format("test-scores-gui")
+    qtbot.addWidget(importer)
+    qtbot.addWidget(exporter)
+    # export-only formats are offered for export, not for import
+    assert importer.format.findData("test-scores-gui") < 0
+    assert exporter.format.findData("test-scores-gui") >= 0
+    assert importer.format.findData("coco") >= 0 and importer.format.findData("cityscapes") >= 0
+
+    ok = importer.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert not ok.isEnabled() and "Choose the dataset" in importer.message.text()
+    importer.source.setText(str(tmp_path / "missing.json"))
+    assert "does not exist" in importer.message.text()
+    source = tmp_path / "in.json"
+    source.write_text("{}")
+    importer.source.setText(str(source))
+    importer.mapping.setText("cargroup")
+    assert "FROM=TO" in importer.message.text() and not ok.isEnabled()
+    importer.mapping.setText("cargroup=car, lorry=truck")
+    importer.set_format("coco")
+    importer.add_labels.setChecked(True)
+    assert ok.isEnabled() and importer.message.text() == ""
+    options = importer.options()
+    assert options == ImportOptions(
+        "coco", source, None, True, {"cargroup": "car", "lorry": "truck"}, False
+    )
+
+    ok = exporter.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    exporter.set_format("cityscapes")
+    assert exporter.target.placeholderText() == "a new folder"
+    exporter.target.setText(str(tmp_path / "nowhere" / "cs"))
+    assert "does not exist" in exporter.message.text() and not ok.isEnabled()
+    exporter.target.setText(str(source))
+    assert "exists already" in exporter.message.text()
+    exporter.overwrite.setChecked(True)
+    assert ok.isEnabled()
+    exporter.frames.setText("0-1")
+    assert exporter.options() == ExportOptions("cityscapes", source, "0-1", True)
+    with pytest.raises(ValueError, match="no format"):
+        exporter.set_format("yolo")
