@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
             "edit.undo": self.undo,
             "edit.redo": self.redo,
             "edit.delete": editor.delete_selection,
+            "edit.copy": self.copy_selection,
+            "edit.paste": self.paste,
             "edit.select_all": editor.select_all,
             "edit.deselect": editor.clear_selection,
             "edit.relabel": self.relabel_selection,
@@ -404,6 +406,17 @@ class MainWindow(QMainWindow):
             row = self.frames.row_of(frame_id)
             if row is not None:
                 self.select_row(row)
+
+    def copy_selection(self) -> None:
+        clipboard = self.editor.copy_selection()
+        message = f"Copied {len(clipboard)} object(s)." if clipboard else "Select objects first."
+        self.statusBar().showMessage(message, 3000)
+
+    def paste(self) -> None:
+        if self.editor.clipboard is None:
+            self.statusBar().showMessage("Nothing copied yet: select objects, Ctrl+C.", 3000)
+        elif self.editor.paste() is None:
+            self.statusBar().showMessage("The copied objects lie outside this frame.", 3000)
 
     def choose_label(self) -> None:
         label_id = pick_label(
