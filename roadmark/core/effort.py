@@ -149,9 +149,12 @@ class EffortEstimate:
     def regions_left(self) -> int:
         return sum(effort.regions + effort.boxes for effort in self.frames.values())
 
-    def frame_minutes(self, frame_id: int) -> float:
+    def frame_seconds(self, frame_id: int) -> float:
         effort = self.frames.get(frame_id)
-        return 0.0 if effort is None else effort.minutes
+        return 0.0 if effort is None else effort.seconds
+
+    def frame_minutes(self, frame_id: int) -> float:
+        return self.frame_seconds(frame_id) / 60.0
 
     def to_json(self) -> dict[str, object]:
         return {
