@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "roadmark.commands.workflow",
     "roadmark.commands.formats",
     "roadmark.commands.audit",
+    "roadmark.commands.train",
 )
 
 
