@@ -317,10 +317,21 @@ def _video_specs(path: Path, every: int, start: int, end: int | None) -> list[Fr
                 path=str(path),
                 field="--start/--end",
             )
+        indices = range(start, stop, every)
         reader.read(start)  # a header alone does not prove the frames decode
+        if indices[-1] != start:
+            try:
+                reader.read(indices[-1])  # nor that a file cut short has all the frames
+            except FrameSourceError as error:
+                raise FrameSourceError(
+                    f"{error.message}: the video may be cut short; --end N keeps the frames "
+                    "before N",
+                    path=str(path),
+                    field="--end",
+                ) from error
     finally:
         reader.close()
     return [
         FrameSpec(path.resolve(), index, reader.width, reader.height, path.stem, index)
-        for index in range(start, stop, every)
+        for index in indices
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,9 @@ def test_a_frame_that_does_not_decode_leaves_nothing_behind(tmp_path: Path):
     data = video.read_bytes()
     broken = tmp_path / "broken.avi"
     broken.write_bytes(data[: int(len(data) * 0.8)])  # header says 12 frames, 5 decode
-    specs = scan([broken])
+    # scan refuses it (its last frame does not decode); frames listed before the file was
+    # cut short are what extraction can meet
+    specs = [replace(spec, path=broken.resolve()) for spec in scan([video])]
     folder = tmp_path / "p-frames"
     with pytest.raises(FrameSourceError, match=r"frame \d+ does not decode") as caught:
         extract_frames(specs, folder)
@@ -113,3 +116,24 @@ def test_cli_add_video_with_range_and_extraction(tmp_path: Path, capsys: pytest.
     assert "drive.avi: --start/--end: frame range 20..11 is outside the video" in error[0]
     with Project.open(project) as opened:
         assert opened.frame_count() == 4
+
+
+def test_a_video_cut_short_is_refused_with_a_clear_error(tmp_path: Path, capsys):
+    video = _write_video(tmp_path / "drive.avi")
+    data = video.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.8)])  # header says 12 frames, 5 decode
+    with pytest.raises(FrameSourceError, match="does not decode: the video may be cut short"):
+        scan([cut], every=5)
+    assert [s.video_frame for s in scan([cut], every=2, end=4)] == [0, 2]
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 255, 5000, np.uint8).tobytes())
+    project = tmp_path / "p.roadmark"
+    assert main(["new", str(project)]) == 0
+    assert main(["add", str(project), str(cut), "--every", "5"]) == 2
+    assert main(["add", str(project), str(garbage)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[-2].startswith("roadmark: error: ") and "cut.avi" in errors[-2]
+    assert "garbage.mp4" in errors[-1] and "cannot open video" in errors[-1]
+    with Project.open(project) as opened:
+        assert opened.frames() == []
