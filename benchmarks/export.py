@@ -8,7 +8,7 @@ A project of ``--frames`` frames is built in a temporary folder (or ``--keep DIR
 1.5), repeated in order with hard-linked image files, so building stays quick while every
 exported frame carries a full frame's objects. Each export then runs in a fresh process
 (``roadmark.io.formats.jobs.export_dataset``, as ``roadmark export`` does), which reports
-its wall time and its peak resident memory; ``--tracemalloc`` adds the peak of Python
+its wall time and its peak resident memory (``VmHWM``); ``--tracemalloc`` adds the peak of Python
 allocations (slower). Output: JSON with frames/s, peak memory and output sizes.
 
 The COCO file is written item by item, so its size does not show in the memory figures:
@@ -87,12 +87,24 @@ def size_of(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status, in MiB.
+
+    ``VmHWM`` is the peak resident size of this program only; ``getrusage``'s
+    ``ru_maxrss`` would also count the parent's peak from before ``exec`` on Linux.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+
+
 def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
     """Run one export in this process and print its figures as JSON."""
     from roadmark.io.formats.jobs import export_dataset
     from roadmark.io.store import Project
 
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _status_mb("VmRSS")
     if trace:
         tracemalloc.start()
     start = time.perf_counter()
@@ -104,8 +116,8 @@ def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
         "frames": report.frames,
         "seconds": round(elapsed, 1),
         "frames_per_s": round(report.frames / elapsed, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "rss_before_export_mb": round(baseline / 1024, 1),
+        "peak_rss_mb": _status_mb("VmHWM"),
+        "rss_before_export_mb": baseline,
         "output_mb": round(size_of(Path(target)) / 2**20, 1),
         "stats": report.stats,
     }
