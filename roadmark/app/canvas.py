@@ -2,7 +2,8 @@
 
 A QGraphicsView whose scene units are image pixels. The canvas does two jobs only: it
 draws (three items: :class:`~roadmark.app.layers.ImageLayer`,
-:class:`~roadmark.app.layers.OverlayLayer`, :class:`~roadmark.app.edit_layer.EditLayer`)
+:class:`~roadmark.app.layers.OverlayLayer` with its vector
+:class:`~roadmark.app.outline_layer.OutlineLayer`, :class:`~roadmark.app.edit_layer.EditLayer`)
 and it converts Qt mouse and key events into image-pixel
 :class:`~roadmark.annotators.base.Pointer` events for the
 :class:`~roadmark.annotators.editor.Editor`. It observes the open document and repaints
@@ -26,6 +27,7 @@ from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.editor import Editor
 from roadmark.app.edit_layer import HANDLE_PX, EditLayer
 from roadmark.app.layers import ImageLayer, OverlayLayer
+from roadmark.app.outline_layer import OutlineLayer
 from roadmark.core.document import DocumentChange, FrameDocument
 from roadmark.core.errors import RoadmarkError
 
@@ -80,6 +82,7 @@ class FrameCanvas(QGraphicsView):
         self.overlay = OverlayLayer(schema)
         self.overlay.setZValue(1)
         self.overlay.setOpacity(0.5)
+        self.outline_layer = OutlineLayer(self.overlay, schema)
         self.edit_layer = EditLayer(editor, schema)
         for item in (self.image_layer, self.overlay, self.edit_layer):
             self.scene().addItem(item)
@@ -114,6 +117,7 @@ class FrameCanvas(QGraphicsView):
         height, width = image.shape[:2]
         self.image_layer.set_image(image, argb)
         self.overlay.set_document(document, overlay)
+        self.outline_layer.set_document(document, width, height)
         self.edit_layer.set_size(width, height)
         self.scene().setSceneRect(QRectF(0, 0, width, height))
         self._preview_rect = None

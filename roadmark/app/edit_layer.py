@@ -31,6 +31,13 @@ SELECTION_COLOR = QColor(255, 255, 255)
 SHADOW_COLOR = QColor(0, 0, 0, 200)
 
 
+def line_color(color: QColor) -> QColor:
+    """``color``, lightened when it is too dark to see as a line on a photo."""
+    if color.lightness() < MIN_LINE_LIGHTNESS:
+        return QColor.fromHsl(color.hslHue(), max(color.hslSaturation(), 160), MIN_LINE_LIGHTNESS)
+    return color
+
+
 def _polygon(coords: np.ndarray) -> QPolygonF:
     return QPolygonF([QPointF(float(x), float(y)) for x, y in coords])
 
@@ -78,12 +85,7 @@ class EditLayer(QGraphicsItem):
     def color(self, label_id: int | None) -> QColor:
         """A label's color, lightened when it is too dark to see as a line on a photo."""
         label = self.schema.by_id.get(label_id) if label_id is not None else None
-        color = QColor(*label.color) if label else QColor(255, 220, 0)
-        if color.lightness() < MIN_LINE_LIGHTNESS:
-            color = QColor.fromHsl(
-                color.hslHue(), max(color.hslSaturation(), 160), MIN_LINE_LIGHTNESS
-            )
-        return color
+        return line_color(QColor(*label.color) if label else QColor(255, 220, 0))
 
     def _path(self, obj: AnnotationObject) -> QPainterPath:
         assert obj.uid is not None

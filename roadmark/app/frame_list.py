@@ -23,7 +23,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from roadmark.core.annotation import Frame, FrameStatus
@@ -34,6 +34,7 @@ THUMB_WIDTH = 112
 ROW_HEIGHT = 64
 FrameIdRole = Qt.ItemDataRole.UserRole + 1
 StatusRole = Qt.ItemDataRole.UserRole + 2
+FrameRole = Qt.ItemDataRole.UserRole + 3
 
 STATUS_COLORS = {
     FrameStatus.NEW: QColor(140, 140, 140),
@@ -160,6 +161,8 @@ class FrameListModel(QAbstractListModel):
             return frame.status
         if role == FrameIdRole:
             return frame.id
+        if role == FrameRole:
+            return frame
         if role == Qt.ItemDataRole.ToolTipRole:
             return (
                 f"{frame.path}\n{frame.width}x{frame.height}  sequence {frame.sequence} "
@@ -169,7 +172,8 @@ class FrameListModel(QAbstractListModel):
 
 
 class FrameDelegate(QStyledItemDelegate):
-    """Thumbnail on the left; number, name and a status chip on the right."""
+    """Thumbnail on the left; on the right the frame's number and place in its sequence,
+    the sequence name, and a status chip with the assignee."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         return QSize(THUMB_WIDTH + 140, ROW_HEIGHT)
@@ -196,22 +200,38 @@ class FrameDelegate(QStyledItemDelegate):
         color = STATUS_COLORS.get(status, QColor(140, 140, 140))
         painter.fillRect(QRect(rect.left(), rect.top(), 3, rect.height()), color)
         text_left = thumb_rect.right() + 8
+        width = rect.right() - text_left - 4
         text_color = palette.highlightedText().color() if selected else palette.text().color()
-        painter.setPen(text_color)
-        name = index.data(Qt.ItemDataRole.DisplayRole)
+        quiet = QColor(text_color)
+        quiet.setAlpha(170)
+        frame = index.data(FrameRole)
         metrics = painter.fontMetrics()
-        text_rect = QRect(text_left, rect.top() + 6, rect.right() - text_left - 4, metrics.height())
-        painter.drawText(
-            text_rect,
-            Qt.AlignmentFlag.AlignLeft,
-            metrics.elidedText(str(name), Qt.TextElideMode.ElideRight, text_rect.width()),
-        )
+        line = metrics.height()
+        top = rect.top() + 4
+        bold = QFont(painter.font())
+        bold.setBold(True)
+        number = str(index.row() + 1)
+        painter.setFont(bold)
+        painter.setPen(text_color)
+        painter.drawText(QRect(text_left, top, width, line), Qt.AlignmentFlag.AlignLeft, number)
+        number_width = QFontMetrics(bold).horizontalAdvance(number + "  ")
+        painter.setFont(option.font)  # type: ignore[attr-defined]
+        if isinstance(frame, Frame):
+            painter.setPen(quiet)
+            place = f"#{frame.sequence_index}"
+            painter.drawText(
+                QRect(text_left + number_width, top, width - number_width, line),
+                Qt.AlignmentFlag.AlignLeft,
+                place,
+            )
+            painter.drawText(
+                QRect(text_left, top + line, width, line),
+                Qt.AlignmentFlag.AlignLeft,
+                metrics.elidedText(frame.sequence, Qt.TextElideMode.ElideMiddle, width),
+            )
         chip = STATUS_TEXT.get(status, "")
         chip_rect = QRect(
-            text_left,
-            text_rect.bottom() + 6,
-            metrics.horizontalAdvance(chip) + 12,
-            metrics.height() + 2,
+            text_left, top + 2 * line + 4, metrics.horizontalAdvance(chip) + 12, line + 2
         )
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         painter.setBrush(color)
@@ -219,6 +239,16 @@ class FrameDelegate(QStyledItemDelegate):
         painter.drawRoundedRect(chip_rect, 4, 4)
         painter.setPen(QColor(20, 20, 20))
         painter.drawText(chip_rect, Qt.AlignmentFlag.AlignCenter, chip)
+        if isinstance(frame, Frame) and frame.assignee:
+            after = chip_rect.right() + 6
+            painter.setPen(quiet)
+            painter.drawText(
+                QRect(after, chip_rect.top(), rect.right() - after - 4, chip_rect.height()),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                metrics.elidedText(
+                    frame.assignee, Qt.TextElideMode.ElideRight, rect.right() - after - 4
+                ),
+            )
         painter.restore()
 
 

@@ -6,7 +6,9 @@ window that changed and repaints that rectangle; no QPixmap is rebuilt.
 
 The overlay is the document's pixel map (the topmost visible region per pixel) looked up
 in a color table by slot: label colors, fully opaque, with the item's opacity giving the
-blend. In outline mode only pixels on a boundary between different regions are drawn.
+blend. In outline mode only pixels on a boundary between different regions are drawn;
+zoomed in, a child item draws the boundaries as vectors instead
+(:mod:`roadmark.app.outline_layer`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from roadmark.core.document import FrameDocument
 from roadmark.core.pixelmap import Window
 from roadmark.core.schema import LabelSchema
+
+VECTOR_ZOOM = 1.5  # from this zoom on, outlines are vectors (see roadmark.app.outline_layer)
 
 
 def argb_from_rgb(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
@@ -160,6 +164,13 @@ class OverlayLayer(BufferItem):
             buffer = self.colors.render(document, outline=self.outline)
         self.set_buffer(buffer)
 
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if self.outline and painter.worldTransform().m11() >= VECTOR_ZOOM:
+            return  # the outline layer (a child item) draws the boundaries
+        super().paint(painter, option, widget)
+
     def set_outline(self, outline: bool) -> None:
         if outline != self.outline:
             self.outline = outline
@@ -174,4 +185,7 @@ class OverlayLayer(BufferItem):
             window = (0, 0, document.height, document.width)
         self.colors.paint(document, self.buffer, window, outline=self.outline)
         r0, c0, r1, c1 = window
-        self.update(QRectF(c0 - 1, r0 - 1, c1 - c0 + 2, r1 - r0 + 2))
+        rect = QRectF(c0 - 1, r0 - 1, c1 - c0 + 2, r1 - r0 + 2)
+        self.update(rect)
+        for child in self.childItems():
+            child.update(rect)

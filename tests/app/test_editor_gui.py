@@ -338,3 +338,30 @@ def test_attributes_dock_shows_and_edits_several_objects(window: MainWindow, qtb
     assert window.session.history.undo_text == "Set verified"
     trigger(window, "edit.undo")
     assert not any(document.get(u).provenance.verified for u in (car.uid, person.uid))  # type: ignore[union-attr]
+
+
+def test_outlines_are_vectors_when_zoomed_in_and_hide_covered_edges(window: MainWindow):
+    window.select_row(0)
+    canvas = window.canvas
+    trigger(window, "view.boxes")  # boxes off: only the overlay's outlines are drawn
+    trigger(window, "view.outline")
+    canvas.zoom_to(0, 20, 100, 70)
+    assert canvas.zoom >= 4
+
+    def grab():
+        image = canvas.viewport().grab().toImage()
+        return lambda x, y: image.pixelColor(canvas.view_point(x, y).toPoint()).rgb()
+
+    with_outlines = grab()
+    trigger(window, "view.overlay")
+    plain = grab()
+    trigger(window, "view.overlay")
+    # the road's top edge (y = 45) outside the car, and the car's left edge, are drawn ...
+    assert with_outlines(20, 45) != plain(20, 45)
+    assert with_outlines(40, 50) != plain(40, 50)
+    # ... the road's edge under the car is not, nor anything inside the regions
+    assert with_outlines(60, 45) == plain(60, 45)
+    assert with_outlines(20, 70) == plain(20, 70)
+    # zoomed out, the overlay draws the outlines from the label map (pixels)
+    canvas.actual_size()
+    assert canvas.overlay.outline and canvas.zoom < 1.5
