@@ -16,7 +16,7 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QColor, QFont, QIcon, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -170,6 +170,21 @@ class LabelsDock(QDockWidget):
         self._document: FrameDocument | None = None
         editor.subscribe(self._on_editor)
 
+    def show_current(self) -> None:
+        """Scroll the list to the current label (the one new objects get)."""
+        label_id = self.editor.context.label_id
+        for row in range(self.model.rowCount()):
+            source = self.model.index(row, 0)
+            if source.data(LabelIdRole) == label_id:
+                index = self.proxy.mapFromSource(source)
+                if index.isValid():
+                    self.view.scrollTo(index, QTreeView.ScrollHint.PositionAtCenter)
+                return
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.show_current()
+
     def _on_clicked(self, index: QModelIndex) -> None:
         label_id = index.data(LabelIdRole)
         if label_id is not None:
@@ -182,6 +197,8 @@ class LabelsDock(QDockWidget):
     def _on_editor(self, what: EditorChange) -> None:
         if what in ("label", "visibility"):
             self.model.refresh()
+        if what == "label":
+            self.show_current()
         if what == "document":
             if self._document is not None:
                 self._document.unsubscribe(self._on_document)
