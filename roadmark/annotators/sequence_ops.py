@@ -1,7 +1,11 @@
 """Sequence tools on a project: what the GUI (or a script) asks for, as change plans.
 
 These functions read the store and the frame pixels and return plain plans; they write
-nothing. The GUI runs them in a worker thread and applies a plan as one undoable command;
+nothing. :func:`propagated_to_check` is the review queue of propagation: the propagated
+objects whose flow was unreliable (their ``confidence``, the share of their area the
+forward-backward check trusts, is below :data:`REVIEW_BELOW`), in project order; editing
+one, or confirming it with :func:`confirm_command`, makes it a human keyframe and takes it
+off the queue. The GUI runs them in a worker thread and applies a plan as one undoable command;
 scripts apply it with :func:`~roadmark.annotators.changes.apply_changes`.
 """
 
@@ -11,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from roadmark.annotators.changes import ObjectChange
+from roadmark.annotators.changes import ObjectChange, as_keyframe, is_machine_made, is_propagated
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.propagation import (
     FlowMethod,
@@ -21,9 +25,13 @@ from roadmark.annotators.propagation import (
     propagation_changes,
 )
 from roadmark.annotators.tracks import load_sequence, reinterpolate
-from roadmark.core.annotation import Frame
+from roadmark.core.annotation import AnnotationObject, Frame
+from roadmark.core.document import FrameDocument
+from roadmark.core.edits import UpdateObjects, describe
 from roadmark.io.frames import Image
 from roadmark.io.store import Project
+
+REVIEW_BELOW = 0.9  # propagated objects whose flow is trusted on less of their area
 
 
 class PixelSource(Protocol):
@@ -102,3 +110,53 @@ def plan_interpolation(
     for track_id in sorted(set(track_ids)):
         changes.extend(reinterpolate(frames, track_id, user=user or project.user))
     return changes
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A frame with propagated objects to check.
+
+    Attributes:
+        frame: The frame.
+        uids: The objects to check, in z-order.
+        confidence: The lowest confidence among them.
+    """
+
+    frame: Frame
+    uids: tuple[int, ...]
+    confidence: float
+
+
+def needs_check(obj: AnnotationObject, below: float = REVIEW_BELOW) -> bool:
+    """A live propagated object whose flow was trusted on less than ``below`` of its area."""
+    confidence = obj.provenance.confidence
+    return not obj.deleted and is_propagated(obj) and confidence is not None and confidence < below
+
+
+def propagated_to_check(project: Project, *, below: float = REVIEW_BELOW) -> list[ReviewItem]:
+    """Frames with propagated objects to check, in project order."""
+    items: list[ReviewItem] = []
+    for frame in project.frames():
+        chosen = [obj for obj in project.objects(frame.id) if needs_check(obj, below)]
+        if chosen:
+            items.append(
+                ReviewItem(
+                    frame,
+                    tuple(obj.uid for obj in chosen if obj.uid is not None),
+                    min(float(obj.provenance.confidence or 0.0) for obj in chosen),
+                )
+            )
+    return items
+
+
+def confirm_command(
+    document: FrameDocument, uids: Iterable[int], user: str
+) -> UpdateObjects | None:
+    """ONE command making the chosen propagated or interpolated objects human keyframes, as
+    a person who checked them would (``None``: none of them is machine-made)."""
+    chosen = set(uids)
+    before = [obj for obj in document.live() if obj.uid in chosen and is_machine_made(obj)]
+    if not before:
+        return None
+    after = [as_keyframe(obj, user) for obj in before]
+    return UpdateObjects(document.frame.id, before, after, text=f"Confirm {describe(len(before))}")

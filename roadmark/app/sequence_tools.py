@@ -33,7 +33,12 @@ from PySide6.QtWidgets import (
 from roadmark.annotators.changes import ObjectChange, changes_command
 from roadmark.annotators.editor import EditorChange, touched_uids
 from roadmark.annotators.grabcut_tool import GrabCutRequest, GrabCutTool, segment
-from roadmark.annotators.sequence_ops import PropagationPlan, plan_interpolation, plan_propagation
+from roadmark.annotators.sequence_ops import (
+    REVIEW_BELOW,
+    PropagationPlan,
+    plan_interpolation,
+    plan_propagation,
+)
 from roadmark.annotators.simplify import simplify_command
 from roadmark.annotators.tracks import (
     delete_track,
@@ -45,6 +50,7 @@ from roadmark.annotators.tracks import (
     summarize_tracks,
 )
 from roadmark.app.jobs import JobRunner, Progress
+from roadmark.app.propagation_review import PropagationReview
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.app.tracks_dock import TracksDock
 from roadmark.core.annotation import Frame
@@ -56,7 +62,6 @@ from roadmark.io.store import FrameSpec
 if TYPE_CHECKING:
     from roadmark.app.main_window import MainWindow
 
-REVIEW_BELOW = 0.9  # propagated objects with less consistent flow than this get selected
 SIMPLIFY_TOLERANCE = 1.0
 
 SEQUENCE_ACTIONS = [
@@ -145,6 +150,7 @@ class SequenceTools(QObject):
             "sequence.interpolate": self.interpolate_selection,
         }.items():
             window.actions.bind(action_id, self._guard(handler))
+        self.review = PropagationReview(window, self._guard)
         grabcut_action = window.actions["tool.grabcut"]
         grabcut_action.setCheckable(True)
         group = window.actions["tool.select"].actionGroup()

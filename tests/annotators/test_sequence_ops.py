@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import shapely
 
-from roadmark.annotators.changes import apply_changes, is_interpolated, is_propagated
+from roadmark.annotators.changes import (
+    HUMAN,
+    PROPAGATED,
+    apply_changes,
+    is_interpolated,
+    is_propagated,
+)
 from roadmark.annotators.errors import ToolInputError
-from roadmark.annotators.sequence_ops import next_frame, plan_interpolation, plan_propagation
+from roadmark.annotators.sequence_ops import (
+    REVIEW_BELOW,
+    confirm_command,
+    needs_check,
+    next_frame,
+    plan_interpolation,
+    plan_propagation,
+    propagated_to_check,
+)
 from roadmark.core.annotation import Box
 from roadmark.io.frames import FrameLoader, scan, write_image
 from roadmark.io.store import Project
@@ -74,3 +89,53 @@ def test_interpolation_plan_for_the_tracks_of_a_sequence(project: Project):
     assert [c.frame_id for c in changes] == [frames[1].id, frames[2].id]
     assert all(c.is_add and is_interpolated(c.after) for c in changes)
     assert changes[0].after.geometry == Box(10, 0, 20, 10)
+
+
+def _propagated(obj, confidence: float, **changes):
+    provenance = replace(obj.provenance, source=PROPAGATED, confidence=confidence)
+    return replace(obj, provenance=provenance, **changes)
+
+
+def test_review_queue_of_propagation(project: Project):
+    frames = project.frames()
+    project.add_objects(frames[1].id, [_propagated(box(CAR, 1, 1, 9, 9), 0.95)])
+    stored = project.add_objects(
+        frames[2].id,
+        [
+            _propagated(region(ROAD, 0, 0, 50, 50), 0.4),
+            box(CAR, 1, 1, 9, 9),  # a person's: never on the queue
+            _propagated(box(CAR, 20, 20, 30, 30), 0.7),
+            _propagated(box(CAR, 40, 40, 45, 45), REVIEW_BELOW),  # trusted enough
+            _propagated(box(CAR, 50, 50, 55, 55), 0.1, deleted=True),
+        ],
+    )
+    items = propagated_to_check(project)
+    assert [(i.frame.id, i.uids, i.confidence) for i in items] == [
+        (frames[2].id, (stored[0].uid, stored[2].uid), 0.4)
+    ]
+    assert [i.frame.id for i in propagated_to_check(project, below=0.96)] == [
+        frames[1].id,
+        frames[2].id,
+    ]
+
+
+def test_confirming_makes_keyframes_in_one_undo_step(bench):
+    stored = bench.seed(
+        [
+            _propagated(box(CAR, 1, 1, 9, 9), 0.3),
+            box(CAR, 20, 20, 30, 30),
+            _propagated(box(CAR, 40, 40, 50, 50), 0.5, track_id=3),
+        ]
+    )
+    uids = [o.uid for o in stored]
+    assert confirm_command(bench.doc, [uids[1]], "ann") is None  # a person's already
+    command = confirm_command(bench.doc, uids, "ann")
+    assert command is not None and command.text == "Confirm 2 objects"
+    bench.editor.execute(command)
+    after = bench.stored()
+    assert [o.provenance.source for o in after] == [HUMAN, HUMAN, HUMAN]
+    assert [o.provenance.confidence for o in after] == [None, None, None]
+    assert after[2].track_id == 3 and after[0].geometry == stored[0].geometry
+    assert not any(needs_check(o) for o in after)
+    bench.editor.undo()
+    assert [o.provenance.source for o in bench.stored()] == [PROPAGATED, HUMAN, PROPAGATED]

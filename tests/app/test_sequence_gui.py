@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ from PySide6.QtTest import QTest
 
 from roadmark.annotators.changes import HUMAN, INTERPOLATED, PROPAGATED
 from roadmark.app.main_window import MainWindow
-from roadmark.core.annotation import Box
+from roadmark.core.annotation import AnnotationObject, Box, Provenance
 from roadmark.io.frames import scan, write_image
 from roadmark.io.store import Project
 from tests.annotators.test_propagation import scene
@@ -214,4 +215,38 @@ def test_add_video_with_extraction_and_a_bad_range(qtbot, tmp_path: Path, small_
     _idle(qtbot, window)
     assert "outside the video" in (window.last_error or "")
     assert window.frames.rowCount() == before + 3
+    window.close()
+
+
+def test_review_queue_of_propagated_objects(qtbot, five_frames: Path):
+    with Project.open(five_frames) as project:
+        frames = project.frames()
+        shaky = AnnotationObject(
+            CAR,
+            Box(40, 40, 60, 60),
+            replace(Provenance.new(PROPAGATED, "tester"), confidence=0.5),
+            track_id=4,
+        )
+        trusted = replace(shaky, provenance=replace(shaky.provenance, confidence=0.97))
+        project.add_objects(frames[3].id, [shaky])
+        project.add_objects(frames[1].id, [trusted])
+    window = _open(qtbot, five_frames)
+    window.actions["sequence.next_check"].trigger()
+    assert window.current_row == 3
+    document = window.editor.document
+    assert document is not None and len(document.selection) == 1
+    assert "1 propagated objects to check on 1 frames" in window.statusBar().currentMessage()
+    window.actions["sequence.confirm"].trigger()
+    assert [o.provenance.source for o in _live(window, 3)] == [HUMAN]
+    assert window.session.history.undo_text == "Confirm 1 object"
+    window.select_row(0)
+    window.actions["sequence.next_check"].trigger()
+    assert window.current_row == 0
+    assert window.statusBar().currentMessage() == "No propagated object needs checking."
+    window.undo()  # shows frame 3 again and puts the object back on the queue
+    assert window.current_row == 3
+    assert [o.provenance.source for o in _live(window, 3)] == [PROPAGATED]
+    window.select_row(0)
+    window.actions["sequence.next_check"].trigger()
+    assert window.current_row == 3
     window.close()
