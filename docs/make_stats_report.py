@@ -6,16 +6,20 @@ reviewers accept or reject with comments, three frames are gold and every annota
 labels each of them once. Active time is simulated per frame and tool. Everything is
 seeded, so the report is the same each run (apart from the date).
 
-    .venv/bin/python docs/make_stats_report.py OUT_FOLDER
+    .venv/bin/python docs/make_stats_report.py OUT_FOLDER [--png docs/stats_report.png]
 
-writes OUT_FOLDER/demo.roadmark and OUT_FOLDER/stats_report.html; a headless Chromium
-turns the page into docs/stats_report.png (see the README).
+writes OUT_FOLDER/demo.roadmark and OUT_FOLDER/stats_report.html; with ``--png`` a
+headless Chromium (Debian package ``chromium``) renders the page, 1280 pixels wide, and
+the picture is cropped to the content (the README shows docs/stats_report.png).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import sys
+import shutil
+import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -181,5 +185,50 @@ def main(folder: Path) -> Path:
     return write_html(stats, folder / "stats_report.html")
 
 
+def render_png(html: Path, png: Path, *, width: int = 1280) -> Path:
+    """Render ``html`` with headless Chromium and save the page, cropped to its content."""
+    from PIL import Image
+
+    browser = next((found for name in BROWSERS if (found := shutil.which(name)) is not None), None)
+    if browser is None:
+        raise SystemExit(f"no headless browser found (tried {', '.join(BROWSERS)})")
+    with tempfile.TemporaryDirectory() as tmp:
+        shot = Path(tmp) / "page.png"
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--window-size={width},3000",
+                f"--screenshot={shot}",
+                html.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        image = Image.open(shot).convert("RGB")
+    gray = np.asarray(image.convert("L")).astype(int)
+    background = gray[-1, -1]
+    used = np.flatnonzero((np.abs(gray - background) > 8).any(axis=1))
+    height = int(used.max()) + 28 if used.size else image.height
+    cropped = image.crop((0, 0, image.width, min(height, image.height)))
+    # The charts use few colors: a palette keeps the picture small.
+    cropped.quantize(colors=128, dither=Image.Dither.NONE).save(png, optimize=True)
+    return png
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
 if __name__ == "__main__":
-    print(main(Path(sys.argv[1])))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--png", type=Path, help="also render the page to this picture")
+    args = parser.parse_args()
+    page = main(args.folder)
+    print(page)
+    if args.png:
+        print(render_png(page, args.png))

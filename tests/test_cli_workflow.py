@@ -161,3 +161,23 @@ def test_timing_command(project_path: Path, capsys: pytest.CaptureFixture):
     _one_line_error(
         run("timing", str(project_path), "--idle-after", "-1"), "idle_after_s", "positive"
     )
+
+
+def test_report_of_an_empty_project_has_no_legends_without_charts(project_path: Path):
+    from roadmark.io.report import _duration, render_html, sections
+    from roadmark.io.stats import project_stats
+
+    make_project(project_path, 2)
+    with Project.open(project_path, read_only=True) as project:
+        stats = project_stats(project)
+    page = render_html(stats)
+    gold = next(s for s in sections(stats) if s.title == "Gold scores")
+    assert gold.blocks[1].empty  # type: ignore[union-attr]
+    assert "nothing recorded yet" in page and "box F1@0.5</span>" not in page
+    assert [_duration(m) for m in (None, 0.2, 0.999, 1.0, 12.345)] == [
+        "–",
+        "12 s",
+        "60 s",
+        "1.0 min",
+        "12.3 min",
+    ]

@@ -44,7 +44,7 @@ QLabel#card-title { color: #6b737c; font-size: 10px; }
 QLabel#card-value { font-size: 20px; font-weight: 600; }
 QLabel#note { color: #6b737c; }
 QTableWidget { background: #ffffff; color: #22262b; gridline-color: #eef0f2; border: none; }
-QHeaderView::section { background: #ffffff; color: #6b737c; border: none; }
+QHeaderView, QHeaderView::section { background: #ffffff; color: #6b737c; border: none; }
 """
 
 
@@ -73,6 +73,7 @@ def _table(table: Table) -> QTableWidget:
         for c, value in enumerate(row):
             widget.setItem(r, c, QTableWidgetItem(value))
     widget.resizeColumnsToContents()
+    widget.horizontalHeader().setStretchLastSection(True)
     height = widget.horizontalHeader().height() + sum(
         widget.rowHeight(r) for r in range(widget.rowCount())
     )
@@ -92,6 +93,11 @@ def _block_widgets(block: Block) -> list[QWidget]:
         title = QLabel(f"<b>{escape(block.title)}</b>")
         out.append(title)
     if isinstance(block, Chart):
+        if block.empty:
+            note = QLabel("nothing recorded yet")
+            note.setObjectName("note")
+            out.append(note)
+            return out
         if block.legend:
             out.append(_legend(block))
         out.append(_svg_widget(block.svg))

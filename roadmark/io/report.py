@@ -32,7 +32,7 @@ METRIC_NAMES = {"pixel_accuracy": "pixel accuracy", "mean_iou": "mIoU", "box_f1"
 ACCENT = "#4a90d9"
 CHART_WIDTH = 540
 LABEL_WIDTH = 130
-VALUE_WIDTH = 112
+VALUE_WIDTH = 124
 ROW_HEIGHT = 22
 MAX_LABEL_ROWS = 15
 TRACK_COLOR = "#f0f1f3"
@@ -60,6 +60,15 @@ def _number(value: float | None, digits: int = 1) -> str:
     if float(value).is_integer() and digits <= 1:
         return f"{int(value):,}"
     return f"{value:,.{digits}f}"
+
+
+def _duration(minutes: float | None) -> str:
+    """Minutes as people read them: ``"2.5 min"``, or seconds under a minute (``"12 s"``)."""
+    if minutes is None:
+        return "–"
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    return f"{minutes:.1f} min"
 
 
 def _percent(value: float | None) -> str:
@@ -129,6 +138,11 @@ class Chart:
     svg: str
     legend: tuple[tuple[str, str], ...] = ()
     title: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to draw (the "nothing recorded yet" note stands in for the chart)."""
+        return not self.svg.startswith("<svg")
 
 
 @dataclass(frozen=True)
@@ -230,12 +244,12 @@ def _time_section(stats: dict[str, Any]) -> Section:
                     Segment(median, ACCENT, f"median {median:.1f} min"),
                     Segment(max(0.0, p90 - median), "#a8c8ec", f"90th percentile {p90:.1f} min"),
                 ],
-                f"{median:.1f} / {p90:.1f} min",
+                f"{_duration(median)} / {_duration(p90)}",
             )
         )
     tools = stats["throughput"]["minutes_by_tool"]
     tool_rows = [
-        (tool, [Segment(minutes or 0.0, "#3fb0ac", f"{minutes} min")], f"{minutes:.1f} min")
+        (tool, [Segment(minutes or 0.0, "#3fb0ac", _duration(minutes))], _duration(minutes))
         for tool, minutes in sorted(tools.items(), key=lambda kv: -(kv[1] or 0))
     ]
     intro = (
@@ -434,7 +448,7 @@ def _html_block(block: Block) -> str:
     title = f"<h3>{_e(block.title)}</h3>" if block.title else ""
     if isinstance(block, Chart):
         legend = ""
-        if block.legend:
+        if block.legend and not block.empty:
             keys = "".join(
                 f'<span class="key"><i style="background:{color}"></i>{_e(name)}</span>'
                 for name, color in block.legend
