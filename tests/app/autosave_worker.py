@@ -3,7 +3,8 @@
 Run by ``test_autosave.py`` as ``python -m tests.app.autosave_worker PROJECT COUNT``. Each
 line printed (and flushed) after an action has returned is a JSON object: the uid of the
 object made and its geometry, so the parent can check that it is in the store after
-killing this process at an arbitrary moment.
+killing this process at an arbitrary moment. It edits the second frame, so that the
+parent can also check that reopening the project returns to it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.app.conftest import click, drag
 
 def main(project: str, count: int) -> None:
     application()
-    window = MainWindow.open_project(project, frame=0)
+    window = MainWindow.open_project(project, frame=1)  # the second frame, empty
     window.resize(1000, 700)
     window.show()
     canvas = window.canvas
