@@ -159,3 +159,36 @@ def test_filters_next_for_me_and_stats_window(qtbot, monkeypatch, assigned: Path
     assert "<svg" in out.read_text(encoding="utf-8")
     stats.close()
     window.close()
+
+
+def test_gold_frame_is_labeled_blind_and_scored_in_review(qtbot, monkeypatch, small_project: Path):
+    from roadmark.io import gold
+
+    with Project.open(small_project, user="boss") as project:
+        first = project.frames()[0].id
+        gold.mark_gold(project, [first])  # its road, car and box become the hidden reference
+        wf.assign(project, [first], annotator="ann", reviewer="rev")
+    monkeypatch.setenv("ROADMARK_USER", "ann")
+    window = MainWindow.open_project(str(small_project), frame=0, prefetch=False)
+    qtbot.addWidget(window)
+    show(qtbot, window)
+    window.canvas.fit()
+    assert window.editor.document is not None and window.editor.document.live() == []
+    assert not window.quality.dock.score_label.isVisible()
+    draw_car(window, [(40, 30), (60, 45), (80, 60)])  # a box where the car region is
+    QTest.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    window.close()
+
+    window = open_as(qtbot, monkeypatch, small_project, "rev")
+    window.select_row(0)
+    window.actions["review.mode"].setChecked(True)
+    assert status(window) is S.IN_REVIEW
+    text = window.quality.dock.score_label.text()
+    assert window.quality.dock.score_label.isVisible()
+    # Boxes are matched with the reference's boxes and instance regions: the drawn box
+    # finds the car region (IoU 1), the person box is missed; no region was drawn.
+    (score,) = gold.gold_scores(window.project, first)
+    assert score.user == "ann" and score.agreement.box_f1 == pytest.approx(2 / 3)
+    assert score.agreement.pixel_accuracy == 0.0
+    assert text == "Gold score of ann: pixel accuracy 0.0%, mIoU 0.0%, box F1 66.7%"
+    window.close()
