@@ -21,6 +21,8 @@ RLE, crowd annotations, image ids that are 0 or strings, category ids from 0, fi
 with subfolders; categories become schema labels by name. Images are found under
 ``--images``, else next to the file, else under ``info.roadmark.images_root``. An RLE
 becomes the exact pixel-edge region of its mask, so it rasterizes back to the same pixels.
+A self-intersecting polygon is repaired with ``make_valid`` (with a warning); where that
+disagrees with the pixels pycocotools decodes for it, the decoded pixels are imported.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from roadmark.io.formats.common import (
 from roadmark.io.formats.errors import FormatError
 
 _TOP_LEVEL_EXTRAS = ("attributes", "track_id", "confidence")
+MAX_CHECKED_PIXELS = 1 << 26  # a self-crossing polygon is compared with pycocotools' decode
 
 
 @register_format
@@ -420,6 +423,7 @@ def _polygon_region(
             context.warnings.warn(
                 "self-intersecting polygon repaired (make_valid)", path=where, field=part
             )
+            region = _as_decoded(region, values, height, width)
         if (
             ring[:, 0].max() < 0
             or ring[:, 1].max() < 0
@@ -438,6 +442,26 @@ def _polygon_region(
         return None
     merged = regions[0] if len(regions) == 1 else shapely.union_all(regions)
     return as_region(merged)
+
+
+def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:
+    """``region``, or the exact pixel region pycocotools decodes for the polygon ``flat``
+    where the two differ.
+
+    ``make_valid`` keeps the area of a ring that crosses or touches itself, but
+    pycocotools fills crossings even-odd, so they can disagree by a few pixels (a figure
+    eight, a traced outline doubling back along a spike). What pycocotools decodes is what
+    the dataset means for training, so that wins (within the image; images over
+    :data:`MAX_CHECKED_PIXELS` are left as ``make_valid`` gives them).
+    """
+    if height * width > MAX_CHECKED_PIXELS or height <= 0 or width <= 0:
+        return region
+    decoded = coco_mask.decode(coco_mask.merge(coco_mask.frPyObjects([flat], height, width)))
+    drawn = decoded.astype(bool)
+    if np.array_equal(drawn, region_mask(region, height, width)):
+        return region
+    exact = mask_to_region(drawn)
+    return region if exact is None else exact
 
 
 def _with_instance_ids(

@@ -194,3 +194,35 @@ def test_images_are_found_under_the_recorded_root_or_images_option(tmp_path: Pat
             project, "coco", tmp_path / "elsewhere" / "out.json", images=tmp_path / "demo-images"
         )
         assert report.frames_added == 1
+
+
+@pytest.mark.parametrize(
+    "ring",
+    [
+        [(2.3, 2.1), (30.5, 28.2), (30.1, 2.7), (2.8, 29.9)],  # a bow tie, float corners
+        # a traced outline doubling back along one-pixel spikes
+        [(40, 4), (40, 6), (39, 7), (40, 8), (42, 8), (42, 12), (43, 13), (43, 16), (43, 14),
+         (42, 13), (41, 14), (41, 19), (40, 20), (40, 26), (39, 26), (38, 27), (38, 22),
+         (37, 21), (37, 17), (36, 16), (38, 16), (38, 21), (39, 22), (40, 21), (40, 16),
+         (39, 15), (38, 16), (36, 16), (36, 8), (38, 8), (39, 7), (39, 6), (38, 5), (39, 4)],
+    ],
+)  # fmt: skip
+def test_self_crossing_polygons_import_as_pycocotools_decodes_them(tmp_path: Path, ring):
+    make_images(tmp_path, 1, 64, 48)
+    flat = [float(v) for point in ring for v in point]
+    data = {
+        "images": [{"id": 1, "file_name": "frame0.png", "width": 64, "height": 48}],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [flat], "iscrowd": 0}
+        ],
+    }
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(data))
+    with Project.create(tmp_path / "p.roadmark") as project:
+        report = import_dataset(project, "coco", path)
+        assert any("self-intersecting" in str(w) for w in report.warnings)
+        (car,) = project.objects(project.frames()[0].id)
+        assert car.geometry.is_valid
+        expected = coco_mask.decode(coco_mask.merge(coco_mask.frPyObjects([flat], 48, 64)))
+        assert np.array_equal(region_mask(car.geometry, 48, 64), expected.astype(bool))
