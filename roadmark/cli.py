@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "roadmark.commands.formats",
     "roadmark.commands.audit",
     "roadmark.commands.train",
+    "roadmark.commands.model",
+    "roadmark.commands.prelabel",
 )
 
 
