@@ -272,6 +272,9 @@ def prelabel(
         worker_init_fn=_init_worker if workers > 0 else None,
         prefetch_factor=4 if workers > 0 else None,
         persistent_workers=False,
+        # Forking a process whose OpenCV/OpenMP/Qt threads are running can deadlock the
+        # child (seen with OpenCV's thread pool); spawned workers start clean.
+        multiprocessing_context="spawn" if workers > 0 else None,
     )
     stored = 0
     lock = threading.Lock()

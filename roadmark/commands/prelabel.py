@@ -1,0 +1,144 @@
+"""``roadmark prelabel`` and ``roadmark queue``: predict frames, rank where the model is unsure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+DEFAULT_TOP = 20
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "prelabel",
+        help="predict boxes/segmentation for the project's frames with a model",
+        description="Run MODEL on the project's frames and store its predictions apart from "
+        "the labels (accept them in the editor), with the regions where it is unsure. Frames "
+        "already predicted by the same model file are skipped unless --force.",
+    )
+    run.add_argument("project", help="the .roadmark file")
+    run.add_argument("--model", required=True, metavar="MODEL", help=".roadmodel file or folder")
+    run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    run.add_argument("--batch", type=int, default=4, metavar="N", help="frames per batch (4)")
+    run.add_argument("--frames", metavar="SPEC", help="frame positions, like 0-9,15 (default: all)")
+    run.add_argument("--force", action="store_true", help="predict already predicted frames again")
+    run.add_argument(
+        "--workers", type=int, metavar="N", help="decoding processes (default: chosen; 0: none)"
+    )
+    run.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        help="GPU precision (auto: bf16/fp16 autocast on a GPU)",
+    )
+    run.add_argument(
+        "--measure",
+        default="margin",
+        choices=("margin", "entropy"),
+        help="per-pixel uncertainty: 1 - margin (default) or normalized entropy",
+    )
+    run.add_argument("--no-flip", action="store_true", help="skip the mirrored detection pass")
+    run.set_defaults(handler=cmd_prelabel)
+
+    queue = subparsers.add_parser(
+        "queue",
+        help="the project's uncertain regions, highest expected number of wrong pixels first",
+    )
+    queue.add_argument("project", help="the .roadmark file")
+    queue.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N", help="how many (20)")
+    queue.add_argument("--model", metavar="NAME", help="only this model's regions")
+    queue.add_argument("--all", action="store_true", help="include resolved regions")
+    queue.add_argument("--json", action="store_true", help="print JSON")
+    queue.set_defaults(handler=cmd_queue)
+
+
+def cmd_prelabel(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from roadmark.core.errors import RoadmarkError
+    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.io.store import Project
+    from roadmark.io.uncertainty import RegionParams
+    from roadmark.models.files import load_model
+    from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device
+
+    if args.batch < 1:
+        raise RoadmarkError("must be >= 1", field="--batch")
+    resolve_device(args.device)  # a missing GPU is reported before anything is loaded
+    model = load_model(args.model)
+    with Project.open(args.project) as project:
+        frame_ids = None
+        if args.frames is not None:
+            frames = project.frames()
+            frame_ids = [frames[i].id for i in parse_frame_spec(args.frames, len(frames))]
+        options = PrelabelOptions(
+            device=args.device,
+            batch_size=args.batch,
+            workers=args.workers,
+            precision=args.precision,
+            flip=not args.no_flip,
+            force=args.force,
+            frame_ids=frame_ids,
+            params=RegionParams(measure=args.measure),
+        )
+        with tqdm(unit="frame", desc=model.name, file=sys.stderr, mininterval=0.5) as bar:
+
+            def progress(done: int, total: int) -> None:
+                if bar.total != total:
+                    bar.reset(total=total)
+                bar.update(done - bar.n)
+
+            result = prelabel(project, model, options, progress=progress)
+    skipped = f", {result.skipped} skipped (already predicted; --force to redo)"
+    print(
+        f"prelabeled {result.predicted} of {result.selected} frames with {result.model} on "
+        f"{result.device} in {result.seconds:.1f} s ({result.frames_per_second:.2f} frames/s)"
+        + (skipped if result.skipped else "")
+    )
+    return 0
+
+
+def _region_json(region: Any, names: dict[int, str], labels: dict[int, str]) -> dict[str, Any]:
+    box = region.box
+    return {
+        "frame": names.get(region.frame_id, str(region.frame_id)),
+        "frame_id": region.frame_id,
+        "model": region.model,
+        "kind": region.kind,
+        "score": round(region.score, 2),
+        "box": [round(v, 1) for v in (box.x0, box.y0, box.x1, box.y1)],
+        "area": round(region.area, 1),
+        "mean_uncertainty": round(region.mean_uncertainty, 4),
+        "classes": [labels.get(c, str(c)) for c in region.classes],
+        "id": region.uid,
+    }
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from roadmark.core.errors import RoadmarkError
+    from roadmark.io.predictions import ranked_regions
+    from roadmark.io.store import Project
+
+    if args.top < 1:
+        raise RoadmarkError("must be >= 1", field="--top")
+    with Project.open(args.project, read_only=True) as project:
+        regions = ranked_regions(project, top=args.top, model=args.model, include_resolved=args.all)
+        names = {frame.id: frame.name for frame in project.frames()}
+        labels = {label.id: label.name for label in project.schema}
+    rows = [_region_json(region, names, labels) for region in regions]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print("no uncertain regions (run `roadmark prelabel` first)")
+        return 0
+    print(f"{'rank':>4}  {'score':>9}  {'kind':<9}  {'frame':<32}  box / classes")
+    for rank, row in enumerate(rows, start=1):
+        x0, y0, x1, y1 = row["box"]
+        print(
+            f"{rank:>4}  {row['score']:>9.1f}  {row['kind']:<9}  {row['frame'][:32]:<32}  "
+            f"{x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f}  {', '.join(row['classes'])}"
+        )
+    return 0
