@@ -13,7 +13,10 @@ The guard probes for the bug once, when :mod:`roadmark.app` is imported, and if 
 present raises the reference counts of ``None``, ``True`` and ``False`` by 2**40: these
 objects are never freed anyway, so extra references cost nothing, and no session can make
 2**40 calls. It changes nothing where the bug is absent. The lasting fix is a PySide6
-without the bug: 6.11.3 is clean on Python 3.11, and so is any version on Python 3.12+.
+without the bug: 6.11.3 is clean on Python 3.11 (measured: no reference lost in 2,000 void
+calls or emits, where 6.12.0 aborts with "bool_dealloc" within 2,000 emits), and so is any
+version on Python 3.12+. ``pyproject.toml`` therefore excludes 6.12.0 on Python < 3.12; the
+guard stays for environments that already have it installed.
 """
 
 from __future__ import annotations
