@@ -12,7 +12,8 @@
   switches are the interactions that keep the clock running
   (:class:`~roadmark.io.worktime.TimeRecorder`), credited to the open frame and the tool
   in use (``review`` in review mode). Nothing else is recorded: no screenshots, no keys;
-- the statistics window.
+- the statistics window, and the audit log of the selection or the frame
+  (:class:`~roadmark.app.history_dialog.HistoryDialog`, Objects > Change history).
 
 The workflow rules themselves live in :mod:`roadmark.core.workflow` and
 :mod:`roadmark.io.workflow`; this module only wires them to the window.
@@ -28,6 +29,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt
 from roadmark.annotators.review import CommentPinTool
 from roadmark.app.comment_layer import CommentLayer
 from roadmark.app.frame_filter import FrameFilterBar, wrap_with_filter
+from roadmark.app.history_dialog import HistoryDialog
 from roadmark.app.review_dock import ReviewDock, ask_comment, ask_reason
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.app.stats_window import StatsWindow
@@ -54,6 +56,9 @@ QUALITY_ACTIONS = [
     ActionSpec("review.next", "&Next frame to review", "Review", ("Ctrl+Shift+N",)),
     ActionSpec("frame.next_for_me", "Next frame &for me", "Frame", ("Ctrl+N",)),
     ActionSpec("view.stats", "Project &statistics…", "View", ("Ctrl+Shift+I",)),
+    ActionSpec(
+        "object.history", "Change &history (selection, else frame)…", "Objects", ("Ctrl+H",)
+    ),
 ]
 register(QUALITY_ACTIONS)
 
@@ -95,6 +100,7 @@ class QualityTools(QObject):
         self.ask_reason: ReasonAsker = lambda default: ask_reason(window, default)
         self.recorder = TimeRecorder(self.project)
         self.stats_window: StatsWindow | None = None
+        self.history_dialog: HistoryDialog | None = None
 
         self.pin_tool = CommentPinTool(self.editor.context, self._on_pin)
         self.editor.tools[self.pin_tool.name] = self.pin_tool
@@ -144,6 +150,7 @@ class QualityTools(QObject):
             "review.next": self.next_to_review,
             "frame.next_for_me": self.next_for_me,
             "view.stats": self.show_stats,
+            "object.history": self.show_history,
         }.items():
             window.actions.bind(action_id, self._guard(handler))
         window.actions.bind("review.mode", self.set_review_mode)
@@ -359,6 +366,19 @@ class QualityTools(QObject):
             self.stats_window.refresh()
         self.stats_window.show()
         self.stats_window.raise_()
+
+    def show_history(self) -> HistoryDialog | None:
+        """Show the audit log of the selected objects, or of the whole frame."""
+        document = self.editor.document
+        if document is None:
+            return None
+        dialog = HistoryDialog(
+            self.project, document.frame.id, list(document.selection), self.window
+        )
+        dialog.setModal(False)
+        dialog.show()
+        self.history_dialog = dialog
+        return dialog
 
     # -- time tracking ---------------------------------------------------------------------
 

@@ -192,3 +192,33 @@ def test_gold_frame_is_labeled_blind_and_scored_in_review(qtbot, monkeypatch, sm
     assert score.agreement.pixel_accuracy == 0.0
     assert text == "Gold score of ann: pixel accuracy 0.0%, mIoU 0.0%, box F1 66.7%"
     window.close()
+
+
+def test_change_history_of_the_selection_and_of_the_frame(qtbot, monkeypatch, small_project):
+    window = open_as(qtbot, monkeypatch, small_project, "ann")
+    window.select_row(0)
+    document = window.editor.document
+    assert document is not None
+    car = next(o for o in document.live() if o.label_id == 26)
+    document.select([car.uid])
+    window.editor.relabel_selection(27)  # truck
+    window.editor.nudge(3, 0)
+    window.actions["object.history"].trigger()
+    dialog = window.quality.history_dialog
+    assert dialog is not None and dialog.isVisible()
+    rows = dialog.rows()
+    assert [(r[1], r[2]) for r in rows] == [
+        ("ann", str(car.uid)),
+        ("ann", str(car.uid)),
+        ("tester", str(car.uid)),  # made when the test project was built
+    ]
+    assert rows[0][3] == "geometry changed"  # newest first
+    assert rows[1][3].startswith("label car -> truck")
+    assert rows[2][3] == "add car region"
+    dialog.close()
+    document.clear_selection()
+    window.actions["object.history"].trigger()
+    whole = window.quality.history_dialog.rows()  # type: ignore[union-attr]
+    assert len(whole) == 5  # three objects added, then the two edits
+    assert {r[3] for r in whole[2:]} == {"add road region", "add car region", "add person box"}
+    window.close()
