@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     queue.add_argument("--model", metavar="NAME", help="only this model's regions")
     queue.add_argument("--all", action="store_true", help="include resolved regions")
     queue.add_argument("--json", action="store_true", help="print JSON")
+    queue.add_argument(
+        "--effort",
+        action="store_true",
+        help="print the estimated human minutes left per frame and for the project instead "
+        "(cost model in roadmark.core.effort)",
+    )
     queue.set_defaults(handler=cmd_queue)
 
 
@@ -123,11 +129,28 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise RoadmarkError("must be >= 1", field="--top")
+    from roadmark.core.effort import DEFAULT_COST_MODEL, estimate
+
     with Project.open(args.project, read_only=True) as project:
         regions = ranked_regions(project, top=args.top, model=args.model, include_resolved=args.all)
         names = {frame.id: frame.name for frame in project.frames()}
         labels = {label.id: label.name for label in project.schema}
+        effort = estimate(ranked_regions(project, model=args.model))
+    if args.effort:
+        data = effort.to_json()
+        for frame in data["frames"]:  # type: ignore[union-attr]
+            frame["frame"] = names.get(frame["frame_id"], str(frame["frame_id"]))
+        if args.json:
+            print(json.dumps(data, indent=1))
+        else:
+            print(f"{effort.regions_left} regions left, about {effort.minutes:.1f} minutes")
+            for frame in data["frames"]:  # type: ignore[union-attr]
+                print(f"{frame['minutes']:>8.1f} min  {frame['frame']}")
+        return 0
     rows = [_region_json(region, names, labels) for region in regions]
+    for row, region in zip(rows, regions, strict=True):
+        row["minutes"] = round(DEFAULT_COST_MODEL.region_seconds(region) / 60.0, 2)
+        row["frame_minutes_left"] = round(effort.frame_minutes(region.frame_id), 2)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
