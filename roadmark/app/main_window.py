@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.quality = quality.install(self)
         self.dataset_io = dataset_io.install(self)
         self.guided_review = guided_review.install(self)
+        self._tab_extra_docks()
 
     # -- construction ----------------------------------------------------------------------
 
@@ -152,6 +153,17 @@ class MainWindow(QMainWindow):
         dock.setObjectName(name)
         dock.setWidget(widget)
         return dock
+
+    def _tab_extra_docks(self) -> None:
+        """Stack the docks features added on the right as tabs beside Attributes, so that
+        the labels and objects lists keep their height; Attributes stays in front."""
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        base = (self.labels_dock, self.objects_dock, self.attributes_dock)
+        for dock in self.findChildren(QDockWidget):
+            if dock not in base and self.dockWidgetArea(dock) == right:
+                if dock not in self.tabifiedDockWidgets(self.attributes_dock):
+                    self.tabifyDockWidget(self.attributes_dock, dock)
+        self.attributes_dock.raise_()
 
     def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         """Add a dock and a View-menu toggle for it."""
