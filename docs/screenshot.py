@@ -31,7 +31,7 @@ def main(out: Path) -> None:
         shutil.copytree(demo_folder(), copy)
         application()
         window = MainWindow.open_project(str(copy / "demo.roadmark"), frame=FRAME)
-        window.resize(1600, 940)
+        window.resize(1680, 1000)
         window.show()
         editor = window.editor
         document = editor.document
