@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -19,6 +20,9 @@ from PySide6.QtWidgets import (
 
 from roadmark.core.errors import RoadmarkError
 from roadmark.io.settings import Settings
+
+if TYPE_CHECKING:
+    from roadmark.io.store import Project
 
 
 class StartScreen(QWidget):
@@ -110,8 +114,15 @@ class StartScreen(QWidget):
         from roadmark.io.demo_project import ensure_demo_project
 
         try:
-            path = ensure_demo_project()
+            path = ensure_demo_project(prelabel=_prelabel_demo)
         except RoadmarkError as error:
             QMessageBox.warning(self, "Cannot make the demo", str(error))
             return
         self.open_project(str(path))
+
+
+def _prelabel_demo(project: Project) -> None:
+    """Pre-label a new demo project with the bundled model (torch is imported only here)."""
+    from roadmark.models.demo_model import prelabel_demo
+
+    prelabel_demo(project)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from roadmark.io.store import Project
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +42,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from roadmark.app.run import run_gui
     from roadmark.io.demo_project import ensure_demo_project
 
-    path = ensure_demo_project(rebuild=args.rebuild, log=print)
+    path = ensure_demo_project(rebuild=args.rebuild, log=print, prelabel=prelabel_demo_project)
     return run_gui(str(path), frame=args.frame, screenshot=args.screenshot)
+
+
+def prelabel_demo_project(project: Project) -> None:
+    """Pre-label the new demo project's unlabeled frames with the bundled demo model."""
+    from roadmark.models.demo_model import prelabel_demo
+
+    result = prelabel_demo(project)
+    print(f"pre-labeled {result.predicted} frames on {result.device}")
 
 
 def run_start_screen(args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 It lives in the user data folder (``ROADMARK_DATA_DIR`` overrides it): ``demo/images``
 holds the rendered frames and ``demo/demo.roadmark`` the project. The first frames carry
-their exact ground truth (status done), the rest are new. It is built in a temporary
-folder and moved into place, so an interrupted first run leaves nothing half-made.
+their exact ground truth (status done), the rest are new. Callers above this layer pass
+``prelabel`` (``roadmark.models.demo_model.prelabel_demo``, the bundled demo model) so
+that the rest come pre-labeled. It is built in a temporary folder and moved into place,
+so an interrupted first run leaves nothing half-made.
 """
 
 from __future__ import annotations
@@ -27,8 +29,16 @@ def demo_folder() -> Path:
     return data_dir() / "demo"
 
 
-def ensure_demo_project(*, rebuild: bool = False, log: Callable[[str], None] | None = None) -> Path:
-    """The demo project's path, building it first when it does not exist (or ``rebuild``)."""
+def ensure_demo_project(
+    *,
+    rebuild: bool = False,
+    log: Callable[[str], None] | None = None,
+    prelabel: Callable[[Project], object] | None = None,
+) -> Path:
+    """The demo project's path, building it first when it does not exist (or ``rebuild``).
+
+    ``prelabel`` is run on the new project before it is moved into place.
+    """
     folder = demo_folder()
     project_path = folder / "demo.roadmark"
     if project_path.is_file() and not rebuild:
@@ -38,9 +48,16 @@ def ensure_demo_project(*, rebuild: bool = False, log: Callable[[str], None] | N
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".demo-", dir=folder.parent))
     try:
-        build_demo_project(
+        project = build_demo_project(
             staging / "demo.roadmark", frames=DEMO_FRAMES, labeled=DEMO_LABELED
-        ).close()
+        )
+        try:
+            if prelabel is not None:
+                if log:
+                    log("pre-labeling the remaining frames with the demo model ...")
+                prelabel(project)
+        finally:
+            project.close()
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)
