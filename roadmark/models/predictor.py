@@ -114,11 +114,12 @@ class Predictor:
         self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255.0
         module = model.module
-        if isinstance(module, torch.nn.Module):
+        if isinstance(module, torch.nn.Module) and self.device.type != "cpu":
             module = module.to(self.device)
             if self.channels_last:
                 module = module.to(memory_format=torch.channels_last)
-            module.eval()
+        if isinstance(module, torch.nn.Module) and self.manifest.kind != "export":
+            module.eval()  # the module of an exported program is fixed (eval() raises)
         self.module = module
 
     # -- running -------------------------------------------------------------------------

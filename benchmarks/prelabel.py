@@ -1,0 +1,243 @@
+"""Pre-labeling speed and uncertainty-ranking quality; prints one JSON object.
+
+Speed, per architecture (``lraspp_mobilenet_v3_large`` and
+``fasterrcnn_mobilenet_v3_large_fpn`` by default): the full pipeline of ``roadmark
+prelabel`` (decode in worker processes, model, uncertainty maps, regions, store) on
+``--frames`` generated frames of ``--size`` (demo drive generator), timed from the first
+batch to the last frame stored: ``end_to_end_fps``. Then, in the same run, the same
+predictor on the same frames already decoded into memory, same batches:
+``forward_only_fps`` (normalize, model, on-device summary, copy to the host). ``ratio`` =
+end to end / forward only (1.0: the pipeline never starves the model).
+
+The model runs at ``--input-size`` (frames are resized on the device; default: the frame
+size on a GPU, 512x256 (WxH) on a CPU, where a 2048x1024 forward pass of LRASPP takes seconds);
+Faster R-CNN gets ``min_size``/``max_size`` from it too (its own transform would otherwise
+scale every frame to 800 pixels high). The JSON says what ran.
+
+Quality: LRASPP trained briefly (``--train-steps``) from random weights on generated
+frames with exact ground truth, then evaluated on other generated frames: the share of
+its wrong pixels that fall inside the 10 % of the area it is most uncertain about
+(``top_area_error_capture``; a random ordering gives 0.10), for uncertainty = 1 - margin
+and for the normalized entropy.
+
+    .venv/bin/python benchmarks/prelabel.py                 # defaults (about 8 min, 2 CPUs)
+    .venv/bin/python benchmarks/prelabel.py --frames 64 --size 2048x1024 --device cuda
+    .venv/bin/python benchmarks/prelabel.py --frames 8 --size 512x256 --train-steps 20  # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from roadmark.core.raster import train_id_map
+from roadmark.io.demo import generate_drive, write_drive
+from roadmark.io.frames import read_image
+from roadmark.io.schema_files import load_schema
+from roadmark.io.store import FrameSpec, Project
+from roadmark.io.uncertainty import top_area_error_capture
+from roadmark.models.create import new_torchvision_model
+from roadmark.models.predictor import Predictor
+from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device
+
+ARCHS = ("lraspp_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn")
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (width, height)."""
+    width, _, height = text.lower().partition("x")
+    return int(width), int(height)
+
+
+def speed(
+    root: Path, arch: str, project: Project, args: argparse.Namespace, input_hw: tuple[int, int]
+) -> dict[str, object]:
+    options = {}
+    if arch.startswith("fasterrcnn"):
+        options = {"min_size": min(input_hw), "max_size": max(input_hw)}
+    model = new_torchvision_model(
+        root / f"{arch}.roadmodel",
+        arch,
+        schema=project.schema,
+        input_size=input_hw,
+        options=options,
+        seed=0,
+    )
+    run_options = PrelabelOptions(
+        device=args.device, batch_size=args.batch, workers=args.workers, force=True
+    )
+    device = resolve_device(args.device)
+    predictor = Predictor(model, project.schema, device=device)
+    frames = project.frames()
+    images = [torch.from_numpy(read_image(project.frame_file(f))) for f in frames]
+    batches = [
+        torch.stack(images[i : i + args.batch]).to(device)
+        for i in range(0, len(images), args.batch)
+    ]
+    predictor.to_host(predictor.infer(batches[0])).wait()  # warm-up, for both timings
+    result = prelabel(project, model, run_options)
+    # Forward only: the same predictor setup, frames decoded beforehand, same batches.
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for batch in batches:
+        predictor.to_host(predictor.infer(batch)).wait()
+    forward_seconds = time.perf_counter() - start
+    forward_fps = len(images) / forward_seconds
+    end_to_end = result.frames_per_second
+    return {
+        "arch": arch,
+        "frames": result.predicted,
+        "end_to_end_fps": round(end_to_end, 3),
+        "forward_only_fps": round(forward_fps, 3),
+        "ratio": round(end_to_end / forward_fps, 3),
+        "end_to_end_seconds": round(result.seconds, 2),
+        "forward_only_seconds": round(forward_seconds, 2),
+    }
+
+
+def quality(root: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Train LRASPP briefly on generated frames, measure how its uncertainty finds errors."""
+    schema = load_schema("cityscapes")
+    width, height = _size(args.train_size)
+    torch.manual_seed(0)
+    model = new_torchvision_model(
+        root / "quality.roadmodel", "lraspp_mobilenet_v3_large", schema=schema, seed=0
+    )
+    module = model.module
+    assert isinstance(module, torch.nn.Module)
+    spec = model.manifest.input
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+
+    def drive(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, targets = [], []
+        for frame in generate_drive(frames=count, width=width, height=height, seed=seed):
+            images.append(torch.from_numpy(frame.image))
+            targets.append(torch.from_numpy(train_id_map(frame.objects, schema, height, width)))
+        x = (torch.stack(images).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+        return x, torch.stack(targets).long()
+
+    train_x, train_y = drive(seed=1, count=args.train_frames)
+    test_x, test_y = drive(seed=2, count=args.test_frames)
+    module.train()
+    optimizer = torch.optim.AdamW(module.parameters(), lr=2e-3, weight_decay=1e-4)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(args.train_steps):
+        pick = torch.from_numpy(rng.choice(len(train_x), size=4, replace=False))
+        x, y = train_x[pick], train_y[pick]
+        if rng.random() < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        loss = F.cross_entropy(module(x)["out"], y, ignore_index=255)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    train_seconds = time.perf_counter() - start
+    module.eval()
+    predictor = Predictor(model, schema, device="cpu", map_stride=1)
+    by_train_id = schema.by_train_id
+    lut = np.zeros(256, dtype=np.int64)
+    for train_id, label in by_train_id.items():
+        lut[train_id] = label.id
+    captures: dict[str, list[float]] = {"margin": [], "entropy": []}
+    wrong_total = valid_total = 0
+    with torch.inference_mode():
+        for index in range(len(test_x)):
+            logits = module(test_x[index : index + 1])["out"]
+            maps = predictor.summarize(logits, (height, width))
+            predicted = maps["label_ids"][0].numpy().astype(np.int64)
+            target = test_y[index].numpy()
+            valid = target != 255
+            truth = lut[np.where(valid, target, 0)]
+            wrong = (predicted != truth)[valid]
+            wrong_total += int(wrong.sum())
+            valid_total += int(valid.sum())
+            margin = 1.0 - maps["margin"][0].numpy() / 255.0
+            entropy = maps["entropy"][0].numpy() / 255.0
+            captures["margin"].append(top_area_error_capture(margin[valid], wrong, 0.1))
+            captures["entropy"].append(top_area_error_capture(entropy[valid], wrong, 0.1))
+    return {
+        "model": "lraspp_mobilenet_v3_large, random init",
+        "train_frames": args.train_frames,
+        "train_steps": args.train_steps,
+        "train_seconds": round(train_seconds, 1),
+        "size": args.train_size,
+        "test_frames": args.test_frames,
+        "pixel_error_rate": round(wrong_total / max(valid_total, 1), 4),
+        "top10_area_error_capture_margin": round(float(np.mean(captures["margin"])), 4),
+        "top10_area_error_capture_entropy": round(float(np.mean(captures["entropy"])), 4),
+        "random_baseline": 0.1,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=64, help="generated frames (64)")
+    parser.add_argument("--size", default="2048x1024", help="frame size WxH (2048x1024)")
+    parser.add_argument(
+        "--input-size", help="model input WxH (default: frame size on a GPU, 512x256 on a CPU)"
+    )
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=None, help="decoding processes")
+    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--train-steps", type=int, default=80)
+    parser.add_argument("--train-frames", type=int, default=24)
+    parser.add_argument("--test-frames", type=int, default=8)
+    parser.add_argument("--train-size", default="256x128", help="training frame size WxH")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the generated project in this folder")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    width, height = _size(args.size)
+    if args.input_size:
+        in_w, in_h = _size(args.input_size)
+    elif device.type == "cuda":
+        in_w, in_h = width, height
+    else:
+        in_w, in_h = 512, 256
+    root = Path(tempfile.mkdtemp(prefix="prelabel-bench-"))
+    out: dict[str, object] = {
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "cpu_threads": torch.get_num_threads(),
+        "frames": args.frames,
+        "frame_size": f"{width}x{height}",
+        "input_size": f"{in_w}x{in_h}",
+        "batch": args.batch,
+    }
+    try:
+        start = time.perf_counter()
+        written = write_drive(root / "images", frames=args.frames, width=width, height=height)
+        out["generate_seconds"] = round(time.perf_counter() - start, 1)
+        project = Project.create(root / "bench.roadmark")
+        project.add_frames(
+            FrameSpec(path, None, width, height, "drive", i) for i, (path, _) in enumerate(written)
+        )
+        out["speed"] = [
+            speed(root, arch, project, args, (in_h, in_w)) for arch in args.archs.split(",")
+        ]
+        project.close()
+        if not args.skip_quality:
+            out["uncertainty_ranking"] = quality(root, args)
+    finally:
+        if args.keep:
+            shutil.copytree(root, args.keep, dirs_exist_ok=True)
+        shutil.rmtree(root, ignore_errors=True)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
