@@ -278,6 +278,8 @@ class ExportContext:
         warnings: Where to report what could not be written exactly.
         job: Progress and cancellation.
         stats: Figures the writer reports (counts, agreement measures).
+        prediction: Frame id -> that frame's newest stored model prediction (``None``
+            when it has none), for formats that export predictions.
     """
 
     schema: LabelSchema
@@ -287,6 +289,7 @@ class ExportContext:
     warnings: WarningLog = field(default_factory=WarningLog)
     job: Job = field(default_factory=Job)
     stats: dict[str, Any] = field(default_factory=dict)
+    prediction: Callable[[int], Any] = field(default=lambda _frame_id: None)
 
 
 # -- --frames SPEC ---------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from roadmark.io.formats.common import (
 )
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.frames import VideoReader, scan
+from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
 
 
@@ -302,6 +303,7 @@ def export_dataset(
         image_root=common_root(list(files.values())),
         warnings=WarningLog(),
         job=job,
+        prediction=lambda frame_id: read_prediction(project, frame_id),
     )
     counter = {"objects": 0}
     staging = Path(

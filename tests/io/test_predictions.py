@@ -1,0 +1,168 @@
+"""The prediction store, uncertainty regions and the predictions export format."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from roadmark.core.annotation import Box, FrameStatus
+from roadmark.core.prediction import FramePrediction, PredictedBox, SegmentationMaps
+from roadmark.io.formats import Capability, registered_formats
+from roadmark.io.formats.errors import FormatError
+from roadmark.io.formats.jobs import export_dataset
+from roadmark.io.prediction_writer import PredictionWriter
+from roadmark.io.predictions import (
+    delete_predictions,
+    predicted_frame_ids,
+    prediction_models,
+    ranked_regions,
+    read_prediction,
+    set_regions_resolved,
+)
+from roadmark.io.store import FrameSpec, Project
+from roadmark.io.uncertainty import RegionParams, box_regions, pixel_regions
+
+ROAD, SKY, CAR = 7, 23, 26
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    project = Project.create(tmp_path / "p.roadmark")
+    project.add_frames(
+        [
+            FrameSpec(tmp_path / f"city_000000_00000{i}_leftImg8bit.png", None, 64, 32, "s", i)
+            for i in range(3)
+        ]
+    )
+    yield project
+    project.close()
+
+
+def _maps(seed: int = 0) -> SegmentationMaps:
+    rng = np.random.default_rng(seed)
+    labels = np.full((16, 32), ROAD, np.uint8)
+    labels[:6] = SKY
+    confidence = rng.integers(100, 256, (16, 32), dtype=np.uint8)
+    margin = (confidence // 2).astype(np.uint8)
+    entropy = (255 - confidence).astype(np.uint8)
+    return SegmentationMaps(labels, confidence, margin, entropy, 64, 32)
+
+
+def test_store_keeps_maps_losslessly_and_apart_from_labels(project: Project):
+    first, second, _ = (f.id for f in project.frames())
+    maps = _maps()
+    boxes = (PredictedBox(CAR, 0.5, Box(1, 2, 30, 20), flip_iou=0.25),)
+    prediction = FramePrediction(first, "m", "a" * 64, "segmentation", maps, boxes)
+    with PredictionWriter(project, params=RegionParams(min_area=1), workers=2) as writer:
+        writer.submit(prediction)
+        writer.submit(replace(prediction, frame_id=second, maps=_maps(1)))
+    assert writer.stored == 2
+    back = read_prediction(project, first, "m")
+    assert back is not None and back.maps is not None
+    for name in ("label_ids", "confidence", "margin", "entropy"):
+        assert np.array_equal(getattr(back.maps, name), getattr(maps, name))
+    assert back.boxes == boxes and back.regions and back.regions[0].frame_id == first
+    assert project.objects(first).live() == []
+    assert project.frame(first).status is FrameStatus.PRELABELED
+    assert predicted_frame_ids(project, "m", "a" * 64) == {first, second}
+    assert predicted_frame_ids(project, "m", "b" * 64) == set()
+    assert prediction_models(project) == {"m": 2}
+    # A second prediction of the same model replaces the first, regions included.
+    with PredictionWriter(project) as writer:
+        writer.submit(replace(prediction, boxes=(), maps=_maps(2)))
+    assert read_prediction(project, first, "m").boxes == ()
+    assert all(r.frame_id != first or r.kind == "pixels" for r in ranked_regions(project))
+    uid = ranked_regions(project)[0].uid
+    set_regions_resolved(project, [uid])
+    assert uid not in {r.uid for r in ranked_regions(project)}
+    assert uid in {r.uid for r in ranked_regions(project, include_resolved=True)}
+    assert delete_predictions(project, "m", [first]) == 1
+    assert read_prediction(project, first) is None and ranked_regions(project, frame_id=first) == []
+
+
+def test_uncertain_regions_are_found_where_they_were_planted():
+    # A confident map with two planted unsure patches (near-uniform probabilities).
+    confidence = np.full((100, 200), 250, np.uint8)
+    margin = np.full((100, 200), 245, np.uint8)
+    planted = [(10, 20, 30, 50), (60, 120, 90, 180)]  # row0, col0, row1, col1
+    for r0, c0, r1, c1 in planted:
+        confidence[r0:r1, c0:c1] = 90
+        margin[r0:r1, c0:c1] = 10
+    labels = np.full((100, 200), ROAD, np.uint8)
+    labels[60:90, 120:150] = CAR
+    maps = SegmentationMaps(labels, confidence, margin, 255 - confidence, 400, 200)
+    regions = pixel_regions(maps, RegionParams())
+    assert len(regions) == 2
+    big, small = regions  # highest score (expected wrong pixels) first
+    assert big.score > small.score
+    for region, (r0, c0, r1, c1) in zip(regions, planted[::-1], strict=True):
+        # map pixels are 2x2 frame pixels; smoothing moves edges by a pixel or two
+        assert region.box.x0 == pytest.approx(2 * c0, abs=4)
+        assert region.box.x1 == pytest.approx(2 * c1, abs=4)
+        assert region.box.y0 == pytest.approx(2 * r0, abs=4)
+        assert region.box.y1 == pytest.approx(2 * r1, abs=4)
+        expected_wrong = (r1 - r0) * (c1 - c0) * 4 * (1 - 90 / 255)
+        assert region.score == pytest.approx(expected_wrong, rel=0.15)
+    assert big.classes == (ROAD, CAR) and small.classes == (ROAD,)
+    assert big.mean_uncertainty > 0.9
+    # Entropy as the measure finds the same places.
+    by_entropy = pixel_regions(maps, RegionParams(measure="entropy", threshold=0.5))
+    assert len(by_entropy) == 2
+    for found, region in zip(by_entropy, regions, strict=True):
+        for a, b in zip(
+            (found.box.x0, found.box.y0, found.box.x1, found.box.y1),
+            (region.box.x0, region.box.y0, region.box.x1, region.box.y1),
+            strict=True,
+        ):
+            assert a == pytest.approx(b, abs=4)
+
+
+def test_uncertain_boxes_middle_band_and_flip_disagreement():
+    sure = PredictedBox(CAR, 0.95, Box(0, 0, 10, 10), flip_iou=0.9)
+    unsure = PredictedBox(CAR, 0.5, Box(0, 0, 10, 10), flip_iou=0.9)
+    flipped = PredictedBox(CAR, 0.95, Box(0, 0, 20, 10), flip_iou=0.1)
+    only = PredictedBox(CAR, 0.6, Box(0, 0, 10, 10), flip_iou=0.0, flip_only=True)
+    background = PredictedBox(CAR, 0.1, Box(0, 0, 10, 10))
+    regions = box_regions([sure, unsure, flipped, only, background])
+    assert [(r.kind, r.score) for r in regions] == [
+        ("box_flip", pytest.approx(200 * 0.45)),
+        ("box_score", 50.0),
+        ("box_flip", 50.0),
+    ]
+
+
+def test_predictions_export_format(project: Project, tmp_path: Path):
+    assert "predictions" in registered_formats(Capability.EXPORT)
+    first, second, third = (f.id for f in project.frames())
+    maps = _maps()
+    boxes = (PredictedBox(CAR, 0.8, Box(1, 2, 30, 20)),)
+    from roadmark.io.predictions import write_predictions
+
+    write_predictions(
+        project,
+        [
+            FramePrediction(first, "seg", "a" * 64, "segmentation", maps),
+            FramePrediction(second, "det", "b" * 64, "detection", None, boxes),
+        ],
+    )
+    out = tmp_path / "out"
+    report = export_dataset(project, "predictions", out)
+    assert [w.path for w in report.warnings] == [project.frames()[2].path]
+    labels = cv2.imread(str(out / "city_000000_000000_pred_labelIds.png"), cv2.IMREAD_UNCHANGED)
+    assert labels.shape == (32, 64) and labels.dtype == np.uint8
+    assert (labels[:12] == SKY).all() and (labels[12:] == ROAD).all()
+    uncertainty = cv2.imread(str(out / "city_000000_000000_uncertainty.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(uncertainty[::2, ::2], 255 - maps.margin)
+    det = json.loads((out / "city_000000_000001_pred_boxes.json").read_text())
+    assert det == [{"label": "car", "label_id": CAR, "score": 0.8, "box": [1, 2, 30, 20]}]
+    index = json.loads((out / "predictions.json").read_text())
+    assert [f["model"] for f in index["frames"]] == ["seg", "det"]
+    assert third not in (first, second)
+    with pytest.raises(FormatError, match="no exported frame has a prediction"):
+        export_dataset(project, "predictions", tmp_path / "none", frames="2")
+    assert not (tmp_path / "none").exists()
