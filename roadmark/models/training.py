@@ -492,6 +492,37 @@ class _Trainer:
 
     # -- validation ----------------------------------------------------------------------
 
+    @torch.no_grad()
+    def recalibrate_norms(self, batches: int = 4) -> None:
+        """Re-estimate batch-norm statistics as the plain average over a few training
+        batches ("precise BN").
+
+        The running averages kept during training remember the first steps of a model
+        trained from scratch, whose activations are far larger than later; in eval mode
+        such a model would predict one class everywhere for many epochs. The checkpoint
+        gets the re-estimated statistics too.
+        """
+        norms = [m for m in self.module.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        self.module.train()
+        for count, (_, images, targets) in enumerate(self.loader):
+            if count >= batches:
+                break
+            with self._autocast():
+                if self.task == "segmentation":
+                    self.module(self._normalize(images))
+                else:
+                    inputs = [im.to(self.device).float() / 255 for im in images]
+                    goals = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
+                    self.module(inputs, goals)
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
     @torch.inference_mode()
     def validate(self) -> tuple[float | None, dict[str, Any]]:
         """``(validation loss or None, figures)`` on the held-out frames."""
@@ -595,6 +626,7 @@ class _Trainer:
             mean_loss = float(np.mean(epoch_losses))
             train_seconds = time.perf_counter() - epoch_start
             val_loss, metrics = (None, {})
+            self.recalibrate_norms()
             if len(self.val_set):
                 val_loss, metrics = self.validate()
                 key = "miou" if self.task == "segmentation" else "map"
