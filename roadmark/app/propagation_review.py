@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 REVIEW_ACTIONS = [
     ActionSpec(
-        "sequence.next_check", "&Next propagated object to check", "Frame", ("Ctrl+Shift+P",)
+        "sequence.next_check", "Next propagated object to chec&k", "Frame", ("Ctrl+Shift+P",)
     ),
     ActionSpec(
         "sequence.confirm",
