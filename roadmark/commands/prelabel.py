@@ -75,6 +75,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
     resolve_device(args.device)  # a missing GPU is reported before anything is loaded
     model = load_model(args.model)
     with Project.open(args.project) as project:
+        model.manifest.label_ids(project.schema, source=str(model.path))  # before the bar
         frame_ids = None
         if args.frames is not None:
             frames = project.frames()
