@@ -5,6 +5,10 @@ objects (a comment is not an edit of the labels, so it is not on the undo histor
 gesture ends it hands the anchor to ``on_pin``, and the window asks for the category and
 text and stores the comment (:func:`roadmark.io.workflow.add_comment`). The anchor is
 clipped to the frame; a drag shorter than the context's tolerance is a point.
+
+The tool also says which object a pin is about (:attr:`CommentPinTool.pinned_uid`, set
+before ``on_pin`` runs): for a point, the topmost visible object under it; for an area,
+the largest visible object lying inside it (with the tolerance as margin), if any.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class CommentPinTool(Tool):
         self._start: tuple[float, float] | None = None
         self._end: tuple[float, float] | None = None
         self.last_anchor: Box | None = None
+        self.pinned_uid: int | None = None
 
     @property
     def busy(self) -> bool:
@@ -64,12 +69,31 @@ class CommentPinTool(Tool):
         else:
             anchor = Box.from_corners(x0, y0, x1, y1)
         self.last_anchor = anchor
+        self.pinned_uid = self._object_of(anchor)
         if self.on_pin is not None:
             self.on_pin(anchor)
         return None
 
     def cancel(self) -> None:
         self._start = self._end = None
+
+    def _object_of(self, anchor: Box) -> int | None:
+        document = self.context.document
+        if document is None:
+            return None
+        if anchor.width == 0 and anchor.height == 0:
+            under = document.objects_at(anchor.x0, anchor.y0)
+            return under[0].uid if under else None
+        margin = self.context.tolerance
+        inside = [
+            obj
+            for obj in document.visible()
+            if obj.bounds.x0 >= anchor.x0 - margin
+            and obj.bounds.y0 >= anchor.y0 - margin
+            and obj.bounds.x1 <= anchor.x1 + margin
+            and obj.bounds.y1 <= anchor.y1 + margin
+        ]
+        return max(inside, key=lambda obj: obj.bounds.area).uid if inside else None
 
     def preview(self) -> Preview | None:
         if self._start is None or self._end is None:

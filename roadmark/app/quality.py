@@ -301,8 +301,12 @@ class QualityTools(QObject):
         if answer is None:
             return
         category, text = answer
+        # A comment about a missing object is not about the object that happens to be there.
+        about = None if category is CommentCategory.MISSING_OBJECT else self.pin_tool.pinned_uid
         try:
-            comment = wf.add_comment(self.project, frame_id, category, anchor, text)
+            comment = wf.add_comment(
+                self.project, frame_id, category, anchor, text, object_uid=about
+            )
         except RoadmarkError as error:
             self.window.show_error(str(error))
             return
@@ -318,6 +322,10 @@ class QualityTools(QObject):
             self.window.canvas.centerOn(
                 QPointF((anchor.x0 + anchor.x1) / 2, (anchor.y0 + anchor.y1) / 2)
             )
+            document = self.editor.document
+            if comment.object_uid is not None and document is not None:
+                if document.get(comment.object_uid) is not None:
+                    document.select([comment.object_uid])  # the object it is about
         self.refresh()
 
     def _comment(self, comment_id: int | None) -> ReviewComment | None:

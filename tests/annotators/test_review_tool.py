@@ -45,3 +45,28 @@ def test_anchor_is_clipped_to_the_frame_and_right_button_is_ignored(bench: Bench
     tool.cancel()
     assert not tool.busy and bench.editor.release(Pointer(50, 50)) is None and len(pins) == 1
     assert "click to pin" in bench.editor.preview().hint
+
+
+def test_a_pin_names_the_object_it_is_about(bench: Bench):
+    from tests.helpers import box, region
+
+    road, car, sign = bench.seed(
+        [region(7, 0, 50, 200, 100), region(26, 40, 40, 80, 70), box(20, 150, 10, 160, 30)]
+    )
+    tool, pins = pin_tool(bench)
+    bench.editor.set_tolerance(2)
+    bench.editor.press(Pointer(60, 60))
+    bench.editor.release(Pointer(60, 60))
+    assert tool.pinned_uid == car.uid  # the topmost object under the point
+    bench.editor.press(Pointer(10, 80))
+    bench.editor.release(Pointer(10, 80))
+    assert tool.pinned_uid == road.uid
+    bench.editor.press(Pointer(35, 35))
+    bench.editor.release(Pointer(85, 75))  # an area around the car: the car, not the road
+    assert tool.pinned_uid == car.uid
+    bench.editor.press(Pointer(140, 5))
+    bench.editor.release(Pointer(170, 40))
+    assert tool.pinned_uid == sign.uid
+    bench.editor.press(Pointer(100, 5))
+    bench.editor.release(Pointer(100, 5))
+    assert tool.pinned_uid is None and len(pins) == 5  # nothing there

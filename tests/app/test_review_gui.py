@@ -222,3 +222,24 @@ def test_change_history_of_the_selection_and_of_the_frame(qtbot, monkeypatch, sm
     assert len(whole) == 5  # three objects added, then the two edits
     assert {r[3] for r in whole[2:]} == {"add road region", "add car region", "add person box"}
     window.close()
+
+
+def test_a_comment_pinned_on_an_object_is_about_it(qtbot, monkeypatch, small_project: Path):
+    window = open_as(qtbot, monkeypatch, small_project, "rev")
+    window.select_row(0)
+    document = window.editor.document
+    assert document is not None
+    car = next(o for o in document.live() if o.label_id == 26)
+    quality = window.quality
+    window.actions["tool.comment"].trigger()
+    quality.ask_comment = lambda anchor: (CommentCategory.LOOSE_BOUNDARY, "tighter")
+    click(window.canvas, 60, 45)
+    quality.ask_comment = lambda anchor: (CommentCategory.MISSING_OBJECT, "second car")
+    click(window.canvas, 62, 47)
+    loose, missing = wf.comments(window.project, quality.frame_id)
+    assert loose.object_uid == car.uid
+    assert missing.object_uid is None  # not about the car that happens to be there
+    document.clear_selection()
+    quality.choose_comment(loose.id)
+    assert document.selection == (car.uid,)
+    window.close()
