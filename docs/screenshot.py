@@ -27,6 +27,8 @@ FRAME = 6
 def main(out: Path) -> None:
     ensure_demo_project()
     with tempfile.TemporaryDirectory() as tmp:
+        # Keep the throwaway copy out of the user's recent projects.
+        os.environ["ROADMARK_CONFIG_DIR"] = str(Path(tmp) / "config")
         copy = Path(tmp) / "demo"
         shutil.copytree(demo_folder(), copy)
         application()
