@@ -181,3 +181,18 @@ def test_report_of_an_empty_project_has_no_legends_without_charts(project_path: 
         "1.0 min",
         "12.3 min",
     ]
+
+
+def test_stats_text_and_report_show_agreement_of_two_annotators(project_path: Path, capsys):
+    from tests.io.test_stats import build_two_annotators
+
+    build_two_annotators(project_path)
+    assert main(["stats", str(project_path)]) == 0
+    text = out_of(capsys)
+    assert (
+        "agreement  alice / bob (1 frames): pixel accuracy 0.9684, mIoU 0.9167, box F1 1.0" in text
+    )
+    out = project_path.with_suffix(".html")
+    assert main(["stats", str(project_path), "--html", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "Agreement between annotators" in page and "<td>alice / bob</td>" in page

@@ -437,4 +437,9 @@ def format_stats(stats: dict[str, Any]) -> str:
             f"gold       {user}: pixel accuracy {figures['pixel_accuracy']}, "
             f"mIoU {figures['mean_iou']}, box F1 {figures['box_f1']}"
         )
+    for pair, figures in stats["agreement"]["by_pair"].items():
+        lines.append(
+            f"agreement  {pair} ({figures['frames']} frames): pixel accuracy "
+            f"{figures['pixel_accuracy']}, mIoU {figures['mean_iou']}, box F1 {figures['box_f1']}"
+        )
     return "\n".join(lines)

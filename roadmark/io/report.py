@@ -374,12 +374,32 @@ def _gold_section(stats: dict[str, Any]) -> Section:
             for s in gold["scores"]
         ],
     )
+    pairs = stats.get("agreement", {}).get("by_pair", {})
+    agreement: Block = (
+        _table(
+            ["annotators", "frames", "pixel accuracy", "mIoU", "box F1@0.5"],
+            [
+                [
+                    pair,
+                    f["frames"],
+                    _percent(f["pixel_accuracy"]),
+                    _percent(f["mean_iou"]),
+                    _percent(f["box_f1"]),
+                ]
+                for pair, f in pairs.items()
+            ],
+            title="Agreement between annotators (frames both finished; mean)",
+        )
+        if pairs
+        else Text("No frame has been finished by two annotators yet.", note=True)
+    )
     return Section(
         "Gold scores",
         (
             Text(f"{gold['frames']} gold frames; mean scores per annotator."),
             Chart(bar_chart(rows, scale=1.0), _legend_of(METRIC_COLORS, METRIC_NAMES)),
             table,
+            agreement,
         ),
     )
 

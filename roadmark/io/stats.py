@@ -17,6 +17,9 @@ What is counted, and how:
   decision), the reasons given, and comment categories;
 - **gold**: each annotator's latest submission of each gold frame scored against the
   reference, and the mean per annotator;
+- **agreement**: on every frame that two or more annotators finished, each pair's latest
+  submissions scored against each other (pixel accuracy, mIoU, box F1@0.5), and the mean
+  per pair;
 - **estimate**: minutes left = frames still to annotate x median annotation minutes per
   frame + frames still to review x median review minutes per frame (``None`` until there
   is time logged to base it on). Frames to annotate are new, pre-labeled, in progress or
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -38,7 +42,7 @@ from roadmark.core.annotation import FrameStatus, utc_now
 from roadmark.core.workflow import Action
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-from roadmark.io.gold import gold_frame_ids, gold_scores
+from roadmark.io.gold import compare_users, gold_frame_ids, gold_scores, latest_submissions
 from roadmark.io.store import Project
 from roadmark.io.workflow import comments, events
 
@@ -94,6 +98,7 @@ def project_stats(project: Project) -> dict[str, Any]:
         "throughput": throughput,
         "review": _review(project),
         "gold": _gold(project),
+        "agreement": _agreement(project),
         "estimate": _estimate(frames, annotation, review),
     }
 
@@ -270,17 +275,55 @@ def _gold(project: Project) -> dict[str, Any]:
             | {key: _round(value) for key, value in values.items()}
         )
 
-    def mean(items: list[dict[str, float | None]], key: str) -> float | None:
-        present = [item[key] for item in items if item[key] is not None]
-        return _round(float(np.mean(present))) if present else None
-
     return {
         "frames": len(gold_frame_ids(project)),
         "scores": rows,
         "by_user": {
-            user: {"frames": len(items)}
-            | {key: mean(items, key) for key in ("pixel_accuracy", "mean_iou", "box_f1")}
+            user: {"frames": len(items)} | {key: _mean(items, key) for key in METRICS}
             for user, items in sorted(per_user.items())
+        },
+    }
+
+
+METRICS = ("pixel_accuracy", "mean_iou", "box_f1")
+
+
+def _mean(items: list[dict[str, float | None]], key: str) -> float | None:
+    present = [item[key] for item in items if item[key] is not None]
+    return _round(float(np.mean(present))) if present else None
+
+
+def _agreement(project: Project) -> dict[str, Any]:
+    v = wt.frame_versions.c
+    with project._reading() as conn:
+        frame_ids = [
+            int(row[0])
+            for row in conn.execute(
+                sa.select(v.frame_id)
+                .where(v.kind == "submission")
+                .group_by(v.frame_id)
+                .having(sa.func.count(sa.distinct(v.user_name)) >= 2)
+                .order_by(v.frame_id)
+            )
+        ]
+    names = {frame.id: frame.name for frame in project.frames()} if frame_ids else {}
+    rows = []
+    per_pair: dict[str, list[dict[str, float | None]]] = defaultdict(list)
+    for frame_id in frame_ids:
+        users = sorted(latest_submissions(project, frame_id))
+        for first, second in combinations(users, 2):
+            agreement = compare_users(project, frame_id, first, second)
+            values = {key: getattr(agreement, key) for key in METRICS}
+            per_pair[f"{first} / {second}"].append(values)
+            rows.append(
+                {"frame": names[frame_id], "users": [first, second]}
+                | {key: _round(value) for key, value in values.items()}
+            )
+    return {
+        "pairs": rows,
+        "by_pair": {
+            pair: {"frames": len(items)} | {key: _mean(items, key) for key in METRICS}
+            for pair, items in sorted(per_pair.items())
         },
     }
 

@@ -180,6 +180,8 @@ EXPECTED = {
             "alice": {"frames": 1, "pixel_accuracy": 0.9684, "mean_iou": 0.9167, "box_f1": 1.0}
         },
     },
+    # nobody else finished a frame alice or carol finished
+    "agreement": {"pairs": [], "by_pair": {}},
     "estimate": {
         # to annotate: 2 new + 1 rejected; to review: those + 1 done
         "frames_to_annotate": 3,
@@ -230,3 +232,46 @@ def test_helpers():
     assert source_category("model:m", stamp, stamp) == "model"
     assert source_category("import:coco", stamp, stamp) == "import"
     assert source_category("model:m", stamp, "2024-02-01T00:00:00+00:00") == "edited"
+
+
+def build_two_annotators(path: Path) -> None:
+    """Alice finishes a frame with a road and a car; Bob reopens it, makes the car 2 px
+    wider and finishes it too."""
+    (frame, _) = make_project(path, 2)
+    with Project.open(path, user="alice") as alice:
+        wf.move(alice, frame, Action.START)
+        _, car = alice.add_objects(
+            frame, [region(ROAD, 0, 40, 64, 48), region(CAR, 10, 10, 20, 20)]
+        )
+        wf.move(alice, frame, Action.FINISH)
+    with Project.open(path, user="bob") as bob:
+        wf.move(bob, frame, Action.REOPEN)
+        wider = dataclasses.replace(car, geometry=Box(10, 10, 22, 20).to_polygon())
+        bob.update_objects([wider])
+        wf.move(bob, frame, Action.FINISH)
+
+
+def test_agreement_of_two_annotators_on_the_same_frame(project_path: Path):
+    build_two_annotators(project_path)
+    with Project.open(project_path, read_only=True) as project:
+        stats = project_stats(project)
+    # as the gold test: the car 2 px wider, 612 of 632 pixels alike, car IoU 100/120
+    assert stats["agreement"] == {
+        "pairs": [
+            {
+                "frame": "img0.png",
+                "users": ["alice", "bob"],
+                "pixel_accuracy": 0.9684,
+                "mean_iou": 0.9167,
+                "box_f1": 1.0,
+            }
+        ],
+        "by_pair": {
+            "alice / bob": {
+                "frames": 1,
+                "pixel_accuracy": 0.9684,
+                "mean_iou": 0.9167,
+                "box_f1": 1.0,
+            }
+        },
+    }
