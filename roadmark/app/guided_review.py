@@ -221,6 +221,8 @@ class GuidedReview(QObject):
             self.focus.set_box(None)
         if self.scope == SCOPE_FRAME:
             self.reload_queue()
+        else:
+            self._show_progress()
         self.update_layers()
 
     def _on_session(self, event: SessionEvent) -> None:
@@ -289,8 +291,11 @@ class GuidedReview(QObject):
         self._show_queue()
 
     def _show_queue(self) -> None:
-        names = {frame.id: frame.name for frame in self.window.frames.frames()}
+        names = self._frame_names()
         self.dock.show_regions(self.queue.regions, names, DEFAULT_COST_MODEL, self.queue.index)
+        self._show_progress()
+
+    def _show_progress(self) -> None:
         here = self.effort.frame_minutes(self.frame_id) if self.frame_id is not None else 0.0
         self.dock.progress.setText(
             f"{len(self.queue)} regions left · ~{self.effort.minutes:.1f} min "
@@ -298,6 +303,13 @@ class GuidedReview(QObject):
         )
         if self.window.actions["frame.sort_effort"].isChecked():
             self.sort_by_effort(True)
+
+    def _frame_names(self) -> dict[int, str]:
+        """Frame id -> its position in the project (1-based, as the filmstrip shows it
+        unsorted) and its name."""
+        return {
+            frame.id: f"{row + 1} {frame.name}" for row, frame in enumerate(self.project.frames())
+        }
 
     def next_region(self) -> None:
         self._go(self.queue.next())
@@ -470,7 +482,7 @@ class GuidedReview(QObject):
             f"label errors and {len(self.findings) - errors} hard cases open; "
             f"{len(self.audit_state.flagged)} frames flagged."
         )
-        names = {frame.id: frame.name for frame in self.window.frames.frames()}
+        names = self._frame_names()
         index = self.dock.current_finding()
         self.dock.show_findings(self.findings, names, self.audit_state.flagged)
         count = self.dock.findings.topLevelItemCount()
