@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -43,6 +43,13 @@ from roadmark.models.files import LoadedModel
 from roadmark.models.predictor import DeviceBatch, Predictor
 
 Progress = Callable[[int, int], None]
+SMALL_RUN = 8  # frames; fewer are decoded in the calling thread unless workers are asked for
+
+
+class CancelFlag(Protocol):
+    """Anything with ``is_set()``, such as a :class:`threading.Event`."""
+
+    def is_set(self) -> bool: ...
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -88,7 +95,8 @@ class PrelabelOptions:
     Attributes:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         batch_size: Frames per batch.
-        workers: Decoding processes (``None``: chosen from the device and the CPU count;
+        workers: Decoding processes (``None``: chosen from the device and the CPU count, none
+            for runs of at most ``SMALL_RUN`` frames;
             0 decodes in the calling thread).
         writer_threads: Threads finding regions and encoding maps (``None``: chosen).
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see the predictor).
@@ -215,7 +223,7 @@ def prelabel(
     options: PrelabelOptions | None = None,
     *,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelFlag | None = None,
 ) -> PrelabelResult:
     """Pre-label a project's frames with ``model`` and store the predictions.
 
@@ -258,7 +266,10 @@ def prelabel(
         return PrelabelResult(model.name, str(device), selected, 0, skipped, False, 0.0)
 
     workers, writer_threads = default_workers(device)
-    workers = workers if options.workers is None else options.workers
+    if options.workers is not None:
+        workers = options.workers
+    elif total <= SMALL_RUN:
+        workers = 0  # starting decoding processes costs more than it saves
     writer_threads = options.writer_threads or writer_threads
     dataset = FrameDataset(
         [_FrameSource(str(project.frame_file(f)), f.video_frame) for f in frames]
