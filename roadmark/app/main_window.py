@@ -20,7 +20,14 @@ from PySide6.QtGui import QActionGroup, QCloseEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
 
 from roadmark.annotators.editor import Editor, EditorChange
-from roadmark.app import dataset_io, guided_review, quality, sequence_tools, training_panel
+from roadmark.app import (
+    dataset_io,
+    guided_review,
+    prelabel_action,
+    quality,
+    sequence_tools,
+    training_panel,
+)
 from roadmark.app.attributes_dock import AttributesDock
 from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
@@ -128,6 +135,7 @@ class MainWindow(QMainWindow):
         self.dataset_io = dataset_io.install(self)
         self.guided_review = guided_review.install(self)
         self.training = training_panel.install(self)
+        self.prelabeler = prelabel_action.install(self)
         self._tab_extra_docks()
 
     # -- construction ----------------------------------------------------------------------
