@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFileDialog
 
 from roadmark.annotators.guided import (
@@ -171,6 +171,9 @@ class GuidedReview(QObject):
         self._bind_actions()
         self.editor.subscribe(self._on_editor)
         window.session.subscribe(self._on_session)
+        self._sorting = False
+        window.frames.modelReset.connect(self._on_frames_reset)
+        window.installEventFilter(self)
         self.reload_queue()
         if self.editor.document is not None:
             self._on_editor("document")
@@ -228,6 +231,21 @@ class GuidedReview(QObject):
     def _on_session(self, event: SessionEvent) -> None:
         if self.frame_id in event.frame_ids and self.dock.show_compare.isChecked():
             self.update_layers()
+
+    def _on_frames_reset(self) -> None:
+        """The frame list was read again (after pre-labeling, say): new predictions."""
+        if self._sorting:
+            return
+        frame_id = self.frame_id
+        self.prediction = None if frame_id is None else read_prediction(self.project, frame_id)
+        self._proposals = None
+        self.reload_queue()
+        self.update_layers()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.window and event.type() == QEvent.Type.Close:
+            self.jobs.close(wait=True)  # a running audit stops after its batch
+        return False
 
     def update_layers(self) -> None:
         """Redraw the model layers from the dock's switches."""
@@ -419,7 +437,11 @@ class GuidedReview(QObject):
         if [f.id for f in frames] == [f.id for f in window.frames.frames()]:
             return
         frame_id = self.frame_id
-        window.frames.set_frames(frames)
+        self._sorting = True
+        try:
+            window.frames.set_frames(frames)
+        finally:
+            self._sorting = False
         if frame_id is not None:
             row = window.frames.row_of(frame_id)
             window.current_row = row
@@ -445,7 +467,12 @@ class GuidedReview(QObject):
         def work(progress):
             from roadmark.models.audit import run_audit
 
-            return run_audit(project, Path(path), progress=progress.update)
+            return run_audit(
+                project,
+                Path(path),
+                progress=progress.update,
+                cancel=_CancelFlag(progress),  # type: ignore[arg-type]
+            )
 
         self._start_audit("Auditing labels…", work)
 
@@ -528,6 +555,16 @@ class GuidedReview(QObject):
         flagged.symmetric_difference_update({frame_id})
         self.audit_state.save(self.project)
         self._show_findings()
+
+
+class _CancelFlag:
+    """A job's cancel request, read the way the runner reads a ``threading.Event``."""
+
+    def __init__(self, progress) -> None:
+        self._progress = progress
+
+    def is_set(self) -> bool:
+        return bool(self._progress.cancelled)
 
 
 def _pixel_area(prediction: FramePrediction | None) -> float:

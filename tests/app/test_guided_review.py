@@ -213,3 +213,22 @@ def test_audit_queue_fix_confirm_flag(qtbot, predicted: Path):
 def test_no_shortcut_conflicts(qtbot, predicted: Path):
     window = open_window(qtbot, predicted)
     assert window.actions.shortcuts.conflicts() == {}
+
+
+def test_audit_runs_a_model_in_the_background(qtbot, predicted: Path, tmp_path: Path):
+    pytest.importorskip("torch")
+    from roadmark.core.schema import cityscapes_schema
+    from roadmark.models.create import new_torchvision_model
+
+    model = tmp_path / "seg.roadmodel"
+    new_torchvision_model(model, "lraspp_mobilenet_v3_large", schema=cityscapes_schema(), seed=0)
+    window = open_window(qtbot, predicted, frame=1)
+    guided = window.guided_review
+    guided.jobs.dialogs = False
+    guided.ask_model = lambda: str(model)
+    window.actions["audit.run"].trigger()
+    qtbot.waitUntil(lambda: guided.audit is not None, timeout=60000)
+    assert guided.audit.model == "seg"
+    assert guided.audit.frames == (window.project.frames()[0].id,)  # the labeled frame
+    assert guided.dock.tabs.currentIndex() == 1
+    assert guided.dock.findings.topLevelItemCount() == len(guided.findings)
