@@ -22,6 +22,7 @@ The workflow rules themselves live in :mod:`roadmark.core.workflow` and
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import combinations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
@@ -213,8 +214,7 @@ class QualityTools(QObject):
                     f"mIoU {_percent(a.mean_iou)}, box F1 {_percent(a.box_f1)}"
                 )
         submitted = sorted(gold.latest_submissions(self.project, frame_id))
-        if len(submitted) >= 2:
-            first, second = submitted[-2:]
+        for first, second in combinations(submitted, 2):  # every pair who finished it
             a = gold.compare_users(self.project, frame_id, first, second)
             lines.append(
                 f"Agreement {first} / {second}: pixel accuracy {_percent(a.pixel_accuracy)}, "

@@ -243,3 +243,19 @@ def test_a_comment_pinned_on_an_object_is_about_it(qtbot, monkeypatch, small_pro
     quality.choose_comment(loose.id)
     assert document.selection == (car.uid,)
     window.close()
+
+
+def test_review_shows_the_agreement_of_annotators_who_finished_the_frame(
+    qtbot, monkeypatch, project_path: Path
+):
+    from tests.io.test_stats import build_two_annotators
+
+    build_two_annotators(project_path)  # alice, then bob with the car 2 px wider
+    window = open_as(qtbot, monkeypatch, project_path, "rev")
+    window.select_row(0)
+    label = window.quality.dock.score_label
+    assert label.isVisible()
+    assert label.text() == (
+        "Agreement alice / bob: pixel accuracy 96.8%, mIoU 91.7%, box F1 100.0%"
+    )
+    window.close()
