@@ -404,6 +404,7 @@ class MainWindow(QMainWindow):
             if document.frame.status in UNSTARTED:
                 workflow.move(self.project, frame_id, Action.START)
             status = workflow.move(self.project, frame_id, Action.FINISH)
+        self.session.forget_start(frame_id)  # undo after finishing leaves the status alone
         document.set_frame_status(status)
         self.frames.set_status(frame_id, status)
         self.step_unfinished(1)
