@@ -149,6 +149,10 @@ class EditSession:
         """Call ``listener(event)`` after every committed command, undo and redo."""
         self._listeners.append(listener)
 
+    def forget_start(self, frame_id: int) -> None:
+        """The frame's work was finished: undoing its edits later leaves its status alone."""
+        self._started.pop(frame_id, None)
+
     def open(
         self, frame: int | FrameDocument, *, hidden_labels: Sequence[int] = ()
     ) -> FrameDocument:

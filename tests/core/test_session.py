@@ -177,3 +177,10 @@ def test_undoing_every_edit_of_a_frame_puts_its_status_back(project: Project):
     document.set_frame_status(FrameStatus.DONE)
     session.undo()
     assert project.frame(first).status is FrameStatus.DONE
+    # finished and reopened: once the window forgets the start, undo leaves it in progress
+    session.redo()
+    project.set_frame_status(first, FrameStatus.IN_PROGRESS)
+    document.set_frame_status(FrameStatus.IN_PROGRESS)
+    session.forget_start(first)
+    session.undo()
+    assert project.frame(first).status is FrameStatus.IN_PROGRESS
