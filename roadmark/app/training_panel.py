@@ -120,9 +120,7 @@ class CurveChart(QWidget):
                 QRectF(x - 20, area.bottom() + 4, 40, 16), Qt.AlignmentFlag.AlignHCenter, str(epoch)
             )
         painter.drawText(
-            QRectF(area.left(), area.bottom() + 4, area.width(), 16),
-            Qt.AlignmentFlag.AlignRight,
-            "epoch",
+            QRectF(area.right() + 4, area.bottom() + 4, 40, 16), Qt.AlignmentFlag.AlignLeft, "epoch"
         )
         self._polyline(painter, [point(x, y, top) for x, y in self.steps], STEP_LOSS, 1)
         series = (
