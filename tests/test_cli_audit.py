@@ -38,7 +38,7 @@ def test_audit_json_lists_findings_of_labeled_frames(labeled: Path, tmp_path: Pa
     data = json.loads(out)
     assert data["model"] == "seg" and data["frames_compared"] == 2
     for finding in data["findings"]:
-        assert set(finding) >= {"frame_id", "bbox", "labeled_class", "predicted_class"}
+        assert set(finding) >= {"frame", "frame_id", "bbox", "labeled_class", "predicted_class"}
         assert 0.0 <= finding["model_confidence"] <= 1.0 and finding["disagreeing_area"] > 0
     with Project.open(labeled) as project:
         frames = project.frames()

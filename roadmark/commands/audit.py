@@ -61,15 +61,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 progress=progress,
             )
         schema = project.schema
+        names = {frame.id: frame.name for frame in project.frames()}
         if args.json:
-            print(json.dumps(report.to_json(schema), indent=1))
+            data = report.to_json(schema)
+            for item in (*data["frames"], *data["findings"]):  # type: ignore[misc]
+                item["frame"] = names.get(item["frame_id"], str(item["frame_id"]))
+            print(json.dumps(data, indent=1))
             return 0
         errors, hard = report.disagreements(), report.hard_cases()
         print(
             f"{len(report.frames)} labeled frames compared with {report.model}: "
             f"{len(errors)} likely label errors, {len(hard)} hard cases"
         )
-        names = {frame.id: frame.name for frame in project.frames()}
         for finding in report.findings[: args.top]:
             data = finding.to_json(schema)
             print(
