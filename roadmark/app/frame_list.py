@@ -127,6 +127,17 @@ class FrameListModel(QAbstractListModel):
     def row_of(self, frame_id: int) -> int | None:
         return self._rows.get(frame_id)
 
+    def update_frames(self, frames: Sequence[Frame]) -> None:
+        """Take new versions of listed frames (status, assignee), keeping rows and order."""
+        changed = False
+        for frame in frames:
+            row = self._rows.get(frame.id)
+            if row is not None and self._frames[row] != frame:
+                self._frames[row] = frame
+                changed = True
+        if changed and self._frames:
+            self.dataChanged.emit(self.index(0), self.index(len(self._frames) - 1))
+
     def set_status(self, frame_id: int, status: FrameStatus) -> None:
         row = self._rows.get(frame_id)
         if row is None or self._frames[row].status == status:

@@ -7,7 +7,8 @@
   a reason, comments pinned to a point or an area and listed with their state, the
   rejection reason shown to the annotator, gold scores and agreement;
 - comment pins on the canvas (:class:`~roadmark.app.comment_layer.CommentLayer`);
-- a status and assignee filter above the filmstrip, and "next frame for me";
+- a status and assignee filter above the filmstrip, "next frame for me", and Frame >
+  Assign frames (:class:`~roadmark.app.assign_dialog.AssignDialog`);
 - **time tracking**: presses, drags, wheel and keys on the canvas, edits and frame
   switches are the interactions that keep the clock running
   (:class:`~roadmark.io.worktime.TimeRecorder`), credited to the open frame and the tool
@@ -26,8 +27,10 @@ from itertools import combinations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtWidgets import QDialog
 
 from roadmark.annotators.review import CommentPinTool
+from roadmark.app.assign_dialog import AssignDialog
 from roadmark.app.comment_layer import CommentLayer
 from roadmark.app.frame_filter import FrameFilterBar, wrap_with_filter
 from roadmark.app.history_dialog import HistoryDialog
@@ -56,6 +59,7 @@ QUALITY_ACTIONS = [
     ActionSpec("review.resolve", "Resolve the selected &comment", "Review"),
     ActionSpec("review.next", "&Next frame to review", "Review", ("Ctrl+Shift+N",)),
     ActionSpec("frame.next_for_me", "Next frame &for me", "Frame", ("Ctrl+N",)),
+    ActionSpec("frame.assign", "&Assign frames…", "Frame"),
     ActionSpec("view.stats", "Project &statistics…", "View", ("Ctrl+Shift+I",)),
     ActionSpec(
         "object.history", "Change &history (selection, else frame)…", "Objects", ("Ctrl+H",)
@@ -150,6 +154,7 @@ class QualityTools(QObject):
             "review.resolve": self.resolve_selected,
             "review.next": self.next_to_review,
             "frame.next_for_me": self.next_for_me,
+            "frame.assign": self.assign_frames,
             "view.stats": self.show_stats,
             "object.history": self.show_history,
         }.items():
@@ -364,6 +369,22 @@ class QualityTools(QObject):
             self.window.statusBar().showMessage(f"Nothing to do for {self.user}.", 5000)
             return
         self._go_to(found.frame_id)
+
+    def assign_frames(self) -> None:
+        """Frame > Assign frames: the dialog, then the filmstrip shows the new assignees."""
+        dialog = self.make_assign_dialog()
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.reload_frames()
+
+    def make_assign_dialog(self) -> AssignDialog:
+        window = self.window
+        return AssignDialog(self.project, window.frames.frames(), window.current_row, window)
+
+    def reload_frames(self) -> None:
+        """Read every frame's status and assignee again (after changes made elsewhere)."""
+        self.window.frames.update_frames(self.project.frames())
+        self.filter.refresh_assignees()
+        self.refresh()
 
     def show_stats(self) -> None:
         self.touch()

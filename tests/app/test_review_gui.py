@@ -259,3 +259,43 @@ def test_review_shows_the_agreement_of_annotators_who_finished_the_frame(
         "Agreement alice / bob: pixel accuracy 96.8%, mIoU 91.7%, box F1 100.0%"
     )
     window.close()
+
+
+def test_assign_frames_from_the_window(qtbot, monkeypatch, small_project: Path):
+    window = open_as(qtbot, monkeypatch, small_project, "boss")
+    quality = window.quality
+    dialog = quality.make_assign_dialog()
+    qtbot.addWidget(dialog)
+    assert dialog.spec.text() == "2"  # the open frame, numbered as in the filmstrip
+    dialog.spec.setText("1-2")
+    dialog.annotator.setCurrentText("ann")
+    dialog.reviewer.setCurrentText("ann")
+    assert not dialog.apply()  # one person cannot annotate and review a frame
+    assert "ann annotates this frame and cannot also review it" in dialog.message.text()
+    assert all(s.assignee is None for s in wf.frame_states(window.project))
+    dialog.spec.setText("4")
+    dialog.reviewer.setCurrentText("rev")
+    assert not dialog.apply()
+    assert "there is no frame 4: frames are numbered 1 to 3" in dialog.message.text()
+    dialog.spec.setText("1,x")
+    assert not dialog.apply() and "'x' is not a frame number" in dialog.message.text()
+    dialog.spec.setText("1-2")
+    assert dialog.apply()
+    quality.reload_frames()
+    states = wf.frame_states(window.project)
+    assert [(s.assignee, s.reviewer) for s in states] == [
+        ("ann", "rev"),
+        ("ann", "rev"),
+        (None, None),
+    ]
+    assert window.frames.frame(0).assignee == "ann"
+    window.quality.filter.set_filter(None, "ann")
+    assert window.quality.filter.shown_rows() == [0, 1]
+    again = quality.make_assign_dialog()
+    qtbot.addWidget(again)
+    again.spec.setText("2")
+    again.annotator.setCurrentText("(nobody)")  # the reviewer is kept
+    assert again.apply()
+    state = wf.frame_state(window.project, window.frames.frame(1).id)
+    assert (state.assignee, state.reviewer) == (None, "rev")
+    window.close()
