@@ -574,11 +574,15 @@ class Project:
                 start = (zs[0] if zs[0] is not None else 0) - len(objects)
             else:
                 start = (zs[1] if zs[1] is not None else -1) + 1
-            stored = []
-            for offset, obj in enumerate(objects):
-                row = _object_row(obj) | {"frame_id": frame_id, "z": start + offset}
-                uid = conn.execute(t.objects.insert().values(**row)).inserted_primary_key[0]
-                stored.append(replace(obj, uid=uid))
+            rows = [
+                _object_row(obj) | {"frame_id": frame_id, "z": start + offset}
+                for offset, obj in enumerate(objects)
+            ]
+            uids: list[int] = []
+            if rows:  # one batched INSERT ... RETURNING, ids in the order of the rows
+                insert = t.objects.insert().returning(t.objects.c.id, sort_by_parameter_order=True)
+                uids = list(conn.execute(insert, rows).scalars())
+            stored = [replace(obj, uid=uid) for obj, uid in zip(objects, uids, strict=True)]
             audit.log_added(conn, self.user, frame_id, stored)
         return stored
 
