@@ -7,9 +7,10 @@ Cancel stops them between frames. A cancelled or failed import writes nothing (t
 one transaction); a cancelled or failed export leaves no file or folder behind.
 
 An import is not an edit on the undo history (it can replace objects the history refers
-to), so the history is cleared when one succeeds and the open frame is read again. Labels
-an import adds to the schema (``Add labels the project lacks``) are in the project at
-once; the window's label list shows them after the project is opened again.
+to), so the history is cleared when one succeeds and the open frame is read again. When
+the import added labels to the schema (``Add labels the project lacks``), a new window on
+the project takes the old one's place (same frame, size and docks), since the label list,
+colors and shortcuts are built from the schema when a window opens.
 
 :func:`install` adds both actions to a :class:`~roadmark.app.main_window.MainWindow`.
 """
@@ -311,6 +312,7 @@ class DatasetIO(QObject):
         self.project = window.project
         self.jobs = JobRunner(window, dialogs=dialogs)
         self.last_import: ImportReport | None = None
+        self.reopened: MainWindow | None = None
         self.last_export: ExportReport | None = None
         window.actions.bind("file.import_dataset", self.import_dialog)
         window.actions.bind("file.export_dataset", self.export_dialog)
@@ -382,9 +384,12 @@ class DatasetIO(QObject):
             f"Imported {report.objects} objects on {report.frames} frames "
             f"({report.frames_added} new) from {Path(report.source).name}{added}."
         )
-        self._say(message)
         if report.labels_added:
-            message += " The label list shows the new labels once the project is opened again."
+            # The label list, colors and shortcuts are built from the schema when a window
+            # opens, so a window on the new schema takes this one's place.
+            window = self.reopened = reopen_window(window)
+            message += " The window was reopened with the new labels."
+        window.statusBar().showMessage(message, 8000)
         if report.warnings or report.labels_added:
             window.show_error(message + _warnings_text(report.warnings))
 
@@ -425,6 +430,29 @@ class DatasetIO(QObject):
         self._say(message)
         if report.warnings:
             self.window.show_error(message + _warnings_text(report.warnings))
+
+
+_REOPENED: list[QWidget] = []  # windows opened in place of another; Qt needs an owner
+
+
+def reopen_window(window: MainWindow) -> MainWindow:
+    """Open the window's project again in a new window at the same frame, size and dock
+    layout, then close the old one (every edit is already in the project)."""
+    new = type(window).open_project(
+        str(window.project.location),
+        frame=window.current_row,
+        prefetch=window.preparer.enabled,
+    )
+    new.restoreState(window.saveState())
+    if window.isMaximized():
+        new.showMaximized()
+    else:
+        new.resize(window.size())
+        new.move(window.pos())
+        new.show()
+    _REOPENED[:] = [w for w in _REOPENED if w.isVisible()] + [new]
+    window.close()
+    return new
 
 
 def install(window: MainWindow) -> DatasetIO:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -209,3 +210,42 @@ def test_dialogs_check_their_options(qtbot, tmp_path: Path):
     assert exporter.options() == ExportOptions("cityscapes", source, "0-1", True)
     with pytest.raises(ValueError, match="no format"):
         exporter.set_format("yolo")
+
+
+def test_import_that_adds_labels_reopens_the_window_with_them(
+    qtbot, small_project: Path, tmp_path: Path
+):
+    with Project.open(small_project) as project:
+        from roadmark.io.formats.jobs import export_dataset
+
+        export_dataset(project, "coco", tmp_path / "out.json")
+    data = json.loads((tmp_path / "out.json").read_text())
+    data["categories"].append({"id": 900, "name": "wheelbarrow", "supercategory": "vehicle"})
+    data["annotations"][0]["category_id"] = 900
+    (tmp_path / "new.json").write_text(json.dumps(data))
+    window = _open(qtbot, small_project)
+    window.select_row(1)
+    window.resize(1000, 640)
+    plain = ImportOptions("coco", tmp_path / "new.json")
+    assert window.dataset_io.start_import(plain)
+    _idle(qtbot, window)
+    assert "wheelbarrow" in (window.last_error or "")  # unknown labels are listed
+    assert window.dataset_io.reopened is None
+    window.last_error = None
+    adding = ImportOptions("coco", tmp_path / "new.json", add_labels=True, replace=True)
+    assert window.dataset_io.start_import(adding)
+    _idle(qtbot, window)
+    new = window.dataset_io.reopened
+    assert new is not None
+    qtbot.addWidget(new)
+    assert not window.isVisible() and new.isVisible()
+    assert new.current_row == 1 and new.size() == window.size()
+    label = new.project.schema.label("wheelbarrow")
+    assert label.id not in {lab.id for lab in window.editor.schema.labels}
+    assert label.id in {lab.id for lab in new.editor.schema.labels}
+    assert "The window was reopened with the new labels" in (new.last_error or "")
+    first = new.project.objects(new.frames.frame(0).id).live()
+    assert [o.label_id for o in first].count(label.id) == 1
+    new.select_row(0)
+    assert label.id in {o.label_id for o in new.editor.document.live()}
+    new.close()
