@@ -365,3 +365,37 @@ def test_outlines_are_vectors_when_zoomed_in_and_hide_covered_edges(window: Main
     # zoomed out, the overlay draws the outlines from the label map (pixels)
     canvas.actual_size()
     assert canvas.overlay.outline and canvas.zoom < 1.5
+
+
+def test_objects_list_inserts_and_removes_rows_without_a_reset(window: MainWindow):
+    window.select_row(0)
+    model = window.objects_dock.model
+    document = window.editor.document
+    assert document is not None
+    events: list[str] = []
+    model.modelReset.connect(lambda: events.append("reset"))
+    model.rowsInserted.connect(lambda _p, first, last: events.append(f"insert {first}-{last}"))
+    model.rowsRemoved.connect(lambda _p, first, last: events.append(f"remove {first}-{last}"))
+
+    def listed() -> list[int | None]:
+        return [o.uid for o in model.rows]
+
+    def stacked() -> list[int | None]:
+        return [o.uid for o in reversed(document.live())]  # topmost first
+
+    trigger(window, "tool.box")
+    drag(window.canvas, [(5, 5), (20, 20)])
+    assert events == ["insert 0-0"] and listed() == stacked()
+    trigger(window, "tool.paint_behind")
+    trigger(window, "tool.brush")
+    window.editor.clear_selection()
+    drag(window.canvas, [(140, 10), (150, 12)])  # painted behind: a new bottom row
+    assert events[-1] == "insert 4-4" and listed() == stacked()
+    uids = [o.uid for o in document.live()][:2]
+    document.select(uids)
+    trigger(window, "edit.delete")
+    assert events[-2:] == ["remove 4-4", "remove 3-3"] and listed() == stacked()
+    trigger(window, "object.top")  # nothing selected: no change
+    document.select([listed()[-1]])
+    trigger(window, "object.top")  # a reorder is still a reset
+    assert events[-1] == "reset" and listed() == stacked()
