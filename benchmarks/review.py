@@ -374,6 +374,7 @@ def main() -> None:
     findings, planted_all = [], []
     relabel_to = {26: 24, 24: 26, 11: 21, 21: 11, 20: 17, 17: 20, 13: 11}
     rng = random.Random(args.seed)
+    plant_rng = random.Random(args.seed + 1)  # planting does not depend on the tile draws
     for number, (frame, truth) in enumerate(eval_frames):
         valid = (truth != 0) & ~np.isin(truth, sorted(ignored))
         maps = predict_maps(model, frame.image, schema_ids)
@@ -412,7 +413,7 @@ def main() -> None:
         labels, planted = plant_errors(
             [replace(o, uid=1000 * number + i) for i, o in enumerate(frame.objects)],
             truth,
-            rng,
+            plant_rng,
             schema,
             relabel_to,
         )
