@@ -43,6 +43,9 @@ class OutlineLayer(QGraphicsItem):
         self._cache = {}
         self._pens: dict[int, QPen] = {}
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        # Drawing thousands of outlines takes tens of milliseconds: Qt keeps what was
+        # drawn in device pixels and, when the view pans, draws only the newly exposed strip.
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # Thin lines at the overlay's fill opacity would be too faint: the lines get their
         # own opacity, rising with the overlay's (see paint).
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresParentOpacity, True)

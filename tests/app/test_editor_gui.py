@@ -362,6 +362,15 @@ def test_outlines_are_vectors_when_zoomed_in_and_hide_covered_edges(window: Main
     # ... the road's edge under the car is not, nor anything inside the regions
     assert with_outlines(60, 45) == plain(60, 45)
     assert with_outlines(20, 70) == plain(20, 70)
+    # an edit redraws the outlines where it happened (the drawn outlines are cached)
+    document = window.editor.document
+    assert document is not None
+    car = next(o for o in document.live() if o.label_id == 26)
+    document.select([car.uid])
+    window.editor.nudge(10, 0)
+    document.clear_selection()
+    moved = grab()
+    assert moved(40, 50) == plain(40, 50) and moved(50, 50) != plain(50, 50)
     # zoomed out, the overlay draws the outlines from the label map (pixels)
     canvas.actual_size()
     assert canvas.overlay.outline and canvas.zoom < 1.5
