@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,17 @@ def test_import_that_adds_labels_reopens_the_window_with_them(
     new.select_row(0)
     assert label.id in {o.label_id for o in new.editor.document.live()}
     new.close()
+
+
+def test_closing_the_window_cancels_a_running_export(
+    qtbot, monkeypatch, small_project: Path, tmp_path: Path
+):
+    window = _open(qtbot, small_project)
+    gate = _gate(monkeypatch, "export_dataset")
+    assert window.dataset_io.start_export(ExportOptions("cityscapes", tmp_path / "cs"))
+    threading.Timer(0.3, gate.set).start()  # the job gets going while the window closes
+    window.close()  # waits for the job, which stops at its first check
+    gate.set()
+    time.sleep(1.0)  # had it not been cancelled, the export would finish by now
+    assert not (tmp_path / "cs").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".cs")] == []
