@@ -188,4 +188,8 @@ class OverlayLayer(BufferItem):
         rect = QRectF(c0 - 1, r0 - 1, c1 - c0 + 2, r1 - r0 + 2)
         self.update(rect)
         for child in self.childItems():
-            child.update(rect)
+            invalidate = getattr(child, "invalidate", None)
+            if invalidate is not None:
+                invalidate(rect)  # the outline layer keeps drawn tiles
+            else:
+                child.update(rect)

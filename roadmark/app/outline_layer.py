@@ -4,20 +4,24 @@ The overlay's outline mode draws the boundaries of the derived label map, one im
 wide; that is exact and cheap at any load, but once an image pixel covers several screen
 pixels the outlines turn into staircases. From :data:`VECTOR_ZOOM` on, this item draws the
 regions' polygons instead, with crisp lines of constant screen width. It shows only what
-the label map shows: the regions are painted bottom to top into an offscreen image of the
-exposed area, each one first erasing (composition mode "clear") what lies under it, then
-stroking its boundary, so edges hidden under a region above do not appear.
+the label map shows: the regions are painted bottom to top into an offscreen image, each
+one first erasing (composition mode "clear") what lies under it, then stroking its
+boundary, so edges hidden under a region above do not appear.
 
+The offscreen images are tiles of :data:`TILE` device pixels over the zoomed frame, kept
+until the zoom changes: a pan draws only the tiles coming into view, an edit redraws the
+tiles it touches (:meth:`OutlineLayer.invalidate`, called by the overlay). A tile draws
+only the regions whose bounds meet it; paths and bounds are cached per object version.
 The item is a child of the :class:`~roadmark.app.layers.OverlayLayer`: it follows the
-overlay's visibility and opacity, and the overlay repaints it when a region changes. Only
-regions whose bounds meet the exposed area are drawn; paths and bounds are cached per
-object version.
+overlay's visibility, and draws with an opacity that rises with the overlay's.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -28,6 +32,11 @@ from roadmark.core.document import FrameDocument
 from roadmark.core.schema import LabelSchema
 
 LINE_PX = 1.6
+TILE = 256  # device pixels
+MAX_TILES = 240  # about 60 MB of tiles at most
+KEPT_ZOOMS = 4
+
+_Shapes = tuple[list[QPainterPath], list[QPen], np.ndarray]
 
 
 class OutlineLayer(QGraphicsItem):
@@ -43,9 +52,10 @@ class OutlineLayer(QGraphicsItem):
         self._cache = {}
         self._pens: dict[int, QPen] = {}
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        # Drawing thousands of outlines takes tens of milliseconds: Qt keeps what was
-        # drawn in device pixels and, when the view pans, draws only the newly exposed strip.
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        # Drawn outlines are kept as tiles of the zoomed frame (see paint).
+        # zoom -> (column, row) -> tile; the last few zooms are kept (zooming back and
+        # forth finds its tiles drawn)
+        self._tiles: dict[float, dict[tuple[int, int], QImage]] = {}
         # Thin lines at the overlay's fill opacity would be too faint: the lines get their
         # own opacity, rising with the overlay's (see paint).
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresParentOpacity, True)
@@ -59,7 +69,22 @@ class OutlineLayer(QGraphicsItem):
         self.document = document
         self._size = QRectF(0, 0, width, height)
         self._cache.clear()
+        self._tiles.clear()
         self.update()
+
+    def invalidate(self, rect: QRectF | None = None) -> None:
+        """Draw the outlines inside ``rect`` (image pixels; all when ``None``) again."""
+        if rect is None:
+            self._tiles.clear()
+        else:
+            for scale, tiles in self._tiles.items():
+                x0 = math.floor((rect.left() - 3 / scale) * scale / TILE)
+                y0 = math.floor((rect.top() - 3 / scale) * scale / TILE)
+                x1 = math.floor((rect.right() + 3 / scale) * scale / TILE)
+                y1 = math.floor((rect.bottom() + 3 / scale) * scale / TILE)
+                for key in [k for k in tiles if x0 <= k[0] <= x1 and y0 <= k[1] <= y1]:
+                    del tiles[key]
+        self.update(rect if rect is not None else self._size)
 
     def boundingRect(self) -> QRectF:
         return self._size
@@ -101,35 +126,72 @@ class OutlineLayer(QGraphicsItem):
         exposed = option.exposedRect.intersected(self._size)  # type: ignore[attr-defined]
         if exposed.isEmpty():
             return
-        target = transform.mapRect(exposed).toAlignedRect()
-        if target.isEmpty():
-            return
-        image = QImage(target.size(), QImage.Format.Format_ARGB32_Premultiplied)
+        # Tiles of TILE x TILE device pixels over the frame at this zoom: a pan draws only
+        # the tiles that come into view, a zoom back to an earlier zoom finds them drawn;
+        # an edit redraws the tiles it touches (invalidate), another frame starts afresh.
+        scale = transform.m11()
+        cached = self._tiles.pop(scale, None)
+        if cached is None or len(cached) > MAX_TILES:
+            cached = {}
+        self._tiles[scale] = cached  # the most recent zoom last
+        while len(self._tiles) > KEPT_ZOOMS or (
+            len(self._tiles) > 1 and sum(len(t) for t in self._tiles.values()) > MAX_TILES
+        ):
+            del self._tiles[next(iter(self._tiles))]
+        columns = range(
+            math.floor(exposed.left() * scale / TILE), math.ceil(exposed.right() * scale / TILE)
+        )
+        rows = range(
+            math.floor(exposed.top() * scale / TILE), math.ceil(exposed.bottom() * scale / TILE)
+        )
+        tiles = []
+        shapes: _Shapes | None = None
+        for row in rows:
+            for column in columns:
+                tile = cached.get((column, row))
+                if tile is None:
+                    shapes = shapes or self._shapes(document)
+                    tile = cached[column, row] = self._draw_tile(shapes, scale, column, row)
+                tiles.append((column, row, tile))
+        # Device position of the zoomed frame's origin, in whole pixels so that tiles meet.
+        dx, dy = round(transform.dx()), round(transform.dy())
+        painter.save()
+        painter.resetTransform()
+        painter.setOpacity(min(1.0, 0.2 + 1.6 * self.overlay.opacity()))
+        for column, row, tile in tiles:
+            painter.drawImage(QPointF(column * TILE + dx, row * TILE + dy), tile)
+        painter.restore()
+
+    def _shapes(self, document: FrameDocument) -> _Shapes:
+        """The visible regions' paths, pens and bounds (an array), bottom first."""
+        regions = document.visible_regions()
+        entries = [self._entry(obj) for obj in regions]
+        bounds = np.array([b for _, b in entries], dtype=np.float64).reshape(-1, 4)
+        pens = [self._pen(obj.label_id) for obj in regions]
+        return [path for path, _ in entries], pens, bounds
+
+    def _draw_tile(self, shapes: _Shapes, scale: float, column: int, row: int) -> QImage:
+        image = QImage(TILE, TILE, QImage.Format.Format_ARGB32_Premultiplied)
         image.fill(0)
         offscreen = QPainter(image)
         offscreen.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         offscreen.setTransform(
-            transform * QTransform.fromTranslate(-float(target.x()), -float(target.y()))
+            QTransform(scale, 0, 0, scale, -float(column * TILE), -float(row * TILE))
         )
-        x0, y0 = exposed.left() - 2, exposed.top() - 2
-        x1, y1 = exposed.right() + 2, exposed.bottom() + 2
-        regions = document.visible_regions()
-        entries = [self._entry(obj) for obj in regions]
-        bounds = np.array([b for _, b in entries], dtype=np.float64).reshape(-1, 4)
+        margin = 3 / scale  # line width beyond the tile
+        x0, y0 = column * TILE / scale - margin, row * TILE / scale - margin
+        x1, y1 = (column + 1) * TILE / scale + margin, (row + 1) * TILE / scale + margin
+        paths, pens, bounds = shapes
         meets = (bounds[:, 0] <= x1) & (bounds[:, 2] >= x0) & (bounds[:, 1] <= y1)
         meets &= bounds[:, 3] >= y0
         clear = QPainter.CompositionMode.CompositionMode_Clear
         over = QPainter.CompositionMode.CompositionMode_SourceOver
         for i in np.flatnonzero(meets):
-            path = entries[i][0]
+            path = paths[i]
             offscreen.setCompositionMode(clear)
             offscreen.fillPath(path, Qt.GlobalColor.black)
             offscreen.setCompositionMode(over)
             offscreen.strokePath(path, self._shadow)
-            offscreen.strokePath(path, self._pen(regions[i].label_id))
+            offscreen.strokePath(path, pens[i])
         offscreen.end()
-        painter.save()
-        painter.resetTransform()
-        painter.setOpacity(min(1.0, 0.2 + 1.6 * self.overlay.opacity()))
-        painter.drawImage(target.topLeft(), image)
-        painter.restore()
+        return image
