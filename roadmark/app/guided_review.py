@@ -165,6 +165,8 @@ class GuidedReview(QObject):
         )
         window.add_dock(self.dock, Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock.scope_changed.connect(self.set_scope)
+        self.dock.model_changed.connect(self.set_model)
+        self.dock.set_models(list(prediction_models(self.project)))
         self.dock.region_chosen.connect(self.go_to_index)
         self.dock.finding_chosen.connect(self.go_to_finding)
         self.dock.layers_changed.connect(self.update_layers)
@@ -216,9 +218,8 @@ class GuidedReview(QObject):
     def _on_editor(self, what: EditorChange) -> None:
         if what != "document":
             return
+        self._read_prediction()
         frame_id = self.frame_id
-        self.prediction = None if frame_id is None else read_prediction(self.project, frame_id)
-        self._proposals = None
         current = self.queue.current
         if current is None or current.frame_id != frame_id:
             self.focus.set_box(None)
@@ -236,9 +237,24 @@ class GuidedReview(QObject):
         """The frame list was read again (after pre-labeling, say): new predictions."""
         if self._sorting:
             return
+        self.dock.set_models(list(prediction_models(self.project)))
+        self._read_prediction()
+        self.reload_queue()
+        self.update_layers()
+
+    def _read_prediction(self) -> None:
         frame_id = self.frame_id
-        self.prediction = None if frame_id is None else read_prediction(self.project, frame_id)
+        self.prediction = (
+            None if frame_id is None else read_prediction(self.project, frame_id, self.queue.model)
+        )
         self._proposals = None
+
+    def set_model(self, name: str) -> None:
+        """Show, queue and accept the predictions of model ``name`` ("": the newest)."""
+        self.queue.model = name or None
+        self.queue.index = -1
+        self.focus.set_box(None)
+        self._read_prediction()
         self.reload_queue()
         self.update_layers()
 
@@ -304,7 +320,11 @@ class GuidedReview(QObject):
     def reload_queue(self) -> None:
         """Read the queue and the effort estimate again and show them."""
         self.queue.reload(self.frame_id if self.scope == SCOPE_FRAME else None)
-        regions = ranked_regions(self.project) if self.scope == SCOPE_FRAME else self.queue.regions
+        regions = (
+            ranked_regions(self.project, model=self.queue.model)
+            if self.scope == SCOPE_FRAME
+            else self.queue.regions
+        )
         self.effort = estimate(regions)
         self._show_queue()
 
@@ -427,7 +447,7 @@ class GuidedReview(QObject):
         window = self.window
         frames = window.frames.frames()
         if on:
-            effort = estimate(ranked_regions(self.project))
+            effort = estimate(ranked_regions(self.project, model=self.queue.model))
             position = {frame.id: i for i, frame in enumerate(self.project.frames())}
             frames.sort(key=lambda f: (-effort.frame_seconds(f.id), position.get(f.id, 0)))
         else:
@@ -481,7 +501,9 @@ class GuidedReview(QObject):
         models = prediction_models(self.project)
         if not models:
             raise RoadmarkError("no model predictions are stored; run an audit with a model")
-        model = self.audit.model if self.audit else max(models, key=lambda m: models[m])
+        model = self.queue.model or (
+            self.audit.model if self.audit else max(models, key=lambda m: models[m])
+        )
         project = self.project
         self._start_audit("Comparing labels…", lambda _progress: audit_project(project, model))
 
@@ -494,6 +516,7 @@ class GuidedReview(QObject):
 
     def show_audit(self, report: AuditReport) -> None:
         self.audit = report
+        self.dock.set_models(list(prediction_models(self.project)))
         self.audit_state = AuditState.load(self.project)
         self._show_findings()
         self.dock.tabs.setCurrentIndex(1)

@@ -71,12 +71,14 @@ class UncertaintyDock(QDockWidget):
 
     Signals:
         scope_changed(scope): ``frame`` or ``project``.
+        model_changed(name): The model whose predictions are shown ("" = the newest).
         region_chosen(index): A queue row was activated.
         finding_chosen(index): An audit row was activated.
         layers_changed(): A layer switch, the heat opacity or the box threshold changed.
     """
 
     scope_changed = Signal(str)
+    model_changed = Signal(str)
     region_chosen = Signal(int)
     finding_chosen = Signal(int)
     layers_changed = Signal()
@@ -129,6 +131,11 @@ class UncertaintyDock(QDockWidget):
 
         self.model_text = QLabel("No prediction for this frame.")
         self.model_text.setWordWrap(True)
+        self.model = QComboBox()
+        self.model.setToolTip("Whose predictions the layers, the queue and accept use")
+        self.model.currentIndexChanged.connect(
+            lambda _i: self.model_changed.emit(self.model.currentData() or "")
+        )
 
         queue = QWidget()
         queue_layout = QVBoxLayout(queue)
@@ -172,6 +179,10 @@ class UncertaintyDock(QDockWidget):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(layers)
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Model"))
+        model_row.addWidget(self.model, 1)
+        layout.addLayout(model_row)
         layout.addWidget(self.model_text)
         layout.addLayout(_buttons(accept_actions))
         layout.addWidget(self.tabs, 1)
@@ -192,6 +203,18 @@ class UncertaintyDock(QDockWidget):
         self.layers_changed.emit()
 
     # -- showing ---------------------------------------------------------------------------
+
+    def set_models(self, models: Sequence[str]) -> None:
+        """Offer these models (and "newest of any"), keeping the choice when still there."""
+        chosen = self.model.currentData()
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItem("newest prediction", "")
+        for name in models:
+            self.model.addItem(name, name)
+        index = self.model.findData(chosen) if chosen else 0
+        self.model.setCurrentIndex(max(index, 0))
+        self.model.blockSignals(False)
 
     def _name(self, label_id: int | None) -> str:
         if label_id is None:

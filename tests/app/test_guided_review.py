@@ -232,3 +232,24 @@ def test_audit_runs_a_model_in_the_background(qtbot, predicted: Path, tmp_path: 
     assert guided.audit.frames == (window.project.frames()[0].id,)  # the labeled frame
     assert guided.dock.tabs.currentIndex() == 1
     assert guided.dock.findings.topLevelItemCount() == len(guided.findings)
+
+
+def test_model_chooser_limits_layers_queue_and_accept(qtbot, predicted: Path):
+    with Project.open(predicted) as project:
+        frame_id = project.frames()[1].id
+        other = replace(_prediction(frame_id, (5, 60)), model="other", boxes=())
+        write_predictions(project, [other])
+    window = open_window(qtbot, predicted, frame=1)
+    guided, dock = window.guided_review, window.guided_review.dock
+    assert [dock.model.itemData(i) for i in range(dock.model.count())] == ["", "other", "tiny"]
+    assert guided.prediction.model == "other"  # the newest by default
+    total = len(guided.queue)
+    dock.model.setCurrentIndex(dock.model.findData("tiny"))
+    assert guided.prediction.model == "tiny"
+    assert {r.model for r in guided.queue.regions} == {"tiny"} and len(guided.queue) < total
+    guided.accept_frame()
+    sources = {o.provenance.source for o in window.project.objects(frame_id).live()}
+    assert sources == {"model:tiny"}
+    dock.model.setCurrentIndex(dock.model.findData("other"))
+    assert {r.model for r in guided.queue.regions} == {"other"}
+    assert guided.boxes_item.boxes == ()
