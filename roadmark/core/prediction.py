@@ -13,7 +13,7 @@ resolution and upsamples, so a stride of 2 keeps all the detail the model has wh
 the per-frame work on the host (PNG encoding, region extraction) four times.
 
 Uncertainty measure: ``1 - margin`` by default (``margin`` = top-1 minus top-2
-probability), or the normalized entropy. ``benchmarks/uncertainty_ranking.py`` measures how
+probability), or the normalized entropy. ``benchmarks/prelabel.py`` measures how
 many of a model's wrong pixels each measure puts in its most uncertain 10 % of the area.
 """
 
