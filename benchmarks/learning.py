@@ -1,7 +1,7 @@
 """How fast the model learns from a project's own labels: held-out mIoU after training
 from random weights on 2, 5, 10 and 20 labeled frames, with the same epoch budget.
 
-    python benchmarks/learning.py [--counts 2,5,10,20] [--epochs 6] [--frame 256x128]
+    python benchmarks/learning.py [--counts 2,5,10,20] [--epochs 20] [--frame 256x128]
                                   [--input 192x96] [--device auto]
 
 Frames come from the synthetic drive generator (:mod:`roadmark.io.demo`): a pool of 20
@@ -68,7 +68,7 @@ def build(folder: Path, width: int, height: int) -> tuple[Path, list[int], list[
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--counts", default="2,5,10,20")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--frame", default="256x128", help="rendered frame size WxH")
     parser.add_argument("--input", default="192x96", help="model input WxH ('none': frame)")
     parser.add_argument("--device", default="auto")
