@@ -17,7 +17,8 @@ input 192x96, both width x height) so that the whole run stays under 10 minutes;
 run the full resolution, for example ``--frame 2048x1024 --input 1024x512 --epochs 30``.
 
 Output: JSON with, per count, ``miou`` (held-out), ``pixel_accuracy``, ``best_epoch``,
-``seconds_per_epoch``; plus the device and the settings.
+``seconds_per_epoch`` (the training steps only; validation and saving come on top, see
+``total_seconds``); plus the device and the settings.
 """
 
 from __future__ import annotations
