@@ -19,7 +19,10 @@ Quality: LRASPP trained briefly (``--train-steps``) from random weights on gener
 frames with exact ground truth, then evaluated on other generated frames: the share of
 its wrong pixels that fall inside the 10 % of the area it is most uncertain about
 (``top_area_error_capture``; a random ordering gives 0.10), for uncertainty = 1 - margin
-and for the normalized entropy.
+and for the normalized entropy. The same figures for the bundled demo model
+(``roadmark/assets/models``: the same architecture trained for 10 epochs on 48 frames of
+other generated drives by scripts/make_demo_model.py), run through the engine's predictor
+on ``--demo-size`` frames.
 
     .venv/bin/python benchmarks/prelabel.py                 # defaults (about 8 min, 2 CPUs)
     .venv/bin/python benchmarks/prelabel.py --frames 64 --size 2048x1024 --device cuda
@@ -43,12 +46,15 @@ import torch
 import torch.nn.functional as F
 
 from roadmark.core.raster import train_id_map
+from roadmark.core.schema import LabelSchema
 from roadmark.io.demo import generate_drive, write_drive
 from roadmark.io.frames import read_image
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import FrameSpec, Project
 from roadmark.io.uncertainty import top_area_error_capture
 from roadmark.models.create import new_torchvision_model
+from roadmark.models.demo_model import demo_model_path
+from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.predictor import Predictor
 from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device
 
@@ -130,16 +136,9 @@ def quality(root: Path, args: argparse.Namespace) -> dict[str, object]:
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)
 
-    def drive(seed: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
-        images, targets = [], []
-        for frame in generate_drive(frames=count, width=width, height=height, seed=seed):
-            images.append(torch.from_numpy(frame.image))
-            targets.append(torch.from_numpy(train_id_map(frame.objects, schema, height, width)))
-        x = (torch.stack(images).permute(0, 3, 1, 2).float() / 255.0 - mean) / std
-        return x, torch.stack(targets).long()
-
-    train_x, train_y = drive(seed=1, count=args.train_frames)
-    test_x, test_y = drive(seed=2, count=args.test_frames)
+    train_frames, train_y = _drive(schema, 1, args.train_frames, width, height)
+    train_x = (train_frames.permute(0, 3, 1, 2).float() / 255.0 - mean) / std
+    test_frames, test_y = _drive(schema, 2, args.test_frames, width, height)
     module.train()
     optimizer = torch.optim.AdamW(module.parameters(), lr=3e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -159,19 +158,63 @@ def quality(root: Path, args: argparse.Namespace) -> dict[str, object]:
         schedule.step()
     train_seconds = time.perf_counter() - start
     module.eval()
+    brief = {
+        "model": "lraspp_mobilenet_v3_large, random init",
+        "train_frames": args.train_frames,
+        "train_steps": args.train_steps,
+        "train_seconds": round(train_seconds, 1),
+        "size": args.train_size,
+        **_ranking(model, schema, test_frames, test_y),
+    }
+    # The bundled demo model: the same architecture trained for 10 epochs on 48 frames of
+    # other generated drives (scripts/make_demo_model.py, input 256x128), run as the engine
+    # runs it on frames of the demo drive's size (--demo-size), from the same drive seed.
+    demo = load_model(demo_model_path())
+    assert isinstance(demo.module, torch.nn.Module)
+    demo.module.float()
+    demo_w, demo_h = _size(args.demo_size)
+    demo_frames, demo_y = _drive(schema, 2, args.test_frames, demo_w, demo_h)
+    return {
+        "test_frames": args.test_frames,
+        "random_baseline": 0.1,
+        "brief_training": brief,
+        "demo_model": {
+            "model": demo.name,
+            "size": args.demo_size,
+            **_ranking(demo, schema, demo_frames, demo_y),
+        },
+    }
+
+
+def _drive(
+    schema: LabelSchema, seed: int, count: int, width: int, height: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``uint8 (N, H, W, 3)`` generated frames and their train-id maps."""
+    images, targets = [], []
+    for frame in generate_drive(frames=count, width=width, height=height, seed=seed):
+        images.append(torch.from_numpy(frame.image))
+        targets.append(torch.from_numpy(train_id_map(frame.objects, schema, height, width)))
+    return torch.stack(images), torch.stack(targets).long()
+
+
+def _ranking(
+    model: LoadedModel, schema: LabelSchema, frames: torch.Tensor, targets: torch.Tensor
+) -> dict[str, float]:
+    """Error rate of ``model`` on ``frames`` and how its uncertainty ranks the errors."""
+    module = model.module
+    height, width = frames.shape[1:3]
     predictor = Predictor(model, schema, device="cpu", map_stride=1)
-    by_train_id = schema.by_train_id
     lut = np.zeros(256, dtype=np.int64)
-    for train_id, label in by_train_id.items():
+    for train_id, label in schema.by_train_id.items():
         lut[train_id] = label.id
     captures: dict[str, list[float]] = {"margin": [], "entropy": []}
     wrong_total = valid_total = 0
     with torch.inference_mode():
-        for index in range(len(test_x)):
-            logits = module(test_x[index : index + 1])["out"]
+        for index in range(len(frames)):
+            logits = module(predictor.prepare(frames[index : index + 1]))["out"]
             maps = predictor.summarize(logits, (height, width))
             predicted = maps["label_ids"][0].numpy().astype(np.int64)
-            target = test_y[index].numpy()
+            target = targets[index].numpy()
             valid = target != 255
             truth = lut[np.where(valid, target, 0)]
             wrong = (predicted != truth)[valid]
@@ -183,18 +226,11 @@ def quality(root: Path, args: argparse.Namespace) -> dict[str, object]:
             captures["entropy"].append(top_area_error_capture(entropy[valid], wrong, 0.1))
     error_rate = wrong_total / max(valid_total, 1)
     return {
-        "model": "lraspp_mobilenet_v3_large, random init",
-        "train_frames": args.train_frames,
-        "train_steps": args.train_steps,
-        "train_seconds": round(train_seconds, 1),
-        "size": args.train_size,
-        "test_frames": args.test_frames,
         "pixel_error_rate": round(error_rate, 4),
         # the most any ranking can capture: the top 10 % holds at most 0.1 / error rate
         "best_possible_capture": round(min(1.0, 0.1 / max(error_rate, 1e-9)), 4),
         "top10_area_error_capture_margin": round(float(np.mean(captures["margin"])), 4),
         "top10_area_error_capture_entropy": round(float(np.mean(captures["entropy"])), 4),
-        "random_baseline": 0.1,
     }
 
 
@@ -219,6 +255,9 @@ def main() -> None:
     parser.add_argument("--train-frames", type=int, default=24)
     parser.add_argument("--test-frames", type=int, default=8)
     parser.add_argument("--train-size", default="256x128", help="training frame size WxH")
+    parser.add_argument(
+        "--demo-size", default="1024x512", help="frame size WxH for the demo model (1024x512)"
+    )
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the generated project in this folder")
     args = parser.parse_args()
