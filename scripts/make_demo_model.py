@@ -4,7 +4,8 @@
 The model learns from synthetic drives made by :mod:`roadmark.io.demo` with other seeds
 than the demo project's drive (seed 0), so the demo frames it pre-labels are new to it.
 It is an LRASPP-MobileNetV3 from random weights, run at 128x256 (the demo frames are
-1024x512) with float16 weights (about 6.5 MB). Re-running this script reproduces it:
+1024x512), stored compactly: int8 convolution weights with per-channel scales, float16
+for the rest (about 3.5 MB). Re-running this script reproduces it:
 
     .venv/bin/python scripts/make_demo_model.py [--out FILE] [--epochs N]
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             train_frame_ids=train_ids,
             val_frame_ids=val_ids,
             seed=0,
-            half_weights=True,
+            compact_weights=True,
             overwrite=True,
             description=(
                 "Demo model: LRASPP-MobileNetV3 trained from random weights by "

@@ -45,6 +45,7 @@ MODEL_SUFFIX = ".roadmodel"
 MANIFEST_NAME = "manifest.json"
 EXTRA_FILE = "roadmark.json"
 MANIFEST_KEY = "roadmark_manifest"
+INT8_SCALE_SUFFIX = ".int8_scale"  # see compact_state_dict
 FOLDER_WEIGHTS = {
     "torchvision": "weights.pt",
     "torchscript": "model.torchscript.pt",
@@ -129,7 +130,60 @@ def _state_dict_from(data: Any, *, name: str) -> dict[str, torch.Tensor]:
         or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items())
     ):
         raise ModelFileError("does not hold a state dict (names to tensors)", path=name)
-    return dict(data)
+    return _expand_compact(dict(data), name=name)
+
+
+def compact_state_dict(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights in about a quarter of their float32 size, for models shipped in the package.
+
+    Convolution and linear weights become int8 with one float32 scale per output channel
+    (symmetric, round to nearest; stored under ``<name>`` + :data:`INT8_SCALE_SUFFIX`); other
+    floating-point tensors become float16; integer tensors stay as they are. Loading a
+    model expands them back to float32 (see :func:`load_model`).
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        value = value.detach().cpu()
+        if value.is_floating_point() and value.ndim >= 2 and value.numel() >= 1024:
+            rows = value.float().reshape(value.shape[0], -1)
+            scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+            quantized = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)
+            out[key] = quantized.reshape(value.shape).contiguous()
+            out[key + INT8_SCALE_SUFFIX] = scale.contiguous()
+        elif value.is_floating_point():
+            out[key] = value.half().contiguous()
+        else:
+            out[key] = value.contiguous()
+    return out
+
+
+def _expand_compact(state: dict[str, torch.Tensor], *, name: str) -> dict[str, torch.Tensor]:
+    """Undo :func:`compact_state_dict` (a plain state dict is returned as it is)."""
+    scales = {
+        key.removesuffix(INT8_SCALE_SUFFIX): value
+        for key, value in state.items()
+        if key.endswith(INT8_SCALE_SUFFIX)
+    }
+    if not scales:
+        return state
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.endswith(INT8_SCALE_SUFFIX):
+            if key.removesuffix(INT8_SCALE_SUFFIX) not in state:
+                raise ModelFileError("an int8 scale without its weights", path=name, field=key)
+            continue
+        scale = scales.get(key)
+        if scale is not None:
+            if value.dtype != torch.int8 or tuple(scale.shape) != (value.shape[0],):
+                raise ModelFileError(
+                    f"int8 weights {tuple(value.shape)} ({value.dtype}) do not fit their "
+                    f"scale {tuple(scale.shape)}",
+                    path=name,
+                    field=key,
+                )
+            value = value.float() * scale.float().view(-1, *([1] * (value.ndim - 1)))
+        out[key] = value
+    return out
 
 
 def file_digest(*paths: Path) -> str:

@@ -44,7 +44,9 @@ class TrainOptions:
         val_frame_ids: Validate on exactly these frames.
         workers: Sample-loading processes (``None``: chosen).
         seed: Seed for initialization, sampling and augmentation.
-        half_weights: Store weights as float16 (half the file size).
+        compact_weights: Store int8 convolution/linear weights with per-channel scales and
+            float16 for the rest (about a quarter of the float32 size; see
+            roadmark.models.files.compact_state_dict).
         overwrite: Replace ``out`` if it exists.
         description: Text for the manifest.
     """
@@ -69,7 +71,7 @@ class TrainOptions:
     val_frame_ids: Sequence[int] | None = None
     workers: int | None = None
     seed: int = 0
-    half_weights: bool = False
+    compact_weights: bool = False
     overwrite: bool = False
     description: str = ""
 

@@ -45,7 +45,12 @@ from roadmark.models.architectures import architecture, architectures
 from roadmark.models.augment import IGNORE
 from roadmark.models.create import model_name
 from roadmark.models.errors import ModelFileError
-from roadmark.models.files import build_torchvision, load_model, save_torchvision
+from roadmark.models.files import (
+    build_torchvision,
+    compact_state_dict,
+    load_model,
+    save_torchvision,
+)
 from roadmark.models.manifest import InputSpec, ModelManifest, default_classes
 from roadmark.models.metrics import box_metrics, confusion, segmentation_metrics
 from roadmark.models.runner import resolve_device
@@ -448,12 +453,9 @@ class _Trainer:
 
     def save(self, record: dict[str, Any]) -> None:
         """Write the current weights to ``out`` atomically (replacing the previous best)."""
-        state = {}
-        for key, value in self.module.state_dict().items():
-            value = value.detach().cpu()
-            if self.options.half_weights and value.is_floating_point():
-                value = value.half()
-            state[key] = value
+        state = {key: value.detach().cpu() for key, value in self.module.state_dict().items()}
+        if self.options.compact_weights:
+            state = compact_state_dict(state)
         manifest = replace(
             self.manifest,
             training=record,

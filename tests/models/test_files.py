@@ -16,7 +16,14 @@ from roadmark.core.schema import LabelSchema
 from roadmark.io.schema_files import load_schema
 from roadmark.models.create import new_torchvision_model, wrap_program
 from roadmark.models.errors import ClassMappingError, ModelFileError, UnsafeModelFileError
-from roadmark.models.files import load_model, load_state_dict_file, read_manifest
+from roadmark.models.files import (
+    INT8_SCALE_SUFFIX,
+    compact_state_dict,
+    load_model,
+    load_state_dict_file,
+    read_manifest,
+    save_torchvision,
+)
 from roadmark.models.manifest import ModelClass, ModelManifest, parse_class_list
 from roadmark.models.predictor import Predictor
 
@@ -144,6 +151,34 @@ def test_torchvision_model_round_trip_and_weights_file(tmp_path: Path, schema: L
             schema=schema,
             weights=weights,
         )
+
+
+def test_compact_weights_load_close_to_the_original(tmp_path: Path, schema: LabelSchema):
+    made = new_torchvision_model(
+        tmp_path / "full.roadmodel", "lraspp_mobilenet_v3_large", schema=schema, seed=2
+    )
+    state = made.module.state_dict()
+    compact = compact_state_dict(state)
+    key = "classifier.high_classifier.weight"
+    assert compact[key].dtype == torch.int8 and compact[key + INT8_SCALE_SUFFIX].shape == (19,)
+    saved = save_torchvision(made.manifest, compact, tmp_path / "compact.roadmodel")
+    assert saved.stat().st_size < 0.3 * (tmp_path / "full.roadmodel").stat().st_size
+    loaded = load_model(saved).module.state_dict()
+    for name, value in state.items():
+        if value.is_floating_point():
+            assert torch.allclose(loaded[name], value, atol=value.abs().max().item() / 120 + 1e-3)
+        else:
+            assert torch.equal(loaded[name], value)
+    x = torch.rand(1, 3, 64, 128)
+    full_out = made.module(x)["out"].argmax(1)
+    compact_out = load_model(saved).module(x)["out"].argmax(1)
+    assert (full_out == compact_out).float().mean() > 0.95
+
+    compact[key + INT8_SCALE_SUFFIX] = torch.ones(3)
+    with pytest.raises(ModelFileError, match="do not fit their scale") as caught:
+        save_torchvision(made.manifest, compact, tmp_path / "bad.roadmodel")
+        load_model(tmp_path / "bad.roadmodel")
+    assert caught.value.field == key
 
 
 class Boom:
