@@ -20,12 +20,13 @@ from roadmark.annotators.base import Pointer
 from roadmark.app.main_window import MainWindow
 from roadmark.app.run import application, save_screenshot
 from roadmark.io.demo_project import demo_folder, ensure_demo_project
+from roadmark.models.demo_model import prelabel_demo
 
 FRAME = 6
 
 
 def main(out: Path) -> None:
-    ensure_demo_project()
+    ensure_demo_project(prelabel=prelabel_demo)  # as `roadmark demo` builds it
     with tempfile.TemporaryDirectory() as tmp:
         # Keep the throwaway copy out of the user's recent projects.
         os.environ["ROADMARK_CONFIG_DIR"] = str(Path(tmp) / "config")

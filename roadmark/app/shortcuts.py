@@ -36,7 +36,7 @@ from roadmark.io.settings import Settings
 
 SETTINGS_KEY = "shortcuts"
 KEYS_SHOWN = 2  # key editors per action in the cheat sheet
-MENUS = ("File", "Edit", "View", "Frame", "Tools", "Labels", "Objects", "Help")
+MENUS = ("File", "Edit", "View", "Frame", "Tools", "Labels", "Objects", "Review", "Model", "Help")
 
 
 @dataclass(frozen=True)
