@@ -155,6 +155,8 @@ class MainWindow(QMainWindow):
             row = window.frames.row_of(int(last)) if last and last.isdigit() else None
             frame = row if row is not None else 0
         window.select_row(frame)
+        if window.guided_review.prediction is not None:  # a pre-labeled frame: show the queue
+            window.guided_review.dock.raise_()
         return window
 
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:

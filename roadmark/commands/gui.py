@@ -40,10 +40,14 @@ def cmd_open(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from roadmark.app.run import run_gui
-    from roadmark.io.demo_project import ensure_demo_project
+    from roadmark.io.demo_project import DEMO_LABELED, demo_folder, ensure_demo_project
 
+    fresh = args.rebuild or not (demo_folder() / "demo.roadmark").is_file()
     path = ensure_demo_project(rebuild=args.rebuild, log=print, prelabel=prelabel_demo_project)
-    return run_gui(str(path), frame=args.frame, screenshot=args.screenshot)
+    # A first look opens on the first pre-labeled frame, where the model's layers and the
+    # review queue show; later runs return to the frame the user left.
+    frame = DEMO_LABELED if args.frame is None and fresh else args.frame
+    return run_gui(str(path), frame=frame, screenshot=args.screenshot)
 
 
 def prelabel_demo_project(project: Project) -> None:
