@@ -253,3 +253,18 @@ def test_model_chooser_limits_layers_queue_and_accept(qtbot, predicted: Path):
     dock.model.setCurrentIndex(dock.model.findData("other"))
     assert {r.model for r in guided.queue.regions} == {"other"}
     assert guided.boxes_item.boxes == ()
+
+
+def test_opening_on_a_pre_labeled_frame_shows_the_queue(qtbot, predicted: Path, tmp_path: Path):
+    window = open_window(qtbot, predicted, frame=1)
+    # Same tab stack: only the tab in front has a visible region.
+    assert not window.guided_review.dock.visibleRegion().isEmpty()
+    assert window.attributes_dock.visibleRegion().isEmpty()
+    window.close()
+
+    plain = tmp_path / "plain.roadmark"
+    with Project.create(plain) as project:
+        project.add_frames(scan([make_image(tmp_path / "g.png", 160, 90)]))
+    window = open_window(qtbot, plain, frame=0)
+    assert not window.attributes_dock.visibleRegion().isEmpty()
+    assert window.guided_review.dock.visibleRegion().isEmpty()
