@@ -196,17 +196,8 @@ class GuidedReview(QObject):
             "audit.confirm": self.confirm_finding,
             "audit.flag": self.flag_frame,
         }.items():
-            bind(action_id, self._guard(handler))
+            bind(action_id, self.window.guard(handler))
         bind("frame.sort_effort", self.sort_by_effort)
-
-    def _guard(self, handler: Callable[[], object]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                handler()
-            except RoadmarkError as error:
-                self.window.show_error(str(error))
-
-        return run
 
     # -- the open frame --------------------------------------------------------------------
 

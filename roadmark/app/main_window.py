@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
             if label.shortcut:
                 guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
         for action_id, handler in guarded.items():
-            bind(action_id, self._guard(handler))
+            bind(action_id, self.guard(handler))
         for action_id, handler in {
             "view.overlay": canvas.set_overlay_visible,
             "view.outline": canvas.set_outline,
@@ -289,7 +289,9 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.toolbar = bar
 
-    def _guard(self, handler: Callable[[], object]) -> Callable[[], None]:
+    def guard(self, handler: Callable[[], object]) -> Callable[[], None]:
+        """``handler`` as an action callback: a RoadmarkError is shown, not raised into Qt."""
+
         def run() -> None:
             try:
                 handler()

@@ -149,8 +149,8 @@ class SequenceTools(QObject):
             "sequence.add_to_track": self.add_to_chosen_track,
             "sequence.interpolate": self.interpolate_selection,
         }.items():
-            window.actions.bind(action_id, self._guard(handler))
-        self.review = PropagationReview(window, self._guard)
+            window.actions.bind(action_id, window.guard(handler))
+        self.review = PropagationReview(window, window.guard)
         grabcut_action = window.actions["tool.grabcut"]
         grabcut_action.setCheckable(True)
         group = window.actions["tool.select"].actionGroup()
@@ -168,15 +168,6 @@ class SequenceTools(QObject):
         window.installEventFilter(self)
 
     # -- plumbing --------------------------------------------------------------------------
-
-    def _guard(self, handler: Callable[[], object]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                handler()
-            except RoadmarkError as error:
-                self.window.show_error(str(error))
-
-        return run
 
     def _say(self, message: str, ms: int = 6000) -> None:
         self.window.statusBar().showMessage(message, ms)
