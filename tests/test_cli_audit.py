@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
-
 from roadmark.cli import main
 from roadmark.core.schema import cityscapes_schema
 from roadmark.io.frames import scan

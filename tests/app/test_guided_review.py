@@ -216,7 +216,6 @@ def test_no_shortcut_conflicts(qtbot, predicted: Path):
 
 
 def test_audit_runs_a_model_in_the_background(qtbot, predicted: Path, tmp_path: Path):
-    pytest.importorskip("torch")
     from roadmark.core.schema import cityscapes_schema
     from roadmark.models.create import new_torchvision_model
 
