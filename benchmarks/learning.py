@@ -42,27 +42,24 @@ def _size(text: str) -> tuple[int, int]:
 
 def build(folder: Path, width: int, height: int) -> tuple[Path, list[int], list[int]]:
     """A project with the pool and held-out frames, all labeled (status done)."""
-    from roadmark.core.annotation import FrameStatus
-    from roadmark.io.demo import render_frame
-    from roadmark.io.frames import scan, write_image
+    from roadmark.io.demo import write_drive
+    from roadmark.io.demo_project import add_drive
     from roadmark.io.store import Project
 
     path = folder / "learning.roadmark"
     groups: list[list[int]] = []
     with Project.create(path, user="benchmark") as project:
         for seed, count in ((POOL_SEED, POOL), (HELD_OUT_SEED, HELD_OUT)):
-            rendered = []
-            for index in range(0, DRIVE, DRIVE // count):
-                frame = render_frame(index, frames=DRIVE, width=width, height=height, seed=seed)
-                image = folder / f"drive{seed}_{seed:06d}_{index:06d}_leftImg8bit.png"
-                write_image(image, frame.image)
-                rendered.append((image, frame))
-            with project.transaction():
-                ids, _ = project.add_frames(scan([image for image, _ in rendered]))
-                for frame_id, (_, frame) in zip(ids, rendered, strict=True):
-                    project.add_objects(frame_id, frame.objects)
-                    project.set_frame_status(frame_id, FrameStatus.DONE)
-            groups.append(ids)
+            written = write_drive(
+                folder,
+                frames=DRIVE,
+                width=width,
+                height=height,
+                seed=seed,
+                city=f"drive{seed}",
+                every=DRIVE // count,
+            )
+            groups.append(add_drive(project, written))
     return path, groups[0], groups[1]
 
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from roadmark.core.annotation import FrameStatus
-from roadmark.io.demo import render_frame
-from roadmark.io.frames import scan, write_image
+from roadmark.io.demo import write_drive
+from roadmark.io.demo_project import add_drive
 from roadmark.io.store import Project
 from roadmark.models.augment import Augment
 from roadmark.models.training import TrainOptions, TrainUpdate, train
@@ -45,19 +44,11 @@ def make_project(folder: Path) -> tuple[Project, list[int], list[int]]:
     train_ids: list[int] = []
     val_ids: list[int] = []
     for seed in (*TRAIN_SEEDS, VAL_SEED):
-        written = []
         stride = STRIDE * 2 if seed == VAL_SEED else STRIDE
-        for index in range(0, DRIVE_FRAMES, stride):
-            frame = render_frame(index, frames=DRIVE_FRAMES, seed=seed)
-            path = folder / f"gen{seed}_{seed:06d}_{index:06d}_leftImg8bit.png"
-            write_image(path, frame.image)
-            written.append((path, frame))
-        with project.transaction():
-            ids, _ = project.add_frames(scan([path for path, _ in written]))
-            for frame_id, (_, frame) in zip(ids, written, strict=True):
-                project.add_objects(frame_id, frame.objects)
-                project.set_frame_status(frame_id, FrameStatus.DONE)
-        (val_ids if seed == VAL_SEED else train_ids).extend(ids)
+        written = write_drive(
+            folder, frames=DRIVE_FRAMES, seed=seed, city=f"gen{seed}", every=stride
+        )
+        (val_ids if seed == VAL_SEED else train_ids).extend(add_drive(project, written))
     return project, train_ids, val_ids
 
 

@@ -196,13 +196,15 @@ def write_drive(
     seed: int = 0,
     detail: float = 1.0,
     city: str = "demo",
+    every: int = 1,
 ) -> list[tuple[Path, SyntheticFrame]]:
-    """Render a drive and write its images as Cityscapes-style PNG files.
+    """Render a drive (every ``every``-th of its ``frames``) and write its images as
+    Cityscapes-style PNG files.
 
     Files are named ``{city}_{seed:06d}_{index:06d}_leftImg8bit.png``.
 
     Returns:
-        ``(path, frame)`` for every frame, in order.
+        ``(path, frame)`` for every frame written, in order.
 
     Raises:
         OSError: An image cannot be written.
@@ -210,9 +212,10 @@ def write_drive(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for frame in generate_drive(
-        frames=frames, width=width, height=height, seed=seed, detail=detail
-    ):
+    for index in range(0, frames, every):
+        frame = render_frame(
+            index, frames=frames, width=width, height=height, seed=seed, detail=detail
+        )
         path = folder / f"{city}_{seed:06d}_{frame.index:06d}_leftImg8bit.png"
         if not cv2.imwrite(str(path), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)):
             raise OSError(f"cannot write {path}")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from roadmark.core.annotation import FrameStatus
-from roadmark.io.demo import write_drive
+from roadmark.io.demo import SyntheticFrame, write_drive
 from roadmark.io.frames import scan
 from roadmark.io.settings import data_dir
 from roadmark.io.store import Project
@@ -81,10 +81,23 @@ def build_demo_project(
     images.mkdir(parents=True, exist_ok=True)
     written = write_drive(images, frames=frames, width=width, height=height, seed=seed)
     project = Project.create(path, user="demo")
-    specs = scan([file for file, _ in written])
+    add_drive(project, written, labeled=labeled)
+    return project
+
+
+def add_drive(
+    project: Project, written: Sequence[tuple[Path, SyntheticFrame]], *, labeled: int | None = None
+) -> list[int]:
+    """Add frames written by :func:`~roadmark.io.demo.write_drive` to ``project`` in one
+    transaction, the first ``labeled`` (all by default) with their ground truth, done.
+
+    Returns:
+        The new frames' ids, in order.
+    """
+    labeled = len(written) if labeled is None else labeled
     with project.transaction():
-        ids, _ = project.add_frames(specs)
+        ids, _ = project.add_frames(scan([file for file, _ in written]))
         for frame_id, (_, synthetic) in zip(ids[:labeled], written[:labeled], strict=True):
             project.add_objects(frame_id, synthetic.objects)
             project.set_frame_status(frame_id, FrameStatus.DONE)
-    return project
+    return ids
