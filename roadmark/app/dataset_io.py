@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -318,14 +318,9 @@ class DatasetIO(QObject):
         window.actions.bind("file.export_dataset", self.export_dialog)
         if self.project.read_only:
             window.actions["file.import_dataset"].setEnabled(False)
-        window.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window and event.type() == QEvent.Type.Close:
-            # before the window closes the project: a running import rolls back, a running
-            # export removes its staging folder
-            self.jobs.close(wait=True)
-        return False
+        # Before the window closes the project: a running import rolls back, a running
+        # export removes its staging folder.
+        window.on_close(self.jobs.close)
 
     def _say(self, message: str, ms: int = 8000) -> None:
         self.window.statusBar().showMessage(message, ms)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog
 
 from roadmark.annotators.guided import (
@@ -175,7 +175,7 @@ class GuidedReview(QObject):
         window.session.subscribe(self._on_session)
         self._sorting = False
         window.frames.modelReset.connect(self._on_frames_reset)
-        window.installEventFilter(self)
+        window.on_close(self.jobs.close)  # a running audit stops after its batch
         self.reload_queue()
         if self.editor.document is not None:
             self._on_editor("document")
@@ -248,11 +248,6 @@ class GuidedReview(QObject):
         self._read_prediction()
         self.reload_queue()
         self.update_layers()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window and event.type() == QEvent.Type.Close:
-            self.jobs.close(wait=True)  # a running audit stops after its batch
-        return False
 
     def update_layers(self) -> None:
         """Redraw the model layers from the dock's switches."""

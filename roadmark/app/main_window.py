@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         self.canvas.error.connect(self.show_error)
         self._on_history(self.session.history)
         self._on_editor("tool")
+        self._closing: list[Callable[[], object]] = []
         self.sequence_tools = sequence_tools.install(self)
         self.quality = quality.install(self)
         self.dataset_io = dataset_io.install(self)
@@ -288,6 +289,11 @@ class MainWindow(QMainWindow):
             action.setToolTip(f"{text} ({keys})" if keys else text)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.toolbar = bar
+
+    def on_close(self, stop: Callable[[], object]) -> None:
+        """Call ``stop`` when the window closes, before the project is closed (features stop
+        their background jobs with it)."""
+        self._closing.append(stop)
 
     def guard(self, handler: Callable[[], object]) -> Callable[[], None]:
         """``handler`` as an action callback: a RoadmarkError is shown, not raised into Qt."""
@@ -495,6 +501,8 @@ class MainWindow(QMainWindow):
             self.canvas.refresh()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        for stop in reversed(self._closing):
+            stop()
         self._prefetch_timer.stop()
         self.editor.tool.cancel()
         self.preparer.close()

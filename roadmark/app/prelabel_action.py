@@ -116,6 +116,7 @@ class Prelabeler(QObject):
         super().__init__(window)
         self.window = window
         self.jobs = JobRunner(window, dialogs=dialogs)
+        window.on_close(self.jobs.close)  # a running pre-labeling stops after its batch
         self.last_model = ""
         self.last_result: Any = None
         window.actions.bind("model.prelabel", self.ask)

@@ -22,6 +22,7 @@ The workflow rules themselves live in :mod:`roadmark.core.workflow` and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -139,7 +140,7 @@ class QualityTools(QObject):
         window.session.subscribe(self._on_session)
         window.canvas.viewport().installEventFilter(self)
         window.canvas.installEventFilter(self)
-        window.installEventFilter(self)
+        window.on_close(self._close_recorder)
         self.refresh()
 
     # -- actions ---------------------------------------------------------------------------
@@ -424,14 +425,14 @@ class QualityTools(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
-        if kind in TRACKED_EVENTS and watched is not self.window:
+        if kind in TRACKED_EVENTS:
             self.touch()
-        elif kind == QEvent.Type.Close and watched is self.window:
-            try:
-                self.recorder.close()
-            except RoadmarkError:
-                pass  # the window closes anyway; the last span is lost, not the project
         return False
+
+    def _close_recorder(self) -> None:
+        # The window closes anyway: a failed write loses the last span, not the project.
+        with contextlib.suppress(RoadmarkError):
+            self.recorder.close()
 
     def _on_editor(self, what: EditorChange) -> None:
         if what == "document":

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -165,7 +165,7 @@ class SequenceTools(QObject):
 
         self.editor.subscribe(self._on_editor)
         window.session.subscribe(self._on_session)
-        window.installEventFilter(self)
+        window.on_close(self.close)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -535,11 +535,6 @@ class SequenceTools(QObject):
 
     def _on_session(self, event: SessionEvent) -> None:
         self._refresh_timer.start()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window and event.type() == QEvent.Type.Close:
-            self.close()
-        return False
 
     def close(self) -> None:
         """Stop the background threads (the window is closing)."""

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -243,12 +243,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(left, 2)
         layout.addWidget(self.chart, 3)
         self.refresh_counts()
-        window.installEventFilter(self)
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.window and event.type() == QEvent.Type.Close:
-            self.close_jobs()  # before the window closes the project
-        return False
+        window.on_close(self.close_jobs)  # before the window closes the project
 
     # -- settings --------------------------------------------------------------------------
 
