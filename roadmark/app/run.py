@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
+from roadmark.app.platform_check import check_window_system
 from roadmark.app.theme import apply_dark_theme
 from roadmark.core.errors import RoadmarkError
 
@@ -15,6 +16,7 @@ from roadmark.core.errors import RoadmarkError
 def application() -> QApplication:
     app = QApplication.instance()
     if app is None:
+        check_window_system()
         app = QApplication(sys.argv[:1])
         app.setApplicationName("roadmark")
         app.setOrganizationName("roadmark")
