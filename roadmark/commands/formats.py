@@ -52,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--format", required=True, metavar="FMT", help="coco, cityscapes, ...")
     exp.add_argument("--frames", metavar="SPEC", help="frame positions, like 0-9,15 (default: all)")
     exp.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    exp.add_argument(
+        "--link-images",
+        action="store_true",
+        help="hard-link source images that need no conversion instead of copying them (fast, "
+        "but the export then shares those files with the project's sources)",
+    )
     exp.set_defaults(handler=cmd_export)
 
 
@@ -121,6 +127,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             args.out,
             frames=args.frames,
             overwrite=args.overwrite,
+            link_images=args.link_images,
             job=job,
         )
     _print_warnings(report.warnings)

@@ -197,7 +197,15 @@ class CityscapesFormat(DatasetFormat):
                 left.mkdir(parents=True, exist_ok=True)
                 payload = frame_payload(item, context.schema, stats)
                 pending.append(
-                    pool.submit(write_frame_files, payload, gt, left, base, context.schema)
+                    pool.submit(
+                        write_frame_files,
+                        payload,
+                        gt,
+                        left,
+                        base,
+                        context.schema,
+                        link_images=context.link_images,
+                    )
                 )
                 while len(pending) > 2 * WRITER_THREADS:
                     pending.popleft().result()

@@ -280,6 +280,8 @@ class ExportContext:
         stats: Figures the writer reports (counts, agreement measures).
         prediction: Frame id -> that frame's newest stored model prediction (``None``
             when it has none), for formats that export predictions.
+        link_images: Formats that copy source images may hard-link them instead
+            (``--link-images``); by default an export never shares a file with a source.
     """
 
     schema: LabelSchema
@@ -290,6 +292,7 @@ class ExportContext:
     job: Job = field(default_factory=Job)
     stats: dict[str, Any] = field(default_factory=dict)
     prediction: Callable[[int], Any] = field(default=lambda _frame_id: None)
+    link_images: bool = False
 
 
 # -- --frames SPEC ---------------------------------------------------------------------------
