@@ -132,7 +132,7 @@ def test_two_adds_at_once_both_succeed(tmp_path: Path, images: list[Path]):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for folder in folders
         ]
         for run in runs:
