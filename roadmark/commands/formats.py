@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +82,29 @@ def _progress_job() -> Iterator[Any]:
         yield Job(progress=progress, stage=stage)
 
 
+@contextmanager
+def _interrupt_requests() -> Iterator[threading.Event]:
+    """An event that the first Ctrl+C sets (a second one interrupts at once).
+
+    Only the main thread receives signals; elsewhere the event is never set.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _print_warnings(warnings: Sequence[object]) -> None:
     for warning in warnings[:MAX_WARNINGS]:
         print(f"roadmark: warning: {warning}", file=sys.stderr)
@@ -92,21 +117,35 @@ def _print_warnings(warnings: Sequence[object]) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from roadmark.io.formats.common import parse_mapping
+    from roadmark.io.formats.errors import JobCancelled
     from roadmark.io.formats.jobs import import_dataset
     from roadmark.io.store import Project
 
     mapping = parse_mapping(args.map)
-    with Project.open(args.project) as project, _progress_job() as job:
-        report = import_dataset(
-            project,
-            args.format,
-            args.source,
-            images=args.images,
-            add_labels=args.add_labels,
-            mapping=mapping,
-            replace=args.replace,
-            job=job,
-        )
+    with (
+        Project.open(args.project) as project,
+        _progress_job() as job,
+        _interrupt_requests() as stop,
+    ):
+        # Ctrl+C stops the import at its next check, before it commits; one that comes
+        # after the commit changes nothing, so the import is reported as done.
+        job.cancelled = stop
+        try:
+            report = import_dataset(
+                project,
+                args.format,
+                args.source,
+                images=args.images,
+                add_labels=args.add_labels,
+                mapping=mapping,
+                replace=args.replace,
+                job=job,
+            )
+        except JobCancelled:
+            if not stop.is_set():
+                raise
+            print("roadmark: interrupted; nothing was imported", file=sys.stderr)
+            return 130
     _print_warnings(report.warnings)
     added = f"; labels added: {', '.join(report.labels_added)}" if report.labels_added else ""
     print(
