@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--format", required=True, metavar="FMT", help="coco, cityscapes, ...")
     exp.add_argument("--frames", metavar="SPEC", help="frame positions, like 0-9,15 (default: all)")
     exp.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    exp.add_argument(
+        "--link-images",
+        action="store_true",
+        help="hard-link source images that need no conversion instead of copying them (fast, "
+        "but the export then shares those files with the project's sources)",
+    )
     exp.set_defaults(handler=cmd_export)
 
 
@@ -74,6 +82,29 @@ def _progress_job() -> Iterator[Any]:
         yield Job(progress=progress, stage=stage)
 
 
+@contextmanager
+def _interrupt_requests() -> Iterator[threading.Event]:
+    """An event that the first Ctrl+C sets (a second one interrupts at once).
+
+    Only the main thread receives signals; elsewhere the event is never set.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _print_warnings(warnings: Sequence[object]) -> None:
     for warning in warnings[:MAX_WARNINGS]:
         print(f"roadmark: warning: {warning}", file=sys.stderr)
@@ -86,21 +117,35 @@ def _print_warnings(warnings: Sequence[object]) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from roadmark.io.formats.common import parse_mapping
+    from roadmark.io.formats.errors import JobCancelled
     from roadmark.io.formats.jobs import import_dataset
     from roadmark.io.store import Project
 
     mapping = parse_mapping(args.map)
-    with Project.open(args.project) as project, _progress_job() as job:
-        report = import_dataset(
-            project,
-            args.format,
-            args.source,
-            images=args.images,
-            add_labels=args.add_labels,
-            mapping=mapping,
-            replace=args.replace,
-            job=job,
-        )
+    with (
+        Project.open(args.project) as project,
+        _progress_job() as job,
+        _interrupt_requests() as stop,
+    ):
+        # Ctrl+C stops the import at its next check, before it commits; one that comes
+        # after the commit changes nothing, so the import is reported as done.
+        job.cancelled = stop
+        try:
+            report = import_dataset(
+                project,
+                args.format,
+                args.source,
+                images=args.images,
+                add_labels=args.add_labels,
+                mapping=mapping,
+                replace=args.replace,
+                job=job,
+            )
+        except JobCancelled:
+            if not stop.is_set():
+                raise
+            print("roadmark: interrupted; nothing was imported", file=sys.stderr)
+            return 130
     _print_warnings(report.warnings)
     added = f"; labels added: {', '.join(report.labels_added)}" if report.labels_added else ""
     print(
@@ -121,6 +166,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             args.out,
             frames=args.frames,
             overwrite=args.overwrite,
+            link_images=args.link_images,
             job=job,
         )
     _print_warnings(report.warnings)

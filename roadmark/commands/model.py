@@ -133,7 +133,15 @@ def cmd_new(args: argparse.Namespace) -> int:
         f"{' ' + manifest.arch if manifest.arch else ''}, {manifest.task}, "
         f"{len(manifest.classes)} classes)"
     )
+    if manifest.program_sha256:
+        print(_PROGRAM_NOTE.format(digest=manifest.program_sha256))
     return 0
+
+
+_PROGRAM_NOTE = (
+    "note: a TorchScript/torch.export program is code that roadmark runs; wrapping it is "
+    "trusting it. Its SHA-256 {digest} is recorded; roadmark refuses to run it once it changes."
+)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -155,6 +163,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"output   {manifest.output}",
         f"classes  {len(manifest.classes)}",
     ]
+    if manifest.kind != "torchvision":
+        lines.insert(
+            2,
+            "program  code that roadmark runs; SHA-256 "
+            + (manifest.program_sha256 or "not recorded (refused: wrap it again)"),
+        )
     for index, model_class in enumerate(manifest.classes):
         lines.append(f"  {index:3d} {model_class.name} -> {model_class.label or '(no label)'}")
     print("\n".join(lines))

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from roadmark.io.errors import FrameSourceError
+from roadmark.io.image_limits import BYTES_PER_PIXEL_DECODING, DECODERS, check_encoded
 from roadmark.io.store import FrameSpec
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -49,11 +50,23 @@ def natural_key(text: str) -> list[object]:
 def decode_image(data: bytes, *, name: str) -> Image:
     """Decode image bytes to RGB ``uint8`` (EXIF orientation applied).
 
+    The header is checked first (:mod:`roadmark.io.image_limits`): an image over the pixel
+    limit is refused without decoding, and decodes running at once share a memory budget.
+
     Raises:
-        FrameSourceError: The bytes are not an image OpenCV can decode.
+        FrameSourceError: The bytes are not an image OpenCV can decode, or it is too large.
     """
+    size = check_encoded(data, name=name)
     buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    if not buffer.size:
+        raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
+    reserve = size[0] * size[1] * BYTES_PER_PIXEL_DECODING if size else 0
+    with DECODERS.reserve(reserve):
+        return _decode(buffer, name)
+
+
+def _decode(buffer: np.ndarray, name: str) -> Image:
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if image is None:
         raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -36,7 +36,6 @@ from roadmark.core.annotation import (
     FrameAnnotations,
     FrameStatus,
     ObjectKind,
-    Provenance,
     utc_now,
 )
 from roadmark.core.errors import SchemaError
@@ -50,6 +49,7 @@ from roadmark.io.errors import (
     ProjectReadOnlyError,
     ProjectVersionError,
 )
+from roadmark.io.rows import frame_from_row, label_attributes, label_color, object_from_row
 from roadmark.io.settings import Settings
 
 PROJECT_SUFFIX = ".roadmark"
@@ -87,10 +87,6 @@ def _lock_timeout() -> float:
 
 def _iso(when: datetime) -> str:
     return when.isoformat()
-
-
-def _from_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 class Project:
@@ -158,6 +154,8 @@ class Project:
                     ],
                 )
                 project._write_schema(conn, schema)
+            if not _is_url(location):
+                _enable_wal(project._engine)
         except BaseException:
             project.close()
             if not _is_url(location):
@@ -228,8 +226,11 @@ class Project:
         self.close()
 
     def _check_and_migrate(self) -> None:
+        # Nothing is written before the file is known to be an undamaged roadmark project:
+        # a refused file stays byte-identical.
         with self._wrap_errors():
             with self._engine.connect() as conn:
+                conn = conn.execution_options(**{_READING: True})
                 names = sa.inspect(conn).get_table_names()
                 if "meta" not in names:
                     raise NotAProjectError("is not a roadmark project", path=self.location)
@@ -242,6 +243,7 @@ class Project:
                 raise NotAProjectError(
                     "has no valid schema_version", path=self.location, field="meta"
                 ) from error
+            self._check_pages()
             if version > t.SCHEMA_VERSION:
                 raise ProjectVersionError(
                     f"was written by a newer roadmark (project version {version}, this "
@@ -255,6 +257,22 @@ class Project:
                         path=self.location,
                     )
                 migrate(self._engine, version)
+            if not self.read_only and not _is_url(self.location):
+                _enable_wal(self._engine)
+
+    def _check_pages(self) -> None:
+        """Every command checks the file the same way before it reads or writes: SQLite's
+        ``quick_check`` (page structure, record formats, ...)."""
+        if _is_url(self.location):
+            return
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(**{_READING: True})
+            found = conn.exec_driver_sql("PRAGMA quick_check(1)").scalar()
+        if found != "ok":
+            detail = " ".join(str(found).replace("*** in database main ***", "").split())
+            raise NotAProjectError(
+                f"is damaged ({detail}); restore it from a backup", path=self.location
+            )
 
     @contextmanager
     def _wrap_errors(self) -> Iterator[None]:
@@ -313,7 +331,7 @@ class Project:
             yield current
             return
         with self._wrap_errors(), self._engine.connect() as conn:
-            yield conn
+            yield conn.execution_options(**{_READING: True})
 
     # -- meta ------------------------------------------------------------------------------
 
@@ -411,7 +429,9 @@ class Project:
 
     def _read_schema(self) -> LabelSchema:
         with self._reading() as conn:
-            rows = conn.execute(sa.select(t.labels).order_by(t.labels.c.position)).mappings().all()
+            label_rows = (
+                conn.execute(sa.select(t.labels).order_by(t.labels.c.position)).mappings().all()
+            )
             header = dict(
                 conn.execute(
                     sa.select(t.meta.c.key, t.meta.c.value).where(t.meta.c.key.like("schema_%"))
@@ -437,15 +457,11 @@ class Project:
                 category_id=row["category_id"],
                 has_instances=bool(row["has_instances"]),
                 ignore_in_eval=bool(row["ignore_in_eval"]),
-                color=(
-                    int(row["color"][1:3], 16),
-                    int(row["color"][3:5], 16),
-                    int(row["color"][5:7], 16),
-                ),
-                attributes=tuple(json.loads(row["attributes"])),
+                color=label_color(row, self.location),
+                attributes=label_attributes(row, self.location),
                 shortcut=row["shortcut"],
             )
-            for row in rows
+            for row in label_rows
         )
         return LabelSchema(
             name=header.get("schema_name", "custom"),
@@ -521,14 +537,14 @@ class Project:
         if status is not None:
             query = query.where(t.frames.c.status == status.value)
         with self._reading() as conn:
-            return [_frame_from_row(row) for row in conn.execute(query)]
+            return [frame_from_row(row, self.location) for row in conn.execute(query)]
 
     def frame(self, frame_id: int) -> Frame:
         with self._reading() as conn:
             row = conn.execute(sa.select(*_FRAME_COLUMNS).where(t.frames.c.id == frame_id)).first()
         if row is None:
             raise ProjectError(f"has no frame {frame_id}", path=self.location)
-        return _frame_from_row(row)
+        return frame_from_row(row, self.location)
 
     def frame_count(self) -> int:
         with self._reading() as conn:
@@ -548,12 +564,15 @@ class Project:
         """A frame's objects in z-order, soft-deleted ones included."""
         frame = self.frame(frame_id)
         with self._reading() as conn:
-            rows = conn.execute(
+            found = conn.execute(
                 sa.select(t.objects)
                 .where(t.objects.c.frame_id == frame_id)
                 .order_by(t.objects.c.z, t.objects.c.id)
             ).mappings()
-            return FrameAnnotations(frame, [_object_from_row(row) for row in rows])
+            labels = self.schema.by_id
+            return FrameAnnotations(
+                frame, [object_from_row(row, self.location, labels) for row in found]
+            )
 
     def add_objects(
         self, frame_id: int, objects: Sequence[AnnotationObject], *, at_bottom: bool = False
@@ -711,6 +730,18 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
+_READING = "roadmark_reading"  # execution option: this connection only reads
+
+
+def _enable_wal(engine: Engine) -> None:
+    """Switch a project file to WAL mode (kept in the file; outside any transaction)."""
+    raw = engine.raw_connection()
+    try:
+        raw.driver_connection.execute("PRAGMA journal_mode=WAL")  # type: ignore[union-attr]
+    finally:
+        raw.close()
+
+
 def sqlite_engine(path: Path, *, read_only: bool = False, create: bool = False) -> Engine:
     """An engine on a project file: foreign keys on, WAL, real transactions.
 
@@ -739,13 +770,18 @@ def _configure_sqlite(engine: Engine, *, read_only: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if not read_only:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # Changes nothing in the file; WAL mode (which does) is switched on only once
+            # the file is known to be a project (Project.open, Project.create).
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A write transaction takes the write lock when it starts (waiting up to the lock
+        # timeout for another writer to finish); a deferred one would meet the lock at its
+        # first write and fail at once in WAL mode. Reads stay deferred.
+        reading = read_only or conn.get_execution_options().get(_READING, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 _FRAME_COLUMNS = (
@@ -759,20 +795,6 @@ _FRAME_COLUMNS = (
     t.frames.c.status,
     t.frames.c.assignee,
 )
-
-
-def _frame_from_row(row: Any) -> Frame:
-    return Frame(
-        id=row.id,
-        path=row.path,
-        video_frame=None if row.video_frame < 0 else row.video_frame,
-        width=row.width,
-        height=row.height,
-        sequence=row.sequence,
-        sequence_index=row.sequence_index,
-        status=FrameStatus(row.status),
-        assignee=row.assignee,
-    )
 
 
 def _object_row(obj: AnnotationObject) -> dict[str, Any]:
@@ -799,29 +821,3 @@ def _object_row(obj: AnnotationObject) -> dict[str, Any]:
         "confidence": prov.confidence,
         "deleted": obj.deleted,
     }
-
-
-def _object_from_row(row: Any) -> AnnotationObject:
-    if row["kind"] == ObjectKind.BOX.value:
-        geometry: Any = Box(row["x0"], row["y0"], row["x1"], row["y1"])
-    else:
-        geometry = shapely.from_wkb(row["geometry"])
-    return AnnotationObject(
-        label_id=row["label_id"],
-        geometry=geometry,
-        provenance=Provenance(
-            source=row["source"],
-            created_by=row["created_by"],
-            created_at=_from_iso(row["created_at"]),
-            updated_by=row["updated_by"],
-            updated_at=_from_iso(row["updated_at"]),
-            verified=bool(row["verified"]),
-            confidence=row["confidence"],
-        ),
-        instance_id=row["instance_id"],
-        track_id=row["track_id"],
-        attributes=json.loads(row["attributes"]),
-        crowd=bool(row["crowd"]),
-        deleted=bool(row["deleted"]),
-        uid=row["id"],
-    )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import pickle
 import shutil
@@ -30,20 +29,21 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from roadmark.models import programs
 from roadmark.models.architectures import architecture
 from roadmark.models.errors import ModelFileError, UnsafeModelFileError
 from roadmark.models.manifest import ModelManifest
 
 MODEL_SUFFIX = ".roadmodel"
 MANIFEST_NAME = "manifest.json"
-EXTRA_FILE = "roadmark.json"
+EXTRA_FILE = programs.EXTRA_FILE
 MANIFEST_KEY = "roadmark_manifest"
 INT8_SCALE_SUFFIX = ".int8_scale"  # see compact_state_dict
 FOLDER_WEIGHTS = {
@@ -223,41 +223,18 @@ def _extra_manifest(path: Path) -> bytes | None:
 def check_pt2_archive(path: Path) -> None:
     """Check every pickle inside a ``torch.export`` archive with ``weights_only=True``.
 
-    Raw tensor payloads (listed in the archive's weight and constant configs as not
-    pickled) and JSON are skipped; every other file under ``data/`` (pickled weights and
-    constants, sample inputs, legacy payloads) must load as weights only.
+    See :func:`roadmark.models.programs.check_pt2_archive`.
 
     Raises:
-        UnsafeModelFileError: A pickle would run code, or the archive holds custom objects
-            (TorchScript classes, opaque Python objects), which roadmark does not load.
+        UnsafeModelFileError: A pickle would run code, or the archive's layout could let
+            torch read a member unchecked.
         ModelFileError: The archive is corrupt.
     """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            raw: set[str] = set()
-            for name in names:
-                if not name.endswith(("_weights_config.json", "_constants_config.json")):
-                    continue
-                folder = name.rsplit("/", 1)[0]
-                for entry in json.loads(archive.read(name)).get("config", {}).values():
-                    file_name = str(entry["path_name"])
-                    if file_name.startswith(("custom_obj", "opaque_obj")):
-                        raise UnsafeModelFileError(
-                            "refused to load: the program holds custom Python objects",
-                            path=str(path),
-                            field=file_name,
-                        )
-                    if not entry.get("use_pickle", False):
-                        raw.add(f"{folder}/{file_name}")
-            for name in names:
-                if "/data/" not in name or name.endswith(("/", ".json")) or name in raw:
-                    continue
-                safe_torch_load(archive.read(name), name=f"{path}:{name}")
-    except (zipfile.BadZipFile, KeyError, TypeError, json.JSONDecodeError, AttributeError) as error:
-        raise ModelFileError(
-            f"is not a readable torch.export archive ({error})", path=str(path)
-        ) from error
+
+    def load_pickle(data: bytes, name: str) -> None:
+        safe_torch_load(data, name=name)
+
+    programs.check_pt2_archive(path, load_pickle)
 
 
 # -- reading models ------------------------------------------------------------------------
@@ -336,8 +313,10 @@ def load_model(path: str | Path) -> LoadedModel:
         state_dict = _state_dict_from(data, name=str(weights))
         module: Callable[..., Any] = build_torchvision(manifest, state_dict, source=name)
     elif kind == "torchscript":
+        programs.check_digest(weights, manifest.program_sha256, model=path)
         module = _load_torchscript(weights)
     else:
+        programs.check_digest(weights, manifest.program_sha256, model=path)
         module = _load_exported(weights).module()
     digest_files = [path / MANIFEST_NAME, weights] if path.is_dir() else [path]
     return LoadedModel(manifest, module, path, file_digest(*digest_files))
@@ -386,7 +365,8 @@ def build_torchvision(
 
 def _load_torchscript(path: Path) -> Callable[..., Any]:
     try:
-        return torch.jit.load(str(path), map_location="cpu").eval()
+        with programs.guarded_torch_load():
+            return torch.jit.load(str(path), map_location="cpu").eval()
     except (RuntimeError, ValueError, OSError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(
@@ -397,7 +377,8 @@ def _load_torchscript(path: Path) -> Callable[..., Any]:
 def _load_exported(path: Path) -> Any:
     check_pt2_archive(path)
     try:
-        return torch.export.load(str(path))
+        with programs.guarded_torch_load():
+            return torch.export.load(str(path))
     except (RuntimeError, ValueError, OSError, KeyError, AssertionError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(
@@ -449,20 +430,43 @@ def save_torchvision(
 
 
 def save_program(manifest: ModelManifest, module: Any, out: Path, *, folder: bool = False) -> Path:
-    """Write a TorchScript module or an exported program with its manifest."""
+    """Write a TorchScript module or an exported program with its manifest.
+
+    The manifest records the program's :func:`~roadmark.models.programs.program_digest`;
+    loading refuses the program once its bytes differ from it.
+
+    Raises:
+        ModelFileError: torch wrote the program differently on the second pass (the digest
+            could not be recorded).
+    """
+
+    def write(file: Path, embedded: ModelManifest) -> None:
+        extra = {EXTRA_FILE: embedded.to_json()}
+        with programs.guarded_torch_load():  # torch's log lines stay off the terminal
+            if manifest.kind == "torchscript":
+                torch.jit.save(module, str(file), _extra_files=extra)
+            else:
+                torch.export.save(module, str(file), extra_files=extra)
+
     with _atomic_target(out, folder=folder) as target:
         if folder:
             manifest = manifest.with_weights(FOLDER_WEIGHTS[manifest.kind])
             file = target / FOLDER_WEIGHTS[manifest.kind]
+            write(file, manifest)
+            manifest = replace(manifest, program_sha256=programs.program_digest(file))
             (target / MANIFEST_NAME).write_text(manifest.to_json() + "\n", encoding="utf-8")
         else:
+            # The digest leaves the embedded manifest out, so the archive can carry it.
             manifest = manifest.with_weights(None)
-            file = target
-        extra = {EXTRA_FILE: manifest.to_json()}
-        if manifest.kind == "torchscript":
-            torch.jit.save(module, str(file), _extra_files=extra)
-        else:
-            torch.export.save(module, str(file), extra_files=extra)
+            write(target, manifest)
+            digest = programs.program_digest(target)
+            write(target, replace(manifest, program_sha256=digest))
+            if programs.program_digest(target) != digest:
+                raise ModelFileError(
+                    "torch wrote the program differently twice; its digest cannot be "
+                    "recorded (write a folder model with --folder instead)",
+                    path=str(out),
+                )
     return Path(out)
 
 

@@ -58,7 +58,9 @@ _FIELDS = {
     "schema",
     "description",
     "training",
+    "program_sha256",
 }
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _INPUT_FIELDS = {"mean", "std", "size", "batch"}
 
 
@@ -111,6 +113,7 @@ class ModelManifest:
     schema: str | None = None
     description: str = ""
     training: Mapping[str, Any] = field(default_factory=dict)  # how it was trained, metrics
+    program_sha256: str | None = None  # a program's digest when it was made (see programs.py)
 
     @property
     def output_key(self) -> str | None:
@@ -142,6 +145,8 @@ class ModelManifest:
             out["description"] = self.description
         if self.training:
             out["training"] = dict(self.training)
+        if self.program_sha256 is not None:
+            out["program_sha256"] = self.program_sha256
         return out
 
     def to_json(self) -> str:
@@ -224,6 +229,13 @@ class ModelManifest:
         training = data.get("training", {})
         if not isinstance(training, dict):
             raise fail("must be an object", "training")
+        program_sha256 = data.get("program_sha256")
+        if program_sha256 is not None and not (
+            isinstance(program_sha256, str) and _SHA256.match(program_sha256)
+        ):
+            raise fail("must be 64 lower-case hex digits", "program_sha256")
+        if program_sha256 is not None and kind == "torchvision":
+            raise fail("only programs (torchscript, export) carry a digest", "program_sha256")
         return cls(
             name=name,
             kind=kind,
@@ -237,6 +249,7 @@ class ModelManifest:
             schema=schema,
             description=description,
             training=training,
+            program_sha256=program_sha256,
         )
 
     def label_ids(self, schema: LabelSchema, *, source: str | None = None) -> list[int | None]:

@@ -49,12 +49,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region
 from roadmark.core.errors import GeometryError
 from roadmark.core.schema import LabelSchema
-from roadmark.io.formats import Capability, DatasetFormat, register_format
+from roadmark.io.formats import Capability, DatasetFormat, register_format, validate
 from roadmark.io.formats.cityscapes_files import (
     BOXES,
     GROUP,
@@ -129,6 +130,7 @@ class CityscapesFormat(DatasetFormat):
             raise FormatError("must be an object with imgHeight, imgWidth and objects", path=where)
         height = integer(data.get("imgHeight"), where=where, field="imgHeight", minimum=1)
         width = integer(data.get("imgWidth"), where=where, field="imgWidth", minimum=1)
+        validate.image_size(width, height, where=where, field="imgWidth")
         raw_objects = data.get("objects")
         if not isinstance(raw_objects, list):
             raise FormatError("must be a list", path=where, field="objects")
@@ -155,6 +157,10 @@ class CityscapesFormat(DatasetFormat):
         if not isinstance(item, dict):
             raise FormatError("must be an object with label and polygon", path=where, field=field)
         outline = points(item.get("polygon"), where=where, field=f"{field}.polygon")
+        # Range-checked before any geometry is built from the numbers.
+        beyond = validate.coordinates(
+            np.asarray(outline, dtype=float), *size, where=where, field=f"{field}.polygon"
+        )
         label_id, crowd = _label(item.get("label"), where, f"{field}.label", context)
         try:
             imported: ImportedPolygon = polygon_to_region(outline)
@@ -167,16 +173,28 @@ class CityscapesFormat(DatasetFormat):
                 field=f"{field}.polygon",
             )
         _check_inside(outline, size, where, f"{field}.polygon", context)
+        region = imported.region
+        if beyond:
+            region = validate.clip_region(region, *size)
+            context.warnings.warn(
+                "polygon reaches more than two image sizes outside the image; clipped to "
+                "that margin",
+                path=where,
+                field=f"{field}.polygon",
+            )
+            if region is None:
+                return None
         if label_id is None:
             return None
         obj = AnnotationObject(
             label_id=label_id,
-            geometry=imported.region,
+            geometry=region,
             provenance=_provenance(item, where, field, context),
             crowd=crowd,
             deleted=_flag(item.get("deleted", 0), where, f"{field}.deleted"),
         )
-        return _Entry(obj, item.get(EXTRAS_KEY), where, field, [list(map(list, outline))])
+        original = None if beyond else [list(map(list, outline))]
+        return _Entry(obj, item.get(EXTRAS_KEY), where, field, original)
 
     # -- export ------------------------------------------------------------------------------
 
@@ -197,7 +215,15 @@ class CityscapesFormat(DatasetFormat):
                 left.mkdir(parents=True, exist_ok=True)
                 payload = frame_payload(item, context.schema, stats)
                 pending.append(
-                    pool.submit(write_frame_files, payload, gt, left, base, context.schema)
+                    pool.submit(
+                        write_frame_files,
+                        payload,
+                        gt,
+                        left,
+                        base,
+                        context.schema,
+                        link_images=context.link_images,
+                    )
                 )
                 while len(pending) > 2 * WRITER_THREADS:
                     pending.popleft().result()
@@ -377,13 +403,22 @@ def _read_boxes(file: Path, size: tuple[int, int], context: ImportContext) -> li
             raise FormatError(
                 "width and height must not be negative", path=where, field=f"{field}.bbox"
             )
+        box = Box.from_xywh(x, y, w, h)
+        corners = np.array([[box.x0, box.y0], [box.x1, box.y1]])
+        if validate.coordinates(corners, width, height, where=where, field=f"{field}.bbox"):
+            box = validate.clip_box(box, width, height)
+            context.warnings.warn(
+                "box reaches more than two image sizes outside the image; clipped",
+                path=where,
+                field=f"{field}.bbox",
+            )
         label_id, crowd = _label(item.get("label"), where, f"{field}.label", context)
         if label_id is None:
             entries.append(None)
             continue
         obj = AnnotationObject(
             label_id=label_id,
-            geometry=Box.from_xywh(x, y, w, h),
+            geometry=box,
             provenance=_provenance(item, where, field, context),
             crowd=crowd,
             deleted=_flag(item.get("deleted", 0), where, f"{field}.deleted"),

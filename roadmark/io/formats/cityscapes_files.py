@@ -20,6 +20,7 @@ import numpy as np
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
 from roadmark.core.raster import INSTANCE_FACTOR, region_mask_in_box
 from roadmark.core.schema import IGNORE_TRAIN_ID, LabelSchema
+from roadmark.io.errors import FrameSourceError
 from roadmark.io.formats.cityscapes_geometry import region_to_polygons
 from roadmark.io.formats.common import EXTRAS_KEY, ExportFrame, extras_of
 from roadmark.io.formats.errors import FormatError
@@ -84,7 +85,10 @@ def _clean(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
 
 
-def _write_image(item: ExportFrame, path: Path) -> None:
+def _write_image(item: ExportFrame, path: Path, *, link: bool = False) -> None:
+    """The frame as an 8-bit RGB PNG: an 8-bit RGB PNG source is copied (hard-linked with
+    ``link``), anything else (other formats, 16-bit, gray, alpha, palette) is decoded and
+    written again; a video frame is decoded."""
     source = item.image
     if item.frame.video_frame is not None:
         reader = VideoReader(source)
@@ -93,13 +97,32 @@ def _write_image(item: ExportFrame, path: Path) -> None:
         finally:
             reader.close()
         return
-    if source.suffix.lower() != ".png":
+    if not is_rgb8_png(source):
         write_image(path, read_image(source))
         return
+    if link:
+        try:
+            os.link(source, path)
+            return
+        except OSError:
+            pass  # another file system: copy
+    shutil.copyfile(source, path)
+
+
+def is_rgb8_png(path: Path) -> bool:
+    """Whether a file is a PNG of 8-bit RGB pixels, by its header (IHDR)."""
     try:
-        os.link(source, path)
-    except OSError:
-        shutil.copyfile(source, path)
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except FileNotFoundError as error:
+        raise FrameSourceError("image not found", path=str(path)) from error
+    return (
+        len(head) == 26
+        and head[:8] == b"\x89PNG\r\n\x1a\n"
+        and head[12:16] == b"IHDR"
+        and head[24] == 8  # bit depth
+        and head[25] == 2  # colour type: RGB (no palette, no alpha, not gray)
+    )
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -133,11 +156,17 @@ class FramePayload:
 
 
 def write_frame_files(
-    payload: FramePayload, gt: Path, left: Path, base: str, schema: LabelSchema
+    payload: FramePayload,
+    gt: Path,
+    left: Path,
+    base: str,
+    schema: LabelSchema,
+    *,
+    link_images: bool = False,
 ) -> None:
     """Write a frame's image, polygons, boxes and label maps (thread-safe: own files only)."""
     item = payload.item
-    _write_image(item, left / f"{base}{LEFT}.png")
+    _write_image(item, left / f"{base}{LEFT}.png", link=link_images)
     header = {"imgHeight": item.frame.height, "imgWidth": item.frame.width}
     _write_json(gt / f"{base}{POLYGONS}", header | {"objects": payload.polygons})
     if payload.boxes:

@@ -52,7 +52,7 @@ from roadmark.core.annotation import (
 from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
-from roadmark.io.formats import Capability, DatasetFormat, register_format
+from roadmark.io.formats import Capability, DatasetFormat, register_format, validate
 from roadmark.io.formats.common import (
     EXTRAS_KEY,
     ExportContext,
@@ -165,6 +165,7 @@ class CocoFormat(DatasetFormat):
         name = safe_relative(image.get("file_name"), where=where, field=f"{field}.file_name")
         width = integer(image.get("width"), where=where, field=f"{field}.width", minimum=1)
         height = integer(image.get("height"), where=where, field=f"{field}.height", minimum=1)
+        validate.image_size(width, height, where=where, field=f"{field}.width")
         extras = image.get(EXTRAS_KEY)
         video_frame = None
         if isinstance(extras, dict) and extras.get("video_frame") is not None:
@@ -182,6 +183,8 @@ class CocoFormat(DatasetFormat):
                 path=where,
                 field=f"{field}.file_name",
             )
+        if video_frame is None:  # before any mask of the declared size is decoded
+            validate.size_matches_file(path, width, height, where=where, field=f"{field}.width")
         objects = []
         for ann_index, ann in annotations:
             obj = self._read_annotation(ann, ann_index, categories, (width, height), where, context)
@@ -268,7 +271,16 @@ class CocoFormat(DatasetFormat):
             context.warnings.warn(
                 "the segmentation has no area; imported as its bbox", path=where, field=field
             )
-        return Box.from_xywh(x, y, w, h)
+        box = Box.from_xywh(x, y, w, h)
+        corners = np.array([[box.x0, box.y0], [box.x1, box.y1]])
+        if validate.coordinates(corners, width, height, where=where, field=f"{field}.bbox"):
+            context.warnings.warn(
+                "box reaches more than two image sizes outside the image; clipped",
+                path=where,
+                field=f"{field}.bbox",
+            )
+            box = validate.clip_box(box, width, height)
+        return box
 
     # -- export ------------------------------------------------------------------------------
 
@@ -368,21 +380,9 @@ def _image_roots(source: Path, data: dict, images: Path | None, where: str) -> l
 
 
 def _rle_region(segmentation: dict, height: int, width: int, where: str, field: str) -> Any:
-    size = segmentation.get("size")
-    if (
-        not isinstance(size, list)
-        or len(size) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)
-    ):
-        raise FormatError(
-            f"RLE 'size' must be [height, width], got {size!r}", path=where, field=f"{field}.size"
-        )
-    if size != [height, width]:
-        raise FormatError(
-            f"RLE size {size} does not match the image ({height} x {width})",
-            path=where,
-            field=f"{field}.size",
-        )
+    size = validate.rle_size(
+        segmentation.get("size"), width, height, where=where, field=f"{field}.size"
+    )
     counts = segmentation.get("counts")
     if isinstance(counts, list) and not all(
         isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts
@@ -413,6 +413,8 @@ def _polygon_region(
                 f"a polygon needs at least 3 points, got {len(values) // 2}", path=where, field=part
             )
         ring = np.asarray(values, dtype=float).reshape(-1, 2)
+        # Range-checked before shapely or pycocotools see the numbers.
+        beyond = validate.coordinates(ring, width, height, where=where, field=part)
         polygon = Polygon(ring)
         try:
             region = polygon if polygon.is_valid and polygon.area > 0 else as_region(polygon)
@@ -437,6 +439,16 @@ def _polygon_region(
             context.warnings.warn(
                 f"polygon reaches outside the {width}x{height} image; kept", path=where, field=part
             )
+        if beyond:
+            context.warnings.warn(
+                "polygon reaches more than two image sizes outside the image; clipped to "
+                "that margin",
+                path=where,
+                field=part,
+            )
+            region = validate.clip_region(region, width, height)
+            if region is None:
+                continue
         regions.append(region)
     if not regions:
         return None

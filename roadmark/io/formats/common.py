@@ -280,6 +280,8 @@ class ExportContext:
         stats: Figures the writer reports (counts, agreement measures).
         prediction: Frame id -> that frame's newest stored model prediction (``None``
             when it has none), for formats that export predictions.
+        link_images: Formats that copy source images may hard-link them instead
+            (``--link-images``); by default an export never shares a file with a source.
     """
 
     schema: LabelSchema
@@ -290,6 +292,7 @@ class ExportContext:
     job: Job = field(default_factory=Job)
     stats: dict[str, Any] = field(default_factory=dict)
     prediction: Callable[[int], Any] = field(default=lambda _frame_id: None)
+    link_images: bool = False
 
 
 # -- --frames SPEC ---------------------------------------------------------------------------
@@ -338,9 +341,11 @@ def read_json(path: Path) -> Any:
     """
     try:
         with open(path, "rb") as handle:
-            return json.load(handle)
+            data = json.load(handle)
     except FileNotFoundError as error:
         raise FormatError("no such file", path=str(path)) from error
+    except RecursionError as error:
+        raise FormatError("JSON nested too deeply", path=str(path)) from error
     except json.JSONDecodeError as error:
         raise FormatError(
             f"not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})",
@@ -350,6 +355,42 @@ def read_json(path: Path) -> Any:
         raise FormatError("not valid JSON (not UTF-8 text)", path=str(path)) from error
     except OSError as error:
         raise FormatError(f"cannot read ({error.strerror})", path=str(path)) from error
+    check_text(data, where=str(path))
+    return data
+
+
+def check_text(data: Any, *, where: str) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate, which JSON's ``\\ud800``
+    escapes can make) anywhere in parsed JSON, naming the first place it occurs.
+
+    Lists that start with a number (coordinates, RLE counts) are not searched: their
+    items are checked as numbers where they are used.
+
+    Raises:
+        FormatError: Naming the file and the JSON path.
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        place, value = stack.pop()
+        if isinstance(value, str):
+            _check_unicode(value, where, place)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_unicode(key, where, place or "(key)")
+                stack.append((f"{place}.{key}" if place else key, item))
+        elif isinstance(value, list) and value and not isinstance(value[0], int | float):
+            stack.extend((f"{place}[{i}]", item) for i, item in enumerate(value))
+
+
+def _check_unicode(text: str, where: str, place: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise FormatError(
+            f"is not valid Unicode text (a lone surrogate at character {error.start})",
+            path=where,
+            field=place or None,
+        ) from error
 
 
 def safe_relative(name: Any, *, where: str, field: str) -> PurePosixPath:
@@ -402,6 +443,8 @@ def integer(value: Any, *, where: str, field: str, minimum: int | None = None) -
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise FormatError(f"must be an integer, got {value!r}", path=where, field=field)
+    if not -(2**63) <= value < 2**63:
+        raise FormatError("must fit in 64 bits (a signed integer)", path=where, field=field)
     if minimum is not None and value < minimum:
         raise FormatError(f"must be at least {minimum}, got {value}", path=where, field=field)
     return value

@@ -14,14 +14,13 @@ cancellation, so the command line and a GUI worker thread call them the same way
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from roadmark.core.annotation import utc_now
-from roadmark.io.formats import Capability, get_format
+from roadmark.io.formats import Capability, get_format, targets
 from roadmark.io.formats import sources as import_sources
 from roadmark.io.formats.common import (
     ExportContext,
@@ -264,6 +263,7 @@ def export_dataset(
     *,
     frames: str | Sequence[int] | None = None,
     overwrite: bool = False,
+    link_images: bool = False,
     job: Job | None = None,
 ) -> ExportReport:
     """Export frames of ``project`` to a new file or folder.
@@ -275,10 +275,14 @@ def export_dataset(
         frames: ``--frames`` spec (``"0-9,15"``) or positions in project order; all frames
             by default.
         overwrite: Replace an existing target (only once the new one is complete).
+        link_images: Let formats that copy source images hard-link them instead (the
+            export then shares the source files: editing one edits the other).
         job: Progress and cancellation.
 
     Raises:
-        FormatError: Bad target or spec, or something the format cannot write.
+        FormatError: Bad target or spec, a target that would touch the project or its
+            sources (see :mod:`~roadmark.io.formats.targets`), an OS error on the target,
+            or something the format cannot write.
         JobCancelled: Cancelled; nothing was written.
     """
     job = job or Job()
@@ -295,6 +299,10 @@ def export_dataset(
     if not selected:
         raise FormatError("the project has no frames to export", path=project.location)
     _check_target(fmt.output, fmt.suffix, target, overwrite)
+    all_files = [project.frame_file(frame) for frame in everything]
+    targets.check_target_is_safe(
+        target, targets.protected_paths(_project_file(project), all_files)
+    )
     files = {frame.id: project.frame_file(frame).resolve() for frame in selected}
     context = ExportContext(
         schema=project.schema,
@@ -304,16 +312,21 @@ def export_dataset(
         warnings=WarningLog(),
         job=job,
         prediction=lambda frame_id: read_prediction(project, frame_id),
+        link_images=link_images,
     )
     counter = {"objects": 0}
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    )
+    try:
+        targets.remove_stale_staging(target)
+        staging = targets.make_staging(target)
+    except OSError as error:
+        raise _os_error(error, target) from error
     try:
         written = staging if fmt.output == "folder" else staging / target.name
         fmt.write(_export_frames(project, fmt.id, context, counter), written, context)
         job.check()
         _move_into_place(written, target, overwrite)
+    except OSError as error:
+        raise _os_error(error, target) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return ExportReport(
@@ -324,6 +337,17 @@ def export_dataset(
         warnings=list(context.warnings),
         stats=dict(context.stats),
     )
+
+
+def _project_file(project: Project) -> Path | None:
+    return None if "://" in project.location else Path(project.location)
+
+
+def _os_error(error: OSError, target: Path) -> FormatError:
+    """One line for an OS error met while exporting (nothing is left behind)."""
+    where = error.filename or target
+    reason = error.strerror or type(error).__name__
+    return FormatError(f"cannot write the export ({reason}: {where})", path=str(target))
 
 
 def _check_target(output: str, suffix: str, target: Path, overwrite: bool) -> None:
@@ -365,7 +389,7 @@ def _move_into_place(written: Path, target: Path, overwrite: bool) -> None:
     if not (overwrite and (target.exists() or target.is_symlink())):
         written.rename(target)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    old = targets.make_staging(target, "old")
     aside = old / target.name
     target.rename(aside)
     try:

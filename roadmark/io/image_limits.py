@@ -1,0 +1,131 @@
+"""Images are judged by their header before their pixels are decoded.
+
+A small file can declare a huge image (a 875 KB PNG of 30000 x 30000 pixels decodes to
+2.7 GB). Before decoding, :func:`check_encoded` reads the width and height from the
+file's header (Pillow reads only the header) and refuses an image of more than
+:func:`max_image_pixels` pixels. The limit is 100 million pixels by default (a 12000 x 8000
+frame; driving cameras give 2-33 million); set ``ROADMARK_MAX_IMAGE_PIXELS`` to change it.
+Pillow's own decompression-bomb limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``, about 179
+million pixels) caps what a header check can read, so larger limits are clipped to it.
+
+Decoders that run at once (frame scans use a thread pool) share a memory budget,
+:data:`DECODE_BUDGET_BYTES` (1 GiB, ``ROADMARK_DECODE_BUDGET_MB`` to change it): a decode
+waits until the pixels it will hold fit beside the ones being decoded (one decode is always
+let through), so memory stays bounded however many run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from PIL import Image, UnidentifiedImageError
+
+from roadmark.io.errors import FrameSourceError
+
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
+DECODE_BUDGET_BYTES = 1 << 30
+BYTES_PER_PIXEL_DECODING = 6  # the decoded BGR image and its RGB copy
+
+
+def max_image_pixels() -> int:
+    """The pixel limit: ``ROADMARK_MAX_IMAGE_PIXELS`` or 100 million."""
+    raw = os.environ.get("ROADMARK_MAX_IMAGE_PIXELS", "")
+    try:
+        value = int(raw) if raw.strip() else DEFAULT_MAX_IMAGE_PIXELS
+    except ValueError:
+        value = DEFAULT_MAX_IMAGE_PIXELS
+    return max(1, value)
+
+
+def check_pixels(width: int, height: int, *, name: str, field: str | None = None) -> None:
+    """Refuse a width and height over :func:`max_image_pixels` (or not positive).
+
+    Raises:
+        FrameSourceError: Naming the file (and the field it was read from).
+    """
+    limit = max_image_pixels()
+    if width <= 0 or height <= 0:
+        raise FrameSourceError(f"has no pixels ({width} x {height})", path=name, field=field)
+    if width * height > limit:
+        raise FrameSourceError(
+            f"declares {width} x {height} pixels, more than the limit of {limit:,} "
+            "(ROADMARK_MAX_IMAGE_PIXELS)",
+            path=name,
+            field=field,
+        )
+
+
+def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
+    """``(width, height)`` from an encoded image's header, ``None`` if Pillow cannot tell.
+
+    Raises:
+        FrameSourceError: The header declares more pixels than even Pillow reads.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
+            with Image.open(io.BytesIO(data)) as image:
+                return int(image.size[0]), int(image.size[1])
+    except Image.DecompressionBombError as error:
+        raise FrameSourceError(
+            f"declares more pixels than the limit of {max_image_pixels():,} "
+            "(ROADMARK_MAX_IMAGE_PIXELS)",
+            path=name,
+        ) from error
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        return None
+
+
+def check_encoded(data: bytes, *, name: str) -> tuple[int, int] | None:
+    """Check an encoded image's declared size before it is decoded; returns it.
+
+    Raises:
+        FrameSourceError: Over the pixel limit.
+    """
+    size = header_size(data, name=name)
+    if size is not None:
+        check_pixels(*size, name=name)
+    return size
+
+
+class DecodeBudget:
+    """Bytes that decoders running at once may hold together."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._in_use = 0
+        self._changed = threading.Condition()
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    @contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        """Wait until ``nbytes`` fit (at once when nothing else is reserved), then hold
+        them for the block."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._in_use == 0 or self._in_use + nbytes <= self.limit)
+            self._in_use += nbytes
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._in_use -= nbytes
+                self._changed.notify_all()
+
+
+def _budget_bytes() -> int:
+    raw = os.environ.get("ROADMARK_DECODE_BUDGET_MB", "")
+    try:
+        return int(raw) << 20 if raw.strip() else DECODE_BUDGET_BYTES
+    except ValueError:
+        return DECODE_BUDGET_BYTES
+
+
+DECODERS = DecodeBudget(_budget_bytes())
