@@ -26,10 +26,10 @@ from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView
 from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.editor import Editor
 from roadmark.app.edit_layer import HANDLE_PX, EditLayer
+from roadmark.app.errors import error_text
 from roadmark.app.layers import ImageLayer, OverlayLayer
 from roadmark.app.outline_layer import OutlineLayer
 from roadmark.core.document import DocumentChange, FrameDocument
-from roadmark.core.errors import RoadmarkError
 
 ZOOM_STEP = 1.25
 MIN_ZOOM = 0.02
@@ -300,9 +300,9 @@ class FrameCanvas(QGraphicsView):
     def _send(self, handler: Callable[[Any], object], argument: Any) -> None:
         try:
             handler(argument)
-        except RoadmarkError as error:
+        except Exception as error:  # every failure reaches the person, not only stderr
             self.editor.tool.cancel()
-            self.error.emit(str(error))
+            self.error.emit(error_text(error, self.editor.tool.title))
         self._refresh_preview()
 
     def leaveEvent(self, event: QEvent) -> None:

@@ -29,6 +29,7 @@ from roadmark.app import (
     training_panel,
 )
 from roadmark.app.attributes_dock import AttributesDock
+from roadmark.app.errors import error_text
 from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
 from roadmark.app.label_picker import pick_label
@@ -296,13 +297,14 @@ class MainWindow(QMainWindow):
         self._closing.append(stop)
 
     def guard(self, handler: Callable[[], object]) -> Callable[[], None]:
-        """``handler`` as an action callback: a RoadmarkError is shown, not raised into Qt."""
+        """``handler`` as an action callback: an error is shown, not raised into Qt (a bug's
+        traceback is logged as well)."""
 
         def run() -> None:
             try:
                 handler()
-            except RoadmarkError as error:
-                self.show_error(str(error))
+            except Exception as error:  # every failure reaches the person
+                self.show_error(error_text(error))
 
         return run
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import QDialog
 from roadmark.annotators.review import CommentPinTool
 from roadmark.app.assign_dialog import AssignDialog
 from roadmark.app.comment_layer import CommentLayer
+from roadmark.app.errors import error_text
 from roadmark.app.frame_filter import FrameFilterBar, wrap_with_filter
 from roadmark.app.history_dialog import HistoryDialog
 from roadmark.app.review_dock import ReviewDock, ask_comment, ask_reason
@@ -172,8 +173,8 @@ class QualityTools(QObject):
         def run() -> None:
             try:
                 handler()
-            except RoadmarkError as error:
-                self.window.show_error(str(error))
+            except Exception as error:  # every failure reaches the person
+                self.window.show_error(error_text(error))
             self.refresh()
 
         return run
@@ -313,8 +314,8 @@ class QualityTools(QObject):
             comment = wf.add_comment(
                 self.project, frame_id, category, anchor, text, object_uid=about
             )
-        except RoadmarkError as error:
-            self.window.show_error(str(error))
+        except Exception as error:  # every failure reaches the person
+            self.window.show_error(error_text(error, "the review comment"))
             return
         self.selected_comment = comment.id
         self.refresh()
