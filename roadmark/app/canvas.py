@@ -9,7 +9,9 @@ and it converts Qt mouse and key events into image-pixel
 :class:`~roadmark.annotators.editor.Editor`. It observes the open document and repaints
 only the window a change touched.
 
-Zoom: mouse wheel (around the cursor), keys, fit, 1:1. Pan: middle button, or Space held
+Zoom: mouse wheel and the zoom keys keep the image point under the pointer in place (the
+view's center when the pointer is elsewhere); Ctrl+wheel sizes the brush while a brush or
+the eraser is the tool, and zooms otherwise; fit; 1:1. Pan: middle button, or Space held
 with the left button, or the scroll bars.
 """
 
@@ -40,6 +42,7 @@ TOOL_KEYS = {
     Qt.Key.Key_Escape: "Escape",
     Qt.Key.Key_Backspace: "Backspace",
 }
+BRUSH_TOOLS = ("brush", "eraser")
 CURSORS = {
     "arrow": Qt.CursorShape.ArrowCursor,
     "cross": Qt.CursorShape.CrossCursor,
@@ -72,7 +75,7 @@ class FrameCanvas(QGraphicsView):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setBackgroundBrush(QColor(30, 32, 36))
         self.setMouseTracking(True)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
@@ -93,6 +96,7 @@ class FrameCanvas(QGraphicsView):
         self._preview_rect: QRectF | None = None
         self._hover: int | None = None
         self._last_cursor = (0.0, 0.0)
+        self._pointer_pos: QPointF | None = None  # where the pointer last was in the viewport
         self._update_render_hints()
 
     # -- content ---------------------------------------------------------------------------
@@ -181,21 +185,38 @@ class FrameCanvas(QGraphicsView):
         self.fitInView(QRectF(x0, y0, x1 - x0, y1 - y0), Qt.AspectRatioMode.KeepAspectRatio)
         self._zoomed()
 
-    def zoom_by(self, factor: float, *, at_cursor: bool = False) -> None:
-        """Multiply the zoom by ``factor`` (around the cursor, or the view's center)."""
+    def zoom_by(self, factor: float, *, at: QPointF | None = None) -> None:
+        """Multiply the zoom by ``factor``, keeping the image point under viewport position
+        ``at`` where it is (the view's center when ``None``)."""
         target = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
         factor = target / self.zoom
         if factor == 1.0:
             return
         self._auto_fit = False
-        anchor = (
-            QGraphicsView.ViewportAnchor.AnchorUnderMouse
-            if at_cursor
-            else QGraphicsView.ViewportAnchor.AnchorViewCenter
-        )
-        self.setTransformationAnchor(anchor)
+        anchor = at if at is not None else QPointF(self.viewport().rect().center())
+        fixed = self.to_image(anchor)
+        # Qt's AnchorUnderMouse reads the position of the last mouse move the *view*
+        # handled; the pointer handlers here do not pass moves on, so the view anchors
+        # the zoom itself: scale, then scroll the fixed point back under the anchor.
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.scale(factor, factor)
+        self.scroll_to(fixed, anchor)
         self._zoomed()
+
+    def scroll_to(self, point: QPointF, view_pos: QPointF) -> None:
+        """Scroll so that image ``point`` shows at viewport position ``view_pos`` (as far as
+        the scroll bars allow)."""
+        delta = self.viewportTransform().map(point) - view_pos
+        for bar, amount in (
+            (self.horizontalScrollBar(), delta.x()),
+            (self.verticalScrollBar(), delta.y()),
+        ):
+            bar.setValue(bar.value() + round(amount))
+
+    def pointer_in_view(self) -> QPointF | None:
+        """Where the mouse pointer is in the viewport, or ``None`` when it is elsewhere."""
+        pos = self._pointer_pos
+        return pos if pos is not None and self.viewport().rect().contains(pos.toPoint()) else None
 
     def _zoomed(self) -> None:
         self.editor.set_tolerance(HANDLE_PX / max(self.zoom, 1e-6))
@@ -216,11 +237,14 @@ class FrameCanvas(QGraphicsView):
         steps = event.angleDelta().y() / 120.0
         if not steps:
             return
-        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.editor.scale_brush(ZOOM_STEP**steps)
+        self._pointer_pos = event.position()
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier and self.editor.tool.name in (
+            BRUSH_TOOLS
+        ):
+            self.editor.scale_brush(ZOOM_STEP**steps)  # Ctrl+wheel sizes the brush ...
             self._refresh_preview()
             return
-        self.zoom_by(ZOOM_STEP**steps, at_cursor=True)
+        self.zoom_by(ZOOM_STEP**steps, at=event.position())  # ... and zooms elsewhere
 
     # -- pointer ---------------------------------------------------------------------------
 
@@ -273,6 +297,7 @@ class FrameCanvas(QGraphicsView):
             )
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
             return
+        self._pointer_pos = event.position()
         pointer = self._pointer(event)
         self._last_cursor = (pointer.x, pointer.y)
         self.cursor_moved.emit(pointer.x, pointer.y)
@@ -307,6 +332,7 @@ class FrameCanvas(QGraphicsView):
 
     def leaveEvent(self, event: QEvent) -> None:
         super().leaveEvent(event)
+        self._pointer_pos = None
         self.editor.leave()
         self._refresh_preview()
 

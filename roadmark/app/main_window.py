@@ -197,8 +197,8 @@ class MainWindow(QMainWindow):
             "edit.deselect": editor.clear_selection,
             "edit.relabel": self.relabel_selection,
             "edit.new_instance": editor.new_instance_ids,
-            "view.zoom_in": lambda: canvas.zoom_by(ZOOM_STEP),
-            "view.zoom_out": lambda: canvas.zoom_by(1 / ZOOM_STEP),
+            "view.zoom_in": lambda: canvas.zoom_by(ZOOM_STEP, at=canvas.pointer_in_view()),
+            "view.zoom_out": lambda: canvas.zoom_by(1 / ZOOM_STEP, at=canvas.pointer_in_view()),
             "view.fit": canvas.fit,
             "view.actual": canvas.actual_size,
             "view.opacity_up": lambda: canvas.set_overlay_opacity(

