@@ -22,8 +22,16 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
-from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView
 
 from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.editor import Editor
@@ -43,6 +51,7 @@ TOOL_KEYS = {
     Qt.Key.Key_Backspace: "Backspace",
 }
 BRUSH_TOOLS = ("brush", "eraser")
+_Hold = tuple[QAction, Callable[[], object], Callable[[], object]]  # action, press, release
 CURSORS = {
     "arrow": Qt.CursorShape.ArrowCursor,
     "cross": Qt.CursorShape.CrossCursor,
@@ -97,6 +106,9 @@ class FrameCanvas(QGraphicsView):
         self._hover: int | None = None
         self._last_cursor = (0.0, 0.0)
         self._pointer_pos: QPointF | None = None  # where the pointer last was in the viewport
+        self._peek_hidden: list[QGraphicsItem] | None = None
+        self._hold_keys: list[_Hold] = []
+        self._held: dict[int, _Hold] = {}  # key code -> what it holds
         self._update_render_hints()
 
     # -- content ---------------------------------------------------------------------------
@@ -177,13 +189,31 @@ class FrameCanvas(QGraphicsView):
         self.centerOn(center)
         self._zoomed()
 
-    def zoom_to(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        """Show the image rectangle ``[x0, x1] x [y0, y1]`` as large as the view allows."""
+    def zoom_to(
+        self, x0: float, y0: float, x1: float, y1: float, *, max_zoom: float | None = None
+    ) -> None:
+        """Show the image rectangle ``[x0, x1] x [y0, y1]`` as large as the view allows, but
+        no larger than ``max_zoom`` (then centered on it, with more context around it; never
+        below the zoom that fits the whole frame)."""
         if x1 <= x0 or y1 <= y0:
             return
         self._auto_fit = False
-        self.fitInView(QRectF(x0, y0, x1 - x0, y1 - y0), Qt.AspectRatioMode.KeepAspectRatio)
+        rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        if max_zoom is not None:
+            cap = max(max_zoom, self.fit_zoom())
+            if self.zoom > cap:
+                self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+                self.scale(cap / self.zoom, cap / self.zoom)
+                self.centerOn(rect.center())
         self._zoomed()
+
+    def fit_zoom(self) -> float:
+        """The zoom at which the whole frame fits the view."""
+        rect, view = self.sceneRect(), self.viewport().rect()
+        if rect.width() <= 0 or rect.height() <= 0:
+            return 1.0
+        return min(view.width() / rect.width(), view.height() / rect.height())
 
     def zoom_by(self, factor: float, *, at: QPointF | None = None) -> None:
         """Multiply the zoom by ``factor``, keeping the image point under viewport position
@@ -372,13 +402,56 @@ class FrameCanvas(QGraphicsView):
         self._refresh_preview()
         self.edit_layer.update()
 
+    # -- peek ------------------------------------------------------------------------------
+
+    @property
+    def peeking(self) -> bool:
+        return self._peek_hidden is not None
+
+    def set_peek(self, on: bool) -> None:
+        """Show the raw frame only (every layer above the image hidden) while ``on``."""
+        if on == self.peeking:
+            return
+        if on:
+            items = [
+                item
+                for item in self.scene().items()
+                if item.parentItem() is None and item is not self.image_layer and item.isVisible()
+            ]
+            for item in items:
+                item.setVisible(False)
+            self._peek_hidden = items
+        else:
+            for item in self._peek_hidden or []:
+                item.setVisible(True)
+            self._peek_hidden = None
+        self.hint_changed.emit("Peek: the raw frame (release to see the layers)" if on else "")
+
     # -- keys ------------------------------------------------------------------------------
+
+    def add_hold_key(
+        self,
+        action: QAction,
+        press: Callable[[], object],
+        release: Callable[[], object],
+    ) -> None:
+        """Make ``action``'s keys hold keys while the canvas has the focus: ``press`` when
+        one goes down, ``release`` when it comes up (the action itself still fires from
+        elsewhere, for instance its menu entry)."""
+        self._hold_keys.append((action, press, release))
+
+    def _hold(self, event: QKeyEvent) -> _Hold | None:
+        pressed = QKeySequence(event.keyCombination())
+        for entry in self._hold_keys:
+            if entry[0].isEnabled() and pressed in entry[0].shortcuts():
+                return entry
+        return None
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride:
             assert isinstance(event, QKeyEvent)
             name = TOOL_KEYS.get(Qt.Key(event.key()))
-            if name is not None and self.editor.wants_key(name):
+            if (name is not None and self.editor.wants_key(name)) or self._hold(event):
                 event.accept()
                 return True
         return super().event(event)
@@ -387,6 +460,12 @@ class FrameCanvas(QGraphicsView):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self._update_cursor()
+            return
+        hold = self._hold(event)
+        if hold is not None:
+            if not event.isAutoRepeat() and event.key() not in self._held:
+                self._held[event.key()] = hold
+                hold[1]()
             return
         name = TOOL_KEYS.get(Qt.Key(event.key()))
         if name is not None and self.editor.wants_key(name):
@@ -399,7 +478,19 @@ class FrameCanvas(QGraphicsView):
             self._space = False
             self._update_cursor()
             return
+        held = self._held.pop(event.key(), None)
+        if held is not None:
+            if not event.isAutoRepeat():
+                held[2]()
+            else:
+                self._held[event.key()] = held  # still down
+            return
         super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        while self._held:  # a key let go elsewhere: nothing stays held
+            self._held.pop(next(iter(self._held)))[2]()
 
     # -- coordinates for tests and scripts -------------------------------------------------
 

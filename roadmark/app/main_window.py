@@ -29,8 +29,8 @@ from roadmark.app import (
     training_panel,
 )
 from roadmark.app.attributes_dock import AttributesDock
-from roadmark.app.errors import error_text
 from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
+from roadmark.app.errors import error_text
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
 from roadmark.app.label_picker import pick_label
 from roadmark.app.labels_dock import LabelsDock
@@ -58,6 +58,7 @@ UNFINISHED = (
 )
 TOOL_ACTIONS = ("select", "box", "polygon", "brush", "eraser", "fill")
 OPACITY_STEP = 0.1
+PEEK_MS = 1200
 
 
 class MainWindow(QMainWindow):
@@ -243,6 +244,12 @@ class MainWindow(QMainWindow):
                 guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
         for action_id, handler in guarded.items():
             bind(action_id, self.guard(handler))
+        # Held on the canvas, W shows the raw frame until it is let go; fired from the menu
+        # (or with the focus elsewhere) it peeks for a moment.
+        canvas.add_hold_key(
+            self.actions["view.peek"], lambda: canvas.set_peek(True), lambda: canvas.set_peek(False)
+        )
+        bind("view.peek", self.peek_briefly)
         for action_id, handler in {
             "view.overlay": canvas.set_overlay_visible,
             "view.outline": canvas.set_outline,
@@ -307,6 +314,12 @@ class MainWindow(QMainWindow):
                 self.show_error(error_text(error))
 
         return run
+
+    def peek_briefly(self) -> None:
+        """Show the raw frame for :data:`PEEK_MS` (the peek key held on the canvas shows it
+        for as long as it is held)."""
+        self.canvas.set_peek(True)
+        QTimer.singleShot(PEEK_MS, lambda: self.canvas.set_peek(False))
 
     def _show_boxes(self, on: bool) -> None:
         self.canvas.edit_layer.show_boxes = on

@@ -90,6 +90,7 @@ EDITOR_ACTIONS: list[ActionSpec] = [
     _spec("view.opacity_up", "Overlay more opaque", "View", "."),
     _spec("view.opacity_down", "Overlay more transparent", "View", ","),
     _spec("view.boxes", "Show &boxes", "View", "Shift+B", checkable=True),
+    _spec("view.peek", "&Peek at the raw frame (hold)", "View", "W"),
     _spec("frame.next", "&Next frame", "Frame", "D", "PgDown"),
     _spec("frame.previous", "&Previous frame", "Frame", "A", "PgUp"),
     _spec("frame.next_unlabeled", "Next &unfinished frame", "Frame", "N"),
