@@ -25,10 +25,13 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
+    QCursor,
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
     QPainter,
+    QPen,
+    QPixmap,
     QWheelEvent,
 )
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView
@@ -51,6 +54,8 @@ TOOL_KEYS = {
     Qt.Key.Key_Backspace: "Backspace",
 }
 BRUSH_TOOLS = ("brush", "eraser")
+BEHIND_COLOR = "#ff8c1a"  # paint behind is on: the view's border and the cursor's mark
+BEHIND_BORDER = 4
 _Hold = tuple[QAction, Callable[[], object], Callable[[], object]]  # action, press, release
 CURSORS = {
     "arrow": Qt.CursorShape.ArrowCursor,
@@ -59,6 +64,26 @@ CURSORS = {
     "size": Qt.CursorShape.SizeFDiagCursor,
     "none": Qt.CursorShape.BlankCursor,
 }
+
+
+def behind_cursor() -> QCursor:
+    """A crosshair with an orange square behind its center: new objects go behind."""
+    global _BEHIND_CURSOR
+    if _BEHIND_CURSOR is None:
+        pixmap = QPixmap(32, 32)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.fillRect(18, 18, 11, 11, QColor(BEHIND_COLOR))
+        for color, width in ((QColor(0, 0, 0), 3), (QColor(255, 255, 255), 1)):
+            painter.setPen(QPen(color, width))
+            painter.drawLine(16, 2, 16, 30)
+            painter.drawLine(2, 16, 30, 16)
+        painter.end()
+        _BEHIND_CURSOR = QCursor(pixmap, 16, 16)
+    return _BEHIND_CURSOR
+
+
+_BEHIND_CURSOR: QCursor | None = None
 
 
 class FrameCanvas(QGraphicsView):
@@ -107,6 +132,8 @@ class FrameCanvas(QGraphicsView):
         self._last_cursor = (0.0, 0.0)
         self._pointer_pos: QPointF | None = None  # where the pointer last was in the viewport
         self._peek_hidden: list[QGraphicsItem] | None = None
+        self.presses = 0  # mouse presses so far (a held key tells a tap from a hold by it)
+        self.behind = False
         self._hold_keys: list[_Hold] = []
         self._held: dict[int, _Hold] = {}  # key code -> what it holds
         self._update_render_hints()
@@ -308,6 +335,7 @@ class FrameCanvas(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
+        self.presses += 1
         if event.button() == Qt.MouseButton.MiddleButton or (
             self._space and event.button() == Qt.MouseButton.LeftButton
         ):
@@ -389,13 +417,24 @@ class FrameCanvas(QGraphicsView):
         self.hint_changed.emit(preview.hint if preview is not None else "")
         self._update_cursor()
 
+    def set_behind_cue(self, on: bool) -> None:
+        """Show that new objects go behind the others: an orange border around the view
+        and an orange mark on the drawing cursor."""
+        self.behind = on
+        self.setStyleSheet(
+            f"FrameCanvas {{ border: {BEHIND_BORDER}px solid {BEHIND_COLOR}; }}" if on else ""
+        )
+        self._update_cursor()
+
     def _update_cursor(self) -> None:
         if self._space:
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
             return
-        self.viewport().setCursor(
-            CURSORS.get(self.editor.tool.cursor(), Qt.CursorShape.CrossCursor)
-        )
+        name = self.editor.tool.cursor()
+        if self.behind and name == "cross":
+            self.viewport().setCursor(behind_cursor())
+            return
+        self.viewport().setCursor(CURSORS.get(name, Qt.CursorShape.CrossCursor))
 
     def refresh(self) -> None:
         """Repaint the vector layer (after a tool or setting change)."""

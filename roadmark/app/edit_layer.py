@@ -29,6 +29,7 @@ MAX_BOX_TAGS = 300
 MIN_LINE_LIGHTNESS = 150
 SELECTION_COLOR = QColor(255, 255, 255)
 SHADOW_COLOR = QColor(0, 0, 0, 200)
+BEHIND_RING = QColor(255, 140, 26)  # the brush ring while paint behind is on
 
 
 def line_color(color: QColor) -> QColor:
@@ -294,7 +295,8 @@ class EditLayer(QGraphicsItem):
                 painter.drawPolyline(QPolygonF([QPointF(x, y) for x, y in points]))
         if preview.brush is not None:
             x, y, r = preview.brush
-            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (QColor(255, 255, 255), 1.2)):
+            ring = BEHIND_RING if self.editor.context.paint_behind else QColor(255, 255, 255)
+            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (ring, 1.2)):
                 pen = QPen(pen_color, width)
                 pen.setCosmetic(True)
                 painter.setPen(pen)

@@ -23,6 +23,7 @@ from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app import (
     dataset_io,
     guided_review,
+    paint_behind,
     prelabel_action,
     quality,
     sequence_tools,
@@ -125,6 +126,7 @@ class MainWindow(QMainWindow):
 
         self.status = EditorStatus(self.editor, self.canvas, self.statusBar())
         self._bind_actions()
+        self.paint_behind = paint_behind.install(self)
         self._make_toolbar()
         self.session.subscribe(self._on_session)
         self.session.history.subscribe(self._on_history)

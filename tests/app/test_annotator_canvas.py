@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from roadmark.app.canvas import FrameCanvas
 from roadmark.app.main_window import MainWindow
-from tests.app.conftest import at, show
+from tests.app.conftest import at, click, show
 
 
 def open_window(qtbot, path: Path, frame: int = 0) -> MainWindow:
@@ -109,4 +109,69 @@ def test_ctrl_wheel_sizes_the_brush_and_zooms_with_other_tools(qtbot, small_proj
         wheel(canvas, point, 1, Qt.KeyboardModifier.ControlModifier)
     assert canvas.zoom == pytest.approx(zoom * 1.25**8)
     still_under(canvas, point, target)
+    window.close()
+
+
+# -- paint behind ---------------------------------------------------------------------------
+
+
+def z_labels(window: MainWindow) -> list[int]:
+    """Label ids of the open frame's live objects, bottom first."""
+    return [o.label_id for o in window.editor.document.live()]
+
+
+def draw_triangle(window: MainWindow, points) -> None:
+    for x, y in points:
+        click(window.canvas, x, y)
+    QTest.keyClick(window.canvas, Qt.Key.Key_Return)
+
+
+def border_color(canvas: FrameCanvas) -> tuple[int, int, int]:
+    image = canvas.grab().toImage()
+    return image.pixelColor(1, image.height() // 2).getRgb()[:3]
+
+
+def test_paint_behind_cannot_be_missed_and_works_as_a_tap_or_a_hold(qtbot, small_project):
+    window = open_window(qtbot, small_project)
+    canvas, editor = window.canvas, window.editor
+    QTest.keyClick(window, Qt.Key.Key_P)  # polygon
+    QTest.keyClick(window, Qt.Key.Key_2)  # sidewalk
+    off_border = border_color(canvas)
+    assert not window.paint_behind.label.isVisible()
+
+    canvas.setFocus()
+    QTest.keyClick(canvas, Qt.Key.Key_Q)  # a tap switches it on ...
+    assert editor.context.paint_behind
+    assert border_color(canvas) == (255, 140, 26) != off_border
+    assert window.paint_behind.label.isVisible()
+    assert "PAINT BEHIND" in window.paint_behind.label.text()
+    hover(canvas, 60, 60)
+    assert canvas.viewport().cursor().shape() == Qt.CursorShape.BitmapCursor  # marked cursor
+    QTest.keyClick(window, Qt.Key.Key_3)  # ... and it stays on across labels
+    assert editor.context.paint_behind and window.paint_behind.label.isVisible()
+    QTest.keyClick(canvas, Qt.Key.Key_Q)  # another tap: off
+    assert not editor.context.paint_behind
+    assert border_color(canvas) == off_border
+    assert canvas.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
+
+    # held through a gesture: on while held, off again when let go
+    QTest.keyPress(canvas, Qt.Key.Key_Q)
+    assert editor.context.paint_behind
+    draw_triangle(window, [(60, 60), (120, 60), (120, 85)])
+    QTest.keyRelease(canvas, Qt.Key.Key_Q)
+    assert not editor.context.paint_behind
+    assert z_labels(window)[0] == 11  # the building went under everything
+    window.close()
+
+
+def test_a_region_drawn_on_top_by_mistake_gets_the_one_key_fix(qtbot, small_project):
+    window = open_window(qtbot, small_project)
+    QTest.keyClick(window, Qt.Key.Key_P)  # polygon
+    QTest.keyClick(window, Qt.Key.Key_2)  # sidewalk, over the road and the car
+    draw_triangle(window, [(30, 50), (120, 50), (120, 85)])
+    assert z_labels(window)[-1] == 8
+    message = window.statusBar().currentMessage()
+    assert "lies over 2 objects" in message and "J sends it to the bottom" in message
+    QTest.keyClick(window.canvas, Qt.Key.Key_J)
+    assert z_labels(window)[0] == 8
     window.close()
