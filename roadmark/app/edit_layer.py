@@ -16,6 +16,7 @@ import shapely
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+from shapely.ops import polylabel
 
 from roadmark.annotators.base import Preview
 from roadmark.annotators.editor import Editor
@@ -37,6 +38,17 @@ def line_color(color: QColor) -> QColor:
     if color.lightness() < MIN_LINE_LIGHTNESS:
         return QColor.fromHsl(color.hslHue(), max(color.hslSaturation(), 160), MIN_LINE_LIGHTNESS)
     return color
+
+
+def attribute_text(obj: AnnotationObject) -> str:
+    """The attributes an object has set, short: ``occluded, truncated, color=red``."""
+    parts = []
+    for name, value in sorted(obj.attributes.items()):
+        if value is True:
+            parts.append(name)
+        elif value not in (False, None, ""):
+            parts.append(f"{name}={value}")
+    return ", ".join(parts)
 
 
 def _polygon(coords: np.ndarray) -> QPolygonF:
@@ -71,6 +83,7 @@ class EditLayer(QGraphicsItem):
         self.schema = schema
         self._size = QRectF(0, 0, 1, 1)
         self._paths: dict[int, tuple[object, QPainterPath]] = {}
+        self._anchors: dict[int, tuple[object, tuple[float, float]]] = {}
         self.show_boxes = True
         self.setZValue(10)
 
@@ -78,6 +91,7 @@ class EditLayer(QGraphicsItem):
         self.prepareGeometryChange()
         self._size = QRectF(0, 0, width, height)
         self._paths.clear()
+        self._anchors.clear()
 
     def boundingRect(self) -> QRectF:
         margin = 64.0
@@ -161,6 +175,30 @@ class EditLayer(QGraphicsItem):
             if tags:
                 self._tag(painter, obj, QPointF(box.x0, box.y0), color, scale, font)
 
+    def tag_text(self, obj: AnnotationObject) -> str:
+        """What an object's tag says: label, instance id and the attributes that are set."""
+        label = self.schema.by_id.get(obj.label_id)
+        text = label.name if label else str(obj.label_id)
+        if obj.instance_id is not None:
+            text += f" #{obj.instance_id}"
+        flags = attribute_text(obj)
+        return f"{text} · {flags}" if flags else text
+
+    def tag_anchor(self, obj: AnnotationObject) -> tuple[float, float]:
+        """Where a region's tag is centered: its pole of inaccessibility (a point well
+        inside it, not the corner of its box, which may lie on another object)."""
+        assert obj.uid is not None
+        cached = self._anchors.get(obj.uid)
+        if cached is not None and cached[0] is obj.geometry:
+            return cached[1]
+        parts = region_parts(obj.region)
+        largest = max(parts, key=lambda part: part.area)
+        size = max(largest.bounds[2] - largest.bounds[0], largest.bounds[3] - largest.bounds[1])
+        point = polylabel(largest, tolerance=max(size / 50, 0.5))
+        anchor = (float(point.x), float(point.y))
+        self._anchors[obj.uid] = (obj.geometry, anchor)
+        return anchor
+
     def _tag(
         self,
         painter: QPainter,
@@ -169,11 +207,10 @@ class EditLayer(QGraphicsItem):
         color: QColor,
         scale: float,
         font: QFont,
+        *,
+        centered: bool = False,
     ) -> None:
-        label = self.schema.by_id.get(obj.label_id)
-        text = label.name if label else str(obj.label_id)
-        if obj.instance_id is not None:
-            text += f" #{obj.instance_id}"
+        text = self.tag_text(obj)
         painter.save()
         painter.translate(at)
         painter.scale(1 / scale, 1 / scale)
@@ -181,9 +218,10 @@ class EditLayer(QGraphicsItem):
         metrics = painter.fontMetrics()
         width = metrics.horizontalAdvance(text) + 6
         height = metrics.height() + 2
-        painter.fillRect(QRectF(-1, -height, width, height), color)
+        x, y = (-width / 2, -height / 2) if centered else (-1.0, -height)
+        painter.fillRect(QRectF(x, y, width, height), color)
         painter.setPen(QColor(0, 0, 0) if color.lightness() > 140 else QColor(255, 255, 255))
-        painter.drawText(QRectF(2, -height, width, height), Qt.AlignmentFlag.AlignVCenter, text)
+        painter.drawText(QRectF(x + 3, y, width, height), Qt.AlignmentFlag.AlignVCenter, text)
         painter.restore()
 
     def _paint_selected(
@@ -211,8 +249,13 @@ class EditLayer(QGraphicsItem):
         painter.drawPath(path)
         font = QFont(painter.font())
         font.setPixelSize(11)
-        b = obj.bounds
-        self._tag(painter, obj, QPointF(b.x0, b.y0), color, scale, font)
+        if isinstance(obj.geometry, Box):
+            b = obj.bounds
+            self._tag(painter, obj, QPointF(b.x0, b.y0), color, scale, font)
+        else:
+            self._tag(
+                painter, obj, QPointF(*self.tag_anchor(obj)), color, scale, font, centered=True
+            )
         if not handles:
             return
         if isinstance(obj.geometry, Box):

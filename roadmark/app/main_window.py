@@ -242,8 +242,10 @@ class MainWindow(QMainWindow):
         for name in TOOL_ACTIONS:
             guarded[f"tool.{name}"] = lambda name=name: editor.set_tool(name)
         for label in self.project.schema.labels:
-            if label.shortcut:
-                guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
+            guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
+        for name, spec in self.project.schema.attributes.items():
+            if spec.type == "bool":
+                guarded[f"attribute.{name}"] = lambda name=name: editor.toggle_attribute(name)
         for action_id, handler in guarded.items():
             bind(action_id, self.guard(handler))
         # Held on the canvas, W shows the raw frame until it is let go; fired from the menu

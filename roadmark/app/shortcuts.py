@@ -36,6 +36,7 @@ from roadmark.io.settings import Settings
 
 SETTINGS_KEY = "shortcuts"
 KEYS_SHOWN = 2  # key editors per action in the cheat sheet
+ATTRIBUTE_KEYS = {"occluded": ("Ctrl+Shift+O",), "truncated": ("Ctrl+Shift+T",)}
 MENUS = ("File", "Edit", "View", "Frame", "Tools", "Labels", "Objects", "Review", "Model", "Help")
 
 
@@ -141,16 +142,35 @@ def register(specs: Iterable[ActionSpec]) -> None:
 
 
 def label_actions(schema: LabelSchema) -> list[ActionSpec]:
-    """One action per label with a shortcut in the schema (keys 1-9, 0 for Cityscapes)."""
+    """One action per label: every label can be given a key in the cheat sheet (the
+    schema's shortcuts, keys 1-9 and 0 for Cityscapes, are the defaults)."""
     return [
-        ActionSpec(f"label.{label.id}", f"Label: {label.name}", "Labels", (label.shortcut,))
+        ActionSpec(
+            f"label.{label.id}",
+            f"Label: {label.name}",
+            "Labels",
+            (label.shortcut,) if label.shortcut else (),
+        )
         for label in schema.labels
-        if label.shortcut
+    ]
+
+
+def attribute_actions(schema: LabelSchema) -> list[ActionSpec]:
+    """One action per yes/no attribute of the schema: switch it on the selection."""
+    return [
+        ActionSpec(
+            f"attribute.{name}",
+            f"Attribute: {name} (switch on the selection)",
+            "Objects",
+            ATTRIBUTE_KEYS.get(name, ()),
+        )
+        for name, spec in schema.attributes.items()
+        if spec.type == "bool"
     ]
 
 
 def all_actions(schema: LabelSchema) -> list[ActionSpec]:
-    return [*EDITOR_ACTIONS, *label_actions(schema), *_registered]
+    return [*EDITOR_ACTIONS, *label_actions(schema), *attribute_actions(schema), *_registered]
 
 
 def portable(key: str) -> str:
