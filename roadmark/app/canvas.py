@@ -63,6 +63,7 @@ CURSORS = {
     "move": Qt.CursorShape.SizeAllCursor,
     "size": Qt.CursorShape.SizeFDiagCursor,
     "none": Qt.CursorShape.BlankCursor,
+    "busy": Qt.CursorShape.BusyCursor,
 }
 
 

@@ -30,7 +30,9 @@ MAX_BOX_TAGS = 300
 MIN_LINE_LIGHTNESS = 150
 SELECTION_COLOR = QColor(255, 255, 255)
 SHADOW_COLOR = QColor(0, 0, 0, 200)
-BEHIND_RING = QColor(255, 140, 26)  # the brush ring while paint behind is on
+BEHIND_RING = QColor(255, 140, 26)
+SCRIBBLE_OBJECT = QColor(40, 220, 90)
+SCRIBBLE_BACKGROUND = QColor(235, 50, 50)  # the brush ring while paint behind is on
 
 
 def line_color(color: QColor) -> QColor:
@@ -284,6 +286,31 @@ class EditLayer(QGraphicsItem):
         painter.setBrush(QBrush(color.lighter(130)))
         painter.drawRects([QRectF(x - half, y - half, 2 * half, 2 * half) for x, y in points])
 
+    def _scribble(
+        self,
+        painter: QPainter,
+        points: tuple[tuple[float, float], ...],
+        radius: float,
+        erase: bool,
+        scale: float,
+    ) -> None:
+        """A finished scribble: green on the object, red on the background, with a dark
+        edge so it shows on any image (at least 3 screen pixels wide)."""
+        width = max(2 * radius, 3 / scale)
+        line = QPolygonF([QPointF(x, y) for x, y in points])
+        color = SCRIBBLE_BACKGROUND if erase else SCRIBBLE_OBJECT
+        for pen_color, extra in ((QColor(0, 0, 0, 180), 2 / scale), (color, 0.0)):
+            pen = QPen(
+                pen_color,
+                width + extra,
+                Qt.PenStyle.SolidLine,
+                Qt.PenCapStyle.RoundCap,
+                Qt.PenJoinStyle.RoundJoin,
+            )
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPolyline(line)
+
     def _paint_preview(self, painter: QPainter, preview: Preview, scale: float) -> None:
         color = (
             self.color(preview.label_id) if preview.label_id is not None else QColor(255, 255, 255)
@@ -318,6 +345,8 @@ class EditLayer(QGraphicsItem):
                 painter.setPen(ring)
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawEllipse(QPointF(x, y), r, r)
+        for points, radius, erase in preview.scribbles:
+            self._scribble(painter, points, radius, erase, scale)
         if preview.stroke is not None:
             points, radius = preview.stroke
             stroke_color = QColor(255, 255, 255, 110) if preview.erase else QColor(color)
