@@ -195,6 +195,10 @@ class FrameCanvas(QGraphicsView):
     def set_outline(self, outline: bool) -> None:
         self.overlay.set_outline(outline)
 
+    def change_outline_width(self, step: float) -> float:
+        """Widen (or narrow, ``step`` < 0) the outlines by ``step`` screen pixels."""
+        return self.outline_layer.set_width(self.outline_layer.line_px + step)
+
     # -- zoom ------------------------------------------------------------------------------
 
     @property

@@ -204,6 +204,8 @@ class MainWindow(QMainWindow):
             "view.zoom_out": lambda: canvas.zoom_by(1 / ZOOM_STEP, at=canvas.pointer_in_view()),
             "view.fit": canvas.fit,
             "view.actual": canvas.actual_size,
+            "view.outline_wider": lambda: self._outline_width(0.5),
+            "view.outline_thinner": lambda: self._outline_width(-0.5),
             "view.opacity_up": lambda: canvas.set_overlay_opacity(
                 canvas.overlay.opacity() + OPACITY_STEP
             ),
@@ -318,6 +320,10 @@ class MainWindow(QMainWindow):
                 self.show_error(error_text(error))
 
         return run
+
+    def _outline_width(self, step: float) -> None:
+        width = self.canvas.change_outline_width(step)
+        self.statusBar().showMessage(f"Outlines {width:g} px wide", 3000)
 
     def peek_briefly(self) -> None:
         """Show the raw frame for :data:`PEEK_MS` (the peek key held on the canvas shows it

@@ -88,6 +88,8 @@ EDITOR_ACTIONS: list[ActionSpec] = [
     _spec("view.actual", "&Actual pixels (1:1)", "View", "Ctrl+1"),
     _spec("view.overlay", "Show &overlay", "View", "O", checkable=True),
     _spec("view.outline", "Overlay as o&utlines", "View", "Shift+O", checkable=True),
+    _spec("view.outline_wider", "Wider outlines", "View", "Ctrl+Alt+."),
+    _spec("view.outline_thinner", "Thinner outlines", "View", "Ctrl+Alt+,"),
     _spec("view.opacity_up", "Overlay more opaque", "View", "."),
     _spec("view.opacity_down", "Overlay more transparent", "View", ","),
     _spec("view.boxes", "Show &boxes", "View", "Shift+B", checkable=True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
@@ -13,7 +14,10 @@ from PySide6.QtWidgets import QApplication
 
 from roadmark.app.canvas import FrameCanvas
 from roadmark.app.main_window import MainWindow
+from roadmark.io.frames import scan, write_image
+from roadmark.io.store import Project
 from tests.app.conftest import at, click, show
+from tests.helpers import region
 
 
 def open_window(qtbot, path: Path, frame: int = 0) -> MainWindow:
@@ -174,4 +178,57 @@ def test_a_region_drawn_on_top_by_mistake_gets_the_one_key_fix(qtbot, small_proj
     assert "lies over 2 objects" in message and "J sends it to the bottom" in message
     QTest.keyClick(window.canvas, Qt.Key.Key_J)
     assert z_labels(window)[0] == 8
+    window.close()
+
+
+# -- outlines ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def grey_project(tmp_path: Path) -> Path:
+    """A flat grey 1280 x 720 frame (shown at about a third of its size) with a road and,
+    above it, a car whose top edge borders unlabeled pixels."""
+    path = tmp_path / "grey.roadmark"
+    write_image(tmp_path / "grey.png", np.full((720, 1280, 3), 128, np.uint8))
+    with Project.create(path) as project:
+        (frame_id,), _ = project.add_frames(scan([tmp_path / "grey.png"]))
+        project.add_objects(
+            frame_id, [region(7, 0, 360, 1280, 720), region(26, 320, 240, 640, 480)]
+        )
+    return path
+
+
+def across(canvas: FrameCanvas, x: float, y: float, reach: int = 8) -> list[tuple[int, int, int]]:
+    """Screen pixels on a vertical line through image point ``(x, y)``."""
+    image = canvas.viewport().grab().toImage()
+    center = at(canvas, x, y)
+    return [
+        image.pixelColor(center.x(), center.y() + dy).getRgb()[:3]
+        for dy in range(-reach, reach + 1)
+    ]
+
+
+def test_outlines_have_a_halo_show_at_fit_zoom_on_every_edge_and_widen(qtbot, grey_project):
+    window = open_window(qtbot, grey_project)
+    canvas = window.canvas
+    QTest.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ShiftModifier)  # boxes off
+    QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)  # outlines
+    assert canvas.overlay.outline and canvas.zoom < 0.5
+    grey = (128, 128, 128)
+    # the car's top edge, against unlabeled pixels, and its bottom edge on the road
+    for y in (240, 480):
+        line = across(canvas, 480, y)
+        dark = [c for c in line if max(c) < 50]
+        bright = [c for c in line if max(c) > 150]
+        assert dark and bright, (y, line)  # halo and line: readable on any photo
+    assert across(canvas, 480, 300) == [grey] * 17  # nothing inside the car
+    thin = sum(c != grey for c in across(canvas, 480, 240))
+    for _ in range(4):
+        QTest.keyClick(
+            window,
+            Qt.Key.Key_Period,
+            Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier,
+        )
+    assert canvas.outline_layer.line_px == pytest.approx(4.0)
+    assert sum(c != grey for c in across(canvas, 480, 240)) >= thin + 2
     window.close()
