@@ -401,6 +401,7 @@ class FrameCanvas(QGraphicsView):
 
     def _refresh_preview(self) -> None:
         """Repaint the area the preview covered and covers now, and the hover outline."""
+        self.edit_layer.fit_brush(self.editor.context.brush_radius)
         preview = self.editor.preview()
         rect: QRectF | None = None
         if preview is not None:

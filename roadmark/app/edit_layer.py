@@ -25,6 +25,7 @@ from roadmark.core.annotation import AnnotationObject, Box, Region, region_parts
 from roadmark.core.schema import LabelSchema
 
 HANDLE_PX = 7.0
+MARGIN = 64.0  # image pixels around the frame where the layer may draw
 MAX_HANDLES = 4000
 MAX_BOX_TAGS = 300
 MIN_LINE_LIGHTNESS = 150
@@ -87,6 +88,7 @@ class EditLayer(QGraphicsItem):
         self._paths: dict[int, tuple[object, QPainterPath]] = {}
         self._anchors: dict[int, tuple[object, tuple[float, float]]] = {}
         self.show_boxes = True
+        self._margin = MARGIN
         self.setZValue(10)
 
     def set_size(self, width: int, height: int) -> None:
@@ -96,8 +98,16 @@ class EditLayer(QGraphicsItem):
         self._anchors.clear()
 
     def boundingRect(self) -> QRectF:
-        margin = 64.0
+        margin = self._margin
         return self._size.adjusted(-margin, -margin, margin, margin)
+
+    def fit_brush(self, radius: float) -> None:
+        """Grow the drawn area to hold the brush ring wherever the pointer is (a ring
+        painted outside the item's area would never be erased: a stale arc)."""
+        margin = max(MARGIN, radius + 8.0)
+        if margin != self._margin:
+            self.prepareGeometryChange()
+            self._margin = margin
 
     def color(self, label_id: int | None) -> QColor:
         """A label's color, lightened when it is too dark to see as a line on a photo."""
@@ -121,6 +131,7 @@ class EditLayer(QGraphicsItem):
         document = self.editor.document
         if document is None:
             return
+        painter.setClipRect(self.boundingRect())  # nothing outside: it would stay there
         scale = painter.worldTransform().m11() or 1.0
         exposed = option.exposedRect  # type: ignore[attr-defined]
         preview = self.editor.preview()

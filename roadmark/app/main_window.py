@@ -16,8 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QActionGroup, QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
+from PySide6.QtGui import QActionGroup, QCloseEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QToolBar,
+    QWidget,
+)
 
 from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app import (
@@ -60,6 +68,20 @@ UNFINISHED = (
 TOOL_ACTIONS = ("select", "box", "polygon", "brush", "eraser", "fill")
 OPACITY_STEP = 0.1
 PEEK_MS = 1200
+RIGHT_DOCK_SHARES = (48, 30, 22)  # labels, objects, attributes: parts of the right column
+
+
+def _scrollable(dock: QDockWidget) -> None:
+    """Put a dock's panel in a scroll area (once), so that its height does not set the
+    height of the docks stacked with it."""
+    body = dock.widget()
+    if body is None or isinstance(body, QScrollArea):
+        return
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(body)
+    dock.setWidget(scroll)
 
 
 class MainWindow(QMainWindow):
@@ -118,11 +140,6 @@ class MainWindow(QMainWindow):
         )
         self.resizeDocks([self.frames_dock], [270], Qt.Orientation.Horizontal)
         self.resizeDocks([self.labels_dock], [380], Qt.Orientation.Horizontal)
-        self.resizeDocks(
-            [self.labels_dock, self.objects_dock, self.attributes_dock],
-            [300, 300, 260],
-            Qt.Orientation.Vertical,
-        )
 
         self.status = EditorStatus(self.editor, self.canvas, self.statusBar())
         self._bind_actions()
@@ -135,6 +152,7 @@ class MainWindow(QMainWindow):
         self._on_history(self.session.history)
         self._on_editor("tool")
         self._closing: list[Callable[[], object]] = []
+        self._shown = False
         self.sequence_tools = sequence_tools.install(self)
         self.quality = quality.install(self)
         self.dataset_io = dataset_io.install(self)
@@ -179,7 +197,24 @@ class MainWindow(QMainWindow):
             if dock not in base and self.dockWidgetArea(dock) == right:
                 if dock not in self.tabifiedDockWidgets(self.attributes_dock):
                     self.tabifyDockWidget(self.attributes_dock, dock)
+                _scrollable(dock)  # a tall panel scrolls instead of squeezing the lists
         self.attributes_dock.raise_()
+        self._size_right_docks()
+
+    def _size_right_docks(self) -> None:
+        """Most of the right column for the labels list (a dozen rows and more), then the
+        objects, then the attributes and the tabs beside them."""
+        self.resizeDocks(
+            [self.labels_dock, self.objects_dock, self.attributes_dock],
+            list(RIGHT_DOCK_SHARES),
+            Qt.Orientation.Vertical,
+        )
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown:  # the docks have their real heights only now
+            self._shown = True
+            self._size_right_docks()
 
     def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         """Add a dock and a View-menu toggle for it."""

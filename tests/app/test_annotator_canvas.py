@@ -232,3 +232,31 @@ def test_outlines_have_a_halo_show_at_fit_zoom_on_every_edge_and_widen(qtbot, gr
     assert canvas.outline_layer.line_px == pytest.approx(4.0)
     assert sum(c != grey for c in across(canvas, 480, 240)) >= thin + 2
     window.close()
+
+
+# -- brush ring, labels dock --------------------------------------------------------------
+
+
+def test_the_brush_ring_never_leaves_a_stale_arc_outside_the_image(qtbot, small_project):
+    window = open_window(qtbot, small_project)
+    canvas, layer = window.canvas, window.canvas.edit_layer
+    QTest.keyClick(window, Qt.Key.Key_B)  # brush
+    for _ in range(12):
+        QTest.keyClick(window, Qt.Key.Key_BracketRight)  # a big brush
+    radius = window.editor.context.brush_radius
+    assert radius > 64
+    hover(canvas, 158, 88)  # near the corner: most of the ring lies outside the image
+    ring = layer.mapRectToScene(layer.boundingRect())
+    # the layer's area holds the whole ring, so moving the pointer repaints (erases) it
+    assert ring.contains(158 + radius, 88 + radius) and ring.contains(158 - radius, 88 - radius)
+    window.close()
+
+
+def test_the_labels_dock_shows_a_dozen_rows_and_more(qtbot, small_project):
+    window = MainWindow.open_project(str(small_project), frame=0, prefetch=False)
+    qtbot.addWidget(window)
+    window.resize(1440, 860)  # the size the window opens at
+    show(qtbot, window)
+    view = window.labels_dock.view
+    assert view.viewport().height() / view.sizeHintForRow(0) >= 12
+    window.close()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel
 
 from roadmark.app.guided_review import REVIEW_MAX_ZOOM
 from roadmark.app.main_window import MainWindow
@@ -26,6 +26,8 @@ from roadmark.io.store import Project
 from roadmark.io.uncertainty import frame_regions
 from tests.app.conftest import at, click, show
 from tests.helpers import make_image
+
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 
 
 @pytest.fixture
@@ -230,4 +232,46 @@ def test_accepting_a_region_says_what_and_stays_and_skips_unsure_labels(
     assert region.uid not in {r.uid for r in guided.queue.regions}
     QTest.keyClick(window, Qt.Key.Key_U)  # only now the view moves on
     assert guided.queue.current is None or guided.queue.current.uid != region.uid
+    window.close()
+
+
+# -- review actions say why; statistics --------------------------------------------------
+
+
+def test_start_review_is_disabled_on_ones_own_frame_with_the_reason(qtbot, monkeypatch, reviewable):
+    window = open_as(qtbot, monkeypatch, reviewable, "ann")  # ann finished frame 1
+    start = window.actions["review.start"]
+    assert not start.isEnabled()
+    assert "ann, who cannot review their own work" in start.toolTip()
+    QTest.keyClick(window, Qt.Key.Key_N, CTRL_SHIFT)  # next frame to review
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Nothing left to review for ann: ")
+    assert "1 frame waiting for review is your own work" in message
+    assert "2 frames are not finished yet" in message
+    window.close()
+    window = open_as(qtbot, monkeypatch, reviewable, "rev")
+    assert window.actions["review.start"].isEnabled()
+    assert window.actions["review.start"].toolTip() == "Start reviewing this frame"
+    window.close()
+
+
+def test_statistics_are_dark_and_show_the_docks_time_left(qtbot, monkeypatch, big_predicted):
+    window = open_as(qtbot, monkeypatch, big_predicted, "ann", frame=0)
+    progress = window.guided_review.dock.progress.text()  # "N regions left · ~M min ..."
+    minutes = progress.split("~")[1].split(" min")[0]
+    QTest.keyClick(window, Qt.Key.Key_I, CTRL_SHIFT)  # statistics
+    stats = window.quality.stats_window
+    assert stats is not None and stats.isVisible()
+    image = stats.grab().toImage()
+    lightness = [
+        image.pixelColor(x, y).lightness()
+        for x in range(0, image.width(), 23)
+        for y in range(0, image.height(), 23)
+    ]
+    assert sum(lightness) / len(lightness) < 90  # no bright white panel in the dark theme
+    cards = {
+        label.text() for label in stats.findChildren(QLabel) if label.objectName() == "card-value"
+    }
+    assert f"~{minutes} min" in cards
+    stats.close()
     window.close()
