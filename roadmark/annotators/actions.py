@@ -20,7 +20,7 @@ from roadmark.annotators.base import ToolContext
 from roadmark.annotators.geometry import clamp_shift, translate
 from roadmark.core.annotation import AnnotationObject
 from roadmark.core.document import FrameDocument
-from roadmark.core.edits import SetZOrder, UpdateObjects, describe
+from roadmark.core.edits import EditError, SetZOrder, UpdateObjects, describe
 from roadmark.core.history import Command
 from roadmark.core.schema import LabelSchema
 
@@ -68,6 +68,25 @@ def relabel(context: ToolContext, uids: Sequence[int], label_id: int) -> Command
     return UpdateObjects(
         doc.frame.id, before, after, text=f"Label {describe(len(before))} {label.name}"
     )
+
+
+def toggle_attribute(context: ToolContext, uids: Sequence[int], name: str) -> Command | None:
+    """Switch a yes/no attribute on the objects whose label has it: on for all of them,
+    or off when all of them have it on already (one command).
+
+    Raises:
+        EditError: Nothing is selected, or no selected object's label has the attribute.
+    """
+    doc = context.doc()
+    schema: LabelSchema = context.schema
+    chosen = _live(doc, uids)
+    if not chosen:
+        raise EditError(f"select the objects to mark {name} first")
+    having = [obj for obj in chosen if name in schema.label(obj.label_id).attributes]
+    if not having:
+        raise EditError(f"no selected object's label has the attribute {name!r}")
+    value = not all(bool(obj.attributes.get(name)) for obj in having)
+    return set_attribute(context, [obj.uid for obj in having if obj.uid is not None], name, value)
 
 
 def set_attribute(

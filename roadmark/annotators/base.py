@@ -132,6 +132,8 @@ class Preview:
         path_closable: The pointer is on the first vertex: a click closes the polygon.
         stroke: Brush stroke so far: the points and the radius.
         erase: The stroke erases.
+        scribbles: Finished marks that stay shown: ``(points, radius, erase)`` each
+            (GrabCut's object and background scribbles).
         brush: Where the brush is: ``(x, y, radius)``.
         marquee: A selection rectangle.
         crosshair: Draw guide lines across the image through this point.
@@ -146,6 +148,7 @@ class Preview:
     path_closable: bool = False
     stroke: tuple[tuple[tuple[float, float], ...], float] | None = None
     erase: bool = False
+    scribbles: tuple[tuple[tuple[tuple[float, float], ...], float, bool], ...] = ()
     brush: tuple[float, float, float] | None = None
     marquee: Box | None = None
     crosshair: tuple[float, float] | None = None
@@ -169,6 +172,9 @@ class Preview:
                 xs.append(x)
                 ys.append(y)
             pad = self.stroke[1]
+        for points, radius, _erase in self.scribbles:
+            xs += [x - radius for x, _ in points] + [x + radius for x, _ in points]
+            ys += [y - radius for _, y in points] + [y + radius for _, y in points]
         if self.brush is not None:
             x, y, r = self.brush
             xs += [x - r, x + r]
@@ -235,7 +241,8 @@ class Tool:
         return None
 
     def cursor(self) -> str:
-        """The pointer shape to show: ``arrow``, ``cross``, ``move``, ``size`` or ``none``."""
+        """The pointer shape to show: ``arrow``, ``cross``, ``move``, ``size``, ``busy`` or
+        ``none``."""
         return "cross"
 
 

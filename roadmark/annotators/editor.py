@@ -231,6 +231,11 @@ class Editor:
         chosen = self._selection() if uids is None else list(uids)
         return self._run(actions.set_attribute(self.context, chosen, name, value), select=False)
 
+    def toggle_attribute(self, name: str) -> Command | None:
+        """Switch a yes/no attribute of the selection (see :func:`actions.toggle_attribute`)."""
+        command = actions.toggle_attribute(self.context, self._selection(), name)
+        return self._run(command, select=False)
+
     def set_fields(
         self, text: str, uids: Sequence[int] | None = None, **changes: Any
     ) -> Command | None:

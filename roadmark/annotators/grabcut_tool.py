@@ -19,7 +19,7 @@ ignored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import shapely
 from numpy.typing import NDArray
@@ -29,7 +29,8 @@ from roadmark.annotators import geometry as geo
 from roadmark.annotators.base import Button, Pointer, Preview, Tool, ToolContext
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.grabcut import grabcut
-from roadmark.core.annotation import Box, Region
+from roadmark.annotators.simplify import DEFAULT_TOLERANCE
+from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Region
 from roadmark.core.edits import AddObjects
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import Command
@@ -48,6 +49,8 @@ class GrabCutRequest:
         foreground: Object scribbles (polylines), or ``None``.
         background: Background scribbles, or ``None``.
         stroke_width: Scribble width in pixels.
+        simplify_tolerance: The outline is simplified by this many pixels (the Simplify
+            action's default: no staircase, few vertex handles).
     """
 
     serial: int
@@ -56,6 +59,7 @@ class GrabCutRequest:
     foreground: shapely.MultiLineString | None
     background: shapely.MultiLineString | None
     stroke_width: float
+    simplify_tolerance: float = DEFAULT_TOLERANCE
 
 
 def segment(request: GrabCutRequest, image: NDArray) -> Region:
@@ -70,6 +74,7 @@ def segment(request: GrabCutRequest, image: NDArray) -> Region:
         foreground=request.foreground,
         background=request.background,
         stroke_width=request.stroke_width,
+        simplify_tolerance=request.simplify_tolerance,
     ).region
 
 
@@ -100,10 +105,35 @@ class GrabCutTool(Tool):
         self._scribble_is_foreground = True
         self._result: Region | None = None
         self._pending: GrabCutRequest | None = None
+        self._source: AnnotationObject | None = None  # the box it started from, if any
 
     @property
     def busy(self) -> bool:
         return self._rect is not None or self._drag_start is not None
+
+    @property
+    def source(self) -> AnnotationObject | None:
+        """The box the segmentation started from (its label, instance and track carry
+        over to the region), if any."""
+        return self._source
+
+    def start_from(self, obj: AnnotationObject) -> None:
+        """Segment inside a box object at once; accepting makes the box's object a region
+        too: same label, same instance id, same track.
+
+        Raises:
+            ToolInputError: ``obj`` is not a box, or too small.
+        """
+        if obj.kind is not ObjectKind.BOX:
+            raise ToolInputError("GrabCut starts from a box; select one box", field="grabcut")
+        doc = self.context.doc()
+        rect = obj.bounds.clipped(doc.width, doc.height)
+        if rect.width < 4 or rect.height < 4:
+            raise ToolInputError("the box is too small for GrabCut", field="grabcut")
+        self.cancel()
+        self._source = obj
+        self._rect = rect
+        self._request()
 
     @property
     def pending(self) -> GrabCutRequest | None:
@@ -157,6 +187,7 @@ class GrabCutTool(Tool):
         if rect.width < 4 or rect.height < 4:
             return None
         self._rect = rect
+        self._source = None  # a new box of its own: a new object
         self._foreground.clear()
         self._background.clear()
         self._result = None
@@ -184,6 +215,7 @@ class GrabCutTool(Tool):
         self._background.clear()
         self._result = None
         self._pending = None
+        self._source = None
         self.error = ""
 
     # -- segmentation ----------------------------------------------------------------------
@@ -232,14 +264,20 @@ class GrabCutTool(Tool):
         """The command adding the segmented region, and a fresh start; ``None`` if none."""
         if self._result is None or self._pending is not None:
             return None
-        region = self._result
+        region, source = self._result, self._source
         doc = self.context.doc()
         self.cancel()
+        if source is None:
+            obj = self.context.new_object(region)
+        else:  # the box's object, outlined: same label, instance and track
+            obj = replace(
+                self.context.new_object(region, source.label_id),
+                instance_id=source.instance_id,
+                track_id=source.track_id,
+                attributes=dict(source.attributes),
+            )
         return AddObjects(
-            doc.frame.id,
-            [self.context.new_object(region)],
-            at_bottom=self.context.paint_behind,
-            text="GrabCut region",
+            doc.frame.id, [obj], at_bottom=self.context.paint_behind, text="GrabCut region"
         )
 
     def preview(self) -> Preview | None:
@@ -255,7 +293,13 @@ class GrabCutTool(Tool):
         stroke = None
         if self._scribble is not None:
             stroke = (tuple(self._scribble), self.stroke_width / 2)
-        if marquee is None and not shapes and stroke is None:
+        radius = self.stroke_width / 2
+        scribbles = tuple(
+            (tuple((float(x), float(y)) for x, y in line.coords), radius, erase)
+            for lines, erase in ((self._foreground, False), (self._background, True))
+            for line in lines
+        )
+        if marquee is None and not shapes and stroke is None and not scribbles:
             return None
         if self._pending is not None:
             hint = "GrabCut: segmenting…"
@@ -267,5 +311,9 @@ class GrabCutTool(Tool):
             marquee=marquee,
             stroke=stroke,
             erase=not self._scribble_is_foreground,
+            scribbles=scribbles,
             hint=hint,
         )
+
+    def cursor(self) -> str:
+        return "busy" if self._pending is not None else "cross"

@@ -9,7 +9,9 @@ and it converts Qt mouse and key events into image-pixel
 :class:`~roadmark.annotators.editor.Editor`. It observes the open document and repaints
 only the window a change touched.
 
-Zoom: mouse wheel (around the cursor), keys, fit, 1:1. Pan: middle button, or Space held
+Zoom: mouse wheel and the zoom keys keep the image point under the pointer in place (the
+view's center when the pointer is elsewhere); Ctrl+wheel sizes the brush while a brush or
+the eraser is the tool, and zooms otherwise; fit; 1:1. Pan: middle button, or Space held
 with the left button, or the scroll bars.
 """
 
@@ -20,16 +22,27 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
-from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QCursor,
+    QKeyEvent,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QPixmap,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsScene, QGraphicsView
 
 from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.editor import Editor
 from roadmark.app.edit_layer import HANDLE_PX, EditLayer
+from roadmark.app.errors import error_text
 from roadmark.app.layers import ImageLayer, OverlayLayer
 from roadmark.app.outline_layer import OutlineLayer
 from roadmark.core.document import DocumentChange, FrameDocument
-from roadmark.core.errors import RoadmarkError
 
 ZOOM_STEP = 1.25
 MIN_ZOOM = 0.02
@@ -40,13 +53,38 @@ TOOL_KEYS = {
     Qt.Key.Key_Escape: "Escape",
     Qt.Key.Key_Backspace: "Backspace",
 }
+BRUSH_TOOLS = ("brush", "eraser")
+BEHIND_COLOR = "#ff8c1a"  # paint behind is on: the view's border and the cursor's mark
+BEHIND_BORDER = 4
+_Hold = tuple[QAction, Callable[[], object], Callable[[], object]]  # action, press, release
 CURSORS = {
     "arrow": Qt.CursorShape.ArrowCursor,
     "cross": Qt.CursorShape.CrossCursor,
     "move": Qt.CursorShape.SizeAllCursor,
     "size": Qt.CursorShape.SizeFDiagCursor,
     "none": Qt.CursorShape.BlankCursor,
+    "busy": Qt.CursorShape.BusyCursor,
 }
+
+
+def behind_cursor() -> QCursor:
+    """A crosshair with an orange square behind its center: new objects go behind."""
+    global _BEHIND_CURSOR
+    if _BEHIND_CURSOR is None:
+        pixmap = QPixmap(32, 32)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.fillRect(18, 18, 11, 11, QColor(BEHIND_COLOR))
+        for color, width in ((QColor(0, 0, 0), 3), (QColor(255, 255, 255), 1)):
+            painter.setPen(QPen(color, width))
+            painter.drawLine(16, 2, 16, 30)
+            painter.drawLine(2, 16, 30, 16)
+        painter.end()
+        _BEHIND_CURSOR = QCursor(pixmap, 16, 16)
+    return _BEHIND_CURSOR
+
+
+_BEHIND_CURSOR: QCursor | None = None
 
 
 class FrameCanvas(QGraphicsView):
@@ -72,7 +110,7 @@ class FrameCanvas(QGraphicsView):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setBackgroundBrush(QColor(30, 32, 36))
         self.setMouseTracking(True)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
@@ -93,6 +131,12 @@ class FrameCanvas(QGraphicsView):
         self._preview_rect: QRectF | None = None
         self._hover: int | None = None
         self._last_cursor = (0.0, 0.0)
+        self._pointer_pos: QPointF | None = None  # where the pointer last was in the viewport
+        self._peek_hidden: list[QGraphicsItem] | None = None
+        self.presses = 0  # mouse presses so far (a held key tells a tap from a hold by it)
+        self.behind = False
+        self._hold_keys: list[_Hold] = []
+        self._held: dict[int, _Hold] = {}  # key code -> what it holds
         self._update_render_hints()
 
     # -- content ---------------------------------------------------------------------------
@@ -151,6 +195,10 @@ class FrameCanvas(QGraphicsView):
     def set_outline(self, outline: bool) -> None:
         self.overlay.set_outline(outline)
 
+    def change_outline_width(self, step: float) -> float:
+        """Widen (or narrow, ``step`` < 0) the outlines by ``step`` screen pixels."""
+        return self.outline_layer.set_width(self.outline_layer.line_px + step)
+
     # -- zoom ------------------------------------------------------------------------------
 
     @property
@@ -173,29 +221,64 @@ class FrameCanvas(QGraphicsView):
         self.centerOn(center)
         self._zoomed()
 
-    def zoom_to(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        """Show the image rectangle ``[x0, x1] x [y0, y1]`` as large as the view allows."""
+    def zoom_to(
+        self, x0: float, y0: float, x1: float, y1: float, *, max_zoom: float | None = None
+    ) -> None:
+        """Show the image rectangle ``[x0, x1] x [y0, y1]`` as large as the view allows, but
+        no larger than ``max_zoom`` (then centered on it, with more context around it; never
+        below the zoom that fits the whole frame)."""
         if x1 <= x0 or y1 <= y0:
             return
         self._auto_fit = False
-        self.fitInView(QRectF(x0, y0, x1 - x0, y1 - y0), Qt.AspectRatioMode.KeepAspectRatio)
+        rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        if max_zoom is not None:
+            cap = max(max_zoom, self.fit_zoom())
+            if self.zoom > cap:
+                self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+                self.scale(cap / self.zoom, cap / self.zoom)
+                self.centerOn(rect.center())
         self._zoomed()
 
-    def zoom_by(self, factor: float, *, at_cursor: bool = False) -> None:
-        """Multiply the zoom by ``factor`` (around the cursor, or the view's center)."""
+    def fit_zoom(self) -> float:
+        """The zoom at which the whole frame fits the view."""
+        rect, view = self.sceneRect(), self.viewport().rect()
+        if rect.width() <= 0 or rect.height() <= 0:
+            return 1.0
+        return min(view.width() / rect.width(), view.height() / rect.height())
+
+    def zoom_by(self, factor: float, *, at: QPointF | None = None) -> None:
+        """Multiply the zoom by ``factor``, keeping the image point under viewport position
+        ``at`` where it is (the view's center when ``None``)."""
         target = min(max(self.zoom * factor, MIN_ZOOM), MAX_ZOOM)
         factor = target / self.zoom
         if factor == 1.0:
             return
         self._auto_fit = False
-        anchor = (
-            QGraphicsView.ViewportAnchor.AnchorUnderMouse
-            if at_cursor
-            else QGraphicsView.ViewportAnchor.AnchorViewCenter
-        )
-        self.setTransformationAnchor(anchor)
+        anchor = at if at is not None else QPointF(self.viewport().rect().center())
+        fixed = self.to_image(anchor)
+        # Qt's AnchorUnderMouse reads the position of the last mouse move the *view*
+        # handled; the pointer handlers here do not pass moves on, so the view anchors
+        # the zoom itself: scale, then scroll the fixed point back under the anchor.
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.scale(factor, factor)
+        self.scroll_to(fixed, anchor)
         self._zoomed()
+
+    def scroll_to(self, point: QPointF, view_pos: QPointF) -> None:
+        """Scroll so that image ``point`` shows at viewport position ``view_pos`` (as far as
+        the scroll bars allow)."""
+        delta = self.viewportTransform().map(point) - view_pos
+        for bar, amount in (
+            (self.horizontalScrollBar(), delta.x()),
+            (self.verticalScrollBar(), delta.y()),
+        ):
+            bar.setValue(bar.value() + round(amount))
+
+    def pointer_in_view(self) -> QPointF | None:
+        """Where the mouse pointer is in the viewport, or ``None`` when it is elsewhere."""
+        pos = self._pointer_pos
+        return pos if pos is not None and self.viewport().rect().contains(pos.toPoint()) else None
 
     def _zoomed(self) -> None:
         self.editor.set_tolerance(HANDLE_PX / max(self.zoom, 1e-6))
@@ -216,11 +299,14 @@ class FrameCanvas(QGraphicsView):
         steps = event.angleDelta().y() / 120.0
         if not steps:
             return
-        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.editor.scale_brush(ZOOM_STEP**steps)
+        self._pointer_pos = event.position()
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier and self.editor.tool.name in (
+            BRUSH_TOOLS
+        ):
+            self.editor.scale_brush(ZOOM_STEP**steps)  # Ctrl+wheel sizes the brush ...
             self._refresh_preview()
             return
-        self.zoom_by(ZOOM_STEP**steps, at_cursor=True)
+        self.zoom_by(ZOOM_STEP**steps, at=event.position())  # ... and zooms elsewhere
 
     # -- pointer ---------------------------------------------------------------------------
 
@@ -254,6 +340,7 @@ class FrameCanvas(QGraphicsView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus()
+        self.presses += 1
         if event.button() == Qt.MouseButton.MiddleButton or (
             self._space and event.button() == Qt.MouseButton.LeftButton
         ):
@@ -273,6 +360,7 @@ class FrameCanvas(QGraphicsView):
             )
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
             return
+        self._pointer_pos = event.position()
         pointer = self._pointer(event)
         self._last_cursor = (pointer.x, pointer.y)
         self.cursor_moved.emit(pointer.x, pointer.y)
@@ -300,18 +388,20 @@ class FrameCanvas(QGraphicsView):
     def _send(self, handler: Callable[[Any], object], argument: Any) -> None:
         try:
             handler(argument)
-        except RoadmarkError as error:
+        except Exception as error:  # every failure reaches the person, not only stderr
             self.editor.tool.cancel()
-            self.error.emit(str(error))
+            self.error.emit(error_text(error, self.editor.tool.title))
         self._refresh_preview()
 
     def leaveEvent(self, event: QEvent) -> None:
         super().leaveEvent(event)
+        self._pointer_pos = None
         self.editor.leave()
         self._refresh_preview()
 
     def _refresh_preview(self) -> None:
         """Repaint the area the preview covered and covers now, and the hover outline."""
+        self.edit_layer.fit_brush(self.editor.context.brush_radius)
         preview = self.editor.preview()
         rect: QRectF | None = None
         if preview is not None:
@@ -333,26 +423,80 @@ class FrameCanvas(QGraphicsView):
         self.hint_changed.emit(preview.hint if preview is not None else "")
         self._update_cursor()
 
+    def set_behind_cue(self, on: bool) -> None:
+        """Show that new objects go behind the others: an orange border around the view
+        and an orange mark on the drawing cursor."""
+        self.behind = on
+        self.setStyleSheet(
+            f"FrameCanvas {{ border: {BEHIND_BORDER}px solid {BEHIND_COLOR}; }}" if on else ""
+        )
+        self._update_cursor()
+
     def _update_cursor(self) -> None:
         if self._space:
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
             return
-        self.viewport().setCursor(
-            CURSORS.get(self.editor.tool.cursor(), Qt.CursorShape.CrossCursor)
-        )
+        name = self.editor.tool.cursor()
+        if self.behind and name == "cross":
+            self.viewport().setCursor(behind_cursor())
+            return
+        self.viewport().setCursor(CURSORS.get(name, Qt.CursorShape.CrossCursor))
 
     def refresh(self) -> None:
         """Repaint the vector layer (after a tool or setting change)."""
         self._refresh_preview()
         self.edit_layer.update()
 
+    # -- peek ------------------------------------------------------------------------------
+
+    @property
+    def peeking(self) -> bool:
+        return self._peek_hidden is not None
+
+    def set_peek(self, on: bool) -> None:
+        """Show the raw frame only (every layer above the image hidden) while ``on``."""
+        if on == self.peeking:
+            return
+        if on:
+            items = [
+                item
+                for item in self.scene().items()
+                if item.parentItem() is None and item is not self.image_layer and item.isVisible()
+            ]
+            for item in items:
+                item.setVisible(False)
+            self._peek_hidden = items
+        else:
+            for item in self._peek_hidden or []:
+                item.setVisible(True)
+            self._peek_hidden = None
+        self.hint_changed.emit("Peek: the raw frame (release to see the layers)" if on else "")
+
     # -- keys ------------------------------------------------------------------------------
+
+    def add_hold_key(
+        self,
+        action: QAction,
+        press: Callable[[], object],
+        release: Callable[[], object],
+    ) -> None:
+        """Make ``action``'s keys hold keys while the canvas has the focus: ``press`` when
+        one goes down, ``release`` when it comes up (the action itself still fires from
+        elsewhere, for instance its menu entry)."""
+        self._hold_keys.append((action, press, release))
+
+    def _hold(self, event: QKeyEvent) -> _Hold | None:
+        pressed = QKeySequence(event.keyCombination())
+        for entry in self._hold_keys:
+            if entry[0].isEnabled() and pressed in entry[0].shortcuts():
+                return entry
+        return None
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ShortcutOverride:
             assert isinstance(event, QKeyEvent)
             name = TOOL_KEYS.get(Qt.Key(event.key()))
-            if name is not None and self.editor.wants_key(name):
+            if (name is not None and self.editor.wants_key(name)) or self._hold(event):
                 event.accept()
                 return True
         return super().event(event)
@@ -361,6 +505,12 @@ class FrameCanvas(QGraphicsView):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self._update_cursor()
+            return
+        hold = self._hold(event)
+        if hold is not None:
+            if not event.isAutoRepeat() and event.key() not in self._held:
+                self._held[event.key()] = hold
+                hold[1]()
             return
         name = TOOL_KEYS.get(Qt.Key(event.key()))
         if name is not None and self.editor.wants_key(name):
@@ -373,7 +523,19 @@ class FrameCanvas(QGraphicsView):
             self._space = False
             self._update_cursor()
             return
+        held = self._held.pop(event.key(), None)
+        if held is not None:
+            if not event.isAutoRepeat():
+                held[2]()
+            else:
+                self._held[event.key()] = held  # still down
+            return
         super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        super().focusOutEvent(event)
+        while self._held:  # a key let go elsewhere: nothing stays held
+            self._held.pop(next(iter(self._held)))[2]()
 
     # -- coordinates for tests and scripts -------------------------------------------------
 

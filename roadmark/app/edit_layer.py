@@ -16,6 +16,7 @@ import shapely
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+from shapely.ops import polylabel
 
 from roadmark.annotators.base import Preview
 from roadmark.annotators.editor import Editor
@@ -24,11 +25,15 @@ from roadmark.core.annotation import AnnotationObject, Box, Region, region_parts
 from roadmark.core.schema import LabelSchema
 
 HANDLE_PX = 7.0
+MARGIN = 64.0  # image pixels around the frame where the layer may draw
 MAX_HANDLES = 4000
 MAX_BOX_TAGS = 300
 MIN_LINE_LIGHTNESS = 150
 SELECTION_COLOR = QColor(255, 255, 255)
 SHADOW_COLOR = QColor(0, 0, 0, 200)
+BEHIND_RING = QColor(255, 140, 26)
+SCRIBBLE_OBJECT = QColor(40, 220, 90)
+SCRIBBLE_BACKGROUND = QColor(235, 50, 50)  # the brush ring while paint behind is on
 
 
 def line_color(color: QColor) -> QColor:
@@ -36,6 +41,17 @@ def line_color(color: QColor) -> QColor:
     if color.lightness() < MIN_LINE_LIGHTNESS:
         return QColor.fromHsl(color.hslHue(), max(color.hslSaturation(), 160), MIN_LINE_LIGHTNESS)
     return color
+
+
+def attribute_text(obj: AnnotationObject) -> str:
+    """The attributes an object has set, short: ``occluded, truncated, color=red``."""
+    parts = []
+    for name, value in sorted(obj.attributes.items()):
+        if value is True:
+            parts.append(name)
+        elif value not in (False, None, ""):
+            parts.append(f"{name}={value}")
+    return ", ".join(parts)
 
 
 def _polygon(coords: np.ndarray) -> QPolygonF:
@@ -70,17 +86,28 @@ class EditLayer(QGraphicsItem):
         self.schema = schema
         self._size = QRectF(0, 0, 1, 1)
         self._paths: dict[int, tuple[object, QPainterPath]] = {}
+        self._anchors: dict[int, tuple[object, tuple[float, float]]] = {}
         self.show_boxes = True
+        self._margin = MARGIN
         self.setZValue(10)
 
     def set_size(self, width: int, height: int) -> None:
         self.prepareGeometryChange()
         self._size = QRectF(0, 0, width, height)
         self._paths.clear()
+        self._anchors.clear()
 
     def boundingRect(self) -> QRectF:
-        margin = 64.0
+        margin = self._margin
         return self._size.adjusted(-margin, -margin, margin, margin)
+
+    def fit_brush(self, radius: float) -> None:
+        """Grow the drawn area to hold the brush ring wherever the pointer is (a ring
+        painted outside the item's area would never be erased: a stale arc)."""
+        margin = max(MARGIN, radius + 8.0)
+        if margin != self._margin:
+            self.prepareGeometryChange()
+            self._margin = margin
 
     def color(self, label_id: int | None) -> QColor:
         """A label's color, lightened when it is too dark to see as a line on a photo."""
@@ -104,6 +131,7 @@ class EditLayer(QGraphicsItem):
         document = self.editor.document
         if document is None:
             return
+        painter.setClipRect(self.boundingRect())  # nothing outside: it would stay there
         scale = painter.worldTransform().m11() or 1.0
         exposed = option.exposedRect  # type: ignore[attr-defined]
         preview = self.editor.preview()
@@ -160,6 +188,30 @@ class EditLayer(QGraphicsItem):
             if tags:
                 self._tag(painter, obj, QPointF(box.x0, box.y0), color, scale, font)
 
+    def tag_text(self, obj: AnnotationObject) -> str:
+        """What an object's tag says: label, instance id and the attributes that are set."""
+        label = self.schema.by_id.get(obj.label_id)
+        text = label.name if label else str(obj.label_id)
+        if obj.instance_id is not None:
+            text += f" #{obj.instance_id}"
+        flags = attribute_text(obj)
+        return f"{text} · {flags}" if flags else text
+
+    def tag_anchor(self, obj: AnnotationObject) -> tuple[float, float]:
+        """Where a region's tag is centered: its pole of inaccessibility (a point well
+        inside it, not the corner of its box, which may lie on another object)."""
+        assert obj.uid is not None
+        cached = self._anchors.get(obj.uid)
+        if cached is not None and cached[0] is obj.geometry:
+            return cached[1]
+        parts = region_parts(obj.region)
+        largest = max(parts, key=lambda part: part.area)
+        size = max(largest.bounds[2] - largest.bounds[0], largest.bounds[3] - largest.bounds[1])
+        point = polylabel(largest, tolerance=max(size / 50, 0.5))
+        anchor = (float(point.x), float(point.y))
+        self._anchors[obj.uid] = (obj.geometry, anchor)
+        return anchor
+
     def _tag(
         self,
         painter: QPainter,
@@ -168,11 +220,10 @@ class EditLayer(QGraphicsItem):
         color: QColor,
         scale: float,
         font: QFont,
+        *,
+        centered: bool = False,
     ) -> None:
-        label = self.schema.by_id.get(obj.label_id)
-        text = label.name if label else str(obj.label_id)
-        if obj.instance_id is not None:
-            text += f" #{obj.instance_id}"
+        text = self.tag_text(obj)
         painter.save()
         painter.translate(at)
         painter.scale(1 / scale, 1 / scale)
@@ -180,9 +231,10 @@ class EditLayer(QGraphicsItem):
         metrics = painter.fontMetrics()
         width = metrics.horizontalAdvance(text) + 6
         height = metrics.height() + 2
-        painter.fillRect(QRectF(-1, -height, width, height), color)
+        x, y = (-width / 2, -height / 2) if centered else (-1.0, -height)
+        painter.fillRect(QRectF(x, y, width, height), color)
         painter.setPen(QColor(0, 0, 0) if color.lightness() > 140 else QColor(255, 255, 255))
-        painter.drawText(QRectF(2, -height, width, height), Qt.AlignmentFlag.AlignVCenter, text)
+        painter.drawText(QRectF(x + 3, y, width, height), Qt.AlignmentFlag.AlignVCenter, text)
         painter.restore()
 
     def _paint_selected(
@@ -210,8 +262,13 @@ class EditLayer(QGraphicsItem):
         painter.drawPath(path)
         font = QFont(painter.font())
         font.setPixelSize(11)
-        b = obj.bounds
-        self._tag(painter, obj, QPointF(b.x0, b.y0), color, scale, font)
+        if isinstance(obj.geometry, Box):
+            b = obj.bounds
+            self._tag(painter, obj, QPointF(b.x0, b.y0), color, scale, font)
+        else:
+            self._tag(
+                painter, obj, QPointF(*self.tag_anchor(obj)), color, scale, font, centered=True
+            )
         if not handles:
             return
         if isinstance(obj.geometry, Box):
@@ -239,6 +296,31 @@ class EditLayer(QGraphicsItem):
         painter.setPen(pen)
         painter.setBrush(QBrush(color.lighter(130)))
         painter.drawRects([QRectF(x - half, y - half, 2 * half, 2 * half) for x, y in points])
+
+    def _scribble(
+        self,
+        painter: QPainter,
+        points: tuple[tuple[float, float], ...],
+        radius: float,
+        erase: bool,
+        scale: float,
+    ) -> None:
+        """A finished scribble: green on the object, red on the background, with a dark
+        edge so it shows on any image (at least 3 screen pixels wide)."""
+        width = max(2 * radius, 3 / scale)
+        line = QPolygonF([QPointF(x, y) for x, y in points])
+        color = SCRIBBLE_BACKGROUND if erase else SCRIBBLE_OBJECT
+        for pen_color, extra in ((QColor(0, 0, 0, 180), 2 / scale), (color, 0.0)):
+            pen = QPen(
+                pen_color,
+                width + extra,
+                Qt.PenStyle.SolidLine,
+                Qt.PenCapStyle.RoundCap,
+                Qt.PenJoinStyle.RoundJoin,
+            )
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPolyline(line)
 
     def _paint_preview(self, painter: QPainter, preview: Preview, scale: float) -> None:
         color = (
@@ -274,6 +356,8 @@ class EditLayer(QGraphicsItem):
                 painter.setPen(ring)
                 painter.setBrush(Qt.BrushStyle.NoBrush)
                 painter.drawEllipse(QPointF(x, y), r, r)
+        for points, radius, erase in preview.scribbles:
+            self._scribble(painter, points, radius, erase, scale)
         if preview.stroke is not None:
             points, radius = preview.stroke
             stroke_color = QColor(255, 255, 255, 110) if preview.erase else QColor(color)
@@ -294,7 +378,8 @@ class EditLayer(QGraphicsItem):
                 painter.drawPolyline(QPolygonF([QPointF(x, y) for x, y in points]))
         if preview.brush is not None:
             x, y, r = preview.brush
-            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (QColor(255, 255, 255), 1.2)):
+            ring = BEHIND_RING if self.editor.context.paint_behind else QColor(255, 255, 255)
+            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (ring, 1.2)):
                 pen = QPen(pen_color, width)
                 pen.setCosmetic(True)
                 painter.setPen(pen)

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QSlider
 
 from roadmark.annotators.guided import (
     ReviewQueue,
-    accept_region_command,
     focus_rect,
     objects_in,
+    region_proposals,
     reject_command,
     verify_command,
 )
@@ -51,6 +51,7 @@ from roadmark.app.model_layers import (
 )
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.app.uncertainty_dock import SCOPE_FRAME, SCOPE_PROJECT, UncertaintyDock
+from roadmark.core.edits import AddObjects, describe
 from roadmark.core.effort import DEFAULT_COST_MODEL, EffortEstimate, estimate
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import Command
@@ -74,6 +75,10 @@ GUIDED_ACTIONS = [
     ActionSpec("model.accept_confident", "Accept model labels above the threshold", "Review"),
     ActionSpec("model.reject", "Reject the selected model labels", "Review", ("X",)),
     ActionSpec("model.verify", "&Verify the selected labels", "Review", ("Shift+V",)),
+    ActionSpec("model.heat_more", "Heat map more opaque", "Review", ("Ctrl+.",)),
+    ActionSpec("model.heat_less", "Heat map more transparent", "Review", ("Ctrl+,",)),
+    ActionSpec("model.labels_more", "Model labels more opaque", "Review", ("Alt+.",)),
+    ActionSpec("model.labels_less", "Model labels more transparent", "Review", ("Alt+,",)),
     ActionSpec("frame.sort_effort", "Sort frames by remaining &effort", "Frame", checkable=True),
     ActionSpec("audit.run", "Audit labels with a &model…", "Review"),
     ActionSpec("audit.refresh", "Audit from stored predictions", "Review"),
@@ -96,6 +101,8 @@ SHORT_TEXT = {
     "audit.flag": "Flag frame",
 }
 ModelAsker = Callable[[], "str | None"]
+REVIEW_MAX_ZOOM = 2.5  # a region is shown at 250 % at most, with the frame around it
+OPACITY_STEP = 10  # percent per key press
 
 
 class GuidedReview(QObject):
@@ -125,6 +132,7 @@ class GuidedReview(QObject):
         self.findings: list[AuditFinding] = []
         self.jobs = JobRunner(window)
         self.ask_model: ModelAsker = self._ask_model
+        self.last_message = ""  # what the last accept did, as shown in the status bar
 
         schema = self.project.schema
         self.labels_layer = ModelLabelsLayer(schema)
@@ -195,6 +203,10 @@ class GuidedReview(QObject):
             "audit.refresh": self.refresh_audit,
             "audit.confirm": self.confirm_finding,
             "audit.flag": self.flag_frame,
+            "model.heat_more": lambda: _step(self.dock.heat_opacity, OPACITY_STEP),
+            "model.heat_less": lambda: _step(self.dock.heat_opacity, -OPACITY_STEP),
+            "model.labels_more": lambda: _step(self.dock.labels_opacity, OPACITY_STEP),
+            "model.labels_less": lambda: _step(self.dock.labels_opacity, -OPACITY_STEP),
         }.items():
             bind(action_id, self.window.guard(handler))
         bind("frame.sort_effort", self.sort_by_effort)
@@ -256,6 +268,7 @@ class GuidedReview(QObject):
         document = self.editor.document
         self.labels_layer.show_maps(maps if dock.show_labels.isChecked() else None)
         self.labels_layer.setVisible(maps is not None and dock.show_labels.isChecked())
+        self.labels_layer.setOpacity(dock.labels_alpha)
         self.heat_layer.show_maps(maps if dock.show_heat.isChecked() else None)
         self.heat_layer.setVisible(maps is not None and dock.show_heat.isChecked())
         self.heat_layer.setOpacity(dock.heat_alpha)
@@ -353,7 +366,7 @@ class GuidedReview(QObject):
         if document is None or document.frame.id != region.frame_id:
             return
         rect = focus_rect(region.box, document.width, document.height)
-        self.canvas.zoom_to(rect.x0, rect.y0, rect.x1, rect.y1)
+        self.canvas.zoom_to(rect.x0, rect.y0, rect.x1, rect.y1, max_zoom=REVIEW_MAX_ZOOM)
         document.select(objects_in(document, region.box))
         self.focus.set_box(region.box)
         self.dock.mark_region(self.queue.index)
@@ -405,14 +418,44 @@ class GuidedReview(QObject):
         return self._execute(command, f"No model label at or above {threshold:.2f} to add.")
 
     def accept_region(self) -> Command | None:
-        """Accept the model's labels inside the current region, resolve it, go on."""
+        """Accept the model's labels inside the current region that reach the dock's
+        confidence threshold, say what was accepted (and highlight it), and mark the region
+        resolved; the view stays on it until the next ``U``."""
         region = self.queue.current
         if region is None or region.frame_id != self.frame_id:
             raise RoadmarkError("go to a region of this frame first (U)")
-        command = accept_region_command(self._document(), self.found(), region)
-        done = self._execute(command, "The model's labels are already here.")
-        self.resolve_region()
+        document = self._document()
+        threshold = self.dock.box_threshold
+        inside = region_proposals(self.found(), region)
+        below = [p for p in inside if p.confidence < threshold]
+        command = accept_command(document, inside, min_confidence=threshold)
+        done = self.editor.execute(command) if command is not None else None
+        self.queue.resolve(region)
+        self.reload_queue()
+        self.focus.set_box(region.box)  # still shown: the next U moves on
+        left_out = (
+            f"; {describe(len(below), 'label')} below the {threshold:.2f} threshold left out"
+            if below
+            else ""
+        )
+        if isinstance(done, AddObjects):
+            document.select(done.uids)  # the highlight: what was accepted
+            names = ", ".join(
+                f"{self._label_name(o.label_id)} {o.provenance.confidence or 0:.2f}"
+                for o in done.stored or ()
+            )
+            message = f"Accepted {describe(len(done.uids), 'label')}: {names}{left_out}"
+        else:
+            document.select([])
+            message = f"Nothing accepted here{left_out or ': the labels are already on it'}"
+        self.last_message = message
+        self.dock.progress.setToolTip(message)
+        self.window.statusBar().showMessage(message + ". U: next region", 8000)
         return done
+
+    def _label_name(self, label_id: int) -> str:
+        label = self.project.schema.by_id.get(label_id)
+        return label.name if label else str(label_id)
 
     def reject_selected(self) -> Command | None:
         document = self._document()
@@ -543,7 +586,7 @@ class GuidedReview(QObject):
         if document is None or document.frame.id != finding.frame_id:
             return
         rect = focus_rect(finding.box, document.width, document.height)
-        self.canvas.zoom_to(rect.x0, rect.y0, rect.x1, rect.y1)
+        self.canvas.zoom_to(rect.x0, rect.y0, rect.x1, rect.y1, max_zoom=REVIEW_MAX_ZOOM)
         document.select(finding.uids or objects_in(document, finding.box))
         self.focus.set_box(finding.box)
 
@@ -564,6 +607,10 @@ class GuidedReview(QObject):
         flagged.symmetric_difference_update({frame_id})
         self.audit_state.save(self.project)
         self._show_findings()
+
+
+def _step(slider: QSlider, amount: int) -> None:
+    slider.setValue(slider.value() + amount)
 
 
 class _CancelFlag:

@@ -6,9 +6,9 @@ window that changed and repaints that rectangle; no QPixmap is rebuilt.
 
 The overlay is the document's pixel map (the topmost visible region per pixel) looked up
 in a color table by slot: label colors, fully opaque, with the item's opacity giving the
-blend. In outline mode only pixels on a boundary between different regions are drawn;
-zoomed in, a child item draws the boundaries as vectors instead
-(:mod:`roadmark.app.outline_layer`).
+blend. In outline mode the buffer keeps only pixels on a boundary between different
+regions, but a child item draws the boundaries as vectors with a halo instead, at every
+zoom (:mod:`roadmark.app.outline_layer`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from roadmark.core.document import FrameDocument
 from roadmark.core.pixelmap import Window
 from roadmark.core.schema import LabelSchema
 
-VECTOR_ZOOM = 1.5  # from this zoom on, outlines are vectors (see roadmark.app.outline_layer)
+VECTOR_ZOOM = 0.0  # outlines are vectors at every zoom (see roadmark.app.outline_layer)
 
 
 def argb_from_rgb(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -16,13 +16,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QActionGroup, QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QToolBar, QWidget
+from PySide6.QtGui import QActionGroup, QCloseEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QToolBar,
+    QWidget,
+)
 
 from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app import (
     dataset_io,
     guided_review,
+    paint_behind,
     prelabel_action,
     quality,
     sequence_tools,
@@ -30,6 +39,7 @@ from roadmark.app import (
 )
 from roadmark.app.attributes_dock import AttributesDock
 from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
+from roadmark.app.errors import error_text
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
 from roadmark.app.label_picker import pick_label
 from roadmark.app.labels_dock import LabelsDock
@@ -57,6 +67,21 @@ UNFINISHED = (
 )
 TOOL_ACTIONS = ("select", "box", "polygon", "brush", "eraser", "fill")
 OPACITY_STEP = 0.1
+PEEK_MS = 1200
+RIGHT_DOCK_SHARES = (48, 30, 22)  # labels, objects, attributes: parts of the right column
+
+
+def _scrollable(dock: QDockWidget) -> None:
+    """Put a dock's panel in a scroll area (once), so that its height does not set the
+    height of the docks stacked with it."""
+    body = dock.widget()
+    if body is None or isinstance(body, QScrollArea):
+        return
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(body)
+    dock.setWidget(scroll)
 
 
 class MainWindow(QMainWindow):
@@ -115,14 +140,10 @@ class MainWindow(QMainWindow):
         )
         self.resizeDocks([self.frames_dock], [270], Qt.Orientation.Horizontal)
         self.resizeDocks([self.labels_dock], [380], Qt.Orientation.Horizontal)
-        self.resizeDocks(
-            [self.labels_dock, self.objects_dock, self.attributes_dock],
-            [300, 300, 260],
-            Qt.Orientation.Vertical,
-        )
 
         self.status = EditorStatus(self.editor, self.canvas, self.statusBar())
         self._bind_actions()
+        self.paint_behind = paint_behind.install(self)
         self._make_toolbar()
         self.session.subscribe(self._on_session)
         self.session.history.subscribe(self._on_history)
@@ -131,6 +152,7 @@ class MainWindow(QMainWindow):
         self._on_history(self.session.history)
         self._on_editor("tool")
         self._closing: list[Callable[[], object]] = []
+        self._shown = False
         self.sequence_tools = sequence_tools.install(self)
         self.quality = quality.install(self)
         self.dataset_io = dataset_io.install(self)
@@ -175,7 +197,24 @@ class MainWindow(QMainWindow):
             if dock not in base and self.dockWidgetArea(dock) == right:
                 if dock not in self.tabifiedDockWidgets(self.attributes_dock):
                     self.tabifyDockWidget(self.attributes_dock, dock)
+                _scrollable(dock)  # a tall panel scrolls instead of squeezing the lists
         self.attributes_dock.raise_()
+        self._size_right_docks()
+
+    def _size_right_docks(self) -> None:
+        """Most of the right column for the labels list (a dozen rows and more), then the
+        objects, then the attributes and the tabs beside them."""
+        self.resizeDocks(
+            [self.labels_dock, self.objects_dock, self.attributes_dock],
+            list(RIGHT_DOCK_SHARES),
+            Qt.Orientation.Vertical,
+        )
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown:  # the docks have their real heights only now
+            self._shown = True
+            self._size_right_docks()
 
     def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         """Add a dock and a View-menu toggle for it."""
@@ -196,10 +235,12 @@ class MainWindow(QMainWindow):
             "edit.deselect": editor.clear_selection,
             "edit.relabel": self.relabel_selection,
             "edit.new_instance": editor.new_instance_ids,
-            "view.zoom_in": lambda: canvas.zoom_by(ZOOM_STEP),
-            "view.zoom_out": lambda: canvas.zoom_by(1 / ZOOM_STEP),
+            "view.zoom_in": lambda: canvas.zoom_by(ZOOM_STEP, at=canvas.pointer_in_view()),
+            "view.zoom_out": lambda: canvas.zoom_by(1 / ZOOM_STEP, at=canvas.pointer_in_view()),
             "view.fit": canvas.fit,
             "view.actual": canvas.actual_size,
+            "view.outline_wider": lambda: self._outline_width(0.5),
+            "view.outline_thinner": lambda: self._outline_width(-0.5),
             "view.opacity_up": lambda: canvas.set_overlay_opacity(
                 canvas.overlay.opacity() + OPACITY_STEP
             ),
@@ -238,10 +279,18 @@ class MainWindow(QMainWindow):
         for name in TOOL_ACTIONS:
             guarded[f"tool.{name}"] = lambda name=name: editor.set_tool(name)
         for label in self.project.schema.labels:
-            if label.shortcut:
-                guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
+            guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
+        for name, spec in self.project.schema.attributes.items():
+            if spec.type == "bool":
+                guarded[f"attribute.{name}"] = lambda name=name: editor.toggle_attribute(name)
         for action_id, handler in guarded.items():
             bind(action_id, self.guard(handler))
+        # Held on the canvas, W shows the raw frame until it is let go; fired from the menu
+        # (or with the focus elsewhere) it peeks for a moment.
+        canvas.add_hold_key(
+            self.actions["view.peek"], lambda: canvas.set_peek(True), lambda: canvas.set_peek(False)
+        )
+        bind("view.peek", self.peek_briefly)
         for action_id, handler in {
             "view.overlay": canvas.set_overlay_visible,
             "view.outline": canvas.set_outline,
@@ -296,15 +345,26 @@ class MainWindow(QMainWindow):
         self._closing.append(stop)
 
     def guard(self, handler: Callable[[], object]) -> Callable[[], None]:
-        """``handler`` as an action callback: a RoadmarkError is shown, not raised into Qt."""
+        """``handler`` as an action callback: an error is shown, not raised into Qt (a bug's
+        traceback is logged as well)."""
 
         def run() -> None:
             try:
                 handler()
-            except RoadmarkError as error:
-                self.show_error(str(error))
+            except Exception as error:  # every failure reaches the person
+                self.show_error(error_text(error))
 
         return run
+
+    def _outline_width(self, step: float) -> None:
+        width = self.canvas.change_outline_width(step)
+        self.statusBar().showMessage(f"Outlines {width:g} px wide", 3000)
+
+    def peek_briefly(self) -> None:
+        """Show the raw frame for :data:`PEEK_MS` (the peek key held on the canvas shows it
+        for as long as it is held)."""
+        self.canvas.set_peek(True)
+        QTimer.singleShot(PEEK_MS, lambda: self.canvas.set_peek(False))
 
     def _show_boxes(self, on: bool) -> None:
         self.canvas.edit_layer.show_boxes = on

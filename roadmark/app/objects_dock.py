@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from roadmark.annotators.editor import Editor, EditorChange
+from roadmark.app.edit_layer import attribute_text
 from roadmark.app.labels_dock import swatch
 from roadmark.core.annotation import AnnotationObject, ObjectKind
 from roadmark.core.document import DocumentChange, FrameDocument
@@ -41,7 +42,7 @@ from roadmark.core.provenance import KIND_TEXT, KINDS, provenance_kind
 
 Index = QModelIndex | QPersistentModelIndex
 MIME = "application/x-roadmark-object-uids"
-COLUMNS = ("", "Label", "Inst.", "Track", "Source", "Conf.")
+COLUMNS = ("", "Label", "Inst.", "Track", "Source", "Conf.", "Attributes")
 UidRole = Qt.ItemDataRole.UserRole + 1
 # Computed once: flags() is called for many cells on every selection change.
 DROP_FLAGS = Qt.ItemFlag.ItemIsDropEnabled
@@ -181,6 +182,8 @@ class ObjectTableModel(QAbstractTableModel):
             if column == 5:
                 confidence = obj.provenance.confidence
                 return "" if confidence is None else f"{confidence:.2f}"
+            if column == 6:
+                return attribute_text(obj)
         if role == Qt.ItemDataRole.ToolTipRole:
             prov = obj.provenance
             return (

@@ -1,10 +1,11 @@
-"""Vector outlines of the segmentation, for outline mode when zoomed in.
+"""Vector outlines of the segmentation: outline mode (Shift+O) at every zoom.
 
-The overlay's outline mode draws the boundaries of the derived label map, one image pixel
-wide; that is exact and cheap at any load, but once an image pixel covers several screen
-pixels the outlines turn into staircases. From :data:`VECTOR_ZOOM` on, this item draws the
-regions' polygons instead, with crisp lines of constant screen width. It shows only what
-the label map shows: the regions are painted bottom to top into an offscreen image, each
+The regions' polygons are drawn with lines of constant screen width (adjustable,
+:meth:`OutlineLayer.set_width`), each in its label's color over a dark halo, so that they
+read on any photo and at the fit zoom (a one-image-pixel outline vanishes when the frame
+is shown at half size, and a navy line disappears on a dark car). Every edge of a visible
+region is drawn, also where it borders unlabeled pixels. It shows only what the label map
+shows: the regions are painted bottom to top into an offscreen image, each
 one first erasing (composition mode "clear") what lies under it, then stroking its
 boundary, so edges hidden under a region above do not appear.
 
@@ -26,12 +27,13 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QTransfo
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from roadmark.app.edit_layer import line_color, region_path
-from roadmark.app.layers import VECTOR_ZOOM
 from roadmark.core.annotation import AnnotationObject
 from roadmark.core.document import FrameDocument
 from roadmark.core.schema import LabelSchema
 
-LINE_PX = 1.6
+LINE_PX = 2.0  # default line width, screen pixels
+HALO_PX = 1.5  # dark halo on each side of the line
+MIN_LINE_PX, MAX_LINE_PX = 1.0, 8.0
 TILE = 256  # device pixels
 MAX_TILES = 240  # about 60 MB of tiles at most
 KEPT_ZOOMS = 4
@@ -59,10 +61,21 @@ class OutlineLayer(QGraphicsItem):
         # Thin lines at the overlay's fill opacity would be too faint: the lines get their
         # own opacity, rising with the overlay's (see paint).
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresParentOpacity, True)
-        self._shadow = QPen(QColor(0, 0, 0, 150))
-        self._shadow.setWidthF(LINE_PX + 1.6)
+        self.line_px = LINE_PX
+        self._shadow = QPen(QColor(0, 0, 0, 220))
         self._shadow.setCosmetic(True)
         self._shadow.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        self.set_width(LINE_PX)
+
+    def set_width(self, pixels: float) -> float:
+        """Draw the lines ``pixels`` screen pixels wide (clamped), with the halo around
+        them; returns the width used."""
+        self.line_px = min(max(pixels, MIN_LINE_PX), MAX_LINE_PX)
+        self._shadow.setWidthF(self.line_px + 2 * HALO_PX)
+        self._pens.clear()
+        self._tiles.clear()
+        self.update()
+        return self.line_px
 
     def set_document(self, document: FrameDocument | None, width: int, height: int) -> None:
         self.prepareGeometryChange()
@@ -91,8 +104,9 @@ class OutlineLayer(QGraphicsItem):
 
     @staticmethod
     def active(outline: bool, scale: float) -> bool:
-        """Whether outlines are drawn here (else the overlay draws them as pixels)."""
-        return outline and scale >= VECTOR_ZOOM
+        """Whether outlines are drawn here: in outline mode, at every zoom (``scale`` is
+        kept for callers that ask per zoom)."""
+        return outline
 
     def _entry(self, obj: AnnotationObject) -> tuple[QPainterPath, tuple[float, ...]]:
         assert obj.uid is not None
@@ -108,7 +122,7 @@ class OutlineLayer(QGraphicsItem):
         if pen is None:
             label = self.schema.by_id.get(label_id)
             pen = QPen(line_color(QColor(*label.color) if label else QColor(255, 220, 0)))
-            pen.setWidthF(LINE_PX)
+            pen.setWidthF(self.line_px)
             pen.setCosmetic(True)
             pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
             self._pens[label_id] = pen
@@ -157,7 +171,7 @@ class OutlineLayer(QGraphicsItem):
         dx, dy = round(transform.dx()), round(transform.dy())
         painter.save()
         painter.resetTransform()
-        painter.setOpacity(min(1.0, 0.2 + 1.6 * self.overlay.opacity()))
+        painter.setOpacity(min(1.0, 0.5 + 1.6 * self.overlay.opacity()))
         for column, row, tile in tiles:
             painter.drawImage(QPointF(column * TILE + dx, row * TILE + dy), tile)
         painter.restore()

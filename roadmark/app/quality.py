@@ -23,7 +23,7 @@ The workflow rules themselves live in :mod:`roadmark.core.workflow` and
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import QDialog
 from roadmark.annotators.review import CommentPinTool
 from roadmark.app.assign_dialog import AssignDialog
 from roadmark.app.comment_layer import CommentLayer
+from roadmark.app.errors import error_text
 from roadmark.app.frame_filter import FrameFilterBar, wrap_with_filter
 from roadmark.app.history_dialog import HistoryDialog
 from roadmark.app.review_dock import ReviewDock, ask_comment, ask_reason
@@ -40,7 +41,13 @@ from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.app.stats_window import StatsWindow
 from roadmark.core.annotation import Box, FrameStatus
 from roadmark.core.errors import RoadmarkError
-from roadmark.core.workflow import Action, CommentCategory, ReviewComment
+from roadmark.core.workflow import (
+    Action,
+    CommentCategory,
+    FrameState,
+    ReviewComment,
+    check_move,
+)
 from roadmark.io import gold
 from roadmark.io import workflow as wf
 from roadmark.io.worktime import TimeRecorder
@@ -80,6 +87,23 @@ TRACKED_EVENTS = frozenset(
 )
 CommentAsker = Callable[[Box], "tuple[CommentCategory, str] | None"]
 ReasonAsker = Callable[[str], "str | None"]
+
+
+def _frames(count: int) -> str:
+    return f"{count} frame" if count == 1 else f"{count} frames"
+
+
+def _are(items: Sized) -> str:
+    return "is" if len(items) == 1 else "are"
+
+
+def _why_not(state: FrameState, action: Action, user: str) -> str | None:
+    """Why ``user`` cannot do ``action`` on the frame now (``None``: they can)."""
+    try:
+        check_move(state, action, user)
+    except RoadmarkError as error:
+        return str(error)
+    return None
 
 
 def _percent(value: float | None) -> str:
@@ -172,8 +196,8 @@ class QualityTools(QObject):
         def run() -> None:
             try:
                 handler()
-            except RoadmarkError as error:
-                self.window.show_error(str(error))
+            except Exception as error:  # every failure reaches the person
+                self.window.show_error(error_text(error))
             self.refresh()
 
         return run
@@ -203,7 +227,12 @@ class QualityTools(QObject):
         self.layer.set_comments(comments, self.selected_comment)
         actions = self.window.actions
         status = state.status
-        actions["review.start"].setEnabled(status is FrameStatus.DONE)
+        why_not = _why_not(state, Action.START_REVIEW, self.user)
+        start = actions["review.start"]
+        start.setEnabled(why_not is None)
+        start.setToolTip(
+            "Start reviewing this frame" if why_not is None else f"Cannot review: {why_not}"
+        )
         actions["review.accept"].setEnabled(status is FrameStatus.IN_REVIEW)
         actions["review.reject"].setEnabled(status is FrameStatus.IN_REVIEW)
         selected = next((c for c in comments if c.id == self.selected_comment), None)
@@ -313,8 +342,8 @@ class QualityTools(QObject):
             comment = wf.add_comment(
                 self.project, frame_id, category, anchor, text, object_uid=about
             )
-        except RoadmarkError as error:
-            self.window.show_error(str(error))
+        except Exception as error:  # every failure reaches the person
+            self.window.show_error(error_text(error, "the review comment"))
             return
         self.selected_comment = comment.id
         self.refresh()
@@ -359,9 +388,30 @@ class QualityTools(QObject):
         current = self.frame_id
         queue = [s for s in wf.review_queue(self.project, self.user) if s.frame_id != current]
         if not queue:
-            self.window.statusBar().showMessage("Nothing left to review.", 5000)
+            self.window.statusBar().showMessage(self.nothing_to_review_text(), 10000)
             return
         self._go_to(queue[0].frame_id)
+
+    def nothing_to_review_text(self) -> str:
+        """Why the review queue of this user is empty, in one line."""
+        states = wf.frame_states(self.project)
+        waiting = [s for s in states if s.status in (FrameStatus.DONE, FrameStatus.IN_REVIEW)]
+        own = [s for s in waiting if s.author == self.user]
+        others = [s for s in waiting if s.reviewer not in (None, self.user) and s not in own]
+        unfinished = sum(
+            s.status not in (FrameStatus.DONE, FrameStatus.IN_REVIEW, FrameStatus.ACCEPTED)
+            for s in states
+        )
+        reasons = []
+        if own:
+            reasons.append(f"{_frames(len(own))} waiting for review {_are(own)} your own work")
+        if others:
+            reasons.append(f"{_frames(len(others))} {_are(others)} for other reviewers")
+        if not waiting:
+            reasons.append("no frame is done and waiting for review")
+        if unfinished:
+            reasons.append(f"{_frames(unfinished)} {_are(range(unfinished))} not finished yet")
+        return f"Nothing left to review for {self.user}: " + "; ".join(reasons) + "."
 
     def next_for_me(self) -> None:
         """Open the next frame for this user to annotate (sent-back work first)."""
@@ -391,7 +441,10 @@ class QualityTools(QObject):
         self.touch()
         self.recorder.flush()
         if self.stats_window is None:
-            self.stats_window = StatsWindow(self.project, self.window)
+            guided = getattr(self.window, "guided_review", None)
+            self.stats_window = StatsWindow(
+                self.project, self.window, effort=lambda: guided.effort if guided else None
+            )
         else:
             self.stats_window.refresh()
         self.stats_window.show()

@@ -163,7 +163,8 @@ class CommentDialog(QDialog):
         form.addRow(buttons)
 
     def value(self) -> tuple[CommentCategory, str]:
-        return self.category.currentData(), self.text.text()
+        # The combo box hands a str enum back as a plain string: make it the enum again.
+        return CommentCategory(self.category.currentData()), self.text.text()
 
 
 def ask_comment(parent: QWidget, anchor: Box) -> tuple[CommentCategory, str] | None:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QInputDialog,
+    QProgressBar,
     QSpinBox,
     QWidget,
 )
@@ -39,7 +40,7 @@ from roadmark.annotators.sequence_ops import (
     plan_interpolation,
     plan_propagation,
 )
-from roadmark.annotators.simplify import simplify_command
+from roadmark.annotators.simplify import DEFAULT_TOLERANCE, simplify_command
 from roadmark.annotators.tracks import (
     delete_track,
     load_sequence,
@@ -53,7 +54,7 @@ from roadmark.app.jobs import JobRunner, Progress
 from roadmark.app.propagation_review import PropagationReview
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.app.tracks_dock import TracksDock
-from roadmark.core.annotation import Frame
+from roadmark.core.annotation import Frame, ObjectKind
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.session import SessionEvent
 from roadmark.io.frames import VIDEO_SUFFIXES, scan
@@ -62,7 +63,7 @@ from roadmark.io.store import FrameSpec
 if TYPE_CHECKING:
     from roadmark.app.main_window import MainWindow
 
-SIMPLIFY_TOLERANCE = 1.0
+SIMPLIFY_TOLERANCE = DEFAULT_TOLERANCE
 
 SEQUENCE_ACTIONS = [
     ActionSpec("file.add_video", "Add &video…", "File"),
@@ -142,7 +143,7 @@ class SequenceTools(QObject):
 
         for action_id, handler in {
             "file.add_video": self.add_video_dialog,
-            "tool.grabcut": lambda: self.editor.set_tool(GrabCutTool.name),
+            "tool.grabcut": self.start_grabcut,
             "object.simplify": self.simplify_dialog,
             "sequence.propagate": self.propagate,
             "sequence.new_track": self.new_track,
@@ -162,6 +163,14 @@ class SequenceTools(QObject):
         window.toolbar.insertAction(separator, grabcut_action)
         keys = ", ".join(k.toString() for k in grabcut_action.shortcuts())
         grabcut_action.setToolTip(f"GrabCut ({keys})")
+
+        self.grabcut_busy = QProgressBar()
+        self.grabcut_busy.setRange(0, 0)  # busy, no figure
+        self.grabcut_busy.setMaximumWidth(90)
+        self.grabcut_busy.setFormat("GrabCut…")
+        self.grabcut_busy.setToolTip("GrabCut is segmenting")
+        self.grabcut_busy.setVisible(False)
+        window.statusBar().addPermanentWidget(self.grabcut_busy)
 
         self.editor.subscribe(self._on_editor)
         window.session.subscribe(self._on_session)
@@ -469,7 +478,26 @@ class SequenceTools(QObject):
 
     # -- GrabCut and simplify --------------------------------------------------------------
 
+    def start_grabcut(self) -> None:
+        """The GrabCut tool; with one box selected, segment inside it at once (accepting
+        outlines the box's object: same instance and track)."""
+        document = self.editor.document
+        selected = document.selected() if document is not None else []
+        box = selected[0] if len(selected) == 1 and selected[0].kind is ObjectKind.BOX else None
+        self.editor.set_tool(GrabCutTool.name)
+        if box is not None:
+            self.grabcut.start_from(box)
+            self._say(
+                "GrabCut in the selected box: Shift-drag object, Alt-drag background, "
+                "Return to accept"
+            )
+        self.window.canvas.refresh()
+
+    def _show_busy(self) -> None:
+        self.grabcut_busy.setVisible(self.grabcut.pending is not None)
+
     def _segment(self, request: GrabCutRequest) -> None:
+        self.grabcut_busy.setVisible(True)
         prepared = self.window.prepared
         if prepared is None or prepared.frame.id != request.frame_id:
             self.grabcut.set_result(request, RoadmarkError("the frame is not shown any more"))
@@ -481,6 +509,7 @@ class SequenceTools(QObject):
 
         def finish(outcome: Any) -> None:
             self.grabcut.set_result(request, outcome)
+            self._show_busy()
             self.window.canvas.refresh()
             queued, self._queued_request = self._queued_request, None
             if queued is not None:
@@ -532,6 +561,7 @@ class SequenceTools(QObject):
             self._refresh_timer.start()
         elif what == "tool":
             self.window.actions["tool.grabcut"].setChecked(self.editor.tool is self.grabcut)
+            self._show_busy()
 
     def _on_session(self, event: SessionEvent) -> None:
         self._refresh_timer.start()

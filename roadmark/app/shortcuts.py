@@ -36,6 +36,7 @@ from roadmark.io.settings import Settings
 
 SETTINGS_KEY = "shortcuts"
 KEYS_SHOWN = 2  # key editors per action in the cheat sheet
+ATTRIBUTE_KEYS = {"occluded": ("Ctrl+Shift+O",), "truncated": ("Ctrl+Shift+T",)}
 MENUS = ("File", "Edit", "View", "Frame", "Tools", "Labels", "Objects", "Review", "Model", "Help")
 
 
@@ -87,9 +88,12 @@ EDITOR_ACTIONS: list[ActionSpec] = [
     _spec("view.actual", "&Actual pixels (1:1)", "View", "Ctrl+1"),
     _spec("view.overlay", "Show &overlay", "View", "O", checkable=True),
     _spec("view.outline", "Overlay as o&utlines", "View", "Shift+O", checkable=True),
+    _spec("view.outline_wider", "Wider outlines", "View", "Ctrl+Alt+."),
+    _spec("view.outline_thinner", "Thinner outlines", "View", "Ctrl+Alt+,"),
     _spec("view.opacity_up", "Overlay more opaque", "View", "."),
     _spec("view.opacity_down", "Overlay more transparent", "View", ","),
     _spec("view.boxes", "Show &boxes", "View", "Shift+B", checkable=True),
+    _spec("view.peek", "&Peek at the raw frame (hold)", "View", "W"),
     _spec("frame.next", "&Next frame", "Frame", "D", "PgDown"),
     _spec("frame.previous", "&Previous frame", "Frame", "A", "PgUp"),
     _spec("frame.next_unlabeled", "Next &unfinished frame", "Frame", "N"),
@@ -103,14 +107,20 @@ EDITOR_ACTIONS: list[ActionSpec] = [
     _spec("tool.brush", "B&rush", "Tools", "B"),
     _spec("tool.eraser", "&Eraser", "Tools", "E"),
     _spec("tool.fill", "&Fill", "Tools", "G"),
-    _spec("tool.paint_behind", "Paint &behind existing objects", "Tools", "Q", checkable=True),
+    _spec(
+        "tool.paint_behind",
+        "Paint &behind existing objects (tap: switch, hold: while held)",
+        "Tools",
+        "Q",
+        checkable=True,
+    ),
     _spec("tool.brush_smaller", "Smaller brush", "Tools", "["),
     _spec("tool.brush_larger", "Larger brush", "Tools", "]"),
     _spec("label.choose", "&Choose label…", "Labels", "/", "Ctrl+L"),
     _spec("object.raise", "&Raise", "Objects", "Ctrl+]"),
     _spec("object.lower", "&Lower", "Objects", "Ctrl+["),
     _spec("object.top", "Bring to &top", "Objects", "Ctrl+Shift+]"),
-    _spec("object.bottom", "Send to &bottom", "Objects", "Ctrl+Shift+["),
+    _spec("object.bottom", "Send to &bottom", "Objects", "J", "Ctrl+Shift+["),
     _spec("object.hide", "&Hide selection", "Objects", "H"),
     _spec("object.show_all", "&Show all hidden", "Objects", "Shift+H"),
     _spec("help.shortcuts", "&Keyboard shortcuts…", "Help", "F1"),
@@ -134,16 +144,35 @@ def register(specs: Iterable[ActionSpec]) -> None:
 
 
 def label_actions(schema: LabelSchema) -> list[ActionSpec]:
-    """One action per label with a shortcut in the schema (keys 1-9, 0 for Cityscapes)."""
+    """One action per label: every label can be given a key in the cheat sheet (the
+    schema's shortcuts, keys 1-9 and 0 for Cityscapes, are the defaults)."""
     return [
-        ActionSpec(f"label.{label.id}", f"Label: {label.name}", "Labels", (label.shortcut,))
+        ActionSpec(
+            f"label.{label.id}",
+            f"Label: {label.name}",
+            "Labels",
+            (label.shortcut,) if label.shortcut else (),
+        )
         for label in schema.labels
-        if label.shortcut
+    ]
+
+
+def attribute_actions(schema: LabelSchema) -> list[ActionSpec]:
+    """One action per yes/no attribute of the schema: switch it on the selection."""
+    return [
+        ActionSpec(
+            f"attribute.{name}",
+            f"Attribute: {name} (switch on the selection)",
+            "Objects",
+            ATTRIBUTE_KEYS.get(name, ()),
+        )
+        for name, spec in schema.attributes.items()
+        if spec.type == "bool"
     ]
 
 
 def all_actions(schema: LabelSchema) -> list[ActionSpec]:
-    return [*EDITOR_ACTIONS, *label_actions(schema), *_registered]
+    return [*EDITOR_ACTIONS, *label_actions(schema), *attribute_actions(schema), *_registered]
 
 
 def portable(key: str) -> str:

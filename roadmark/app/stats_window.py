@@ -2,11 +2,15 @@
 
 It shows the same sections as ``roadmark stats --html`` (built by
 :func:`roadmark.io.report.sections`): the charts are the report's SVG, drawn with Qt's SVG
-renderer, on a light page so that they read as in the browser.
+renderer, recolored for the window's dark theme (a bright page beside the dark window
+dazzles). The "time left" card shows the same remaining effort as the Guided review dock
+when the project has model predictions (one number, from one place: the window's
+:class:`~roadmark.core.effort.EffortEstimate`); otherwise the estimate from logged time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -29,26 +33,47 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from roadmark.core.effort import EffortEstimate
 from roadmark.core.errors import RoadmarkError
-from roadmark.io.report import Block, Chart, Section, Table, Text, sections, summary, write_html
+from roadmark.io.report import (
+    TEXT_STYLE,
+    TRACK_COLOR,
+    Block,
+    Chart,
+    Section,
+    Table,
+    Text,
+    sections,
+    summary,
+    write_html,
+)
 from roadmark.io.stats import project_stats
 from roadmark.io.store import Project
 
 PAGE_STYLE = """
-QWidget#page { background: #f4f5f7; }
-QFrame#panel, QFrame#card { background: #ffffff; border: 1px solid #e2e4e8;
+QWidget#page { background: #1f2226; }
+QFrame#panel, QFrame#card { background: #2a2d33; border: 1px solid #3a3e46;
   border-radius: 6px; }
-QLabel { color: #22262b; background: transparent; }
+QLabel { color: #dcdee2; background: transparent; }
 QLabel#title { font-size: 15px; font-weight: 600; }
-QLabel#card-title { color: #6b737c; font-size: 10px; }
+QLabel#card-title { color: #9aa1a9; font-size: 10px; }
 QLabel#card-value { font-size: 20px; font-weight: 600; }
-QLabel#note { color: #6b737c; }
-QTableWidget { background: #ffffff; color: #22262b; gridline-color: #eef0f2; border: none; }
-QHeaderView, QHeaderView::section { background: #ffffff; color: #6b737c; border: none; }
+QLabel#note { color: #9aa1a9; }
+QTableWidget { background: #2a2d33; color: #dcdee2; gridline-color: #3a3e46; border: none; }
+QHeaderView, QHeaderView::section { background: #2a2d33; color: #9aa1a9; border: none; }
 """
+REPORT_TEXT = TEXT_STYLE.split('fill="')[1].rstrip('"')
+# The report's SVG is made for a light page: its text and bar tracks, for a dark one.
+SVG_DARK = (
+    (f'fill="{REPORT_TEXT}"', 'fill="#dcdee2"'),
+    (f'fill="{TRACK_COLOR}"', 'fill="#3a3e46"'),
+)
+EffortSource = Callable[[], "EffortEstimate | None"]
 
 
 def _svg_widget(svg: str) -> QSvgWidget:
+    for light, dark in SVG_DARK:
+        svg = svg.replace(light, dark)
     widget = QSvgWidget()
     widget.load(QByteArray(svg.encode("utf-8")))
     size = widget.renderer().defaultSize()
@@ -138,11 +163,15 @@ class StatsWindow(QDialog):
     Args:
         project: The open project.
         parent: The window it belongs to.
+        effort: The window's remaining-effort estimate (the Guided review dock's), if any.
     """
 
-    def __init__(self, project: Project, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, project: Project, parent: QWidget | None = None, effort: EffortSource | None = None
+    ) -> None:
         super().__init__(parent)
         self.project = project
+        self.effort = effort
         self.setWindowTitle(f"Statistics — {Path(project.location).name}")
         self.resize(1220, 860)
         self.scroll = QScrollArea()
@@ -167,7 +196,10 @@ class StatsWindow(QDialog):
         page.setStyleSheet(PAGE_STYLE)
         grid = QGridLayout(page)
         grid.setSpacing(10)
-        cards = summary(self.stats)
+        cards = [
+            self._time_left(card) if card[0] == "time left" else card
+            for card in summary(self.stats)
+        ]
         for column, card in enumerate(cards):
             grid.addWidget(_card(*card), 0, column)
         for index, section in enumerate(sections(self.stats)):
@@ -175,6 +207,18 @@ class StatsWindow(QDialog):
             grid.addWidget(_panel(section), 1 + row, half * 3, 1, 3, Qt.AlignmentFlag.AlignTop)
         grid.setRowStretch(grid.rowCount(), 1)
         self.scroll.setWidget(page)
+
+    def _time_left(self, card: tuple[str, str, str]) -> tuple[str, str, str]:
+        """The "time left" card from the window's effort estimate, when there is one."""
+        effort = self.effort() if self.effort is not None else None
+        if effort is None or not effort.frames:
+            return card
+        return (
+            "time left",
+            f"~{effort.minutes:.1f} min",
+            f"{effort.regions_left} uncertain regions on {len(effort.frames)} frames "
+            "(as in Guided review)",
+        )
 
     def save_report(self, path: Path) -> Path:
         """Write the HTML report of the statistics shown to ``path``."""

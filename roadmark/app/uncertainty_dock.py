@@ -74,7 +74,7 @@ class UncertaintyDock(QDockWidget):
         model_changed(name): The model whose predictions are shown ("" = the newest).
         region_chosen(index): A queue row was activated.
         finding_chosen(index): An audit row was activated.
-        layers_changed(): A layer switch, the heat opacity or the box threshold changed.
+        layers_changed(): A layer switch, a layer opacity or the box threshold changed.
     """
 
     scope_changed = Signal(str)
@@ -109,6 +109,10 @@ class UncertaintyDock(QDockWidget):
         self.heat_opacity.setRange(5, 100)
         self.heat_opacity.setValue(60)
         self.heat_opacity.setToolTip("Heat map opacity")
+        self.labels_opacity = QSlider(Qt.Orientation.Horizontal)
+        self.labels_opacity.setRange(5, 100)
+        self.labels_opacity.setValue(85)
+        self.labels_opacity.setToolTip("Model labels opacity")
         self.threshold = QSlider(Qt.Orientation.Horizontal)
         self.threshold.setRange(0, 100)
         self.threshold.setValue(50)
@@ -123,9 +127,12 @@ class UncertaintyDock(QDockWidget):
         grid.addWidget(self.show_boxes, 2, 0)
         grid.addWidget(self.threshold, 2, 1)
         grid.addWidget(self.threshold_text, 2, 2)
+        grid.addWidget(QLabel("Model labels opacity"), 3, 0)
+        grid.addWidget(self.labels_opacity, 3, 1, 1, 2)
         for box in (self.show_labels, self.show_heat, self.show_boxes, self.show_compare):
             box.toggled.connect(lambda _on: self.layers_changed.emit())
-        self.heat_opacity.valueChanged.connect(lambda _v: self.layers_changed.emit())
+        for slider in (self.heat_opacity, self.labels_opacity):
+            slider.valueChanged.connect(lambda _v: self.layers_changed.emit())
         self.threshold.valueChanged.connect(self._on_threshold)
         self._on_threshold(self.threshold.value())
 
@@ -197,6 +204,10 @@ class UncertaintyDock(QDockWidget):
     @property
     def heat_alpha(self) -> float:
         return self.heat_opacity.value() / 100.0
+
+    @property
+    def labels_alpha(self) -> float:
+        return self.labels_opacity.value() / 100.0
 
     def _on_threshold(self, value: int) -> None:
         self.threshold_text.setText(f"≥ {value / 100:.2f}")
