@@ -84,7 +84,9 @@ def _clean(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
 
 
-def _write_image(item: ExportFrame, path: Path) -> None:
+def write_frame_image(item: ExportFrame, path: Path) -> None:
+    """Write the frame's pixels to ``path`` (a PNG): a hard link or copy of a PNG file,
+    else the decoded image or video frame encoded again."""
     source = item.image
     if item.frame.video_frame is not None:
         reader = VideoReader(source)
@@ -137,7 +139,7 @@ def write_frame_files(
 ) -> None:
     """Write a frame's image, polygons, boxes and label maps (thread-safe: own files only)."""
     item = payload.item
-    _write_image(item, left / f"{base}{LEFT}.png")
+    write_frame_image(item, left / f"{base}{LEFT}.png")
     header = {"imgHeight": item.frame.height, "imgWidth": item.frame.width}
     _write_json(gt / f"{base}{POLYGONS}", header | {"objects": payload.polygons})
     if payload.boxes:
