@@ -222,6 +222,7 @@ class _FrameReader:
         self.tracks = tracks
         self.dropped: Counter[str] = Counter()
         self.open_lines = 0
+        self.mask_size: list[int] | None = None
 
     def read(self) -> ImportedFrame:
         frame, where, field = self.frame, self.where, self.field
@@ -257,6 +258,8 @@ class _FrameReader:
             obj = self._label(label, f"{field}.labels[{position}]", video, (width, height))
             if obj is not None:
                 objects.append(obj)
+        if width is None and self.mask_size is not None:
+            height, width = self.mask_size  # checked against the image like a given size
         return ImportedFrame(
             image=self._image(name, video, extras.get("images_root")),
             objects=_with_instance_ids(objects, self.context.labels.schema),
@@ -353,7 +356,17 @@ class _FrameReader:
     ) -> Box | Any | None:
         where = self.where
         if item.get("rle") is not None:
-            return _rle_region(item["rle"], size, where, f"{field}.rle")
+            region, shape = _rle_region(item["rle"], size, where, f"{field}.rle")
+            self.mask_size = self.mask_size or shape
+            if shape != self.mask_size:
+                raise FormatError(
+                    f"RLE size {shape} differs from an earlier mask's {self.mask_size}",
+                    path=where,
+                    field=f"{field}.rle.size",
+                )
+            if region is None:
+                self.context.warnings.warn("empty mask; skipped", path=where, field=f"{field}.rle")
+            return region
         if item.get("poly2d") is not None:
             return self._polygons(item["poly2d"], f"{field}.poly2d")
         box = item.get("box2d")
@@ -389,6 +402,12 @@ class _FrameReader:
             if not closed:
                 self.open_lines += 1
                 continue
+            if len(outline) < 3:
+                raise FormatError(
+                    f"a polygon needs at least 3 points, got {len(outline)}",
+                    path=where,
+                    field=f"{part}.vertices",
+                )
             polygon = Polygon(outline)
             try:
                 region = polygon if polygon.is_valid and polygon.area > 0 else as_region(polygon)
@@ -441,12 +460,6 @@ def _outline(vertices: Any, types: Any, where: str, field: str) -> list[tuple[fl
         else:
             out.append(points[index])
             index += 1
-    if len(out) < 3:
-        raise FormatError(
-            f"a polygon needs at least 3 points, got {len(out)}",
-            path=where,
-            field=f"{field}.vertices",
-        )
     return out
 
 
@@ -459,7 +472,9 @@ def _bezier(p0, p1, p2, p3, t: float) -> tuple[float, float]:
     )
 
 
-def _rle_region(value: Any, size: tuple[int | None, int | None], where: str, field: str) -> Any:
+def _rle_region(
+    value: Any, size: tuple[int | None, int | None], where: str, field: str
+) -> tuple[Any, list[int]]:
     if not isinstance(value, dict):
         raise FormatError("must be {counts, size}", path=where, field=field)
     shape = value.get("size")
@@ -482,7 +497,7 @@ def _rle_region(value: Any, size: tuple[int | None, int | None], where: str, fie
     if not isinstance(counts, str):
         raise FormatError("must be compressed RLE text", path=where, field=f"{field}.counts")
     try:
-        return rle.to_region({"size": shape, "counts": counts})
+        return rle.to_region({"size": shape, "counts": counts}), shape
     except (GeometryError, ValueError, TypeError, UnicodeEncodeError) as error:
         raise FormatError("malformed RLE counts", path=where, field=f"{field}.counts") from error
 
