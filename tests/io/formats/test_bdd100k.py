@@ -269,7 +269,7 @@ def _fails(project: Project, path: Path, message: str, field: str | None):
                         "poly2d": [{"vertices": [[1, 2], [3, 4], [5, 1]], "types": "LL"}],
                     }
                 ]
-            },  # fmt: skip
+            },
             "one L or C per vertex",
             "frames[0].labels[0].poly2d[0].types",
         ),
@@ -300,7 +300,7 @@ def _fails(project: Project, path: Path, message: str, field: str | None):
                         "roadmark": {"track_id": "x"},
                     }
                 ]
-            },  # fmt: skip
+            },
             "integer",
             "frames[0].labels[0].roadmark.track_id",
         ),
