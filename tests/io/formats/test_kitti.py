@@ -292,3 +292,28 @@ def test_labels_that_do_not_fit_kitti_maps_are_refused(tmp_path: Path):
             export_dataset(source, "kitti", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_demo_drive_maps_match_the_cityscapes_export(tmp_path: Path):
+    """KITTI's semantic map is Cityscapes' labelIds; its instance map has the same segments
+    as Cityscapes' instanceIds (KITTI counts instances from 1, Cityscapes from 0)."""
+    from tests.io.formats.conftest import demo_project
+
+    with demo_project(tmp_path / "demo.roadmark", frames=2) as demo:
+        export_dataset(demo, "kitti", tmp_path / "kitti")
+        export_dataset(demo, "cityscapes", tmp_path / "cs")
+        names = [demo.frame_file(f).name.replace("_leftImg8bit.png", "") for f in demo.frames()]
+    for position, name in enumerate(names):
+        gt = tmp_path / "cs" / "gtFine" / "default" / "demo" / name
+        kitti = f"{position:06d}"  # the demo's names are not KITTI names
+
+        def read(path: Path) -> np.ndarray:
+            return cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.int64)
+
+        semantic = read(tmp_path / "kitti" / "semantic" / f"{kitti}.png")
+        instance = read(tmp_path / "kitti" / "instance" / f"{kitti}.png")
+        assert np.array_equal(semantic, read(Path(f"{gt}_gtFine_labelIds.png")))
+        cs = read(Path(f"{gt}_gtFine_instanceIds.png"))
+        pairs = np.unique(np.stack([instance.ravel(), cs.ravel()]), axis=1)
+        assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+        assert len(np.unique(instance % 256)) > 2  # the drive has several instances
