@@ -406,7 +406,7 @@ def _write_frame(
             instance = 0
             if label.has_instances and not obj.crowd:
                 instance = counts[label.id] = counts.get(label.id, 0) + 1
-            value = map_value(label, instance, str(label_file))
+            value = map_value(label, instance, str(item.image))
             painted.append((obj.region, value))
         sidecar.append(
             {

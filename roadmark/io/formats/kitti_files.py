@@ -250,7 +250,8 @@ def paint_values(regions: list[tuple[Any, int]], height: int, width: int) -> np.
 
 
 def map_value(label: Label, instance: int, where: str) -> int:
-    """The instance-map value of an object of ``label`` (``instance`` 0: none).
+    """The instance-map value of an object of ``label`` (``instance`` 0: none) on the frame
+    of image ``where``.
 
     Raises:
         FormatError: The label id or the instance do not fit KITTI's 8 bits.
@@ -259,12 +260,14 @@ def map_value(label: Label, instance: int, where: str) -> int:
         raise FormatError(
             f"label {label.name!r} has id {label.id}; KITTI label maps hold ids 0..{MAX_LABEL_ID}",
             path=where,
+            field="label",
         )
     if instance > MAX_INSTANCES:
         raise FormatError(
             f"more than {MAX_INSTANCES} instances of {label.name!r}; KITTI instance maps hold "
             f"1..{MAX_INSTANCES} per label",
             path=where,
+            field="instance",
         )
     return label.id * INSTANCE_SHIFT + instance
 

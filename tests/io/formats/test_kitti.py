@@ -288,8 +288,9 @@ def test_labels_that_do_not_fit_kitti_maps_are_refused(tmp_path: Path):
     from tests.io.formats.conftest import project_with
 
     with project_with(tmp_path / "s.roadmark", [(image, objects)]) as source:
-        with pytest.raises(FormatError, match="more than 255 instances of 'car'"):
+        with pytest.raises(FormatError, match="more than 255 instances of 'car'") as info:
             export_dataset(source, "kitti", tmp_path / "out")
+        assert info.value.path == str(image.resolve()) and info.value.field == "instance"
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
