@@ -29,6 +29,8 @@ from roadmark.io.formats.errors import DuplicateFormatError, FormatError
 BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "roadmark.io.formats.coco",
     "roadmark.io.formats.cityscapes",
+    "roadmark.io.formats.kitti",
+    "roadmark.io.formats.bdd100k",
     "roadmark.io.formats.predictions",
 )
 _ID = re.compile(r"^[a-z][a-z0-9_-]*$")

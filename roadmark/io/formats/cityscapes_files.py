@@ -85,7 +85,7 @@ def _clean(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-")
 
 
-def _write_image(item: ExportFrame, path: Path, *, link: bool = False) -> None:
+def write_frame_image(item: ExportFrame, path: Path, *, link: bool = False) -> None:
     """The frame as an 8-bit RGB PNG: an 8-bit RGB PNG source is copied (hard-linked with
     ``link``), anything else (other formats, 16-bit, gray, alpha, palette) is decoded and
     written again; a video frame is decoded."""
@@ -166,7 +166,7 @@ def write_frame_files(
 ) -> None:
     """Write a frame's image, polygons, boxes and label maps (thread-safe: own files only)."""
     item = payload.item
-    _write_image(item, left / f"{base}{LEFT}.png", link=link_images)
+    write_frame_image(item, left / f"{base}{LEFT}.png", link=link_images)
     header = {"imgHeight": item.frame.height, "imgWidth": item.frame.width}
     _write_json(gt / f"{base}{POLYGONS}", header | {"objects": payload.polygons})
     if payload.boxes:

@@ -209,6 +209,9 @@ class ImportedFrame:
         originals: Per object, the format's original representation (JSON-compatible),
             kept so that an unedited object is exported exactly as it was read; ``None``
             where there is nothing to keep.
+        sequence: Sequence a new frame joins (a video name); ``None``: named as ``roadmark
+            add`` names it.
+        sequence_index: The new frame's position in ``sequence``.
     """
 
     image: Path
@@ -218,6 +221,8 @@ class ImportedFrame:
     height: int | None = None
     video_frame: int | None = None
     originals: list[Any] | None = None
+    sequence: str | None = None
+    sequence_index: int | None = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ cancellation, so the command line and a GUI worker thread call them the same way
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -210,7 +211,7 @@ def _frame_specs(
             _check_size(imported, frame.width, frame.height)
             present[key] = frame.id
         elif imported.video_frame is not None:
-            specs.append(_video_spec(imported))
+            specs.append(_in_sequence(_video_spec(imported), imported))
         else:
             new_images.append(imported)
     if new_images:
@@ -218,8 +219,16 @@ def _frame_specs(
         scanned = scan([imported.image for imported in new_images], progress=job.report)
         for imported, spec in zip(new_images, scanned, strict=True):
             _check_size(imported, spec.width, spec.height)
-            specs.append(spec)
+            specs.append(_in_sequence(spec, imported))
     return specs, present
+
+
+def _in_sequence(spec: FrameSpec, imported: ImportedFrame) -> FrameSpec:
+    """``spec`` in the sequence the dataset names for it, if it names one."""
+    if imported.sequence is None:
+        return spec
+    index = imported.sequence_index if imported.sequence_index is not None else 0
+    return dataclasses.replace(spec, sequence=imported.sequence, sequence_index=index)
 
 
 def _video_spec(imported: ImportedFrame) -> FrameSpec:

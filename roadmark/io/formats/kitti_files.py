@@ -1,0 +1,332 @@
+"""KITTI files: ``label_2`` lines, the semantic/instance maps and roadmark's sidecar.
+
+See :mod:`roadmark.io.formats.kitti` for the layout and the rules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from roadmark.core.annotation import AnnotationObject, Box, region_parts
+from roadmark.core.raster import region_mask_in_box
+from roadmark.core.schema import Label, LabelSchema
+from roadmark.io.formats.common import points
+from roadmark.io.formats.errors import FormatError
+
+DONT_CARE = "DontCare"
+FIELDS = (
+    "type",
+    "truncated",
+    "occluded",
+    "alpha",
+    "left",
+    "top",
+    "right",
+    "bottom",
+    "height",
+    "width",
+    "length",
+    "x",
+    "y",
+    "z",
+    "rotation_y",
+    "score",
+)
+INSTANCE_SHIFT = 256  # instance map value = label id * 256 + instance (KITTI devkit)
+MAX_LABEL_ID = 255
+MAX_INSTANCES = 255
+KITTI_NAME = re.compile(r"^\d{6}(?:_\d+)?$")
+
+
+# -- label_2 lines ---------------------------------------------------------------------------
+
+
+@dataclass
+class KittiLine:
+    """One object line of a ``label_2`` file.
+
+    Attributes:
+        tokens: The line's values as written (15, or 16 with a score).
+        box: The 2D box (left, top, right, bottom).
+        truncated: 0 (not truncated) .. 1 (truncated); -1 for DontCare.
+        occluded: 0 visible, 1 partly, 2 largely occluded, 3 unknown; -1 for DontCare.
+        score: Detection confidence (results files only).
+    """
+
+    tokens: list[str]
+    box: Box
+    truncated: float
+    occluded: int
+    score: float | None
+
+    @property
+    def type(self) -> str:
+        return self.tokens[0]
+
+
+def parse_lines(text: str, where: str) -> list[KittiLine]:
+    """The object lines of a ``label_2`` file (blank lines skipped).
+
+    Raises:
+        FormatError: A line with the wrong number of values, a value that is not a finite
+            number, a box with right < left or bottom < top, an occlusion that is not -1..3.
+    """
+    out = []
+    for number_, raw in enumerate(text.splitlines(), start=1):
+        tokens = raw.split()
+        if not tokens:
+            continue
+        field = f"line {number_}"
+        if len(tokens) not in (15, 16):
+            raise FormatError(
+                f"expected 15 values (16 with a score), got {len(tokens)}", path=where, field=field
+            )
+        values = [
+            _value(token, where, f"{field}.{name}")
+            for token, name in zip(tokens[1:], FIELDS[1:], strict=False)
+        ]
+        truncated, occluded = values[0], values[1]
+        if not occluded.is_integer() or not -1 <= occluded <= 3:
+            raise FormatError(
+                f"must be -1, 0, 1, 2 or 3, got {tokens[2]!r}",
+                path=where,
+                field=f"{field}.occluded",
+            )
+        left, top, right, bottom = values[3:7]
+        if right < left or bottom < top:
+            raise FormatError(
+                f"right/bottom must not be less than left/top, got {' '.join(tokens[4:8])}",
+                path=where,
+                field=f"{field}.bbox",
+            )
+        out.append(
+            KittiLine(
+                tokens=tokens,
+                box=Box(left, top, right, bottom),
+                truncated=truncated,
+                occluded=int(occluded),
+                score=values[14] if len(values) == 15 else None,
+            )
+        )
+    return out
+
+
+def _value(token: str, where: str, field: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise FormatError(f"must be a finite number, got {token!r}", path=where, field=field)
+    return value
+
+
+def number_text(value: float) -> str:
+    """KITTI's two decimals where they hold the value exactly, else the shortest exact text."""
+    text = f"{value:.2f}"
+    return text if float(text) == value else repr(float(value))
+
+
+def type_name(label: Label, schema: LabelSchema) -> str:
+    """The ``type`` written for ``label``: its name with ``_`` for spaces; ``DontCare`` for
+    the label DontCare boxes are read as."""
+    ignore = ignore_label(schema)
+    if label.name == DONT_CARE or (
+        ignore is not None and label.id == ignore.id and DONT_CARE not in schema.by_name
+    ):
+        return DONT_CARE
+    return label.name.replace(" ", "_")
+
+
+def ignore_label(schema: LabelSchema) -> Label | None:
+    """The label DontCare regions become when the schema has no ``DontCare`` label: label 0
+    when it is ignored in evaluation (Cityscapes' ``unlabeled``), else the ignored label with
+    the lowest id."""
+    ignored = sorted(
+        (label for label in schema.labels if label.ignore_in_eval and label.id >= 0),
+        key=lambda label: label.id,
+    )
+    return ignored[0] if ignored else None
+
+
+def box_line(obj: AnnotationObject, label: Label, schema: LabelSchema, original: Any) -> str:
+    """The ``label_2`` line of a box; an unedited imported box keeps its original values
+    (3D fields included), with the type, occlusion, truncation and score brought up to date."""
+    assert isinstance(obj.geometry, Box)
+    name = type_name(label, schema)
+    occluded = obj.attributes.get("occluded") is True
+    truncated = obj.attributes.get("truncated") is True
+    confidence = obj.provenance.confidence
+    tokens = _original_tokens(original)
+    if tokens is None:
+        box = obj.geometry
+        dont_care = name == DONT_CARE
+        tokens = [
+            name,
+            "-1" if dont_care else ("1.00" if truncated else "0.00"),
+            "-1" if dont_care else ("1" if occluded else "0"),
+            "-10",
+            *(number_text(v) for v in (box.x0, box.y0, box.x1, box.y1)),
+            "-1",
+            "-1",
+            "-1",
+            "-1000",
+            "-1000",
+            "-1000",
+            "-10",
+        ]
+    else:
+        tokens[0] = name
+        if "occluded" in label.attributes and (float(tokens[2]) in (1, 2)) != occluded:
+            tokens[2] = "1" if occluded else "0"
+        if "truncated" in label.attributes and (float(tokens[1]) > 0) != truncated:
+            tokens[1] = "1.00" if truncated else "0.00"
+        tokens = tokens[:15]
+        if confidence is not None and len(original) == 16 and float(original[15]) == confidence:
+            tokens.append(original[15])
+            confidence = None
+    if confidence is not None:
+        tokens.append(number_text(confidence))
+    return " ".join(tokens)
+
+
+def _original_tokens(original: Any) -> list[str] | None:
+    if (
+        isinstance(original, list)
+        and len(original) in (15, 16)
+        and all(isinstance(token, str) for token in original)
+    ):
+        return list(original)
+    return None
+
+
+# -- semantic and instance maps --------------------------------------------------------------
+
+
+def read_map(path: Path, *, instance: bool) -> np.ndarray:
+    """A single-channel label map: ``semantic`` (8 or 16 bit) or ``instance`` (16 bit).
+
+    Raises:
+        FormatError: Unreadable, not single-channel, or not 16-bit for an instance map.
+    """
+    try:
+        data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    except OSError as error:
+        raise FormatError(f"cannot read ({error.strerror})", path=str(path)) from error
+    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if array is None:
+        raise FormatError("is not a readable PNG", path=str(path))
+    if array.ndim != 2:
+        raise FormatError(
+            f"must be a single-channel label map, got {array.shape[2]} channels", path=str(path)
+        )
+    if instance and array.dtype != np.uint16:
+        raise FormatError(
+            "must be a 16-bit PNG (label id * 256 + instance)", path=str(path), field="instance"
+        )
+    if array.dtype not in (np.uint8, np.uint16):
+        raise FormatError(f"must hold 8 or 16-bit values, got {array.dtype}", path=str(path))
+    return array.astype(np.int64)
+
+
+def paint_values(regions: list[tuple[Any, int]], height: int, width: int) -> np.ndarray:
+    """An instance map (``label id * 256 + instance``) of regions painted in z-order."""
+    out = np.zeros((height, width), dtype=np.int64)
+    for region, value in regions:
+        mask, row0, col0 = region_mask_in_box(region, height, width)
+        window = out[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]]
+        window[mask] = value
+    return out
+
+
+def map_value(label: Label, instance: int, where: str) -> int:
+    """The instance-map value of an object of ``label`` (``instance`` 0: none) on the frame
+    of image ``where``.
+
+    Raises:
+        FormatError: The label id or the instance do not fit KITTI's 8 bits.
+    """
+    if not 0 <= label.id <= MAX_LABEL_ID:
+        raise FormatError(
+            f"label {label.name!r} has id {label.id}; KITTI label maps hold ids 0..{MAX_LABEL_ID}",
+            path=where,
+            field="label",
+        )
+    if instance > MAX_INSTANCES:
+        raise FormatError(
+            f"more than {MAX_INSTANCES} instances of {label.name!r}; KITTI instance maps hold "
+            f"1..{MAX_INSTANCES} per label",
+            path=where,
+            field="instance",
+        )
+    return label.id * INSTANCE_SHIFT + instance
+
+
+def write_png(path: Path, array: np.ndarray) -> None:
+    """Write a label map or an RGB image (RGB order) as PNG."""
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise FormatError("cannot encode PNG", path=str(path))
+    path.write_bytes(encoded.tobytes())
+
+
+# -- the sidecar's regions -------------------------------------------------------------------
+
+
+def region_to_json(region: Any) -> list[list[list[list[float]]]]:
+    """A region as polygons of rings (outline first, then holes) of exact ``[x, y]`` points."""
+    return [
+        [[list(point) for point in ring.coords[:-1]] for ring in (part.exterior, *part.interiors)]
+        for part in region_parts(region)
+    ]
+
+
+def region_from_json(value: Any, where: str, field: str) -> Any:
+    """The region :func:`region_to_json` wrote.
+
+    Raises:
+        FormatError: Not a list of polygons of rings of points, or no valid area.
+    """
+    if not isinstance(value, list) or not value:
+        raise FormatError("must be a list of polygons", path=where, field=field)
+    parts = []
+    for index, polygon in enumerate(value):
+        part = f"{field}[{index}]"
+        if not isinstance(polygon, list) or not polygon:
+            raise FormatError("must be a list of rings", path=where, field=part)
+        rings = [points(ring, where=where, field=f"{part}[{k}]") for k, ring in enumerate(polygon)]
+        parts.append(Polygon(rings[0], rings[1:]))
+    region = parts[0] if len(parts) == 1 else MultiPolygon(parts)
+    if not region.is_valid or region.area <= 0:
+        reason = shapely.is_valid_reason(region) if region.area > 0 else "no area"
+        raise FormatError(f"is not a valid region ({reason})", path=where, field=field)
+    return region
+
+
+def read_sidecar(path: Path) -> list[Any]:
+    """The ``objects`` of a sidecar file.
+
+    Raises:
+        FormatError: Not JSON, or not an object with an ``objects`` list.
+    """
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise FormatError("not valid JSON", path=str(path)) from error
+    except OSError as error:
+        raise FormatError(f"cannot read ({error.strerror})", path=str(path)) from error
+    if not isinstance(data, dict) or not isinstance(data.get("objects"), list):
+        raise FormatError("must be an object with an 'objects' list", path=str(path))
+    return data["objects"]
