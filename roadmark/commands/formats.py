@@ -21,9 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("project", help="the .roadmark file")
     imp.add_argument("source", type=Path, metavar="SRC", help="dataset file or folder")
-    imp.add_argument("--format", required=True, metavar="FMT", help="coco, cityscapes, ...")
+    imp.add_argument("--format", required=True, metavar="FMT", help="coco, coco-panoptic, cityscapes, yolo, ...")
     imp.add_argument(
         "--images", type=Path, metavar="DIR", help="where the images are (default: next to SRC)"
+    )
+    imp.add_argument(
+        "--masks",
+        type=Path,
+        metavar="DIR",
+        help="coco-panoptic: the folder of segment PNGs (default: beside SRC, named like it)",
     )
     imp.add_argument(
         "--add-labels", action="store_true", help="add labels the project's schema lacks"
@@ -48,7 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Export to a new file or folder; nothing is left behind if it fails.",
     )
     exp.add_argument("project", help="the .roadmark file")
-    exp.add_argument("out", type=Path, metavar="OUT", help="folder (or .json file for coco)")
+    exp.add_argument(
+        "out", type=Path, metavar="OUT", help="folder (or .json file for coco, coco-panoptic)"
+    )
     exp.add_argument("--format", required=True, metavar="FMT", help="coco, cityscapes, ...")
     exp.add_argument("--frames", metavar="SPEC", help="frame positions, like 0-9,15 (default: all)")
     exp.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
@@ -99,6 +107,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             add_labels=args.add_labels,
             mapping=mapping,
             replace=args.replace,
+            masks=args.masks,
             job=job,
         )
     _print_warnings(report.warnings)
