@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("project", help="the .roadmark file")
     imp.add_argument("source", type=Path, metavar="SRC", help="dataset file or folder")
-    imp.add_argument("--format", required=True, metavar="FMT", help="coco, coco-panoptic, cityscapes, yolo, ...")
+    imp.add_argument("--format", required=True, metavar="FMT", help="coco, cityscapes, ...")
     imp.add_argument(
         "--images", type=Path, metavar="DIR", help="where the images are (default: next to SRC)"
     )
