@@ -67,7 +67,8 @@ def read_categories(items: list, where: str) -> dict[int, str]:
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise FormatError(f"must be a name, got {name!r}", path=where, field=f"{field}.name")
-        if item.get("isthing", 0) not in (0, 1) or isinstance(item.get("isthing"), float):
+        isthing = item.get("isthing", 0)
+        if isthing not in (0, 1) or isinstance(isthing, bool | float):
             raise FormatError(
                 f"must be 0 or 1, got {item.get('isthing')!r}", path=where, field=f"{field}.isthing"
             )
@@ -244,7 +245,7 @@ def _category(
 
 def _crowd(item: dict, where: str, field: str) -> bool:
     crowd = item.get("iscrowd", 0)
-    if crowd not in (0, 1) or isinstance(crowd, float):
+    if crowd not in (0, 1) or isinstance(crowd, bool | float):
         raise FormatError(f"must be 0 or 1, got {crowd!r}", path=where, field=field)
     return bool(crowd)
 
