@@ -386,10 +386,8 @@ def _annotation(
 
 
 def _write_png(path: Path, ids: NDArray[np.uint32]) -> None:
-    rgb = id_to_rgb(ids)
-    ok, encoded = cv2.imencode(
-        ".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1]
-    )
+    bgr = np.ascontiguousarray(id_to_rgb(ids)[:, :, ::-1])  # OpenCV writes BGR
+    ok, encoded = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise FormatError("cannot encode PNG", path=str(path))
     path.write_bytes(encoded.tobytes())

@@ -31,15 +31,17 @@ MAX_SEGMENT_ID = 256**3 - 1
 
 
 def rgb_to_id(rgb: NDArray[np.uint8]) -> NDArray[np.int64]:
-    """Segment ids of an ``(H, W, 3)`` RGB array: ``R + 256 * G + 256^2 * B``."""
+    """Segment ids of an ``(H, W, 3)`` RGB array: ``R + 256 * G + 256^2 * B``
+    (panopticapi's ``rgb2id``)."""
     color = rgb.astype(np.int64)
     return color[..., 0] + 256 * color[..., 1] + 256 * 256 * color[..., 2]
 
 
 def id_to_rgb(ids: NDArray[np.integer]) -> NDArray[np.uint8]:
-    """The RGB array of a segment-id map (the inverse of :func:`rgb_to_id`)."""
-    ids = ids.astype(np.int64)
-    return np.stack([ids % 256, ids // 256 % 256, ids // 65536 % 256], axis=-1).astype(np.uint8)
+    """The RGB array of a segment-id map (the inverse of :func:`rgb_to_id`; ids must lie in
+    ``0 .. 256^3 - 1``): the three low bytes of each id, least significant first."""
+    little = np.ascontiguousarray(ids, dtype="<u4")
+    return little.view(np.uint8).reshape(*little.shape, 4)[..., :3]
 
 
 def read_list(data: dict, key: str, where: str) -> list:
