@@ -1,7 +1,7 @@
 """Export the demo drive at 2048x1024 to COCO and Cityscapes; print frames/s and memory.
 
     python benchmarks/export.py [--frames 500] [--distinct 40] [--detail 1.5]
-                                [--formats coco,cityscapes | --formats all] [--keep DIR]
+                                [--formats all | coco,cityscapes,...] [--keep DIR]
 
 A project of ``--frames`` frames is built in a temporary folder (or ``--keep DIR``) from
 ``--distinct`` rendered frames of the synthetic drive (about 100 regions each at detail
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--distinct", type=int, default=40)
     parser.add_argument("--detail", type=float, default=1.5)
-    parser.add_argument("--formats", default="coco,cityscapes")
+    parser.add_argument("--formats", default="all", help="comma-separated ids, or all")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the project in this folder")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument(
