@@ -1,7 +1,7 @@
 """Export the demo drive at 2048x1024 to COCO and Cityscapes; print frames/s and memory.
 
     python benchmarks/export.py [--frames 500] [--distinct 40] [--detail 1.5]
-                                [--formats coco,cityscapes] [--keep DIR]
+                                [--formats all | coco,cityscapes,...] [--keep DIR]
 
 A project of ``--frames`` frames is built in a temporary folder (or ``--keep DIR``) from
 ``--distinct`` rendered frames of the synthetic drive (about 100 regions each at detail
@@ -10,6 +10,10 @@ exported frame carries a full frame's objects. Each export then runs in a fresh 
 (``roadmark.io.formats.jobs.export_dataset``, as ``roadmark export`` does), which reports
 its wall time and its peak resident memory (``VmHWM``); ``--tracemalloc`` adds the peak of Python
 allocations (slower). Output: JSON with frames/s, peak memory and output sizes.
+
+``--formats all`` runs every exporter in the format registry (:func:`every_format`), each
+into the target its registry entry asks for (a ``.json`` file or a folder, plus companion
+paths such as COCO panoptic's PNG folder, counted in ``output_mb``).
 
 The COCO file is written item by item, so its size does not show in the memory figures:
 run with a larger ``--frames`` (for example 8000, about 0.45 GB of COCO) and compare.
@@ -126,12 +130,43 @@ def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
     print(json.dumps(result))
 
 
+def every_format(project_path: Path, scratch: Path, trace: bool) -> list[dict]:
+    """Export ``project_path`` with every registered exporter, each in a fresh process.
+
+    Returns:
+        One result per format (as :func:`worker` prints it), ``output_mb`` including the
+        format's companion paths; a format that cannot export the project (predictions,
+        without stored predictions) is listed with ``skipped`` and its error.
+    """
+    from roadmark.io.formats import Capability, get_format, registered_formats
+
+    results = []
+    for format_id, cls in registered_formats(Capability.EXPORT).items():
+        name = f"out-{format_id}"
+        target = scratch / (name + cls.suffix if cls.output == "file" else name)
+        made = [target, *get_format(format_id).companions(target)]
+        command = [sys.executable, __file__, "--worker", format_id, str(project_path), str(target)]
+        if trace:
+            command.append("--tracemalloc")
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode:  # the predictions format needs stored model predictions
+            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
+            results.append({"format": format_id, "skipped": reason})
+            continue
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["output_mb"] = round(sum(size_of(p) for p in made if p.exists()) / 2**20, 1)
+        results.append(result)
+        for path in made:
+            subprocess.run(["rm", "-rf", str(path)], check=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=500)
     parser.add_argument("--distinct", type=int, default=40)
     parser.add_argument("--detail", type=float, default=1.5)
-    parser.add_argument("--formats", default="coco,cityscapes")
+    parser.add_argument("--formats", default="all", help="comma-separated ids, or all")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the project in this folder")
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument(
@@ -149,7 +184,9 @@ def main() -> None:
         else:
             project_path, setup = build(folder, args.frames, args.distinct, args.detail)
         results = {"setup": setup, "exports": []}
-        for format_id in args.formats.split(","):
+        if args.formats == "all":
+            results["exports"] = every_format(project_path, Path(scratch), args.tracemalloc)
+        for format_id in [] if args.formats == "all" else args.formats.split(","):
             target = Path(scratch) / ("out.json" if format_id == "coco" else "out")
             command = [
                 sys.executable,

@@ -261,8 +261,11 @@ class ExportDialog(_FormatDialog):
         path = Path(target)
         if not path.parent.is_dir():
             return f"The folder {path.parent} does not exist."
-        if path.exists() and not self.overwrite.isChecked():
-            return f"{path.name} exists already: choose a new name or tick Replace."
+        cls = registered_formats().get(self.format_id())
+        beside = cls().companions(path) if cls is not None else []  # the panoptic PNG folder
+        for made in [path, *beside]:
+            if made.exists() and not self.overwrite.isChecked():
+                return f"{made.name} exists already: choose a new name or tick Replace."
         return ""
 
     def options(self) -> ExportOptions:

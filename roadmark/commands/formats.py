@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--images", type=Path, metavar="DIR", help="where the images are (default: next to SRC)"
     )
     imp.add_argument(
+        "--masks",
+        type=Path,
+        metavar="DIR",
+        help="coco-panoptic: the folder of segment PNGs (default: beside SRC, named like it)",
+    )
+    imp.add_argument(
         "--add-labels", action="store_true", help="add labels the project's schema lacks"
     )
     imp.add_argument(
@@ -50,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Export to a new file or folder; nothing is left behind if it fails.",
     )
     exp.add_argument("project", help="the .roadmark file")
-    exp.add_argument("out", type=Path, metavar="OUT", help="folder (or .json file for coco)")
+    exp.add_argument(
+        "out", type=Path, metavar="OUT", help="folder (or .json file for coco, coco-panoptic)"
+    )
     exp.add_argument("--format", required=True, metavar="FMT", help="coco, cityscapes, ...")
     exp.add_argument("--frames", metavar="SPEC", help="frame positions, like 0-9,15 (default: all)")
     exp.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
@@ -139,6 +147,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 add_labels=args.add_labels,
                 mapping=mapping,
                 replace=args.replace,
+                masks=args.masks,
                 job=job,
             )
         except JobCancelled:

@@ -32,6 +32,8 @@ BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "roadmark.io.formats.kitti",
     "roadmark.io.formats.bdd100k",
     "roadmark.io.formats.predictions",
+    "roadmark.io.formats.coco_panoptic",
+    "roadmark.io.formats.yolo",
 )
 _ID = re.compile(r"^[a-z][a-z0-9_-]*$")
 
@@ -91,6 +93,14 @@ class DatasetFormat(ABC):
             FormatError: Something cannot be written.
         """
         raise FormatError(f"the {self.id} format cannot be exported", field="--format")
+
+    def companions(self, target: Path) -> list[Path]:
+        """Paths an export to ``target`` also makes beside it (COCO panoptic's PNG folder).
+
+        :meth:`write` writes them beside the staged target (same names); the export job
+        refuses to replace them unless asked and moves them into place with the target.
+        """
+        return []
 
 
 F = TypeVar("F", bound=type[DatasetFormat])

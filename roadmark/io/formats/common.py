@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from roadmark.core.annotation import AnnotationObject, Frame, Provenance
+from roadmark.core.annotation import AnnotationObject, Box, Frame, Provenance
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats.errors import FormatError, JobCancelled, UnknownLabelsError
@@ -232,6 +232,8 @@ class ImportContext:
     Attributes:
         labels: Resolves dataset label names.
         images: The ``--images`` folder, if given.
+        masks: The ``--masks`` folder, if given (where a format with mask files, such as
+            COCO panoptic, finds them instead of its default place).
         user: User name for provenance of objects without one.
         now: The import's time, for provenance of objects without one.
         source: ``import:FORMAT``, the provenance source of imported objects.
@@ -246,6 +248,7 @@ class ImportContext:
     source: str
     warnings: WarningLog = field(default_factory=WarningLog)
     job: Job = field(default_factory=Job)
+    masks: Path | None = None
 
     def provenance(self, **changes: Any) -> Provenance:
         """Provenance of an imported object (``changes`` override fields)."""
@@ -586,3 +589,25 @@ def checked_attributes(
             continue
         kept[key] = value
     return obj if len(kept) == len(obj.attributes) else replace(obj, attributes=kept)
+
+
+def number_instances(
+    objects: Sequence[AnnotationObject], schema: LabelSchema
+) -> list[AnnotationObject]:
+    """Instance numbers (1, 2, ... per label in z-order) for the regions of labels with
+    instances that have none (crowds and boxes are left without)."""
+    counts: dict[int, int] = {}
+    out = []
+    for obj in objects:
+        label = schema.by_id.get(obj.label_id)
+        if (
+            obj.instance_id is None
+            and label is not None
+            and label.has_instances
+            and not obj.crowd
+            and not isinstance(obj.geometry, Box)
+        ):
+            counts[obj.label_id] = counts.get(obj.label_id, 0) + 1
+            obj = replace(obj, instance_id=counts[obj.label_id])
+        out.append(obj)
+    return out

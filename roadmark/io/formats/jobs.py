@@ -95,6 +95,7 @@ def import_dataset(
     add_labels: bool = False,
     mapping: Mapping[str, str] | None = None,
     replace: bool = False,
+    masks: str | Path | None = None,
     job: Job | None = None,
 ) -> ImportReport:
     """Import a dataset into ``project`` in one transaction.
@@ -108,6 +109,8 @@ def import_dataset(
         mapping: Dataset label name -> schema label name.
         replace: Replace the objects of frames that have some; by default imported objects
             go on top of them.
+        masks: Folder of the dataset's mask files (COCO panoptic PNGs), where the format
+            would not find them by default.
         job: Progress and cancellation.
 
     Raises:
@@ -120,6 +123,9 @@ def import_dataset(
     image_folder = Path(images) if images is not None else None
     if image_folder is not None and not image_folder.is_dir():
         raise FormatError("no such folder", path=str(image_folder), field="--images")
+    mask_folder = Path(masks) if masks is not None else None
+    if mask_folder is not None and not mask_folder.is_dir():
+        raise FormatError("no such folder", path=str(mask_folder), field="--masks")
     original_schema = project.schema
     mapper = LabelMapper(original_schema, mapping, add_missing=add_labels)
     context = ImportContext(
@@ -130,6 +136,7 @@ def import_dataset(
         source=f"import:{fmt.id}",
         warnings=WarningLog(),
         job=job,
+        masks=mask_folder,
     )
     frames = list(fmt.read(source, context))
     mapper.check(str(source))
@@ -308,10 +315,13 @@ def export_dataset(
     if not selected:
         raise FormatError("the project has no frames to export", path=project.location)
     _check_target(fmt.output, fmt.suffix, target, overwrite)
+    companions = fmt.companions(target)
+    for companion in companions:
+        _check_target("folder", "", companion, overwrite)
     all_files = [project.frame_file(frame) for frame in everything]
-    targets.check_target_is_safe(
-        target, targets.protected_paths(_project_file(project), all_files)
-    )
+    protected = targets.protected_paths(_project_file(project), all_files)
+    for path in (target, *companions):
+        targets.check_target_is_safe(path, protected)
     files = {frame.id: project.frame_file(frame).resolve() for frame in selected}
     context = ExportContext(
         schema=project.schema,
@@ -333,6 +343,8 @@ def export_dataset(
         written = staging if fmt.output == "folder" else staging / target.name
         fmt.write(_export_frames(project, fmt.id, context, counter), written, context)
         job.check()
+        for companion in companions:
+            _move_into_place(written.parent / companion.name, companion, overwrite)
         _move_into_place(written, target, overwrite)
     except OSError as error:
         raise _os_error(error, target) from error

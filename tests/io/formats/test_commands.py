@@ -74,7 +74,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
         "bad.json: images[0].file_name: '../../x.png' leaves the images folder",
     )
     _one_line_error(
-        _run("import", str(project), str(bad), "--format", "yolo"), "--format: unknown format"
+        _run("import", str(project), str(bad), "--format", "labelme"), "--format: unknown format"
     )
     _one_line_error(
         _run("import", str(project), str(bad), "--format", "coco", "--map", "car"),

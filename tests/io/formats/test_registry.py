@@ -92,6 +92,6 @@ def test_malformed_format_classes_are_refused(attrs, message):
 
 
 def test_unknown_format_names_the_known_ones():
-    with pytest.raises(FormatError, match=r"unknown format 'yolo'.*cityscapes, coco") as info:
-        get_format("yolo")
+    with pytest.raises(FormatError, match=r"unknown format 'labelme'.*cityscapes, coco") as info:
+        get_format("labelme")
     assert info.value.field == "--format"
