@@ -73,4 +73,6 @@ def test_a_cancelled_export_leaves_nothing_and_targets_are_kept(
     export_dataset(rich_project, format_id, target)
     with pytest.raises(FormatError, match="exists already"):
         export_dataset(rich_project, format_id, target)
-    assert sorted(p.name for p in folder.iterdir()) == [target.name]
+    companions = get_format(format_id).companions(target)
+    expected = sorted([target.name, *(path.name for path in companions)])
+    assert sorted(p.name for p in folder.iterdir()) == expected
