@@ -57,6 +57,7 @@ from roadmark.core.history import Command
 from roadmark.core.prediction import FramePrediction, UncertainRegion
 from roadmark.io.label_audit import AuditFinding, AuditReport, AuditState, audit_project
 from roadmark.io.predictions import prediction_models, ranked_regions, read_prediction
+from roadmark.io.uncertainty import queue_coverage
 
 if TYPE_CHECKING:
     from roadmark.annotators.editor import EditorChange
@@ -285,6 +286,7 @@ class GuidedReview(QObject):
             dock.model_text.setText(
                 f"Model {prediction.model} ({prediction.task}){boxes}; "
                 f"{self.effort.frame_minutes(prediction.frame_id):.1f} min left here"
+                + coverage_text(prediction)
             )
 
     def found(self) -> list[Proposal]:
@@ -354,8 +356,8 @@ class GuidedReview(QObject):
             return
         rect = focus_rect(region.box, document.width, document.height)
         self.canvas.zoom_to(rect.x0, rect.y0, rect.x1, rect.y1)
-        document.select(objects_in(document, region.box))
-        self.focus.set_box(region.box)
+        document.select(objects_in(document, region.box, region.outline))
+        self.focus.set_box(region.box, region.outline)
         self.dock.mark_region(self.queue.index)
         self.window.statusBar().showMessage(
             f"Region {self.queue.index + 1} of {len(self.queue)}: "
@@ -574,6 +576,17 @@ class _CancelFlag:
 
     def is_set(self) -> bool:
         return bool(self._progress.cancelled)
+
+
+def coverage_text(prediction: FramePrediction) -> str:
+    """"; the queue holds about N% of the errors ..." for a segmentation prediction."""
+    if prediction.expected_errors is None:
+        return ""
+    share = queue_coverage(prediction.regions, prediction.expected_errors)
+    return (
+        f"; the queue holds about {100 * share:.0f}% of the errors the model expects on "
+        f"this frame (~{prediction.expected_errors:.0f} px)"
+    )
 
 
 def _pixel_area(prediction: FramePrediction | None) -> float:

@@ -123,9 +123,16 @@ def _region_json(region: Any, names: dict[int, str], labels: dict[int, str]) -> 
     }
 
 
+def _overall_coverage(coverage: dict[Any, float]) -> float | None:
+    """Mean of the per-frame queue coverage (``None`` when no frame has one)."""
+    if not coverage:
+        return None
+    return round(sum(coverage.values()) / len(coverage), 3)
+
+
 def cmd_queue(args: argparse.Namespace) -> int:
     from roadmark.core.errors import RoadmarkError
-    from roadmark.io.predictions import ranked_regions
+    from roadmark.io.predictions import queue_coverage_by_frame, ranked_regions
     from roadmark.io.store import Project
 
     if args.top < 1:
@@ -137,8 +144,11 @@ def cmd_queue(args: argparse.Namespace) -> int:
         names = {frame.id: frame.name for frame in project.frames()}
         labels = {label.id: label.name for label in project.schema}
         effort = estimate(ranked_regions(project, model=args.model))
+        coverage = queue_coverage_by_frame(project, args.model)
+    overall = _overall_coverage(coverage)
     if args.effort:
         data = effort.to_json()
+        data["queue_coverage"] = overall
         for frame in data["frames"]:  # type: ignore[union-attr]
             frame["frame"] = names.get(frame["frame_id"], str(frame["frame_id"]))
         if args.json:
@@ -152,12 +162,19 @@ def cmd_queue(args: argparse.Namespace) -> int:
     for row, region in zip(rows, regions, strict=True):
         row["minutes"] = round(DEFAULT_COST_MODEL.region_seconds(region) / 60.0, 2)
         row["frame_minutes_left"] = round(effort.frame_minutes(region.frame_id), 2)
+        share = coverage.get((region.frame_id, region.model))
+        row["frame_coverage"] = None if share is None else round(share, 3)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     if not rows:
         print("no uncertain regions (run `roadmark prelabel` first)")
         return 0
+    if overall is not None:
+        print(
+            f"the queue holds about {100 * overall:.0f}% of the errors the model expects "
+            f"(mean over {len(coverage)} predicted frames)"
+        )
     print(f"{'rank':>4}  {'score':>9}  {'kind':<9}  {'frame':<32}  box / classes")
     for rank, row in enumerate(rows, start=1):
         x0, y0, x1, y1 = row["box"]
