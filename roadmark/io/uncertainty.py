@@ -5,8 +5,9 @@ Pixels: the per-pixel uncertainty (``1 - margin`` by default, see
 8-connected components; a component wider or taller than ``max_extent`` frame pixels is
 cut into pieces that fit (:mod:`roadmark.io.region_pieces`). Each piece becomes an
 :class:`UncertainRegion` with its outline, bounding box, area, mean (unsmoothed)
-uncertainty, the labels predicted inside it (most pixels first) and a score: the expected number of wrong pixels, the sum of
-``1 - confidence`` over its pixels, in frame pixels. Smoothing keeps the thin band of
+uncertainty, the labels predicted inside it (most pixels first) and a score: the
+expected number of wrong pixels, the sum of ``1 - confidence`` over its pixels, in frame
+pixels. Smoothing keeps the thin band of
 low margin that runs along every class boundary (where the model is right to hesitate
 by a pixel) from drowning the patches where it really does not know what it sees.
 
