@@ -579,7 +579,7 @@ class _CancelFlag:
 
 
 def coverage_text(prediction: FramePrediction) -> str:
-    """"; the queue holds about N% of the errors ..." for a segmentation prediction."""
+    """ "; the queue holds about N% of the errors ..." for a segmentation prediction."""
     if prediction.expected_errors is None:
         return ""
     share = queue_coverage(prediction.regions, prediction.expected_errors)

@@ -158,7 +158,6 @@ uncertainty_regions = sa.Table(
 Migration = Callable[[sa.Connection], None]
 
 
-
 def _v1_region_outlines(conn: sa.Connection) -> None:
     """Version 2: uncertain regions keep their outline, predictions the wrong pixels the
     model expects on the frame (the queue's coverage is measured against it). Regions
