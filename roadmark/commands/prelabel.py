@@ -40,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="per-pixel uncertainty: 1 - margin (default) or normalized entropy",
     )
     run.add_argument("--no-flip", action="store_true", help="skip the mirrored detection pass")
+    run.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="segmentation: 'flip' averages each frame's class probabilities with its mirror "
+        "image's, and the uncertainty comes from the average (twice the work)",
+    )
     run.set_defaults(handler=cmd_prelabel)
 
     queue = subparsers.add_parser(
@@ -86,6 +93,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             workers=args.workers,
             precision=args.precision,
             flip=not args.no_flip,
+            tta_flip=args.tta == "flip",
             force=args.force,
             frame_ids=frame_ids,
             params=RegionParams(measure=args.measure),

@@ -149,12 +149,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_epoch": result.best_epoch,
         "seconds_per_epoch": result.seconds_per_epoch,
         "validation": dict(result.metrics),
+        "calibration": result.calibration,
     }
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
     print(f"wrote {result.out} (epoch {result.best_epoch} of {result.epochs}, {result.device})")
     print(f"trained on {result.train_frames} frame(s), validated on {result.val_frames}")
+    if result.calibration:
+        c = result.calibration
+        print(
+            f"calibrated on the held-out frames: temperature {c['temperature']:.3f}, "
+            f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}"
+        )
     metrics = result.metrics
     if "miou" in metrics:
         print(f"val mIoU {metrics['miou']}, pixel accuracy {metrics['pixel_accuracy']}")

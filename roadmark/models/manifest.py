@@ -42,6 +42,8 @@ TASKS = ("segmentation", "detection")
 DETECTION_OUTPUTS = ("torchvision", "tensors")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MIN_TEMPERATURE = 0.05  # calibration temperatures outside this range are refused
+MAX_TEMPERATURE = 20.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _FIELDS = {
     "format",
@@ -58,6 +60,7 @@ _FIELDS = {
     "schema",
     "description",
     "training",
+    "calibration",
 }
 _INPUT_FIELDS = {"mean", "std", "size", "batch"}
 
@@ -111,6 +114,16 @@ class ModelManifest:
     schema: str | None = None
     description: str = ""
     training: Mapping[str, Any] = field(default_factory=dict)  # how it was trained, metrics
+    calibration: Mapping[str, Any] = field(default_factory=dict)  # temperature and ECE
+
+    @property
+    def temperature(self) -> float:
+        """Segmentation logits are divided by this before the softmax (1: uncalibrated)."""
+        return float(self.calibration.get("temperature", 1.0))
+
+    def with_calibration(self, calibration: Mapping[str, Any]) -> ModelManifest:
+        """A copy with the ``calibration`` record (see :mod:`roadmark.models.calibration`)."""
+        return replace(self, calibration=dict(calibration))
 
     @property
     def output_key(self) -> str | None:
@@ -142,6 +155,8 @@ class ModelManifest:
             out["description"] = self.description
         if self.training:
             out["training"] = dict(self.training)
+        if self.calibration:
+            out["calibration"] = dict(self.calibration)
         return out
 
     def to_json(self) -> str:
@@ -224,6 +239,19 @@ class ModelManifest:
         training = data.get("training", {})
         if not isinstance(training, dict):
             raise fail("must be an object", "training")
+        calibration = data.get("calibration", {})
+        if not isinstance(calibration, dict):
+            raise fail("must be an object", "calibration")
+        temperature = calibration.get("temperature", 1.0)
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE
+        ):
+            raise fail(
+                f"must be a number in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], got {temperature!r}",
+                "calibration.temperature",
+            )
         return cls(
             name=name,
             kind=kind,
@@ -237,6 +265,7 @@ class ModelManifest:
             schema=schema,
             description=description,
             training=training,
+            calibration=calibration,
         )
 
     def label_ids(self, schema: LabelSchema, *, source: str | None = None) -> list[int | None]:

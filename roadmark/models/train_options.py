@@ -123,6 +123,9 @@ class TrainResult:
         history: Per epoch: ``epoch``, ``loss``, ``val_loss``, ``score``, ``seconds``.
         cancelled: Stopped by the cancel event.
         seconds: Wall time.
+        calibration: The temperature fitted on the held-out frames with ECE before and
+            after (:mod:`roadmark.models.calibration`); ``None`` without held-out frames,
+            for detection, or when cancelled.
     """
 
     out: Path | None
@@ -138,6 +141,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     cancelled: bool
     seconds: float
+    calibration: dict[str, Any] | None = None
 
     @property
     def seconds_per_epoch(self) -> float | None:
