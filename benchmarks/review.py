@@ -13,7 +13,7 @@ Setup (CPU friendly; defaults run in a few minutes on two cores):
   entropy at map stride 2) and the engine's own region finder
   (:func:`roadmark.io.uncertainty.frame_regions`) makes the review queue;
 - a simulated annotator fixes what it visits to the exact ground truth (the pixels of the
-  visited box), paying the documented cost model (:mod:`roadmark.core.effort`, default
+  visited region's outline, or of a tile), paying the documented cost model (:mod:`roadmark.core.effort`, default
   numbers: 20 s per frame, 8 s to judge a place plus 2 s per outline vertex weighted by
   the model's uncertainty there):
 
@@ -30,7 +30,9 @@ Setup (CPU friendly; defaults run in a few minutes on two cores):
   Tiles are ``--tile`` pixels square; checking one costs what a region of that size and
   the model's mean uncertainty there costs. Regions are found by the engine's own code
   (:func:`roadmark.io.uncertainty.frame_regions`) at its default threshold and smoothing
-  unless ``--threshold`` / ``--sigma`` say otherwise; ``--sweep`` reports, for a grid of
+  unless ``--threshold`` / ``--sigma`` say otherwise, with the size cap scaled to the
+  resolution (``--max-extent``); a visit fixes the pixels inside the region's outline
+  (what accepting it takes), a tile its box; ``--sweep`` reports, for a grid of
   both, the share of the expected wrong pixels the queue holds and of the real wrong
   pixels inside the region outlines (how the defaults were chosen).
 
@@ -68,10 +70,17 @@ from roadmark.core.prediction import RegionKind, SegmentationMaps, UncertainRegi
 from roadmark.core.raster import label_id_map, region_mask
 from roadmark.core.schema import cityscapes_schema
 from roadmark.io.demo import render_frame
-from roadmark.io.label_audit import DISAGREEMENT, AuditParams, compare_frame
-from roadmark.io.uncertainty import RegionParams, frame_regions, queue_coverage
+from roadmark.io.label_audit import LABEL_ERRORS, AuditParams, compare_frame
+from roadmark.io.uncertainty import (
+    MAX_EXTENT,
+    MIN_EXTENT,
+    RegionParams,
+    frame_regions,
+    queue_coverage,
+)
 
 TARGET = 0.99
+DEMO_WIDTH = 1024  # the demo drive's frame width, which the region size cap is made for
 TOP = 20
 
 
@@ -234,7 +243,13 @@ def captured(wrong, regions, *, outline=False):
     return float((wrong & inside).sum() / total) if total else 1.0
 
 
-def fix(current, truth, box: Box):
+def fix(current, truth, region: UncertainRegion):
+    """Fix what a visit shows: the region's outline (what accept takes), a tile's box."""
+    if region.outline is not None:
+        mask = region_mask(region.outline, *truth.shape)
+        current[mask] = truth[mask]
+        return
+    box = region.box
     y0, y1 = math.floor(box.y0), math.ceil(box.y1)
     x0, x1 = math.floor(box.x0), math.ceil(box.x1)
     current[y0:y1, x0:x1] = truth[y0:y1, x0:x1]
@@ -247,7 +262,7 @@ def walk(start, truth, valid, visits, cost: CostModel):
     events = [(t, accuracy(current, truth, valid))]
     for region in visits:
         t += cost.region_seconds(region)
-        fix(current, truth, region.box)
+        fix(current, truth, region)
         events.append((t, accuracy(current, truth, valid)))
     return events
 
@@ -353,6 +368,13 @@ def main() -> None:
         help=f"Gaussian smoothing of the uncertainty (engine default {RegionParams().sigma})",
     )
     parser.add_argument(
+        "--max-extent",
+        type=float,
+        help="largest region side in frame pixels (default: the engine's cap scaled from "
+        "the demo's 1024-pixel width to --width, so a region covers the same share of the "
+        "frame as in the demo)",
+    )
+    parser.add_argument(
         "--sweep",
         action="store_true",
         help="also report, per threshold and smoothing, the share of the expected and of the "
@@ -385,11 +407,13 @@ def main() -> None:
     ignored = {label.id for label in schema.labels if label.ignore_in_eval or not label.drawable}
     names = ("queue", "random", "shuffled_queue", "scratch")
     curves: dict[str, list[list[float]]] = {name: [] for name in names}
-    params = RegionParams(threshold=args.threshold, sigma=args.sigma)
+    max_extent = args.max_extent or max(MIN_EXTENT, MAX_EXTENT * args.width / DEMO_WIDTH)
+    params = RegionParams(threshold=args.threshold, sigma=args.sigma, max_extent=max_extent)
     capture: dict[str, list[float]] = {"used": [], "expected_held": []}
     swept: list[tuple[SegmentationMaps, np.ndarray]] = []
     reach: dict[str, list[float | None]] = {k: [] for k in curves}
     model_accuracy, queue_sizes = [], []
+    largest_side = 0.0
     all_events = []
     findings, planted_all = [], []
     relabel_to = {26: 24, 24: 26, 11: 21, 21: 11, 20: 17, 17: 20, 13: 11}
@@ -402,6 +426,7 @@ def main() -> None:
         model_accuracy.append(accuracy(start, truth, valid))
         regions = frame_regions(maps, (), params)
         queue_sizes.append(len(regions))
+        largest_side = max([largest_side] + [max(r.box.width, r.box.height) for r in regions])
         wrong = (start != truth) & valid
         capture["used"].append(captured(wrong, regions))
         capture["expected_held"].append(queue_coverage(regions, maps.expected_errors()))
@@ -442,7 +467,7 @@ def main() -> None:
         for kind, box in planted:
             planted_all.append((number, kind, box))
         for finding in compare_frame(number, labels, maps, schema, AuditParams()):
-            if finding.kind == DISAGREEMENT:
+            if finding.kind in LABEL_ERRORS:
                 findings.append(finding)
 
     horizon = max(
@@ -485,6 +510,8 @@ def main() -> None:
             "model_pixel_accuracy": round(float(np.mean(model_accuracy)), 4),
             "region_threshold": args.threshold,
             "region_sigma": args.sigma,
+            "region_max_extent": max_extent,
+            "largest_region_side": round(largest_side, 1),
             "queue_regions_per_frame": round(float(np.mean(queue_sizes)), 1),
             "wrong_pixels_inside_regions": round(float(np.mean(capture["used"])), 3),
             "expected_wrong_pixels_held_by_queue": round(
@@ -521,17 +548,19 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     if args.sweep:
-        result["sweep"] = sweep(swept)
+        result["sweep"] = sweep(swept, max_extent)
     print(json.dumps(result, indent=1))
 
 
-def sweep(frames, thresholds=(0.1, 0.15, 0.2, 0.3, 0.4, 0.5), sigmas=(0.0, 1.0, 1.5, 2.5)):
+def sweep(
+    frames, max_extent, thresholds=(0.1, 0.15, 0.2, 0.3, 0.4, 0.5), sigmas=(0.0, 1.0, 1.5, 2.5)
+):
     """Per (threshold, sigma): regions per frame, the share of the expected wrong pixels
     the queue holds and the share of the real wrong pixels inside the region outlines."""
     rows = []
     for threshold in thresholds:
         for sigma in sigmas:
-            params = RegionParams(threshold=threshold, sigma=sigma)
+            params = RegionParams(threshold=threshold, sigma=sigma, max_extent=max_extent)
             held, real, count = [], [], []
             for maps, wrong in frames:
                 regions = frame_regions(maps, (), params)

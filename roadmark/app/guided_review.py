@@ -55,7 +55,13 @@ from roadmark.core.effort import DEFAULT_COST_MODEL, EffortEstimate, estimate
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import Command
 from roadmark.core.prediction import FramePrediction, UncertainRegion
-from roadmark.io.label_audit import AuditFinding, AuditReport, AuditState, audit_project
+from roadmark.io.label_audit import (
+    LABEL_ERRORS,
+    AuditFinding,
+    AuditReport,
+    AuditState,
+    audit_project,
+)
 from roadmark.io.predictions import prediction_models, ranked_regions, read_prediction
 from roadmark.io.uncertainty import queue_coverage
 
@@ -514,7 +520,7 @@ class GuidedReview(QObject):
         if report is None:
             return
         self.findings = self.audit_state.open_findings(report.findings)
-        errors = sum(1 for f in self.findings if f.kind == "disagreement")
+        errors = sum(1 for f in self.findings if f.kind in LABEL_ERRORS)
         self.dock.audit_text.setText(
             f"{report.model}: {len(report.frames)} labeled frames compared; {errors} likely "
             f"label errors and {len(self.findings) - errors} hard cases open; "
