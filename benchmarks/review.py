@@ -14,8 +14,8 @@ Setup (CPU friendly; defaults run in a few minutes on two cores):
   (:func:`roadmark.io.uncertainty.frame_regions`) makes the review queue;
 - a simulated annotator fixes what it visits to the exact ground truth (the pixels of the
   visited region's outline, or of a tile), paying the documented cost model
-  (:mod:`roadmark.core.effort`, default numbers: 20 s per frame, 8 s to judge a place plus 2 s per outline vertex weighted by
-  the model's uncertainty there):
+  (:mod:`roadmark.core.effort`, default numbers: 20 s per frame, 8 s to judge a place
+  plus 2 s per outline vertex weighted by the model's uncertainty there):
 
   * ``queue``: accepts the model's labels, visits the uncertain regions by score, then
     goes on along the heat map: the rest of the frame tile by tile, most expected wrong
