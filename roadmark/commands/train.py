@@ -26,6 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=20, metavar="N", help="epochs (default 20)")
     parser.add_argument("--init", type=Path, metavar="MODEL", help="start from this model")
     parser.add_argument(
+        "--backbone-weights",
+        type=Path,
+        metavar="FILE",
+        help="start a new model's backbone from this local ImageNet state dict (torchvision's "
+        "own mobilenet_v3_large / resnet .pth files work; nothing is downloaded)",
+    )
+    parser.add_argument(
         "--task",
         choices=("segmentation", "detection"),
         help="what a new model learns (default segmentation; with --init: that model's task)",
@@ -89,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         task=args.task or "segmentation",
         arch=args.arch,
         init=args.init,
+        backbone_weights=args.backbone_weights,
         input_size=parse_size(args.input_size),
         epochs=args.epochs,
         batch_size=args.batch,

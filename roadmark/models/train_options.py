@@ -25,6 +25,8 @@ class TrainOptions:
         arch: Architecture of a new model (default per task: LRASPP, Faster R-CNN).
         arch_options: Builder options of a new model (e.g. detection ``min_size``).
         init: A roadmark model to start from (fine-tuning); random weights when ``None``.
+        backbone_weights: A new model's backbone starts from this local ImageNet state
+            dict (:mod:`roadmark.models.backbone`); not with ``init``.
         input_size: ``(height, width)`` frames are resized to (new models: ``None`` keeps
             the frame size; with ``init``: that model's size unless given).
         epochs: Epochs to run.
@@ -55,6 +57,7 @@ class TrainOptions:
     arch: str | None = None
     arch_options: Mapping[str, Any] = field(default_factory=dict)
     init: Path | None = None
+    backbone_weights: Path | None = None
     input_size: tuple[int, int] | None = None
     epochs: int = 20
     batch_size: int = 4

@@ -43,6 +43,7 @@ from roadmark.io.store import Project
 from roadmark.io.training_set import LabeledFrame, labeled_frames, split_frames
 from roadmark.models.architectures import architecture, architectures
 from roadmark.models.augment import IGNORE
+from roadmark.models.backbone import load_backbone
 from roadmark.models.calibration import collect_pixels
 from roadmark.models.calibration import fit as fit_calibration
 from roadmark.models.create import model_name
@@ -198,6 +199,11 @@ def train(
         raise ModelFileError("the folder does not exist", path=str(out))
     if options.epochs < 1 or options.batch_size < 1:
         raise TrainingError("epochs and batch size must be at least 1", field="--epochs")
+    if options.backbone_weights is not None and options.init is not None:
+        raise TrainingError(
+            "--backbone-weights starts a new model; --init has its weights already",
+            field="--backbone-weights",
+        )
     device = resolve_device(options.device)
     train_items, val_items = _choose_frames(project, options)
     manifest, state_dict, started_from = starting_manifest(project, options, model_name(out))
@@ -246,6 +252,11 @@ def train(
 
     torch.manual_seed(options.seed)
     module = build_torchvision(manifest, state_dict, source=started_from)
+    if options.backbone_weights is not None:
+        loaded = load_backbone(module, options.backbone_weights)
+        started_from = (
+            f"{started_from}, backbone {loaded.file} ({loaded.matched}/{loaded.total} tensors)"
+        )
     return _Trainer(
         manifest,
         module,
