@@ -13,9 +13,9 @@ Setup (CPU friendly; defaults run in a few minutes on two cores):
   entropy at map stride 2) and the engine's own region finder
   (:func:`roadmark.io.uncertainty.frame_regions`) makes the review queue;
 - a simulated annotator fixes what it visits to the exact ground truth (the pixels of the
-  visited box), paying the documented cost model (:mod:`roadmark.core.effort`, default
-  numbers: 20 s per frame, 8 s to judge a place plus 2 s per outline vertex weighted by
-  the model's uncertainty there):
+  visited region's outline, or of a tile), paying the documented cost model
+  (:mod:`roadmark.core.effort`, default numbers: 20 s per frame, 8 s to judge a place
+  plus 2 s per outline vertex weighted by the model's uncertainty there):
 
   * ``queue``: accepts the model's labels, visits the uncertain regions by score, then
     goes on along the heat map: the rest of the frame tile by tile, most expected wrong
@@ -29,8 +29,12 @@ Setup (CPU friendly; defaults run in a few minutes on two cores):
 
   Tiles are ``--tile`` pixels square; checking one costs what a region of that size and
   the model's mean uncertainty there costs. Regions are found by the engine's own code
-  with ``--threshold`` (0.3; the engine's default 0.5 is reported too: at this small
-  resolution it leaves most wrong pixels outside the regions).
+  (:func:`roadmark.io.uncertainty.frame_regions`) at its default threshold and smoothing
+  unless ``--threshold`` / ``--sigma`` say otherwise, with the size cap scaled to the
+  resolution (``--max-extent``); a visit fixes the pixels inside the region's outline
+  (what accepting it takes), a tile its box; ``--sweep`` reports, for a grid of
+  both, the share of the expected wrong pixels the queue holds and of the real wrong
+  pixels inside the region outlines (how the defaults were chosen).
 
 Printed JSON: per strategy, the mean pixel accuracy (pixels with a non-ignored ground
 truth label) after each simulated minute, the mean minutes to reach 99 % (per frame,
@@ -66,10 +70,17 @@ from roadmark.core.prediction import RegionKind, SegmentationMaps, UncertainRegi
 from roadmark.core.raster import label_id_map, region_mask
 from roadmark.core.schema import cityscapes_schema
 from roadmark.io.demo import render_frame
-from roadmark.io.label_audit import DISAGREEMENT, AuditParams, compare_frame
-from roadmark.io.uncertainty import RegionParams, frame_regions
+from roadmark.io.label_audit import LABEL_ERRORS, AuditParams, compare_frame
+from roadmark.io.uncertainty import (
+    MAX_EXTENT,
+    MIN_EXTENT,
+    RegionParams,
+    frame_regions,
+    queue_coverage,
+)
 
 TARGET = 0.99
+DEMO_WIDTH = 1024  # the demo drive's frame width, which the region size cap is made for
 TOP = 20
 
 
@@ -218,17 +229,27 @@ def tiles(width, height, size, maps):
     return out
 
 
-def captured(wrong, regions):
-    """Share of the model's wrong pixels inside the regions' boxes."""
+def captured(wrong, regions, *, outline=False):
+    """Share of the model's wrong pixels inside the regions' boxes (or outlines)."""
     inside = np.zeros_like(wrong)
+    height, width = wrong.shape
     for region in regions:
+        if outline and region.outline is not None:
+            inside |= region_mask(region.outline, height, width)
+            continue
         b = region.box
         inside[math.floor(b.y0) : math.ceil(b.y1), math.floor(b.x0) : math.ceil(b.x1)] = True
     total = int(wrong.sum())
     return float((wrong & inside).sum() / total) if total else 1.0
 
 
-def fix(current, truth, box: Box):
+def fix(current, truth, region: UncertainRegion):
+    """Fix what a visit shows: the region's outline (what accept takes), a tile's box."""
+    if region.outline is not None:
+        mask = region_mask(region.outline, *truth.shape)
+        current[mask] = truth[mask]
+        return
+    box = region.box
     y0, y1 = math.floor(box.y0), math.ceil(box.y1)
     x0, x1 = math.floor(box.x0), math.ceil(box.x1)
     current[y0:y1, x0:x1] = truth[y0:y1, x0:x1]
@@ -241,7 +262,7 @@ def walk(start, truth, valid, visits, cost: CostModel):
     events = [(t, accuracy(current, truth, valid))]
     for region in visits:
         t += cost.region_seconds(region)
-        fix(current, truth, region.box)
+        fix(current, truth, region)
         events.append((t, accuracy(current, truth, valid)))
     return events
 
@@ -336,8 +357,28 @@ def main() -> None:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=0.3,
-        help="smoothed uncertainty that makes a region (the engine's default is 0.5)",
+        default=RegionParams().threshold,
+        help=f"smoothed uncertainty that makes a region (the engine's default, "
+        f"{RegionParams().threshold})",
+    )
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        default=RegionParams().sigma,
+        help=f"Gaussian smoothing of the uncertainty (engine default {RegionParams().sigma})",
+    )
+    parser.add_argument(
+        "--max-extent",
+        type=float,
+        help="largest region side in frame pixels (default: the engine's cap scaled from "
+        "the demo's 1024-pixel width to --width, so a region covers the same share of the "
+        "frame as in the demo)",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also report, per threshold and smoothing, the share of the expected and of the "
+        "real wrong pixels the queue holds (how the engine's defaults were chosen)",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -366,10 +407,13 @@ def main() -> None:
     ignored = {label.id for label in schema.labels if label.ignore_in_eval or not label.drawable}
     names = ("queue", "random", "shuffled_queue", "scratch")
     curves: dict[str, list[list[float]]] = {name: [] for name in names}
-    params = RegionParams(threshold=args.threshold)
-    capture: dict[str, list[float]] = {"used": [], "engine_default": []}
+    max_extent = args.max_extent or max(MIN_EXTENT, MAX_EXTENT * args.width / DEMO_WIDTH)
+    params = RegionParams(threshold=args.threshold, sigma=args.sigma, max_extent=max_extent)
+    capture: dict[str, list[float]] = {"used": [], "expected_held": []}
+    swept: list[tuple[SegmentationMaps, np.ndarray]] = []
     reach: dict[str, list[float | None]] = {k: [] for k in curves}
     model_accuracy, queue_sizes = [], []
+    largest_side = 0.0
     all_events = []
     findings, planted_all = [], []
     relabel_to = {26: 24, 24: 26, 11: 21, 21: 11, 20: 17, 17: 20, 13: 11}
@@ -382,9 +426,12 @@ def main() -> None:
         model_accuracy.append(accuracy(start, truth, valid))
         regions = frame_regions(maps, (), params)
         queue_sizes.append(len(regions))
+        largest_side = max([largest_side] + [max(r.box.width, r.box.height) for r in regions])
         wrong = (start != truth) & valid
         capture["used"].append(captured(wrong, regions))
-        capture["engine_default"].append(captured(wrong, frame_regions(maps, ())))
+        capture["expected_held"].append(queue_coverage(regions, maps.expected_errors()))
+        if args.sweep:
+            swept.append((maps, wrong))
         grid = tiles(args.width, args.height, args.tile, maps)
         by_heat = sorted(grid, key=lambda tile: -tile.score)
         per_frame: dict[str, list] = {}
@@ -420,7 +467,7 @@ def main() -> None:
         for kind, box in planted:
             planted_all.append((number, kind, box))
         for finding in compare_frame(number, labels, maps, schema, AuditParams()):
-            if finding.kind == DISAGREEMENT:
+            if finding.kind in LABEL_ERRORS:
                 findings.append(finding)
 
     horizon = max(
@@ -462,10 +509,13 @@ def main() -> None:
             "final_loss": round(float(np.mean(losses[-20:])), 4),
             "model_pixel_accuracy": round(float(np.mean(model_accuracy)), 4),
             "region_threshold": args.threshold,
+            "region_sigma": args.sigma,
+            "region_max_extent": max_extent,
+            "largest_region_side": round(largest_side, 1),
             "queue_regions_per_frame": round(float(np.mean(queue_sizes)), 1),
             "wrong_pixels_inside_regions": round(float(np.mean(capture["used"])), 3),
-            "wrong_pixels_inside_regions_at_engine_default_0.5": round(
-                float(np.mean(capture["engine_default"])), 3
+            "expected_wrong_pixels_held_by_queue": round(
+                float(np.mean(capture["expected_held"])), 3
             ),
             "tile": args.tile,
             "cost_model": cost.__dict__,
@@ -497,7 +547,36 @@ def main() -> None:
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if args.sweep:
+        result["sweep"] = sweep(swept, max_extent)
     print(json.dumps(result, indent=1))
+
+
+def sweep(
+    frames, max_extent, thresholds=(0.1, 0.15, 0.2, 0.3, 0.4, 0.5), sigmas=(0.0, 1.0, 1.5, 2.5)
+):
+    """Per (threshold, sigma): regions per frame, the share of the expected wrong pixels
+    the queue holds and the share of the real wrong pixels inside the region outlines."""
+    rows = []
+    for threshold in thresholds:
+        for sigma in sigmas:
+            params = RegionParams(threshold=threshold, sigma=sigma, max_extent=max_extent)
+            held, real, count = [], [], []
+            for maps, wrong in frames:
+                regions = frame_regions(maps, (), params)
+                count.append(len(regions))
+                held.append(queue_coverage(regions, maps.expected_errors()))
+                real.append(captured(wrong, regions, outline=True))
+            rows.append(
+                {
+                    "threshold": threshold,
+                    "sigma": sigma,
+                    "regions_per_frame": round(float(np.mean(count)), 1),
+                    "expected_wrong_held": round(float(np.mean(held)), 3),
+                    "real_wrong_inside_outlines": round(float(np.mean(real)), 3),
+                }
+            )
+    return rows
 
 
 if __name__ == "__main__":

@@ -65,4 +65,5 @@ def test_queue_reports_minutes_left(queued: Path, capsys):
     left = [r for r in regions if r.frame_id != done]
     assert main(["queue", str(queued), "--effort"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"{len(left)} regions left") and len(lines) == 2
+    assert lines[0].startswith(f"{len(left)} regions left") and len(lines) == 3
+    assert lines[1].startswith("cost model: the defaults (0 of the 8 frames")

@@ -9,9 +9,10 @@ rectangle to zoom to (the region with context around it), :func:`objects_in` the
 to select there.
 
 Accepting one region takes the model's proposals (:mod:`roadmark.annotators.prelabels`)
-clipped to the region's box, so the rest of the frame is left as it is; a box region takes
-the matching predicted box. Every accept, reject and verify is ONE command for the
-editing session (one undo step).
+clipped to the region's outline (the uncertain pixels themselves, stored with the
+prediction; the box for regions stored without one), so the rest of the frame is left
+as it is; a box region takes the matching predicted box. Every accept, reject and
+verify is ONE command for the editing session (one undo step).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import replace
 import shapely
 
 from roadmark.annotators.prelabels import Proposal, accept_command
-from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region
+from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Region, as_region
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import AddObjects, EditError, UpdateObjects, describe
 from roadmark.core.errors import GeometryError
@@ -43,9 +44,10 @@ def focus_rect(box: Box, width: float, height: float) -> Box:
     return Box(cx - half_w, cy - half_h, cx + half_w, cy + half_h).clipped(width, height)
 
 
-def objects_in(document: FrameDocument, box: Box) -> list[int]:
-    """Uids of the visible objects overlapping ``box``, topmost first."""
-    area = box.to_polygon()
+def objects_in(document: FrameDocument, box: Box, shape: Region | None = None) -> list[int]:
+    """Uids of the visible objects overlapping ``shape`` (a region's outline; ``box`` when
+    ``None``), topmost first."""
+    area = shape if shape is not None else box.to_polygon()
     found = []
     for obj in reversed(document.visible()):
         if obj.uid is None:
@@ -140,8 +142,8 @@ class ReviewQueue:
 def region_proposals(found: Sequence[Proposal], region: UncertainRegion) -> list[Proposal]:
     """The proposals inside one uncertain region.
 
-    A pixel region takes every region proposal clipped to its box; a box region takes the
-    predicted box that matches it (IoU >= 0.9).
+    A pixel region takes every region proposal clipped to its outline (its box when it
+    has none); a box region takes the predicted box that matches it (IoU >= 0.9).
     """
     if region.kind != RegionKind.PIXELS:
         return [
@@ -149,7 +151,7 @@ def region_proposals(found: Sequence[Proposal], region: UncertainRegion) -> list
             for p in found
             if p.kind is ObjectKind.BOX and p.object.bounds.iou(region.box) >= BOX_MATCH_IOU
         ]
-    area = region.box.to_polygon()
+    area = region.shape
     out = []
     for proposal in found:
         if proposal.kind is not ObjectKind.REGION:

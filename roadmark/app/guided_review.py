@@ -56,8 +56,15 @@ from roadmark.core.effort import DEFAULT_COST_MODEL, EffortEstimate, estimate
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import Command
 from roadmark.core.prediction import FramePrediction, UncertainRegion
-from roadmark.io.label_audit import AuditFinding, AuditReport, AuditState, audit_project
+from roadmark.io.label_audit import (
+    LABEL_ERRORS,
+    AuditFinding,
+    AuditReport,
+    AuditState,
+    audit_project,
+)
 from roadmark.io.predictions import prediction_models, ranked_regions, read_prediction
+from roadmark.io.uncertainty import queue_coverage
 
 if TYPE_CHECKING:
     from roadmark.annotators.editor import EditorChange
@@ -298,6 +305,7 @@ class GuidedReview(QObject):
             dock.model_text.setText(
                 f"Model {prediction.model} ({prediction.task}){boxes}; "
                 f"{self.effort.frame_minutes(prediction.frame_id):.1f} min left here"
+                + coverage_text(prediction)
             )
 
     def found(self) -> list[Proposal]:
@@ -367,8 +375,8 @@ class GuidedReview(QObject):
             return
         rect = focus_rect(region.box, document.width, document.height)
         self.canvas.zoom_to(rect.x0, rect.y0, rect.x1, rect.y1, max_zoom=REVIEW_MAX_ZOOM)
-        document.select(objects_in(document, region.box))
-        self.focus.set_box(region.box)
+        document.select(objects_in(document, region.box, region.outline))
+        self.focus.set_box(region.box, region.outline)
         self.dock.mark_region(self.queue.index)
         self.window.statusBar().showMessage(
             f"Region {self.queue.index + 1} of {len(self.queue)}: "
@@ -555,7 +563,7 @@ class GuidedReview(QObject):
         if report is None:
             return
         self.findings = self.audit_state.open_findings(report.findings)
-        errors = sum(1 for f in self.findings if f.kind == "disagreement")
+        errors = sum(1 for f in self.findings if f.kind in LABEL_ERRORS)
         self.dock.audit_text.setText(
             f"{report.model}: {len(report.frames)} labeled frames compared; {errors} likely "
             f"label errors and {len(self.findings) - errors} hard cases open; "
@@ -621,6 +629,17 @@ class _CancelFlag:
 
     def is_set(self) -> bool:
         return bool(self._progress.cancelled)
+
+
+def coverage_text(prediction: FramePrediction) -> str:
+    """ "; the queue holds about N% of the errors ..." for a segmentation prediction."""
+    if prediction.expected_errors is None:
+        return ""
+    share = queue_coverage(prediction.regions, prediction.expected_errors)
+    return (
+        f"; the queue holds about {100 * share:.0f}% of the errors the model expects on "
+        f"this frame (~{prediction.expected_errors:.0f} px)"
+    )
 
 
 def _pixel_area(prediction: FramePrediction | None) -> float:

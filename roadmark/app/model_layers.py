@@ -10,7 +10,7 @@ Four layers, all above the human overlay and below the vector edit layer:
   (both sampled at the prediction maps' resolution);
 - :class:`ModelBoxesItem`: the model's boxes, dashed, with label and score; boxes under
   the confidence threshold are hidden;
-- :class:`FocusItem`: the queue's current region (a bright dotted frame).
+- :class:`FocusItem`: the queue's current region (its outline, and a dotted frame).
 
 The raster layers are painted at map resolution (half the frame size by default) and
 scaled by the item transform, so building them costs a quarter of a full-size overlay.
@@ -23,11 +23,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QTransform
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
+from roadmark.app.edit_layer import region_path
 from roadmark.app.layers import BufferItem
-from roadmark.core.annotation import Box
+from roadmark.core.annotation import Box, Region
 from roadmark.core.prediction import NO_LABEL, PredictedBox, SegmentationMaps
 from roadmark.core.schema import LabelSchema
 
@@ -219,16 +220,22 @@ class ModelBoxesItem(QGraphicsItem):
 
 
 class FocusItem(QGraphicsItem):
-    """A dotted frame around the queue's current region."""
+    """The queue's current region: its outline, lightly filled, and a dotted frame around
+    it (the frame alone for a region stored without an outline)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setZValue(Z_MODEL + 0.4)
         self.box: Box | None = None
+        self.outline: Region | None = None
+        self._path: QPainterPath | None = None
 
-    def set_box(self, box: Box | None) -> None:
+    def set_box(self, box: Box | None, outline: Region | None = None) -> None:
+        """Show ``box`` (``None``: nothing) and, when given, the region's ``outline``."""
         self.prepareGeometryChange()
         self.box = box
+        self.outline = outline if box is not None else None
+        self._path = None if self.outline is None else region_path(self.outline)
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -243,9 +250,16 @@ class FocusItem(QGraphicsItem):
         if self.box is None:
             return
         b = self.box
+        if self._path is not None:
+            for color, width in ((QColor(0, 0, 0, 220), 3.0), (QColor(0, 255, 255), 1.5)):
+                pen = QPen(color, width)
+                pen.setCosmetic(True)
+                painter.setPen(pen)
+                painter.setBrush(QColor(0, 255, 255, 60) if width < 2 else Qt.BrushStyle.NoBrush)
+                painter.drawPath(self._path)
         for color, width, style in (
-            (QColor(0, 0, 0, 200), 4.0, Qt.PenStyle.SolidLine),
-            (QColor(0, 255, 255), 2.0, Qt.PenStyle.DotLine),
+            (QColor(0, 0, 0, 200), 4.0 if self._path is None else 2.0, Qt.PenStyle.SolidLine),
+            (QColor(0, 255, 255), 2.0 if self._path is None else 1.0, Qt.PenStyle.DotLine),
         ):
             pen = QPen(color, width, style)
             pen.setCosmetic(True)

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from roadmark.core.effort import CostModel
 from roadmark.core.prediction import RegionKind, UncertainRegion
 from roadmark.core.schema import LabelSchema
-from roadmark.io.label_audit import DISAGREEMENT, AuditFinding
+from roadmark.io.label_audit import DISAGREEMENT, MISSING_OBJECT, WRONG_LABEL, AuditFinding
 
 SCOPE_FRAME = "frame"
 SCOPE_PROJECT = "project"
@@ -41,6 +41,11 @@ KIND_TEXT = {
     RegionKind.PIXELS: "pixels",
     RegionKind.BOX_SCORE: "box score",
     RegionKind.BOX_FLIP: "box flip",
+}
+FINDING_TEXT = {
+    WRONG_LABEL: "wrong label?",
+    MISSING_OBJECT: "missing object?",
+    DISAGREEMENT: "label error?",
 }
 
 
@@ -280,7 +285,7 @@ class UncertaintyDock(QDockWidget):
             frame = frame_names.get(finding.frame_id, str(finding.frame_id))
             if finding.frame_id in flagged:
                 frame += " ⚑"
-            kind = "label error?" if finding.kind == DISAGREEMENT else "hard case"
+            kind = FINDING_TEXT.get(finding.kind, "hard case")
             items.append(
                 QTreeWidgetItem(
                     [

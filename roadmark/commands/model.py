@@ -58,6 +58,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     info.set_defaults(handler=cmd_info)
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit a segmentation model's temperature on a project's labeled frames",
+        description="Run MODEL on PROJECT's labeled frames (finished by a person or imported "
+        "ground truth), fit the temperature that makes its confidence match how often it "
+        "is right (temperature scaling), and store it in the model's manifest with the "
+        "expected calibration error before and after; predictions use it from then on.",
+    )
+    calibrate.add_argument("model", type=Path, metavar="MODEL", help="a .roadmodel file or folder")
+    calibrate.add_argument("project", help="the .roadmark file")
+    calibrate.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    calibrate.add_argument(
+        "--frames", type=int, metavar="N", help="use at most the first N labeled frames"
+    )
+    calibrate.add_argument("--json", action="store_true", help="print the result as JSON")
+    calibrate.set_defaults(handler=cmd_calibrate)
+
 
 def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
@@ -169,7 +186,36 @@ def cmd_info(args: argparse.Namespace) -> int:
             "program  code that roadmark runs; SHA-256 "
             + (manifest.program_sha256 or "not recorded (refused: wrap it again)"),
         )
+    lines.append(_calibration_line(manifest.calibration))
     for index, model_class in enumerate(manifest.classes):
         lines.append(f"  {index:3d} {model_class.name} -> {model_class.label or '(no label)'}")
     print("\n".join(lines))
+    return 0
+
+
+def _calibration_line(calibration: Any) -> str:
+    if not calibration:
+        return "calibration  none (temperature 1; `roadmark model calibrate MODEL PROJECT`)"
+    return (
+        f"calibration  temperature {calibration.get('temperature', 1.0):.3f}, "
+        f"ECE {calibration.get('ece_before', float('nan')):.4f} before -> "
+        f"{calibration.get('ece_after', float('nan')):.4f} after "
+        f"({calibration.get('pixels', 0)} pixels of {calibration.get('frames', 0)} frames, "
+        f"{calibration.get('fitted_on', '?')})"
+    )
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from roadmark.io.store import Project
+    from roadmark.models.calibration import calibrate_model
+
+    if args.frames is not None and args.frames < 1:
+        raise RoadmarkError("must be >= 1", field="--frames")
+    with Project.open(args.project, read_only=True) as project:
+        result = calibrate_model(args.model, project, device=args.device, max_frames=args.frames)
+    data = result.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(f"{args.model}: " + _calibration_line(data).removeprefix("calibration  "))
     return 0

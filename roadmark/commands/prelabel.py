@@ -40,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="per-pixel uncertainty: 1 - margin (default) or normalized entropy",
     )
     run.add_argument("--no-flip", action="store_true", help="skip the mirrored detection pass")
+    run.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="segmentation: 'flip' averages each frame's class probabilities with its mirror "
+        "image's, and the uncertainty comes from the average (twice the work)",
+    )
     run.set_defaults(handler=cmd_prelabel)
 
     queue = subparsers.add_parser(
@@ -55,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--effort",
         action="store_true",
         help="print the estimated human minutes left per frame and for the project instead "
-        "(cost model in roadmark.core.effort)",
+        "(cost model in roadmark.core.effort, fitted to the project's recorded time once "
+        "enough frames have some; the JSON says which parameters are fitted)",
     )
     queue.set_defaults(handler=cmd_queue)
 
@@ -86,6 +94,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             workers=args.workers,
             precision=args.precision,
             flip=not args.no_flip,
+            tta_flip=args.tta == "flip",
             force=args.force,
             frame_ids=frame_ids,
             params=RegionParams(measure=args.measure),
@@ -123,41 +132,69 @@ def _region_json(region: Any, names: dict[int, str], labels: dict[int, str]) -> 
     }
 
 
+def _overall_coverage(coverage: dict[Any, float]) -> float | None:
+    """Mean of the per-frame queue coverage (``None`` when no frame has one)."""
+    if not coverage:
+        return None
+    return round(sum(coverage.values()) / len(coverage), 3)
+
+
 def cmd_queue(args: argparse.Namespace) -> int:
     from roadmark.core.errors import RoadmarkError
-    from roadmark.io.predictions import ranked_regions
+    from roadmark.io.predictions import queue_coverage_by_frame, ranked_regions
     from roadmark.io.store import Project
 
     if args.top < 1:
         raise RoadmarkError("must be >= 1", field="--top")
-    from roadmark.core.effort import DEFAULT_COST_MODEL, estimate
+    from roadmark.core.effort import estimate
+    from roadmark.io.effort_samples import fitted_cost_model
 
     with Project.open(args.project, read_only=True) as project:
         regions = ranked_regions(project, top=args.top, model=args.model, include_resolved=args.all)
         names = {frame.id: frame.name for frame in project.frames()}
         labels = {label.id: label.name for label in project.schema}
-        effort = estimate(ranked_regions(project, model=args.model))
+        fit = fitted_cost_model(project, model=args.model)
+        cost = fit.model
+        effort = estimate(ranked_regions(project, model=args.model), model=cost)
+        coverage = queue_coverage_by_frame(project, args.model)
+    overall = _overall_coverage(coverage)
     if args.effort:
         data = effort.to_json()
+        data["queue_coverage"] = overall
+        data["cost_model"] = fit.to_json()
         for frame in data["frames"]:  # type: ignore[union-attr]
             frame["frame"] = names.get(frame["frame_id"], str(frame["frame_id"]))
         if args.json:
             print(json.dumps(data, indent=1))
         else:
             print(f"{effort.regions_left} regions left, about {effort.minutes:.1f} minutes")
+            fitted = ", ".join(f"{k} {v:.2f}" for k, (v, _) in fit.fitted.items())
+            print(
+                f"cost model: fitted to {fit.samples} frames ({fitted}; error "
+                f"{fit.rmse_s:.1f} s a frame)"
+                if fit.fitted
+                else f"cost model: the defaults ({fit.reason})"
+            )
             for frame in data["frames"]:  # type: ignore[union-attr]
                 print(f"{frame['minutes']:>8.1f} min  {frame['frame']}")
         return 0
     rows = [_region_json(region, names, labels) for region in regions]
     for row, region in zip(rows, regions, strict=True):
-        row["minutes"] = round(DEFAULT_COST_MODEL.region_seconds(region) / 60.0, 2)
+        row["minutes"] = round(cost.region_seconds(region) / 60.0, 2)
         row["frame_minutes_left"] = round(effort.frame_minutes(region.frame_id), 2)
+        share = coverage.get((region.frame_id, region.model))
+        row["frame_coverage"] = None if share is None else round(share, 3)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     if not rows:
         print("no uncertain regions (run `roadmark prelabel` first)")
         return 0
+    if overall is not None:
+        print(
+            f"the queue holds about {100 * overall:.0f}% of the errors the model expects "
+            f"(mean over {len(coverage)} predicted frames)"
+        )
     print(f"{'rank':>4}  {'score':>9}  {'kind':<9}  {'frame':<32}  box / classes")
     for rank, row in enumerate(rows, start=1):
         x0, y0, x1, y1 = row["box"]

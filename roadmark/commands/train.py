@@ -26,6 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=20, metavar="N", help="epochs (default 20)")
     parser.add_argument("--init", type=Path, metavar="MODEL", help="start from this model")
     parser.add_argument(
+        "--backbone-weights",
+        type=Path,
+        metavar="FILE",
+        help="start a new model's backbone from this local ImageNet state dict (torchvision's "
+        "own mobilenet_v3_large / resnet .pth files work; nothing is downloaded)",
+    )
+    parser.add_argument(
         "--task",
         choices=("segmentation", "detection"),
         help="what a new model learns (default segmentation; with --init: that model's task)",
@@ -89,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         task=args.task or "segmentation",
         arch=args.arch,
         init=args.init,
+        backbone_weights=args.backbone_weights,
         input_size=parse_size(args.input_size),
         epochs=args.epochs,
         batch_size=args.batch,
@@ -149,12 +157,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_epoch": result.best_epoch,
         "seconds_per_epoch": result.seconds_per_epoch,
         "validation": dict(result.metrics),
+        "calibration": result.calibration,
     }
     if args.json:
         print(json.dumps(summary, indent=1))
         return 0
     print(f"wrote {result.out} (epoch {result.best_epoch} of {result.epochs}, {result.device})")
     print(f"trained on {result.train_frames} frame(s), validated on {result.val_frames}")
+    if result.calibration:
+        c = result.calibration
+        print(
+            f"calibrated on the held-out frames: temperature {c['temperature']:.3f}, "
+            f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}"
+        )
     metrics = result.metrics
     if "miou" in metrics:
         print(f"val mIoU {metrics['miou']}, pixel accuracy {metrics['pixel_accuracy']}")

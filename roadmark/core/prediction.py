@@ -25,7 +25,7 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from roadmark.core.annotation import Box
+from roadmark.core.annotation import Box, Region
 from roadmark.core.errors import RoadmarkError
 
 QUANT = 255.0
@@ -108,6 +108,12 @@ class SegmentationMaps:
     def wrong_probability(self) -> NDArray[np.float32]:
         """Per-pixel probability that the winning label is wrong (``1 - confidence``)."""
         return 1.0 - self.confidence.astype(np.float32) / QUANT
+
+    def expected_errors(self) -> float:
+        """Wrong pixels the model expects on the whole frame, in frame pixels (the sum
+        of ``1 - confidence``): what the review queue's coverage is measured against."""
+        sx, sy = self.scale
+        return float(self.wrong_probability().sum(dtype=np.float64)) * sx * sy
 
 
 def pixel_uncertainty(
@@ -194,6 +200,9 @@ class UncertainRegion:
         mean_uncertainty: Mean uncertainty in ``[0, 1]`` over the region.
         classes: Schema label ids the model predicts there, most pixels first.
         score: Expected number of wrong pixels (the queue's sort key).
+        outline: The region's own shape in frame pixels (a pixel region's mask,
+            vectorized); ``None`` for a box region or one stored without it. Zoom,
+            highlight and accept use it; the box is its bounding box.
         frame_id: The frame, once stored.
         model: Name of the model that produced it, once stored.
         uid: The store's id, once stored.
@@ -206,10 +215,16 @@ class UncertainRegion:
     mean_uncertainty: float
     classes: tuple[int, ...]
     score: float
+    outline: Region | None = None
     frame_id: int | None = None
     model: str | None = None
     uid: int | None = None
     resolved: bool = False
+
+    @property
+    def shape(self) -> Region:
+        """The outline, or the box as a polygon when there is none."""
+        return self.outline if self.outline is not None else self.box.to_polygon()
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,6 +239,8 @@ class FramePrediction:
         maps: The segmentation summary, ``None`` for a detection model.
         boxes: Detections, best score first.
         regions: Uncertain regions, highest score first.
+        expected_errors: Wrong pixels the model expects on the whole frame (segmentation;
+            ``None`` when unknown), see :meth:`SegmentationMaps.expected_errors`.
         created_at: When it was predicted.
         uid: The store's id, once stored.
     """
@@ -235,5 +252,6 @@ class FramePrediction:
     maps: SegmentationMaps | None = None
     boxes: tuple[PredictedBox, ...] = ()
     regions: tuple[UncertainRegion, ...] = field(default=())
+    expected_errors: float | None = None
     created_at: datetime | None = None
     uid: int | None = None

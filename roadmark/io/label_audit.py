@@ -4,12 +4,13 @@ For each labeled frame with a stored segmentation prediction, the human labels a
 rasterized and sampled at the prediction maps' pixel centers, then compared pixel by
 pixel with the model's winning label and its confidence:
 
-- **disagreement** (a likely label error): the model is confident (top-1 probability at
-  least ``confident``) and says another label than the one drawn, or says an object is
-  where nothing is drawn. Such pixels are cleaned with a 3x3 opening (the model is
-  allowed to be a pixel off along every boundary), split into 8-connected components,
-  and each component of at least ``min_area`` map pixels becomes a finding scored by its
-  expected number of wrongly labeled pixels: the sum of the model's confidence over it.
+- **likely label errors**: pixels where the model is confident (top-1 probability at
+  least ``confident``) and says another label than the one drawn, cleaned with a 3x3
+  opening (the model is allowed to be a pixel off along every boundary). They are ranked
+  per labeled object (*wrong label*: most of an object's visible area goes to another
+  class) and per predicted object (*missing object*: the model sees a car or a person
+  where the labels have none; other *disagreement* patches), each scored by its
+  confidence-weighted share squared times its area; see :mod:`roadmark.io.object_audit`.
 - **hard case**: a labeled area where the model's confidence stays below ``unsure``;
   scored by the sum of ``1 - confidence``, and listed after every disagreement.
 
@@ -30,17 +31,25 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from roadmark.core.annotation import AnnotationObject, Box
+from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.prediction import NO_LABEL, SegmentationMaps
 from roadmark.core.raster import label_id_map
 from roadmark.core.schema import LabelSchema
+from roadmark.io.object_audit import (
+    MISSING_OBJECT,
+    WRONG_LABEL,
+    grouped_disagreements,
+    owner_map,
+    wrong_labels,
+)
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import Project
 
 STATE_KEY = "label_audit"
 DISAGREEMENT = "disagreement"
 HARD_CASE = "hard_case"
+LABEL_ERRORS = (WRONG_LABEL, MISSING_OBJECT, DISAGREEMENT)  # likely errors, before hard cases
 _SPAN = 1 << 16
 
 
@@ -54,12 +63,15 @@ class AuditParams:
         unsure: Model confidence below which a labeled area is a hard case.
         min_area: Smallest finding, in map pixels.
         max_per_frame: Most findings of each kind kept per frame.
+        object_share: Confidence-weighted share of a labeled object the model must give
+            to other classes for the object to be a wrong-label finding.
     """
 
     confident: float = 0.7
     unsure: float = 0.4
     min_area: int = 12
     max_per_frame: int = 50
+    object_share: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.unsure <= self.confident <= 1.0:
@@ -67,6 +79,8 @@ class AuditParams:
                 "audit thresholds must satisfy 0 <= unsure <= confident <= 1",
                 field="audit parameters",
             )
+        if not 0.0 < self.object_share <= 1.0:
+            raise RoadmarkError("object_share must be in (0, 1]", field="audit parameters")
         if self.min_area < 1 or self.max_per_frame < 1:
             raise RoadmarkError("min_area and max_per_frame must be >= 1", field="audit parameters")
 
@@ -145,16 +159,18 @@ def compare_frame(
     schema: LabelSchema,
     params: AuditParams | None = None,
 ) -> list[AuditFinding]:
-    """Findings of one frame, disagreements first, each kind by descending score."""
+    """Findings of one frame: likely label errors first (wrong labels, missing objects,
+    other disagreements, see :mod:`roadmark.io.object_audit`), then hard cases, each by
+    descending score."""
     params = params or AuditParams()
     live = [obj for obj in objects if not obj.deleted]
     labels = sampled_labels(live, schema, maps)
     predicted = maps.label_ids.astype(np.int64)
     confidence = maps.confidence.astype(np.float32) / 255.0
-    ignored = np.array(
-        sorted({label.id for label in schema.labels if label.ignore_in_eval or not label.drawable}),
-        dtype=np.int64,
-    )
+    ignored_ids = {
+        label.id for label in schema.labels if label.ignore_in_eval or not label.drawable
+    }
+    ignored = np.array(sorted(ignored_ids), dtype=np.int64)
     counted = (predicted != NO_LABEL) & ~np.isin(predicted, ignored)
     disagree = counted & (predicted != labels) & (confidence >= params.confident)
     kernel = np.ones((3, 3), np.uint8)
@@ -162,13 +178,55 @@ def compare_frame(
     labeled = (labels != 0) & ~np.isin(labels, ignored)
     hard = labeled & ~disagree & (confidence < params.unsure)
     hard = cv2.morphologyEx(hard.astype(np.uint8), cv2.MORPH_OPEN, kernel) > 0
-    findings = _components(
-        frame_id, disagree, labels, predicted, confidence, confidence, maps, params, DISAGREEMENT
+
+    regions = [
+        obj
+        for obj in live
+        if obj.kind is ObjectKind.REGION
+        and obj.label_id in schema.by_id
+        and obj.label_id not in ignored_ids
+    ]
+    owners = owner_map(regions, maps)
+    found = wrong_labels(
+        regions,
+        owners,
+        predicted,
+        confidence,
+        counted,
+        maps,
+        min_area=params.min_area,
+        object_share=params.object_share,
     )
+    claimed_ids = [f.owner for f in found]
+    claimed = np.isin(owners, claimed_ids) if claimed_ids else np.zeros_like(disagree)
+    found += grouped_disagreements(
+        disagree & ~claimed,
+        labels,
+        predicted,
+        confidence,
+        schema,
+        maps,
+        min_area=params.min_area,
+    )
+    found.sort(key=lambda f: -f.score)
+    findings = [
+        AuditFinding(
+            frame_id=frame_id,
+            kind=f.kind,
+            box=f.box,
+            labeled=f.labeled,
+            predicted=f.predicted,
+            confidence=f.confidence,
+            area=f.area,
+            score=f.score,
+            uids=f.uids,
+        )
+        for f in found[: params.max_per_frame]
+    ]
     findings += _components(
         frame_id, hard, labels, predicted, confidence, 1.0 - confidence, maps, params, HARD_CASE
     )
-    return [_with_objects(finding, live) for finding in findings]
+    return [f if f.uids else _with_objects(f, live) for f in findings]
 
 
 def _components(
@@ -266,7 +324,8 @@ class AuditReport:
     findings: tuple[AuditFinding, ...] = field(default=())
 
     def disagreements(self) -> list[AuditFinding]:
-        return [f for f in self.findings if f.kind == DISAGREEMENT]
+        """The likely label errors (every kind in :data:`LABEL_ERRORS`), by score."""
+        return [f for f in self.findings if f.kind in LABEL_ERRORS]
 
     def hard_cases(self) -> list[AuditFinding]:
         return [f for f in self.findings if f.kind == HARD_CASE]
@@ -321,7 +380,7 @@ def audit_project(
         compared.append(frame_id)
         objects = project.objects(frame_id).live()
         findings.extend(compare_frame(frame_id, objects, prediction.maps, schema, params))
-    findings.sort(key=lambda f: (f.kind != DISAGREEMENT, -f.score))
+    findings.sort(key=lambda f: (f.kind not in LABEL_ERRORS, -f.score))
     return AuditReport(model, tuple(compared), tuple(findings))
 
 

@@ -18,15 +18,19 @@ from typing import Any
 
 import cv2
 import numpy as np
+import shapely
+import shapely.errors
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from roadmark.core.annotation import (
     Box,
     FrameStatus,
+    Region,
+    as_region,
     utc_now,
 )
-from roadmark.core.errors import RoadmarkError
+from roadmark.core.errors import GeometryError, RoadmarkError
 from roadmark.core.prediction import (
     FramePrediction,
     PredictedBox,
@@ -35,6 +39,7 @@ from roadmark.core.prediction import (
 )
 from roadmark.io import tables as t
 from roadmark.io.store import Project
+from roadmark.io.uncertainty import queue_coverage
 
 _PNG_PARAMS = [
     cv2.IMWRITE_PNG_COMPRESSION,
@@ -94,6 +99,7 @@ def pack(prediction: FramePrediction) -> PackedPrediction:
         "boxes": json.dumps([b.to_json() for b in prediction.boxes]),
         "map_width": None,
         "map_height": None,
+        "expected_errors": prediction.expected_errors,
     }
     for column in _MAP_COLUMNS:
         row[column] = None
@@ -103,6 +109,8 @@ def pack(prediction: FramePrediction) -> PackedPrediction:
         row["confidence"] = encode_png(maps.confidence)
         row["margin"] = encode_png(maps.margin)
         row["entropy"] = encode_png(maps.entropy)
+        if prediction.expected_errors is None:
+            row["expected_errors"] = maps.expected_errors()
     regions = [
         {
             "frame_id": prediction.frame_id,
@@ -117,6 +125,7 @@ def pack(prediction: FramePrediction) -> PackedPrediction:
             "classes": json.dumps(list(region.classes)),
             "score": region.score,
             "resolved": False,
+            "outline": None if region.outline is None else shapely.to_wkb(region.outline),
         }
         for region in prediction.regions
     ]
@@ -254,6 +263,7 @@ def read_prediction(
         maps=maps,
         boxes=tuple(PredictedBox.from_json(b) for b in json.loads(row["boxes"])),
         regions=regions,
+        expected_errors=row["expected_errors"],
         created_at=datetime.fromisoformat(row["created_at"]),
         uid=row["id"],
     )
@@ -267,11 +277,50 @@ def _region_from_row(row: Any) -> UncertainRegion:
         mean_uncertainty=float(row["mean_uncertainty"]),
         classes=tuple(json.loads(row["classes"])),
         score=float(row["score"]),
+        outline=_outline(row["outline"]),
         frame_id=row["frame_id"],
         model=row["model"],
         uid=row["id"],
         resolved=bool(row["resolved"]),
     )
+
+
+def _outline(data: bytes | None) -> Region | None:
+    if data is None:
+        return None
+    try:
+        return as_region(shapely.from_wkb(data))
+    except (shapely.errors.GEOSException, GeometryError) as error:
+        raise PredictionError(f"stored region outline does not decode ({error})") from error
+
+
+def expected_errors_by_frame(
+    project: Project, model: str | None = None
+) -> dict[tuple[int, str], float]:
+    """``(frame id, model)`` -> wrong pixels that prediction expects on the frame (frames
+    predicted before project version 2, or by a detector, are left out)."""
+    query = sa.select(
+        t.predictions.c.frame_id, t.predictions.c.model, t.predictions.c.expected_errors
+    ).where(t.predictions.c.expected_errors.is_not(None))
+    if model is not None:
+        query = query.where(t.predictions.c.model == model)
+    with project._reading() as conn:
+        return {(int(f), str(m)): float(e) for f, m, e in conn.execute(query).all()}
+
+
+def queue_coverage_by_frame(
+    project: Project, model: str | None = None
+) -> dict[tuple[int, str], float]:
+    """``(frame id, model)`` -> share of the expected wrong pixels its queue regions hold
+    (resolved ones included: what the queue held when it was made), see
+    :func:`roadmark.io.uncertainty.queue_coverage`."""
+    expected = expected_errors_by_frame(project, model)
+    held: dict[tuple[int, str], list[UncertainRegion]] = {key: [] for key in expected}
+    for region in ranked_regions(project, model=model, include_resolved=True):
+        key = (int(region.frame_id or 0), str(region.model))
+        if key in held:
+            held[key].append(region)
+    return {key: queue_coverage(held[key], errors) for key, errors in expected.items()}
 
 
 def ranked_regions(

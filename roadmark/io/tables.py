@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FORMAT_NAME = "roadmark-project"
 
 metadata = sa.MetaData()
@@ -118,6 +118,7 @@ predictions = sa.Table(
     sa.Column("margin", sa.LargeBinary),  # PNG, (top-1 - top-2 probability) * 255
     sa.Column("entropy", sa.LargeBinary),  # PNG, entropy / log(classes) * 255
     sa.Column("boxes", sa.Text, nullable=False, default="[]"),
+    sa.Column("expected_errors", sa.Float),  # sum of 1 - confidence, frame pixels (v2)
     sa.UniqueConstraint("frame_id", "model", name="uq_predictions_frame_model"),
     sa.Index("ix_predictions_model", "model"),
 )
@@ -148,6 +149,7 @@ uncertainty_regions = sa.Table(
     sa.Column("classes", sa.Text, nullable=False, default="[]"),  # label ids, most pixels first
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("resolved", sa.Boolean, nullable=False, default=False),
+    sa.Column("outline", sa.LargeBinary),  # WKB of a pixel region's shape (v2); NULL: box
     sa.Index("ix_uncertainty_regions_rank", "resolved", "score"),
     sa.Index("ix_uncertainty_regions_frame", "frame_id"),
     sa.Index("ix_uncertainty_regions_prediction", "prediction_id"),
@@ -155,7 +157,17 @@ uncertainty_regions = sa.Table(
 
 Migration = Callable[[sa.Connection], None]
 
-# MIGRATIONS[v] upgrades a project of version v to v + 1. Version 1 is the first release,
-# so nothing is listed yet; a change to the tables above adds a function here and bumps
-# SCHEMA_VERSION.
-MIGRATIONS: dict[int, Migration] = {}
+
+def _v1_region_outlines(conn: sa.Connection) -> None:
+    """Version 2: uncertain regions keep their outline, predictions the wrong pixels the
+    model expects on the frame (the queue's coverage is measured against it). Regions
+    stored before have no outline (their box stands in)."""
+    binary = sa.LargeBinary().compile(dialect=conn.dialect)  # BLOB, or bytea on PostgreSQL
+    real = sa.Float().compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE uncertainty_regions ADD COLUMN outline {binary}")
+    conn.exec_driver_sql(f"ALTER TABLE predictions ADD COLUMN expected_errors {real}")
+
+
+# MIGRATIONS[v] upgrades a project of version v to v + 1; a change to the tables above adds
+# a function here and bumps SCHEMA_VERSION.
+MIGRATIONS: dict[int, Migration] = {1: _v1_region_outlines}

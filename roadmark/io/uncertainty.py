@@ -2,10 +2,12 @@
 
 Pixels: the per-pixel uncertainty (``1 - margin`` by default, see
 :mod:`roadmark.core.prediction`) is smoothed with a Gaussian, thresholded, and split into
-8-connected components. Each component becomes an :class:`UncertainRegion` with its
-bounding box, area, mean (unsmoothed) uncertainty, the labels predicted inside it (most
-pixels first) and a score: the expected number of wrong pixels, the sum of
-``1 - confidence`` over its pixels, in frame pixels. Smoothing keeps the thin band of
+8-connected components; a component wider or taller than ``max_extent`` frame pixels is
+cut into pieces that fit (:mod:`roadmark.io.region_pieces`). Each piece becomes an
+:class:`UncertainRegion` with its outline, bounding box, area, mean (unsmoothed)
+uncertainty, the labels predicted inside it (most pixels first) and a score: the
+expected number of wrong pixels, the sum of ``1 - confidence`` over its pixels, in frame
+pixels. Smoothing keeps the thin band of
 low margin that runs along every class boundary (where the model is right to hesitate
 by a pixel) from drowning the patches where it really does not know what it sees.
 
@@ -17,6 +19,7 @@ too; its score is the box area times the probability that the decision about it 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -33,8 +36,11 @@ from roadmark.core.prediction import (
     SegmentationMaps,
     UncertainRegion,
 )
+from roadmark.io.region_pieces import piece_outline, split_components
 
 MAX_CLASSES_PER_REGION = 4
+MAX_EXTENT = 256.0  # largest queue region box side, frame pixels (see RegionParams)
+MIN_EXTENT = 16.0
 _LABEL_SPAN = 1 << 16
 
 
@@ -46,16 +52,29 @@ class RegionParams:
         measure: ``margin`` (uncertainty = 1 - margin) or ``entropy``.
         sigma: Gaussian smoothing of the uncertainty, in map pixels (0 = none).
         threshold: Smoothed uncertainty at or above which a pixel is uncertain.
+
+            The defaults (0.2, sigma 1.0) were chosen with ``benchmarks/review.py
+            --sweep`` so that the queue holds most of the errors the model expects: on
+            the generated drives the queue then holds 67 % of the expected and 91 % of the
+            real wrong pixels (3.4 regions a frame); the earlier 0.5 / 1.5 held 9 % and
+            12 %.
         min_area: Smallest region kept, in map pixels.
+        max_extent: Largest region box side, in frame pixels (``None``: no cap). Larger
+            connected patches are cut along predicted-class boundaries, then by a grid
+            (:mod:`roadmark.io.region_pieces`), so that every queue item fits one screen
+            at the review zoom: the view shows the box grown by
+            :data:`roadmark.annotators.guided.CONTEXT` (1.5), so 256 px show as at most
+            384 frame pixels, 2.5x zoom or more on a 1000-pixel-wide canvas.
         max_regions: Most pixel regions kept per frame (highest scores).
         box_band: Box scores in ``[low, high]`` are uncertain.
         flip_iou: A box whose flipped counterpart overlaps less than this disagrees.
     """
 
     measure: str = DEFAULT_MEASURE
-    sigma: float = 1.5
-    threshold: float = 0.5
+    sigma: float = 1.0
+    threshold: float = 0.2
     min_area: int = 16
+    max_extent: float | None = MAX_EXTENT
     max_regions: int = 200
     box_band: tuple[float, float] = (0.3, 0.7)
     flip_iou: float = 0.5
@@ -68,6 +87,8 @@ class RegionParams:
             problems.append("sigma must be >= 0")
         if not 0.0 < self.threshold <= 1.0:
             problems.append("threshold must be in (0, 1]")
+        if self.max_extent is not None and not self.max_extent >= MIN_EXTENT:
+            problems.append(f"max_extent must be >= {MIN_EXTENT:g} frame pixels (or none)")
         if self.min_area < 1 or self.max_regions < 1:
             problems.append("min_area and max_regions must be >= 1")
         low, high = self.box_band
@@ -82,7 +103,8 @@ class RegionParams:
 def pixel_regions(
     maps: SegmentationMaps, params: RegionParams | None = None
 ) -> list[UncertainRegion]:
-    """Connected regions of uncertain pixels, highest score first (see the module doc)."""
+    """Regions of uncertain pixels, each at most ``params.max_extent`` across, highest
+    score first (see the module doc and :mod:`roadmark.io.region_pieces`)."""
     params = params or RegionParams()
     uncertainty = maps.uncertainty(params.measure)
     smooth = (
@@ -94,35 +116,68 @@ def pixel_regions(
     )
     if count <= 1:
         return []
-    areas = stats[:, cv2.CC_STAT_AREA]
-    candidates = np.flatnonzero(areas >= params.min_area)
+    candidates = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= params.min_area)
     candidates = candidates[candidates > 0]
     if candidates.size == 0:
         return []
-    flat = components.ravel()
     sx, sy = maps.scale
+    max_cells = None
+    if params.max_extent is not None:
+        max_cells = (
+            max(1, int(params.max_extent // sx)),
+            max(1, int(params.max_extent // sy)),
+        )
+    pieces_map, pieces = split_components(
+        components, stats, maps.label_ids, candidates, max_cells=max_cells
+    )
+    pieces = [piece for piece in pieces if piece.area >= params.min_area]
+    if not pieces:
+        return []
+    count = int(pieces_map.max()) + 1
+    flat = pieces_map.ravel()
     pixel_area = sx * sy
     wrong = np.bincount(flat, weights=maps.wrong_probability().ravel(), minlength=count)
     scores = wrong * pixel_area
-    kept = candidates[np.argsort(-scores[candidates], kind="stable")][: params.max_regions]
+    pieces.sort(key=lambda piece: (-scores[piece.id], piece.id))
+    pieces = pieces[: params.max_regions]
     uncertainty_sum = np.bincount(flat, weights=uncertainty.ravel(), minlength=count)
+    kept = np.array([piece.id for piece in pieces], dtype=np.int64)
     classes = _classes_by_component(flat, maps.label_ids.ravel(), kept, count)
     height, width = maps.frame_height, maps.frame_width
     regions = []
-    for index in kept.tolist():
-        left, top, w, h = (int(v) for v in stats[index, :4])
-        box = Box(left * sx, top * sy, (left + w) * sx, (top + h) * sy).clipped(width, height)
+    for piece in pieces:
+        left, top = piece.left, piece.top
+        box = Box(
+            left * sx, top * sy, (left + piece.width) * sx, (top + piece.height) * sy
+        ).clipped(width, height)
         regions.append(
             UncertainRegion(
                 kind=RegionKind.PIXELS,
                 box=box,
-                area=float(areas[index] * pixel_area),
-                mean_uncertainty=float(uncertainty_sum[index] / areas[index]),
-                classes=classes.get(index, ()),
-                score=float(scores[index]),
+                area=float(piece.area * pixel_area),
+                mean_uncertainty=float(uncertainty_sum[piece.id] / piece.area),
+                classes=classes.get(piece.id, ()),
+                score=float(scores[piece.id]),
+                outline=piece_outline(pieces_map, piece, (sx, sy)),
             )
         )
     return regions
+
+
+def queue_coverage(regions: Sequence[UncertainRegion], expected_errors: float | None) -> float:
+    """Share of a frame's expected wrong pixels that its pixel regions hold, in ``[0, 1]``.
+
+    Args:
+        regions: The frame's regions (box regions are left out).
+        expected_errors: :meth:`SegmentationMaps.expected_errors` of the frame.
+
+    Returns:
+        The share (1.0 when the model expects no errors at all).
+    """
+    held = sum(r.score for r in regions if r.kind == RegionKind.PIXELS)
+    if expected_errors is None or expected_errors <= 0:
+        return 1.0
+    return float(min(1.0, held / expected_errors))
 
 
 def _classes_by_component(

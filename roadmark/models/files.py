@@ -483,3 +483,40 @@ def load_program(path: Path, kind: str) -> Any:
     if kind == "torchscript":
         return _load_torchscript(path)
     return _load_exported(path)
+
+
+def rewrite_manifest(path: str | Path, manifest: ModelManifest) -> None:
+    """Replace a model's manifest, keeping its weights (atomically: a failure leaves the
+    old file as it was).
+
+    Raises:
+        ModelFileError: The model cannot be read, or ``manifest`` is of another kind.
+    """
+    path = Path(path)
+    old, _weights, kind = _model_files(path)
+    if manifest.kind != kind or manifest.task != old.task:
+        raise ModelFileError("a new manifest must keep the model's kind and task", path=str(path))
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        if path.is_dir():
+            target = staging / MANIFEST_NAME
+            target.write_text(manifest.with_weights(old.weights).to_json() + "\n", encoding="utf-8")
+            os.replace(target, path / MANIFEST_NAME)
+            return
+        target = staging / path.name
+        if kind == "torchvision":
+            data = safe_torch_load(path, name=str(path))
+            state = data["state_dict"]  # as stored (compact int8 weights stay compact)
+            torch.save(
+                {MANIFEST_KEY: manifest.with_weights(None).to_json(), "state_dict": state}, target
+            )
+        else:
+            module = _load_torchscript(path) if kind == "torchscript" else _load_exported(path)
+            extra = {EXTRA_FILE: manifest.with_weights(None).to_json()}
+            if kind == "torchscript":
+                torch.jit.save(module, str(target), _extra_files=extra)
+            else:
+                torch.export.save(module, str(target), extra_files=extra)
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

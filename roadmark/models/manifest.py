@@ -42,6 +42,8 @@ TASKS = ("segmentation", "detection")
 DETECTION_OUTPUTS = ("torchvision", "tensors")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MIN_TEMPERATURE = 0.05  # calibration temperatures outside this range are refused
+MAX_TEMPERATURE = 20.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _FIELDS = {
     "format",
@@ -59,6 +61,7 @@ _FIELDS = {
     "description",
     "training",
     "program_sha256",
+    "calibration",
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _INPUT_FIELDS = {"mean", "std", "size", "batch"}
@@ -114,6 +117,16 @@ class ModelManifest:
     description: str = ""
     training: Mapping[str, Any] = field(default_factory=dict)  # how it was trained, metrics
     program_sha256: str | None = None  # a program's digest when it was made (see programs.py)
+    calibration: Mapping[str, Any] = field(default_factory=dict)  # temperature and ECE
+
+    @property
+    def temperature(self) -> float:
+        """Segmentation logits are divided by this before the softmax (1: uncalibrated)."""
+        return float(self.calibration.get("temperature", 1.0))
+
+    def with_calibration(self, calibration: Mapping[str, Any]) -> ModelManifest:
+        """A copy with the ``calibration`` record (see :mod:`roadmark.models.calibration`)."""
+        return replace(self, calibration=dict(calibration))
 
     @property
     def output_key(self) -> str | None:
@@ -147,6 +160,8 @@ class ModelManifest:
             out["training"] = dict(self.training)
         if self.program_sha256 is not None:
             out["program_sha256"] = self.program_sha256
+        if self.calibration:
+            out["calibration"] = dict(self.calibration)
         return out
 
     def to_json(self) -> str:
@@ -236,6 +251,19 @@ class ModelManifest:
             raise fail("must be 64 lower-case hex digits", "program_sha256")
         if program_sha256 is not None and kind == "torchvision":
             raise fail("only programs (torchscript, export) carry a digest", "program_sha256")
+        calibration = data.get("calibration", {})
+        if not isinstance(calibration, dict):
+            raise fail("must be an object", "calibration")
+        temperature = calibration.get("temperature", 1.0)
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE
+        ):
+            raise fail(
+                f"must be a number in [{MIN_TEMPERATURE}, {MAX_TEMPERATURE}], got {temperature!r}",
+                "calibration.temperature",
+            )
         return cls(
             name=name,
             kind=kind,
@@ -250,6 +278,7 @@ class ModelManifest:
             description=description,
             training=training,
             program_sha256=program_sha256,
+            calibration=calibration,
         )
 
     def label_ids(self, schema: LabelSchema, *, source: str | None = None) -> list[int | None]:

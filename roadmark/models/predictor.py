@@ -70,6 +70,9 @@ class Predictor:
             otherwise), ``fp32``, ``bf16`` or ``fp16``.
         map_stride: Segmentation maps are stored at frame size / this.
         flip: Also run detection models on mirrored frames (see the module doc).
+        tta_flip: Segmentation: average the (calibrated) class probabilities of each
+            frame and its mirror image (``--tta flip``): twice the work, steadier
+            uncertainty.
 
     Raises:
         ClassMappingError: A class maps to a label the schema lacks.
@@ -85,6 +88,7 @@ class Predictor:
         precision: str = "auto",
         map_stride: int = 2,
         flip: bool = True,
+        tta_flip: bool = False,
     ) -> None:
         if precision not in PRECISIONS:
             raise ModelError(f"precision must be one of {list(PRECISIONS)}", field="--precision")
@@ -95,6 +99,7 @@ class Predictor:
         self.device = torch.device(device)
         self.map_stride = map_stride
         self.flip = flip and self.manifest.task == "detection"
+        self.tta_flip = tta_flip and self.manifest.task == "segmentation"
         ids = self.manifest.label_ids(schema, source=str(model.path))
         self.num_classes = len(ids)
         self._label_lut = torch.tensor(
@@ -162,7 +167,18 @@ class Predictor:
         with torch.inference_mode():
             if self.manifest.task == "segmentation":
                 logits = segmentation_logits(self.forward(x), self.manifest.output_key)
-                return DeviceBatch(self.summarize(logits, sizes[0]), None, sizes)
+                if not self.tta_flip:
+                    return DeviceBatch(self.summarize(logits, sizes[0]), None, sizes)
+                # Test-time flip: the mean of the calibrated class probabilities of the
+                # frame and of its mirror image (as log-probabilities, which the summary
+                # reads like logits).
+                mirrored = segmentation_logits(self.forward(x.flip(-1)), self.manifest.output_key)
+                t = self.manifest.temperature
+                mean = torch.logaddexp(
+                    F.log_softmax(logits.float() / t, dim=1),
+                    F.log_softmax(mirrored.float().flip(-1) / t, dim=1),
+                ) - math.log(2.0)
+                return DeviceBatch(self.summarize(mean, sizes[0], temperature=1.0), None, sizes)
             plain = detections(self.forward(x), self.manifest.output)
             mirrored = None
             if self.flip:
@@ -176,14 +192,23 @@ class Predictor:
             return DeviceBatch(None, boxes, sizes)
 
     def summarize(
-        self, logits: torch.Tensor, frame_size: tuple[int, int]
+        self,
+        logits: torch.Tensor,
+        frame_size: tuple[int, int],
+        *,
+        temperature: float | None = None,
     ) -> dict[str, torch.Tensor]:
         """Quantized per-pixel summary of ``(B, C, h, w)`` logits at map resolution.
+
+        The logits are divided by ``temperature`` first (the manifest's calibrated one by
+        default, :mod:`roadmark.models.calibration`).
 
         Raises:
             ClassMappingError: The model outputs another number of classes than its
                 manifest lists.
         """
+        if temperature is None:
+            temperature = self.manifest.temperature
         if logits.ndim != 4 or logits.shape[1] != self.num_classes:
             raise ClassMappingError(
                 f"the model outputs {tuple(logits.shape)} but its manifest lists "
@@ -194,6 +219,8 @@ class Predictor:
         height, width = frame_size
         target = (math.ceil(height / self.map_stride), math.ceil(width / self.map_stride))
         logits = logits.float()
+        if temperature != 1.0:
+            logits = logits / temperature
         if tuple(logits.shape[-2:]) != target:
             logits = F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
         log_norm = torch.logsumexp(logits, dim=1)

@@ -102,6 +102,8 @@ class PrelabelOptions:
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see the predictor).
         map_stride: Segmentation maps are stored at frame size / this.
         flip: Also run detectors on mirrored frames to find disagreeing boxes.
+        tta_flip: Segmentation: average each frame's probabilities with its mirror
+            image's (``--tta flip``); the uncertainty comes from the average.
         force: Predict frames again that have this model's prediction already.
         frame_ids: Only these frames (all by default).
         params: How uncertain regions are found.
@@ -114,6 +116,7 @@ class PrelabelOptions:
     precision: str = "auto"
     map_stride: int = 2
     flip: bool = True
+    tta_flip: bool = False
     force: bool = False
     frame_ids: Sequence[int] | None = None
     params: RegionParams = field(default_factory=RegionParams)
@@ -251,6 +254,7 @@ def prelabel(
         precision=options.precision,
         map_stride=options.map_stride,
         flip=options.flip,
+        tta_flip=options.tta_flip,
     )
     frames = project.frames()
     if options.frame_ids is not None:

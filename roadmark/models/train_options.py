@@ -25,6 +25,8 @@ class TrainOptions:
         arch: Architecture of a new model (default per task: LRASPP, Faster R-CNN).
         arch_options: Builder options of a new model (e.g. detection ``min_size``).
         init: A roadmark model to start from (fine-tuning); random weights when ``None``.
+        backbone_weights: A new model's backbone starts from this local ImageNet state
+            dict (:mod:`roadmark.models.backbone`); not with ``init``.
         input_size: ``(height, width)`` frames are resized to (new models: ``None`` keeps
             the frame size; with ``init``: that model's size unless given).
         epochs: Epochs to run.
@@ -55,6 +57,7 @@ class TrainOptions:
     arch: str | None = None
     arch_options: Mapping[str, Any] = field(default_factory=dict)
     init: Path | None = None
+    backbone_weights: Path | None = None
     input_size: tuple[int, int] | None = None
     epochs: int = 20
     batch_size: int = 4
@@ -123,6 +126,9 @@ class TrainResult:
         history: Per epoch: ``epoch``, ``loss``, ``val_loss``, ``score``, ``seconds``.
         cancelled: Stopped by the cancel event.
         seconds: Wall time.
+        calibration: The temperature fitted on the held-out frames with ECE before and
+            after (:mod:`roadmark.models.calibration`); ``None`` without held-out frames,
+            for detection, or when cancelled.
     """
 
     out: Path | None
@@ -138,6 +144,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     cancelled: bool
     seconds: float
+    calibration: dict[str, Any] | None = None
 
     @property
     def seconds_per_epoch(self) -> float | None:

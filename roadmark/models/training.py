@@ -43,6 +43,9 @@ from roadmark.io.store import Project
 from roadmark.io.training_set import LabeledFrame, labeled_frames, split_frames
 from roadmark.models.architectures import architecture, architectures
 from roadmark.models.augment import IGNORE
+from roadmark.models.backbone import load_backbone
+from roadmark.models.calibration import collect_pixels
+from roadmark.models.calibration import fit as fit_calibration
 from roadmark.models.create import model_name
 from roadmark.models.errors import ModelFileError
 from roadmark.models.files import (
@@ -196,6 +199,11 @@ def train(
         raise ModelFileError("the folder does not exist", path=str(out))
     if options.epochs < 1 or options.batch_size < 1:
         raise TrainingError("epochs and batch size must be at least 1", field="--epochs")
+    if options.backbone_weights is not None and options.init is not None:
+        raise TrainingError(
+            "--backbone-weights starts a new model; --init has its weights already",
+            field="--backbone-weights",
+        )
     device = resolve_device(options.device)
     train_items, val_items = _choose_frames(project, options)
     manifest, state_dict, started_from = starting_manifest(project, options, model_name(out))
@@ -244,6 +252,11 @@ def train(
 
     torch.manual_seed(options.seed)
     module = build_torchvision(manifest, state_dict, source=started_from)
+    if options.backbone_weights is not None:
+        loaded = load_backbone(module, options.backbone_weights)
+        started_from = (
+            f"{started_from}, backbone {loaded.file} ({loaded.matched}/{loaded.total} tensors)"
+        )
     return _Trainer(
         manifest,
         module,
@@ -328,6 +341,7 @@ class _Trainer:
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.lr = lr
+        self.best: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -451,15 +465,17 @@ class _Trainer:
 
     # -- saving --------------------------------------------------------------------------
 
-    def save(self, record: dict[str, Any]) -> None:
+    def save(self, record: dict[str, Any], calibration: Mapping[str, Any] | None = None) -> None:
         """Write the current weights to ``out`` atomically (replacing the previous best)."""
         state = {key: value.detach().cpu() for key, value in self.module.state_dict().items()}
+        self.best = (record, {key: value.clone() for key, value in state.items()})
         if self.options.compact_weights:
             state = compact_state_dict(state)
         manifest = replace(
             self.manifest,
             training=record,
             description=self.options.description or self.manifest.description,
+            calibration=dict(calibration or {}),
         )
         staging = self.out.with_name(f".{self.out.name}.saving")
         staging.unlink(missing_ok=True)
@@ -480,6 +496,28 @@ class _Trainer:
             "validation": dict(metrics),
             "val_loss": None if val_loss is None else round(val_loss, 5),
         }
+
+    def calibrate(self) -> dict[str, Any] | None:
+        """Fit the best checkpoint's temperature on the held-out frames and write it into
+        ``out`` with ECE before and after (segmentation with held-out frames only)."""
+        if self.task != "segmentation" or not len(self.val_set) or self.best is None:
+            return None
+        record, state = self.best
+        self.module.load_state_dict(state)
+        self.module.eval()
+
+        def logits_of(image: torch.Tensor) -> torch.Tensor:
+            with self._autocast():
+                return self.module(self._normalize(image.unsqueeze(0)))["out"]
+
+        samples = (self.val_set[index][1:] for index in range(len(self.val_set)))
+        logits, targets, frames = collect_pixels(samples, logits_of, seed=self.options.seed)
+        if not frames:
+            return None
+        result = fit_calibration(logits, targets, frames, "validation").to_dict()
+        summary = {k: result[k] for k in ("temperature", "ece_before", "ece_after")}
+        self.save(dict(record) | {"calibration": summary}, result)
+        return result
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -549,6 +587,7 @@ class _Trainer:
                         saved,
                     )
                 )
+        calibration = None if cancelled else self.calibrate()
         return TrainResult(
             out=self.out if saved_any else None,
             name=self.manifest.name,
@@ -563,4 +602,5 @@ class _Trainer:
             history=history,
             cancelled=cancelled,
             seconds=time.perf_counter() - start,
+            calibration=calibration,
         )

@@ -125,7 +125,8 @@ def test_regions_are_ranked_across_the_project(project: Project, tmp_path: Path)
     from roadmark.io.uncertainty import RegionParams
 
     (frame,) = project.frames()
-    write_packed(project, [prepare(_prediction(frame.id), RegionParams(min_area=4))])
+    params = RegionParams(min_area=4, threshold=0.5, sigma=1.5)  # a tight rim: only the car
+    write_packed(project, [prepare(_prediction(frame.id), params)])
     regions = ranked_regions(project)
     assert [r.score for r in regions] == sorted((r.score for r in regions), reverse=True)
     assert {r.kind for r in regions} == {"pixels", "box_score", "box_flip"}

@@ -197,7 +197,7 @@ def test_audit_queue_fix_confirm_flag(qtbot, predicted: Path):
     qtbot.waitUntil(lambda: guided.audit is not None, timeout=10000)
     first = guided.findings[0]
     frame0 = window.project.frames()[0].id
-    assert first.kind == "disagreement" and first.frame_id == frame0
+    assert first.kind == "wrong_label" and first.frame_id == frame0
     assert (first.labeled, first.predicted) == (PERSON, CAR)
     guided.dock.findings.setCurrentItem(guided.dock.findings.topLevelItem(0))
     guided.go_to_finding(0)

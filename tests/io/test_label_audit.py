@@ -12,6 +12,8 @@ from roadmark.core.prediction import FramePrediction, SegmentationMaps
 from roadmark.io.label_audit import (
     DISAGREEMENT,
     HARD_CASE,
+    MISSING_OBJECT,
+    WRONG_LABEL,
     AuditParams,
     AuditState,
     audit_project,
@@ -108,7 +110,8 @@ def test_planted_errors_rank_first_with_classes_confidence_and_area(project: Pro
         "model_confidence",
         "disagreeing_area",
     }
-    assert first["kind"] == DISAGREEMENT and data["hard_cases"] == len(hard)
+    assert first["kind"] == WRONG_LABEL and data["hard_cases"] == len(hard)
+    assert {f.kind for f in errors} == {WRONG_LABEL, MISSING_OBJECT}
     assert {f["labeled_class"] for f in data["findings"] if f["kind"] == HARD_CASE} == {"road"}
 
 

@@ -109,7 +109,7 @@ def test_uncertain_regions_are_found_where_they_were_planted():
         expected_wrong = (r1 - r0) * (c1 - c0) * 4 * (1 - 90 / 255)
         assert region.score == pytest.approx(expected_wrong, rel=0.15)
     assert big.classes == (ROAD, CAR) and small.classes == (ROAD,)
-    assert big.mean_uncertainty > 0.9
+    assert big.mean_uncertainty > 0.85  # the 0.2 threshold takes in the blurred rim too
     # Entropy as the measure finds the same places.
     by_entropy = pixel_regions(maps, RegionParams(measure="entropy", threshold=0.5))
     assert len(by_entropy) == 2
