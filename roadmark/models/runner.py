@@ -18,7 +18,6 @@ stops the run after the batch in flight, keeping what was stored.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -38,6 +37,13 @@ from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import predicted_frame_ids
 from roadmark.io.store import Project
 from roadmark.io.uncertainty import RegionParams
+from roadmark.models.device import (
+    LoaderPlan,
+    cpu_budget,
+    limit_worker_threads,
+    loader_plan,
+    on_device,
+)
 from roadmark.models.errors import DeviceError
 from roadmark.models.files import LoadedModel
 from roadmark.models.predictor import DeviceBatch, Predictor
@@ -190,13 +196,6 @@ def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> di
     return {"index": [i for i, _, _ in items], "images": images, "errors": []}
 
 
-def _init_worker(_worker_id: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-
-
 def size_batches(frames: Sequence[Frame], batch_size: int) -> list[list[int]]:
     """Positions in ``frames`` grouped into batches of one frame size, in order."""
     groups: dict[tuple[int, int], list[int]] = {}
@@ -210,8 +209,9 @@ def size_batches(frames: Sequence[Frame], batch_size: int) -> list[list[int]]:
 
 
 def default_workers(device: torch.device) -> tuple[int, int]:
-    """``(decoding processes, writer threads)`` for this machine and device."""
-    cpus = os.cpu_count() or 2
+    """``(decoding processes, writer threads)`` for this machine and device (at most:
+    :func:`~roadmark.models.device.loader_plan` scales them to the run)."""
+    cpus = cpu_budget()
     if device.type == "cuda":
         return max(2, min(16, cpus - 2)), max(2, cpus // 4)
     return max(1, min(4, cpus // 2)), 1
@@ -244,6 +244,19 @@ def prelabel(
     if options.batch_size < 1:
         raise RoadmarkError("batch size must be >= 1", field="--batch")
     device = resolve_device(options.device)
+    # Kernels, streams, events and the pin-memory thread follow the current device.
+    with on_device(device):
+        return _prelabel(project, model, options, device, progress, cancel)
+
+
+def _prelabel(
+    project: Project,
+    model: LoadedModel,
+    options: PrelabelOptions,
+    device: torch.device,
+    progress: Progress | None,
+    cancel: CancelFlag | None,
+) -> PrelabelResult:
     predictor = Predictor(
         model,
         project.schema,
@@ -265,23 +278,27 @@ def prelabel(
     if total == 0:
         return PrelabelResult(model.name, str(device), selected, 0, skipped, False, 0.0)
 
-    workers, writer_threads = default_workers(device)
+    wanted, writer_threads = default_workers(device)
+    batches = size_batches(frames, options.batch_size)
+    largest = max(frame.height * frame.width for frame in frames)
+    plan = loader_plan(
+        wanted if total > SMALL_RUN else 0, len(batches), largest * 3 * options.batch_size
+    )
     if options.workers is not None:
-        workers = options.workers
-    elif total <= SMALL_RUN:
-        workers = 0  # starting decoding processes costs more than it saves
+        plan = LoaderPlan(options.workers, (plan.prefetch or 2) if options.workers else None)
+    workers = plan.workers
     writer_threads = options.writer_threads or writer_threads
     dataset = FrameDataset(
         [_FrameSource(str(project.frame_file(f)), f.video_frame) for f in frames]
     )
     loader = DataLoader(
         dataset,
-        batch_sampler=size_batches(frames, options.batch_size),
+        batch_sampler=batches,
         num_workers=workers,
         collate_fn=collate_frames,
         pin_memory=device.type == "cuda",
-        worker_init_fn=_init_worker if workers > 0 else None,
-        prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=limit_worker_threads if workers > 0 else None,
+        prefetch_factor=plan.prefetch,
         persistent_workers=False,
         # Forking a process whose OpenCV/OpenMP/Qt threads are running can deadlock the
         # child (seen with OpenCV's thread pool); spawned workers start clean.
