@@ -18,6 +18,7 @@ from roadmark.io.schema_files import load_schema
 from roadmark.io.store import Project
 from roadmark.models import device as device_module
 from roadmark.models import train_data
+from roadmark.models.create import wrap_program
 from roadmark.models.device import (
     amp_dtype,
     baked_devices,
@@ -27,7 +28,6 @@ from roadmark.models.device import (
     record_event,
 )
 from roadmark.models.errors import ClassMappingError, ModelError
-from roadmark.models.create import wrap_program
 from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.manifest import InputSpec, ModelManifest, parse_class_list
 from roadmark.models.predictor import AutocastBackbone, Predictor
@@ -114,7 +114,7 @@ def test_non_finite_logits_fail_the_batch(schema: LabelSchema, bad: float):
     )
     predictor = Predictor(model, schema, device="cpu")
     batch = predictor.to_host(predictor.infer(_frames()))
-    with pytest.raises(ModelError, match="poisoned.roadmodel: output: .*NaN or infinite"):
+    with pytest.raises(ModelError, match=r"poisoned.roadmodel: output: .*NaN or infinite"):
         predictor.unpack(batch, [1, 2])
 
 
