@@ -180,13 +180,22 @@ class Predictor:
                 outputs.append((self.module(chunk), real))
             return _concat_outputs(outputs)
 
-    def infer(self, frames: torch.Tensor) -> DeviceBatch:
-        """Run and summarize a batch of ``uint8 (B, H, W, 3)`` frames (on the device)."""
-        with on_device(self.device), torch.inference_mode():
-            return self._infer(frames)
+    def infer(
+        self, frames: torch.Tensor, *, frame_size: tuple[int, int] | None = None
+    ) -> DeviceBatch:
+        """Run and summarize a batch of ``uint8 (B, H, W, 3)`` frames (on the device).
 
-    def _infer(self, frames: torch.Tensor) -> DeviceBatch:
-        sizes = [(int(frames.shape[1]), int(frames.shape[2]))] * int(frames.shape[0])
+        Args:
+            frames: The batch, at full size or already at the model's input size.
+            frame_size: ``(height, width)`` of the frames in the project when ``frames``
+                were decoded smaller (maps and boxes are made for this size).
+        """
+        with on_device(self.device), torch.inference_mode():
+            return self._infer(frames, frame_size)
+
+    def _infer(self, frames: torch.Tensor, frame_size: tuple[int, int] | None) -> DeviceBatch:
+        size = frame_size or (int(frames.shape[1]), int(frames.shape[2]))
+        sizes = [size] * int(frames.shape[0])
         x = self.prepare(frames)
         if self.manifest.task == "segmentation":
             logits = segmentation_logits(self.forward(x), self.manifest.output_key)

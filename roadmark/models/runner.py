@@ -153,38 +153,67 @@ class PrelabelResult:
 
 
 @dataclass(frozen=True)
-class _FrameSource:
+class FrameSource:
+    """One frame to decode: its file, video frame index and size (height, width)."""
+
     path: str
     video_frame: int | None
+    size: tuple[int, int]
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+def reduction(size: tuple[int, int], wanted: tuple[int, int] | None) -> int:
+    """The largest JPEG reduction (1, 2, 4, 8) that still leaves ``wanted`` pixels."""
+    if wanted is None:
+        return 1
+    for factor in (8, 4, 2):
+        if all(-(-have // factor) >= want for have, want in zip(size, wanted, strict=True)):
+            return factor
+    return 1
 
 
 class FrameDataset(Dataset):
-    """Decodes frames (images or video frames) to ``uint8 (H, W, 3)`` arrays.
+    """Decodes frames (images or video frames) to ``uint8 (H, W, 3)`` arrays, at the
+    model's input size when it has one (JPEG decodes only the scale it needs, then the
+    rest is an area resize here, in the decoding process, not on the device).
 
-    A frame that fails to decode yields its error text instead, so that the runner can
-    raise one clear error naming the file.
+    An item is ``(index, image, error)``; a frame that fails to decode yields its error
+    text instead of the image, so that the runner can raise one clear error naming the
+    file.
     """
 
-    def __init__(self, sources: Sequence[_FrameSource]):
+    def __init__(self, sources: Sequence[FrameSource], input_size: tuple[int, int] | None = None):
         self.sources = list(sources)
+        self.input_size = input_size
         self._videos: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
+        import cv2
+
         from roadmark.io.frames import VideoReader, read_image
 
         source = self.sources[index]
         try:
             if source.video_frame is None:
-                return index, read_image(Path(source.path)), None
-            reader = self._videos.get(source.path)
-            if reader is None:
-                reader = self._videos[source.path] = VideoReader(Path(source.path))
-            return index, reader.read(source.video_frame), None
+                jpeg = source.path.lower().endswith(JPEG_SUFFIXES)
+                factor = reduction(source.size, self.input_size) if jpeg else 1
+                image = read_image(Path(source.path), reduce=factor)
+            else:
+                reader = self._videos.get(source.path)
+                if reader is None:
+                    reader = self._videos[source.path] = VideoReader(Path(source.path))
+                image = reader.read(source.video_frame)
         except RoadmarkError as error:
             return index, None, str(error)
+        if self.input_size is not None and image.shape[:2] != self.input_size:
+            height, width = self.input_size
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return index, image, None
 
 
 def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> dict[str, Any]:
@@ -288,8 +317,13 @@ def _prelabel(
         plan = LoaderPlan(options.workers, (plan.prefetch or 2) if options.workers else None)
     workers = plan.workers
     writer_threads = options.writer_threads or writer_threads
+    input_size = model.manifest.input.size
     dataset = FrameDataset(
-        [_FrameSource(str(project.frame_file(f)), f.video_frame) for f in frames]
+        [
+            FrameSource(str(project.frame_file(f)), f.video_frame, (f.height, f.width))
+            for f in frames
+        ],
+        None if input_size is None else (int(input_size[0]), int(input_size[1])),
     )
     loader = DataLoader(
         dataset,
@@ -338,8 +372,10 @@ def _prelabel(
                     _, message = batch["errors"][0]
                     raise FrameSourceError(message)
                 ids = [frames[p].id for p in batch["index"]]
+                first = frames[batch["index"][0]]
                 images = batch["images"].to(device, non_blocking=True)
-                in_flight.append((ids, predictor.to_host(predictor.infer(images))))
+                result = predictor.infer(images, frame_size=(first.height, first.width))
+                in_flight.append((ids, predictor.to_host(result)))
                 while len(in_flight) >= depth:
                     _submit(predictor, writer, *in_flight.popleft())
             while in_flight:
