@@ -121,6 +121,10 @@ def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
         "seconds": round(elapsed, 1),
         "frames_per_s": round(report.frames / elapsed, 2),
         "peak_rss_mb": _status_mb("VmHWM"),
+        # the largest export worker process (Cityscapes writes from spawned workers)
+        "peak_worker_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
         "rss_before_export_mb": baseline,
         "output_mb": round(size_of(Path(target)) / 2**20, 1),
         "stats": report.stats,
@@ -203,6 +207,9 @@ def main() -> None:
                 raise SystemExit(done.stderr)
             results["exports"].append(json.loads(done.stdout.strip().splitlines()[-1]))
             subprocess.run(["rm", "-rf", str(target)], check=True)
+        for figures in results["exports"]:
+            if figures["format"] == "cityscapes":
+                results["cityscapes_fps"] = figures["frames_per_s"]
     print(json.dumps(results, indent=1))
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import sys
 import tempfile
@@ -48,7 +49,7 @@ import torch.nn.functional as F
 from roadmark.core.raster import train_id_map
 from roadmark.core.schema import LabelSchema
 from roadmark.io.demo import generate_drive, write_drive
-from roadmark.io.frames import read_image
+from roadmark.io.frames import read_image, write_image
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import FrameSpec, Project
 from roadmark.io.uncertainty import top_area_error_capture
@@ -56,7 +57,13 @@ from roadmark.models.create import new_torchvision_model
 from roadmark.models.demo_model import demo_model_path
 from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.predictor import Predictor
-from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device
+from roadmark.models.runner import (
+    FrameDataset,
+    FrameSource,
+    PrelabelOptions,
+    prelabel,
+    resolve_device,
+)
 
 ARCHS = ("lraspp_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn")
 
@@ -68,7 +75,12 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def speed(
-    root: Path, arch: str, project: Project, args: argparse.Namespace, input_hw: tuple[int, int]
+    root: Path,
+    arch: str,
+    project: Project,
+    args: argparse.Namespace,
+    input_hw: tuple[int, int],
+    image_format: str,
 ) -> dict[str, object]:
     options = {}
     if arch.startswith("fasterrcnn"):
@@ -81,28 +93,57 @@ def speed(
         options=options,
         seed=0,
     )
-    run_options = PrelabelOptions(
-        device=args.device, batch_size=args.batch, workers=args.workers, force=True
-    )
     device = resolve_device(args.device)
+    batch_size = args.batch or (8 if device.type == "cuda" else 4)
+    run_options = PrelabelOptions(
+        device=args.device, batch_size=batch_size, workers=args.workers, force=True
+    )
     predictor = Predictor(model, project.schema, device=device)
     frames = project.frames()
-    images = [torch.from_numpy(read_image(project.frame_file(f))) for f in frames]
-    batches = [
-        torch.stack(images[i : i + args.batch]).to(device)
-        for i in range(0, len(images), args.batch)
-    ]
-    predictor.to_host(predictor.infer(batches[0])).wait()  # warm-up, for both timings
+    frame_hw = (frames[0].height, frames[0].width)
+    # The frames as the pipeline hands them to the model (decoded at the model's input
+    # size), held in host memory: forward-only does the same device work on the same
+    # input, so the ratio shows only what decoding and storing cost the model.
+    dataset = FrameDataset(
+        [FrameSource(str(project.frame_file(f)), f.video_frame, frame_hw) for f in frames],
+        input_hw,
+    )
+    images = [torch.from_numpy(dataset[i][1]) for i in range(len(dataset))]
+    pin = device.type == "cuda"
+    batches = [torch.stack(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    if pin:
+        batches = [batch.pin_memory() for batch in batches]
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def run_batch(batch: torch.Tensor):
+        on_device = batch.to(device, non_blocking=pin)  # the copy is part of the work
+        return predictor.to_host(predictor.infer(on_device, frame_size=frame_hw))
+
+    sync()
+    start = time.perf_counter()
+    run_batch(batches[0]).wait()  # first batch: kernel selection, allocations
+    first_batch = time.perf_counter() - start
 
     def forward_only() -> float:
-        """Seconds for the same predictor on the frames decoded beforehand, same batches."""
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        """Seconds for the same predictor on the frames decoded beforehand, same batches,
+        two batches in flight as in the pipeline."""
+        sync()
         start = time.perf_counter()
+        in_flight = []
         for batch in batches:
-            predictor.to_host(predictor.infer(batch)).wait()
+            in_flight.append(run_batch(batch))
+            if len(in_flight) >= 2:
+                in_flight.pop(0).wait()
+        for done in in_flight:
+            done.wait()
+        sync()
         return time.perf_counter() - start
 
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     # Forward only before and after the pipeline run, averaged: on a shared machine the
     # load drifts during a run, and this keeps the ratio from taking the drift for cost.
     before = forward_only()
@@ -111,15 +152,27 @@ def speed(
     forward_seconds = (before + after) / 2
     forward_fps = len(images) / forward_seconds
     end_to_end = result.frames_per_second
-    return {
+    figures: dict[str, object] = {
         "arch": arch,
+        "image_format": image_format,
         "frames": result.predicted,
+        "batch": batch_size,
+        "precision": str(predictor.autocast_dtype or torch.float32).replace("torch.", ""),
+        "channels_last": predictor.channels_last,
         "end_to_end_fps": round(end_to_end, 3),
         "forward_only_fps": round(forward_fps, 3),
         "ratio": round(end_to_end / forward_fps, 3),
+        "first_batch_seconds": round(first_batch, 3),
         "end_to_end_seconds": round(result.seconds, 2),
         "forward_only_seconds": [round(before, 2), round(after, 2)],
     }
+    if device.type == "cuda":
+        figures["tf32"] = {
+            "matmul": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn": torch.backends.cudnn.allow_tf32,
+        }
+        figures["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+    return figures
 
 
 def quality(root: Path, args: argparse.Namespace) -> dict[str, object]:
@@ -248,7 +301,12 @@ def main() -> None:
         "--input-size", help="model input WxH (default: frame size on a GPU, 512x256 on a CPU)"
     )
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument(
+        "--batch", type=int, default=None, help="frames per batch (default: 8 on a GPU, 4)"
+    )
+    parser.add_argument(
+        "--image-formats", default="png,jpg", help="frame files to time, separately (png,jpg)"
+    )
     parser.add_argument("--workers", type=int, default=None, help="decoding processes")
     parser.add_argument("--archs", default=",".join(ARCHS))
     parser.add_argument("--train-steps", type=int, default=100)
@@ -277,7 +335,6 @@ def main() -> None:
         "frames": args.frames,
         "frame_size": f"{width}x{height}",
         "input_size": f"{in_w}x{in_h}",
-        "batch": args.batch,
     }
     try:
         start = time.perf_counter()
@@ -289,14 +346,22 @@ def main() -> None:
             shutil.copyfile(paths[i % distinct], paths[-1])
         out["distinct_frames"] = distinct
         out["generate_seconds"] = round(time.perf_counter() - start, 1)
-        project = Project.create(root / "bench.roadmark")
-        project.add_frames(
-            FrameSpec(path, None, width, height, "drive", i) for i, path in enumerate(paths)
-        )
-        out["speed"] = [
-            speed(root, arch, project, args, (in_h, in_w)) for arch in args.archs.split(",")
-        ]
-        project.close()
+        out["speed"] = []
+        for image_format in args.image_formats.split(","):
+            files = paths
+            if image_format != "png":  # the same frames as JPEG (quality 95)
+                files = []
+                for path in paths:
+                    files.append(path.with_suffix(f".{image_format}"))
+                    write_image(files[-1], read_image(path))
+            project = Project.create(root / f"bench-{image_format}.roadmark")
+            project.add_frames(
+                FrameSpec(path, None, width, height, "drive", i) for i, path in enumerate(files)
+            )
+            for arch in args.archs.split(","):
+                out["speed"].append(speed(root, arch, project, args, (in_h, in_w), image_format))
+            project.close()
+        out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         if not args.skip_quality:
             out["uncertainty_ranking"] = quality(root, args)
     finally:

@@ -22,6 +22,10 @@ class RoadmarkError(Exception):
         self.path = path
         self.field = field
 
+    def __reduce__(self) -> tuple:
+        # Keep path and field when an error crosses a process boundary (export workers).
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
     def __str__(self) -> str:
         parts = []
         if self.path:
@@ -30,6 +34,13 @@ class RoadmarkError(Exception):
             parts.append(self.field)
         parts.append(self.message)
         return ": ".join(parts)
+
+
+def _restore_error(cls: type[RoadmarkError], args: tuple, state: dict) -> RoadmarkError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class SchemaError(RoadmarkError):

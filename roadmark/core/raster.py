@@ -27,10 +27,10 @@ Mask = NDArray[np.bool_]
 INSTANCE_FACTOR = 1000
 
 
-def _ring_mask(ring: Sequence[tuple[float, float]], height: int, width: int) -> Mask:
-    flat = [float(v) for point in ring for v in point[:2]]
+def _ring_mask(ring: Sequence[tuple[float, float]] | NDArray, height: int, width: int) -> Mask:
+    flat = np.asarray(ring, dtype=np.float64)[:, :2].ravel().tolist()
     rles = coco_mask.frPyObjects([flat], height, width)
-    return coco_mask.decode(rles)[:, :, 0].astype(bool)
+    return coco_mask.decode(rles)[:, :, 0].view(bool)
 
 
 def region_mask_in_box(region: Region, height: int, width: int) -> tuple[Mask, int, int]:
@@ -49,14 +49,21 @@ def region_mask_in_box(region: Region, height: int, width: int) -> tuple[Mask, i
     if col1 <= col0 or row1 <= row0:
         return np.zeros((0, 0), dtype=bool), row0, col0
     h, w = row1 - row0, col1 - col0
-    mask = np.zeros((h, w), dtype=bool)
+    mask: Mask | None = None
+    offset = np.array([col0, row0], dtype=np.float64)
     for part in region_parts(region):
-        shifted = shapely.affinity.translate(part, -col0, -row0)
-        filled = _ring_mask(list(shifted.exterior.coords)[:-1], h, w)
-        for interior in shifted.interiors:
-            filled &= ~_ring_mask(list(interior.coords)[:-1], h, w)
-        mask |= filled
-    return mask, row0, col0
+        # Coordinates shifted into the box (x - col0, exactly what a translation gives).
+        filled = _ring_mask(shapely.get_coordinates(part.exterior)[:-1] - offset, h, w)
+        for interior in part.interiors:
+            hole = _ring_mask(shapely.get_coordinates(interior)[:-1] - offset, h, w)
+            np.logical_and(filled, ~hole, out=filled)
+        if mask is None:
+            mask = filled
+        else:
+            np.logical_or(mask, filled, out=mask)
+    if mask is None:
+        return np.zeros((h, w), dtype=bool), row0, col0
+    return np.ascontiguousarray(mask), row0, col0  # pycocotools decodes column-major
 
 
 def region_mask(region: Region, height: int, width: int) -> Mask:

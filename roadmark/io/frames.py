@@ -47,11 +47,21 @@ def natural_key(text: str) -> list[object]:
     return [int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(text)]
 
 
-def decode_image(data: bytes, *, name: str) -> Image:
+_REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
+_REDUCED[8] = cv2.IMREAD_REDUCED_COLOR_8
+
+
+def decode_image(data: bytes, *, name: str, reduce: int = 1) -> Image:
     """Decode image bytes to RGB ``uint8`` (EXIF orientation applied).
 
     The header is checked first (:mod:`roadmark.io.image_limits`): an image over the pixel
     limit is refused without decoding, and decodes running at once share a memory budget.
+
+    Args:
+        data: The file's bytes.
+        name: The file, for errors.
+        reduce: 1, 2, 4 or 8: decode at 1/reduce of the size (rounded up); JPEG decodes
+            only what that size needs (a 2048 px frame at 1/4 costs about a tenth).
 
     Raises:
         FrameSourceError: The bytes are not an image OpenCV can decode, or it is too large.
@@ -60,20 +70,22 @@ def decode_image(data: bytes, *, name: str) -> Image:
     buffer = np.frombuffer(data, dtype=np.uint8)
     if not buffer.size:
         raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
+    # PNG and other formats decode whole before reducing: reserve for the whole image
     reserve = size[0] * size[1] * BYTES_PER_PIXEL_DECODING if size else 0
     with DECODERS.reserve(reserve):
-        return _decode(buffer, name)
+        return _decode(buffer, name, reduce)
 
 
-def _decode(buffer: np.ndarray, name: str) -> Image:
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+def _decode(buffer: np.ndarray, name: str, reduce: int) -> Image:
+    image = cv2.imdecode(buffer, _REDUCED[reduce])
     if image is None:
         raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: Path) -> Image:
-    """Read an image file as RGB ``uint8``.
+def read_image(path: Path, *, reduce: int = 1) -> Image:
+    """Read an image file as RGB ``uint8`` (at 1/``reduce`` of its size, see
+    :func:`decode_image`).
 
     Raises:
         FrameSourceError: Missing, unreadable or corrupt file.
@@ -84,7 +96,7 @@ def read_image(path: Path) -> Image:
         raise FrameSourceError("image not found", path=str(path)) from error
     except OSError as error:
         raise FrameSourceError(f"cannot read image ({error.strerror})", path=str(path)) from error
-    return decode_image(data, name=str(path))
+    return decode_image(data, name=str(path), reduce=reduce)
 
 
 def write_image(path: Path, image: Image) -> None:

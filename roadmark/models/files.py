@@ -63,12 +63,16 @@ class LoadedModel:
             an exported program), on the CPU, in eval mode.
         path: Where it was loaded from.
         digest: SHA-256 of its files (tells retrained versions of one name apart).
+        program: For ``export`` models, the ``ExportedProgram`` itself (a GPU run moves it
+            with torch's device pass; moving only ``module`` leaves lifted constants and
+            factory ops on the CPU).
     """
 
     manifest: ModelManifest
     module: Callable[..., Any]
     path: Path
     digest: str
+    program: Any = None
 
     @property
     def name(self) -> str:
@@ -308,6 +312,7 @@ def load_model(path: str | Path) -> LoadedModel:
             path=name,
             field="kind",
         )
+    program = None
     if kind == "torchvision":
         data = safe_torch_load(weights, name=str(weights))
         state_dict = _state_dict_from(data, name=str(weights))
@@ -317,9 +322,10 @@ def load_model(path: str | Path) -> LoadedModel:
         module = _load_torchscript(weights)
     else:
         programs.check_digest(weights, manifest.program_sha256, model=path)
-        module = _load_exported(weights).module()
+        program = _load_exported(weights)
+        module = program.module()
     digest_files = [path / MANIFEST_NAME, weights] if path.is_dir() else [path]
-    return LoadedModel(manifest, module, path, file_digest(*digest_files))
+    return LoadedModel(manifest, module, path, file_digest(*digest_files), program)
 
 
 def build_torchvision(

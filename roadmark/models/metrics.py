@@ -25,9 +25,15 @@ IGNORE = 255
 
 def confusion(prediction: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
     """``(C, C)`` counts of (target class, predicted class), ignored pixels left out."""
-    keep = target != IGNORE
-    index = target[keep].long() * num_classes + prediction[keep].long()
-    return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    cells = num_classes * num_classes
+    # Ignored pixels go to one extra cell that is dropped: no boolean mask, so no wait for
+    # the device to learn how many pixels are kept.
+    index = torch.where(
+        target != IGNORE, target.long() * num_classes + prediction.long(), cells
+    ).reshape(-1)
+    counts = torch.zeros(cells + 1, dtype=torch.int64, device=index.device)
+    counts.scatter_add_(0, index, torch.ones_like(index))
+    return counts[:cells].view(num_classes, num_classes)
 
 
 def segmentation_metrics(matrix: NDArray[np.int64], names: Sequence[str]) -> dict[str, Any]:

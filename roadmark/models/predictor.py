@@ -3,7 +3,8 @@
 :class:`Predictor` takes frames as a ``uint8`` ``(B, H, W, 3)`` tensor already on the
 device, normalizes and resizes them there, runs the model under ``torch.inference_mode``
 (with autocast to bf16/fp16 and channels-last on a GPU), and reduces the output on the
-device to what is stored:
+device to what is stored (the batch never waits on the host: checks such as "every logit
+is finite" are flags that travel with the result and are read after the copy):
 
 - segmentation: logits are resized to the map resolution (frame size / ``map_stride``;
   an exact 2x reduction averages 2x2 blocks), then the winning class (mapped to schema
@@ -12,7 +13,13 @@ device to what is stored:
   the device instead of ``4 * classes``;
 - detection: boxes with their schema labels and scores, and with ``flip`` the same frames
   mirrored, each box's best same-label IoU with the mirrored pass, plus the mirrored
-  boxes the plain pass missed.
+  boxes the plain pass missed. Boxes are decoded in fp32 (``auto`` precision runs
+  detectors in fp32; an explicit bf16/fp16 autocasts only the backbone), since a bf16
+  grid is 8-16 px coarse at 2048 px. Which boxes are kept is a mask applied on the host.
+
+The caller's model is never changed: a GPU run works on a moved copy (see
+:func:`~roadmark.models.device.placed_module`), and every step runs inside the device's
+CUDA context so that ``cuda:1`` records its events on its own stream.
 
 :meth:`Predictor.to_host` starts the copy to (pinned) host memory without waiting, so the
 runner can queue the next batch while this one is still on its way.
@@ -20,6 +27,7 @@ runner can queue the next batch while this one is still on its way.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -34,6 +42,7 @@ from torchvision.ops import box_iou
 from roadmark.core.annotation import Box
 from roadmark.core.prediction import NO_LABEL, FramePrediction, PredictedBox, SegmentationMaps
 from roadmark.core.schema import LabelSchema
+from roadmark.models.device import amp_dtype, on_device, placed_module, record_event
 from roadmark.models.errors import ClassMappingError, ModelError
 from roadmark.models.files import LoadedModel
 
@@ -52,6 +61,9 @@ class DeviceBatch:
     boxes: list[dict[str, torch.Tensor]] | None
     frame_sizes: list[tuple[int, int]]  # (height, width) of each frame
     event: Any = None  # a CUDA event recorded after the copy to the host
+    # Checks computed on the device: "finite" (bool: every logit/box/score is finite) and
+    # "max_class" (int64: the largest class index a detector predicted, -1 for none).
+    checks: dict[str, torch.Tensor] | None = None
 
     def wait(self) -> None:
         """Block until the copy to the host has finished (no-op on the CPU)."""
@@ -66,8 +78,9 @@ class Predictor:
         model: The loaded model.
         schema: The project's label schema (the model's classes map onto it).
         device: Where to run.
-        precision: ``auto`` (bf16 or fp16 autocast for torchvision models on a GPU, fp32
-            otherwise), ``fp32``, ``bf16`` or ``fp16``.
+        precision: ``auto`` (for torchvision segmentation models on a GPU: bf16 autocast
+            from compute capability 8.0, fp16 below; fp32 otherwise, detection included),
+            ``fp32``, ``bf16`` or ``fp16`` (detectors autocast only their backbone).
         map_stride: Segmentation maps are stored at frame size / this.
         flip: Also run detection models on mirrored frames (see the module doc).
         tta_flip: Segmentation: average the (calibrated) class probabilities of each
@@ -76,7 +89,7 @@ class Predictor:
 
     Raises:
         ClassMappingError: A class maps to a label the schema lacks.
-        ModelError: Bad precision or stride.
+        ModelError: Bad precision or stride, or a program that cannot run on the device.
     """
 
     def __init__(
@@ -108,23 +121,35 @@ class Predictor:
         self._mapped = torch.tensor([i is not None for i in ids], device=self.device)
         self.label_dtype = torch.uint8 if max((i or 0) for i in ids) < 256 else torch.int32
         is_cuda = self.device.type == "cuda"
+        torchvision_model = self.manifest.kind == "torchvision"
+        detection = self.manifest.task == "detection"
         self.autocast_dtype: torch.dtype | None = None
         if is_cuda and precision in ("bf16", "fp16"):
             self.autocast_dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        elif is_cuda and precision == "auto" and self.manifest.kind == "torchvision":
-            bf16 = torch.cuda.is_bf16_supported()
-            self.autocast_dtype = torch.bfloat16 if bf16 else torch.float16
-        self.channels_last = is_cuda and self.manifest.kind == "torchvision"
+        elif is_cuda and precision == "auto" and torchvision_model and not detection:
+            with on_device(self.device):
+                self.autocast_dtype = amp_dtype(self.device)
+        self.channels_last = is_cuda and torchvision_model
         spec = self.manifest.input
         self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255.0
-        module = model.module
-        if isinstance(module, torch.nn.Module) and self.device.type != "cpu":
-            module = module.to(self.device)
-            if self.channels_last:
-                module = module.to(memory_format=torch.channels_last)
-        if isinstance(module, torch.nn.Module) and self.manifest.kind != "export":
-            module.eval()  # the module of an exported program is fixed (eval() raises)
+        module = placed_module(model, self.device, channels_last=self.channels_last)
+        # A detector under low precision autocasts its backbone only; boxes decode in fp32.
+        self._backbone_only = (
+            self.autocast_dtype is not None and detection and hasattr(module, "backbone")
+        )
+        if self._backbone_only:
+            if module is model.module:
+                module = copy.deepcopy(module)
+            module.backbone = AutocastBackbone(module.backbone, self.autocast_dtype)
+        if (
+            isinstance(module, torch.nn.Module)
+            and self.manifest.kind != "export"  # an exported module is fixed (eval() raises)
+            and module.training
+        ):
+            if module is model.module:
+                module = copy.deepcopy(module)
+            module.eval()
         self.module = module
 
     # -- running -------------------------------------------------------------------------
@@ -144,7 +169,7 @@ class Predictor:
         """The model's raw output for a prepared batch (fixed-batch programs get chunks)."""
         autocast = (
             torch.autocast(self.device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype is not None
+            if self.autocast_dtype is not None and not self._backbone_only
             else nullcontext()
         )
         fixed = self.manifest.input.batch
@@ -160,36 +185,67 @@ class Predictor:
                 outputs.append((self.module(chunk), real))
             return _concat_outputs(outputs)
 
-    def infer(self, frames: torch.Tensor) -> DeviceBatch:
-        """Run and summarize a batch of ``uint8 (B, H, W, 3)`` frames (on the device)."""
-        sizes = [(int(frames.shape[1]), int(frames.shape[2]))] * int(frames.shape[0])
+    def infer(
+        self, frames: torch.Tensor, *, frame_size: tuple[int, int] | None = None
+    ) -> DeviceBatch:
+        """Run and summarize a batch of ``uint8 (B, H, W, 3)`` frames (on the device).
+
+        Args:
+            frames: The batch, at full size or already at the model's input size.
+            frame_size: ``(height, width)`` of the frames in the project when ``frames``
+                were decoded smaller (maps and boxes are made for this size).
+        """
+        with on_device(self.device), torch.inference_mode():
+            return self._infer(frames, frame_size)
+
+    def _infer(self, frames: torch.Tensor, frame_size: tuple[int, int] | None) -> DeviceBatch:
+        size = frame_size or (int(frames.shape[1]), int(frames.shape[2]))
+        sizes = [size] * int(frames.shape[0])
         x = self.prepare(frames)
-        with torch.inference_mode():
-            if self.manifest.task == "segmentation":
-                logits = segmentation_logits(self.forward(x), self.manifest.output_key)
-                if not self.tta_flip:
-                    return DeviceBatch(self.summarize(logits, sizes[0]), None, sizes)
-                # Test-time flip: the mean of the calibrated class probabilities of the
-                # frame and of its mirror image (as log-probabilities, which the summary
-                # reads like logits).
-                mirrored = segmentation_logits(self.forward(x.flip(-1)), self.manifest.output_key)
-                t = self.manifest.temperature
-                mean = torch.logaddexp(
-                    F.log_softmax(logits.float() / t, dim=1),
-                    F.log_softmax(mirrored.float().flip(-1) / t, dim=1),
-                ) - math.log(2.0)
-                return DeviceBatch(self.summarize(mean, sizes[0], temperature=1.0), None, sizes)
-            plain = detections(self.forward(x), self.manifest.output)
-            mirrored = None
-            if self.flip:
-                mirrored = detections(self.forward(x.flip(-1)), self.manifest.output)
-            in_h, in_w = int(x.shape[-2]), int(x.shape[-1])
-            scale = (sizes[0][1] / in_w, sizes[0][0] / in_h)
-            boxes = [
-                self._match_flipped(p, None if mirrored is None else mirrored[i], in_w, scale)
-                for i, p in enumerate(plain)
-            ]
-            return DeviceBatch(None, boxes, sizes)
+        if self.manifest.task == "segmentation":
+            logits = segmentation_logits(self.forward(x), self.manifest.output_key)
+            finite = torch.isfinite(logits).all()
+            if not self.tta_flip:
+                return DeviceBatch(
+                    self.summarize(logits, sizes[0]), None, sizes, checks={"finite": finite}
+                )
+            # Test-time flip: the mean of the calibrated class probabilities of the
+            # frame and of its mirror image (as log-probabilities, which the summary
+            # reads like logits).
+            mirrored = segmentation_logits(self.forward(x.flip(-1)), self.manifest.output_key)
+            finite = finite & torch.isfinite(mirrored).all()
+            t = self.manifest.temperature
+            mean = torch.logaddexp(
+                F.log_softmax(logits.float() / t, dim=1),
+                F.log_softmax(mirrored.float().flip(-1) / t, dim=1),
+            ) - math.log(2.0)
+            return DeviceBatch(
+                self.summarize(mean, sizes[0], temperature=1.0),
+                None,
+                sizes,
+                checks={"finite": finite},
+            )
+        plain = detections(self.forward(x), self.manifest.output)
+        mirrored = None
+        if self.flip:
+            mirrored = detections(self.forward(x.flip(-1)), self.manifest.output)
+        in_h, in_w = int(x.shape[-2]), int(x.shape[-1])
+        sx, sy = sizes[0][1] / in_w, sizes[0][0] / in_h
+        factor = torch.tensor([sx, sy, sx, sy], device=self.device)
+        boxes = [
+            self._match_flipped(p, None if mirrored is None else mirrored[i], in_w, factor)
+            for i, p in enumerate(plain)
+        ]
+        found = plain + (mirrored or [])
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
+        max_class = torch.full((), -1, dtype=torch.int64, device=self.device)
+        for item in found:
+            finite = (
+                finite & torch.isfinite(item["boxes"]).all() & torch.isfinite(item["scores"]).all()
+            )
+            if item["labels"].numel():
+                max_class = torch.maximum(max_class, item["labels"].long().amax())
+        return DeviceBatch(None, boxes, sizes, checks={"finite": finite, "max_class": max_class})
 
     def summarize(
         self,
@@ -246,15 +302,15 @@ class Predictor:
         plain: dict[str, torch.Tensor],
         mirrored: dict[str, torch.Tensor] | None,
         input_width: int,
-        scale: tuple[float, float],
+        factor: torch.Tensor,
     ) -> dict[str, torch.Tensor]:
-        boxes, scores, labels = self._keep_mapped(plain)
-        sx, sy = scale
-        factor = torch.tensor([sx, sy, sx, sy], device=boxes.device)
-        out = {"boxes": boxes * factor, "scores": scores, "labels": labels}
+        """One image's boxes in frame pixels with ``keep`` masks (applied on the host, so
+        that nothing here waits for the device)."""
+        boxes, scores, labels, keep = self._mapped_boxes(plain)
+        out = {"boxes": boxes * factor, "scores": scores, "labels": labels, "keep": keep}
         if mirrored is None:
             return out
-        m_boxes, m_scores, m_labels = self._keep_mapped(mirrored)
+        m_boxes, m_scores, m_labels, m_keep = self._mapped_boxes(mirrored)
         m_boxes = torch.stack(
             [
                 input_width - m_boxes[:, 2],
@@ -264,60 +320,90 @@ class Predictor:
             ],
             dim=1,
         )
-        same = labels.unsqueeze(1) == m_labels.unsqueeze(0)
-        iou = box_iou(boxes.float(), m_boxes.float()) * same
+        pair_kept = keep.unsqueeze(1) & m_keep.unsqueeze(0)
+        same = (labels.unsqueeze(1) == m_labels.unsqueeze(0)) & pair_kept
+        iou = box_iou(boxes, m_boxes) * same
         out["flip_iou"] = iou.amax(dim=1) if iou.shape[1] else torch.zeros_like(scores)
         best_back = iou.amax(dim=0) if iou.shape[0] else torch.zeros_like(m_scores)
-        missed = (best_back < FLIP_MATCH_IOU) & (m_scores >= FLIP_ONLY_MIN_SCORE)
-        out["flip_only_boxes"] = m_boxes[missed]
-        out["flip_only_scores"] = m_scores[missed]
-        out["flip_only_labels"] = m_labels[missed]
-        out["flip_only_iou"] = best_back[missed]
-        out["flip_only_boxes"] = out["flip_only_boxes"] * factor
+        missed = m_keep & (best_back < FLIP_MATCH_IOU) & (m_scores >= FLIP_ONLY_MIN_SCORE)
+        out["flip_only_boxes"] = m_boxes * factor
+        out["flip_only_scores"] = m_scores
+        out["flip_only_labels"] = m_labels
+        out["flip_only_iou"] = best_back
+        out["flip_only_keep"] = missed
         return out
 
-    def _keep_mapped(
+    def _mapped_boxes(
         self, found: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        labels = found["labels"].long()
-        if labels.numel() and int(labels.max()) >= self.num_classes:
-            raise ClassMappingError(
-                f"the model predicts class {int(labels.max())} but its manifest lists only "
-                f"{self.num_classes} classes",
-                path=str(self.model.path),
-                field="classes",
-            )
-        keep = (found["scores"] >= MIN_BOX_SCORE) & self._mapped[labels]
-        return (
-            found["boxes"][keep].float(),
-            found["scores"][keep].float(),
-            self._label_lut[labels[keep]],
-        )
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """fp32 boxes and scores, schema labels, and which to keep (score and mapping);
+        class indices past the manifest are caught by the batch's ``max_class`` check."""
+        classes = found["labels"].long().clamp(0, self.num_classes - 1)
+        scores = found["scores"].float()
+        keep = (scores >= MIN_BOX_SCORE) & self._mapped[classes]
+        return found["boxes"].float(), scores, self._label_lut[classes], keep
 
     # -- leaving the device --------------------------------------------------------------
 
     def to_host(self, batch: DeviceBatch) -> DeviceBatch:
-        """Start copying a batch to host memory; call :meth:`DeviceBatch.wait` before use."""
+        """Start copying a batch to host memory; call :meth:`DeviceBatch.wait` before use.
+
+        The copies go into pinned memory on the device's own stream, and the event that
+        :meth:`DeviceBatch.wait` waits on is recorded on that stream too.
+        """
         non_blocking = self.device.type == "cuda"
 
         def copy(tensor: torch.Tensor) -> torch.Tensor:
-            return tensor.to("cpu", non_blocking=non_blocking)
+            if not non_blocking:
+                return tensor.to("cpu")
+            host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+            return host.copy_(tensor, non_blocking=True)
 
-        maps = {k: copy(v) for k, v in batch.maps.items()} if batch.maps is not None else None
-        boxes = (
-            [{k: copy(v) for k, v in item.items()} for item in batch.boxes]
-            if batch.boxes is not None
-            else None
-        )
-        event = None
-        if non_blocking:
-            event = torch.cuda.Event()
-            event.record()
-        return DeviceBatch(maps, boxes, batch.frame_sizes, event)
+        with on_device(self.device):
+            maps = {k: copy(v) for k, v in batch.maps.items()} if batch.maps is not None else None
+            boxes = (
+                [{k: copy(v) for k, v in item.items()} for item in batch.boxes]
+                if batch.boxes is not None
+                else None
+            )
+            checks = (
+                {k: copy(v) for k, v in batch.checks.items()} if batch.checks is not None else None
+            )
+            event = record_event(self.device)
+        return DeviceBatch(maps, boxes, batch.frame_sizes, event, checks)
+
+    def check(self, batch: DeviceBatch) -> None:
+        """Fail a batch (on the host, after :meth:`DeviceBatch.wait`) whose device checks say
+        the model produced non-finite numbers or classes its manifest does not list.
+
+        Raises:
+            ModelError: NaN or infinite logits, boxes or scores.
+            ClassMappingError: A detector predicted a class past its manifest.
+        """
+        checks = batch.checks or {}
+        if "finite" in checks and not bool(checks["finite"]):
+            raise ModelError(
+                "the model produced NaN or infinite outputs for this batch; nothing of it "
+                "was stored (check the weights, or run with --precision fp32)",
+                path=str(self.model.path),
+                field="output",
+            )
+        if "max_class" in checks and int(checks["max_class"]) >= self.num_classes:
+            raise ClassMappingError(
+                f"the model predicts class {int(checks['max_class'])} but its manifest lists "
+                f"only {self.num_classes} classes",
+                path=str(self.model.path),
+                field="classes",
+            )
 
     def unpack(self, batch: DeviceBatch, frame_ids: Sequence[int]) -> list[FramePrediction]:
-        """Per-frame predictions from a batch on the host (after :meth:`DeviceBatch.wait`)."""
+        """Per-frame predictions from a batch on the host (waits for its copy).
+
+        Raises:
+            ModelError: See :meth:`check`.
+        """
         batch.wait()
+        self.check(batch)
         out = []
         for index, frame_id in enumerate(frame_ids):
             height, width = batch.frame_sizes[index]
@@ -348,6 +434,24 @@ class Predictor:
         return out
 
 
+class AutocastBackbone(torch.nn.Module):
+    """A detector's backbone run under autocast, its features handed on in fp32 so that
+    the heads, box decoding and NMS run in full precision."""
+
+    def __init__(self, backbone: torch.nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.body = backbone
+        self.dtype = dtype
+        self.out_channels = getattr(backbone, "out_channels", None)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            features = self.body(x)
+        if isinstance(features, dict):
+            return {k: v.float() for k, v in features.items()}
+        return features.float()
+
+
 def _quantize(values: torch.Tensor) -> torch.Tensor:
     return (values * 255.0).round_().clamp_(0, 255).to(torch.uint8)
 
@@ -356,24 +460,24 @@ def _predicted_boxes(
     found: dict[str, torch.Tensor], width: int, height: int
 ) -> tuple[PredictedBox, ...]:
     out = []
+    keep = found["keep"]
     flip_iou = found.get("flip_iou")
-    for k, (coords, score, label) in enumerate(
-        zip(
-            found["boxes"].tolist(), found["scores"].tolist(), found["labels"].tolist(), strict=True
-        )
+    for coords, score, label, iou in zip(
+        found["boxes"][keep].tolist(),
+        found["scores"][keep].tolist(),
+        found["labels"][keep].tolist(),
+        flip_iou[keep].tolist() if flip_iou is not None else [None] * int(keep.sum()),
+        strict=True,
     ):
         box = Box.from_corners(*coords).clipped(width, height)
-        out.append(
-            PredictedBox(
-                int(label), float(score), box, None if flip_iou is None else float(flip_iou[k])
-            )
-        )
+        out.append(PredictedBox(int(label), float(score), box, None if iou is None else float(iou)))
     if "flip_only_boxes" in found:
+        missed = found["flip_only_keep"]
         for coords, score, label, iou in zip(
-            found["flip_only_boxes"].tolist(),
-            found["flip_only_scores"].tolist(),
-            found["flip_only_labels"].tolist(),
-            found["flip_only_iou"].tolist(),
+            found["flip_only_boxes"][missed].tolist(),
+            found["flip_only_scores"][missed].tolist(),
+            found["flip_only_labels"][missed].tolist(),
+            found["flip_only_iou"][missed].tolist(),
             strict=True,
         ):
             box = Box.from_corners(*coords).clipped(width, height)

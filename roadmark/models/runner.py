@@ -18,7 +18,6 @@ stops the run after the batch in flight, keeping what was stored.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -38,6 +37,13 @@ from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import predicted_frame_ids
 from roadmark.io.store import Project
 from roadmark.io.uncertainty import RegionParams
+from roadmark.models.device import (
+    LoaderPlan,
+    cpu_budget,
+    limit_worker_threads,
+    loader_plan,
+    on_device,
+)
 from roadmark.models.errors import DeviceError
 from roadmark.models.files import LoadedModel
 from roadmark.models.predictor import DeviceBatch, Predictor
@@ -150,38 +156,67 @@ class PrelabelResult:
 
 
 @dataclass(frozen=True)
-class _FrameSource:
+class FrameSource:
+    """One frame to decode: its file, video frame index and size (height, width)."""
+
     path: str
     video_frame: int | None
+    size: tuple[int, int]
+
+
+JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+def reduction(size: tuple[int, int], wanted: tuple[int, int] | None) -> int:
+    """The largest JPEG reduction (1, 2, 4, 8) that still leaves ``wanted`` pixels."""
+    if wanted is None:
+        return 1
+    for factor in (8, 4, 2):
+        if all(-(-have // factor) >= want for have, want in zip(size, wanted, strict=True)):
+            return factor
+    return 1
 
 
 class FrameDataset(Dataset):
-    """Decodes frames (images or video frames) to ``uint8 (H, W, 3)`` arrays.
+    """Decodes frames (images or video frames) to ``uint8 (H, W, 3)`` arrays, at the
+    model's input size when it has one (JPEG decodes only the scale it needs, then the
+    rest is an area resize here, in the decoding process, not on the device).
 
-    A frame that fails to decode yields its error text instead, so that the runner can
-    raise one clear error naming the file.
+    An item is ``(index, image, error)``; a frame that fails to decode yields its error
+    text instead of the image, so that the runner can raise one clear error naming the
+    file.
     """
 
-    def __init__(self, sources: Sequence[_FrameSource]):
+    def __init__(self, sources: Sequence[FrameSource], input_size: tuple[int, int] | None = None):
         self.sources = list(sources)
+        self.input_size = input_size
         self._videos: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.sources)
 
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
+        import cv2
+
         from roadmark.io.frames import VideoReader, read_image
 
         source = self.sources[index]
         try:
             if source.video_frame is None:
-                return index, read_image(Path(source.path)), None
-            reader = self._videos.get(source.path)
-            if reader is None:
-                reader = self._videos[source.path] = VideoReader(Path(source.path))
-            return index, reader.read(source.video_frame), None
+                jpeg = source.path.lower().endswith(JPEG_SUFFIXES)
+                factor = reduction(source.size, self.input_size) if jpeg else 1
+                image = read_image(Path(source.path), reduce=factor)
+            else:
+                reader = self._videos.get(source.path)
+                if reader is None:
+                    reader = self._videos[source.path] = VideoReader(Path(source.path))
+                image = reader.read(source.video_frame)
         except RoadmarkError as error:
             return index, None, str(error)
+        if self.input_size is not None and image.shape[:2] != self.input_size:
+            height, width = self.input_size
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        return index, image, None
 
 
 def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> dict[str, Any]:
@@ -191,13 +226,6 @@ def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> di
         return {"index": [i for i, _, _ in items], "images": None, "errors": errors}
     images = torch.from_numpy(np.stack([image for _, image, _ in items]))  # type: ignore[misc]
     return {"index": [i for i, _, _ in items], "images": images, "errors": []}
-
-
-def _init_worker(_worker_id: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
 
 
 def size_batches(frames: Sequence[Frame], batch_size: int) -> list[list[int]]:
@@ -213,8 +241,9 @@ def size_batches(frames: Sequence[Frame], batch_size: int) -> list[list[int]]:
 
 
 def default_workers(device: torch.device) -> tuple[int, int]:
-    """``(decoding processes, writer threads)`` for this machine and device."""
-    cpus = os.cpu_count() or 2
+    """``(decoding processes, writer threads)`` for this machine and device (at most:
+    :func:`~roadmark.models.device.loader_plan` scales them to the run)."""
+    cpus = cpu_budget()
     if device.type == "cuda":
         return max(2, min(16, cpus - 2)), max(2, cpus // 4)
     return max(1, min(4, cpus // 2)), 1
@@ -247,6 +276,19 @@ def prelabel(
     if options.batch_size < 1:
         raise RoadmarkError("batch size must be >= 1", field="--batch")
     device = resolve_device(options.device)
+    # Kernels, streams, events and the pin-memory thread follow the current device.
+    with on_device(device):
+        return _prelabel(project, model, options, device, progress, cancel)
+
+
+def _prelabel(
+    project: Project,
+    model: LoadedModel,
+    options: PrelabelOptions,
+    device: torch.device,
+    progress: Progress | None,
+    cancel: CancelFlag | None,
+) -> PrelabelResult:
     predictor = Predictor(
         model,
         project.schema,
@@ -269,23 +311,32 @@ def prelabel(
     if total == 0:
         return PrelabelResult(model.name, str(device), selected, 0, skipped, False, 0.0)
 
-    workers, writer_threads = default_workers(device)
+    wanted, writer_threads = default_workers(device)
+    batches = size_batches(frames, options.batch_size)
+    largest = max(frame.height * frame.width for frame in frames)
+    plan = loader_plan(
+        wanted if total > SMALL_RUN else 0, len(batches), largest * 3 * options.batch_size
+    )
     if options.workers is not None:
-        workers = options.workers
-    elif total <= SMALL_RUN:
-        workers = 0  # starting decoding processes costs more than it saves
+        plan = LoaderPlan(options.workers, (plan.prefetch or 2) if options.workers else None)
+    workers = plan.workers
     writer_threads = options.writer_threads or writer_threads
+    input_size = model.manifest.input.size
     dataset = FrameDataset(
-        [_FrameSource(str(project.frame_file(f)), f.video_frame) for f in frames]
+        [
+            FrameSource(str(project.frame_file(f)), f.video_frame, (f.height, f.width))
+            for f in frames
+        ],
+        None if input_size is None else (int(input_size[0]), int(input_size[1])),
     )
     loader = DataLoader(
         dataset,
-        batch_sampler=size_batches(frames, options.batch_size),
+        batch_sampler=batches,
         num_workers=workers,
         collate_fn=collate_frames,
         pin_memory=device.type == "cuda",
-        worker_init_fn=_init_worker if workers > 0 else None,
-        prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=limit_worker_threads if workers > 0 else None,
+        prefetch_factor=plan.prefetch,
         persistent_workers=False,
         # Forking a process whose OpenCV/OpenMP/Qt threads are running can deadlock the
         # child (seen with OpenCV's thread pool); spawned workers start clean.
@@ -325,8 +376,10 @@ def prelabel(
                     _, message = batch["errors"][0]
                     raise FrameSourceError(message)
                 ids = [frames[p].id for p in batch["index"]]
+                first = frames[batch["index"][0]]
                 images = batch["images"].to(device, non_blocking=True)
-                in_flight.append((ids, predictor.to_host(predictor.infer(images))))
+                result = predictor.infer(images, frame_size=(first.height, first.width))
+                in_flight.append((ids, predictor.to_host(result)))
                 while len(in_flight) >= depth:
                     _submit(predictor, writer, *in_flight.popleft())
             while in_flight:

@@ -47,6 +47,13 @@ from roadmark.models.backbone import load_backbone
 from roadmark.models.calibration import collect_pixels
 from roadmark.models.calibration import fit as fit_calibration
 from roadmark.models.create import model_name
+from roadmark.models.device import (
+    amp_dtype,
+    cpu_budget,
+    cudnn_autotune,
+    limit_worker_threads,
+    on_device,
+)
 from roadmark.models.errors import ModelFileError
 from roadmark.models.files import (
     build_torchvision,
@@ -80,6 +87,7 @@ DEFAULT_ARCH = {
     "detection": "fasterrcnn_mobilenet_v3_large_fpn",
 }
 DEFAULT_CROP = (512, 1024)
+SYNC_EVERY = 20  # GPU steps between copies of the losses to the host
 
 
 def starting_manifest(
@@ -299,11 +307,7 @@ class _Trainer:
         self.module = module.to(device)
         if self.channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
-        self.amp_dtype: torch.dtype | None = None
-        if cuda and options.amp:
-            bf16 = torch.cuda.is_bf16_supported()
-            self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
-            torch.backends.cudnn.benchmark = True
+        self.amp_dtype = amp_dtype(device) if options.amp else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.loss_weights = weights
         spec = manifest.input
@@ -316,7 +320,9 @@ class _Trainer:
         workers = options.workers
         if workers is None:
             cached = len(train_set._cache) == len(train_set)
-            workers = 0 if cached and not cuda else min(8, max(0, (os.cpu_count() or 1) - 1))
+            workers = 0 if cached and not cuda else min(8, max(0, cpu_budget() - 1))
+        # Spawned workers (a fork after OpenCV/Qt threads started can deadlock), one
+        # thread each so that they do not oversubscribe the cores.
         self.loader = DataLoader(
             train_set,
             batch_size=batch,
@@ -326,6 +332,8 @@ class _Trainer:
             num_workers=workers,
             pin_memory=cuda,
             persistent_workers=workers > 0,
+            worker_init_fn=limit_worker_threads if workers > 0 else None,
+            multiprocessing_context="spawn" if workers > 0 else None,
         )
         fine_tuning = options.init is not None
         lr = options.lr or (1e-3 if self.task == "segmentation" else 1e-4)
@@ -354,7 +362,11 @@ class _Trainer:
         x = (images.to(self.device, non_blocking=True).float() - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def _step(self, images: Any, targets: Any) -> float:
+    def _step(self, images: Any, targets: Any) -> torch.Tensor | None:
+        """One optimizer step; its loss stays on the device (None: skipped, every pixel of
+        the crops is ignored and the loss would be NaN)."""
+        if self.task == "segmentation" and not bool((targets != IGNORE).any()):
+            return None  # the targets are on the host: no device sync
         self.module.train()
         with self._autocast():
             if self.task == "segmentation":
@@ -369,17 +381,29 @@ class _Trainer:
                 ]
                 goals = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
                 loss = sum(self.module(inputs, goals).values())
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                "the loss is not finite (training diverged); try a lower learning rate",
-                field="--lr",
-            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return float(loss.detach())
+        return loss.detach()
+
+    def _losses(self, pending: list[torch.Tensor]) -> list[float]:
+        """Bring step losses to the host in one copy (the only sync of the loop).
+
+        Raises:
+            TrainingError: A loss is not finite.
+        """
+        if not pending:
+            return []
+        values = torch.stack([loss.float() for loss in pending]).cpu().tolist()
+        pending.clear()
+        if not all(math.isfinite(v) for v in values):
+            raise TrainingError(
+                "the loss is not finite (training diverged); try a lower learning rate",
+                field="--lr",
+            )
+        return values
 
     @staticmethod
     def _seg_loss(
@@ -432,7 +456,8 @@ class _Trainer:
         if self.task == "segmentation":
             n = len(names)
             matrix = torch.zeros((n, n), dtype=torch.int64, device=self.device)
-            losses = []
+            loss_sum = torch.zeros((), device=self.device)
+            loss_count = torch.zeros((), device=self.device)
             for index in range(len(self.val_set)):
                 _, image, target = self.val_set[index]
                 target = target.to(self.device).long().unsqueeze(0)
@@ -440,18 +465,19 @@ class _Trainer:
                     logits = self.module(self._normalize(image.unsqueeze(0)))["out"]
                 if logits.shape[-2:] != target.shape[-2:]:
                     logits = F.interpolate(logits.float(), size=target.shape[-2:], mode="bilinear")
-                if bool((target != IGNORE).any()):
-                    losses.append(
-                        float(F.cross_entropy(logits.float(), target, ignore_index=IGNORE))
-                    )
+                valid = (target != IGNORE).any()  # a frame with every pixel ignored has no loss
+                loss = F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
+                loss_sum += torch.where(valid, loss, 0.0)
+                loss_count += valid
                 matrix += confusion(logits.argmax(1), target, n)
             figures = segmentation_metrics(matrix.cpu().numpy(), names)
-            return (sum(losses) / len(losses) if losses else None), figures
+            count = float(loss_count)
+            return (float(loss_sum) / count if count else None), figures
         truths, found, sizes = [], [], []
         for index in range(len(self.val_set)):
             _, image, target = self.val_set[index]
-            with self._autocast():
-                result = self.module([image.to(self.device).float() / 255])[0]
+            # fp32: boxes decoded in bf16 are off by pixels and skew the mAP.
+            result = self.module([image.to(self.device).float() / 255])[0]
             truths.append((target["boxes"].numpy(), target["labels"].numpy()))
             found.append(
                 (
@@ -522,7 +548,14 @@ class _Trainer:
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, progress: Progress | None, cancel: threading.Event | None) -> TrainResult:
+        with on_device(self.device), cudnn_autotune(self.device):
+            return self._run(progress, cancel)
+
+    def _run(self, progress: Progress | None, cancel: threading.Event | None) -> TrainResult:
         options = self.options
+        # On a GPU the losses come to the host every SYNC_EVERY steps, not every step.
+        sync_every = SYNC_EVERY if self.device.type == "cuda" else 1
+        pending: list[torch.Tensor] = []
         start = time.perf_counter()
         losses: list[float] = []
         history: list[dict[str, Any]] = []
@@ -539,13 +572,20 @@ class _Trainer:
                     cancelled = True
                     break
                 loss = self._step(images, targets)
-                losses.append(loss)
-                epoch_losses.append(loss)
-                if progress is not None:
-                    progress(TrainUpdate("step", epoch, options.epochs, step, self.steps, loss))
+                if loss is not None:
+                    pending.append(loss)
+                if len(pending) < sync_every and step < self.steps:
+                    continue
+                values = self._losses(pending)
+                losses += values
+                epoch_losses += values
+                if progress is not None and values:
+                    last = values[-1]
+                    progress(TrainUpdate("step", epoch, options.epochs, step, self.steps, last))
             if cancelled:
                 break
-            mean_loss = float(np.mean(epoch_losses))
+            epoch_losses += self._losses(pending)
+            mean_loss = float(np.mean(epoch_losses)) if epoch_losses else math.nan
             train_seconds = time.perf_counter() - epoch_start
             val_loss, metrics = (None, {})
             self.recalibrate_norms()

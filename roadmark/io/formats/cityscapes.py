@@ -42,9 +42,7 @@ differently from roadmark's raster of the imported region.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,9 +60,8 @@ from roadmark.io.formats.cityscapes_files import (
     LEFT,
     POLYGONS,
     FrameNames,
-    frame_payload,
     parse_date,
-    write_frame_files,
+    write_frame,
 )
 from roadmark.io.formats.cityscapes_geometry import (
     ImportedPolygon,
@@ -83,6 +80,7 @@ from roadmark.io.formats.common import (
     read_json,
 )
 from roadmark.io.formats.errors import FormatError
+from roadmark.io.formats.parallel import map_frames
 from roadmark.io.frames import IMAGE_SUFFIXES, natural_key
 
 WRITER_THREADS = 2
@@ -203,32 +201,24 @@ class CityscapesFormat(DatasetFormat):
         stats = context.stats
         for key in ("polygons", "original_polygons", "mismatched_pixels", "split_instances"):
             stats.setdefault(key, 0)
-        # Tracing happens here; encoding and writing the files of earlier frames overlaps
-        # with it in threads (OpenCV and file I/O release the GIL).
-        with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
-            pending: deque[Future] = deque()
-            for item in frames:
+        schema = context.schema
+
+        def calls() -> Iterator[tuple]:
+            for item in frames:  # read from the project here, in this process
                 split, city, base = names.of(item)
                 gt = target / "gtFine" / split / city
                 left = target / "leftImg8bit" / split / city
                 gt.mkdir(parents=True, exist_ok=True)
                 left.mkdir(parents=True, exist_ok=True)
-                payload = frame_payload(item, context.schema, stats)
-                pending.append(
-                    pool.submit(
-                        write_frame_files,
-                        payload,
-                        gt,
-                        left,
-                        base,
-                        context.schema,
-                        link_images=context.link_images,
-                    )
-                )
-                while len(pending) > 2 * WRITER_THREADS:
-                    pending.popleft().result()
-            while pending:
-                pending.popleft().result()
+                yield item, gt, left, base, schema, context.link_images
+
+        # Each frame is rasterized once, traced, encoded and written by one worker
+        # (processes for many frames, threads for a few); a few frames are in flight.
+        for frame_stats in map_frames(
+            write_frame, calls(), frames=len(context.frames), threads=WRITER_THREADS
+        ):
+            for key, value in frame_stats.items():
+                stats[key] += value
         if stats["split_instances"]:
             context.warnings.warn(
                 f"{stats['split_instances']} object(s) of labels with instances fall apart in "

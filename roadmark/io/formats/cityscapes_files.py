@@ -130,8 +130,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def _write_png(path: Path, array: np.ndarray) -> None:
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
+    """Write a map; a 4-channel one is BGRA already (OpenCV's order)."""
     ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise FormatError("cannot encode PNG", path=str(path))
@@ -175,10 +174,33 @@ def write_frame_files(
         _write_png(gt / f"{base}_gtFine_{suffix}.png", array)
 
 
+def write_frame(
+    item: ExportFrame,
+    gt: Path,
+    left: Path,
+    base: str,
+    schema: LabelSchema,
+    link_images: bool = False,
+) -> dict[str, int]:
+    """Trace, rasterize (once) and write one frame; returns its figures for the export's
+    stats (``polygons``, ``original_polygons``, ``mismatched_pixels``, ``split_instances``).
+
+    Runs in an export worker process or thread (see :mod:`roadmark.io.formats.parallel`).
+    """
+    stats = dict.fromkeys(
+        ("polygons", "original_polygons", "mismatched_pixels", "split_instances"), 0
+    )
+    payload = frame_payload(item, schema, stats)
+    write_frame_files(payload, gt, left, base, schema, link_images=link_images)
+    return stats
+
+
 def frame_payload(item: ExportFrame, schema: LabelSchema, stats: dict[str, Any]) -> FramePayload:
     """The polygon and box entries of one frame, and which object is on top at each pixel."""
     height, width = item.frame.height, item.frame.width
-    owner = np.zeros((height, width), dtype=np.int32)  # 1 + index of the top object
+    # 1 + index of the top object; uint8 for the usual frame lets the maps be table lookups
+    count = len(item.objects) + 1
+    owner = np.zeros((height, width), dtype=np.uint8 if count <= 256 else np.int32)
     polygons: list[dict] = []
     boxes: list[dict] = []
     for index, obj in enumerate(item.objects):
@@ -190,7 +212,7 @@ def frame_payload(item: ExportFrame, schema: LabelSchema, stats: dict[str, Any])
         mask, row0, col0 = region_mask_in_box(obj.region, height, width)
         if not obj.deleted and label.drawable and mask.size:
             window = owner[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]]
-            window[mask] = index + 1
+            np.putmask(window, mask, index + 1)
         original = item.originals.get(obj.uid) if obj.uid is not None else None
         if original:
             parts = original
@@ -254,8 +276,22 @@ def _maps(
     label_dtype = np.uint8 if ids.max(initial=0) <= 255 else np.uint16
     colors[0, :3] = schema.by_id[0].color if 0 in schema.by_id else (0, 0, 0)
     return {
-        "labelIds": ids.astype(label_dtype)[owner],
-        "labelTrainIds": train.astype(np.uint8)[owner],
-        "instanceIds": instance.astype(np.uint16)[owner],
-        "color": colors[owner],
+        "labelIds": _lookup(ids.astype(label_dtype), owner),
+        "labelTrainIds": _lookup(train.astype(np.uint8), owner),
+        "instanceIds": _lookup(instance.astype(np.uint16), owner),
+        # RGBA colors looked up as one 32-bit word per pixel, in OpenCV's BGRA order
+        "color": _lookup(
+            np.ascontiguousarray(colors[:, [2, 1, 0, 3]]).view(np.uint32).ravel(), owner
+        )
+        .view(np.uint8)
+        .reshape(*owner.shape, 4),
     }
+
+
+def _lookup(table: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """``table[owner]``: one OpenCV table pass for 8-bit owners and 8/16-bit values."""
+    if owner.dtype == np.uint8 and table.dtype in (np.uint8, np.uint16):
+        full = np.zeros(256, dtype=table.dtype)
+        full[: len(table)] = table
+        return cv2.LUT(owner, full)
+    return np.take(table, owner)

@@ -142,7 +142,10 @@ def _sweep(geometry: shapely.Geometry) -> Region:
 
 def _signed_area(ring: NDArray) -> float:
     x, y = ring[:, 0], ring[:, 1]
-    return 0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+    # The shoelace sum with the wrap-around term added last (no np.roll copies).
+    forward = float(np.dot(x[:-1], y[1:])) + float(x[-1] * y[0])
+    backward = float(np.dot(x[1:], y[:-1])) + float(x[0] * y[-1])
+    return 0.5 * (forward - backward)
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -186,7 +189,8 @@ def region_to_polygons(
     mask, row0, col0 = raster if raster is not None else region_mask_in_box(region, height, width)
     if mask.size == 0 or not mask.any():
         return ExportedPolygons(_rounded(region), mismatched=0, traced=False)
-    padded = np.pad(mask, 1).astype(np.uint8)
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8)
+    padded[1:-1, 1:-1] = mask
     # Straight runs come merged (CHAIN_APPROX_SIMPLE); an outline with holes is traced again
     # through every boundary pixel, where the cuts can start and end anywhere.
     contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -348,7 +352,7 @@ def fill(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.bool_]:
 
 def _mismatch(polygons: Sequence[Any], padded: NDArray[np.uint8]) -> int:
     drawn = fill(polygons, padded.shape[0], padded.shape[1])
-    return int(np.count_nonzero(drawn != padded.astype(bool)))
+    return int(np.count_nonzero(drawn != padded.view(bool)))
 
 
 def region_of_polygons(polygons: Sequence[Sequence[tuple[float, float]]]) -> Region:

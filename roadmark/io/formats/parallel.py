@@ -1,0 +1,89 @@
+"""Per-frame work of an export in parallel, in order, with a bounded number in flight.
+
+A writer that turns each frame into files (rasterize, trace, encode PNGs) hands the work
+to :func:`map_frames`: many frames go to spawned worker processes (the GIL does not hold
+them back, and a fork after OpenCV's or Qt's threads started could deadlock the child),
+few frames to threads of this process (starting processes would cost more than it
+saves). At most ``2 * workers`` frames are in flight, so memory stays flat however many
+frames there are. Results come back in submission order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+from roadmark.io.formats.errors import FormatError
+
+PROCESS_MIN_FRAMES = 32  # fewer frames are written from threads of this process
+Result = TypeVar("Result")
+
+
+def worker_count() -> int:
+    """Processes for this machine: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _limit_threads() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per process; N processes use N cores
+
+
+def map_frames(
+    function: Callable[..., Result],
+    calls: Iterable[tuple[Any, ...]],
+    *,
+    frames: int,
+    workers: int | None = None,
+    threads: int = 2,
+) -> Iterator[Result]:
+    """``function(*args)`` for each ``args`` of ``calls``, results in order.
+
+    Args:
+        function: A module-level function (it is pickled by name for processes); its
+            arguments and result must pickle.
+        calls: Argument tuples, consumed lazily (at most ``2 * workers`` ahead).
+        frames: How many calls there will be (decides processes or threads).
+        workers: Processes (``None``: one per usable core).
+        threads: Threads when the run is too small for processes.
+
+    Raises:
+        FormatError: A worker process died (killed for memory, for example).
+        Whatever ``function`` raises, for the first call that fails; the calls not yet
+        started are dropped.
+    """
+    processes = workers if workers is not None else worker_count()
+    executor: Executor
+    if frames >= PROCESS_MIN_FRAMES and processes > 1:
+        size = processes
+        executor = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_threads,
+        )
+    else:
+        size = threads
+        executor = ThreadPoolExecutor(max_workers=threads)
+    pending: deque[Future] = deque()
+    try:
+        for args in calls:
+            pending.append(executor.submit(function, *args))
+            while len(pending) > 2 * size:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    except BrokenProcessPool as error:
+        raise FormatError(
+            f"an export worker process stopped unexpectedly ({error}); nothing was written"
+        ) from error
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)

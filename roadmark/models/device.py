@@ -1,0 +1,211 @@
+"""Device placement that is right on any GPU, not only on ``cuda:0`` of a modern card.
+
+The helpers here are the one place that decides:
+
+- which device context a job runs in (:func:`on_device`: kernels, streams, events and
+  pinned-memory threads all follow the *current* CUDA device, which is ``cuda:0`` unless
+  set, so a job on ``cuda:1`` must run inside its device's context);
+- where a copy-done event is recorded (:func:`record_event`: on the given device's
+  current stream);
+- the mixed-precision dtype (:func:`amp_dtype`: bf16 only from compute capability 8.0 on;
+  T4 and V100 emulate it slowly, they get fp16 with gradient scaling);
+- how a shared model is placed on a device without changing the caller's copy
+  (:func:`placed_module`), including ``torch.export`` programs, whose lifted constants
+  and factory ops must be moved by torch's device pass, and TorchScript programs, whose
+  baked-in devices are refused with a clear error;
+- how many decoding processes and how much prefetch the shared memory allows
+  (:func:`loader_plan`), and that each worker limits its own threads
+  (:func:`limit_worker_threads`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from roadmark.models.errors import ModelError
+
+SHM_PATH = "/dev/shm"
+SHM_SHARE = 0.25  # at most this share of the free shared memory is held by prefetched batches
+BF16_CAPABILITY = (8, 0)  # Ampere and later compute bf16 natively
+
+
+def on_device(device: torch.device) -> Any:
+    """A context that makes ``device`` the current CUDA device (no-op elsewhere)."""
+    if device.type == "cuda":
+        return torch.cuda.device(device)
+    return nullcontext()
+
+
+def record_event(device: torch.device) -> Any:
+    """A CUDA event recorded on ``device``'s current stream (``None`` off CUDA).
+
+    An event recorded on another device's stream would be complete at once, and a
+    caller waiting on it would read pinned buffers still being written.
+    """
+    if device.type != "cuda":
+        return None
+    event = torch.cuda.Event()
+    event.record(torch.cuda.current_stream(device))
+    return event
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``device``: bf16 where the GPU computes it natively (compute
+    capability >= 8.0), fp16 below (with gradient scaling when training), None off CUDA."""
+    if device.type != "cuda":
+        return None
+    if tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY:
+        return torch.bfloat16
+    return torch.float16
+
+
+@contextmanager
+def cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """Let cuDNN pick the fastest kernels inside this block only (restored after)."""
+    if device.type != "cuda":
+        yield
+        return
+    with torch.backends.cudnn.flags(
+        enabled=torch.backends.cudnn.enabled,
+        benchmark=True,
+        deterministic=torch.backends.cudnn.deterministic,
+        allow_tf32=torch.backends.cudnn.allow_tf32,
+    ):
+        yield
+
+
+def baked_devices(module: Any) -> set[str]:
+    """Device constants written into a TorchScript program's code (e.g. ``cuda:0`` from
+    ``torch.arange(n, device=...)`` at scripting time); empty for other modules."""
+    graph = getattr(module, "inlined_graph", None)
+    if graph is None:
+        graph = getattr(module, "graph", None)
+    if graph is None or not isinstance(module, torch.jit.ScriptModule | torch.jit.ScriptFunction):
+        return set()
+    found = set()
+    for node in graph.nodes():
+        if node.kind() != "prim::Constant":
+            continue
+        output = node.output()
+        if isinstance(output.type(), torch._C.DeviceObjType):
+            found.add(str(output.toIValue()))
+    return found
+
+
+def placed_module(model: Any, device: torch.device, *, channels_last: bool = False) -> Any:
+    """The model's module ready to run on ``device``, never changing ``model.module``.
+
+    Args:
+        model: A :class:`~roadmark.models.files.LoadedModel` (its ``manifest.kind``,
+            ``module``, ``path`` and, for ``export``, ``program`` are used).
+        device: Where it runs.
+        channels_last: Also convert a torchvision model's weights to channels-last.
+
+    Raises:
+        ModelError: A TorchScript program has another device baked into its code.
+    """
+    kind = model.manifest.kind
+    module = model.module
+    if kind == "export":
+        program = getattr(model, "program", None)
+        if device.type == "cpu" or program is None:
+            return module
+        from torch.export.passes import move_to_device_pass
+
+        return move_to_device_pass(program, device).module()
+    if kind == "torchscript":
+        stray = {d for d in baked_devices(module) if torch.device(d).type != device.type}
+        if stray:
+            raise ModelError(
+                f"the TorchScript program has device {sorted(stray)} written into its code "
+                f"and cannot run on {device}; script it without fixed devices or export it "
+                "with torch.export",
+                path=str(model.path),
+                field="device",
+            )
+    if device.type == "cpu" and not channels_last:
+        return module
+    module = copy.deepcopy(module).to(device)
+    if channels_last and kind == "torchvision":
+        module = module.to(memory_format=torch.channels_last)
+    return module
+
+
+def limit_worker_threads(_worker_id: int = 0) -> None:
+    """``worker_init_fn`` for DataLoader processes: one OpenCV and one torch thread each,
+    so that N workers use N cores and not N times all of them."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def free_shared_memory(path: str = SHM_PATH) -> int | None:
+    """Free bytes in the shared-memory mount DataLoader workers hand batches through."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class LoaderPlan:
+    """How a DataLoader decodes: ``workers`` processes, each ``prefetch`` batches ahead."""
+
+    workers: int
+    prefetch: int | None
+
+
+def loader_plan(
+    wanted: int,
+    batches: int,
+    batch_bytes: int,
+    *,
+    shm_free: int | None = None,
+    max_prefetch: int = 4,
+) -> LoaderPlan:
+    """Scale decoding processes and prefetch to the work and the shared memory.
+
+    Args:
+        wanted: Processes the device would keep busy.
+        batches: Batches in the run (never more workers than half of them).
+        batch_bytes: Bytes of one decoded batch.
+        shm_free: Free shared memory (``None``: read from ``/dev/shm``).
+        max_prefetch: Batches each worker may decode ahead.
+
+    Returns:
+        No workers (decode in the calling thread) when the work is too small or the
+        shared memory too tight for even one batch in flight per worker.
+    """
+    workers = min(wanted, max(0, math.ceil(batches / 2)))
+    if workers <= 0:
+        return LoaderPlan(0, None)
+    free = free_shared_memory() if shm_free is None else shm_free
+    if free is None:
+        return LoaderPlan(workers, min(2, max_prefetch))
+    budget = int(free * SHM_SHARE)
+    # Each worker holds `prefetch` batches, plus the one being pinned/consumed.
+    per_worker = budget // max(1, batch_bytes) // workers
+    while workers > 0 and per_worker < 2:
+        workers -= 1
+        per_worker = budget // max(1, batch_bytes) // max(1, workers)
+    if workers == 0:
+        return LoaderPlan(0, None)
+    return LoaderPlan(workers, max(1, min(max_prefetch, per_worker - 1)))
+
+
+def cpu_budget() -> int:
+    """Cores this process may use (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
