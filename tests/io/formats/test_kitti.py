@@ -318,3 +318,32 @@ def test_demo_drive_maps_match_the_cityscapes_export(tmp_path: Path):
         pairs = np.unique(np.stack([instance.ravel(), cs.ravel()]), axis=1)
         assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
         assert len(np.unique(instance % 256)) > 2  # the drive has several instances
+
+
+def _devkit_parse(line: str) -> dict:
+    """A line read as the KITTI tools read it (the object devkit's ``sscanf`` types, as the
+    Python loaders that follow it: ``int`` occlusion, ``float`` for the rest)."""
+    fields = line.split(" ")
+    out = {"type": fields[0], "truncated": float(fields[1]), "occluded": int(fields[2])}
+    out["alpha"] = float(fields[3])
+    out["bbox"] = [float(v) for v in fields[4:8]]
+    out["dimensions"] = [float(v) for v in fields[8:11]]
+    out["location"] = [float(v) for v in fields[11:14]]
+    out["rotation_y"] = float(fields[14])
+    if len(fields) == 16:
+        out["score"] = float(fields[15])
+    assert len(fields) in (15, 16)
+    return out
+
+
+def test_exported_lines_read_as_the_devkit_reads_them(rich_project: Project, tmp_path: Path):
+    export_dataset(rich_project, "kitti", tmp_path / "out")
+    lines = (tmp_path / "out" / "label_2" / "000000.txt").read_text().splitlines()
+    parsed = [_devkit_parse(line) for line in lines]
+    boxes = [o for o in all_objects(rich_project)[0] if o.kind is ObjectKind.BOX]
+    assert [p["type"] for p in parsed] == ["traffic_sign", "car"]
+    for entry, obj in zip(parsed, boxes, strict=True):
+        box = obj.geometry
+        assert entry["bbox"] == [box.x0, box.y0, box.x1, box.y1]
+        assert entry["occluded"] in (0, 1) and entry["dimensions"] == [-1, -1, -1]
+    assert parsed[1]["score"] == 0.875 and "score" not in parsed[0]
