@@ -45,13 +45,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
 from roadmark.core import rle
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region, region_parts
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import region_mask
+from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
 from roadmark.io.formats import Capability, DatasetFormat, register_format
 from roadmark.io.formats.common import (
@@ -497,9 +498,14 @@ def _rle_region(
     if not isinstance(counts, str):
         raise FormatError("must be compressed RLE text", path=where, field=f"{field}.counts")
     try:
-        return rle.to_region({"size": shape, "counts": counts}), shape
+        mask = rle.decode({"size": shape, "counts": counts})
     except (GeometryError, ValueError, TypeError, UnicodeEncodeError) as error:
         raise FormatError("malformed RLE counts", path=where, field=f"{field}.counts") from error
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None, shape
+    window = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # traced from its box
+    return mask_to_region(window, offset=(float(cols[0]), float(rows[0]))), shape
 
 
 def _with_instance_ids(

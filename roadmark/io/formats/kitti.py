@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from roadmark.core.annotation import AnnotationObject, ObjectKind
-from roadmark.core.raster import color_map, mask_to_region
+from roadmark.core.raster import color_map
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats import Capability, DatasetFormat, register_format
 from roadmark.io.formats.cityscapes_files import write_frame_image
@@ -85,6 +85,7 @@ from roadmark.io.formats.kitti_files import (
     read_sidecar,
     region_from_json,
     region_to_json,
+    segments,
     write_png,
 )
 from roadmark.io.frames import IMAGE_SUFFIXES, natural_key
@@ -272,8 +273,8 @@ def _box_object(line: KittiLine, context: ImportContext) -> AnnotationObject | N
 def _map_objects(values: np.ndarray, context: ImportContext, where: str) -> list[AnnotationObject]:
     schema = context.labels.schema
     out = []
-    for value in np.unique(values).tolist():
-        label_id, instance = divmod(int(value), INSTANCE_SHIFT)
+    for value, region in segments(values):
+        label_id, instance = divmod(value, INSTANCE_SHIFT)
         if label_id == 0:
             continue
         label = schema.by_id.get(label_id)
@@ -283,7 +284,6 @@ def _map_objects(values: np.ndarray, context: ImportContext, where: str) -> list
                 path=where,
                 field="semantic",
             )
-        region = mask_to_region(values == value)
         crowd = label.has_instances and instance == 0
         obj = AnnotationObject(
             label.id, region, context.provenance(), instance_id=instance or None, crowd=crowd

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from roadmark.core.annotation import AnnotationObject, Box, region_parts
-from roadmark.core.raster import region_mask_in_box
+from roadmark.core.raster import mask_to_region, region_mask_in_box
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats.common import points
 from roadmark.io.formats.errors import FormatError
@@ -237,6 +238,30 @@ def read_map(path: Path, *, instance: bool) -> np.ndarray:
     if array.dtype not in (np.uint8, np.uint16):
         raise FormatError(f"must hold 8 or 16-bit values, got {array.dtype}", path=str(path))
     return array.astype(np.int64)
+
+
+def segments(values: np.ndarray) -> Iterator[tuple[int, Any]]:
+    """Each nonzero value of a map with the exact pixel region it covers.
+
+    The bounding boxes of all values come from one pass over the map, so each region is
+    traced from its own box rather than from the whole frame.
+    """
+    flat = values.ravel()
+    found = np.flatnonzero(np.bincount(flat, minlength=1))  # values are 0..65535: no sort
+    lookup = np.zeros(int(found[-1]) + 1, dtype=np.int32)
+    lookup[found] = np.arange(len(found), dtype=np.int32)
+    inverse = lookup[values]
+    rows = np.zeros((len(found), values.shape[0]), dtype=bool)
+    cols = np.zeros((len(found), values.shape[1]), dtype=bool)
+    rows[inverse, np.arange(values.shape[0])[:, None]] = True
+    cols[inverse, np.arange(values.shape[1])[None, :]] = True
+    for index, value in enumerate(found.tolist()):
+        if value == 0:
+            continue
+        r = np.flatnonzero(rows[index])
+        c = np.flatnonzero(cols[index])
+        window = inverse[r[0] : r[-1] + 1, c[0] : c[-1] + 1] == index
+        yield int(value), mask_to_region(window, offset=(float(c[0]), float(r[0])))
 
 
 def paint_values(regions: list[tuple[Any, int]], height: int, width: int) -> np.ndarray:
