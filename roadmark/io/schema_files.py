@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -9,11 +10,19 @@ import yaml
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import LabelSchema, cityscapes_schema
 
-BUILTIN_SCHEMAS = {"cityscapes": cityscapes_schema}
+
+def kitti_schema() -> LabelSchema:
+    """KITTI's object classes with the ``label_2`` fields as attributes (see
+    :mod:`roadmark.io.formats.kitti`)."""
+    text = resources.files("roadmark.assets.schemas").joinpath("kitti.json").read_text()
+    return LabelSchema.from_json(text, source="kitti.json")
+
+
+BUILTIN_SCHEMAS = {"cityscapes": cityscapes_schema, "kitti": kitti_schema}
 
 
 def load_schema(source: str | Path) -> LabelSchema:
-    """A built-in schema by name (``cityscapes``) or a ``.json``/``.yaml``/``.yml`` file.
+    """A built-in schema by name (``cityscapes``, ``kitti``) or a ``.json``/``.yaml``/``.yml`` file.
 
     Raises:
         SchemaError: Unknown name, unreadable file, bad syntax, or invalid entries (the

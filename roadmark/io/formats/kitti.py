@@ -78,6 +78,7 @@ from roadmark.io.formats.kitti_files import (
     KittiLine,
     box_line,
     ignore_label,
+    line_attributes,
     map_value,
     paint_values,
     parse_lines,
@@ -259,11 +260,7 @@ def _box_object(line: KittiLine, context: ImportContext) -> AnnotationObject | N
     label = _resolve(line.type, context)
     if label is None:
         return None
-    attributes: dict[str, Any] = {}
-    if "occluded" in label.attributes and line.occluded in (1, 2):
-        attributes["occluded"] = True
-    if "truncated" in label.attributes and line.truncated > 0:
-        attributes["truncated"] = True
+    attributes = line_attributes(line, label, context.labels.schema)
     provenance = context.provenance()
     if line.score is not None:
         provenance = context.provenance(confidence=line.score)
@@ -398,7 +395,7 @@ def _write_frame(
             original = item.originals.get(obj.uid) if obj.uid is not None else None
             stats["original_lines"] += original is not None
             sidecar.append({"line": len(lines), EXTRAS_KEY: extras})
-            lines.append(box_line(obj, label, schema, original))
+            lines.append(box_line(obj, label, schema, original, str(item.image)))
             stats["boxes"] += 1
             continue
         value = None
