@@ -17,11 +17,14 @@ bottom height width length x y z rotation_y [score]``, whitespace separated. The
 ``type`` is a label name (``_`` stands for a space: ``traffic_sign``); ``--map Car=car``
 maps KITTI's names to the schema's. ``DontCare`` becomes a box of the schema's label
 ``DontCare`` if it has one, else of its ignored label (``unlabeled`` in Cityscapes), and is
-written back as ``DontCare``. ``occluded`` 1 or 2 and ``truncated`` above 0 set the schema
-attributes ``occluded`` / ``truncated`` where the label has them; ``score`` is the model
-confidence. Every value of an imported line (the 3D ``dimensions``, ``location``,
-``rotation_y`` and ``alpha`` included) is kept with the object and written back unchanged
-while its box is not edited; a new or edited box gets KITTI's "unknown" 3D values.
+written back as ``DontCare``. ``occluded`` 1 or 2 and ``truncated`` above 0 set ``bool``
+schema attributes of those names where the label has them (Cityscapes); a ``text`` or
+``choice`` attribute named after a field (``truncated``, ``occluded``, ``alpha``,
+``dimensions``, ``location``, ``rotation_y``: the built-in ``kitti`` schema) holds the
+field's text, and is written from there even after the box was edited. ``score`` is the
+model confidence. Every value of an imported line is also kept with the object and written
+back unchanged while its box is not edited; a new or edited box gets KITTI's "unknown"
+values for fields no attribute holds.
 Numbers are written with two decimals where they hold the value exactly, else with as
 many as it takes.
 
