@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.add_argument(
         "--schema",
         default="cityscapes",
-        help="'cityscapes' (default), 'kitti' or a JSON/YAML schema file",
+        help="'cityscapes' (default), 'kitti', 'bdd100k' or a JSON/YAML schema file",
     )
     new.set_defaults(handler=cmd_new)
 
