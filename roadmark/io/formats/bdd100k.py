@@ -18,7 +18,8 @@ joins roadmark sequence ``videoName`` at that index), optional ``size`` ``{"widt
 - ``rle`` ``{counts, size}`` (COCO compressed RLE, Scalabel's masks): the exact pixel region;
 - ``attributes``: ``crowd`` is roadmark's crowd flag; the others (``occluded``,
   ``truncated``, ``trafficLightColor``, ...) are object attributes where the label has them
-  in the schema, else dropped with one warning per attribute name;
+  in the schema (the built-in ``bdd100k`` schema has BDD's categories with these
+  attributes), else dropped with one warning per attribute name;
 - ``id``: in a frame with ``videoName`` the track; numeric ids keep their number, others
   are numbered per video;
 - ``score``: the model's confidence.
