@@ -12,7 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new = subparsers.add_parser("new", help="create an empty project")
     new.add_argument("project", type=Path, help="the .roadmark file to create")
     new.add_argument(
-        "--schema", default="cityscapes", help="'cityscapes' (default) or a JSON/YAML schema file"
+        "--schema",
+        default="cityscapes",
+        help="'cityscapes' (default), 'kitti', 'bdd100k' or a JSON/YAML schema file",
     )
     new.set_defaults(handler=cmd_new)
 

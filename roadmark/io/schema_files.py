@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -9,11 +10,34 @@ import yaml
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import LabelSchema, cityscapes_schema
 
-BUILTIN_SCHEMAS = {"cityscapes": cityscapes_schema}
+
+def _bundled(name: str) -> LabelSchema:
+    text = resources.files("roadmark.assets.schemas").joinpath(f"{name}.json").read_text()
+    return LabelSchema.from_json(text, source=f"{name}.json")
+
+
+def kitti_schema() -> LabelSchema:
+    """KITTI's object classes with the ``label_2`` fields as attributes (see
+    :mod:`roadmark.io.formats.kitti`)."""
+    return _bundled("kitti")
+
+
+def bdd100k_schema() -> LabelSchema:
+    """BDD100K's detection and tracking categories with their attributes (see
+    :mod:`roadmark.io.formats.bdd100k`)."""
+    return _bundled("bdd100k")
+
+
+BUILTIN_SCHEMAS = {
+    "cityscapes": cityscapes_schema,
+    "kitti": kitti_schema,
+    "bdd100k": bdd100k_schema,
+}
 
 
 def load_schema(source: str | Path) -> LabelSchema:
-    """A built-in schema by name (``cityscapes``) or a ``.json``/``.yaml``/``.yml`` file.
+    """A built-in schema by name (``cityscapes``, ``kitti``, ``bdd100k``) or a ``.json``,
+    ``.yaml`` or ``.yml`` file.
 
     Raises:
         SchemaError: Unknown name, unreadable file, bad syntax, or invalid entries (the

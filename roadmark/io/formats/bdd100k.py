@@ -18,7 +18,8 @@ joins roadmark sequence ``videoName`` at that index), optional ``size`` ``{"widt
 - ``rle`` ``{counts, size}`` (COCO compressed RLE, Scalabel's masks): the exact pixel region;
 - ``attributes``: ``crowd`` is roadmark's crowd flag; the others (``occluded``,
   ``truncated``, ``trafficLightColor``, ...) are object attributes where the label has them
-  in the schema, else dropped with one warning per attribute name;
+  in the schema (the built-in ``bdd100k`` schema has BDD's categories with these
+  attributes), else dropped with one warning per attribute name;
 - ``id``: in a frame with ``videoName`` the track; numeric ids keep their number, others
   are numbered per video;
 - ``score``: the model's confidence.
@@ -45,13 +46,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
 from roadmark.core import rle
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region, region_parts
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import region_mask
+from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
 from roadmark.io.formats import Capability, DatasetFormat, register_format
 from roadmark.io.formats.common import (
@@ -497,9 +499,14 @@ def _rle_region(
     if not isinstance(counts, str):
         raise FormatError("must be compressed RLE text", path=where, field=f"{field}.counts")
     try:
-        return rle.to_region({"size": shape, "counts": counts}), shape
+        mask = rle.decode({"size": shape, "counts": counts})
     except (GeometryError, ValueError, TypeError, UnicodeEncodeError) as error:
         raise FormatError("malformed RLE counts", path=where, field=f"{field}.counts") from error
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None, shape
+    window = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # traced from its box
+    return mask_to_region(window, offset=(float(cols[0]), float(rows[0]))), shape
 
 
 def _with_instance_ids(

@@ -17,11 +17,14 @@ bottom height width length x y z rotation_y [score]``, whitespace separated. The
 ``type`` is a label name (``_`` stands for a space: ``traffic_sign``); ``--map Car=car``
 maps KITTI's names to the schema's. ``DontCare`` becomes a box of the schema's label
 ``DontCare`` if it has one, else of its ignored label (``unlabeled`` in Cityscapes), and is
-written back as ``DontCare``. ``occluded`` 1 or 2 and ``truncated`` above 0 set the schema
-attributes ``occluded`` / ``truncated`` where the label has them; ``score`` is the model
-confidence. Every value of an imported line (the 3D ``dimensions``, ``location``,
-``rotation_y`` and ``alpha`` included) is kept with the object and written back unchanged
-while its box is not edited; a new or edited box gets KITTI's "unknown" 3D values.
+written back as ``DontCare``. ``occluded`` 1 or 2 and ``truncated`` above 0 set ``bool``
+schema attributes of those names where the label has them (Cityscapes); a ``text`` or
+``choice`` attribute named after a field (``truncated``, ``occluded``, ``alpha``,
+``dimensions``, ``location``, ``rotation_y``: the built-in ``kitti`` schema) holds the
+field's text, and is written from there even after the box was edited. ``score`` is the
+model confidence. Every value of an imported line is also kept with the object and written
+back unchanged while its box is not edited; a new or edited box gets KITTI's "unknown"
+values for fields no attribute holds.
 Numbers are written with two decimals where they hold the value exactly, else with as
 many as it takes.
 
@@ -56,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from roadmark.core.annotation import AnnotationObject, ObjectKind
-from roadmark.core.raster import color_map, mask_to_region
+from roadmark.core.raster import color_map
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats import Capability, DatasetFormat, register_format
 from roadmark.io.formats.cityscapes_files import write_frame_image
@@ -78,6 +81,7 @@ from roadmark.io.formats.kitti_files import (
     KittiLine,
     box_line,
     ignore_label,
+    line_attributes,
     map_value,
     paint_values,
     parse_lines,
@@ -85,6 +89,7 @@ from roadmark.io.formats.kitti_files import (
     read_sidecar,
     region_from_json,
     region_to_json,
+    segments,
     write_png,
 )
 from roadmark.io.frames import IMAGE_SUFFIXES, natural_key
@@ -258,11 +263,7 @@ def _box_object(line: KittiLine, context: ImportContext) -> AnnotationObject | N
     label = _resolve(line.type, context)
     if label is None:
         return None
-    attributes: dict[str, Any] = {}
-    if "occluded" in label.attributes and line.occluded in (1, 2):
-        attributes["occluded"] = True
-    if "truncated" in label.attributes and line.truncated > 0:
-        attributes["truncated"] = True
+    attributes = line_attributes(line, label, context.labels.schema)
     provenance = context.provenance()
     if line.score is not None:
         provenance = context.provenance(confidence=line.score)
@@ -272,8 +273,8 @@ def _box_object(line: KittiLine, context: ImportContext) -> AnnotationObject | N
 def _map_objects(values: np.ndarray, context: ImportContext, where: str) -> list[AnnotationObject]:
     schema = context.labels.schema
     out = []
-    for value in np.unique(values).tolist():
-        label_id, instance = divmod(int(value), INSTANCE_SHIFT)
+    for value, region in segments(values):
+        label_id, instance = divmod(value, INSTANCE_SHIFT)
         if label_id == 0:
             continue
         label = schema.by_id.get(label_id)
@@ -283,7 +284,6 @@ def _map_objects(values: np.ndarray, context: ImportContext, where: str) -> list
                 path=where,
                 field="semantic",
             )
-        region = mask_to_region(values == value)
         crowd = label.has_instances and instance == 0
         obj = AnnotationObject(
             label.id, region, context.provenance(), instance_id=instance or None, crowd=crowd
@@ -398,7 +398,7 @@ def _write_frame(
             original = item.originals.get(obj.uid) if obj.uid is not None else None
             stats["original_lines"] += original is not None
             sidecar.append({"line": len(lines), EXTRAS_KEY: extras})
-            lines.append(box_line(obj, label, schema, original))
+            lines.append(box_line(obj, label, schema, original, str(item.image)))
             stats["boxes"] += 1
             continue
         value = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from roadmark.core.annotation import AnnotationObject, Box, region_parts
-from roadmark.core.raster import region_mask_in_box
+from roadmark.core.raster import mask_to_region, region_mask_in_box
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats.common import points
 from roadmark.io.formats.errors import FormatError
@@ -159,45 +160,102 @@ def ignore_label(schema: LabelSchema) -> Label | None:
     return ignored[0] if ignored else None
 
 
-def box_line(obj: AnnotationObject, label: Label, schema: LabelSchema, original: Any) -> str:
-    """The ``label_2`` line of a box; an unedited imported box keeps its original values
-    (3D fields included), with the type, occlusion, truncation and score brought up to date."""
+FIELD_TOKENS = {  # schema attribute named after a label_2 field -> its tokens
+    "truncated": slice(1, 2),
+    "occluded": slice(2, 3),
+    "alpha": slice(3, 4),
+    "dimensions": slice(8, 11),
+    "location": slice(11, 14),
+    "rotation_y": slice(14, 15),
+}
+
+
+def line_attributes(line: KittiLine, label: Label, schema: LabelSchema) -> dict[str, Any]:
+    """The attributes of ``label`` that a line's fields fill.
+
+    A ``bool`` ``occluded`` (1 or 2) or ``truncated`` (above 0) is set when true; a ``text``
+    or ``choice`` attribute named after a field (the ``kitti`` schema's ``truncated``,
+    ``occluded``, ``alpha``, ``dimensions``, ``location``, ``rotation_y``) takes its text.
+    """
+    out: dict[str, Any] = {}
+    for name in label.attributes:
+        part = FIELD_TOKENS.get(name)
+        if part is None:
+            continue
+        spec = schema.attributes[name]
+        text = " ".join(line.tokens[part])
+        if spec.type == "bool":
+            if (name == "occluded" and line.occluded in (1, 2)) or (
+                name == "truncated" and line.truncated > 0
+            ):
+                out[name] = True
+        elif spec.type == "text" or text in spec.choices:
+            out[name] = text
+    return out
+
+
+def box_line(
+    obj: AnnotationObject, label: Label, schema: LabelSchema, original: Any, where: str
+) -> str:
+    """The ``label_2`` line of a box.
+
+    An unedited imported box starts from its original values (3D fields included), a new or
+    edited one from KITTI's "unknown" values; the type, the score and the fields the
+    label's attributes hold are then brought up to date.
+
+    Raises:
+        FormatError: A text attribute does not hold the number(s) its field needs.
+    """
     assert isinstance(obj.geometry, Box)
     name = type_name(label, schema)
-    occluded = obj.attributes.get("occluded") is True
-    truncated = obj.attributes.get("truncated") is True
     confidence = obj.provenance.confidence
     tokens = _original_tokens(original)
     if tokens is None:
         box = obj.geometry
-        dont_care = name == DONT_CARE
-        tokens = [
-            name,
-            "-1" if dont_care else ("1.00" if truncated else "0.00"),
-            "-1" if dont_care else ("1" if occluded else "0"),
-            "-10",
-            *(number_text(v) for v in (box.x0, box.y0, box.x1, box.y1)),
-            "-1",
-            "-1",
-            "-1",
-            "-1000",
-            "-1000",
-            "-1000",
-            "-10",
-        ]
+        unknown = "-1" if name == DONT_CARE else "0"
+        tokens = [name, unknown + (".00" if unknown == "0" else ""), unknown, "-10"]
+        tokens += [number_text(v) for v in (box.x0, box.y0, box.x1, box.y1)]
+        tokens += ["-1", "-1", "-1", "-1000", "-1000", "-1000", "-10"]
     else:
         tokens[0] = name
-        if "occluded" in label.attributes and (float(tokens[2]) in (1, 2)) != occluded:
-            tokens[2] = "1" if occluded else "0"
-        if "truncated" in label.attributes and (float(tokens[1]) > 0) != truncated:
-            tokens[1] = "1.00" if truncated else "0.00"
-        tokens = tokens[:15]
-        if confidence is not None and len(original) == 16 and float(original[15]) == confidence:
-            tokens.append(original[15])
-            confidence = None
+        if confidence is not None and len(tokens) == 16 and float(tokens[15]) == confidence:
+            confidence = None  # the original text of the score stays
+        elif len(tokens) == 16:
+            tokens.pop()
+    for attribute in label.attributes:
+        part = FIELD_TOKENS.get(attribute)
+        value = obj.attributes.get(attribute)
+        if part is None or (value is None and schema.attributes[attribute].type != "bool"):
+            continue
+        if schema.attributes[attribute].type == "bool":
+            now = float(tokens[2]) in (1, 2) if attribute == "occluded" else float(tokens[1]) > 0
+            if now != (value is True):
+                tokens[part] = ["1" if value is True else "0"]
+                if attribute == "truncated":
+                    tokens[part] = ["1.00" if value is True else "0.00"]
+            continue
+        tokens[part] = _field_tokens(value, part.stop - part.start, attribute, where)
     if confidence is not None:
         tokens.append(number_text(confidence))
     return " ".join(tokens)
+
+
+def _field_tokens(value: Any, count: int, attribute: str, where: str) -> list[str]:
+    parts = value.split() if isinstance(value, str) else []
+    if len(parts) != count or not all(math.isfinite(_float_or_nan(p)) for p in parts):
+        raise FormatError(
+            f"attribute {attribute!r} must hold {count} number(s) for KITTI, got {value!r}",
+            path=where,
+            field=attribute,
+        )
+    return parts
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def _original_tokens(original: Any) -> list[str] | None:
@@ -237,6 +295,30 @@ def read_map(path: Path, *, instance: bool) -> np.ndarray:
     if array.dtype not in (np.uint8, np.uint16):
         raise FormatError(f"must hold 8 or 16-bit values, got {array.dtype}", path=str(path))
     return array.astype(np.int64)
+
+
+def segments(values: np.ndarray) -> Iterator[tuple[int, Any]]:
+    """Each nonzero value of a map with the exact pixel region it covers.
+
+    The bounding boxes of all values come from one pass over the map, so each region is
+    traced from its own box rather than from the whole frame.
+    """
+    flat = values.ravel()
+    found = np.flatnonzero(np.bincount(flat, minlength=1))  # values are 0..65535: no sort
+    lookup = np.zeros(int(found[-1]) + 1, dtype=np.int32)
+    lookup[found] = np.arange(len(found), dtype=np.int32)
+    inverse = lookup[values]
+    rows = np.zeros((len(found), values.shape[0]), dtype=bool)
+    cols = np.zeros((len(found), values.shape[1]), dtype=bool)
+    rows[inverse, np.arange(values.shape[0])[:, None]] = True
+    cols[inverse, np.arange(values.shape[1])[None, :]] = True
+    for index, value in enumerate(found.tolist()):
+        if value == 0:
+            continue
+        r = np.flatnonzero(rows[index])
+        c = np.flatnonzero(cols[index])
+        window = inverse[r[0] : r[-1] + 1, c[0] : c[-1] + 1] == index
+        yield int(value), mask_to_region(window, offset=(float(c[0]), float(r[0])))
 
 
 def paint_values(regions: list[tuple[Any, int]], height: int, width: int) -> np.ndarray:

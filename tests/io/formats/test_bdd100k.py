@@ -328,3 +328,29 @@ def test_bad_files(project: Project, tmp_path: Path):
     _fails(project, tmp_path / "missing.json", "no such file or folder", None)
     (tmp_path / "empty").mkdir()
     _fails(project, tmp_path / "empty", "has no .json label files", None)
+
+
+def test_the_bdd100k_schema_keeps_the_categories_and_attributes(tmp_path: Path):
+    from roadmark.io.schema_files import load_schema
+
+    frame = _det_frame("frame0.png")
+    frame["labels"] = [label for label in frame["labels"] if "box2d" in label]
+    path = _det(tmp_path / "bdd", [frame])
+    with Project.create(tmp_path / "b.roadmark", load_schema("bdd100k")) as project:
+        report = import_dataset(project, "bdd100k", path)  # no --map needed
+        assert report.warnings == []
+        light, _car, person = all_objects(project)[0]
+        assert dict(light.attributes) == {
+            "occluded": False,
+            "truncated": False,
+            "trafficLightColor": "g",
+        }
+        assert project.schema.by_id[person.label_id].name == "pedestrian"
+        export_dataset(project, "bdd100k", tmp_path / "out.json")
+    (written,) = json.loads((tmp_path / "out.json").read_text())
+    assert written["labels"][0]["attributes"] == frame["labels"][0]["attributes"]
+    assert [label["category"] for label in written["labels"]] == [
+        "traffic light",
+        "car",
+        "pedestrian",
+    ]

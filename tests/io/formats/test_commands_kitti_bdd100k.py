@@ -63,3 +63,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):
     )
     with Project.open(project) as opened:
         assert opened.frame_count() == 0
+
+
+def test_a_kitti_project_imports_kitti_labels_as_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+):
+    from tests.io.formats.test_kitti import LINES, _kitti
+
+    root = _kitti(tmp_path / "kitti", LINES)
+    assert main(["new", str(tmp_path / "k"), "--schema", "kitti"]) == 0
+    assert main(["import", str(tmp_path / "k.roadmark"), str(root), "--format", "kitti"]) == 0
+    assert "imported 4 objects on 1 frames (1 new)" in capsys.readouterr().out
+    assert (
+        main(["export", str(tmp_path / "k.roadmark"), str(tmp_path / "out"), "--format", "kitti"])
+        == 0
+    )
+    assert (tmp_path / "out" / "label_2" / "000000.txt").read_text().splitlines() == LINES

@@ -318,3 +318,75 @@ def test_demo_drive_maps_match_the_cityscapes_export(tmp_path: Path):
         pairs = np.unique(np.stack([instance.ravel(), cs.ravel()]), axis=1)
         assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
         assert len(np.unique(instance % 256)) > 2  # the drive has several instances
+
+
+def _devkit_parse(line: str) -> dict:
+    """A line read as the KITTI tools read it (the object devkit's ``sscanf`` types, as the
+    Python loaders that follow it: ``int`` occlusion, ``float`` for the rest)."""
+    fields = line.split(" ")
+    out = {"type": fields[0], "truncated": float(fields[1]), "occluded": int(fields[2])}
+    out["alpha"] = float(fields[3])
+    out["bbox"] = [float(v) for v in fields[4:8]]
+    out["dimensions"] = [float(v) for v in fields[8:11]]
+    out["location"] = [float(v) for v in fields[11:14]]
+    out["rotation_y"] = float(fields[14])
+    if len(fields) == 16:
+        out["score"] = float(fields[15])
+    assert len(fields) in (15, 16)
+    return out
+
+
+def test_exported_lines_read_as_the_devkit_reads_them(rich_project: Project, tmp_path: Path):
+    export_dataset(rich_project, "kitti", tmp_path / "out")
+    lines = (tmp_path / "out" / "label_2" / "000000.txt").read_text().splitlines()
+    parsed = [_devkit_parse(line) for line in lines]
+    boxes = [o for o in all_objects(rich_project)[0] if o.kind is ObjectKind.BOX]
+    assert [p["type"] for p in parsed] == ["traffic_sign", "car"]
+    for entry, obj in zip(parsed, boxes, strict=True):
+        box = obj.geometry
+        assert entry["bbox"] == [box.x0, box.y0, box.x1, box.y1]
+        assert entry["occluded"] in (0, 1) and entry["dimensions"] == [-1, -1, -1]
+    assert parsed[1]["score"] == 0.875 and "score" not in parsed[0]
+
+
+def test_the_kitti_schema_keeps_every_field_as_an_attribute(tmp_path: Path):
+    """With ``roadmark new P --schema kitti`` the types need no --map, and the devkit's
+    fields (3D ones included) are object attributes, written back even for an edited box."""
+    from roadmark.io.schema_files import load_schema
+
+    root = _kitti(tmp_path / "kitti", LINES)
+    with Project.create(tmp_path / "k.roadmark", load_schema("kitti")) as project:
+        import_dataset(project, "kitti", root)
+        frame = project.frames()[0]
+        objects = list(project.objects(frame.id))
+        names = [project.schema.by_id[o.label_id].name for o in objects]
+        assert names == ["Car", "Pedestrian", "Car", "DontCare"]
+        assert dict(objects[0].attributes) == {
+            "truncated": "0.00",
+            "occluded": "0",
+            "alpha": "-1.58",
+            "dimensions": "1.65 1.67 3.64",
+            "location": "-0.65 1.71 46.70",
+            "rotation_y": "-1.59",
+        }
+        assert dict(objects[3].attributes) == {}
+        attributes = dict(objects[0].attributes) | {"alpha": "-1.50", "occluded": "1"}
+        moved = AnnotationObject(
+            objects[0].label_id, Box(50, 17, 60, 20.5), objects[0].provenance, attributes=attributes
+        )
+        project.replace_objects(frame.id, [moved, *objects[1:]])
+        export_dataset(project, "kitti", tmp_path / "out")
+        lines = (tmp_path / "out" / "label_2" / "000000.txt").read_text().splitlines()
+        assert lines[0] == (
+            "Car 0.00 1 -1.50 50.00 17.00 60.00 20.50 1.65 1.67 3.64 -0.65 1.71 46.70 -1.59"
+        )
+        assert lines[1:] == LINES[1:]
+        broken = AnnotationObject(
+            objects[0].label_id, Box(1, 2, 3, 4), objects[0].provenance,
+            attributes=attributes | {"dimensions": "1.65 wide"},
+        )  # fmt: skip
+        project.replace_objects(frame.id, [broken])
+        with pytest.raises(FormatError, match="'dimensions' must hold 3 number") as info:
+            export_dataset(project, "kitti", tmp_path / "out2")
+        assert info.value.field == "dimensions" and info.value.path.endswith("000000.png")
+    assert not (tmp_path / "out2").exists()
