@@ -15,9 +15,10 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -43,13 +44,18 @@ from roadmark.core.errors import SchemaError
 from roadmark.core.schema import AttributeSpec, Label, LabelSchema, cityscapes_schema
 from roadmark.io import audit, workflow_tables  # noqa: F401  (workflow_tables registers tables)
 from roadmark.io import tables as t
+from roadmark.io import team_tables as tt
 from roadmark.io.errors import (
+    FrameLeasedError,
     NotAProjectError,
     ProjectError,
     ProjectLockedError,
     ProjectReadOnlyError,
     ProjectVersionError,
+    StaleEditError,
 )
+from roadmark.io.locations import database_url, display_location, image_root, is_url
+from roadmark.io.roles import Permission, require
 from roadmark.io.settings import Settings
 
 PROJECT_SUFFIX = ".roadmark"
@@ -77,8 +83,7 @@ class FrameSpec:
     sequence_index: int
 
 
-def _is_url(location: str | Path) -> bool:
-    return "://" in str(location)
+_is_url = is_url
 
 
 def _lock_timeout() -> float:
@@ -113,6 +118,10 @@ class Project:
         self.read_only = read_only
         self._local = threading.local()
         self._schema: LabelSchema | None = None
+        # The version of each object this project last read or wrote: an update is refused
+        # when the row has moved on since (someone else changed it).
+        self._versions: dict[int, int] = {}
+        self._versions_lock = threading.Lock()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -211,11 +220,24 @@ class Project:
     ) -> Project:
         user = user or Settings.load().user_name
         if _is_url(location):
-            engine = sa.create_engine(str(location))
-            return cls(engine, str(location), root or Path.cwd(), user=user, read_only=read_only)
+            shown = display_location(str(location))
+            engine = sa.create_engine(database_url(str(location)), pool_pre_ping=True)
+            root = root or image_root(shown) or Path.cwd()
+            return cls(engine, shown, root, user=user, read_only=read_only)
         path = Path(location).resolve()
         engine = sqlite_engine(path, read_only=read_only, create=create)
-        return cls(engine, str(path), root or path.parent, user=user, read_only=read_only)
+        root = root or image_root(str(path)) or path.parent
+        return cls(engine, str(path), root, user=user, read_only=read_only)
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect: ``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for the team modules that need the raw database)."""
+        return self._engine
 
     def close(self) -> None:
         """Release the database; the project object must not be used afterwards."""
@@ -273,6 +295,11 @@ class Project:
                 raise NotAProjectError(
                     "is not a roadmark project (not a database)", path=self.location
                 ) from error
+            if "connection" in text and ("failed" in text or "refused" in text):
+                raise ProjectError(
+                    f"cannot connect to the database ({_first_line(error.orig)})",
+                    path=self.location,
+                ) from error
             if "disk" in text and ("full" in text or "i/o" in text):
                 raise ProjectError(f"cannot write ({error.orig})", path=self.location) from error
             raise ProjectError(f"database error: {error.orig}", path=self.location) from error
@@ -299,12 +326,43 @@ class Project:
             return
         if self.read_only:
             raise ProjectReadOnlyError("is open read-only", path=self.location)
+        pending: dict[int, int] = {}
         with self._wrap_errors(), self._engine.begin() as conn:
             self._local.conn = conn
+            self._local.versions = pending
             try:
                 yield conn
             finally:
                 self._local.conn = None
+                self._local.versions = None
+        with self._versions_lock:  # committed: the versions written are now the known ones
+            self._versions.update(pending)
+
+    def reading(self) -> AbstractContextManager[sa.Connection]:
+        """A connection to read with (the current transaction's, inside one)."""
+        return self._reading()
+
+    def require(self, permission: Permission) -> None:
+        """Refuse an action the user's role does not allow (see :mod:`roadmark.io.roles`).
+
+        Raises:
+            PermissionDeniedError: It is not allowed.
+        """
+        with self._reading() as conn:
+            require(conn, self.user, permission, self.location)
+
+    def known_version(self, uid: int) -> int | None:
+        """The version of object ``uid`` that this project last read or wrote."""
+        with self._versions_lock:
+            return self._versions.get(uid)
+
+    def _remember_versions(self, versions: dict[int, int]) -> None:
+        pending: dict[int, int] | None = getattr(self._local, "versions", None)
+        if pending is not None:  # inside a transaction: known once it commits
+            pending.update(versions)
+        else:
+            with self._versions_lock:
+                self._versions.update(versions)
 
     @contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
@@ -350,6 +408,7 @@ class Project:
             SchemaError: A label that objects use is missing from ``schema``.
         """
         with self.transaction() as conn:
+            require(conn, self.user, Permission.CHANGE_SCHEMA, self.location)
             used = set(conn.execute(sa.select(t.objects.c.label_id).distinct()).scalars())
             missing = sorted(used - set(schema.by_id))
             if missing:
@@ -386,7 +445,7 @@ class Project:
                 conn.execute(
                     t.labels.update()
                     .where(t.labels.c.id == row["id"])
-                    .values(name=f"\x00tmp{row['id']}")
+                    .values(name=f"\x01roadmark-rename-{row['id']}")
                 )
         for row in rows:
             if row["id"] in existing:
@@ -465,9 +524,12 @@ class Project:
             return path.as_posix()
 
     def frame_file(self, frame: Frame) -> Path:
-        """The absolute path of a frame's image or video file."""
+        """The absolute path of a frame's image or video file (relative paths are resolved
+        against :attr:`root`, which ``roadmark config image-root`` maps per machine)."""
         path = Path(frame.path)
-        return path if path.is_absolute() else (self.root / path)
+        if path.is_absolute() or frame.path.startswith("/"):
+            return path
+        return self.root / path
 
     def add_frames(self, specs: Iterable[FrameSpec]) -> tuple[list[int], int]:
         """Add frames in one transaction; frames the project has already are skipped.
@@ -478,6 +540,7 @@ class Project:
         specs = list(specs)
         now = _iso(utc_now())
         with self.transaction() as conn:
+            require(conn, self.user, Permission.ADD_FRAMES, self.location)
             known = {
                 (row.path, row.video_frame)
                 for row in conn.execute(sa.select(t.frames.c.path, t.frames.c.video_frame))
@@ -552,8 +615,9 @@ class Project:
                 sa.select(t.objects)
                 .where(t.objects.c.frame_id == frame_id)
                 .order_by(t.objects.c.z, t.objects.c.id)
-            ).mappings()
-            return FrameAnnotations(frame, [_object_from_row(row) for row in rows])
+            ).mappings().all()
+        self._remember_versions({row["id"]: row["version"] for row in rows})
+        return FrameAnnotations(frame, [_object_from_row(row) for row in rows])
 
     def add_objects(
         self, frame_id: int, objects: Sequence[AnnotationObject], *, at_bottom: bool = False
@@ -565,6 +629,8 @@ class Project:
         """
         self._check_labels(objects)
         with self.transaction() as conn:
+            require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
+            self._check_lease(conn, frame_id)
             zs = conn.execute(
                 sa.select(sa.func.min(t.objects.c.z), sa.func.max(t.objects.c.z)).where(
                     t.objects.c.frame_id == frame_id
@@ -584,23 +650,88 @@ class Project:
                 uids = list(conn.execute(insert, rows).scalars())
             stored = [replace(obj, uid=uid) for obj, uid in zip(objects, uids, strict=True)]
             audit.log_added(conn, self.user, frame_id, stored)
+            self._remember_versions(dict.fromkeys(uids, 1))
         return stored
 
     def update_objects(self, objects: Sequence[AnnotationObject]) -> None:
-        """Write back edited objects (matched by ``uid``), keeping their z-order."""
+        """Write back edited objects (matched by ``uid``), keeping their z-order.
+
+        Each row's version must still be the one this project last read or wrote (an
+        object it never read is taken as it is now); the write bumps it.
+
+        Raises:
+            StaleEditError: Someone else changed one of the objects since it was read;
+                nothing is written.
+            FrameLeasedError: Another person is editing the frame.
+        """
         self._check_labels(objects)
+        if any(obj.uid is None for obj in objects):
+            raise ProjectError("cannot update an object that was never stored")
         with self.transaction() as conn:
+            require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
+            o = t.objects.c
+            uids = [obj.uid for obj in objects if obj.uid is not None]
+            current = dict(
+                conn.execute(sa.select(o.id, o.version).where(o.id.in_(uids))).all()
+            )
+            for frame_id in set(
+                conn.execute(sa.select(o.frame_id).where(o.id.in_(uids)).distinct()).scalars()
+            ):
+                self._check_lease(conn, frame_id)
             audit.log_updates(conn, self.user, objects)
+            written: dict[int, int] = {}
             for obj in objects:
-                if obj.uid is None:
-                    raise ProjectError("cannot update an object that was never stored")
-                conn.execute(
-                    t.objects.update().where(t.objects.c.id == obj.uid).values(**_object_row(obj))
-                )
+                assert obj.uid is not None
+                expected = self.known_version(obj.uid)
+                if expected is None:
+                    expected = current.get(obj.uid, 1)
+                expected = written.get(obj.uid, expected)
+                done = conn.execute(
+                    t.objects.update()
+                    .where(o.id == obj.uid, o.version == expected)
+                    .values(**_object_row(obj), version=expected + 1)
+                ).rowcount
+                if not done:
+                    raise self._stale(conn, obj.uid, expected)
+                written[obj.uid] = expected + 1
+            self._remember_versions(written)
+
+    def _stale(self, conn: sa.Connection, uid: int, expected: int) -> ProjectError:
+        o = t.objects.c
+        row = conn.execute(
+            sa.select(o.frame_id, o.version, o.updated_by, o.updated_at).where(o.id == uid)
+        ).first()
+        if row is None:
+            return ProjectError(f"has no object {uid}", path=self.location)
+        return StaleEditError(
+            f"object {uid} was changed by {row.updated_by} at {row.updated_at[:19]} (version "
+            f"{row.version}, this edit was based on version {expected}); reload the frame",
+            path=self.location,
+            field=f"frame {row.frame_id}",
+        )
+
+    def _check_lease(self, conn: sa.Connection, frame_id: int) -> None:
+        lease = tt.frame_leases.c
+        row = conn.execute(
+            sa.select(lease.user_name, lease.since).where(
+                lease.frame_id == frame_id,
+                lease.user_name != self.user,
+                lease.expires > time.time(),
+            )
+        ).first()
+        if row is not None:
+            raise FrameLeasedError(
+                f"is being edited by {row.user_name} since {row.since[:19].replace('T', ' ')} "
+                "UTC; it is read-only for you until they leave it",
+                path=self.location,
+                field=f"frame {frame_id}",
+            )
 
     def set_z_order(self, frame_id: int, uids: Sequence[int]) -> None:
         """Make ``uids`` (all of the frame's objects) the z-order, bottom first."""
         with self.transaction() as conn:
+            require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
+            self._check_lease(conn, frame_id)
             present = set(
                 conn.execute(
                     sa.select(t.objects.c.id).where(t.objects.c.frame_id == frame_id)
@@ -700,6 +831,10 @@ def migrate(
         conn.execute(
             t.meta.update().where(t.meta.c.key == "schema_version").values(value=str(target))
         )
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else "no details"
 
 
 def _writable(path: Path) -> bool:
