@@ -42,7 +42,7 @@ from roadmark.core.annotation import (
 )
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import AttributeSpec, Label, LabelSchema, cityscapes_schema
-from roadmark.io import audit, workflow_tables  # noqa: F401  (workflow_tables registers tables)
+from roadmark.io import audit, workflow_tables  # workflow_tables and team_tables register tables
 from roadmark.io import tables as t
 from roadmark.io import team_tables as tt
 from roadmark.io.errors import (
@@ -678,14 +678,17 @@ class Project:
                 conn.execute(sa.select(o.frame_id).where(o.id.in_(uids)).distinct()).scalars()
             ):
                 self._check_lease(conn, frame_id)
+            expected_versions: dict[int, int] = {}
+            for uid in uids:
+                expected = self.known_version(uid)
+                expected_versions[uid] = current.get(uid, 1) if expected is None else expected
+                if uid in current and current[uid] != expected_versions[uid]:
+                    raise self._stale(conn, uid, expected_versions[uid])
             audit.log_updates(conn, self.user, objects)
             written: dict[int, int] = {}
             for obj in objects:
                 assert obj.uid is not None
-                expected = self.known_version(obj.uid)
-                if expected is None:
-                    expected = current.get(obj.uid, 1)
-                expected = written.get(obj.uid, expected)
+                expected = written.get(obj.uid, expected_versions[obj.uid])
                 done = conn.execute(
                     t.objects.update()
                     .where(o.id == obj.uid, o.version == expected)
@@ -698,14 +701,20 @@ class Project:
 
     def _stale(self, conn: sa.Connection, uid: int, expected: int) -> ProjectError:
         o = t.objects.c
-        row = conn.execute(
-            sa.select(o.frame_id, o.version, o.updated_by, o.updated_at).where(o.id == uid)
-        ).first()
+        row = conn.execute(sa.select(o.frame_id, o.version).where(o.id == uid)).first()
         if row is None:
             return ProjectError(f"has no object {uid}", path=self.location)
+        changes = workflow_tables.object_changes.c
+        last = conn.execute(
+            sa.select(changes.user_name, changes.at)
+            .where(changes.object_id == uid)
+            .order_by(changes.id.desc())
+            .limit(1)
+        ).first()
+        by = f"{last.user_name} at {last.at[:19].replace('T', ' ')} UTC" if last else "someone"
         return StaleEditError(
-            f"object {uid} was changed by {row.updated_by} at {row.updated_at[:19]} (version "
-            f"{row.version}, this edit was based on version {expected}); reload the frame",
+            f"object {uid} was changed by {by} (version {row.version}; this edit was based "
+            f"on version {expected}); the frame must be reloaded",
             path=self.location,
             field=f"frame {row.frame_id}",
         )

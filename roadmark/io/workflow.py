@@ -32,6 +32,7 @@ from roadmark.core.workflow import (
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
 from roadmark.io.audit import object_to_json
+from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 
 # Order in which "next frame for me" offers an annotator's frames: sent-back work first.
@@ -42,6 +43,20 @@ ANNOTATION_ORDER = (
     FrameStatus.NEW,
 )
 UNCHANGED: Any = object()
+
+# The permission each move needs (roadmark.io.roles.PERMISSIONS says which roles have it).
+MOVE_PERMISSIONS: dict[Action, Permission] = {
+    Action.PRELABEL: Permission.PRELABEL,
+    Action.START: Permission.WORK_FRAMES,
+    Action.FINISH: Permission.WORK_FRAMES,
+    Action.REOPEN: Permission.WORK_FRAMES,
+    Action.UNSTART: Permission.WORK_FRAMES,
+    Action.START_REVIEW: Permission.REVIEW,
+    Action.ACCEPT: Permission.REVIEW,
+    Action.REJECT: Permission.REVIEW,
+    Action.RECONSIDER: Permission.REVIEW,
+    Action.RESET: Permission.MARK_GOLD,
+}
 
 
 def _fail(project: Project, error: WorkflowError) -> WorkflowError:
@@ -127,7 +142,7 @@ def frame_states(
         query = query.where(f.assignee == assignee)
     if reviewer is not None:
         query = query.where(w.reviewer == reviewer)
-    with project._reading() as conn:
+    with project.reading() as conn:
         return [_state(row) for row in conn.execute(query)]
 
 
@@ -139,7 +154,7 @@ def frame_state(project: Project, frame_id: int) -> FrameState:
     """
     frame = project.frame(frame_id)
     w, c = wt.frame_workflow.c, wt.review_comments.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         row = conn.execute(
             sa.select(w.reviewer, w.annotator, w.gold).where(w.frame_id == frame_id)
         ).first()
@@ -193,6 +208,7 @@ def assign(
     """
     ids = list(frame_ids)
     with project.transaction() as conn:
+        project.require(Permission.ASSIGN)
         for frame_id in ids:
             state = frame_state(project, frame_id)
             new_annotator = state.assignee if annotator is UNCHANGED else annotator
@@ -239,6 +255,7 @@ def move(
     """
     user = project.user
     with project.transaction() as conn:
+        project.require(MOVE_PERMISSIONS[action])
         state = frame_state(project, frame_id)
         try:
             target = check_move(state, action, user, reason=reason, back_to=back_to)
@@ -309,7 +326,7 @@ def events(project: Project, frame_id: int | None = None) -> list[WorkflowEvent]
     query = sa.select(wt.frame_events).order_by(e.id)
     if frame_id is not None:
         query = query.where(e.frame_id == frame_id)
-    with project._reading() as conn:
+    with project.reading() as conn:
         return [
             WorkflowEvent(
                 frame_id=row.frame_id,
@@ -400,6 +417,7 @@ def add_comment(
         )
     now = utc_now()
     with project.transaction() as conn:
+        project.require(Permission.COMMENT)
         comment_id = conn.execute(
             wt.review_comments.insert().values(
                 frame_id=frame_id,
@@ -439,6 +457,7 @@ def resolve_comment(project: Project, comment_id: int, *, resolved: bool = True)
         else {"resolved_by": None, "resolved_at": None}
     )
     with project.transaction() as conn:
+        project.require(Permission.RESOLVE_COMMENTS)
         done = conn.execute(
             wt.review_comments.update().where(c.id == comment_id).values(**values)
         ).rowcount
@@ -478,7 +497,7 @@ def comments(
 
 def _comments(project: Project, where: Any) -> list[ReviewComment]:
     c = wt.review_comments.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(sa.select(wt.review_comments).where(where).order_by(c.id)).all()
     return [
         ReviewComment(
@@ -545,5 +564,5 @@ def time_spent(
         query = query.where(c.frame_id == frame_id)
     if user is not None:
         query = query.where(c.user_name == user)
-    with project._reading() as conn:
+    with project.reading() as conn:
         return [TimeEntry(u, f, tool, float(s)) for u, f, tool, s in conn.execute(query)]
