@@ -72,8 +72,15 @@ def display_location(location: str) -> str:
         ProjectError: Not a URL, or not a PostgreSQL one.
     """
     url = _parse(location)
-    url = url.set(drivername="postgresql", password=None)
-    return url.render_as_string(hide_password=True)
+    bare = sa.engine.URL.create(
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+    return bare.render_as_string(hide_password=True)
 
 
 def image_root(location: str) -> Path | None:

@@ -2,7 +2,7 @@
 
 **Claiming** ("next frame for me") hands out a frame atomically: the person's own unfinished
 frames come first; otherwise one unassigned new or pre-labeled frame is assigned to them by
-a single ``UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP LOCKED)`` on PostgreSQL (on
+a single ``WITH c AS (SELECT ... FOR UPDATE SKIP LOCKED) UPDATE ...`` on PostgreSQL (on
 SQLite the one statement runs under the database's write lock), so two people asking at
 the same moment never get the same frame.
 
@@ -36,6 +36,7 @@ from roadmark.io.workflow import ANNOTATION_ORDER, frame_state, frame_states
 LEASE_SECONDS = 300.0  # a lease not renewed for 5 minutes has expired
 RENEW_SECONDS = 60.0  # how often an open editor renews its lease
 CLAIMABLE = (FrameStatus.PRELABELED, FrameStatus.NEW)
+CLAIM_ATTEMPTS = 20
 
 
 def machine_name() -> str:
@@ -76,32 +77,60 @@ def claim_frame_ids(project: Project, count: int) -> list[int]:
     locked with ``FOR UPDATE SKIP LOCKED`` (concurrent claimers take the next rows instead
     of waiting), and the ``assignee IS NULL`` condition is checked again on the locked rows.
     """
+    for _ in range(CLAIM_ATTEMPTS):
+        with project.transaction() as conn:
+            claimed = sorted(conn.execute(claim_statement(project.user, count)).scalars())
+        # PostgreSQL applies LIMIT before re-checking rows another claimer changed at the
+        # same moment, so an empty answer is trusted only when nothing is left to claim.
+        if claimed or not _claimable_left(project):
+            return claimed
+    return []
+
+
+def _claimable_left(project: Project) -> bool:
+    f = t.frames.c
+    with project.reading() as conn:
+        return (
+            conn.execute(
+                sa.select(f.id)
+                .where(f.assignee.is_(None), f.status.in_([s.value for s in CLAIMABLE]))
+                .limit(1)
+            ).first()
+            is not None
+        )
+
+
+def claim_statement(user: str, count: int) -> sa.Update:
+    """The one statement of :func:`claim_frame_ids` (``UPDATE ... RETURNING id``)."""
     f, w = t.frames.c, wt.frame_workflow.c
+    candidate = t.frames.alias("candidate")  # not correlated with the frames updated
+    c = candidate.c
     lease = tt.frame_leases.c
     gold = sa.select(w.frame_id).where(w.gold == sa.true())
     leased = sa.select(lease.frame_id).where(
-        lease.user_name != project.user, lease.expires > time.time()
+        lease.user_name != user, lease.expires > time.time()
     )
     candidates = (
-        sa.select(f.id)
+        sa.select(c.id)
         .where(
-            f.assignee.is_(None),
-            f.status.in_([s.value for s in CLAIMABLE]),
-            f.id.not_in(gold),
-            f.id.not_in(leased),
+            c.assignee.is_(None),
+            c.status.in_([s.value for s in CLAIMABLE]),
+            c.id.not_in(gold),
+            c.id.not_in(leased),
         )
-        .order_by(f.sequence, f.sequence_index, f.id)
+        .order_by(c.sequence, c.sequence_index, c.id)
         .limit(count)
-        .with_for_update(skip_locked=True, of=t.frames)
+        .with_for_update(skip_locked=True, of=candidate)
+        .cte("claimable")
     )
-    statement = (
+    # A CTE runs once; an IN (subquery ... LIMIT) may be re-run by the planner and then
+    # hand out more rows than asked for.
+    return (
         t.frames.update()
-        .where(f.id.in_(candidates.scalar_subquery()), f.assignee.is_(None))
-        .values(assignee=project.user, updated_at=utc_now().isoformat())
+        .where(f.id == candidates.c.id, f.assignee.is_(None))
+        .values(assignee=user, updated_at=utc_now().isoformat())
         .returning(f.id)
     )
-    with project.transaction() as conn:
-        return sorted(conn.execute(statement).scalars())
 
 
 # -- leases -------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ def test_concurrent_claims_never_hand_out_a_frame_twice(team_project):
                     frame_ids = team.claim_frame_ids(project, 1)
                     if not frame_ids:
                         break
+                    assert len(frame_ids) == 1
                     got.extend(frame_ids)
         except BaseException as error:  # reported below
             errors.append(error)
