@@ -53,3 +53,54 @@ prelabel_claims = sa.Table(
     sa.Column("expires", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("frame_id", "model_digest", name="pk_prelabel_claims"),
 )
+
+
+# -- live updates --------------------------------------------------------------------------
+
+NOTIFY_CHANNEL = "roadmark_changes"
+
+# Tables whose changes open editors show: (table, the column naming the frame).
+WATCHED_TABLES = (
+    ("frames", "id"),
+    ("frame_workflow", "frame_id"),
+    ("review_comments", "frame_id"),
+    ("predictions", "frame_id"),
+    ("objects", "frame_id"),
+    ("frame_leases", "frame_id"),
+)
+
+
+def _notify_ddl() -> list[str]:
+    statements = []
+    for table, column in WATCHED_TABLES:
+        function = f"roadmark_notify_{table}"
+        statements.append(
+            f"""CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+DECLARE row_frame integer;
+BEGIN
+    IF TG_OP = 'DELETE' THEN row_frame := OLD.{column}; ELSE row_frame := NEW.{column}; END IF;
+    PERFORM pg_notify('{NOTIFY_CHANNEL}', json_build_object(
+        'table', TG_TABLE_NAME, 'op', TG_OP, 'frame', row_frame,
+        'at', extract(epoch from clock_timestamp()))::text);
+    RETURN NULL;
+END $$ LANGUAGE plpgsql"""
+        )
+        statements.append(f"DROP TRIGGER IF EXISTS {function} ON {table}")
+        statements.append(
+            f"CREATE TRIGGER {function} AFTER INSERT OR UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {function}()"
+        )
+    return statements
+
+
+def install_notify_triggers(target: sa.MetaData, connection: sa.Connection, **_: object) -> None:
+    """On PostgreSQL, make every change of a watched table send a NOTIFY on
+    :data:`NOTIFY_CHANNEL` (JSON: table, op, frame, at), delivered when it commits."""
+    if connection.dialect.name != "postgresql":
+        return
+    for statement in _notify_ddl():
+        connection.exec_driver_sql(statement)
+
+
+# Runs after every create_all: new projects, the version 2 migration and copies.
+sa.event.listen(metadata, "after_create", install_notify_triggers)
