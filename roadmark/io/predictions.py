@@ -34,6 +34,7 @@ from roadmark.core.prediction import (
     UncertainRegion,
 )
 from roadmark.io import tables as t
+from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 
 _PNG_PARAMS = [
@@ -138,6 +139,7 @@ def write_packed(project: Project, packed: Sequence[PackedPrediction]) -> list[i
     if not packed:
         return ids
     with project.transaction() as conn:
+        project.require(Permission.PRELABEL)
         for item in packed:
             frame_id, model = item.row["frame_id"], item.row["model"]
             old = conn.execute(
