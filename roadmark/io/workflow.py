@@ -256,6 +256,9 @@ def move(
     user = project.user
     with project.transaction() as conn:
         project.require(MOVE_PERMISSIONS[action])
+        # Lock the frame's row (PostgreSQL) so two people cannot both make a move from the
+        # same status (two reviewers starting one review); SQLite serializes writers.
+        conn.execute(sa.select(t.frames.c.id).where(t.frames.c.id == frame_id).with_for_update())
         state = frame_state(project, frame_id)
         try:
             target = check_move(state, action, user, reason=reason, back_to=back_to)
