@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roadmark.core.errors import RoadmarkError
+from roadmark.core.errors import EditConflictError, RoadmarkError
 
 
 class ProjectError(RoadmarkError):
@@ -29,7 +29,7 @@ class FrameSourceError(RoadmarkError):
     """An image, folder or video cannot be used as frames."""
 
 
-class StaleEditError(ProjectError):
+class StaleEditError(ProjectError, EditConflictError):
     """An edit was based on an object version that someone else has changed since."""
 
 
