@@ -8,8 +8,9 @@ processes for a bounded time. Each uses the store API the editor uses: annotator
 their next frame (``team.claim_next``), take its lease, start it, add objects and edit
 them, finish; reviewers take done frames, fix a label, pin a comment and reject, or accept.
 Every person also keeps a second, stale copy of an object it edited (a second editor
-window) and tries to write it back: the store must refuse it. Between actions a person
-thinks for ``--think`` seconds (people do not click continuously).
+window) and tries to write it back: the store must refuse it. Before each action a person
+thinks for ``--think`` seconds on average (0.5x to 1.5x, 1 s by default: a person
+commits at most about one action a second).
 
 Each process logs every write the store acknowledged; afterwards the database is checked
 against the logs:
@@ -128,6 +129,7 @@ def person(
         end = start_at + seconds
 
         def act(fn: Any, what: str) -> Any:
+            time.sleep(think * rng.uniform(0.5, 1.5))  # a person between two actions
             started = time.perf_counter()
             try:
                 value = fn()
@@ -179,7 +181,6 @@ def person(
                 pass
             except Exception as error:  # reported in the figures, never hidden
                 log["errors"].append(f"{type(error).__name__}: {error}")
-            time.sleep(think * rng.uniform(0.5, 1.5))
         time.sleep(0.5)  # let the last notifications arrive
     Path(out).write_text(json.dumps(log))
 
@@ -187,11 +188,11 @@ def person(
 def annotate(
     project, second, name, rng, act, record, log, team, workflow, Action, StaleEditError, region
 ) -> None:
-    mine_before = {f.id for f in project.frames() if f.assignee == name}
     state = act(lambda: team.claim_next(project), "claim")
     if state is None:
+        time.sleep(1.0)  # nothing to do: look again in a moment
         return
-    if state.frame_id not in mine_before:
+    if state.frame_id not in log["claims"]:  # new to this person: claimed just now
         log["claims"].append(state.frame_id)
     frame_id = state.frame_id
     act(lambda: team.acquire(project, frame_id), "lease")
@@ -241,6 +242,7 @@ def review(
 ) -> None:
     queue = [s for s in workflow.review_queue(project, name) if s.status.value == "done"]
     if not queue:
+        time.sleep(1.0)
         return
     state = rng.choice(queue[:5])
     frame_id = state.frame_id
@@ -421,7 +423,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--backend", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--frames", type=int, default=400)
-    parser.add_argument("--think", type=float, default=0.5, help="seconds between actions")
+    parser.add_argument(
+        "--think", type=float, default=1.0, help="mean seconds a person takes between actions"
+    )
     parser.add_argument(
         "--startup", type=float, default=30.0, help="seconds the processes get to start"
     )

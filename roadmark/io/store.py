@@ -221,7 +221,7 @@ class Project:
         user = user or Settings.load().user_name
         if _is_url(location):
             shown = display_location(str(location))
-            engine = sa.create_engine(database_url(str(location)), pool_pre_ping=True)
+            engine = sa.create_engine(database_url(str(location)), pool_recycle=3600)
             root = root or image_root(shown) or Path.cwd()
             return cls(engine, shown, root, user=user, read_only=read_only)
         path = Path(location).resolve()
@@ -671,13 +671,13 @@ class Project:
             require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
             o = t.objects.c
             uids = [obj.uid for obj in objects if obj.uid is not None]
-            current = dict(
-                conn.execute(sa.select(o.id, o.version).where(o.id.in_(uids))).all()
-            )
-            for frame_id in set(
-                conn.execute(sa.select(o.frame_id).where(o.id.in_(uids)).distinct()).scalars()
-            ):
-                self._check_lease(conn, frame_id)
+            rows = conn.execute(sa.select(o.id, o.version, o.frame_id).where(o.id.in_(uids)))
+            current: dict[int, int] = {}
+            frame_ids: set[int] = set()
+            for uid, version, frame_id in rows:
+                current[uid] = version
+                frame_ids.add(frame_id)
+            self._check_lease(conn, *frame_ids)
             expected_versions: dict[int, int] = {}
             for uid in uids:
                 expected = self.known_version(uid)
@@ -719,11 +719,13 @@ class Project:
             field=f"frame {row.frame_id}",
         )
 
-    def _check_lease(self, conn: sa.Connection, frame_id: int) -> None:
+    def _check_lease(self, conn: sa.Connection, *frame_ids: int) -> None:
+        if not frame_ids:
+            return
         lease = tt.frame_leases.c
         row = conn.execute(
-            sa.select(lease.user_name, lease.since).where(
-                lease.frame_id == frame_id,
+            sa.select(lease.frame_id, lease.user_name, lease.since).where(
+                lease.frame_id.in_(frame_ids),
                 lease.user_name != self.user,
                 lease.expires > time.time(),
             )
@@ -733,7 +735,7 @@ class Project:
                 f"is being edited by {row.user_name} since {row.since[:19].replace('T', ' ')} "
                 "UTC; it is read-only for you until they leave it",
                 path=self.location,
-                field=f"frame {frame_id}",
+                field=f"frame {row.frame_id}",
             )
 
     def set_z_order(self, frame_id: int, uids: Sequence[int]) -> None:
