@@ -32,6 +32,7 @@ from roadmark.core.workflow import (
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
 from roadmark.io.audit import object_to_json
+from roadmark.io.errors import ProjectError
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 
@@ -108,14 +109,18 @@ def frame_states(
     status: FrameStatus | None = None,
     assignee: str | None = None,
     reviewer: str | None = None,
+    frame_id: int | None = None,
 ) -> list[FrameState]:
     """Workflow state of every frame (in project order), optionally filtered."""
     f, w, c = t.frames.c, wt.frame_workflow.c, wt.review_comments.c
+    # A correlated count (an index lookup per frame) rather than a grouped subquery, so
+    # that one frame's state does not count every comment of the project.
     open_comments = (
-        sa.select(c.frame_id, sa.func.count().label("n"))
-        .where(c.resolved_by.is_(None))
-        .group_by(c.frame_id)
-        .subquery()
+        sa.select(sa.func.count())
+        .where(c.frame_id == f.id, c.resolved_by.is_(None))
+        .correlate(t.frames)
+        .scalar_subquery()
+        .label("n")
     )
     query = (
         sa.select(
@@ -127,13 +132,9 @@ def frame_states(
             w.reviewer,
             w.annotator,
             w.gold,
-            open_comments.c.n,
+            open_comments,
         )
-        .select_from(
-            t.frames.outerjoin(wt.frame_workflow, w.frame_id == f.id).outerjoin(
-                open_comments, open_comments.c.frame_id == f.id
-            )
-        )
+        .select_from(t.frames.outerjoin(wt.frame_workflow, w.frame_id == f.id))
         .order_by(f.sequence, f.sequence_index, f.id)
     )
     if status is not None:
@@ -142,35 +143,22 @@ def frame_states(
         query = query.where(f.assignee == assignee)
     if reviewer is not None:
         query = query.where(w.reviewer == reviewer)
+    if frame_id is not None:
+        query = query.where(f.id == frame_id)
     with project.reading() as conn:
         return [_state(row) for row in conn.execute(query)]
 
 
 def frame_state(project: Project, frame_id: int) -> FrameState:
-    """One frame's workflow state.
+    """One frame's workflow state (one query).
 
     Raises:
         ProjectError: No such frame.
     """
-    frame = project.frame(frame_id)
-    w, c = wt.frame_workflow.c, wt.review_comments.c
-    with project.reading() as conn:
-        row = conn.execute(
-            sa.select(w.reviewer, w.annotator, w.gold).where(w.frame_id == frame_id)
-        ).first()
-        open_count = conn.execute(
-            sa.select(sa.func.count()).where(c.frame_id == frame_id, c.resolved_by.is_(None))
-        ).scalar()
-    return FrameState(
-        frame_id=frame_id,
-        name=frame.name,
-        status=frame.status,
-        assignee=frame.assignee,
-        reviewer=row.reviewer if row else None,
-        annotator=row.annotator if row else None,
-        gold=bool(row.gold) if row else False,
-        open_comments=int(open_count or 0),
-    )
+    found = frame_states(project, frame_id=frame_id)
+    if not found:
+        raise ProjectError(f"has no frame {frame_id}", path=project.location)
+    return found[0]
 
 
 def _state(row: Any) -> FrameState:
