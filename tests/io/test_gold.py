@@ -13,6 +13,7 @@ from roadmark.io import workflow as wf
 from roadmark.io.store import Project
 from tests.helpers import region
 from tests.io.test_workflow import make_project
+from tests.io.test_workflow import project_path  # noqa: F401  (both back ends)
 
 ROAD, CAR, PERSON = 7, 26, 24
 
