@@ -68,3 +68,34 @@ def test_team_command_errors_are_one_line_without_the_password(pg_cluster, tmp_p
     )
     result = run("config", "image-root", str(tmp_path / "p.roadmark"), str(tmp_path / "nope"))
     _one_line_error(result, "nope", "is not a folder")
+
+
+def test_the_image_root_is_per_machine_and_a_missing_image_names_its_path(
+    pg_database: str, tmp_path: Path
+):
+    from roadmark.io.errors import FrameSourceError
+    from roadmark.io.frames import FrameLoader
+    from roadmark.io.locations import set_image_root
+    from roadmark.io.store import Project
+
+    linux = tmp_path / "mnt" / "footage"
+    (linux / "run1").mkdir(parents=True)
+    make_image(linux / "run1" / "a.png")
+    set_image_root(pg_database, linux)
+    assert main(["new", pg_database]) == 0
+    assert main(["add", pg_database, str(linux / "run1")]) == 0
+    with Project.open(pg_database) as project:
+        (frame,) = project.frames()
+        assert frame.path == "run1/a.png"  # stored relative to the image root
+        assert project.frame_file(frame) == linux / "run1" / "a.png"
+    # another machine mounts the share elsewhere; the same project opens there
+    other = tmp_path / "Z"
+    other.mkdir()
+    set_image_root(pg_database, other)
+    with Project.open(pg_database) as project:
+        (frame,) = project.frames()
+        loader = FrameLoader(lambda path: project.root / path)
+        with pytest.raises(FrameSourceError, match="image not found") as error:
+            loader.load(frame.path)
+        assert str(other / "run1" / "a.png") in str(error.value)
+        loader.close()
