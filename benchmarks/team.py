@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import json
 import multiprocessing as mp
+import os
 import random
 import sys
 import tempfile
@@ -375,6 +376,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     notify = [v for log in logs for v in log["notify_ms"]]
     figures = {
         "backend": args.backend,
+        "load_average_1min_at_end": round(os.getloadavg()[0], 1),
+        "cpus": os.cpu_count(),
         "people": args.people,
         "seconds": args.seconds,
         "think_s": args.think,
