@@ -201,6 +201,8 @@ def annotate(
         if state.status.value != "in_progress":
             act(lambda: workflow.move(project, frame_id, Action.START), "move")
             log["moves"].append([frame_id, "start"])
+        for comment in workflow.comments(project, frame_id, open_only=True):  # rework
+            act(lambda comment=comment: workflow.resolve_comment(project, comment.id), "comment")
         x = rng.uniform(0, 900)
         added = act(
             lambda: project.add_objects(

@@ -527,9 +527,7 @@ class Project:
         """The absolute path of a frame's image or video file (relative paths are resolved
         against :attr:`root`, which ``roadmark config image-root`` maps per machine)."""
         path = Path(frame.path)
-        if path.is_absolute() or frame.path.startswith("/"):
-            return path
-        return self.root / path
+        return path if path.is_absolute() else (self.root / path)
 
     def add_frames(self, specs: Iterable[FrameSpec]) -> tuple[list[int], int]:
         """Add frames in one transaction; frames the project has already are skipped.
