@@ -62,6 +62,9 @@ def test_team_command_errors_are_one_line_without_the_password(pg_cluster, tmp_p
     _one_line_error(result, "postgresql://postgres@/nosuchdb", "cannot connect")
     assert secret not in result.stderr
     _one_line_error(run("new", "mysql://host/db"), "'mysql' databases are not supported")
+    url = pg_cluster.new_database()
+    assert run("new", url).returncode == 0
+    _one_line_error(run("new", url), "already holds a roadmark project")
     (tmp_path / "p.roadmark").touch()
     _one_line_error(
         run("members", pg_cluster.url(), "--add", "x", "--role", "boss"), "not a roadmark project"

@@ -155,6 +155,11 @@ class Project:
         schema = schema or cityscapes_schema()
         try:
             with project._wrap_errors(), project._engine.begin() as conn:
+                if _is_url(location) and "meta" in sa.inspect(conn).get_table_names():
+                    raise ProjectError(
+                        "already holds a roadmark project; open it instead",
+                        path=project.location,
+                    )
                 t.metadata.create_all(conn)
                 now = _iso(utc_now())
                 conn.execute(
