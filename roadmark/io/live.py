@@ -57,22 +57,41 @@ class ChangeFeed(Protocol):
 
 
 class PostgresFeed:
-    """LISTEN on the project's notification channel (its own autocommit connection)."""
+    """LISTEN on the project's notification channel (its own autocommit connection).
+
+    A lost connection (a server restart, a network break) is opened again; the changes
+    missed meanwhile are reported as one "something changed" so that views reload.
+    """
 
     def __init__(self, conninfo: str, location: str) -> None:
+        self._conninfo = conninfo
         try:
-            self._conn = psycopg.connect(conninfo, autocommit=True)
+            self._conn = self._listen()
         except psycopg.Error as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else "failed"
             raise ProjectError(f"cannot listen for changes ({first})", path=location) from None
-        self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    def _listen(self) -> psycopg.Connection:
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return conn
 
     def wait(self, timeout: float) -> list[Change]:
-        first = [_parse(n.payload) for n in self._conn.notifies(timeout=timeout, stop_after=1)]
-        if not first:
-            return []
-        # and whatever else has arrived by now, without waiting for more
-        return first + [_parse(n.payload) for n in self._conn.notifies(timeout=0.001)]
+        try:
+            notifies = self._conn.notifies(timeout=timeout, stop_after=1)
+            first = [_parse(n.payload) for n in notifies]
+            if not first:
+                return []
+            # and whatever else has arrived by now, without waiting for more
+            return first + [_parse(n.payload) for n in self._conn.notifies(timeout=0.001)]
+        except psycopg.OperationalError:
+            self._conn.close()
+            time.sleep(min(timeout, 1.0))
+            try:
+                self._conn = self._listen()
+            except psycopg.OperationalError:
+                return []  # still away: try again on the next wait
+            return [Change("*", None, "*", time.time())]
 
     def close(self) -> None:
         self._conn.close()

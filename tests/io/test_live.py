@@ -10,6 +10,7 @@ from roadmark.core.annotation import Box, FrameStatus
 from roadmark.core.workflow import CommentCategory
 from roadmark.io import workflow
 from roadmark.io.live import Change, ChangeWatcher
+from roadmark.io.locations import set_image_root
 from roadmark.io.store import Project
 from tests.io.test_team import _specs
 
@@ -45,3 +46,30 @@ def test_changes_by_others_arrive_within_two_seconds(store_location: str, tmp_pa
             watcher.stop()
         expected = {"review_comments"} if lea.dialect == "postgresql" else {"*"}
         assert {c.table for c in batch} == expected
+
+
+def test_the_listener_comes_back_after_losing_its_connection(pg_database: str, tmp_path: Path):
+    import sqlalchemy as sa
+
+    set_image_root(pg_database, tmp_path)
+    with Project.create(pg_database, user="lea") as lea:
+        ids, _ = lea.add_frames(_specs(tmp_path / "images", 2))
+        received: queue.Queue[list[Change]] = queue.Queue()
+        watcher = ChangeWatcher(lea, received.put)
+        try:
+            with lea.engine.connect() as conn:  # the server drops the listening connection
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                    )
+                )
+                conn.commit()
+            # the watcher reconnects and says that something changed meanwhile ...
+            assert _next_batch(received, within=5.0)[0].table == "*"
+            # ... and hears what comes next again
+            lea.set_frame_status(ids[1], FrameStatus.DONE)
+            batch = _next_batch(received, within=2.0)
+            assert {c.frame_id for c in batch} == {ids[1]}
+        finally:
+            watcher.stop()
