@@ -35,7 +35,12 @@ from roadmark.io.live import Change, ChangeWatcher
 if TYPE_CHECKING:
     from roadmark.app.main_window import MainWindow
 
-register([ActionSpec("file.open_team", "Open &team project…", "File", ("Ctrl+Shift+O",))])
+register(
+    [
+        ActionSpec("file.open_team", "Open &team project…", "File", ("Ctrl+Shift+O",)),
+        ActionSpec("frame.break_lease", "&Break the edit lease of this frame (lead)", "Frame"),
+    ]
+)
 
 REFRESH_DELAY_MS = 150  # changes arriving together are shown together
 
@@ -76,6 +81,7 @@ class TeamMode:
         next_action.triggered.disconnect()
         next_action.setText("Next frame for me (claim)")
         window.actions.bind("frame.next_unlabeled", window.guard(self.claim_next))
+        window.actions.bind("frame.break_lease", window.guard(self.break_lease))
         self.renew_timer = QTimer(window)
         self.renew_timer.setInterval(int(team.RENEW_SECONDS * 1000))
         self.renew_timer.timeout.connect(self.renew)
@@ -150,6 +156,16 @@ class TeamMode:
         self.last_activity = time.monotonic()
         if event.note:
             self.window.statusBar().showMessage(event.note, 10000)
+
+    def break_lease(self) -> None:
+        """Frame > Break the edit lease (leads): free the shown frame and take it."""
+        document = self.window.editor.document
+        if document is None:
+            return
+        broken = team.break_lease(self.project, document.frame.id)
+        self._take(document.frame.id)
+        who = f"{broken.user} ({broken.machine})" if broken else "nobody"
+        self.window.statusBar().showMessage(f"Broke the lease of {who}.", 5000)
 
     # -- claiming ----------------------------------------------------------------------------
 

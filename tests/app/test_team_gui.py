@@ -51,6 +51,8 @@ def test_leases_claims_and_live_updates(qtbot, team_url: str, monkeypatch, tmp_p
         assert not window.team.banner.isHidden()
         assert "being edited by ben (ws-ben) since" in window.team.banner.text()
         window.grab().save(str(tmp_path / "read-only.png"))
+        window.actions["frame.break_lease"].trigger()  # only leads may
+        assert "anna (annotator) may not break" in window.last_error
         assert team.holder(ben, ids[0]) is None
         # ben's edits on frame 1 reach anna's open editor within 2 s
         (obj,) = ben.add_objects(ids[1], [region(26, 40, 30, 80, 60)])
@@ -84,3 +86,18 @@ def test_open_team_project_dialog_lists_recent_urls(qtbot, team_url: str):
     assert dialog.recent.count() == 1 and not dialog.open_button.isEnabled()
     dialog.recent.setCurrentRow(0)
     assert dialog.url == "postgresql://db.example.com/labels" and dialog.open_button.isEnabled()
+
+
+def test_a_lead_breaks_a_lease_from_the_window(qtbot, team_url: str, monkeypatch):
+    with Project.open(team_url, user="ben") as ben:
+        team.acquire(ben, ben.frames()[0].id, machine="ws-ben")
+    monkeypatch.setenv("ROADMARK_USER", "lea")
+    window = MainWindow.open_project(team_url, frame=0, prefetch=False)
+    qtbot.addWidget(window)
+    show(qtbot, window)
+    assert "being edited by ben" in window.team.banner.text()
+    window.actions["frame.break_lease"].trigger()
+    assert window.team.banner.isHidden()
+    with Project.open(team_url, user="ben") as ben:
+        assert team.holder(ben, ben.frames()[0].id).user == "lea"
+    window.close()
