@@ -24,3 +24,32 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 @pytest.fixture
 def project_path(tmp_path: Path) -> Path:
     return tmp_path / "p.roadmark"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster for the whole run (never skipped: CI installs the
+    server; a machine without it fails these tests with the reason)."""
+    from tests.pgcluster import cluster
+
+    with cluster() as running:
+        yield running
+
+
+@pytest.fixture
+def pg_database(pg_cluster) -> str:
+    """The URL of a new, empty database on the test cluster."""
+    return pg_cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where to create a project, once per back end: a file, then a PostgreSQL database
+    whose image root is mapped to ``tmp_path`` (as ``roadmark config image-root`` does)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "p.roadmark")
+    from roadmark.io.locations import set_image_root
+
+    url = request.getfixturevalue("pg_database")
+    set_image_root(url, tmp_path)
+    return url

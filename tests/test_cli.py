@@ -12,6 +12,7 @@ import pytest
 
 from roadmark.cli import main
 from roadmark.io.store import Project
+from roadmark.io.tables import SCHEMA_VERSION
 from tests.helpers import make_image
 
 
@@ -107,5 +108,7 @@ def test_newer_locked_and_read_only_projects(tmp_path: Path):
         conn.execute("update meta set value = '7' where key = 'schema_version'")
     _one_line_error(run("info", str(project)), "p.roadmark", "newer roadmark")
     with sqlite3.connect(project) as conn:
-        conn.execute("update meta set value = '1' where key = 'schema_version'")
+        conn.execute(
+            "update meta set value = ? where key = 'schema_version'", (str(SCHEMA_VERSION),)
+        )
     assert run("info", str(project)).returncode == 0

@@ -35,6 +35,7 @@ from roadmark.app import (
     prelabel_action,
     quality,
     sequence_tools,
+    team_mode,
     training_panel,
 )
 from roadmark.app.attributes_dock import AttributesDock
@@ -159,6 +160,7 @@ class MainWindow(QMainWindow):
         self.guided_review = guided_review.install(self)
         self.training = training_panel.install(self)
         self.prelabeler = prelabel_action.install(self)
+        self.team = team_mode.install(self)
         self._tab_extra_docks()
 
     # -- construction ----------------------------------------------------------------------

@@ -42,9 +42,12 @@ class StartScreen(QWidget):
         for path in Settings.load().recent_projects:
             location = Path(path)
             missing = "://" not in path and not location.exists()
-            item = QListWidgetItem(
-                f"{location.stem}{'   (missing)' if missing else ''}\n{location.parent}"
-            )
+            if "://" in path:  # a team project: its database name, and the URL
+                name = path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] or path
+                text = f"{name}   (team project)\n{path}"
+            else:
+                text = f"{location.stem}{'   (missing)' if missing else ''}\n{location.parent}"
+            item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, path)
             item.setToolTip(path)
             if missing:
@@ -56,6 +59,7 @@ class StartScreen(QWidget):
         buttons = QHBoxLayout()
         for text, slot in (
             ("&Open project…", self._choose_project),
+            ("Open &team project…", self._choose_team_project),
             ("&New project…", self._new_project),
             ("Open the &demo", self._open_demo),
         ):
@@ -96,6 +100,13 @@ class StartScreen(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Open project", "", "roadmark (*.roadmark)")
         if path:
             self.open_project(path)
+
+    def _choose_team_project(self) -> None:
+        from roadmark.app.team_open import TeamProjectDialog
+
+        dialog = TeamProjectDialog(self)
+        if dialog.exec() and dialog.url:
+            self.open_project(dialog.url)
 
     def _new_project(self) -> None:
         from roadmark.io.store import Project

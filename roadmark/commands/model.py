@@ -89,10 +89,10 @@ def _schema(source: str) -> Any:
     from roadmark.io.schema_files import load_schema
 
     path = Path(source)
-    if path.suffix == ".roadmark" and path.is_file():
+    if (path.suffix == ".roadmark" and path.is_file()) or "://" in source:
         from roadmark.io.store import Project
 
-        with Project.open(path, read_only=True) as project:
+        with Project.open(source, read_only=True) as project:
             return project.schema
     return load_schema(source)
 

@@ -47,6 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="segmentation: 'flip' averages each frame's class probabilities with its mirror "
         "image's, and the uncertainty comes from the average (twice the work)",
     )
+    run.add_argument(
+        "--worker",
+        action="store_true",
+        help="claim batches of unpredicted frames from the database until none are left, "
+        "sharing the project with any number of other workers (team projects)",
+    )
+    run.add_argument(
+        "--claim", type=int, metavar="N", help="with --worker: frames per claim (4 x --batch)"
+    )
+    run.add_argument(
+        "--claim-seconds",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="with --worker: a claim lapses after S seconds (600), so frames of a worker "
+        "that died are taken over",
+    )
     run.set_defaults(handler=cmd_prelabel)
 
     queue = subparsers.add_parser(
@@ -99,6 +116,8 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             frame_ids=frame_ids,
             params=RegionParams(measure=args.measure),
         )
+        if args.worker:
+            return _run_worker(args, project, model, options)
         with tqdm(unit="frame", desc=model.name, file=sys.stderr, mininterval=0.5) as bar:
 
             def progress(done: int, total: int) -> None:
@@ -112,6 +131,29 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
         f"prelabeled {result.predicted} of {result.selected} frames with {result.model} on "
         f"{result.device} in {result.seconds:.1f} s ({result.frames_per_second:.2f} frames/s)"
         + (skipped if result.skipped else "")
+    )
+    return 0
+
+
+def _run_worker(args: argparse.Namespace, project: Any, model: Any, options: Any) -> int:
+    from roadmark.core.errors import RoadmarkError
+    from roadmark.models.worker import run_worker
+
+    if args.frames is not None or args.force:
+        raise RoadmarkError("a worker takes every unpredicted frame", field="--frames/--force")
+    claim = args.claim or 4 * args.batch
+    if claim < 1 or args.claim_seconds <= 0:
+        raise RoadmarkError("must be positive", field="--claim/--claim-seconds")
+
+    def stored(frame_ids: list[int]) -> None:
+        print(json.dumps({"stored": frame_ids}), flush=True)
+
+    result = run_worker(
+        project, model, options, claim=claim, claim_seconds=args.claim_seconds, on_batch=stored
+    )
+    print(
+        f"worker {result.worker} predicted {len(result.frame_ids)} frames in "
+        f"{result.batches} claims in {result.seconds:.1f} s; nothing is left to claim"
     )
     return 0
 

@@ -10,7 +10,9 @@ from typing import Any
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     new = subparsers.add_parser("new", help="create an empty project")
-    new.add_argument("project", type=Path, help="the .roadmark file to create")
+    new.add_argument(
+        "project", help="the .roadmark file to create, or a postgresql://HOST/DATABASE URL"
+    )
     new.add_argument(
         "--schema",
         default="cityscapes",
@@ -19,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     new.set_defaults(handler=cmd_new)
 
     add = subparsers.add_parser("add", help="add images, folders or videos as frames")
-    add.add_argument("project", type=Path)
+    add.add_argument("project", help="the .roadmark file or database URL")
     add.add_argument("paths", type=Path, nargs="+", metavar="PATH")
     add.add_argument("--every", type=int, default=1, metavar="N", help="every Nth video frame")
     add.add_argument("--start", type=int, default=0, metavar="N", help="first video frame kept")
@@ -44,16 +46,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    from roadmark.io.locations import is_url
     from roadmark.io.schema_files import load_schema
     from roadmark.io.store import PROJECT_SUFFIX, Project
 
-    path: Path = args.project
-    if path.suffix != PROJECT_SUFFIX:
-        path = path.with_name(path.name + PROJECT_SUFFIX)
+    location: str | Path = args.project
+    if not is_url(location):
+        path = Path(location)
+        location = (
+            path if path.suffix == PROJECT_SUFFIX else path.with_name(path.name + PROJECT_SUFFIX)
+        )
     schema = load_schema(args.schema)
-    with Project.create(path, schema):
-        pass
-    print(f"created {path} (schema {schema.name}, {len(schema)} labels)")
+    with Project.create(location, schema) as project:
+        shown = project.location if is_url(location) else location
+    print(f"created {shown} (schema {schema.name}, {len(schema)} labels)")
     return 0
 
 

@@ -41,6 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     frames.add_argument("--reviewer", metavar="USER", help="only frames reviewed by USER")
     frames.add_argument("--next", action="store_true", help="only the next frame for --user")
     frames.add_argument("--review", action="store_true", help="with --next: the next to review")
+    frames.add_argument(
+        "--claim",
+        action="store_true",
+        help="with --next: assign the frame to --user atomically (team projects: two people "
+        "never get the same frame)",
+    )
     frames.add_argument("--json", action="store_true", help="print JSON")
     frames.set_defaults(handler=cmd_frames)
 
@@ -190,13 +196,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_frames(args: argparse.Namespace) -> int:
-    from roadmark.core.workflow import parse_status
+    from roadmark.core.workflow import WorkflowError, parse_status
+    from roadmark.io.team import claim_next
     from roadmark.io.workflow import frame_states, next_frame, rejection_reason
 
-    with _open(args, read_only=True) as project:
+    if args.claim and (not args.next or args.review):
+        raise WorkflowError("--claim goes with --next (annotation, not --review)", field="--claim")
+    with _open(args, read_only=not args.claim) as project:
         positions = {frame.id: index for index, frame in enumerate(project.frames())}
         if args.next:
-            found = next_frame(project, project.user, review=args.review)
+            if args.claim:
+                found = claim_next(project)
+            else:
+                found = next_frame(project, project.user, review=args.review)
             states = [found] if found else []
         else:
             states = frame_states(

@@ -171,6 +171,36 @@ class CommandGroup(Command):
             command.revert(target)
 
 
+def expected_state(command: Command, direction: str) -> list[AnnotationObject] | None:
+    """The stored objects ``command`` starts from when applied (``direction="apply"``) or
+    reverted (``"revert"``); ``None`` when the command type does not say.
+
+    After a refused (stale) edit the frame is reloaded: the command may be applied again
+    only if these objects are still as it expects, or it would undo another person's work.
+    """
+    forward = direction == "apply"
+    if isinstance(command, UpdateObjects):
+        return list(command.before if forward else command.after)
+    if isinstance(command, AddObjects):
+        if command.stored is None:
+            return [] if forward else None
+        return [replace(obj, deleted=forward) for obj in command.stored]
+    if isinstance(command, SetZOrder):
+        return []
+    if isinstance(command, CommandGroup):
+        # each object as the first child to touch it (in the order of the run) expects it
+        expected: dict[int | None, AnnotationObject] = {}
+        children = command.commands if forward else tuple(reversed(command.commands))
+        for child in children:
+            found = expected_state(child, direction)
+            if found is None:
+                return None
+            for obj in found:
+                expected.setdefault(obj.uid, obj)
+        return list(expected.values())
+    return None
+
+
 def describe(count: int, noun: str = "object") -> str:
     """``"1 object"``, ``"3 objects"``."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

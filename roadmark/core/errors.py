@@ -49,3 +49,7 @@ class SchemaError(RoadmarkError):
 
 class GeometryError(RoadmarkError):
     """A geometry cannot be used (too few points, empty, not finite)."""
+
+
+class EditConflictError(RoadmarkError):
+    """An edit was refused because someone else changed the same objects first."""

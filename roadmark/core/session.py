@@ -19,6 +19,8 @@ from typing import Any, Literal, Protocol
 
 from roadmark.core.annotation import AnnotationObject, Frame, FrameAnnotations, FrameStatus
 from roadmark.core.document import FrameDocument
+from roadmark.core.edits import expected_state
+from roadmark.core.errors import EditConflictError
 from roadmark.core.history import Command, History
 
 UNSTARTED = (FrameStatus.NEW, FrameStatus.PRELABELED, FrameStatus.REJECTED)
@@ -54,11 +56,13 @@ class SessionEvent:
         command: The command.
         action: ``"do"``, ``"undo"`` or ``"redo"``.
         statuses: Frames whose workflow status the command changed, with the new status.
+        note: What happened besides, for the user (an edit re-applied after a reload).
     """
 
     command: Command
     action: Literal["do", "undo", "redo"]
     statuses: dict[int, FrameStatus] = field(default_factory=dict)
+    note: str | None = None
 
     @property
     def frame_ids(self) -> tuple[int, ...]:
@@ -166,10 +170,15 @@ class EditSession:
         return document
 
     def execute(self, command: Command) -> Command:
-        """Apply ``command`` in one transaction, mirror it, and push it on the history."""
-        statuses = self._run(command.apply, command.frame_ids, start_work=True)
+        """Apply ``command`` in one transaction, mirror it, and push it on the history.
+
+        Raises:
+            EditConflictError: Someone else changed the objects first; the frame was
+                reloaded and the command could not be applied on top (it is dropped).
+        """
+        statuses, note = self._run_reloading(command, "apply", start_work=True)
         self.history.push(command)
-        self._notify(SessionEvent(command, "do", statuses))
+        self._notify(SessionEvent(command, "do", statuses, note))
         return command
 
     def undo(self) -> Command | None:
@@ -177,9 +186,9 @@ class EditSession:
         command = self.history.next_undo()
         if command is None:
             return None
-        statuses = self._run(command.revert, command.frame_ids, start_work=False, undone=command)
+        statuses, note = self._run_reloading(command, "revert", start_work=False, undone=command)
         self.history.undo_done()
-        self._notify(SessionEvent(command, "undo", statuses))
+        self._notify(SessionEvent(command, "undo", statuses, note))
         return command
 
     def redo(self) -> Command | None:
@@ -187,10 +196,56 @@ class EditSession:
         command = self.history.next_redo()
         if command is None:
             return None
-        statuses = self._run(command.apply, command.frame_ids, start_work=True)
+        statuses, note = self._run_reloading(command, "apply", start_work=True)
         self.history.redo_done()
-        self._notify(SessionEvent(command, "redo", statuses))
+        self._notify(SessionEvent(command, "redo", statuses, note))
         return command
+
+    def reload(self, frame_ids: Sequence[int] | None = None) -> None:
+        """Bring the open document up to date with the store (changes made by others), in
+        place, so that views on it stay valid; reading also refreshes the object versions
+        the store checks edits against. ``frame_ids``: other frames to re-read as well."""
+        for frame_id in frame_ids or ():
+            if self.document is None or frame_id != self.document.frame.id:
+                self.store.objects(frame_id)
+        if self.document is not None:
+            sync_document(self.document, self.store.objects(self.document.frame.id))
+
+    def _run_reloading(
+        self,
+        command: Command,
+        direction: Literal["apply", "revert"],
+        *,
+        start_work: bool,
+        undone: Command | None = None,
+    ) -> tuple[dict[int, FrameStatus], str | None]:
+        step = command.apply if direction == "apply" else command.revert
+        try:
+            return self._run(step, command.frame_ids, start_work=start_work, undone=undone), None
+        except EditConflictError as error:
+            self.reload(command.frame_ids)
+            expected = expected_state(command, direction)
+            if expected is None or not self._still_stored(expected, command.frame_ids):
+                raise EditConflictError(
+                    f"{error.message}. The frame was reloaded with their change; yours "
+                    f"({command.text}) could not be applied on top of it and was dropped",
+                    path=error.path,
+                    field=error.field,
+                ) from error
+        statuses = self._run(step, command.frame_ids, start_work=start_work, undone=undone)
+        return statuses, (
+            f"Someone else changed this frame; it was reloaded and your change "
+            f"({command.text}) applied on top."
+        )
+
+    def _still_stored(self, expected: Sequence[AnnotationObject], frame_ids: Sequence[int]) -> bool:
+        stored = {obj.uid: obj for frame_id in frame_ids for obj in self.store.objects(frame_id)}
+        return all(
+            obj.uid in stored
+            and stored[obj.uid].same_content(obj)
+            and stored[obj.uid].provenance.source == obj.provenance.source
+            for obj in expected
+        )
 
     def _run(
         self,
@@ -272,3 +327,20 @@ class EditSession:
     def _notify(self, event: SessionEvent) -> None:
         for listener in list(self._listeners):
             listener(event)
+
+
+def sync_document(document: FrameDocument, fresh: FrameAnnotations) -> None:
+    """Make ``document`` show ``fresh`` (the frame as stored now), as one batch of changes."""
+    known = {obj.uid for obj in document.objects}
+    added = [obj for obj in fresh if obj.uid not in known]
+    changed = [obj for obj in fresh if obj.uid in known and document.get(obj.uid) != obj]
+    document.begin_batch()
+    try:
+        if changed:
+            document.apply_updated(changed)
+        if added:
+            document.apply_added(added)
+        document.apply_z_order([obj.uid for obj in fresh if obj.uid is not None])
+        document.set_frame_status(fresh.frame.status)
+    finally:
+        document.end_batch()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roadmark.core.errors import RoadmarkError
+from roadmark.core.errors import EditConflictError, RoadmarkError
 
 
 class ProjectError(RoadmarkError):
@@ -27,3 +27,15 @@ class ProjectReadOnlyError(ProjectError):
 
 class FrameSourceError(RoadmarkError):
     """An image, folder or video cannot be used as frames."""
+
+
+class StaleEditError(ProjectError, EditConflictError):
+    """An edit was based on an object version that someone else has changed since."""
+
+
+class FrameLeasedError(ProjectError):
+    """Another person holds the edit lease of the frame."""
+
+
+class PermissionDeniedError(ProjectError):
+    """The user's role in a team project does not allow the action."""

@@ -24,6 +24,7 @@ from roadmark.core.annotation import AnnotationObject, FrameStatus, utc_now
 from roadmark.core.workflow import Action, WorkflowError
 from roadmark.io import workflow_tables as wt
 from roadmark.io.audit import object_from_json, object_to_json
+from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 from roadmark.io.workflow import frame_state, record_event, update_frame_workflow
 
@@ -68,6 +69,7 @@ def mark_gold(project: Project, frame_ids: Iterable[int], *, keep_labels: bool =
     """
     now = utc_now().isoformat()
     with project.transaction() as conn:
+        project.require(Permission.MARK_GOLD)
         for frame_id in frame_ids:
             state = frame_state(project, frame_id)
             live = project.objects(frame_id).live()
@@ -105,6 +107,7 @@ def mark_gold(project: Project, frame_ids: Iterable[int], *, keep_labels: bool =
 def unmark_gold(project: Project, frame_ids: Iterable[int]) -> None:
     """Frames are no longer gold (their stored references are kept, unused)."""
     with project.transaction() as conn:
+        project.require(Permission.MARK_GOLD)
         for frame_id in frame_ids:
             update_frame_workflow(conn, frame_id, gold=False)
 

@@ -38,6 +38,7 @@ from roadmark.core.prediction import (
     UncertainRegion,
 )
 from roadmark.io import tables as t
+from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 from roadmark.io.uncertainty import queue_coverage
 
@@ -147,6 +148,7 @@ def write_packed(project: Project, packed: Sequence[PackedPrediction]) -> list[i
     if not packed:
         return ids
     with project.transaction() as conn:
+        project.require(Permission.PRELABEL)
         for item in packed:
             frame_id, model = item.row["frame_id"], item.row["model"]
             old = conn.execute(

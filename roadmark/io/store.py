@@ -15,9 +15,10 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -40,15 +41,20 @@ from roadmark.core.annotation import (
 )
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import AttributeSpec, Label, LabelSchema, cityscapes_schema
-from roadmark.io import audit, workflow_tables  # noqa: F401  (workflow_tables registers tables)
+from roadmark.io import audit, workflow_tables  # workflow_tables and team_tables register tables
 from roadmark.io import tables as t
+from roadmark.io import team_tables as tt
 from roadmark.io.errors import (
+    FrameLeasedError,
     NotAProjectError,
     ProjectError,
     ProjectLockedError,
     ProjectReadOnlyError,
     ProjectVersionError,
+    StaleEditError,
 )
+from roadmark.io.locations import database_url, display_location, image_root, is_url
+from roadmark.io.roles import Permission, require
 from roadmark.io.rows import frame_from_row, label_attributes, label_color, object_from_row
 from roadmark.io.settings import Settings
 
@@ -77,8 +83,7 @@ class FrameSpec:
     sequence_index: int
 
 
-def _is_url(location: str | Path) -> bool:
-    return "://" in str(location)
+_is_url = is_url
 
 
 def _lock_timeout() -> float:
@@ -109,6 +114,10 @@ class Project:
         self.read_only = read_only
         self._local = threading.local()
         self._schema: LabelSchema | None = None
+        # The version of each object this project last read or wrote: an update is refused
+        # when the row has moved on since (someone else changed it).
+        self._versions: dict[int, int] = {}
+        self._versions_lock = threading.Lock()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -142,6 +151,11 @@ class Project:
         schema = schema or cityscapes_schema()
         try:
             with project._wrap_errors(), project._engine.begin() as conn:
+                if _is_url(location) and "meta" in sa.inspect(conn).get_table_names():
+                    raise ProjectError(
+                        "already holds a roadmark project; open it instead",
+                        path=project.location,
+                    )
                 t.metadata.create_all(conn)
                 now = _iso(utc_now())
                 conn.execute(
@@ -209,11 +223,24 @@ class Project:
     ) -> Project:
         user = user or Settings.load().user_name
         if _is_url(location):
-            engine = sa.create_engine(str(location))
-            return cls(engine, str(location), root or Path.cwd(), user=user, read_only=read_only)
+            shown = display_location(str(location))
+            engine = sa.create_engine(database_url(str(location)), pool_recycle=3600)
+            root = root or image_root(shown) or Path.cwd()
+            return cls(engine, shown, root, user=user, read_only=read_only)
         path = Path(location).resolve()
         engine = sqlite_engine(path, read_only=read_only, create=create)
-        return cls(engine, str(path), root or path.parent, user=user, read_only=read_only)
+        root = root or image_root(str(path)) or path.parent
+        return cls(engine, str(path), root, user=user, read_only=read_only)
+
+    @property
+    def dialect(self) -> str:
+        """The database's dialect: ``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for the team modules that need the raw database)."""
+        return self._engine
 
     def close(self) -> None:
         """Release the database; the project object must not be used afterwards."""
@@ -291,6 +318,11 @@ class Project:
                 raise NotAProjectError(
                     "is not a roadmark project (not a database)", path=self.location
                 ) from error
+            if "connection" in text and ("failed" in text or "refused" in text):
+                raise ProjectError(
+                    f"cannot connect to the database ({_first_line(error.orig)})",
+                    path=self.location,
+                ) from error
             if "disk" in text and ("full" in text or "i/o" in text):
                 raise ProjectError(f"cannot write ({error.orig})", path=self.location) from error
             raise ProjectError(f"database error: {error.orig}", path=self.location) from error
@@ -317,12 +349,43 @@ class Project:
             return
         if self.read_only:
             raise ProjectReadOnlyError("is open read-only", path=self.location)
+        pending: dict[int, int] = {}
         with self._wrap_errors(), self._engine.begin() as conn:
             self._local.conn = conn
+            self._local.versions = pending
             try:
                 yield conn
             finally:
                 self._local.conn = None
+                self._local.versions = None
+        with self._versions_lock:  # committed: the versions written are now the known ones
+            self._versions.update(pending)
+
+    def reading(self) -> AbstractContextManager[sa.Connection]:
+        """A connection to read with (the current transaction's, inside one)."""
+        return self._reading()
+
+    def require(self, permission: Permission) -> None:
+        """Refuse an action the user's role does not allow (see :mod:`roadmark.io.roles`).
+
+        Raises:
+            PermissionDeniedError: It is not allowed.
+        """
+        with self._reading() as conn:
+            require(conn, self.user, permission, self.location)
+
+    def known_version(self, uid: int) -> int | None:
+        """The version of object ``uid`` that this project last read or wrote."""
+        with self._versions_lock:
+            return self._versions.get(uid)
+
+    def _remember_versions(self, versions: dict[int, int]) -> None:
+        pending: dict[int, int] | None = getattr(self._local, "versions", None)
+        if pending is not None:  # inside a transaction: known once it commits
+            pending.update(versions)
+        else:
+            with self._versions_lock:
+                self._versions.update(versions)
 
     @contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
@@ -368,6 +431,7 @@ class Project:
             SchemaError: A label that objects use is missing from ``schema``.
         """
         with self.transaction() as conn:
+            require(conn, self.user, Permission.CHANGE_SCHEMA, self.location)
             used = set(conn.execute(sa.select(t.objects.c.label_id).distinct()).scalars())
             missing = sorted(used - set(schema.by_id))
             if missing:
@@ -404,7 +468,7 @@ class Project:
                 conn.execute(
                     t.labels.update()
                     .where(t.labels.c.id == row["id"])
-                    .values(name=f"\x00tmp{row['id']}")
+                    .values(name=f"\x01roadmark-rename-{row['id']}")
                 )
         for row in rows:
             if row["id"] in existing:
@@ -481,7 +545,8 @@ class Project:
             return path.as_posix()
 
     def frame_file(self, frame: Frame) -> Path:
-        """The absolute path of a frame's image or video file."""
+        """The absolute path of a frame's image or video file (relative paths are resolved
+        against :attr:`root`, which ``roadmark config image-root`` maps per machine)."""
         path = Path(frame.path)
         return path if path.is_absolute() else (self.root / path)
 
@@ -494,6 +559,7 @@ class Project:
         specs = list(specs)
         now = _iso(utc_now())
         with self.transaction() as conn:
+            require(conn, self.user, Permission.ADD_FRAMES, self.location)
             known = {
                 (row.path, row.video_frame)
                 for row in conn.execute(sa.select(t.frames.c.path, t.frames.c.video_frame))
@@ -568,11 +634,12 @@ class Project:
                 sa.select(t.objects)
                 .where(t.objects.c.frame_id == frame_id)
                 .order_by(t.objects.c.z, t.objects.c.id)
-            ).mappings()
-            labels = self.schema.by_id
-            return FrameAnnotations(
-                frame, [object_from_row(row, self.location, labels) for row in found]
-            )
+            ).mappings().all()
+        self._remember_versions({row["id"]: row["version"] for row in found})
+        labels = self.schema.by_id
+        return FrameAnnotations(
+            frame, [object_from_row(row, self.location, labels) for row in found]
+        )
 
     def add_objects(
         self, frame_id: int, objects: Sequence[AnnotationObject], *, at_bottom: bool = False
@@ -584,6 +651,8 @@ class Project:
         """
         self._check_labels(objects)
         with self.transaction() as conn:
+            require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
+            self._check_lease(conn, frame_id)
             zs = conn.execute(
                 sa.select(sa.func.min(t.objects.c.z), sa.func.max(t.objects.c.z)).where(
                     t.objects.c.frame_id == frame_id
@@ -603,23 +672,99 @@ class Project:
                 uids = list(conn.execute(insert, rows).scalars())
             stored = [replace(obj, uid=uid) for obj, uid in zip(objects, uids, strict=True)]
             audit.log_added(conn, self.user, frame_id, stored)
+            self._remember_versions(dict.fromkeys(uids, 1))
         return stored
 
     def update_objects(self, objects: Sequence[AnnotationObject]) -> None:
-        """Write back edited objects (matched by ``uid``), keeping their z-order."""
+        """Write back edited objects (matched by ``uid``), keeping their z-order.
+
+        Each row's version must still be the one this project last read or wrote (an
+        object it never read is taken as it is now); the write bumps it.
+
+        Raises:
+            StaleEditError: Someone else changed one of the objects since it was read;
+                nothing is written.
+            FrameLeasedError: Another person is editing the frame.
+        """
         self._check_labels(objects)
+        if any(obj.uid is None for obj in objects):
+            raise ProjectError("cannot update an object that was never stored")
         with self.transaction() as conn:
+            require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
+            o = t.objects.c
+            uids = [obj.uid for obj in objects if obj.uid is not None]
+            rows = conn.execute(sa.select(o.id, o.version, o.frame_id).where(o.id.in_(uids)))
+            current: dict[int, int] = {}
+            frame_ids: set[int] = set()
+            for uid, version, frame_id in rows:
+                current[uid] = version
+                frame_ids.add(frame_id)
+            self._check_lease(conn, *frame_ids)
+            expected_versions: dict[int, int] = {}
+            for uid in uids:
+                expected = self.known_version(uid)
+                expected_versions[uid] = current.get(uid, 1) if expected is None else expected
+                if uid in current and current[uid] != expected_versions[uid]:
+                    raise self._stale(conn, uid, expected_versions[uid])
             audit.log_updates(conn, self.user, objects)
+            written: dict[int, int] = {}
             for obj in objects:
-                if obj.uid is None:
-                    raise ProjectError("cannot update an object that was never stored")
-                conn.execute(
-                    t.objects.update().where(t.objects.c.id == obj.uid).values(**_object_row(obj))
-                )
+                assert obj.uid is not None
+                expected = written.get(obj.uid, expected_versions[obj.uid])
+                done = conn.execute(
+                    t.objects.update()
+                    .where(o.id == obj.uid, o.version == expected)
+                    .values(**_object_row(obj), version=expected + 1)
+                ).rowcount
+                if not done:
+                    raise self._stale(conn, obj.uid, expected)
+                written[obj.uid] = expected + 1
+            self._remember_versions(written)
+
+    def _stale(self, conn: sa.Connection, uid: int, expected: int) -> ProjectError:
+        o = t.objects.c
+        row = conn.execute(sa.select(o.frame_id, o.version).where(o.id == uid)).first()
+        if row is None:
+            return ProjectError(f"has no object {uid}", path=self.location)
+        changes = workflow_tables.object_changes.c
+        last = conn.execute(
+            sa.select(changes.user_name, changes.at)
+            .where(changes.object_id == uid)
+            .order_by(changes.id.desc())
+            .limit(1)
+        ).first()
+        by = f"{last.user_name} at {last.at[:19].replace('T', ' ')} UTC" if last else "someone"
+        return StaleEditError(
+            f"object {uid} was changed by {by} (version {row.version}; this edit was based "
+            f"on version {expected}); the frame must be reloaded",
+            path=self.location,
+            field=f"frame {row.frame_id}",
+        )
+
+    def _check_lease(self, conn: sa.Connection, *frame_ids: int) -> None:
+        if not frame_ids:
+            return
+        lease = tt.frame_leases.c
+        row = conn.execute(
+            sa.select(lease.frame_id, lease.user_name, lease.since).where(
+                lease.frame_id.in_(frame_ids),
+                lease.user_name != self.user,
+                lease.expires > time.time(),
+            )
+        ).first()
+        if row is not None:
+            raise FrameLeasedError(
+                f"is being edited by {row.user_name} since {row.since[:19].replace('T', ' ')} "
+                "UTC; it is read-only for you until they leave it",
+                path=self.location,
+                field=f"frame {row.frame_id}",
+            )
 
     def set_z_order(self, frame_id: int, uids: Sequence[int]) -> None:
         """Make ``uids`` (all of the frame's objects) the z-order, bottom first."""
         with self.transaction() as conn:
+            require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
+            self._check_lease(conn, frame_id)
             present = set(
                 conn.execute(
                     sa.select(t.objects.c.id).where(t.objects.c.frame_id == frame_id)
@@ -719,6 +864,10 @@ def migrate(
         conn.execute(
             t.meta.update().where(t.meta.c.key == "schema_version").values(value=str(target))
         )
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else "no details"
 
 
 def _writable(path: Path) -> bool:

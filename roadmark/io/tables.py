@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FORMAT_NAME = "roadmark-project"
 
 metadata = sa.MetaData()
@@ -93,6 +93,8 @@ objects = sa.Table(
     sa.Column("verified", sa.Boolean, nullable=False, default=False),
     sa.Column("confidence", sa.Float),
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    # Bumped by every write: an edit based on an older version is refused (team projects).
+    sa.Column("version", sa.Integer, nullable=False, default=1, server_default="1"),
     sa.Index("ix_objects_frame_z", "frame_id", "z"),
     sa.Index("ix_objects_track", "track_id"),
 )
@@ -168,6 +170,12 @@ def _v1_region_outlines(conn: sa.Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE predictions ADD COLUMN expected_errors {real}")
 
 
+def _v2_team_columns_and_tables(conn: sa.Connection) -> None:
+    """Version 3: object versions and the team tables (members, leases, claims)."""
+    conn.execute(sa.text("ALTER TABLE objects ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
+    metadata.create_all(conn)  # only the tables that are missing
+
+
 # MIGRATIONS[v] upgrades a project of version v to v + 1; a change to the tables above adds
 # a function here and bumps SCHEMA_VERSION.
-MIGRATIONS: dict[int, Migration] = {1: _v1_region_outlines}
+MIGRATIONS: dict[int, Migration] = {1: _v1_region_outlines, 2: _v2_team_columns_and_tables}

@@ -32,6 +32,8 @@ from roadmark.core.workflow import (
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
 from roadmark.io.audit import object_to_json
+from roadmark.io.errors import ProjectError
+from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 
 # Order in which "next frame for me" offers an annotator's frames: sent-back work first.
@@ -42,6 +44,20 @@ ANNOTATION_ORDER = (
     FrameStatus.NEW,
 )
 UNCHANGED: Any = object()
+
+# The permission each move needs (roadmark.io.roles.PERMISSIONS says which roles have it).
+MOVE_PERMISSIONS: dict[Action, Permission] = {
+    Action.PRELABEL: Permission.PRELABEL,
+    Action.START: Permission.WORK_FRAMES,
+    Action.FINISH: Permission.WORK_FRAMES,
+    Action.REOPEN: Permission.WORK_FRAMES,
+    Action.UNSTART: Permission.WORK_FRAMES,
+    Action.START_REVIEW: Permission.REVIEW,
+    Action.ACCEPT: Permission.REVIEW,
+    Action.REJECT: Permission.REVIEW,
+    Action.RECONSIDER: Permission.REVIEW,
+    Action.RESET: Permission.MARK_GOLD,
+}
 
 
 def _fail(project: Project, error: WorkflowError) -> WorkflowError:
@@ -93,14 +109,18 @@ def frame_states(
     status: FrameStatus | None = None,
     assignee: str | None = None,
     reviewer: str | None = None,
+    frame_id: int | None = None,
 ) -> list[FrameState]:
     """Workflow state of every frame (in project order), optionally filtered."""
     f, w, c = t.frames.c, wt.frame_workflow.c, wt.review_comments.c
+    # A correlated count (an index lookup per frame) rather than a grouped subquery, so
+    # that one frame's state does not count every comment of the project.
     open_comments = (
-        sa.select(c.frame_id, sa.func.count().label("n"))
-        .where(c.resolved_by.is_(None))
-        .group_by(c.frame_id)
-        .subquery()
+        sa.select(sa.func.count())
+        .where(c.frame_id == f.id, c.resolved_by.is_(None))
+        .correlate(t.frames)
+        .scalar_subquery()
+        .label("n")
     )
     query = (
         sa.select(
@@ -112,13 +132,9 @@ def frame_states(
             w.reviewer,
             w.annotator,
             w.gold,
-            open_comments.c.n,
+            open_comments,
         )
-        .select_from(
-            t.frames.outerjoin(wt.frame_workflow, w.frame_id == f.id).outerjoin(
-                open_comments, open_comments.c.frame_id == f.id
-            )
-        )
+        .select_from(t.frames.outerjoin(wt.frame_workflow, w.frame_id == f.id))
         .order_by(f.sequence, f.sequence_index, f.id)
     )
     if status is not None:
@@ -127,35 +143,22 @@ def frame_states(
         query = query.where(f.assignee == assignee)
     if reviewer is not None:
         query = query.where(w.reviewer == reviewer)
-    with project._reading() as conn:
+    if frame_id is not None:
+        query = query.where(f.id == frame_id)
+    with project.reading() as conn:
         return [_state(row) for row in conn.execute(query)]
 
 
 def frame_state(project: Project, frame_id: int) -> FrameState:
-    """One frame's workflow state.
+    """One frame's workflow state (one query).
 
     Raises:
         ProjectError: No such frame.
     """
-    frame = project.frame(frame_id)
-    w, c = wt.frame_workflow.c, wt.review_comments.c
-    with project._reading() as conn:
-        row = conn.execute(
-            sa.select(w.reviewer, w.annotator, w.gold).where(w.frame_id == frame_id)
-        ).first()
-        open_count = conn.execute(
-            sa.select(sa.func.count()).where(c.frame_id == frame_id, c.resolved_by.is_(None))
-        ).scalar()
-    return FrameState(
-        frame_id=frame_id,
-        name=frame.name,
-        status=frame.status,
-        assignee=frame.assignee,
-        reviewer=row.reviewer if row else None,
-        annotator=row.annotator if row else None,
-        gold=bool(row.gold) if row else False,
-        open_comments=int(open_count or 0),
-    )
+    found = frame_states(project, frame_id=frame_id)
+    if not found:
+        raise ProjectError(f"has no frame {frame_id}", path=project.location)
+    return found[0]
 
 
 def _state(row: Any) -> FrameState:
@@ -193,6 +196,7 @@ def assign(
     """
     ids = list(frame_ids)
     with project.transaction() as conn:
+        project.require(Permission.ASSIGN)
         for frame_id in ids:
             state = frame_state(project, frame_id)
             new_annotator = state.assignee if annotator is UNCHANGED else annotator
@@ -239,6 +243,10 @@ def move(
     """
     user = project.user
     with project.transaction() as conn:
+        project.require(MOVE_PERMISSIONS[action])
+        # Lock the frame's row (PostgreSQL) so two people cannot both make a move from the
+        # same status (two reviewers starting one review); SQLite serializes writers.
+        conn.execute(sa.select(t.frames.c.id).where(t.frames.c.id == frame_id).with_for_update())
         state = frame_state(project, frame_id)
         try:
             target = check_move(state, action, user, reason=reason, back_to=back_to)
@@ -309,7 +317,7 @@ def events(project: Project, frame_id: int | None = None) -> list[WorkflowEvent]
     query = sa.select(wt.frame_events).order_by(e.id)
     if frame_id is not None:
         query = query.where(e.frame_id == frame_id)
-    with project._reading() as conn:
+    with project.reading() as conn:
         return [
             WorkflowEvent(
                 frame_id=row.frame_id,
@@ -400,6 +408,7 @@ def add_comment(
         )
     now = utc_now()
     with project.transaction() as conn:
+        project.require(Permission.COMMENT)
         comment_id = conn.execute(
             wt.review_comments.insert().values(
                 frame_id=frame_id,
@@ -439,6 +448,7 @@ def resolve_comment(project: Project, comment_id: int, *, resolved: bool = True)
         else {"resolved_by": None, "resolved_at": None}
     )
     with project.transaction() as conn:
+        project.require(Permission.RESOLVE_COMMENTS)
         done = conn.execute(
             wt.review_comments.update().where(c.id == comment_id).values(**values)
         ).rowcount
@@ -478,7 +488,7 @@ def comments(
 
 def _comments(project: Project, where: Any) -> list[ReviewComment]:
     c = wt.review_comments.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(sa.select(wt.review_comments).where(where).order_by(c.id)).all()
     return [
         ReviewComment(
@@ -545,5 +555,5 @@ def time_spent(
         query = query.where(c.frame_id == frame_id)
     if user is not None:
         query = query.where(c.user_name == user)
-    with project._reading() as conn:
+    with project.reading() as conn:
         return [TimeEntry(u, f, tool, float(s)) for u, f, tool, s in conn.execute(query)]

@@ -10,11 +10,18 @@ from roadmark.core.annotation import FrameStatus
 from roadmark.core.workflow import Action, WorkflowError
 from roadmark.io import gold
 from roadmark.io import workflow as wf
+from roadmark.io.locations import is_url
 from roadmark.io.store import Project
 from tests.helpers import region
 from tests.io.test_workflow import make_project
 
 ROAD, CAR, PERSON = 7, 26, 24
+
+
+@pytest.fixture
+def project_path(store_location: str) -> Path | str:
+    """These tests run on both back ends: a project file, then a PostgreSQL database."""
+    return store_location if is_url(store_location) else Path(store_location)
 
 
 def reference():

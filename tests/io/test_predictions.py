@@ -31,8 +31,9 @@ ROAD, SKY, CAR = 7, 23, 26
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Project:
-    project = Project.create(tmp_path / "p.roadmark")
+def project(store_location: str, tmp_path: Path) -> Project:
+    """On both back ends: a project file, then a PostgreSQL database."""
+    project = Project.create(store_location)
     project.add_frames(
         [
             FrameSpec(tmp_path / f"city_000000_00000{i}_leftImg8bit.png", None, 64, 32, "s", i)

@@ -30,8 +30,8 @@ def _specs(folder: Path, n: int = 3) -> list[FrameSpec]:
     return scan([make_image(folder / f"img{i}.png", seed=i) for i in range(n)])
 
 
-def test_create_add_reopen(project_path: Path, tmp_path: Path):
-    with Project.create(project_path) as project:
+def test_create_add_reopen(store_location: str, tmp_path: Path):
+    with Project.create(store_location) as project:
         assert project.user == "tester"
         ids, skipped = project.add_frames(_specs(tmp_path / "images"))
         assert len(ids) == 3 and skipped == 0
@@ -41,7 +41,7 @@ def test_create_add_reopen(project_path: Path, tmp_path: Path):
             ids[0], [region(7, 0, 0, 64, 48), box(26, 5, 5, 20, 20, track_id=4)]
         )
         assert all(obj.uid for obj in stored)
-    with Project.open(project_path) as project:
+    with Project.open(store_location) as project:
         frames = project.frames()
         assert [f.path for f in frames] == ["images/img0.png", "images/img1.png", "images/img2.png"]
         assert frames[0].width == 64 and frames[0].height == 48 and frames[0].video_frame is None
@@ -63,8 +63,8 @@ def test_moving_the_folder_keeps_frames_working(tmp_path: Path):
         assert project.frame_file(frame).is_file()
 
 
-def test_z_order_edit_and_soft_delete(project_path: Path, tmp_path: Path):
-    with Project.create(project_path) as project:
+def test_z_order_edit_and_soft_delete(store_location: str, tmp_path: Path):
+    with Project.create(store_location) as project:
         (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
         a, b = project.add_objects(frame_id, [region(7, 0, 0, 10, 10), region(8, 0, 0, 5, 5)])
         (c,) = project.add_objects(frame_id, [region(23, 0, 0, 1, 1)], at_bottom=True)
@@ -79,8 +79,8 @@ def test_z_order_edit_and_soft_delete(project_path: Path, tmp_path: Path):
             project.set_z_order(frame_id, [b.uid])
 
 
-def test_failed_action_rolls_back(project_path: Path, tmp_path: Path):
-    with Project.create(project_path) as project:
+def test_failed_action_rolls_back(store_location: str, tmp_path: Path):
+    with Project.create(store_location) as project:
         (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
         with pytest.raises(RuntimeError), project.transaction():
             project.add_objects(frame_id, [region(7, 0, 0, 10, 10)])
@@ -93,21 +93,21 @@ def test_failed_action_rolls_back(project_path: Path, tmp_path: Path):
         assert len(project.objects(frame_id)) == 0
 
 
-def test_schema_is_stored_and_used_labels_are_protected(project_path: Path, tmp_path: Path):
+def test_schema_is_stored_and_used_labels_are_protected(store_location: str, tmp_path: Path):
     custom = LabelSchema.from_dict({"labels": [{"name": "lane", "id": 100, "color": "#ffffff"}]})
-    with Project.create(project_path, custom) as project:
+    with Project.create(store_location, custom) as project:
         (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
         project.add_objects(frame_id, [region(100, 0, 0, 3, 3)])
         with pytest.raises(SchemaError, match="used by objects"):
             project.set_schema(cityscapes_schema())
         grown = custom.with_labels(["curb"])
         project.set_schema(grown)
-    with Project.open(project_path) as project:
+    with Project.open(store_location) as project:
         assert [label.name for label in project.schema] == ["lane", "curb"]
 
 
-def test_info_counts(project_path: Path, tmp_path: Path):
-    with Project.create(project_path) as project:
+def test_info_counts(store_location: str, tmp_path: Path):
+    with Project.create(store_location) as project:
         ids, _ = project.add_frames(_specs(tmp_path / "i", 2))
         project.add_objects(
             ids[0], [region(7, 0, 0, 5, 5), region(7, 0, 0, 2, 2), box(26, 0, 0, 3, 3)]
@@ -224,8 +224,8 @@ def test_create_refuses_existing_file(project_path: Path):
         Project.create(project_path.parent / "nowhere" / "x.roadmark")
 
 
-def test_meta_values(project_path: Path):
-    with Project.create(project_path) as project:
+def test_meta_values(store_location: str):
+    with Project.create(store_location) as project:
         project.set_meta("gui.last_frame", "5")
         project.set_meta("gui.last_frame", "6")
         assert project.get_meta("gui.last_frame") == "6"

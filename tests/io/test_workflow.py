@@ -16,14 +16,17 @@ from roadmark.core.workflow import Action, CommentCategory, WorkflowError
 from roadmark.io import workflow as wf
 from roadmark.io import workflow_tables
 from roadmark.io.frames import scan
+from roadmark.io.locations import image_root, is_url
 from roadmark.io.store import Project
 from tests.helpers import make_image, region
 
 S = FrameStatus
 
 
-def make_project(path: Path, frames: int = 4) -> list[int]:
-    folder = path.parent / "images"
+def make_project(path: Path | str, frames: int = 4) -> list[int]:
+    base = image_root(str(path)) if is_url(path) else Path(path).parent
+    assert base is not None
+    folder = base / "images"
     folder.mkdir(exist_ok=True)
     specs = scan([make_image(folder / f"img{i}.png", seed=i) for i in range(frames)])
     with Project.create(path, user="boss") as project:
@@ -33,6 +36,12 @@ def make_project(path: Path, frames: int = 4) -> list[int]:
 
 def as_user(path: Path, user: str) -> Project:
     return Project.open(path, user=user)
+
+
+@pytest.fixture
+def project_path(store_location: str) -> Path | str:
+    """These tests run on both back ends: a project file, then a PostgreSQL database."""
+    return store_location if is_url(store_location) else Path(store_location)
 
 
 @pytest.fixture
