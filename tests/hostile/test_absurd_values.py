@@ -249,3 +249,22 @@ def test_an_absurd_geometry_in_the_store_is_one_line(tmp_path: Path, setup):
             run_cli("export", str(project), "--format", fmt, str(tmp_path / out)),
             "objects row 1", "geometry",
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needles"),
+    [
+        ("s.json", '{"name": "s", "labels": [{"name": "a\\ud800", "id": 1}]}',
+         ("labels[0].name", "surrogate")),
+        ("s.yaml", 'name: s\nlabels:\n  - {name: "a\\ud800", id: 1}\n', ("labels[0].name",)),
+        ("d.json", '{"labels": ' + "[" * 100000 + "]" * 100000 + "}", ("nested too deeply",)),
+        ("d.yaml", "labels: " + "[" * 100000 + "]" * 100000 + "\n", ("nested too deeply",)),
+    ],
+)  # fmt: skip
+def test_hostile_schema_files_are_one_line(tmp_path: Path, name: str, text: str, needles):
+    schema = tmp_path / name
+    schema.write_text(text)
+    one_line_error(
+        run_cli("new", str(tmp_path / "p.roadmark"), "--schema", str(schema)), name, *needles
+    )
+    assert not (tmp_path / "p.roadmark").exists()
