@@ -268,3 +268,23 @@ def test_hostile_schema_files_are_one_line(tmp_path: Path, name: str, text: str,
         run_cli("new", str(tmp_path / "p.roadmark"), "--schema", str(schema)), name, *needles
     )
     assert not (tmp_path / "p.roadmark").exists()
+
+
+def test_a_declared_size_is_compared_upright_after_exif_orientation(tmp_path: Path, setup):
+    """A camera JPEG stored 64 x 48 with EXIF orientation 6 is a 48 x 64 frame."""
+    from PIL import Image
+
+    project, _ = setup
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(tmp_path / "cam.jpg", exif=exif)
+    coco = _coco(
+        tmp_path,
+        {"bbox": [1, 1, 5, 5]},
+        image={"id": 1, "file_name": "cam.jpg", "width": 48, "height": 64},
+    )
+    result = run_cli("import", str(project), "--format", "coco", str(coco))
+    assert result.returncode == 0, result.stderr
+    with Project.open(project, read_only=True) as opened:
+        frame = opened.frames()[0]
+        assert (frame.width, frame.height) == (48, 64)

@@ -13,11 +13,13 @@ import torch
 from torch import nn
 
 from roadmark.io.schema_files import load_schema
+from roadmark.io.store import Project
 from roadmark.models.create import wrap_program
 from roadmark.models.errors import ModelFileError, UnsafeModelFileError
 from roadmark.models.files import load_model, load_program, read_manifest
 from roadmark.models.manifest import parse_class_list
 from roadmark.models.programs import program_digest
+from tests.helpers import make_image
 from tests.hostile.conftest import one_line_error, run_cli
 
 CLASSES = parse_class_list("__background__=,road,car,sky")
@@ -179,7 +181,15 @@ def test_program_digest_is_recorded_and_a_changed_program_is_refused(
     os.replace(tampered, program)
     with pytest.raises(UnsafeModelFileError, match="changed since"):
         load_model(out)
-    one_line_error(run_cli("prelabel", str(tmp_path / "none.roadmark"), "--model", str(out)))
+    project = tmp_path / "p.roadmark"
+    Project.create(project).close()
+    make_image(tmp_path / "f.png", width=8, height=8)
+    assert run_cli("add", str(project), str(tmp_path / "f.png")).returncode == 0
+    one_line_error(
+        run_cli("prelabel", str(project), "--model", str(out), "--device", "cpu"),
+        "changed since",
+        "program_sha256",
+    )
     result = run_cli("model", "info", str(out))
     assert result.returncode == 0 and "code that roadmark runs" in result.stdout
 
