@@ -11,6 +11,8 @@
 - ``bomb_refused_ms``: refusing a 400 KB PNG that declares 30000 x 30000 pixels;
 - ``program_digest_ms``: the SHA-256 of a torch.export program of ``--program-mb`` MB of
   weights, computed before each load;
+- ``target_check_100k_frames_s``: checking an export target against a project of 100,000
+  frames (the project file, side files and every frame file, links resolved);
 - ``import_polygons_per_s``: COCO import of 5,000 polygons on one frame, with the per-object
   coordinate checks (see ``roadmark/io/formats/validate.py``).
 """
@@ -136,6 +138,12 @@ def main() -> None:
             started = time.perf_counter()
             import_dataset(project, "coco", coco)
             out["import_polygons_per_s"] = round(5000 / (time.perf_counter() - started))
+        from roadmark.io.formats.targets import check_target_is_safe, protected_paths
+
+        frames = [folder / "images" / f"frame{i:06d}.png" for i in range(100_000)]
+        started = time.perf_counter()
+        check_target_is_safe(folder / "out", protected_paths(path, frames))
+        out["target_check_100k_frames_s"] = round(time.perf_counter() - started, 3)
     print(json.dumps(out, indent=1))
 
 
