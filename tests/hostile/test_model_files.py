@@ -134,6 +134,17 @@ def test_torch_loads_inside_an_archive_are_forced_to_weights_only(tmp_path: Path
     assert os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD") is None
 
 
+def test_compiled_native_code_in_an_archive_is_refused(tmp_path: Path, exported: Path):
+    """torch.export.load would load an AOTInductor shared library found in the archive."""
+    native = tmp_path / "native.pt2"
+    _rewrite(exported, native, {})
+    prefix = zipfile.ZipFile(exported).namelist()[0].split("/", 1)[0]
+    with zipfile.ZipFile(native, "a") as archive:
+        archive.writestr(f"{prefix}/data/aotinductor/model/model.wrapper.so", b"\x7fELF")
+    with pytest.raises(UnsafeModelFileError, match="compiled native code"):
+        load_program(native, "export")
+
+
 def test_custom_objects_and_legacy_layout_are_refused(tmp_path: Path, exported: Path):
     config_name, config = _constants_config(exported)
     ((key, entry),) = config["config"].items()
