@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -73,10 +74,7 @@ def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
             with Image.open(io.BytesIO(data)) as image:
                 width, height = int(image.size[0]), int(image.size[1])
-                try:
-                    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-                except Exception:  # a broken EXIF block: OpenCV ignores it as well
-                    orientation = 1
+                orientation = _orientation(image)
     except Image.DecompressionBombError as error:
         raise FrameSourceError(
             f"declares more pixels than the limit of {max_image_pixels():,} "
@@ -87,6 +85,22 @@ def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
         return None
     # Decoders turn the image upright (EXIF orientation); sizes are given that way round.
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation that the header carries (1 when none), without decoding
+    pixels (``Image.getexif`` would decode a PNG to look for a late EXIF chunk)."""
+    try:
+        if image.format == "TIFF":  # tags are read with the header
+            return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+        raw = image.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+        return int(exif.get(_EXIF_ORIENTATION, 1))
+    except (ValueError, TypeError, OSError, SyntaxError, KeyError, struct.error):
+        return 1  # a broken EXIF block: decoders ignore it as well
 
 
 def check_encoded(data: bytes, *, name: str) -> tuple[int, int] | None:
