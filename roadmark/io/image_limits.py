@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from roadmark.io.errors import FrameSourceError
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 DECODE_BUDGET_BYTES = 1 << 30
 BYTES_PER_PIXEL_DECODING = 6  # the decoded BGR image and its RGB copy
+_EXIF_ORIENTATION = 0x0112
 
 
 def max_image_pixels() -> int:
@@ -61,7 +63,8 @@ def check_pixels(width: int, height: int, *, name: str, field: str | None = None
 
 
 def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
-    """``(width, height)`` from an encoded image's header, ``None`` if Pillow cannot tell.
+    """``(width, height)`` from an encoded image's header (upright, after its EXIF
+    orientation, as decoded), ``None`` if Pillow cannot tell.
 
     Raises:
         FrameSourceError: The header declares more pixels than even Pillow reads.
@@ -70,7 +73,8 @@ def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
             with Image.open(io.BytesIO(data)) as image:
-                return int(image.size[0]), int(image.size[1])
+                width, height = int(image.size[0]), int(image.size[1])
+                orientation = _orientation(image)
     except Image.DecompressionBombError as error:
         raise FrameSourceError(
             f"declares more pixels than the limit of {max_image_pixels():,} "
@@ -79,6 +83,24 @@ def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
         ) from error
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         return None
+    # Decoders turn the image upright (EXIF orientation); sizes are given that way round.
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation that the header carries (1 when none), without decoding
+    pixels (``Image.getexif`` would decode a PNG to look for a late EXIF chunk)."""
+    try:
+        if image.format == "TIFF":  # tags are read with the header
+            return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+        raw = image.info.get("exif")
+        if not raw:
+            return 1
+        exif = Image.Exif()
+        exif.load(raw)
+        return int(exif.get(_EXIF_ORIENTATION, 1))
+    except (ValueError, TypeError, OSError, SyntaxError, KeyError, struct.error):
+        return 1  # a broken EXIF block: decoders ignore it as well
 
 
 def check_encoded(data: bytes, *, name: str) -> tuple[int, int] | None:

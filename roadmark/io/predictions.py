@@ -38,6 +38,8 @@ from roadmark.core.prediction import (
     UncertainRegion,
 )
 from roadmark.io import tables as t
+from roadmark.io.errors import FrameSourceError
+from roadmark.io.image_limits import check_encoded
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 from roadmark.io.uncertainty import queue_coverage
@@ -72,8 +74,13 @@ def decode_png(data: bytes, *, what: str) -> NDArray:
     """Inverse of :func:`encode_png`.
 
     Raises:
-        PredictionError: The bytes are not a single-channel PNG.
+        PredictionError: The bytes are not a single-channel PNG, or its header declares
+            more pixels than the image limit (checked before decoding).
     """
+    try:
+        check_encoded(data, name=what)
+    except FrameSourceError as error:
+        raise PredictionError(f"stored map: {error.args[0]}", field=what) from error
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.ndim != 2:
         raise PredictionError("stored map is not a single-channel PNG", field=what)

@@ -60,8 +60,10 @@ def _field(table: str, row_id: Any, field: str, location: str | None, decode: Ca
         json.JSONDecodeError,
         UnicodeError,
     ) as error:
+        detail = (str(error).strip().splitlines() or [""])[0][:120]
         raise BadRowError(
-            f"{table} row {row_id}: the stored value does not parse ({type(error).__name__})",
+            f"{table} row {row_id}: the stored value does not parse "
+            f"({detail or type(error).__name__})",
             path=location,
             field=field,
         ) from error

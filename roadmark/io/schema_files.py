@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import yaml
 
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import LabelSchema, cityscapes_schema
+from roadmark.io.text_checks import first_invalid_text
 
 
 def _bundled(name: str) -> LabelSchema:
@@ -54,12 +56,22 @@ def load_schema(source: str | Path) -> LabelSchema:
         ) from error
     except (OSError, UnicodeDecodeError) as error:
         raise SchemaError(f"cannot read schema ({error})", path=str(path)) from error
-    if path.suffix.lower() in (".yaml", ".yml"):
-        try:
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
             data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise SchemaError(
-                f"not valid YAML ({error})".replace("\n", " "), path=str(path)
-            ) from error
-        return LabelSchema.from_dict(data, source=str(path))
-    return LabelSchema.from_json(text, source=str(path))
+        else:
+            data = json.loads(text)
+    except yaml.YAMLError as error:
+        raise SchemaError(f"not valid YAML ({error})".replace("\n", " "), path=str(path)) from error
+    except json.JSONDecodeError:
+        return LabelSchema.from_json(text, source=str(path))  # its message names the place
+    except RecursionError as error:
+        raise SchemaError("nested too deeply", path=str(path)) from error
+    invalid = first_invalid_text(data)
+    if invalid is not None:
+        raise SchemaError(
+            f"is not valid Unicode text (a lone surrogate at character {invalid[1]})",
+            path=str(path),
+            field=invalid[0] or None,
+        )
+    return LabelSchema.from_dict(data, source=str(path))

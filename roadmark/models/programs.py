@@ -10,10 +10,11 @@ A ``.pt2`` archive also holds pickles (pickled weights and constants, sample inp
 torch unpickles some of them with ``weights_only=False``, which runs any code a pickle
 names. :func:`check_pt2_archive` loads every pickle with ``weights_only=True`` first and
 refuses archive layouts that would let torch read a member differently from the check
-(a member named by two config entries, one pickled; custom and opaque objects; the legacy
-format); :func:`guarded_torch_load` then forces ``weights_only=True`` for every
-``torch.load`` torch makes while it reads the archive, and keeps torch's own warnings and
-log lines off the terminal (a failure is reported as one error instead).
+(a member named by two config entries, one pickled; custom and opaque objects; compiled
+AOTInductor libraries, which torch would load as native code; the legacy format);
+:func:`guarded_torch_load` then forces ``weights_only=True`` for every ``torch.load`` torch
+makes while it reads the archive, and keeps torch's own warnings and log lines off the
+terminal (a failure is reported as one error instead).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ _LOAD_LOCK = threading.RLock()
 _CONFIG_SUFFIXES = ("_weights_config.json", "_constants_config.json")
 _UNSAFE_PREFIXES = ("custom_obj", "opaque_obj")
 _LEGACY_MEMBERS = ("version", "serialized_exported_program.json")
+_NATIVE_SUFFIXES = (".so", ".dll", ".dylib", ".pyd", ".cubin", ".fatbin", ".o")
+
+
+def _is_native(name: str) -> bool:
+    return "/data/aotinductor/" in f"/{name}" or name.lower().endswith(_NATIVE_SUFFIXES)
 
 
 def _left_out_of_digest(name: str) -> bool:
@@ -132,7 +138,8 @@ def check_pt2_archive(path: Path, load_pickle: object) -> None:
 
     Raises:
         UnsafeModelFileError: A pickle would run code; the archive holds custom Python
-            objects, a member named by a pickled entry and another entry, or the legacy
+            objects, compiled native code (AOTInductor shared libraries, which torch loads
+            and runs), a member named by a pickled entry and another entry, or the legacy
             layout that torch reads without these checks.
         ModelFileError: The archive is corrupt.
     """
@@ -140,6 +147,14 @@ def check_pt2_archive(path: Path, load_pickle: object) -> None:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             _refuse_duplicates(names, path)
+            native = [name for name in names if _is_native(name)]
+            if native:
+                raise UnsafeModelFileError(
+                    "refused to load: the archive holds compiled native code (AOTInductor), "
+                    "which torch would load as a shared library",
+                    path=str(path),
+                    field=native[0],
+                )
             legacy = [name for name in names if name in _LEGACY_MEMBERS or "/" not in name]
             if legacy:
                 raise UnsafeModelFileError(

@@ -249,3 +249,42 @@ def test_an_absurd_geometry_in_the_store_is_one_line(tmp_path: Path, setup):
             run_cli("export", str(project), "--format", fmt, str(tmp_path / out)),
             "objects row 1", "geometry",
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "needles"),
+    [
+        ("s.json", '{"name": "s", "labels": [{"name": "a\\ud800", "id": 1}]}',
+         ("labels[0].name", "surrogate")),
+        ("s.yaml", 'name: s\nlabels:\n  - {name: "a\\ud800", id: 1}\n', ("labels[0].name",)),
+        ("d.json", '{"labels": ' + "[" * 100000 + "]" * 100000 + "}", ("nested too deeply",)),
+        ("d.yaml", "labels: " + "[" * 100000 + "]" * 100000 + "\n", ("nested too deeply",)),
+    ],
+)  # fmt: skip
+def test_hostile_schema_files_are_one_line(tmp_path: Path, name: str, text: str, needles):
+    schema = tmp_path / name
+    schema.write_text(text)
+    one_line_error(
+        run_cli("new", str(tmp_path / "p.roadmark"), "--schema", str(schema)), name, *needles
+    )
+    assert not (tmp_path / "p.roadmark").exists()
+
+
+def test_a_declared_size_is_compared_upright_after_exif_orientation(tmp_path: Path, setup):
+    """A camera JPEG stored 64 x 48 with EXIF orientation 6 is a 48 x 64 frame."""
+    from PIL import Image
+
+    project, _ = setup
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(tmp_path / "cam.jpg", exif=exif)
+    coco = _coco(
+        tmp_path,
+        {"bbox": [1, 1, 5, 5]},
+        image={"id": 1, "file_name": "cam.jpg", "width": 48, "height": 64},
+    )
+    result = run_cli("import", str(project), "--format", "coco", str(coco))
+    assert result.returncode == 0, result.stderr
+    with Project.open(project, read_only=True) as opened:
+        frame = opened.frames()[0]
+        assert (frame.width, frame.height) == (48, 64)

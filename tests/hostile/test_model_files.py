@@ -13,11 +13,13 @@ import torch
 from torch import nn
 
 from roadmark.io.schema_files import load_schema
+from roadmark.io.store import Project
 from roadmark.models.create import wrap_program
 from roadmark.models.errors import ModelFileError, UnsafeModelFileError
 from roadmark.models.files import load_model, load_program, read_manifest
 from roadmark.models.manifest import parse_class_list
 from roadmark.models.programs import program_digest
+from tests.helpers import make_image
 from tests.hostile.conftest import one_line_error, run_cli
 
 CLASSES = parse_class_list("__background__=,road,car,sky")
@@ -132,6 +134,17 @@ def test_torch_loads_inside_an_archive_are_forced_to_weights_only(tmp_path: Path
     assert os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD") is None
 
 
+def test_compiled_native_code_in_an_archive_is_refused(tmp_path: Path, exported: Path):
+    """torch.export.load would load an AOTInductor shared library found in the archive."""
+    native = tmp_path / "native.pt2"
+    _rewrite(exported, native, {})
+    prefix = zipfile.ZipFile(exported).namelist()[0].split("/", 1)[0]
+    with zipfile.ZipFile(native, "a") as archive:
+        archive.writestr(f"{prefix}/data/aotinductor/model/model.wrapper.so", b"\x7fELF")
+    with pytest.raises(UnsafeModelFileError, match="compiled native code"):
+        load_program(native, "export")
+
+
 def test_custom_objects_and_legacy_layout_are_refused(tmp_path: Path, exported: Path):
     config_name, config = _constants_config(exported)
     ((key, entry),) = config["config"].items()
@@ -179,7 +192,15 @@ def test_program_digest_is_recorded_and_a_changed_program_is_refused(
     os.replace(tampered, program)
     with pytest.raises(UnsafeModelFileError, match="changed since"):
         load_model(out)
-    one_line_error(run_cli("prelabel", str(tmp_path / "none.roadmark"), "--model", str(out)))
+    project = tmp_path / "p.roadmark"
+    Project.create(project).close()
+    make_image(tmp_path / "f.png", width=8, height=8)
+    assert run_cli("add", str(project), str(tmp_path / "f.png")).returncode == 0
+    one_line_error(
+        run_cli("prelabel", str(project), "--model", str(out), "--device", "cpu"),
+        "changed since",
+        "program_sha256",
+    )
     result = run_cli("model", "info", str(out))
     assert result.returncode == 0 and "code that roadmark runs" in result.stdout
 

@@ -33,6 +33,7 @@ from roadmark.core.annotation import AnnotationObject, Box, Frame, Provenance
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats.errors import FormatError, JobCancelled, UnknownLabelsError
+from roadmark.io.text_checks import first_invalid_text
 
 EXTRAS_KEY = "roadmark"
 _SPEC_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
@@ -371,34 +372,17 @@ def check_text(data: Any, *, where: str) -> None:
     """Refuse text that is not valid Unicode (a lone surrogate, which JSON's ``\\ud800``
     escapes can make) anywhere in parsed JSON, naming the first place it occurs.
 
-    Lists that start with a number (coordinates, RLE counts) are not searched: their
-    items are checked as numbers where they are used.
-
     Raises:
         FormatError: Naming the file and the JSON path.
     """
-    stack: list[tuple[str, Any]] = [("", data)]
-    while stack:
-        place, value = stack.pop()
-        if isinstance(value, str):
-            _check_unicode(value, where, place)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                _check_unicode(key, where, place or "(key)")
-                stack.append((f"{place}.{key}" if place else key, item))
-        elif isinstance(value, list) and value and not isinstance(value[0], int | float):
-            stack.extend((f"{place}[{i}]", item) for i, item in enumerate(value))
-
-
-def _check_unicode(text: str, where: str, place: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
+    found = first_invalid_text(data)
+    if found is not None:
+        place, position = found
         raise FormatError(
-            f"is not valid Unicode text (a lone surrogate at character {error.start})",
+            f"is not valid Unicode text (a lone surrogate at character {position})",
             path=where,
             field=place or None,
-        ) from error
+        )
 
 
 def safe_relative(name: Any, *, where: str, field: str) -> PurePosixPath:
