@@ -301,6 +301,15 @@ class Project:
                 f"is damaged ({detail}); restore it from a backup", path=self.location
             )
 
+    def _unreadable(self, text: str) -> NotAProjectError:
+        """A file SQLite cannot read: damaged (a SQLite file with bad pages) or not one."""
+        if "malformed" in text:
+            return NotAProjectError(
+                "is damaged (database disk image is malformed); restore it from a backup",
+                path=self.location,
+            )
+        return NotAProjectError("is not a roadmark project (not a database)", path=self.location)
+
     @contextmanager
     def _wrap_errors(self) -> Iterator[None]:
         try:
@@ -315,9 +324,7 @@ class Project:
             if "readonly" in text or "read-only" in text:
                 raise ProjectReadOnlyError("is read-only", path=self.location) from error
             if "not a database" in text or "malformed" in text:
-                raise NotAProjectError(
-                    "is not a roadmark project (not a database)", path=self.location
-                ) from error
+                raise self._unreadable(text) from error
             if "connection" in text and ("failed" in text or "refused" in text):
                 raise ProjectError(
                     f"cannot connect to the database ({_first_line(error.orig)})",
@@ -329,9 +336,7 @@ class Project:
         except sa.exc.DatabaseError as error:
             text = str(error.orig or error).lower()
             if "not a database" in text or "malformed" in text:
-                raise NotAProjectError(
-                    "is not a roadmark project (not a database)", path=self.location
-                ) from error
+                raise self._unreadable(text) from error
             raise ProjectError(f"database error: {error.orig}", path=self.location) from error
 
     # -- transactions ----------------------------------------------------------------------
