@@ -61,11 +61,15 @@ def answer_comment_dialog(category: CommentCategory, text: str) -> list[str]:
         if not isinstance(dialog, CommentDialog):
             QTimer.singleShot(20, fill)
             return
-        seen.append(dialog.windowTitle())
-        dialog.category.setCurrentIndex(dialog.category.findText(category.text))
-        QTest.keyClicks(dialog.text, text)
-        box = dialog.findChild(QDialogButtonBox)
-        QTest.mouseClick(box.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+        try:
+            seen.append(dialog.windowTitle())
+            dialog.category.setCurrentIndex(dialog.category.findText(category.text))
+            QTest.keyClicks(dialog.text, text)
+            box = dialog.findChild(QDialogButtonBox)
+            ok = box.button(QDialogButtonBox.StandardButton.Ok)
+            QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+        finally:
+            dialog.close()  # never left open, whatever failed
 
     QTimer.singleShot(0, fill)
     return seen
