@@ -114,12 +114,15 @@ def test_an_unexpected_error_in_a_canvas_gesture_reaches_the_person(qtbot, monke
 def test_an_unexpected_error_in_an_action_reaches_the_person(qtbot, monkeypatch, reviewable):
     window = open_as(qtbot, monkeypatch, reviewable, "rev")
 
-    def broken():
+    def broken(*_args):
         raise KeyError("oops")
 
-    monkeypatch.setattr(window.editor, "select_all", broken)
-    window.actions.bind("edit.select_all", window.guard(window.editor.select_all))
+    window.actions.bind("edit.select_all", broken)  # a feature's handler with a bug
     QTest.keyClick(window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert window.last_error is not None and "KeyError" in window.last_error
+    window.last_error = None
+    window.actions.bind("view.boxes", broken)  # a toggle too
+    QTest.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ShiftModifier)
     assert window.last_error is not None and "KeyError" in window.last_error
     window.close()
 
