@@ -280,5 +280,7 @@ def test_statistics_are_dark_and_show_the_docks_time_left(qtbot, monkeypatch, bi
         label.text() for label in stats.findChildren(QLabel) if label.objectName() == "card-value"
     }
     assert f"~{minutes} min" in cards
+    texts = " ".join(label.text() for label in stats.findChildren(QLabel))
+    assert f"Guided review: ~{minutes} minutes" in texts  # the section says the same
     stats.close()
     window.close()
