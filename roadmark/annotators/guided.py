@@ -28,6 +28,7 @@ from roadmark.core.document import FrameDocument
 from roadmark.core.edits import AddObjects, EditError, UpdateObjects, describe
 from roadmark.core.errors import GeometryError
 from roadmark.core.prediction import RegionKind, UncertainRegion
+from roadmark.core.schema import LabelSchema
 from roadmark.io.predictions import ranked_regions, set_regions_resolved
 from roadmark.io.store import Project
 
@@ -173,6 +174,43 @@ def accept_region_command(
 ) -> AddObjects | None:
     """ONE command adding the model's labels inside ``region`` (``None``: nothing to add)."""
     return accept_command(document, region_proposals(found, region))
+
+
+def accept_region_above(
+    document: FrameDocument,
+    found: Sequence[Proposal],
+    region: UncertainRegion,
+    threshold: float,
+) -> tuple[AddObjects | None, list[Proposal]]:
+    """ONE command adding the model's labels inside ``region`` whose confidence reaches
+    ``threshold`` (``None``: nothing to add), and the proposals left out below it."""
+    inside = region_proposals(found, region)
+    below = [p for p in inside if p.confidence < threshold]
+    return accept_command(document, inside, min_confidence=threshold), below
+
+
+def accepted_text(
+    schema: LabelSchema, command: AddObjects | None, below: Sequence[Proposal], threshold: float
+) -> str:
+    """What an accept did, in one line: ``Accepted 2 labels: car 0.91, road 0.97; 1 label
+    below the 0.50 threshold left out``."""
+    left_out = (
+        f"; {describe(len(below), 'label')} below the {threshold:.2f} threshold left out"
+        if below
+        else ""
+    )
+    if command is None or not command.stored:
+        return f"Nothing accepted here{left_out or ': the labels are already on it'}"
+    names = ", ".join(
+        f"{_name(schema, obj.label_id)} {obj.provenance.confidence or 0:.2f}"
+        for obj in command.stored
+    )
+    return f"Accepted {describe(len(command.stored), 'label')}: {names}{left_out}"
+
+
+def _name(schema: LabelSchema, label_id: int) -> str:
+    label = schema.by_id.get(label_id)
+    return label.name if label else str(label_id)
 
 
 def reject_command(document: FrameDocument, uids: Sequence[int], user: str) -> UpdateObjects:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from html import escape
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -29,10 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from roadmark.annotators.editor import Editor, EditorChange
+from roadmark.app.errors import error_text
 from roadmark.app.labels_dock import swatch
 from roadmark.core.annotation import AnnotationObject, Box
 from roadmark.core.document import DocumentChange, FrameDocument
-from roadmark.core.errors import RoadmarkError
 
 NO_ID = 0  # spin box value shown as "none"
 
@@ -293,8 +294,8 @@ class AttributesDock(QDockWidget):
         try:
             action()
             self.message.setText("")
-        except RoadmarkError as error:
-            self.message.setText(f"<span style='color:#e05050'>{error}</span>")
+        except Exception as error:  # every failure reaches the person
+            self.message.setText(f"<span style='color:#e05050'>{escape(error_text(error))}</span>")
 
 
 class _Mixed:

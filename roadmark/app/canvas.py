@@ -18,6 +18,7 @@ with the left button, or the scroll bars.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from PySide6.QtGui import (
     QAction,
     QColor,
     QCursor,
+    QFocusEvent,
     QKeyEvent,
     QKeySequence,
     QMouseEvent,
@@ -67,24 +69,19 @@ CURSORS = {
 }
 
 
+@cache
 def behind_cursor() -> QCursor:
     """A crosshair with an orange square behind its center: new objects go behind."""
-    global _BEHIND_CURSOR
-    if _BEHIND_CURSOR is None:
-        pixmap = QPixmap(32, 32)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        painter.fillRect(18, 18, 11, 11, QColor(BEHIND_COLOR))
-        for color, width in ((QColor(0, 0, 0), 3), (QColor(255, 255, 255), 1)):
-            painter.setPen(QPen(color, width))
-            painter.drawLine(16, 2, 16, 30)
-            painter.drawLine(2, 16, 30, 16)
-        painter.end()
-        _BEHIND_CURSOR = QCursor(pixmap, 16, 16)
-    return _BEHIND_CURSOR
-
-
-_BEHIND_CURSOR: QCursor | None = None
+    pixmap = QPixmap(32, 32)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.fillRect(18, 18, 11, 11, QColor(BEHIND_COLOR))
+    for color, width in ((QColor(0, 0, 0), 3), (QColor(255, 255, 255), 1)):
+        painter.setPen(QPen(color, width))
+        painter.drawLine(16, 2, 16, 30)
+        painter.drawLine(2, 16, 30, 16)
+    painter.end()
+    return QCursor(pixmap, 16, 16)
 
 
 class FrameCanvas(QGraphicsView):
@@ -532,7 +529,7 @@ class FrameCanvas(QGraphicsView):
             return
         super().keyReleaseEvent(event)
 
-    def focusOutEvent(self, event) -> None:
+    def focusOutEvent(self, event: QFocusEvent) -> None:
         super().focusOutEvent(event)
         while self._held:  # a key let go elsewhere: nothing stays held
             self._held.pop(next(iter(self._held)))[2]()

@@ -34,9 +34,10 @@ from PySide6.QtWidgets import QFileDialog, QSlider
 
 from roadmark.annotators.guided import (
     ReviewQueue,
+    accept_region_above,
+    accepted_text,
     focus_rect,
     objects_in,
-    region_proposals,
     reject_command,
     verify_command,
 )
@@ -51,7 +52,6 @@ from roadmark.app.model_layers import (
 )
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.app.uncertainty_dock import SCOPE_FRAME, SCOPE_PROJECT, UncertaintyDock
-from roadmark.core.edits import AddObjects, describe
 from roadmark.core.effort import DEFAULT_COST_MODEL, EffortEstimate, estimate
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import Command
@@ -434,36 +434,15 @@ class GuidedReview(QObject):
             raise RoadmarkError("go to a region of this frame first (U)")
         document = self._document()
         threshold = self.dock.box_threshold
-        inside = region_proposals(self.found(), region)
-        below = [p for p in inside if p.confidence < threshold]
-        command = accept_command(document, inside, min_confidence=threshold)
-        done = self.editor.execute(command) if command is not None else None
+        command, below = accept_region_above(document, self.found(), region, threshold)
+        done = self.editor.execute(command)
         self.queue.resolve(region)
         self.reload_queue()
         self.focus.set_box(region.box)  # still shown: the next U moves on
-        left_out = (
-            f"; {describe(len(below), 'label')} below the {threshold:.2f} threshold left out"
-            if below
-            else ""
-        )
-        if isinstance(done, AddObjects):
-            document.select(done.uids)  # the highlight: what was accepted
-            names = ", ".join(
-                f"{self._label_name(o.label_id)} {o.provenance.confidence or 0:.2f}"
-                for o in done.stored or ()
-            )
-            message = f"Accepted {describe(len(done.uids), 'label')}: {names}{left_out}"
-        else:
-            document.select([])
-            message = f"Nothing accepted here{left_out or ': the labels are already on it'}"
-        self.last_message = message
-        self.dock.progress.setToolTip(message)
-        self.window.statusBar().showMessage(message + ". U: next region", 8000)
+        document.select(command.uids if command is not None else [])  # the highlight
+        self.last_message = accepted_text(self.project.schema, command, below, threshold)
+        self.window.statusBar().showMessage(self.last_message + ". U: next region", 8000)
         return done
-
-    def _label_name(self, label_id: int) -> str:
-        label = self.project.schema.by_id.get(label_id)
-        return label.name if label else str(label_id)
 
     def reject_selected(self) -> Command | None:
         document = self._document()

@@ -69,7 +69,7 @@ UNFINISHED = (
 TOOL_ACTIONS = ("select", "box", "polygon", "brush", "eraser", "fill")
 OPACITY_STEP = 0.1
 PEEK_MS = 1200
-RIGHT_DOCK_SHARES = (48, 30, 22)  # labels, objects, attributes: parts of the right column
+RIGHT_DOCK_SHARES = (40, 24, 36)  # labels, objects, attributes: parts of the right column
 
 
 def _scrollable(dock: QDockWidget) -> None:

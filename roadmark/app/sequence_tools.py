@@ -50,6 +50,7 @@ from roadmark.annotators.tracks import (
     split_track,
     summarize_tracks,
 )
+from roadmark.app.errors import error_text
 from roadmark.app.jobs import JobRunner, Progress
 from roadmark.app.propagation_review import PropagationReview
 from roadmark.app.shortcuts import ActionSpec, register
@@ -197,8 +198,8 @@ class SequenceTools(QObject):
         def run(result: Any) -> None:
             try:
                 done(result)
-            except RoadmarkError as error:
-                self.window.show_error(str(error))
+            except Exception as error:  # every failure reaches the person
+                self.window.show_error(error_text(error))
 
         return run
 

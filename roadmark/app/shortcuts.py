@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from roadmark.app.errors import error_text
 from roadmark.core.schema import LabelSchema
 from roadmark.io.settings import Settings
 
@@ -250,13 +251,26 @@ class ActionRegistry:
         return self.menus[name]
 
     def bind(self, action_id: str, handler: Callable[..., object]) -> QAction:
-        """Call ``handler()`` when the action fires (``handler(checked)`` for toggles)."""
+        """Call ``handler()`` when the action fires (``handler(checked)`` for toggles).
+
+        An error the handler raises reaches the person (the window's ``show_error``: the
+        status bar and a box), never only stderr.
+        """
         action = self.actions[action_id]
         if action.isCheckable():
-            action.toggled.connect(handler)
+            action.toggled.connect(lambda checked: self._run(handler, checked))
         else:
-            action.triggered.connect(lambda _checked=False: handler())
+            action.triggered.connect(lambda _checked=False: self._run(handler))
         return action
+
+    def _run(self, handler: Callable[..., object], *args: object) -> None:
+        try:
+            handler(*args)
+        except Exception as error:
+            show = getattr(self.window, "show_error", None)
+            if show is None:
+                raise
+            show(error_text(error))
 
     def apply_shortcuts(self) -> None:
         for action_id, action in self.actions.items():

@@ -69,6 +69,7 @@ SVG_DARK = (
     (f'fill="{TRACK_COLOR}"', 'fill="#3a3e46"'),
 )
 EffortSource = Callable[[], "EffortEstimate | None"]
+TIME_LEFT_SECTION = "Estimated time left"  # the report's section this window adds to
 
 
 def _svg_widget(svg: str) -> QSvgWidget:
@@ -202,16 +203,20 @@ class StatsWindow(QDialog):
         ]
         for column, card in enumerate(cards):
             grid.addWidget(_card(*card), 0, column)
-        for index, section in enumerate(sections(self.stats)):
+        for index, section in enumerate(self._with_effort(sections(self.stats))):
             row, half = divmod(index, 2)
             grid.addWidget(_panel(section), 1 + row, half * 3, 1, 3, Qt.AlignmentFlag.AlignTop)
         grid.setRowStretch(grid.rowCount(), 1)
         self.scroll.setWidget(page)
 
+    def _remaining(self) -> EffortEstimate | None:
+        effort = self.effort() if self.effort is not None else None
+        return effort if effort is not None and effort.frames else None
+
     def _time_left(self, card: tuple[str, str, str]) -> tuple[str, str, str]:
         """The "time left" card from the window's effort estimate, when there is one."""
-        effort = self.effort() if self.effort is not None else None
-        if effort is None or not effort.frames:
+        effort = self._remaining()
+        if effort is None:
             return card
         return (
             "time left",
@@ -219,6 +224,21 @@ class StatsWindow(QDialog):
             f"{effort.regions_left} uncertain regions on {len(effort.frames)} frames "
             "(as in Guided review)",
         )
+
+    def _with_effort(self, parts: list[Section]) -> list[Section]:
+        """The time-left section opens with the same figure as the card (and the dock)."""
+        effort = self._remaining()
+        if effort is None:
+            return parts
+        lead = Text(
+            f"Guided review: ~{effort.minutes:.1f} minutes for {effort.regions_left} uncertain "
+            f"regions on {len(effort.frames)} frames (the figure on the card above and in the "
+            "Guided review dock). From logged time:"
+        )
+        return [
+            Section(part.title, (lead, *part.blocks)) if part.title == TIME_LEFT_SECTION else part
+            for part in parts
+        ]
 
     def save_report(self, path: Path) -> Path:
         """Write the HTML report of the statistics shown to ``path``."""

@@ -8,7 +8,7 @@ from roadmark.annotators import actions
 from roadmark.annotators.base import ToolError
 from roadmark.annotators.editor import Editor, default_label, touched_uids
 from roadmark.core.annotation import Box
-from roadmark.core.edits import SetZOrder
+from roadmark.core.edits import EditError, SetZOrder
 from roadmark.core.errors import SchemaError
 from tests.annotators.conftest import Bench
 from tests.helpers import box, region
@@ -62,6 +62,29 @@ def test_attributes_validate_and_merge(bench: Bench):
     assert stored.track_id == 6 and stored.provenance.verified
     bench.editor.set_fields("Set crowd", crowd=True)
     assert bench.stored()[0].crowd
+
+
+def test_toggle_attribute_switches_the_selection_that_has_it(bench: Bench):
+    car, person, road = bench.seed(
+        [
+            box(26, 0, 0, 10, 10, attributes={"occluded": True, "truncated": False}),
+            box(24, 20, 0, 30, 10, attributes={"occluded": False, "truncated": False}),
+            region(7, 0, 50, 200, 100),
+        ]
+    )
+    with pytest.raises(EditError, match="select the objects"):
+        bench.editor.toggle_attribute("occluded")
+    bench.doc.select([car.uid, person.uid, road.uid])
+    bench.editor.toggle_attribute("occluded")  # not all on: all on (the road has none)
+    stored = {o.uid: o for o in bench.stored()}
+    assert stored[car.uid].attributes["occluded"] and stored[person.uid].attributes["occluded"]
+    assert stored[road.uid].attributes == {}
+    bench.editor.toggle_attribute("occluded")  # all on: all off, one more step
+    assert not any(o.attributes.get("occluded") for o in bench.stored())
+    assert len(bench.session.history) == 2
+    bench.doc.select([road.uid])
+    with pytest.raises(EditError, match="has the attribute 'truncated'"):
+        bench.editor.toggle_attribute("truncated")
 
 
 def test_nudges_merge_into_one_step_and_stay_on_the_image(bench: Bench):

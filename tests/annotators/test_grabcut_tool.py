@@ -11,9 +11,11 @@ import shapely.affinity
 from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.grabcut_tool import GrabCutRequest, GrabCutTool, segment
-from roadmark.core.annotation import HUMAN
+from roadmark.annotators.simplify import DEFAULT_TOLERANCE, vertex_count
+from roadmark.core.annotation import HUMAN, ObjectKind
 from roadmark.core.errors import RoadmarkError
 from tests.annotators.conftest import HEIGHT, WIDTH, Bench
+from tests.helpers import box, region
 
 CAR = 26
 
@@ -98,3 +100,26 @@ def test_errors_show_and_escape_cancels(bench: Bench, tool: GrabCutTool):
     tool.segmenter = None
     with pytest.raises(ToolInputError, match="no frame pixels"):
         _drag(bench, (52, 18), (148, 82))
+
+
+def test_start_from_a_box_keeps_its_object_and_draws_the_scribbles(bench: Bench, tool: GrabCutTool):
+    (source,) = bench.seed([box(CAR, 52, 18, 148, 82, instance_id=7, track_id=3)])
+    tool.start_from(bench.doc.get(source.uid))
+    assert tool.source is not None and tool.result is not None
+    assert tool.requests[-1].simplify_tolerance == DEFAULT_TOLERANCE
+    _drag(bench, (95, 50), (105, 52), shift=True)
+    _drag(bench, (60, 25), (62, 30), alt=True)
+    preview = tool.preview()
+    assert [erase for _, _, erase in preview.scribbles] == [False, True]
+    assert preview.bounds()[0] <= 60 - tool.stroke_width / 2
+    bench.editor.key("Return")
+    added = bench.stored()[-1]
+    assert added.kind is ObjectKind.REGION and added.uid != source.uid
+    assert (added.label_id, added.instance_id, added.track_id) == (CAR, 7, 3)
+    assert vertex_count(added.region) <= 40
+
+
+def test_start_from_refuses_a_region(bench: Bench, tool: GrabCutTool):
+    (road,) = bench.seed([region(7, 0, 50, 200, 100)])
+    with pytest.raises(ToolInputError, match="starts from a box"):
+        tool.start_from(bench.doc.get(road.uid))

@@ -9,7 +9,9 @@ import pytest
 
 from roadmark.annotators.guided import (
     ReviewQueue,
+    accept_region_above,
     accept_region_command,
+    accepted_text,
     focus_rect,
     objects_in,
     region_proposals,
@@ -130,3 +132,23 @@ def test_region_accept_is_clipped_and_one_step_reject_and_verify(project: Projec
     session.execute(verify_command(document, human.uids, "rev"))
     assert provenance_kind(document.get(human.uids[0])) == VERIFIED
     assert verify_command(document, human.uids, "rev") is None
+
+
+def test_region_accept_above_a_threshold_says_what_it_did(project: Project):
+    frame_id = project.frames()[0].id
+    session = EditSession(project)
+    document = session.open(frame_id)
+    found = proposals(read_prediction(project, frame_id), project.schema, user="ann")
+    pixel = UncertainRegion(RegionKind.PIXELS, Box(0, 0, 30, 20), 600.0, 0.5, (ROAD,), 9.0, uid=7)
+    command, below = accept_region_above(document, found, pixel, 0.95)  # all are at 0.90
+    assert command is None and len(below) == 2
+    text = accepted_text(project.schema, command, below, 0.95)
+    assert text == "Nothing accepted here; 2 labels below the 0.95 threshold left out"
+    command, below = accept_region_above(document, found, pixel, 0.5)
+    assert command is not None and below == []
+    session.execute(command)
+    text = accepted_text(project.schema, command, below, 0.5)
+    assert text.startswith("Accepted 2 labels: ") and "road 0.90" in text and "car 0.90" in text
+    again, _ = accept_region_above(document, found, pixel, 0.5)
+    assert again is None
+    assert accepted_text(project.schema, again, [], 0.5).endswith("already on it")

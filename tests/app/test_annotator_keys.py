@@ -44,18 +44,21 @@ def test_every_label_can_get_a_key_in_the_cheat_sheet(qtbot, small_project: Path
         if not isinstance(dialog, ShortcutsDialog):
             QTimer.singleShot(20, bind_rider)
             return
-        for word in ("rider", "truck", "bus", "bicycle", "motorcycle", "traffic light"):
-            dialog.search.setText(word)
-            found[word] = [
-                dialog.table.item(row, 0).text()
-                for row in range(dialog.table.rowCount())
-                if not dialog.table.isRowHidden(row)
-            ]
-        dialog.editors[f"label.{RIDER}"][0].setKeySequence(QKeySequence("K"))
-        box = dialog.findChild(QDialogButtonBox)
-        QTest.mouseClick(
-            box.button(QDialogButtonBox.StandardButton.Save), Qt.MouseButton.LeftButton
-        )
+        try:
+            for word in ("rider", "truck", "bus", "bicycle", "motorcycle", "traffic light"):
+                dialog.search.setText(word)
+                found[word] = [
+                    dialog.table.item(row, 0).text()
+                    for row in range(dialog.table.rowCount())
+                    if not dialog.table.isRowHidden(row)
+                ]
+            dialog.editors[f"label.{RIDER}"][0].setKeySequence(QKeySequence("K"))
+            box = dialog.findChild(QDialogButtonBox)
+            QTest.mouseClick(
+                box.button(QDialogButtonBox.StandardButton.Save), Qt.MouseButton.LeftButton
+            )
+        finally:
+            dialog.close()  # never left open, whatever failed
 
     QTimer.singleShot(0, bind_rider)
     QTest.keyClick(window, Qt.Key.Key_F1)

@@ -61,11 +61,15 @@ def answer_comment_dialog(category: CommentCategory, text: str) -> list[str]:
         if not isinstance(dialog, CommentDialog):
             QTimer.singleShot(20, fill)
             return
-        seen.append(dialog.windowTitle())
-        dialog.category.setCurrentIndex(dialog.category.findText(category.text))
-        QTest.keyClicks(dialog.text, text)
-        box = dialog.findChild(QDialogButtonBox)
-        QTest.mouseClick(box.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+        try:
+            seen.append(dialog.windowTitle())
+            dialog.category.setCurrentIndex(dialog.category.findText(category.text))
+            QTest.keyClicks(dialog.text, text)
+            box = dialog.findChild(QDialogButtonBox)
+            ok = box.button(QDialogButtonBox.StandardButton.Ok)
+            QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+        finally:
+            dialog.close()  # never left open, whatever failed
 
     QTimer.singleShot(0, fill)
     return seen
@@ -110,12 +114,15 @@ def test_an_unexpected_error_in_a_canvas_gesture_reaches_the_person(qtbot, monke
 def test_an_unexpected_error_in_an_action_reaches_the_person(qtbot, monkeypatch, reviewable):
     window = open_as(qtbot, monkeypatch, reviewable, "rev")
 
-    def broken():
+    def broken(*_args):
         raise KeyError("oops")
 
-    monkeypatch.setattr(window.editor, "select_all", broken)
-    window.actions.bind("edit.select_all", window.guard(window.editor.select_all))
+    window.actions.bind("edit.select_all", broken)  # a feature's handler with a bug
     QTest.keyClick(window, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert window.last_error is not None and "KeyError" in window.last_error
+    window.last_error = None
+    window.actions.bind("view.boxes", broken)  # a toggle too
+    QTest.keyClick(window, Qt.Key.Key_B, Qt.KeyboardModifier.ShiftModifier)
     assert window.last_error is not None and "KeyError" in window.last_error
     window.close()
 
@@ -273,5 +280,7 @@ def test_statistics_are_dark_and_show_the_docks_time_left(qtbot, monkeypatch, bi
         label.text() for label in stats.findChildren(QLabel) if label.objectName() == "card-value"
     }
     assert f"~{minutes} min" in cards
+    texts = " ".join(label.text() for label in stats.findChildren(QLabel))
+    assert f"Guided review: ~{minutes} minutes" in texts  # the section says the same
     stats.close()
     window.close()
