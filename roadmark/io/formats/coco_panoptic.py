@@ -177,7 +177,7 @@ class CocoPanopticFormat(DatasetFormat):
         stats = context.stats
         for key in ("segments", "boxes", "hidden_skipped", "deleted_skipped", "renumbered"):
             stats.setdefault(key, 0)
-        masks = target.with_suffix("")
+        (masks,) = self.companions(target)
         masks.mkdir()
         names = _PngNames()
         with (
