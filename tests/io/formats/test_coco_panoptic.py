@@ -16,9 +16,11 @@ import shapely
 from cityscapesscripts.helpers.labels import id2label
 from cityscapesscripts.preparation.createPanopticImgs import convert2panoptic
 from PIL import Image
+from pycocotools import mask as coco_mask
 
 from roadmark.core.annotation import AnnotationObject
 from roadmark.core.raster import instance_id_map, label_id_map
+from roadmark.io.demo_project import build_demo_project
 from roadmark.io.formats.coco_panoptic_read import id_to_rgb, rgb_to_id
 from roadmark.io.formats.common import Job
 from roadmark.io.formats.errors import FormatError, JobCancelled
@@ -81,7 +83,8 @@ def test_id_encoding_is_panopticapis():
 
 
 def test_demo_drive_semantic_matches_the_cityscapes_label_ids_export(tmp_path: Path):
-    source = demo_project(tmp_path / "demo.roadmark", frames=3, width=512, height=256)
+    """The bundled demo's drive at its size (1024x512), labeled frames only."""
+    source = build_demo_project(tmp_path / "demo" / "demo.roadmark", frames=3, labeled=3)
     try:
         export_dataset(source, "coco-panoptic", tmp_path / "pan.json")
         export_dataset(source, "cityscapes", tmp_path / "cs")
@@ -106,17 +109,16 @@ def test_demo_drive_semantic_matches_the_cityscapes_label_ids_export(tmp_path: P
         assert not (set(np.unique(pan).tolist()) - {0}) ^ {
             info["id"] for info in annotation["segments_info"]
         }
-        for info in annotation["segments_info"]:  # area and bbox as pycocotools gives them
+        for info in annotation["segments_info"]:
             mask = pan == info["id"]
             rows, cols = np.nonzero(mask)
-            assert info["area"] == int(mask.sum())
-            assert info["bbox"] == [
-                int(cols.min()),
-                int(rows.min()),
-                int(cols.max() - cols.min() + 1),
-                int(rows.max() - rows.min() + 1),
-            ]
-    assert compared > 3 * 512 * 256 * 0.9
+            box = [cols.min(), rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1]
+            assert info["area"] == int(mask.sum())  # as panopticapi's converters count them
+            assert info["bbox"] == [int(v) for v in box]
+            encoded = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+            assert info["area"] == coco_mask.area(encoded)  # and pycocotools
+            assert info["bbox"] == coco_mask.toBbox(encoded).tolist()
+    assert compared > 3 * 1024 * 512 * 0.9
 
 
 def test_export_then_import_gives_identical_label_and_instance_maps(
