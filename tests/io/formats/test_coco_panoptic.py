@@ -15,6 +15,8 @@ import pytest
 import shapely
 from cityscapesscripts.helpers.labels import id2label
 from cityscapesscripts.preparation.createPanopticImgs import convert2panoptic
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from pycocotools import mask as coco_mask
 
@@ -328,3 +330,32 @@ def test_an_object_edited_after_import_exports_its_new_shape(tmp_path: Path):
         export_dataset(back, "coco-panoptic", tmp_path / "c.json")
     info = json.loads((tmp_path / "c.json").read_text())["annotations"][0]["segments_info"][0]
     assert info["area"] == 200 and info["bbox"] == [10, 10, 10, 20]
+
+
+shape = st.tuples(
+    st.floats(-10, 150), st.floats(-10, 90), st.floats(1, 60), st.booleans()
+).map(lambda t: shapely.box(t[0], t[1], t[0] + t[2], t[1] + t[2] * 0.6) if t[3]
+      else shapely.Point(t[0], t[1]).buffer(t[2] / 2, 4))  # fmt: skip
+scene_object = st.tuples(
+    shape, st.sampled_from(["road", "car", "person", "sky", "unlabeled"]), st.booleans()
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(items=st.lists(scene_object, min_size=1, max_size=8))
+def test_any_scene_exports_and_imports_with_the_same_maps(tmp_path_factory, items):
+    folder = tmp_path_factory.mktemp("scene")
+    objects = [
+        AnnotationObject(label(name), geometry, prov(), crowd=crowd and name == "car")
+        for geometry, name, crowd in items
+    ]
+    with _frame_with(folder, objects) as project:
+        export_dataset(project, "coco-panoptic", folder / "o.json")
+        with Project.create(folder / "back.roadmark") as back:
+            import_dataset(back, "coco-panoptic", folder / "o.json")
+            for map_a, map_b in zip(
+                _maps(project, project.frames()[0]), _maps(back, back.frames()[0]), strict=True
+            ):
+                assert np.array_equal(map_a, map_b)
