@@ -11,9 +11,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 
-from roadmark.core.annotation import AnnotationObject, Box
+from roadmark.core.annotation import AnnotationObject, Box, as_region
+from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region
 from roadmark.io.formats.common import (
     EXTRAS_KEY,
@@ -225,6 +227,14 @@ def _read_annotation(
             obj = _read_box(item, box_field, categories, where, context)
             if obj is not None:
                 entries.append((_rank(item), len(infos) + box_index, obj))
+        unseen = extras.get("unseen", [])
+        if not isinstance(unseen, list):
+            raise FormatError("must be a list", path=where, field=f"{field}.{EXTRAS_KEY}.unseen")
+        for unseen_index, item in enumerate(unseen):
+            unseen_field = f"{field}.{EXTRAS_KEY}.unseen[{unseen_index}]"
+            obj = _read_unseen(item, unseen_field, categories, where, context)
+            if obj is not None:
+                entries.append((_rank(item), len(infos) + len(boxes) + unseen_index, obj))
     entries.sort(key=lambda entry: (entry[0], entry[1]))
     return number_instances([obj for _, _, obj in entries], context.labels.schema)
 
@@ -315,6 +325,33 @@ def _segment_region(ids: NDArray[np.int64], segment_id: int) -> Any:
     cols = np.flatnonzero(mask.any(axis=0))
     row0, row1, col0, col1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     return mask_to_region(mask[row0:row1, col0:col1], offset=(float(col0), float(row0)))
+
+
+def _read_unseen(
+    item: Any, field: str, categories: dict[int, str], where: str, context: ImportContext
+) -> AnnotationObject | None:
+    """A region without a segment (covered, or covering no pixel), kept as WKT."""
+    if not isinstance(item, dict):
+        raise FormatError("must be an object with category_id and wkt", path=where, field=field)
+    label = _category(item.get("category_id"), categories, where, f"{field}.category_id", context)
+    crowd = _crowd(item, where, f"{field}.iscrowd")
+    text = item.get("wkt")
+    try:
+        if not isinstance(text, str):
+            raise TypeError(text)
+        region = as_region(shapely.from_wkt(text))
+    except (shapely.errors.ShapelyError, GeometryError, TypeError) as error:
+        raise FormatError(
+            f"must be the WKT of a polygon with area, got {str(text)[:40]!r}",
+            path=where,
+            field=f"{field}.wkt",
+        ) from error
+    if not np.isfinite(shapely.get_coordinates(region)).all():
+        raise FormatError("must have finite coordinates", path=where, field=f"{field}.wkt")
+    if label is None:
+        return None
+    obj = AnnotationObject(label.id, region, context.provenance(), crowd=crowd)
+    return _with_extras(obj, item, where, field)
 
 
 def _read_box(

@@ -205,9 +205,13 @@ def test_hidden_regions_are_warned_and_stuff_segments_get_free_ids(tmp_path: Pat
     ]
     with _frame_with(tmp_path, objects) as project:
         report = export_dataset(project, "coco-panoptic", tmp_path / "o.json")
-    assert report.stats["hidden_skipped"] == 1 and report.stats["renumbered"] == 2
+    assert report.stats["hidden"] == 1 and report.stats["renumbered"] == 2
     assert any("covered entirely" in str(w) for w in report.warnings)
-    infos = json.loads((tmp_path / "o.json").read_text())["annotations"][0]["segments_info"]
+    annotation = json.loads((tmp_path / "o.json").read_text())["annotations"][0]
+    (hidden,) = annotation["roadmark"]["unseen"]
+    assert hidden["roadmark"]["object"] == 2
+    assert shapely.from_wkt(hidden["wkt"]).equals(shapely.box(10, 60, 30, 80))
+    infos = annotation["segments_info"]
     ids = [info["id"] for info in infos]
     assert ids[0] == road and ids[2] == car * 1000 + 1  # the hidden car was instance k=0
     assert len(set(ids)) == 4 and 0 not in ids

@@ -152,6 +152,21 @@ SEGMENT = {"id": 5, "category_id": 26, "iscrowd": 0}
             "annotations[0].roadmark.boxes[0].bbox",
         ),
         (
+            {"annotations": {"roadmark": {"unseen": [{"category_id": 26, "wkt": "POINT (1 2)"}]}}},
+            "WKT of a polygon",
+            "annotations[0].roadmark.unseen[0].wkt",
+        ),
+        (
+            {"annotations": {"roadmark": {"unseen": [{"category_id": 26, "wkt": "POLYGON (("}]}}},
+            "WKT of a polygon",
+            "annotations[0].roadmark.unseen[0].wkt",
+        ),
+        (
+            {"annotations": {"roadmark": {"unseen": [{"category_id": 26}]}}},
+            "WKT of a polygon",
+            "annotations[0].roadmark.unseen[0].wkt",
+        ),
+        (
             {"annotations": {"roadmark": {"boxes": "x"}}},
             "must be a list",
             "annotations[0].roadmark.boxes",
