@@ -302,6 +302,9 @@ def test_source_must_name_one_yaml_and_unknown_classes_are_listed(tmp_path: Path
     with Project.create(tmp_path / "p.roadmark") as project:
         with pytest.raises(FormatError, match=r"has 2 \.yaml files"):
             import_dataset(project, "yolo", folder)
+        with pytest.raises(FormatError, match="takes no --images") as info:
+            import_dataset(project, "yolo", folder / "data.yaml", images=folder)
+        assert info.value.field == "--images"
         with pytest.raises(FormatError, match=r"'lorry' \(1\).*--add-labels"):
             import_dataset(project, "yolo", folder / "data.yaml")
         report = import_dataset(project, "yolo", folder / "data.yaml", mapping={"lorry": "truck"})
