@@ -112,6 +112,7 @@ class CocoPanopticFormat(DatasetFormat):
     )
     output = "file"
     suffix = ".json"
+    mask_files = True
 
     def companions(self, target: Path) -> list[Path]:
         return [target.with_suffix("")]

@@ -96,12 +96,12 @@ class YoloFormat(DatasetFormat):
     # -- import ------------------------------------------------------------------------------
 
     def read(self, source: Path, context: ImportContext) -> Iterator[ImportedFrame]:
-        if context.images is not None or context.masks is not None:
+        if context.images is not None:
             raise FormatError(
-                "yolo takes no --images or --masks: the dataset YAML names the image folders "
-                "and the label files lie beside them",
+                "yolo takes no --images: the dataset YAML names the image folders and the "
+                "label files lie beside them",
                 path=str(source),
-                field="--images" if context.images is not None else "--masks",
+                field="--images",
             )
         yaml_file = _yaml_file(source)
         where = str(yaml_file)

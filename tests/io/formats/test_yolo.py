@@ -305,6 +305,9 @@ def test_source_must_name_one_yaml_and_unknown_classes_are_listed(tmp_path: Path
         with pytest.raises(FormatError, match="takes no --images") as info:
             import_dataset(project, "yolo", folder / "data.yaml", images=folder)
         assert info.value.field == "--images"
+        with pytest.raises(FormatError, match="the yolo format reads no mask files") as info:
+            import_dataset(project, "yolo", folder / "data.yaml", masks=folder)
+        assert info.value.field == "--masks"
         with pytest.raises(FormatError, match=r"'lorry' \(1\).*--add-labels"):
             import_dataset(project, "yolo", folder / "data.yaml")
         report = import_dataset(project, "yolo", folder / "data.yaml", mapping={"lorry": "truck"})
