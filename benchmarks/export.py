@@ -134,8 +134,11 @@ def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
     print(json.dumps(result))
 
 
-def every_format(project_path: Path, scratch: Path, trace: bool) -> list[dict]:
-    """Export ``project_path`` with every registered exporter, each in a fresh process.
+def every_format(
+    project_path: Path, scratch: Path, trace: bool, only: list[str] | None = None
+) -> list[dict]:
+    """Export ``project_path`` with every registered exporter (or those in ``only``), each
+    in a fresh process.
 
     Returns:
         One result per format (as :func:`worker` prints it), ``output_mb`` including the
@@ -146,6 +149,8 @@ def every_format(project_path: Path, scratch: Path, trace: bool) -> list[dict]:
 
     results = []
     for format_id, cls in registered_formats(Capability.EXPORT).items():
+        if only is not None and format_id not in only:
+            continue
         name = f"out-{format_id}"
         target = scratch / (name + cls.suffix if cls.output == "file" else name)
         made = [target, *get_format(format_id).companions(target)]
@@ -188,9 +193,12 @@ def main() -> None:
         else:
             project_path, setup = build(folder, args.frames, args.distinct, args.detail)
         results = {"setup": setup, "exports": []}
-        if args.formats == "all":
-            results["exports"] = every_format(project_path, Path(scratch), args.tracemalloc)
-        for format_id in [] if args.formats == "all" else args.formats.split(","):
+        chosen = args.formats.split(",")
+        if args.formats == "all" or set(chosen) - {"coco", "cityscapes"}:
+            only = None if args.formats == "all" else chosen
+            results["exports"] = every_format(project_path, Path(scratch), args.tracemalloc, only)
+            chosen = []
+        for format_id in chosen:
             target = Path(scratch) / ("out.json" if format_id == "coco" else "out")
             command = [
                 sys.executable,

@@ -210,7 +210,7 @@ def test_dialogs_check_their_options(qtbot, tmp_path: Path):
     exporter.frames.setText("0-1")
     assert exporter.options() == ExportOptions("cityscapes", source, "0-1", True)
     with pytest.raises(ValueError, match="no format"):
-        exporter.set_format("yolo")
+        exporter.set_format("labelme")
 
 
 def test_import_that_adds_labels_reopens_the_window_with_them(

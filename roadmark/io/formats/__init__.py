@@ -66,6 +66,7 @@ class DatasetFormat(ABC):
         capabilities: What it imports/exports and carries.
         output: ``"folder"`` or ``"file"``: what ``roadmark export ... OUT`` makes.
         suffix: Expected suffix of an output file (``".json"``), if any.
+        mask_files: Import reads mask files from a folder that ``--masks`` may name.
     """
 
     id: ClassVar[str]
@@ -74,6 +75,7 @@ class DatasetFormat(ABC):
     capabilities: ClassVar[frozenset[Capability]]
     output: ClassVar[str] = "folder"
     suffix: ClassVar[str] = ""
+    mask_files: ClassVar[bool] = False
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities

@@ -9,7 +9,8 @@ The layout of the COCO panoptic annotations (``panoptic_val2017.json`` beside
      "annotations": [{"image_id", "file_name": PNG name, "segments_info": [
          {"id", "category_id", "iscrowd", "area", "bbox": [x, y, w, h],
           "roadmark": {extras, "object": z-index}}],
-       "roadmark": {"boxes": [{"category_id", "bbox", "iscrowd", "roadmark": {...}}]}}],
+       "roadmark": {"boxes": [{"category_id", "bbox", "iscrowd", "roadmark": {...}}],
+                    "unseen": [{"category_id", "iscrowd", "wkt", "roadmark": {...}}]}}],
      "categories": [{"id", "name", "supercategory", "isthing", "color"}]}
 
 Export writes, per frame, one segment per live region that shows in the label map (what
@@ -22,11 +23,14 @@ enclosing pixel box). Segment ids follow cityscapesScripts' ``createPanopticImgs
 a label with instances (counted from 0 in z-order, as in ``_instanceIds.png``) and the bare
 label id for stuff and crowd regions; a second segment that would get a taken id (a second
 region of a stuff label, an id of 0 or one past ``256^3``) gets the next free id. Regions
-covered entirely by later ones have no pixels and are not written (counted as
-``hidden_skipped``, with a warning); soft-deleted objects are not written. Boxes have no
-place in the panoptic format and go into the annotation's ``roadmark`` extras. Every
-segment carries ``roadmark`` extras (instance and track ids, attributes, provenance; see
-:mod:`roadmark.io.formats.common`) and ``object``, its index in the frame's z-order.
+covered entirely by later ones (``hidden``) or covering no pixel center of their image
+(``empty``) have no segment (warned); they go, with their exact geometry as WKT, into the
+annotation's ``roadmark.unseen``, so that a round trip keeps them and the instance
+numbering. Regions of labels with a negative id (no label-map id) and soft-deleted objects
+are not written. Boxes have no place in the panoptic format and go into the annotation's
+``roadmark`` extras. Every segment carries ``roadmark`` extras (instance and track ids,
+attributes, provenance; see :mod:`roadmark.io.formats.common`) and ``object``, its index
+in the frame's z-order.
 ``categories`` lists every label of the schema with an id >= 0.
 
 Import reads the JSON and the PNG of each annotation, from the folder beside the JSON named
@@ -51,6 +55,7 @@ from typing import IO, Any
 
 import cv2
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 from pycocotools import mask as coco_mask
 
@@ -107,6 +112,7 @@ class CocoPanopticFormat(DatasetFormat):
     )
     output = "file"
     suffix = ".json"
+    mask_files = True
 
     def companions(self, target: Path) -> list[Path]:
         return [target.with_suffix("")]
@@ -175,9 +181,17 @@ class CocoPanopticFormat(DatasetFormat):
 
     def write(self, frames: Iterable[ExportFrame], target: Path, context: ExportContext) -> None:
         stats = context.stats
-        for key in ("segments", "boxes", "hidden_skipped", "deleted_skipped", "renumbered"):
+        for key in (
+            "segments",
+            "boxes",
+            "hidden",
+            "empty",
+            "deleted_skipped",
+            "undrawable_skipped",
+            "renumbered",
+        ):
             stats.setdefault(key, 0)
-        masks = target.with_suffix("")
+        (masks,) = self.companions(target)
         masks.mkdir()
         names = _PngNames()
         with (
@@ -213,10 +227,16 @@ class CocoPanopticFormat(DatasetFormat):
             for future in pending:
                 future.result()
             _write_categories(out, context.schema)
-        if stats["hidden_skipped"]:
+        if stats["hidden"] or stats["empty"]:
             context.warnings.warn(
-                f"{stats['hidden_skipped']} region(s) are covered entirely by regions above "
-                "them and have no segment"
+                f"{stats['hidden']} region(s) covered entirely by regions above them and "
+                f"{stats['empty']} that cover no pixel of their image have no segment; they "
+                "are kept in the annotation's roadmark.unseen"
+            )
+        if stats["undrawable_skipped"]:
+            context.warnings.warn(
+                f"{stats['undrawable_skipped']} region(s) of labels without a label-map id "
+                "(negative ids) are not written"
             )
 
 
@@ -232,12 +252,15 @@ class PanopticSegments:
         info: ``segments_info`` entries in z-order (without extras).
         objects: The object of each entry.
         indexes: Each entry's object index in the frame's z-order.
+        unseen: Indexes of the live regions without a segment: covered entirely by later
+            ones, or covering no pixel center of the image.
     """
 
     ids: NDArray[np.uint32]
     info: list[dict[str, Any]]
     objects: list[AnnotationObject]
     indexes: list[int]
+    unseen: list[int]
 
 
 def panoptic_segments(
@@ -246,20 +269,25 @@ def panoptic_segments(
     """Non-overlapping segments from the z-ordered live regions (what the label map shows).
 
     Segment ids, ``area`` and ``bbox`` as in the module doc. ``stats`` counts hidden,
-    deleted and renumbered segments.
+    deleted, empty, undrawable and renumbered regions.
     """
     height, width = frame.height, frame.width
     owner = np.zeros((height, width), dtype=np.int32)  # 1 + index of the top object
     windows: dict[int, tuple[int, int, int, int]] = {}
+    empty: list[int] = []
     for index, obj in enumerate(objects):
         if obj.deleted:
             stats["deleted_skipped"] = stats.get("deleted_skipped", 0) + 1
             continue
+        if obj.kind is not ObjectKind.REGION:
+            continue
         label = schema.by_id.get(obj.label_id)
-        if obj.kind is not ObjectKind.REGION or label is None or not label.drawable:
+        if label is None or not label.drawable:
+            stats["undrawable_skipped"] = stats.get("undrawable_skipped", 0) + 1
             continue
         mask, row0, col0 = region_mask_in_box(obj.region, height, width)
-        if not mask.size:
+        if not mask.any():  # outside the image, or too thin to cover a pixel center
+            empty.append(index)
             continue
         owner[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]][mask] = index + 1
         windows[index] = (row0, col0, row0 + mask.shape[0], col0 + mask.shape[1])
@@ -275,12 +303,15 @@ def panoptic_segments(
         else:
             preferred[index] = label.id
     visible = []
+    hidden = []
     for index, (row0, col0, row1, col1) in windows.items():
         crop = owner[row0:row1, col0:col1] == index + 1
         if crop.any():
             visible.append((index, crop, row0, col0))
         else:
-            stats["hidden_skipped"] = stats.get("hidden_skipped", 0) + 1
+            hidden.append(index)
+    stats["hidden"] = stats.get("hidden", 0) + len(hidden)
+    stats["empty"] = stats.get("empty", 0) + len(empty)
     taken: set[int] = set()
     chosen: dict[int, int] = {}
     for index, _, _, _ in visible:
@@ -322,6 +353,7 @@ def panoptic_segments(
         info=info,
         objects=[objects[index] for index, *_ in visible],
         indexes=[index for index, *_ in visible],
+        unseen=sorted(hidden + empty),
     )
 
 
@@ -367,6 +399,17 @@ def _annotation(
         for info, obj, index in zip(segments.info, segments.objects, segments.indexes, strict=True)
     ]
     entry: dict[str, Any] = {"image_id": item.frame.id, "file_name": name, "segments_info": infos}
+    extras: dict[str, list] = {}
+    for index in segments.unseen:
+        obj = item.objects[index]
+        extras.setdefault("unseen", []).append(
+            {
+                "category_id": obj.label_id,
+                "iscrowd": int(obj.crowd),
+                "wkt": shapely.to_wkt(obj.region, rounding_precision=-1),
+                EXTRAS_KEY: extras_of(obj) | {"object": index},
+            }
+        )
     boxes = []
     for index, obj in enumerate(item.objects):
         if obj.deleted or not isinstance(obj.geometry, Box):
@@ -380,8 +423,10 @@ def _annotation(
             }
         )
     if boxes:
-        entry[EXTRAS_KEY] = {"boxes": boxes}
+        extras["boxes"] = boxes
         stats["boxes"] += len(boxes)
+    if extras:
+        entry[EXTRAS_KEY] = extras
     return entry
 
 

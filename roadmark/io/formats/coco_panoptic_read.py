@@ -5,15 +5,17 @@ See :mod:`roadmark.io.formats.coco_panoptic` for the layout and the rules.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import shapely
 from numpy.typing import NDArray
 
-from roadmark.core.annotation import AnnotationObject, Box
+from roadmark.core.annotation import AnnotationObject, Box, as_region
+from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region
 from roadmark.io.formats.common import (
     EXTRAS_KEY,
@@ -33,8 +35,8 @@ MAX_SEGMENT_ID = 256**3 - 1
 def rgb_to_id(rgb: NDArray[np.uint8]) -> NDArray[np.int64]:
     """Segment ids of an ``(H, W, 3)`` RGB array: ``R + 256 * G + 256^2 * B``
     (panopticapi's ``rgb2id``)."""
-    color = rgb.astype(np.int64)
-    return color[..., 0] + 256 * color[..., 1] + 256 * 256 * color[..., 2]
+    red, green, blue = (rgb[..., channel].astype(np.int64) for channel in range(3))
+    return red | (green << 8) | (blue << 16)
 
 
 def id_to_rgb(ids: NDArray[np.integer]) -> NDArray[np.uint8]:
@@ -187,14 +189,12 @@ def _read_annotation(
             field=f"{field}.segments_info",
         )
     ids = _read_png(masks / name, size, where, f"{field}.file_name")
-    present, counts = np.unique(ids, return_counts=True)
+    table = _SegmentTable.of(ids)
     entries: list[tuple[float, int, AnnotationObject]] = []
     listed: set[int] = set()
     for seg_index, info in enumerate(infos):
         seg_field = f"{field}.segments_info[{seg_index}]"
-        segment_id, obj = _read_segment(
-            info, seg_field, categories, ids, present, counts, where, context
-        )
+        segment_id, obj = _read_segment(info, seg_field, categories, table, where, context)
         if segment_id in listed:
             raise FormatError(
                 f"duplicate segment id {segment_id}", path=where, field=f"{seg_field}.id"
@@ -203,7 +203,9 @@ def _read_annotation(
         if obj is not None:
             entries.append((_rank(info), seg_index, obj))
     unlisted = [
-        (int(v), int(c)) for v, c in zip(present, counts, strict=True) if v and v not in listed
+        (int(v), int(c))
+        for v, c in zip(table.values, table.counts, strict=True)
+        if v and v not in listed
     ]
     if unlisted:
         pixels = sum(c for _, c in unlisted)
@@ -225,6 +227,14 @@ def _read_annotation(
             obj = _read_box(item, box_field, categories, where, context)
             if obj is not None:
                 entries.append((_rank(item), len(infos) + box_index, obj))
+        unseen = extras.get("unseen", [])
+        if not isinstance(unseen, list):
+            raise FormatError("must be a list", path=where, field=f"{field}.{EXTRAS_KEY}.unseen")
+        for unseen_index, item in enumerate(unseen):
+            unseen_field = f"{field}.{EXTRAS_KEY}.unseen[{unseen_index}]"
+            obj = _read_unseen(item, unseen_field, categories, where, context)
+            if obj is not None:
+                entries.append((_rank(item), len(infos) + len(boxes) + unseen_index, obj))
     entries.sort(key=lambda entry: (entry[0], entry[1]))
     return number_instances([obj for _, _, obj in entries], context.labels.schema)
 
@@ -266,9 +276,7 @@ def _read_segment(
     info: Any,
     field: str,
     categories: dict[int, str],
-    ids: NDArray[np.int64],
-    present: NDArray,
-    counts: NDArray,
+    table: _SegmentTable,
     where: str,
     context: ImportContext,
 ) -> tuple[int, AnnotationObject | None]:
@@ -284,9 +292,9 @@ def _read_segment(
         )
     label = _category(info.get("category_id"), categories, where, f"{field}.category_id", context)
     crowd = _crowd(info, where, f"{field}.iscrowd")
-    position = int(np.searchsorted(present, segment_id))
-    found = position < len(present) and present[position] == segment_id
-    pixels = int(counts[position]) if found else 0
+    position = table.find(segment_id)
+    found = position is not None
+    pixels = int(table.counts[position]) if position is not None else 0
     if info.get("area") is not None:
         area = number(info["area"], where=where, field=f"{field}.area")
         if area != pixels and found:
@@ -296,25 +304,93 @@ def _read_segment(
                 path=where,
                 field=f"{field}.area",
             )
-    if not found:
+    if position is None:
         context.warnings.warn(
             f"segment {segment_id} has no pixels in the PNG; skipped", path=where, field=field
         )
         return segment_id, None
     if label is None:
         return segment_id, None
-    region = _segment_region(ids, segment_id)
+    region = table.region(position)
     obj = AnnotationObject(label.id, region, context.provenance(), crowd=crowd)
     return segment_id, _with_extras(obj, info, where, field)
 
 
-def _segment_region(ids: NDArray[np.int64], segment_id: int) -> Any:
-    """The exact pixel-edge region of a segment's pixels (it has some)."""
-    mask = ids == segment_id
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    row0, row1, col0, col1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    return mask_to_region(mask[row0:row1, col0:col1], offset=(float(col0), float(row0)))
+@dataclass(frozen=True)
+class _SegmentTable:
+    """The segment ids of a PNG with their pixel counts and bounding boxes, from one sort
+    of the id map (so each segment's region is traced inside its own box).
+
+    Attributes:
+        ids: The ``(H, W)`` id map.
+        values: The ids present, ascending (0 included when there is void).
+        counts: Pixels of each id.
+        boxes: ``(row0, row1, col0, col1)`` of each id, ends exclusive.
+    """
+
+    ids: NDArray[np.int64]
+    values: NDArray[np.int64]
+    counts: NDArray[np.int64]
+    boxes: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, ids: NDArray[np.int64]) -> _SegmentTable:
+        flat = ids.ravel()
+        order = np.argsort(flat, kind="stable")
+        ordered = flat[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        rows, cols = np.divmod(order, ids.shape[1])
+        boxes = np.stack(
+            [
+                np.minimum.reduceat(rows, starts),
+                np.maximum.reduceat(rows, starts) + 1,
+                np.minimum.reduceat(cols, starts),
+                np.maximum.reduceat(cols, starts) + 1,
+            ],
+            axis=1,
+        )
+        counts = np.diff(np.r_[starts, flat.size])
+        return cls(ids, ordered[starts], counts, boxes)
+
+    def find(self, segment_id: int) -> int | None:
+        """The position of ``segment_id`` in :attr:`values`; ``None`` when absent."""
+        position = int(np.searchsorted(self.values, segment_id))
+        if position < len(self.values) and self.values[position] == segment_id:
+            return position
+        return None
+
+    def region(self, position: int) -> Any:
+        """The exact pixel-edge region of the segment at ``position``."""
+        row0, row1, col0, col1 = (int(v) for v in self.boxes[position])
+        crop = self.ids[row0:row1, col0:col1] == self.values[position]
+        return mask_to_region(crop, offset=(float(col0), float(row0)))
+
+
+def _read_unseen(
+    item: Any, field: str, categories: dict[int, str], where: str, context: ImportContext
+) -> AnnotationObject | None:
+    """A region without a segment (covered, or covering no pixel), kept as WKT."""
+    if not isinstance(item, dict):
+        raise FormatError("must be an object with category_id and wkt", path=where, field=field)
+    label = _category(item.get("category_id"), categories, where, f"{field}.category_id", context)
+    crowd = _crowd(item, where, f"{field}.iscrowd")
+    text = item.get("wkt")
+    try:
+        if not isinstance(text, str):
+            raise TypeError(text)
+        region = as_region(shapely.from_wkt(text))
+    except (shapely.errors.ShapelyError, GeometryError, TypeError) as error:
+        raise FormatError(
+            f"must be the WKT of a polygon with area, got {str(text)[:40]!r}",
+            path=where,
+            field=f"{field}.wkt",
+        ) from error
+    if not np.isfinite(shapely.get_coordinates(region)).all():
+        raise FormatError("must have finite coordinates", path=where, field=f"{field}.wkt")
+    if label is None:
+        return None
+    obj = AnnotationObject(label.id, region, context.provenance(), crowd=crowd)
+    return _with_extras(obj, item, where, field)
 
 
 def _read_box(

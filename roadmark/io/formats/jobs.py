@@ -124,6 +124,8 @@ def import_dataset(
     if image_folder is not None and not image_folder.is_dir():
         raise FormatError("no such folder", path=str(image_folder), field="--images")
     mask_folder = Path(masks) if masks is not None else None
+    if mask_folder is not None and not fmt.mask_files:
+        raise FormatError(f"the {fmt.id} format reads no mask files", field="--masks")
     if mask_folder is not None and not mask_folder.is_dir():
         raise FormatError("no such folder", path=str(mask_folder), field="--masks")
     original_schema = project.schema

@@ -13,9 +13,11 @@ y2 ... xn yn`` with n >= 3 is a polygon (segmentation); a model's confidence, wh
 object has one, is appended as the last value (Ultralytics' ``save_conf``), so a line with
 an even number of values ends with a confidence. A region with several parts or with holes
 is written as one polygon that joins its rings by zero-width cuts (as Ultralytics'
-``merge_multi_segment`` joins COCO parts); reading repairs it back into the parts and
-holes (``make_valid``). Regions and boxes are clipped to the image (YOLO coordinates lie in
-0..1; counted as ``clipped``); soft-deleted objects are not written.
+``merge_multi_segment`` joins COCO parts); reading fills a polygon by the even-odd rule
+(as OpenCV's ``fillPoly`` draws it), which gives those parts and holes back exactly, and
+repairs a self-crossing polygon the same way. Regions and boxes are clipped to the image
+(YOLO coordinates lie in 0..1; counted as ``clipped``); soft-deleted objects are not
+written.
 
 The YAML's ``names`` lists every label of the project's schema in schema order, so class
 indices are the same in every export of a project; ``roadmark.label_ids`` gives each index's
@@ -94,6 +96,13 @@ class YoloFormat(DatasetFormat):
     # -- import ------------------------------------------------------------------------------
 
     def read(self, source: Path, context: ImportContext) -> Iterator[ImportedFrame]:
+        if context.images is not None:
+            raise FormatError(
+                "yolo takes no --images: the dataset YAML names the image folders and the "
+                "label files lie beside them",
+                path=str(source),
+                field="--images",
+            )
         yaml_file = _yaml_file(source)
         where = str(yaml_file)
         data = _read_yaml(yaml_file)

@@ -9,10 +9,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import shapely
 from PIL import Image, UnidentifiedImageError
-from shapely.geometry import Polygon
+from shapely.geometry import LineString, Point, Polygon
+from shapely.ops import polylabel
 
-from roadmark.core.annotation import AnnotationObject, Box, as_region
+from roadmark.core.annotation import AnnotationObject, Box, Region, as_region
 from roadmark.core.errors import GeometryError
 from roadmark.io.formats.common import ImportContext
 from roadmark.io.formats.errors import FormatError
@@ -141,12 +144,50 @@ def _read_line(
         return AnnotationObject(label.id, box, provenance)
     points = [(x * width, y * height) for x, y in zip(values[::2], values[1::2], strict=True)]
     try:
-        polygon = Polygon(points)
-        region = polygon if polygon.is_valid and polygon.area > 0 else as_region(polygon)
+        region = even_odd_region(points)
     except GeometryError:
         context.warnings.warn("polygon has no area; skipped", path=where, field=field)
         return None
     return AnnotationObject(label.id, region, provenance)
+
+
+def even_odd_region(points: list[tuple[float, float]]) -> Region:
+    """The region a closed outline fills by the even-odd rule (as OpenCV's ``fillPoly``
+    draws YOLO polygons): a point is inside when a ray from it crosses the outline an odd
+    number of times. Zero-width cuts (an edge drawn there and back) join holes and parts
+    without adding area, so a joined outline comes back as its parts and holes.
+
+    Raises:
+        GeometryError: The outline encloses no area.
+    """
+    polygon = Polygon(points)
+    if polygon.is_valid and polygon.area > 0:
+        return polygon
+    outline = np.asarray(points, dtype=float)
+    noded = shapely.unary_union(LineString([*points, points[0]]))  # crossings become nodes
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    inside = [face for face in faces if _odd(outline, _deep_point(face))]
+    if not inside:
+        raise GeometryError("region has no area")
+    return as_region(shapely.union_all(inside))
+
+
+def _deep_point(face: Polygon) -> Point:
+    """A point of ``face`` far from its edges (the pole of inaccessibility), so the ray
+    test is not decided by rounding, even in a sliver."""
+    return polylabel(face, tolerance=max(face.length * 1e-6, 1e-12))
+
+
+def _odd(outline: np.ndarray, point: Point) -> bool:
+    """Whether a ray from ``point`` to the right crosses the closed ``outline`` an odd
+    number of times (edges counted half-open in y, so a vertex on the ray counts once)."""
+    x, y = point.x, point.y
+    x0, y0 = outline[:, 0], outline[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    straddles = (y0 > y) != (y1 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        crossing_x = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    return bool(np.count_nonzero(straddles & (crossing_x > x)) % 2)
 
 
 def _value(token: str, where: str, field: str) -> float:

@@ -15,10 +15,14 @@ import pytest
 import shapely
 from cityscapesscripts.helpers.labels import id2label
 from cityscapesscripts.preparation.createPanopticImgs import convert2panoptic
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
+from pycocotools import mask as coco_mask
 
 from roadmark.core.annotation import AnnotationObject
 from roadmark.core.raster import instance_id_map, label_id_map
+from roadmark.io.demo_project import build_demo_project
 from roadmark.io.formats.coco_panoptic_read import id_to_rgb, rgb_to_id
 from roadmark.io.formats.common import Job
 from roadmark.io.formats.errors import FormatError, JobCancelled
@@ -81,7 +85,8 @@ def test_id_encoding_is_panopticapis():
 
 
 def test_demo_drive_semantic_matches_the_cityscapes_label_ids_export(tmp_path: Path):
-    source = demo_project(tmp_path / "demo.roadmark", frames=3, width=512, height=256)
+    """The bundled demo's drive at its size (1024x512), labeled frames only."""
+    source = build_demo_project(tmp_path / "demo" / "demo.roadmark", frames=3, labeled=3)
     try:
         export_dataset(source, "coco-panoptic", tmp_path / "pan.json")
         export_dataset(source, "cityscapes", tmp_path / "cs")
@@ -106,17 +111,16 @@ def test_demo_drive_semantic_matches_the_cityscapes_label_ids_export(tmp_path: P
         assert not (set(np.unique(pan).tolist()) - {0}) ^ {
             info["id"] for info in annotation["segments_info"]
         }
-        for info in annotation["segments_info"]:  # area and bbox as pycocotools gives them
+        for info in annotation["segments_info"]:
             mask = pan == info["id"]
             rows, cols = np.nonzero(mask)
-            assert info["area"] == int(mask.sum())
-            assert info["bbox"] == [
-                int(cols.min()),
-                int(rows.min()),
-                int(cols.max() - cols.min() + 1),
-                int(rows.max() - rows.min() + 1),
-            ]
-    assert compared > 3 * 512 * 256 * 0.9
+            box = [cols.min(), rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1]
+            assert info["area"] == int(mask.sum())  # as panopticapi's converters count them
+            assert info["bbox"] == [int(v) for v in box]
+            encoded = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+            assert info["area"] == coco_mask.area(encoded)  # and pycocotools
+            assert info["bbox"] == coco_mask.toBbox(encoded).tolist()
+    assert compared > 3 * 1024 * 512 * 0.9
 
 
 def test_export_then_import_gives_identical_label_and_instance_maps(
@@ -201,9 +205,13 @@ def test_hidden_regions_are_warned_and_stuff_segments_get_free_ids(tmp_path: Pat
     ]
     with _frame_with(tmp_path, objects) as project:
         report = export_dataset(project, "coco-panoptic", tmp_path / "o.json")
-    assert report.stats["hidden_skipped"] == 1 and report.stats["renumbered"] == 2
+    assert report.stats["hidden"] == 1 and report.stats["renumbered"] == 2
     assert any("covered entirely" in str(w) for w in report.warnings)
-    infos = json.loads((tmp_path / "o.json").read_text())["annotations"][0]["segments_info"]
+    annotation = json.loads((tmp_path / "o.json").read_text())["annotations"][0]
+    (hidden,) = annotation["roadmark"]["unseen"]
+    assert hidden["roadmark"]["object"] == 2
+    assert shapely.from_wkt(hidden["wkt"]).equals(shapely.box(10, 60, 30, 80))
+    infos = annotation["segments_info"]
     ids = [info["id"] for info in infos]
     assert ids[0] == road and ids[2] == car * 1000 + 1  # the hidden car was instance k=0
     assert len(set(ids)) == 4 and 0 not in ids
@@ -326,3 +334,32 @@ def test_an_object_edited_after_import_exports_its_new_shape(tmp_path: Path):
         export_dataset(back, "coco-panoptic", tmp_path / "c.json")
     info = json.loads((tmp_path / "c.json").read_text())["annotations"][0]["segments_info"][0]
     assert info["area"] == 200 and info["bbox"] == [10, 10, 10, 20]
+
+
+shape = st.tuples(
+    st.floats(-10, 150), st.floats(-10, 90), st.floats(1, 60), st.booleans()
+).map(lambda t: shapely.box(t[0], t[1], t[0] + t[2], t[1] + t[2] * 0.6) if t[3]
+      else shapely.Point(t[0], t[1]).buffer(t[2] / 2, 4))  # fmt: skip
+scene_object = st.tuples(
+    shape, st.sampled_from(["road", "car", "person", "sky", "unlabeled"]), st.booleans()
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(items=st.lists(scene_object, min_size=1, max_size=8))
+def test_any_scene_exports_and_imports_with_the_same_maps(tmp_path_factory, items):
+    folder = tmp_path_factory.mktemp("scene")
+    objects = [
+        AnnotationObject(label(name), geometry, prov(), crowd=crowd and name == "car")
+        for geometry, name, crowd in items
+    ]
+    with _frame_with(folder, objects) as project:
+        export_dataset(project, "coco-panoptic", folder / "o.json")
+        with Project.create(folder / "back.roadmark") as back:
+            import_dataset(back, "coco-panoptic", folder / "o.json")
+            for map_a, map_b in zip(
+                _maps(project, project.frames()[0]), _maps(back, back.frames()[0]), strict=True
+            ):
+                assert np.array_equal(map_a, map_b)

@@ -152,6 +152,21 @@ SEGMENT = {"id": 5, "category_id": 26, "iscrowd": 0}
             "annotations[0].roadmark.boxes[0].bbox",
         ),
         (
+            {"annotations": {"roadmark": {"unseen": [{"category_id": 26, "wkt": "POINT (1 2)"}]}}},
+            "WKT of a polygon",
+            "annotations[0].roadmark.unseen[0].wkt",
+        ),
+        (
+            {"annotations": {"roadmark": {"unseen": [{"category_id": 26, "wkt": "POLYGON (("}]}}},
+            "WKT of a polygon",
+            "annotations[0].roadmark.unseen[0].wkt",
+        ),
+        (
+            {"annotations": {"roadmark": {"unseen": [{"category_id": 26}]}}},
+            "WKT of a polygon",
+            "annotations[0].roadmark.unseen[0].wkt",
+        ),
+        (
             {"annotations": {"roadmark": {"boxes": "x"}}},
             "must be a list",
             "annotations[0].roadmark.boxes",
@@ -188,3 +203,17 @@ def test_folders_and_broken_json(project: Project, tmp_path: Path):
     _fails(project, source, r"not valid JSON \(line 1", None)
     source.write_text("[1, 2]")
     _fails(project, source, "must be an object", None)
+
+
+def test_unknown_labels_are_listed_then_added_or_mapped(project: Project, tmp_path: Path):
+    categories = [{"id": 26, "name": "lorry", "isthing": 1}]
+    source = _dataset(tmp_path / "ds", categories=categories)
+    with pytest.raises(FormatError, match=r"'lorry' \(1\).*--add-labels"):
+        import_dataset(project, "coco-panoptic", source)
+    assert project.frame_count() == 0 and "lorry" not in project.schema.by_name
+    report = import_dataset(project, "coco-panoptic", source, add_labels=True)
+    assert report.labels_added == ["lorry"] and report.objects == 1
+    with Project.create(tmp_path / "q.roadmark") as other:
+        import_dataset(other, "coco-panoptic", source, mapping={"lorry": "truck"})
+        frame = other.frames()[0]
+        assert other.objects(frame.id)[0].label_id == other.schema.label("truck").id

@@ -106,6 +106,19 @@ box = st.fixed_dictionaries(
     },
     optional={"iscrowd": anything, "roadmark": anything},
 )
+unseen = st.fixed_dictionaries(
+    {
+        "category_id": sometimes_anything(st.sampled_from([7, 26]), 8),
+        "wkt": sometimes_anything(
+            st.sampled_from(
+                ["POLYGON ((1 1, 9 1, 9 9, 1 1))", "POLYGON ((0 0, 5 5, 5 0, 0 5, 0 0))",
+                 "POINT (1 1)", "POLYGON EMPTY", "POLYGON ((nan 1, 2 2, 3 1, nan 1))", "x"]
+            ),
+            8,
+        ),
+    },
+    optional={"iscrowd": anything, "roadmark": anything},
+)  # fmt: skip
 annotation = st.fixed_dictionaries(
     {
         "image_id": sometimes_anything(st.sampled_from([1] * 6 + ["b"]), 10),
@@ -114,7 +127,13 @@ annotation = st.fixed_dictionaries(
             st.lists(segment, max_size=3, unique_by=lambda info: repr(info["id"])), 10
         ),
     },
-    optional={"roadmark": sometimes_anything(st.fixed_dictionaries({"boxes": st.lists(box)}))},
+    optional={
+        "roadmark": sometimes_anything(
+            st.fixed_dictionaries(
+                {"boxes": st.lists(box, max_size=2)}, optional={"unseen": st.lists(unseen)}
+            )
+        )
+    },
 )
 panoptic_document = sometimes_anything(
     st.fixed_dictionaries(

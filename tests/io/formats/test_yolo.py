@@ -11,12 +11,16 @@ import numpy as np
 import pytest
 import shapely
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon
 
 from roadmark.core.annotation import AnnotationObject, Box, as_region
+from roadmark.core.errors import GeometryError
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset, import_dataset
 from roadmark.io.formats.yolo import DECIMALS, joined_ring
+from roadmark.io.formats.yolo_lines import even_odd_region
 from roadmark.io.store import Project
 from tests.io.formats.conftest import (
     HEIGHT,
@@ -143,7 +147,30 @@ def test_coordinates_are_exact_to_six_decimals(tmp_path: Path):
 def test_parts_and_holes_join_into_one_line_and_come_back(region):
     ring = joined_ring(region)
     assert ring.shape[1] == 2 and len(ring) >= 3
-    assert as_region(Polygon(ring)).equals(region)
+    assert even_odd_region([tuple(point) for point in ring]).equals(region)
+
+
+blob = st.tuples(
+    st.floats(0, 100), st.floats(0, 100), st.floats(1, 25), st.booleans()
+).map(lambda t: shapely.box(t[0], t[1], t[0] + t[2], t[1] + t[2] / 2) if t[3]
+      else shapely.Point(t[0], t[1]).buffer(t[2], 3))  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts=st.lists(blob, min_size=1, max_size=7), holes=st.lists(blob, max_size=3))
+def test_any_region_joins_and_comes_back_exactly(parts, holes):
+    """Cuts may cross other parts and holes; the even-odd fill still gives the region."""
+    try:
+        region = as_region(shapely.union_all(parts).difference(shapely.union_all(holes)))
+    except GeometryError:
+        return
+    back = even_odd_region([tuple(point) for point in joined_ring(region)])
+    assert back.symmetric_difference(region).area <= 1e-9 * max(region.area, 1.0)
+
+
+def test_a_bow_tie_fills_as_opencv_does():
+    region = even_odd_region([(0, 0), (10, 10), (10, 0), (0, 10)])
+    assert region.area == pytest.approx(50) and region.geom_type == "MultiPolygon"
 
 
 def test_splits_from_folder_names_and_list_files(tmp_path: Path):
@@ -275,6 +302,12 @@ def test_source_must_name_one_yaml_and_unknown_classes_are_listed(tmp_path: Path
     with Project.create(tmp_path / "p.roadmark") as project:
         with pytest.raises(FormatError, match=r"has 2 \.yaml files"):
             import_dataset(project, "yolo", folder)
+        with pytest.raises(FormatError, match="takes no --images") as info:
+            import_dataset(project, "yolo", folder / "data.yaml", images=folder)
+        assert info.value.field == "--images"
+        with pytest.raises(FormatError, match="the yolo format reads no mask files") as info:
+            import_dataset(project, "yolo", folder / "data.yaml", masks=folder)
+        assert info.value.field == "--masks"
         with pytest.raises(FormatError, match=r"'lorry' \(1\).*--add-labels"):
             import_dataset(project, "yolo", folder / "data.yaml")
         report = import_dataset(project, "yolo", folder / "data.yaml", mapping={"lorry": "truck"})
