@@ -43,7 +43,9 @@ ground-truth objects planted on the evaluation frames, and the precision and rec
 the 20 top-ranked disagreement findings (a finding hits a planted error when it
 overlaps the error's box by at least a third of the smaller box).
 
-Run: ``.venv/bin/python benchmarks/review.py`` (``--help`` for the options).
+Run: ``.venv/bin/python benchmarks/review.py`` (``--help`` for the options). With
+``--cityscapes DIR`` it runs the whole loop on real frames instead (import, train,
+pre-label, review, audit with planted errors): see ``benchmarks/review_cityscapes.py``.
 """
 
 from __future__ import annotations
@@ -381,7 +383,31 @@ def main() -> None:
         "real wrong pixels the queue holds (how the engine's defaults were chosen)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    real = parser.add_argument_group(
+        "real frames",
+        "with --cityscapes DIR: the whole loop on a Cityscapes-layout folder "
+        "(see benchmarks/review_cityscapes.py)",
+    )
+    real.add_argument("--cityscapes", metavar="DIR", help="gtFine polygons + leftImg8bit folder")
+    real.add_argument("--cs-train", type=int, default=7, help="frames to train on (7)")
+    real.add_argument("--cs-eval", type=int, default=3, help="frames to pre-label and review (3)")
+    real.add_argument("--cs-epochs", type=int, default=20, help="training epochs (20)")
+    real.add_argument("--cs-samples", type=int, default=16, help="samples per epoch at least")
+    real.add_argument("--cs-input", metavar="WxH", help="model input size (default: frame size)")
+    real.add_argument(
+        "--cs-min-changed", type=int, default=100, help="pixels a planted error changes"
+    )
+    real.add_argument("--backbone-weights", metavar="FILE", help="local ImageNet backbone")
+    real.add_argument("--tta", choices=("none", "flip"), default="none")
+    real.add_argument("--device", default="auto")
     args = parser.parse_args()
+    if args.cityscapes:
+        from review_cityscapes import run_cityscapes
+
+        if args.cs_train < 2 or args.cs_eval < 1:
+            parser.error("--cs-train must be >= 2 and --cs-eval >= 1")
+        print(json.dumps(run_cityscapes(args, sys.modules[__name__]), indent=1))
+        return
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
