@@ -43,7 +43,9 @@ ground-truth objects planted on the evaluation frames, and the precision and rec
 the 20 top-ranked disagreement findings (a finding hits a planted error when it
 overlaps the error's box by at least a third of the smaller box).
 
-Run: ``.venv/bin/python benchmarks/review.py`` (``--help`` for the options).
+Run: ``.venv/bin/python benchmarks/review.py`` (``--help`` for the options). With
+``--cityscapes DIR`` it runs the whole loop on real frames instead (import, train,
+pre-label, review, audit with planted errors): see ``benchmarks/review_cityscapes.py``.
 """
 
 from __future__ import annotations
@@ -381,7 +383,31 @@ def main() -> None:
         "real wrong pixels the queue holds (how the engine's defaults were chosen)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    real = parser.add_argument_group(
+        "real frames",
+        "with --cityscapes DIR: the whole loop on a Cityscapes-layout folder "
+        "(see benchmarks/review_cityscapes.py)",
+    )
+    real.add_argument("--cityscapes", metavar="DIR", help="gtFine polygons + leftImg8bit folder")
+    real.add_argument("--cs-train", type=int, default=7, help="frames to train on (7)")
+    real.add_argument("--cs-eval", type=int, default=3, help="frames to pre-label and review (3)")
+    real.add_argument("--cs-epochs", type=int, default=20, help="training epochs (20)")
+    real.add_argument("--cs-samples", type=int, default=16, help="samples per epoch at least")
+    real.add_argument("--cs-input", metavar="WxH", help="model input size (default: frame size)")
+    real.add_argument(
+        "--cs-min-changed", type=int, default=100, help="pixels a planted error changes"
+    )
+    real.add_argument("--backbone-weights", metavar="FILE", help="local ImageNet backbone")
+    real.add_argument("--tta", choices=("none", "flip"), default="none")
+    real.add_argument("--device", default="auto")
     args = parser.parse_args()
+    if args.cityscapes:
+        from review_cityscapes import run_cityscapes
+
+        if args.cs_train < 2 or args.cs_eval < 1:
+            parser.error("--cs-train must be >= 2 and --cs-eval >= 1")
+        print(json.dumps(run_cityscapes(args, sys.modules[__name__]), indent=1))
+        return
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -410,7 +436,7 @@ def main() -> None:
     max_extent = args.max_extent or max(MIN_EXTENT, MAX_EXTENT * args.width / DEMO_WIDTH)
     params = RegionParams(threshold=args.threshold, sigma=args.sigma, max_extent=max_extent)
     capture: dict[str, list[float]] = {"used": [], "expected_held": []}
-    swept: list[tuple[SegmentationMaps, np.ndarray]] = []
+    swept: list[tuple] = []
     reach: dict[str, list[float | None]] = {k: [] for k in curves}
     model_accuracy, queue_sizes = [], []
     largest_side = 0.0
@@ -430,10 +456,10 @@ def main() -> None:
         wrong = (start != truth) & valid
         capture["used"].append(captured(wrong, regions))
         capture["expected_held"].append(queue_coverage(regions, maps.expected_errors()))
-        if args.sweep:
-            swept.append((maps, wrong))
         grid = tiles(args.width, args.height, args.tile, maps)
         by_heat = sorted(grid, key=lambda tile: -tile.score)
+        if args.sweep:
+            swept.append((maps, wrong, start, truth, valid, by_heat))
         per_frame: dict[str, list] = {}
         per_frame["queue"] = [walk(start, truth, valid, regions + by_heat, cost)]
         per_frame["random"] = [
@@ -548,34 +574,46 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     if args.sweep:
-        result["sweep"] = sweep(swept, max_extent)
+        result["sweep"] = sweep(swept, max_extent, cost)
     print(json.dumps(result, indent=1))
 
 
 def sweep(
-    frames, max_extent, thresholds=(0.1, 0.15, 0.2, 0.3, 0.4, 0.5), sigmas=(0.0, 1.0, 1.5, 2.5)
+    frames,
+    max_extent,
+    cost,
+    thresholds=(0.1, 0.2, 0.3, 0.5),
+    sigmas=(1.0, 1.5),
 ):
-    """Per (threshold, sigma): regions per frame, the share of the expected wrong pixels
-    the queue holds and the share of the real wrong pixels inside the region outlines."""
+    """Per (threshold, sigma, size cap or none): regions per frame, the share of the
+    expected wrong pixels the queue holds, the share of the real wrong pixels inside the
+    region outlines, and the queue's mean minutes to 99 % (the same walk as ``queue``)."""
     rows = []
-    for threshold in thresholds:
-        for sigma in sigmas:
-            params = RegionParams(threshold=threshold, sigma=sigma, max_extent=max_extent)
-            held, real, count = [], [], []
-            for maps, wrong in frames:
-                regions = frame_regions(maps, (), params)
-                count.append(len(regions))
-                held.append(queue_coverage(regions, maps.expected_errors()))
-                real.append(captured(wrong, regions, outline=True))
-            rows.append(
-                {
-                    "threshold": threshold,
-                    "sigma": sigma,
-                    "regions_per_frame": round(float(np.mean(count)), 1),
-                    "expected_wrong_held": round(float(np.mean(held)), 3),
-                    "real_wrong_inside_outlines": round(float(np.mean(real)), 3),
-                }
-            )
+    for extent in (max_extent, None):
+        for threshold in thresholds:
+            for sigma in sigmas:
+                params = RegionParams(threshold=threshold, sigma=sigma, max_extent=extent)
+                held, real, count, reach = [], [], [], []
+                for maps, wrong, start, truth, valid, by_heat in frames:
+                    regions = frame_regions(maps, (), params)
+                    count.append(len(regions))
+                    held.append(queue_coverage(regions, maps.expected_errors()))
+                    real.append(captured(wrong, regions, outline=True))
+                    reach.append(minutes_to(walk(start, truth, valid, regions + by_heat, cost)))
+                reached = [r for r in reach if r is not None]
+                rows.append(
+                    {
+                        "threshold": threshold,
+                        "sigma": sigma,
+                        "max_extent": extent,
+                        "regions_per_frame": round(float(np.mean(count)), 1),
+                        "expected_wrong_held": round(float(np.mean(held)), 3),
+                        "real_wrong_inside_outlines": round(float(np.mean(real)), 3),
+                        "queue_minutes_to_99": round(float(np.mean(reached)), 2)
+                        if reached
+                        else None,
+                    }
+                )
     return rows
 
 

@@ -2,10 +2,11 @@
 
     QT_QPA_PLATFORM=offscreen python docs/guided_review_screenshot.py [OUT.png]
 
-Copies the demo project (built on first use) to a temporary folder; when it has no model
-predictions yet, pre-labels its unlabeled frames with the bundled demo model
-(``roadmark/assets/models``). Then opens the window, turns on the hatched model labels,
-jumps to the top region of the review queue (``U``) and renders the window.
+Copies the demo project (built on first use) to a temporary folder and pre-labels its
+unlabeled frames again with the bundled demo model (``roadmark/assets/models``), so the
+queue comes from the current region finder (size cap, outlines, default threshold). Then
+opens the window, turns on the hatched model labels, goes to the FIRST region of the
+review queue (``U``, no choosing) and renders the window.
 """
 
 from __future__ import annotations
@@ -26,11 +27,15 @@ from roadmark.io.store import Project
 
 
 def prelabel_copy(path: Path) -> None:
-    with Project.open(str(path)) as project:
-        if prediction_models(project):
-            return
-        from roadmark.models.demo_model import prelabel_demo
+    from roadmark.core.annotation import FrameStatus
+    from roadmark.io.predictions import delete_predictions
+    from roadmark.models.demo_model import prelabel_demo
 
+    with Project.open(str(path)) as project:
+        for model in prediction_models(project):  # made by an older region finder
+            delete_predictions(project, model)
+        for frame in project.frames(status=FrameStatus.PRELABELED):  # prelabel_demo takes
+            project.set_frame_status(frame.id, FrameStatus.NEW)  # the frames still new
         result = prelabel_demo(project, device="cpu")
         print(f"pre-labeled {result.predicted} frames", file=sys.stderr)
 
@@ -52,25 +57,7 @@ def main(out: Path) -> None:
         guided.dock.raise_()
         guided.dock.show_labels.setChecked(True)
         guided.dock.heat_opacity.setValue(35)
-        # The first region of the queue around a car that is a patch, not most of a frame.
-        document = window.editor.document
-        area = document.width * document.height
-        car = window.project.schema.label("car").id
-        patches = [
-            i for i, r in enumerate(guided.queue.regions) if 0.003 * area < r.box.area < 0.12 * area
-        ]
-        with_car = [i for i in patches if car in guided.queue.regions[i].classes]
-        index = (with_car or patches or [0])[0]
-        guided.go_to_index(index)
-        region = guided.queue.current
-        if region is not None:
-            document = window.editor.document
-            width, height = min(640, document.width), min(330, document.height)
-            cx = (region.box.x0 + region.box.x1) / 2
-            cy = (region.box.y0 + region.box.y1) / 2
-            x0 = min(max(cx - width / 2, 0), document.width - width)
-            y0 = min(max(cy - height / 2, 0), document.height - height)
-            window.canvas.zoom_to(x0, y0, x0 + width, y0 + height)
+        guided.next_region()  # the first region of the queue, as U shows it
         save_screenshot(window, out)
         window.close()
 

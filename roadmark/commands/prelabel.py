@@ -39,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("margin", "entropy"),
         help="per-pixel uncertainty: 1 - margin (default) or normalized entropy",
     )
+    run.add_argument(
+        "--max-extent",
+        type=float,
+        default=256.0,
+        metavar="PX",
+        help="largest review region side in frame pixels; larger uncertain patches are cut "
+        "along predicted classes, then by a grid (default 256; 0: no cap)",
+    )
     run.add_argument("--no-flip", action="store_true", help="skip the mirrored detection pass")
     run.add_argument(
         "--tta",
@@ -97,6 +105,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise RoadmarkError("must be >= 1", field="--batch")
+    params = RegionParams(measure=args.measure, max_extent=args.max_extent or None)
     resolve_device(args.device)  # a missing GPU is reported before anything is loaded
     model = load_model(args.model)
     with Project.open(args.project) as project:
@@ -114,7 +123,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             tta_flip=args.tta == "flip",
             force=args.force,
             frame_ids=frame_ids,
-            params=RegionParams(measure=args.measure),
+            params=params,
         )
         if args.worker:
             return _run_worker(args, project, model, options)

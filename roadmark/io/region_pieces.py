@@ -92,60 +92,57 @@ def split_components(
             found.append(Piece(next_id, left, top, width, height, area))
             next_id += 1
             continue
-        for part in _class_parts(inside, labels[window]):
-            for piece_mask, x, y in _fit(part, max_cells):
-                ys, xs = np.nonzero(piece_mask)
-                x0, y0 = int(xs.min()), int(ys.min())
-                x1, y1 = int(xs.max()) + 1, int(ys.max()) + 1
-                target = pieces[top + y + y0 : top + y + y1, left + x + x0 : left + x + x1]
-                target[piece_mask[y0:y1, x0:x1]] = next_id
-                found.append(
-                    Piece(next_id, left + x + x0, top + y + y0, x1 - x0, y1 - y0, int(xs.size))
-                )
+        for part, px, py in _class_parts(inside, labels[window]):
+            for piece, dx, dy in _fit(part, max_cells):
+                x, y = left + px + dx, top + py + dy
+                h, w = piece.shape
+                pieces[y : y + h, x : x + w][piece] = next_id
+                found.append(Piece(next_id, x, y, w, h, int(piece.sum())))
                 next_id += 1
     return pieces, found
 
 
-def _connected(mask: NDArray[np.bool_]) -> list[NDArray[np.bool_]]:
-    """The 8-connected parts of ``mask``, each as a full-size boolean mask."""
-    count, parts = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    return [parts == k for k in range(1, count)]
+Part = tuple[NDArray[np.bool_], int, int]  # a mask cropped to its box, and the box's x, y
 
 
-def _class_parts(inside: NDArray[np.bool_], labels: NDArray) -> list[NDArray[np.bool_]]:
+def _connected(mask: NDArray[np.bool_]) -> list[Part]:
+    """The 8-connected parts of ``mask``, each cropped to its own box."""
+    count, parts, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    out = []
+    for k in range(1, count):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        out.append((parts[y : y + h, x : x + w] == k, x, y))
+    return out
+
+
+def _class_parts(inside: NDArray[np.bool_], labels: NDArray) -> list[Part]:
     """``inside`` cut along the predicted-class boundaries, into connected parts."""
-    out: list[NDArray[np.bool_]] = []
+    out: list[Part] = []
     for label_id in np.unique(labels[inside]).tolist():
         out.extend(_connected(inside & (labels == label_id)))
     return out
 
 
-def _fit(
-    mask: NDArray[np.bool_], max_cells: tuple[int, int]
-) -> list[tuple[NDArray[np.bool_], int, int]]:
-    """``mask`` (a connected part) as pieces whose boxes fit ``max_cells``.
-
-    Returns:
-        ``(piece mask, x, y)``: each piece's mask within the cell at offset ``(x, y)`` of
-        ``mask`` (the whole mask at ``(0, 0)`` when it fits).
-    """
-    ys, xs = np.nonzero(mask)
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+def _fit(part: NDArray[np.bool_], max_cells: tuple[int, int]) -> list[Part]:
+    """A connected part (cropped to its box) as pieces whose boxes fit ``max_cells``: the
+    part itself, or its pieces in an even grid of cells over its box."""
+    height, width = part.shape
     max_w, max_h = max_cells
-    if x1 - x0 <= max_w and y1 - y0 <= max_h:
-        return [(mask, 0, 0)]
-    columns = math.ceil((x1 - x0) / max_w)
-    rows = math.ceil((y1 - y0) / max_h)
-    xs_cut = np.linspace(x0, x1, columns + 1).round().astype(int)
-    ys_cut = np.linspace(y0, y1, rows + 1).round().astype(int)
+    if width <= max_w and height <= max_h:
+        return [(part, 0, 0)]
+    columns, rows = math.ceil(width / max_w), math.ceil(height / max_h)
+    xs = np.linspace(0, width, columns + 1).round().astype(int)
+    ys = np.linspace(0, height, rows + 1).round().astype(int)
     out = []
     for row in range(rows):
         for column in range(columns):
-            cx0, cx1 = int(xs_cut[column]), int(xs_cut[column + 1])
-            cy0, cy1 = int(ys_cut[row]), int(ys_cut[row + 1])
-            cell = mask[cy0:cy1, cx0:cx1]
+            cx0, cx1 = int(xs[column]), int(xs[column + 1])
+            cy0, cy1 = int(ys[row]), int(ys[row + 1])
+            cell = part[cy0:cy1, cx0:cx1]
             if cell.any():
-                out.extend((part, cx0, cy0) for part in _connected(cell))
+                out.extend((piece, cx0 + x, cy0 + y) for piece, x, y in _connected(cell))
     return out
 
 

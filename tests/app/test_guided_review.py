@@ -95,6 +95,9 @@ def test_queue_accept_reject_undo_and_provenance(qtbot, predicted: Path):
     assert first is not None and first.uid == regions[0].uid
     assert guided.frame_id == first.frame_id
     assert guided.focus.box == first.box
+    # The highlight follows the region's stored outline, not only its box.
+    assert first.outline is not None and guided.focus.outline.equals(first.outline)
+    assert "the queue holds about" in guided.dock.model_text.text()
     visible = window.canvas.mapToScene(window.canvas.viewport().rect()).boundingRect()
     # zoomed in on the region, but to 250 % at most (this 160 px frame fits at more than
     # that, so the whole frame stays in view)

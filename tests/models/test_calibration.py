@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from roadmark.cli import main
 from roadmark.io.demo_project import build_demo_project
+from roadmark.io.predictions import ranked_regions
 from roadmark.io.store import Project
 from roadmark.models.calibration import (
     CalibrationError,
@@ -166,3 +167,15 @@ def test_model_calibrate_refuses_a_project_without_labeled_frames(trained, tmp_p
     assert main(["model", "calibrate", str(out), str(empty), "--device", "cpu"]) == 2
     error = capsys.readouterr().err
     assert "empty.roadmark" in error and "no labeled frames" in error
+
+
+def test_prelabel_cli_takes_tta_flip_and_a_region_cap(trained, tmp_path, capsys):
+    copy, out = trained  # the last test of the module: pre-labeling its unlabeled frame
+    base = ["prelabel", str(copy), "--model", str(out), "--device", "cpu", "--workers", "0"]
+    assert main([*base, "--tta", "flip", "--max-extent", "32", "--frames", "4"]) == 0
+    assert "prelabeled 1 of 1 frames" in capsys.readouterr().out
+    with Project.open(copy, read_only=True) as project:
+        regions = ranked_regions(project)
+    assert regions and all(max(r.box.width, r.box.height) <= 32 for r in regions)
+    assert main([*base, "--max-extent", "5"]) == 2
+    assert "max_extent must be >= 16" in capsys.readouterr().err
