@@ -29,7 +29,7 @@ from roadmark.app.team_open import TeamProjectDialog
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.session import SessionEvent
 from roadmark.io import team
-from roadmark.io.errors import FrameLeasedError
+from roadmark.io.errors import FrameLeasedError, PermissionDeniedError
 from roadmark.io.live import Change, ChangeWatcher
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ class TeamMode:
         )
         self.lease_frame: int | None = None
         self.holder: team.Lease | None = None
+        self.refused: str | None = None  # why this user may not edit at all
         self.last_activity = time.monotonic()
         self.banner = QLabel()
         self.banner.setStyleSheet("color:#ff8a80; font-weight:600; padding:0 8px")
@@ -105,7 +106,7 @@ class TeamMode:
         """The window shows another frame: give up the old lease, take the new frame's."""
         document = self.window.editor.document
         frame_id = document.frame.id if document is not None else None
-        if frame_id == self.lease_frame and self.holder is None:
+        if frame_id == self.lease_frame and self.holder is None and frame_id is not None:
             return
         self._release()
         self.last_activity = time.monotonic()
@@ -113,11 +114,16 @@ class TeamMode:
             self._take(frame_id)
 
     def _take(self, frame_id: int) -> None:
+        self.refused = None
         try:
             team.acquire(self.project, frame_id)
         except FrameLeasedError:
             self.holder = team.holder(self.project, frame_id)
             self.lease_frame = None
+        except PermissionDeniedError as error:  # not a member: look, but do not touch
+            self.holder = None
+            self.lease_frame = None
+            self.refused = error.message
         else:
             self.holder = None
             self.lease_frame = frame_id
@@ -133,14 +139,19 @@ class TeamMode:
         self.holder = None
 
     def _show_banner(self) -> None:
-        if self.holder is None:
+        if self.holder is not None:
+            self.banner.setText(f"Read-only: {self.holder.describe}")
+        elif self.refused is not None:
+            self.banner.setText(f"Read-only: {self.refused}")
+        else:
             self.banner.hide()
             return
-        self.banner.setText(f"Read-only: {self.holder.describe}")
         self.banner.show()
 
     def renew(self) -> None:
         """Renew the lease while the person works; an idle one is left to expire."""
+        if self.refused is not None:
+            return
         if self.lease_frame is None:
             if self.holder is not None:  # see whether the other person has left
                 self.frame_shown()

@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import psycopg
+from typing import TYPE_CHECKING, Protocol
 
 from roadmark.io.errors import ProjectError
 from roadmark.io.store import Project
 from roadmark.io.team_tables import NOTIFY_CHANNEL
+
+if TYPE_CHECKING:
+    import psycopg
 
 POLL_SECONDS = 0.5
 
@@ -64,6 +65,8 @@ class PostgresFeed:
     """
 
     def __init__(self, conninfo: str, location: str) -> None:
+        import psycopg  # only team projects need it: the window opens without it
+
         self._conninfo = conninfo
         try:
             self._conn = self._listen()
@@ -72,11 +75,15 @@ class PostgresFeed:
             raise ProjectError(f"cannot listen for changes ({first})", path=location) from None
 
     def _listen(self) -> psycopg.Connection:
+        import psycopg
+
         conn = psycopg.connect(self._conninfo, autocommit=True)
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return conn
 
     def wait(self, timeout: float) -> list[Change]:
+        import psycopg
+
         try:
             notifies = self._conn.notifies(timeout=timeout, stop_after=1)
             first = [_parse(n.payload) for n in notifies]

@@ -200,7 +200,9 @@ def acquire(
 
     Raises:
         FrameLeasedError: Someone else holds a live lease on it.
+        PermissionDeniedError: The user may not edit objects (not a member).
     """
+    project.require(Permission.EDIT_OBJECTS)
     machine = machine or machine_name()
     c = tt.frame_leases.c
     now = time.time()

@@ -101,3 +101,14 @@ def test_a_lead_breaks_a_lease_from_the_window(qtbot, team_url: str, monkeypatch
     with Project.open(team_url, user="ben") as ben:
         assert team.holder(ben, ben.frames()[0].id).user == "lea"
     window.close()
+
+
+def test_a_non_member_sees_the_project_read_only(qtbot, team_url: str, monkeypatch):
+    monkeypatch.setenv("ROADMARK_USER", "eve")
+    window = MainWindow.open_project(team_url, frame=1, prefetch=False)
+    qtbot.addWidget(window)
+    show(qtbot, window)
+    assert "Read-only: eve (not a member) may not edit objects" in window.team.banner.text()
+    with Project.open(team_url, user="lea") as lea:
+        assert team.leases(lea) == []
+    window.close()
