@@ -407,7 +407,7 @@ def _polygon_region(
         part = f"{field}[{index}]"
         if not isinstance(flat, list) or len(flat) % 2:
             raise FormatError("must be a flat list [x1, y1, x2, y2, ...]", path=where, field=part)
-        values = [number(v, where=where, field=part) for v in flat]
+        values = _coordinates(flat, where, part)
         if len(values) < 6:
             raise FormatError(
                 f"a polygon needs at least 3 points, got {len(values) // 2}", path=where, field=part
@@ -442,6 +442,15 @@ def _polygon_region(
         return None
     merged = regions[0] if len(regions) == 1 else shapely.union_all(regions)
     return as_region(merged)
+
+
+def _coordinates(flat: list, where: str, field: str) -> list[float]:
+    """``flat`` checked to be finite numbers (a vectorized check; the slow per-value one
+    runs only to name the bad value)."""
+    if all(type(v) is float or type(v) is int for v in flat):
+        if np.isfinite(np.asarray(flat, dtype=np.float64)).all():
+            return flat
+    return [number(v, where=where, field=field) for v in flat]
 
 
 def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:
