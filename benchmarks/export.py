@@ -103,6 +103,40 @@ def _status_mb(field: str) -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
+def import_worker(source: str, folder: str) -> None:
+    """Import a COCO file into a new project in this process; print its figures as JSON.
+
+    ``peak_ratio`` = (peak resident memory - resident memory before the import) / file
+    size: what the import itself holds, against the file it reads.
+    """
+    import roadmark.io.formats.coco  # noqa: F401  (loaded before the baseline is taken)
+    from roadmark.io.formats.jobs import import_dataset
+    from roadmark.io.store import Project
+
+    baseline = _status_mb("VmRSS")
+    size_mb = Path(source).stat().st_size / 2**20
+    start = time.perf_counter()
+    with Project.create(Path(folder) / "imported.roadmark", user="bench") as project:
+        report = import_dataset(project, "coco", source)
+    elapsed = time.perf_counter() - start
+    peak = _status_mb("VmHWM")
+    print(
+        json.dumps(
+            {
+                "format": "coco",
+                "frames": report.frames,
+                "objects": report.objects,
+                "seconds": round(elapsed, 1),
+                "frames_per_s": round(report.frames / elapsed, 2),
+                "file_mb": round(size_mb, 1),
+                "rss_before_import_mb": baseline,
+                "peak_rss_mb": peak,
+                "peak_ratio": round((peak - baseline) / size_mb, 2),
+            }
+        )
+    )
+
+
 def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
     """Run one export in this process and print its figures as JSON."""
     from roadmark.io.formats.jobs import export_dataset
@@ -181,9 +215,18 @@ def main() -> None:
     parser.add_argument(
         "--worker", nargs=3, metavar=("FORMAT", "PROJECT", "TARGET"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--import-worker", nargs=2, metavar=("SOURCE", "FOLDER"), help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--no-import", action="store_true", help="do not import the COCO export back"
+    )
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker, trace=args.tracemalloc)
+        return
+    if args.import_worker:
+        import_worker(*args.import_worker)
         return
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
@@ -214,6 +257,19 @@ def main() -> None:
             if done.returncode:
                 raise SystemExit(done.stderr)
             results["exports"].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            if format_id == "coco" and not args.no_import:
+                # The export imported back into a new project, in a fresh process.
+                imported = Path(scratch) / "imported"
+                imported.mkdir()
+                command = [sys.executable, __file__, "--import-worker", str(target), str(imported)]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode:
+                    raise SystemExit(done.stderr)
+                figures = json.loads(done.stdout.strip().splitlines()[-1])
+                results["imports"] = [figures]
+                results["coco_import_fps"] = figures["frames_per_s"]
+                results["coco_import_peak_ratio"] = figures["peak_ratio"]
+                subprocess.run(["rm", "-rf", str(imported)], check=True)
             subprocess.run(["rm", "-rf", str(target)], check=True)
         for figures in results["exports"]:
             if figures["format"] == "cityscapes":

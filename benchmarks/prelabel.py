@@ -86,7 +86,7 @@ def speed(
     if arch.startswith("fasterrcnn"):
         options = {"min_size": min(input_hw), "max_size": max(input_hw)}
     model = new_torchvision_model(
-        root / f"{arch}.roadmodel",
+        root / f"{arch}-{image_format}.roadmodel",
         arch,
         schema=project.schema,
         input_size=input_hw,
@@ -360,6 +360,7 @@ def main() -> None:
             )
             for arch in args.archs.split(","):
                 out["speed"].append(speed(root, arch, project, args, (in_h, in_w), image_format))
+                print(json.dumps(out["speed"][-1]), file=sys.stderr, flush=True)
             project.close()
         out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         if not args.skip_quality:

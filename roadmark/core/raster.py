@@ -178,8 +178,14 @@ def mask_to_region(mask: NDArray, *, offset: tuple[float, float] = (0.0, 0.0)) -
         The region, or ``None`` when the mask is empty.
     """
     mask = np.asarray(mask, dtype=bool)
-    if not mask.any():
+    rows_set = np.flatnonzero(mask.any(axis=1))
+    if not len(rows_set):
         return None
+    cols_set = np.flatnonzero(mask.any(axis=0))
+    # Work inside the mask's bounding box (a small object in a full-frame RLE costs its
+    # own size); the box's corner is added back to the integer coordinates below.
+    row_base, col_base = int(rows_set[0]), int(cols_set[0])
+    mask = mask[row_base : int(rows_set[-1]) + 1, col_base : int(cols_set[-1]) + 1]
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     changes = np.diff(padded, axis=1)
@@ -207,10 +213,10 @@ def mask_to_region(mask: NDArray, *, offset: tuple[float, float] = (0.0, 0.0)) -
         rectangles.append((c0, c1, first, previous_row + 1))
     dx, dy = offset
     boxes = shapely.box(
-        np.array([r[0] for r in rectangles]) + dx,
-        np.array([r[2] for r in rectangles]) + dy,
-        np.array([r[1] for r in rectangles]) + dx,
-        np.array([r[3] for r in rectangles]) + dy,
+        (np.array([r[0] for r in rectangles]) + col_base) + dx,
+        (np.array([r[2] for r in rectangles]) + row_base) + dy,
+        (np.array([r[1] for r in rectangles]) + col_base) + dx,
+        (np.array([r[3] for r in rectangles]) + row_base) + dy,
     )
     region = shapely.simplify(shapely.union_all(boxes), 0.0)
     if isinstance(region, Polygon | MultiPolygon):

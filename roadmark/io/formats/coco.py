@@ -53,6 +53,7 @@ from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
 from roadmark.io.formats import Capability, DatasetFormat, register_format, validate
+from roadmark.io.formats.coco_stream import CocoStream
 from roadmark.io.formats.common import (
     EXTRAS_KEY,
     ExportContext,
@@ -63,7 +64,6 @@ from roadmark.io.formats.common import (
     extras_of,
     integer,
     number,
-    read_json,
     safe_relative,
 )
 from roadmark.io.formats.errors import FormatError
@@ -103,53 +103,77 @@ class CocoFormat(DatasetFormat):
         where = str(source)
         if source.is_dir():
             raise FormatError("expected a COCO .json file, got a folder", path=where)
-        data = read_json(source)
-        if not isinstance(data, dict):
-            raise FormatError("must be an object with images, annotations, categories", path=where)
-        images = _list(data, "images", where, required=True)
-        annotations = _list(data, "annotations", where, required=False)
-        categories = _categories(
-            _list(data, "categories", where, required=bool(annotations)), where
-        )
-        roots = _image_roots(source, data, context.images, where)
-        by_image: dict[Any, list[tuple[int, dict]]] = {}
-        entries: dict[Any, tuple[int, dict]] = {}
-        for index, image in enumerate(images):
-            field = f"images[{index}]"
-            if not isinstance(image, dict):
-                raise FormatError("must be an object", path=where, field=field)
-            image_id = _id(image.get("id"), where, f"{field}.id")
-            if image_id in entries:
-                raise FormatError(
-                    f"duplicate image id {image_id!r}", path=where, field=f"{field}.id"
-                )
-            entries[image_id] = (index, image)
-            by_image[image_id] = []
-        seen_ids: set[Any] = set()
-        for index, ann in enumerate(annotations):
-            field = f"annotations[{index}]"
-            if not isinstance(ann, dict):
-                raise FormatError("must be an object", path=where, field=field)
-            if "id" in ann:
-                ann_id = _id(ann["id"], where, f"{field}.id")
-                if ann_id in seen_ids:
-                    raise FormatError(
-                        f"duplicate annotation id {ann_id!r}", path=where, field=f"{field}.id"
-                    )
-                seen_ids.add(ann_id)
-            image_id = _key(ann.get("image_id"))
-            if image_id not in by_image:
-                raise FormatError(
-                    f"no image has id {image_id!r}", path=where, field=f"{field}.image_id"
-                )
-            by_image[image_id].append((index, ann))
-        context.job.begin("reading", len(entries))
-        for done, (image_id, (index, image)) in enumerate(entries.items(), start=1):
-            context.job.check()
-            yield self._read_image(
-                image, index, by_image[image_id], categories, roots, where, context
+        with CocoStream(source) as stream:
+            entries: dict[Any, tuple[int, dict]] = {}
+            seen_ids: set[Any] = set()
+            unplaced: list[tuple[int, Any]] = []  # annotations read before their image
+
+            def check_annotation(index: int, ann: Any) -> Any:
+                field = f"annotations[{index}]"
+                if not isinstance(ann, dict):
+                    raise FormatError("must be an object", path=where, field=field)
+                if "id" in ann:
+                    ann_id = _id(ann["id"], where, f"{field}.id")
+                    if ann_id in seen_ids:
+                        raise FormatError(
+                            f"duplicate annotation id {ann_id!r}", path=where, field=f"{field}.id"
+                        )
+                    seen_ids.add(ann_id)
+                image_id = _key(ann.get("image_id"))
+                if not images_read:
+                    unplaced.append((index, image_id))
+                elif image_id not in entries:
+                    _no_image(image_id, where, f"{field}.image_id")
+                return image_id
+
+            def on_images(images: Any) -> None:
+                images_read.append(True)
+                _image_entries(_list({"images": images}, "images", where, required=True))
+
+            def _image_entries(images: list) -> None:
+                for index, image in enumerate(images):
+                    field = f"images[{index}]"
+                    if not isinstance(image, dict):
+                        raise FormatError("must be an object", path=where, field=field)
+                    image_id = _id(image.get("id"), where, f"{field}.id")
+                    if image_id in entries:
+                        raise FormatError(
+                            f"duplicate image id {image_id!r}", path=where, field=f"{field}.id"
+                        )
+                    entries[image_id] = (index, image)
+
+            images_read: list[bool] = []
+            stream.read(check_annotation, on_images)
+            if "images" not in stream.present:
+                _list({}, "images", where, required=True)
+            for index, image_id in unplaced:
+                if image_id not in entries:
+                    _no_image(image_id, where, f"annotations[{index}].image_id")
+            if stream.annotations is not None:
+                _list({"annotations": stream.annotations}, "annotations", where, required=False)
+            categories = _categories(
+                _list(
+                    {"categories": stream.categories},
+                    "categories",
+                    where,
+                    required=stream.annotation_count > 0,
+                ),
+                where,
             )
-            context.job.report(done, len(entries))
+            roots = _image_roots(source, {"info": stream.info}, context.images, where)
+            context.job.begin("reading", len(entries))
+            for done, (image_id, (index, image)) in enumerate(entries.items(), start=1):
+                context.job.check()
+                yield self._read_image(
+                    image,
+                    index,
+                    stream.annotations_of(image_id),
+                    categories,
+                    roots,
+                    where,
+                    context,
+                )
+                context.job.report(done, len(entries))
 
     def _read_image(
         self,
@@ -322,6 +346,10 @@ class CocoFormat(DatasetFormat):
 # -- reading helpers -------------------------------------------------------------------------
 
 
+def _no_image(image_id: Any, where: str, field: str) -> None:
+    raise FormatError(f"no image has id {image_id!r}", path=where, field=field)
+
+
 def _list(data: dict, key: str, where: str, *, required: bool) -> list:
     value = data.get(key)
     if value is None and not required:
@@ -407,7 +435,7 @@ def _polygon_region(
         part = f"{field}[{index}]"
         if not isinstance(flat, list) or len(flat) % 2:
             raise FormatError("must be a flat list [x1, y1, x2, y2, ...]", path=where, field=part)
-        values = [number(v, where=where, field=part) for v in flat]
+        values = _coordinates(flat, where, part)
         if len(values) < 6:
             raise FormatError(
                 f"a polygon needs at least 3 points, got {len(values) // 2}", path=where, field=part
@@ -454,6 +482,15 @@ def _polygon_region(
         return None
     merged = regions[0] if len(regions) == 1 else shapely.union_all(regions)
     return as_region(merged)
+
+
+def _coordinates(flat: list, where: str, field: str) -> list[float]:
+    """``flat`` checked to be finite numbers (a vectorized check; the slow per-value one
+    runs only to name the bad value)."""
+    if all(type(v) is float or type(v) is int for v in flat):
+        if np.isfinite(np.asarray(flat, dtype=np.float64)).all():
+            return flat
+    return [number(v, where=where, field=field) for v in flat]
 
 
 def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:

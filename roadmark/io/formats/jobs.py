@@ -1,9 +1,10 @@
 """Import and export jobs: a format plus the project work around it.
 
-:func:`import_dataset` reads the whole dataset first (every problem is found before
-anything is written), adds the referenced images as frames when the project does not have
-them, and writes the labels, frames and objects in one transaction: a failed or cancelled
-import leaves the project as it was. :func:`export_dataset` writes into a hidden staging
+:func:`import_dataset` streams the dataset: frames are read, checked and written a chunk
+at a time (memory stays flat in the dataset's size), adding the referenced images as
+frames when the project does not have them, all inside one transaction: a problem found
+anywhere (a bad field in the last file, an unknown label) or a cancel rolls everything
+back, and the project is as it was. :func:`export_dataset` writes into a hidden staging
 folder next to the target and moves it into place at the end; a failed or cancelled
 export leaves nothing behind.
 
@@ -40,6 +41,8 @@ from roadmark.io.formats.errors import FormatError
 from roadmark.io.frames import VideoReader, scan
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
+
+IMPORT_CHUNK = 64  # frames read, checked and written together
 
 
 @dataclass
@@ -140,43 +143,56 @@ def import_dataset(
         job=job,
         masks=mask_folder,
     )
-    frames = list(fmt.read(source, context))
-    mapper.check(str(source))
-    for imported in frames:
-        imported.objects = [
-            checked_attributes(
-                obj, mapper.schema, context.warnings, where=imported.where, field=f"object {index}"
-            )
-            for index, obj in enumerate(imported.objects)
-        ]
-    _check_unique_images(frames)
-    specs, frame_ids = _frame_specs(project, frames, job)
-    objects = 0
+    totals = {"frames": 0, "added": 0, "objects": 0}
+    seen: dict[tuple[Path, int | None], str] = {}
+    had_frame: set[tuple[str, int | None]] = set()  # frames the project had before
+    schema_labels = len(mapper.added)
     try:
         with project.transaction() as conn:
-            if mapper.added:
-                project.set_schema(mapper.schema)
-            project.add_frames(specs)
             known = {(f.path, f.video_frame): f.id for f in project.frames()}
-            job.begin("writing", len(frames))
-            for done, imported in enumerate(frames, start=1):
-                job.check()
-                key = (project.relative_path(imported.image), imported.video_frame)
-                frame_id = frame_ids.get(key) or known[key]
-                if replace:
-                    stored = project.replace_objects(frame_id, imported.objects)
-                else:
-                    if key in frame_ids and len(project.objects(frame_id)):
-                        context.warnings.warn(
-                            "the frame had objects already; imported ones are on top of them "
-                            "(use --replace to replace them)",
-                            path=imported.where,
+            for chunk in _chunks(fmt.read(source, context), IMPORT_CHUNK):
+                for imported in chunk:
+                    imported.objects = [
+                        checked_attributes(
+                            obj,
+                            mapper.schema,
+                            context.warnings,
+                            where=imported.where,
+                            field=f"object {index}",
                         )
-                    stored = project.add_objects(frame_id, imported.objects)
-                if imported.originals:
-                    import_sources.record(conn, fmt.id, stored, imported.originals)
-                objects += len(stored)
-                job.report(done, len(frames))
+                        for index, obj in enumerate(imported.objects)
+                    ]
+                _check_unique_images(chunk, seen)
+                if len(mapper.added) != schema_labels:  # labels the chunk's objects use
+                    project.set_schema(mapper.schema)
+                    schema_labels = len(mapper.added)
+                specs, present = _frame_specs(project, chunk, job)
+                had_frame.update(present)
+                if specs:
+                    project.add_frames(specs)
+                    known = {(f.path, f.video_frame): f.id for f in project.frames()}
+                    totals["added"] += len(specs)
+                job.begin("writing", totals["frames"] + len(chunk))  # the total known so far
+                for position, imported in enumerate(chunk, start=totals["frames"] + 1):
+                    job.check()
+                    key = (project.relative_path(imported.image), imported.video_frame)
+                    frame_id = known[key]
+                    if replace:
+                        stored = project.replace_objects(frame_id, imported.objects)
+                    else:
+                        if key in had_frame and len(project.objects(frame_id)):
+                            context.warnings.warn(
+                                "the frame had objects already; imported ones are on top of "
+                                "them (use --replace to replace them)",
+                                path=imported.where,
+                            )
+                        stored = project.add_objects(frame_id, imported.objects)
+                    if imported.originals:
+                        import_sources.record(conn, fmt.id, stored, imported.originals)
+                    totals["objects"] += len(stored)
+                    job.report(position, totals["frames"] + len(chunk))
+                totals["frames"] += len(chunk)
+            mapper.check(str(source))  # unknown labels: everything above rolls back
     except BaseException:
         if mapper.added:
             project._schema = None  # the cached schema had the labels that were rolled back
@@ -184,16 +200,28 @@ def import_dataset(
     return ImportReport(
         format=fmt.id,
         source=str(source),
-        frames=len(frames),
-        frames_added=len(specs),
-        objects=objects,
+        frames=totals["frames"],
+        frames_added=totals["added"],
+        objects=totals["objects"],
         labels_added=list(mapper.added),
         warnings=list(context.warnings),
     )
 
 
-def _check_unique_images(frames: Sequence[ImportedFrame]) -> None:
-    seen: dict[tuple[Path, int | None], str] = {}
+def _chunks(frames: Iterator[ImportedFrame], size: int) -> Iterator[list[ImportedFrame]]:
+    chunk: list[ImportedFrame] = []
+    for imported in frames:
+        chunk.append(imported)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _check_unique_images(
+    frames: Sequence[ImportedFrame], seen: dict[tuple[Path, int | None], str]
+) -> None:
     for imported in frames:
         key = (imported.image, imported.video_frame)
         if key in seen:

@@ -1,0 +1,118 @@
+"""COCO import streamed: any key order, annotations not grouped by image, the same result
+and the same errors as a file in the usual order."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from roadmark.io.formats import coco_stream
+from roadmark.io.formats.errors import FormatError
+from roadmark.io.formats.jobs import import_dataset
+from roadmark.io.store import Project
+from tests.io.formats.conftest import make_images
+
+WIDTH, HEIGHT = 64, 48
+
+
+def _annotations() -> list[dict]:
+    """Three images: two cars and a box on image 1, a person on 2, a crowd RLE on 3."""
+    return [
+        {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[2, 2, 20, 2, 20, 20]]},
+        {"id": 2, "image_id": 2, "category_id": 2, "segmentation": [[5, 5, 30, 5, 30, 40, 5, 40]]},
+        {"id": 3, "image_id": 1, "category_id": 1, "segmentation": [[30, 10, 60, 10, 45, 40]]},
+        {
+            "id": 4,
+            "image_id": 3,
+            "category_id": 1,
+            "iscrowd": 1,
+            "segmentation": {"size": [HEIGHT, WIDTH], "counts": [100, 20, 28, 20, 2904]},
+        },
+        {"id": 5, "image_id": 1, "category_id": 2, "bbox": [1.5, 2.5, 10, 12]},
+    ]
+
+
+def _write(folder: Path, name: str, keys: list[str], annotations: list[dict]) -> Path:
+    images = [
+        {"id": i + 1, "file_name": f"frame{i}.png", "width": WIDTH, "height": HEIGHT}
+        for i in range(3)
+    ]
+    data = {
+        "info": {"description": "test"},
+        "images": images,
+        "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "person"}],
+        "annotations": annotations,
+    }
+    path = folder / name
+    path.write_text(json.dumps({key: data[key] for key in keys}))
+    return path
+
+
+def _import(path: Path, tmp_path: Path, name: str) -> Project:
+    project = Project.create(tmp_path / f"{name}.roadmark")
+    import_dataset(project, "coco", path)
+    return project
+
+
+def test_key_order_and_grouping_do_not_change_the_import(tmp_path: Path, monkeypatch):
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    usual = _write(
+        tmp_path, "usual.json", ["info", "images", "categories", "annotations"],
+        sorted(_annotations(), key=lambda a: a["image_id"]),
+    )  # fmt: skip
+    # annotations first, interleaved across images, categories last; a tiny spill batch
+    # so that the annotations cross several inserts
+    monkeypatch.setattr(coco_stream, "SPILL_BATCH", 2)
+    shuffled = _write(
+        tmp_path, "shuffled.json", ["annotations", "info", "images", "categories"],
+        _annotations(),
+    )  # fmt: skip
+    with _import(usual, tmp_path, "usual") as first, _import(shuffled, tmp_path, "sh") as second:
+        assert [f.path for f in first.frames()] == [f.path for f in second.frames()]
+        counts = [len(first.objects(f.id)) for f in first.frames()]
+        assert counts == [3, 1, 1]
+        for a, b in zip(first.frames(), second.frames(), strict=True):
+            # z-order inside an image follows the file, whatever the grouping
+            ours, theirs = list(first.objects(a.id)), list(second.objects(b.id))
+            assert len(ours) == len(theirs)
+            assert all(x.same_content(y) for x, y in zip(ours, theirs, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("keys", "change", "message", "field"),
+    [
+        (["annotations", "images", "categories"], {"image_id": 9}, "no image has id 9",
+         "annotations[1].image_id"),
+        (["images", "annotations", "categories"], {"image_id": 9}, "no image has id 9",
+         "annotations[1].image_id"),
+        (["images", "categories", "annotations"], {"id": 1}, "duplicate annotation id 1",
+         "annotations[1].id"),
+    ],
+)  # fmt: skip
+def test_bad_annotations_are_named_wherever_they_are(
+    tmp_path: Path, keys: list[str], change: dict, message: str, field: str
+):
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    annotations = _annotations()
+    annotations[1].update(change)
+    path = _write(tmp_path, "bad.json", keys, annotations)
+    with Project.create(tmp_path / "p.roadmark") as project:
+        with pytest.raises(FormatError, match=message) as caught:
+            import_dataset(project, "coco", path)
+        assert caught.value.field == field and caught.value.path == str(path)
+        assert project.frame_count() == 0
+
+
+def test_no_categories_with_annotations_and_a_top_level_list_are_refused(tmp_path: Path):
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    path = _write(tmp_path, "nocat.json", ["images", "annotations"], _annotations())
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with Project.create(tmp_path / "p.roadmark") as project:
+        with pytest.raises(FormatError, match="must be a list, got NoneType") as caught:
+            import_dataset(project, "coco", path)
+        assert caught.value.field == "categories"
+        with pytest.raises(FormatError, match="must be an object with images"):
+            import_dataset(project, "coco", listed)
