@@ -72,6 +72,7 @@ class TeamMode:
         self.pending: list[Change] = []
         self.watcher: ChangeWatcher | None = None
         if not self.active:
+            window.actions["frame.break_lease"].setVisible(False)
             return
         window.statusBar().addPermanentWidget(self.banner, 1)
         window.frame_view.selectionModel().currentRowChanged.connect(
