@@ -33,3 +33,18 @@ def box(label_id: int, x0: float, y0: float, x1: float, y1: float, **kw) -> Anno
         provenance=Provenance.new("human", "tester"),
         **kw,
     )
+
+
+def make_version_1(path: Path) -> None:
+    """Turn a new project file into what roadmark's first project version looked like
+    (no region outlines, no object versions, no team tables)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE uncertainty_regions DROP COLUMN outline")
+        conn.execute("ALTER TABLE predictions DROP COLUMN expected_errors")
+        conn.execute("ALTER TABLE objects DROP COLUMN version")
+        for table in ("members", "frame_leases", "prelabel_claims"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.close()

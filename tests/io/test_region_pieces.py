@@ -4,7 +4,6 @@ stored with the prediction, accept along the outline, and the queue's coverage."
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from roadmark.io.predictions import (
 )
 from roadmark.io.store import FrameSpec, Project
 from roadmark.io.uncertainty import RegionParams, pixel_regions, queue_coverage
+from tests.helpers import make_version_1
 from tests.helpers import region as helper_region
 
 ROAD, SIDEWALK, CAR = 7, 8, 26
@@ -169,10 +169,7 @@ def test_queue_coverage_is_stored_and_reported(project: Project, tmp_path: Path,
 def test_a_version_1_project_gains_the_outline_columns(tmp_path: Path):
     path = tmp_path / "old.roadmark"
     Project.create(path).close()
-    with sqlite3.connect(path) as conn:  # make it look like a version 1 project
-        conn.execute("ALTER TABLE uncertainty_regions DROP COLUMN outline")
-        conn.execute("ALTER TABLE predictions DROP COLUMN expected_errors")
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    make_version_1(path)
     with Project.open(path) as project:
         assert project.version == tables.SCHEMA_VERSION
         project.add_frames([FrameSpec(tmp_path / "f0.png", None, 80, 80, "s", 0)])

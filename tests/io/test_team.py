@@ -4,7 +4,6 @@ claiming and edit leases."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from roadmark.io.errors import FrameLeasedError, PermissionDeniedError, StaleEdi
 from roadmark.io.frames import scan
 from roadmark.io.roles import PERMISSIONS, Permission, Role
 from roadmark.io.store import FrameSpec, Project
-from tests.helpers import make_image, region
+from tests.helpers import make_image, make_version_1, region
 
 
 def _specs(folder: Path, n: int) -> list[FrameSpec]:
@@ -204,13 +203,9 @@ def test_a_version_1_project_is_migrated(tmp_path: Path):
     with Project.create(path) as project:
         (frame_id,), _ = project.add_frames(_specs(tmp_path / "images", 1))
         project.add_objects(frame_id, [region(7, 0, 0, 5, 5)])
-    with sqlite3.connect(path) as conn:  # make it look like a version 1 project
-        conn.execute("ALTER TABLE objects DROP COLUMN version")
-        for table in ("members", "frame_leases", "prelabel_claims"):
-            conn.execute(f"DROP TABLE {table}")
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    make_version_1(path)
     with Project.open(path) as project:
-        assert project.version == tables.SCHEMA_VERSION == 2
+        assert project.version == tables.SCHEMA_VERSION == 3
         obj = project.objects(frame_id)[0]
         project.update_objects([dataclasses.replace(obj, label_id=8)])
         assert team.members(project) == {} and team.leases(project) == []
