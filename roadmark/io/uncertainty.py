@@ -174,7 +174,13 @@ def queue_coverage(regions: Sequence[UncertainRegion], expected_errors: float | 
     Returns:
         The share (1.0 when the model expects no errors at all).
     """
-    held = sum(r.score for r in regions if r.kind == RegionKind.PIXELS)
+    return coverage_share(
+        sum(r.score for r in regions if r.kind == RegionKind.PIXELS), expected_errors
+    )
+
+
+def coverage_share(held: float, expected_errors: float | None) -> float:
+    """``held / expected_errors`` in ``[0, 1]`` (1.0 when no errors are expected)."""
     if expected_errors is None or expected_errors <= 0:
         return 1.0
     return float(min(1.0, held / expected_errors))
