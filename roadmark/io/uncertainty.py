@@ -55,9 +55,10 @@ class RegionParams:
 
             The defaults (0.2, sigma 1.0) were chosen with ``benchmarks/review.py
             --sweep`` so that the queue holds most of the errors the model expects: on
-            the generated drives the queue then holds 67 % of the expected and 91 % of the
-            real wrong pixels (3.4 regions a frame); the earlier 0.5 / 1.5 held 9 % and
-            12 %.
+            the generated drives (size cap scaled to their resolution) the queue then
+            holds 64 % of the expected and 86 % of the real wrong pixels; the earlier
+            0.5 / 1.5 held 9 % and 12 %. 0.1 holds a little more (72 %) for 8 % more
+            regions.
         min_area: Smallest region kept, in map pixels.
         max_extent: Largest region box side, in frame pixels (``None``: no cap). Larger
             connected patches are cut along predicted-class boundaries, then by a grid
