@@ -4,10 +4,11 @@ The model is deliberately simple and documented so that later work can calibrate
 against measured times (the time recorder stores active seconds per frame and tool):
 
 - **region fix** (an uncertain patch of pixels): ``region_fix_s`` to look at it and decide,
-  plus redrawing its outline when it is wrong. The outline is estimated from the region's
-  box: a boundary of ``perimeter / vertex_spacing_px`` vertices (at least
-  ``min_vertices``), each ``vertex_s`` seconds, weighted by the chance it really is wrong
-  (the region's mean uncertainty).
+  plus redrawing its outline when it is wrong: a boundary of ``length /
+  vertex_spacing_px`` vertices (at least ``min_vertices``), the length of the region's
+  stored outline (its box's perimeter for a region stored without one), each
+  ``vertex_s`` seconds, weighted by the chance it really is wrong (the region's mean
+  uncertainty).
 - **box check** (a middle-score box, or one whose flipped prediction disagrees):
   ``box_check_s`` to accept, reject or drag a corner.
 - **frame overhead**: ``frame_overhead_s`` per frame that still has work (open it, look
@@ -27,9 +28,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import shapely
+
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, region_parts
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.prediction import RegionKind, UncertainRegion
+
+OUTLINE_TOLERANCE_PX = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,21 @@ class CostModel:
         perimeter = 2.0 * (box.width + box.height)
         return max(self.min_vertices, math.ceil(perimeter / self.vertex_spacing_px))
 
+    def outline_vertices(self, region: UncertainRegion) -> int:
+        """Vertices of a region's redrawn outline: its stored outline's length (simplified
+        by a pixel, so pixel staircases count as the lines they draw), or the perimeter
+        of its box for a region stored without one."""
+        if region.outline is None:
+            return self.region_vertices(region.box)
+        length = float(shapely.simplify(region.outline, OUTLINE_TOLERANCE_PX).length)
+        return max(self.min_vertices, math.ceil(length / self.vertex_spacing_px))
+
     def region_seconds(self, region: UncertainRegion) -> float:
         """Expected seconds to deal with one uncertain region."""
         if region.kind != RegionKind.PIXELS:
             return self.box_check_s
         wrong = min(max(region.mean_uncertainty, 0.0), 1.0)
-        return self.region_fix_s + wrong * self.region_vertices(region.box) * self.vertex_s
+        return self.region_fix_s + wrong * self.outline_vertices(region) * self.vertex_s
 
     def object_seconds(self, obj: AnnotationObject) -> float:
         """Seconds to draw ``obj`` from scratch."""

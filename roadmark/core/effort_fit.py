@@ -63,7 +63,7 @@ def frame_sample(
     """The sample of one frame from its resolved regions (vertices as ``model`` counts)."""
     regions = [r for r in resolved if r.kind == RegionKind.PIXELS]
     vertices = sum(
-        min(max(r.mean_uncertainty, 0.0), 1.0) * model.region_vertices(r.box) for r in regions
+        min(max(r.mean_uncertainty, 0.0), 1.0) * model.outline_vertices(r) for r in regions
     )
     return FrameSample(frame_id, seconds, len(regions), vertices, len(resolved) - len(regions))
 

@@ -34,6 +34,7 @@ from roadmark.core.errors import GeometryError, RoadmarkError
 from roadmark.core.prediction import (
     FramePrediction,
     PredictedBox,
+    RegionKind,
     SegmentationMaps,
     UncertainRegion,
 )
@@ -42,7 +43,7 @@ from roadmark.io.errors import FrameSourceError
 from roadmark.io.image_limits import check_encoded
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
-from roadmark.io.uncertainty import queue_coverage
+from roadmark.io.uncertainty import coverage_share
 
 _PNG_PARAMS = [
     cv2.IMWRITE_PNG_COMPRESSION,
@@ -320,16 +321,21 @@ def expected_errors_by_frame(
 def queue_coverage_by_frame(
     project: Project, model: str | None = None
 ) -> dict[tuple[int, str], float]:
-    """``(frame id, model)`` -> share of the expected wrong pixels its queue regions hold
-    (resolved ones included: what the queue held when it was made), see
-    :func:`roadmark.io.uncertainty.queue_coverage`."""
+    """``(frame id, model)`` -> share of the expected wrong pixels its queue's pixel
+    regions hold (resolved ones included: what the queue held when it was made), see
+    :func:`roadmark.io.uncertainty.queue_coverage`; summed in the database."""
     expected = expected_errors_by_frame(project, model)
-    held: dict[tuple[int, str], list[UncertainRegion]] = {key: [] for key in expected}
-    for region in ranked_regions(project, model=model, include_resolved=True):
-        key = (int(region.frame_id or 0), str(region.model))
-        if key in held:
-            held[key].append(region)
-    return {key: queue_coverage(held[key], errors) for key, errors in expected.items()}
+    regions = t.uncertainty_regions
+    query = (
+        sa.select(regions.c.frame_id, regions.c.model, sa.func.sum(regions.c.score))
+        .where(regions.c.kind == RegionKind.PIXELS)
+        .group_by(regions.c.frame_id, regions.c.model)
+    )
+    if model is not None:
+        query = query.where(regions.c.model == model)
+    with project._reading() as conn:
+        held = {(int(f), str(m)): float(total) for f, m, total in conn.execute(query).all()}
+    return {key: coverage_share(held.get(key, 0.0), errors) for key, errors in expected.items()}
 
 
 def ranked_regions(

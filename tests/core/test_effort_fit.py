@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -122,3 +123,16 @@ def test_queue_effort_json_reports_the_fitted_parameters(tmp_path: Path, capsys)
     assert set(cost["defaults"]) == {"box_check_s"} and cost["rmse_s"] < 2
     assert main(["queue", str(path), "--effort"]) == 0
     assert "cost model: fitted to 10 frames" in capsys.readouterr().out
+
+
+def test_a_region_costs_the_vertices_of_its_outline():
+    import shapely
+
+    band = shapely.box(0, 0, 240, 4)  # a thin band: 488 px around, in a 240 x 240 box
+    thin = UncertainRegion(
+        RegionKind.PIXELS, Box(0, 0, 240, 240), 960.0, 1.0, (7,), 10.0, outline=band
+    )
+    boxed = replace(thin, outline=None)
+    assert DEFAULT_COST_MODEL.outline_vertices(thin) == 21  # ceil(488 / 24)
+    assert DEFAULT_COST_MODEL.outline_vertices(boxed) == 40  # ceil(960 / 24)
+    assert DEFAULT_COST_MODEL.region_seconds(thin) == 8 + 21 * 2
