@@ -164,6 +164,7 @@ def speed(
         "ratio": round(end_to_end / forward_fps, 3),
         "first_batch_seconds": round(first_batch, 3),
         "end_to_end_seconds": round(result.seconds, 2),
+        "worker_startup_seconds": round(result.startup_seconds, 2),
         "forward_only_seconds": [round(before, 2), round(after, 2)],
     }
     if device.type == "cuda":

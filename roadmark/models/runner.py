@@ -137,6 +137,7 @@ class PrelabelResult:
         skipped: Frames skipped because they had this model's prediction already.
         cancelled: Stopped by the cancel event before the end.
         seconds: Wall time from the first batch requested to the last frame stored.
+        startup_seconds: Starting the decoding processes, before ``seconds``.
     """
 
     model: str
@@ -146,6 +147,7 @@ class PrelabelResult:
     skipped: int
     cancelled: bool
     seconds: float
+    startup_seconds: float = 0.0
 
     @property
     def frames_per_second(self) -> float:
@@ -350,6 +352,8 @@ def _prelabel(
             progress(done_now, total)
 
     cancelled = False
+    launch = time.perf_counter()
+    iterator = iter(loader)  # starts the decoding processes: timed apart from the run
     start = time.perf_counter()
     in_flight: deque[tuple[list[int], DeviceBatch]] = deque()
     depth = 2 if device.type == "cuda" else 1
@@ -362,7 +366,6 @@ def _prelabel(
         on_stored=on_stored,
     )
     with writer:
-        iterator = iter(loader)
         try:
             for batch in iterator:
                 if cancel is not None and cancel.is_set():
@@ -384,7 +387,14 @@ def _prelabel(
             del iterator  # stops the decoding processes
     seconds = time.perf_counter() - start
     return PrelabelResult(
-        model.name, str(device), selected, writer.stored, skipped, cancelled, seconds
+        model.name,
+        str(device),
+        selected,
+        writer.stored,
+        skipped,
+        cancelled,
+        seconds,
+        startup_seconds=start - launch,
     )
 
 
