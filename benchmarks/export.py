@@ -183,6 +183,12 @@ def stream_worker(source: str) -> None:
     )
 
 
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
     """Run one export in this process and print its figures as JSON."""
     from roadmark.io.formats.jobs import export_dataset
@@ -201,6 +207,8 @@ def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
         "seconds": round(elapsed, 1),
         "frames_per_s": round(report.frames / elapsed, 2),
         "peak_rss_mb": _status_mb("VmHWM"),
+        # CPU time of this process and its workers: comparable on a loaded machine
+        "cpu_seconds_per_frame": round(_cpu_seconds() / report.frames, 4),
         # the largest export worker process (Cityscapes writes from spawned workers)
         "peak_worker_rss_mb": round(
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
