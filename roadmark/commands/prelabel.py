@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="per-pixel uncertainty: 1 - margin (default) or normalized entropy",
     )
     run.add_argument("--no-flip", action="store_true", help="skip the mirrored detection pass")
+    run.add_argument(
+        "--decode",
+        choices=("auto", "workers", "device"),
+        default="auto",
+        help="where frames are decoded (auto: on a GPU for JPEG files, else worker processes)",
+    )
     run.set_defaults(handler=cmd_prelabel)
 
     queue = subparsers.add_parser(
@@ -86,6 +92,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             workers=args.workers,
             precision=args.precision,
             flip=not args.no_flip,
+            decode=args.decode,
             force=args.force,
             frame_ids=frame_ids,
             params=RegionParams(measure=args.measure),
