@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -137,6 +138,61 @@ def import_worker(source: str, folder: str) -> None:
     )
 
 
+def synthetic_coco(path: Path, megabytes: int) -> int:
+    """Write a COCO file of about ``megabytes`` MB: 2048x1024 images with 100 polygons each
+    (24 vertices), annotations listed before the categories; returns its image count."""
+    images = max(1, megabytes * 2**20 // (100 * 420))
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('{"images": [')
+        for i in range(images):
+            entry = {"id": i + 1, "file_name": f"f{i}.png", "width": 2048, "height": 1024}
+            out.write(("," if i else "") + json.dumps(entry))
+        out.write('], "annotations": [')
+        ring = [round(500 + 300 * math.cos(a / 4), 2) for a in range(48)]
+        for k in range(images * 100):
+            ann = {"id": k + 1, "image_id": k // 100 + 1, "category_id": 26, "iscrowd": 0}
+            ann |= {"segmentation": [ring], "bbox": [200.0, 200.0, 600.0, 600.0], "area": 1.0}
+            out.write(("," if k else "") + json.dumps(ann))
+        out.write('], "categories": [{"id": 26, "name": "car"}]}')
+    return images
+
+
+def stream_worker(source: str) -> None:
+    """Run the COCO reader's streaming pass over ``source`` (no images needed: the pass
+    reads and spills the file, then every image's annotations are read back); print the
+    peak memory against the file size."""
+    from roadmark.io.formats.coco_stream import CocoStream
+
+    baseline = _status_mb("VmRSS")
+    size_mb = Path(source).stat().st_size / 2**20
+    start = time.perf_counter()
+    images: list = []
+    with CocoStream(Path(source)) as stream:
+        stream.read(lambda _index, ann: ann["image_id"], images.extend)
+        annotations = sum(len(stream.annotations_of(image["id"])) for image in images)
+    elapsed = time.perf_counter() - start
+    peak = _status_mb("VmHWM")
+    print(
+        json.dumps(
+            {
+                "file_mb": round(size_mb, 1),
+                "images": len(images),
+                "annotations": annotations,
+                "seconds": round(elapsed, 1),
+                "rss_before_mb": baseline,
+                "peak_rss_mb": peak,
+                "peak_ratio": round((peak - baseline) / size_mb, 3),
+            }
+        )
+    )
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+
+
 def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
     """Run one export in this process and print its figures as JSON."""
     from roadmark.io.formats.jobs import export_dataset
@@ -155,6 +211,8 @@ def worker(format_id: str, project_path: str, target: str, trace: bool) -> None:
         "seconds": round(elapsed, 1),
         "frames_per_s": round(report.frames / elapsed, 2),
         "peak_rss_mb": _status_mb("VmHWM"),
+        # CPU time of this process and its workers: comparable on a loaded machine
+        "cpu_seconds_per_frame": round(_cpu_seconds() / report.frames, 4),
         # the largest export worker process (Cityscapes writes from spawned workers)
         "peak_worker_rss_mb": round(
             resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
@@ -221,12 +279,22 @@ def main() -> None:
     parser.add_argument(
         "--no-import", action="store_true", help="do not import the COCO export back"
     )
+    parser.add_argument(
+        "--stream-mb",
+        type=int,
+        default=0,
+        help="also stream a synthetic COCO file of this size (MB) through the reader",
+    )
+    parser.add_argument("--stream-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker, trace=args.tracemalloc)
         return
     if args.import_worker:
         import_worker(*args.import_worker)
+        return
+    if args.stream_worker:
+        stream_worker(args.stream_worker)
         return
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
@@ -236,7 +304,7 @@ def main() -> None:
         else:
             project_path, setup = build(folder, args.frames, args.distinct, args.detail)
         results = {"setup": setup, "exports": []}
-        chosen = args.formats.split(",")
+        chosen = [f for f in args.formats.split(",") if f]
         if args.formats == "all" or set(chosen) - {"coco", "cityscapes"}:
             only = None if args.formats == "all" else chosen
             results["exports"] = every_format(project_path, Path(scratch), args.tracemalloc, only)
@@ -271,6 +339,17 @@ def main() -> None:
                 results["coco_import_peak_ratio"] = figures["peak_ratio"]
                 subprocess.run(["rm", "-rf", str(imported)], check=True)
             subprocess.run(["rm", "-rf", str(target)], check=True)
+        if args.stream_mb:
+            big = Path(scratch) / "synthetic_coco.json"
+            synthetic_coco(big, args.stream_mb)
+            command = [sys.executable, __file__, "--stream-worker", str(big)]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode:
+                raise SystemExit(done.stderr)
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            results["coco_stream"] = figures
+            results["coco_stream_peak_ratio"] = figures["peak_ratio"]
+            big.unlink()
         for figures in results["exports"]:
             if figures["format"] == "cityscapes":
                 results["cityscapes_fps"] = figures["frames_per_s"]

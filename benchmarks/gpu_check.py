@@ -390,7 +390,7 @@ def main() -> None:
                     "error": traceback.format_exc(limit=4),
                     "type": str(error),
                 }
-            if name in ("segmentation", "detection"):
+            if name in ("segmentation", "detection") and "error" not in result:
                 report.update(result)
             else:
                 report[name] = result

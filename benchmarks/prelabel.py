@@ -1,19 +1,25 @@
 """Pre-labeling speed and uncertainty-ranking quality; prints one JSON object.
 
 Speed, per architecture (``lraspp_mobilenet_v3_large`` and
-``fasterrcnn_mobilenet_v3_large_fpn`` by default): the full pipeline of ``roadmark
-prelabel`` (decode in worker processes, model, uncertainty maps, regions, store) on
-``--frames`` generated frames of ``--size`` (demo drive generator), timed from the first
-batch to the last frame stored: ``end_to_end_fps``. Then, in the same run, the same
-predictor on the same frames already decoded into memory, same batches:
-``forward_only_fps`` (normalize, model, on-device summary, copy to the host), measured
-before and after the pipeline run and averaged. ``ratio`` = end to end / forward only
-(1.0: the pipeline never starves the model).
+``fasterrcnn_mobilenet_v3_large_fpn`` by default) and per frame file type (``--image-formats
+png,jpg``: the same generated frames as PNG and as JPEG): the full pipeline of ``roadmark
+prelabel`` (decode in worker processes at the model's input size, model, uncertainty maps,
+regions, store) on ``--frames`` generated frames of ``--size`` (demo drive generator),
+timed from the first batch to the last frame stored (starting the decoding processes is
+reported apart): ``end_to_end_fps``. Then, in the same run, the same predictor on the same
+frames decoded beforehand into host memory exactly as the pipeline hands them to the model,
+same batches, two in flight, the host-to-device copy included: ``forward_only_fps``
+(normalize, model, on-device summary, copy to the host), measured before and after the
+pipeline run and averaged. ``ratio`` = end to end / forward only (1.0: the pipeline never
+starves the model). The first batch is timed apart (``first_batch_seconds``); precision,
+channels-last and, on a GPU, TF32 and peak GPU memory are reported; the device is
+synchronized around every timing.
 
-The model runs at ``--input-size`` (frames are resized on the device; default: the frame
-size on a GPU, 512x256 (WxH) on a CPU, where a 2048x1024 forward pass of LRASPP takes seconds);
-Faster R-CNN gets ``min_size``/``max_size`` from it too (its own transform would otherwise
-scale every frame to 800 pixels high). The JSON says what ran.
+The model runs at ``--input-size`` (default: the frame size on a GPU, 512x256 (WxH) on a
+CPU, where a 2048x1024 forward pass of LRASPP takes seconds); Faster R-CNN gets
+``min_size``/``max_size`` from it too (its own transform would otherwise scale every frame
+to 800 pixels high). The batch is 8 on a GPU, 4 on a CPU (``--batch``). The JSON says what
+ran.
 
 Quality: LRASPP trained briefly (``--train-steps``) from random weights on generated
 frames with exact ground truth, then evaluated on other generated frames: the share of
@@ -25,7 +31,8 @@ other generated drives by scripts/make_demo_model.py), run through the engine's 
 on ``--demo-size`` frames.
 
     .venv/bin/python benchmarks/prelabel.py                 # defaults (about 8 min, 2 CPUs)
-    .venv/bin/python benchmarks/prelabel.py --frames 64 --size 2048x1024 --device cuda
+    .venv/bin/python benchmarks/gpu_check.py     # on a GPU first: correctness
+    .venv/bin/python benchmarks/prelabel.py --device cuda --skip-quality
     .venv/bin/python benchmarks/prelabel.py --frames 8 --size 512x256 --train-steps 20  # quick
 """
 
@@ -164,6 +171,7 @@ def speed(
         "ratio": round(end_to_end / forward_fps, 3),
         "first_batch_seconds": round(first_batch, 3),
         "end_to_end_seconds": round(result.seconds, 2),
+        "worker_startup_seconds": round(result.startup_seconds, 2),
         "forward_only_seconds": [round(before, 2), round(after, 2)],
     }
     if device.type == "cuda":

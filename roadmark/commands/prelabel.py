@@ -72,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with --worker: a claim lapses after S seconds (600), so frames of a worker "
         "that died are taken over",
     )
+    run.add_argument(
+        "--decode",
+        choices=("auto", "workers", "device"),
+        default="auto",
+        help="where frames are decoded (auto: on a GPU for JPEG files, else worker processes)",
+    )
     run.set_defaults(handler=cmd_prelabel)
 
     queue = subparsers.add_parser(
@@ -121,6 +127,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             precision=args.precision,
             flip=not args.no_flip,
             tta_flip=args.tta == "flip",
+            decode=args.decode,
             force=args.force,
             frame_ids=frame_ids,
             params=params,

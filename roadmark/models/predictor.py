@@ -240,11 +240,12 @@ class Predictor:
         finite = torch.ones((), dtype=torch.bool, device=self.device)
         max_class = torch.full((), -1, dtype=torch.int64, device=self.device)
         for item in found:
-            finite = (
-                finite & torch.isfinite(item["boxes"]).all() & torch.isfinite(item["scores"]).all()
-            )
+            kept = item["scores"] >= MIN_BOX_SCORE  # padding rows of fixed-size outputs aside
+            corners = torch.where(kept.unsqueeze(-1), item["boxes"], 0.0)
+            finite = finite & torch.isfinite(corners).all() & torch.isfinite(item["scores"]).all()
             if item["labels"].numel():
-                max_class = torch.maximum(max_class, item["labels"].long().amax())
+                labels = torch.where(kept, item["labels"].long(), -1)
+                max_class = torch.maximum(max_class, labels.amax())
         return DeviceBatch(None, boxes, sizes, checks={"finite": finite, "max_class": max_class})
 
     def summarize(
@@ -534,11 +535,11 @@ def detections(output: Any, kind: str) -> list[dict[str, torch.Tensor]]:
             f"{tuple(scores.shape)}",
             field="output",
         )
-    out = []
-    for b in range(boxes.shape[0]):
-        keep = scores[b] > 0
-        out.append({"boxes": boxes[b][keep], "scores": scores[b][keep], "labels": labels[b][keep]})
-    return out
+    # Padding rows (score 0) stay: the predictor's keep mask drops them on the host, so
+    # nothing here waits for the device to count the boxes.
+    return [
+        {"boxes": boxes[b], "scores": scores[b], "labels": labels[b]} for b in range(len(boxes))
+    ]
 
 
 def _concat_outputs(outputs: list[tuple[Any, int]]) -> Any:

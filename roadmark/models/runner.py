@@ -113,6 +113,9 @@ class PrelabelOptions:
         force: Predict frames again that have this model's prediction already.
         frame_ids: Only these frames (all by default).
         params: How uncertain regions are found.
+        decode: ``auto`` (on the device when it is a GPU and every frame is a JPEG file,
+            else in decoding processes), ``workers`` or ``device`` (torchvision's
+            ``decode_jpeg`` where the model runs; JPEG files only).
     """
 
     device: str = "auto"
@@ -126,6 +129,7 @@ class PrelabelOptions:
     force: bool = False
     frame_ids: Sequence[int] | None = None
     params: RegionParams = field(default_factory=RegionParams)
+    decode: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class PrelabelResult:
         skipped: Frames skipped because they had this model's prediction already.
         cancelled: Stopped by the cancel event before the end.
         seconds: Wall time from the first batch requested to the last frame stored.
+        startup_seconds: Starting the decoding processes, before ``seconds``.
     """
 
     model: str
@@ -149,6 +154,7 @@ class PrelabelResult:
     skipped: int
     cancelled: bool
     seconds: float
+    startup_seconds: float = 0.0
 
     @property
     def frames_per_second(self) -> float:
@@ -217,6 +223,66 @@ class FrameDataset(Dataset):
             height, width = self.input_size
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         return index, image, None
+
+
+class EncodedFrames(Dataset):
+    """The bytes of JPEG frames, to be decoded on the device (see :func:`decode_on_device`);
+    an item is ``(index, uint8 tensor of the file, error)``."""
+
+    def __init__(self, sources: Sequence[FrameSource]):
+        self.sources = list(sources)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
+        path = self.sources[index].path
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            return index, None, str(FrameSourceError(f"cannot read image ({error})", path=path))
+        return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), None
+
+
+def collate_encoded(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
+    """A batch of encoded frames: their bytes as a list (errors passed on)."""
+    errors = [(index, error) for index, _, error in items if error is not None]
+    images = None if errors else [data for _, data, _ in items]
+    return {"index": [i for i, _, _ in items], "images": images, "errors": errors}
+
+
+def decode_on_device(
+    datas: list[torch.Tensor], paths: Sequence[str], size: tuple[int, int], device: torch.device
+) -> torch.Tensor:
+    """JPEG bytes -> ``uint8 (B, H, W, 3)`` on ``device`` (nvJPEG on a GPU).
+
+    Raises:
+        FrameSourceError: A file that does not decode, or decodes to another size than
+            the project records (the file names it).
+    """
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    try:
+        decoded = decode_jpeg(
+            datas, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True
+        )
+    except RuntimeError as error:
+        for data, path in zip(datas, paths, strict=True):
+            try:
+                decode_jpeg(data, mode=ImageReadMode.RGB)
+            except RuntimeError:
+                raise FrameSourceError(
+                    "is not a readable JPEG (corrupt or unsupported)", path=path
+                ) from error
+        raise FrameSourceError(f"JPEG decoding failed on {device}: {error}") from error
+    for image, path in zip(decoded, paths, strict=True):
+        if tuple(image.shape[-2:]) != size:
+            raise FrameSourceError(
+                f"decodes to {image.shape[-1]}x{image.shape[-2]} but the project says "
+                f"{size[1]}x{size[0]}",
+                path=path,
+            )
+    return torch.stack(decoded).permute(0, 2, 3, 1)
 
 
 def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> dict[str, Any]:
@@ -322,21 +388,24 @@ def _prelabel(
     workers = plan.workers
     writer_threads = options.writer_threads or writer_threads
     input_size = model.manifest.input.size
-    dataset = FrameDataset(
-        [
-            FrameSource(str(project.frame_file(f)), f.video_frame, (f.height, f.width))
-            for f in frames
-        ],
-        None if input_size is None else (int(input_size[0]), int(input_size[1])),
+    sources = [
+        FrameSource(str(project.frame_file(f)), f.video_frame, (f.height, f.width)) for f in frames
+    ]
+    on_device_decode = _decode_on_device(options.decode, device, sources)
+    dataset: Dataset = FrameDataset(
+        sources, None if input_size is None else (int(input_size[0]), int(input_size[1]))
     )
+    if on_device_decode:  # the processes only read bytes; two are plenty
+        dataset = EncodedFrames(sources)
+        workers = min(workers, 2)
     loader = DataLoader(
         dataset,
         batch_sampler=batches,
         num_workers=workers,
-        collate_fn=collate_frames,
-        pin_memory=device.type == "cuda",
+        collate_fn=collate_encoded if on_device_decode else collate_frames,
+        pin_memory=device.type == "cuda" and not on_device_decode,
         worker_init_fn=limit_worker_threads if workers > 0 else None,
-        prefetch_factor=plan.prefetch,
+        prefetch_factor=plan.prefetch if workers else None,
         persistent_workers=False,
         # Forking a process whose OpenCV/OpenMP/Qt threads are running can deadlock the
         # child (seen with OpenCV's thread pool); spawned workers start clean.
@@ -354,6 +423,8 @@ def _prelabel(
             progress(done_now, total)
 
     cancelled = False
+    launch = time.perf_counter()
+    iterator = iter(loader)  # starts the decoding processes: timed apart from the run
     start = time.perf_counter()
     in_flight: deque[tuple[list[int], DeviceBatch]] = deque()
     depth = 2 if device.type == "cuda" else 1
@@ -366,7 +437,6 @@ def _prelabel(
         on_stored=on_stored,
     )
     with writer:
-        iterator = iter(loader)
         try:
             for batch in iterator:
                 if cancel is not None and cancel.is_set():
@@ -377,7 +447,12 @@ def _prelabel(
                     raise FrameSourceError(message)
                 ids = [frames[p].id for p in batch["index"]]
                 first = frames[batch["index"][0]]
-                images = batch["images"].to(device, non_blocking=True)
+                if on_device_decode:
+                    paths = [sources[p].path for p in batch["index"]]
+                    size = (first.height, first.width)
+                    images = decode_on_device(batch["images"], paths, size, device)
+                else:
+                    images = batch["images"].to(device, non_blocking=True)
                 result = predictor.infer(images, frame_size=(first.height, first.width))
                 in_flight.append((ids, predictor.to_host(result)))
                 while len(in_flight) >= depth:
@@ -388,8 +463,26 @@ def _prelabel(
             del iterator  # stops the decoding processes
     seconds = time.perf_counter() - start
     return PrelabelResult(
-        model.name, str(device), selected, writer.stored, skipped, cancelled, seconds
+        model.name,
+        str(device),
+        selected,
+        writer.stored,
+        skipped,
+        cancelled,
+        seconds,
+        startup_seconds=start - launch,
     )
+
+
+def _decode_on_device(choice: str, device: torch.device, sources: Sequence[FrameSource]) -> bool:
+    if choice not in ("auto", "workers", "device"):
+        raise RoadmarkError("decode must be auto, workers or device", field="--decode")
+    jpeg_only = all(
+        s.video_frame is None and s.path.lower().endswith(JPEG_SUFFIXES) for s in sources
+    )
+    if choice == "device" and not jpeg_only:
+        raise RoadmarkError("decoding on the device takes JPEG image files only", field="--decode")
+    return choice == "device" or (choice == "auto" and device.type == "cuda" and jpeg_only)
 
 
 def _submit(

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from roadmark.core.errors import RoadmarkError
 from roadmark.core.schema import LabelSchema
 from roadmark.io.demo_project import build_demo_project
 from roadmark.io.schema_files import load_schema
@@ -294,3 +295,57 @@ def test_training_skips_steps_whose_crops_are_all_ignored(tmp_path: Path, monkey
     assert 0 < len(result.losses) < 6  # blank steps skipped, not "diverged"
     assert all(np.isfinite(result.losses))
     assert result.out is not None and load_model(result.out).manifest.training["epoch"] == 1
+
+
+def _jpeg_project(tmp_path: Path, count: int = 4) -> Project:
+    from roadmark.io.demo import write_drive
+    from roadmark.io.frames import read_image, write_image
+    from roadmark.io.store import FrameSpec
+
+    written = write_drive(tmp_path / "png", frames=count, width=256, height=128)
+    specs = []
+    for index, (path, _) in enumerate(written):
+        jpeg = tmp_path / f"frame{index}.jpg"
+        write_image(jpeg, read_image(path))
+        specs.append(FrameSpec(jpeg, None, 256, 128, "drive", index))
+    project = Project.create(tmp_path / "jpeg.roadmark")
+    project.add_frames(specs)
+    return project
+
+
+def test_jpeg_frames_decoded_where_the_model_runs_match_the_workers(tmp_path: Path):
+    from roadmark.io.predictions import read_prediction
+    from roadmark.models.demo_model import demo_model_path
+    from roadmark.models.runner import PrelabelOptions, prelabel
+
+    model = load_model(demo_model_path())
+    with _jpeg_project(tmp_path) as project:
+        first = prelabel(project, model, PrelabelOptions(device="cpu", decode="workers"))
+        maps = {f.id: read_prediction(project, f.id).maps.label_ids for f in project.frames()}
+        again = PrelabelOptions(device="cpu", decode="device", force=True)
+        second = prelabel(project, model, again)
+        assert first.predicted == second.predicted == 4
+        for frame in project.frames():
+            ours = read_prediction(project, frame.id).maps
+            assert ours.shape == maps[frame.id].shape == (64, 128)
+            # two JPEG decoders and two resizes: nearly the same labels
+            assert (ours.label_ids == maps[frame.id]).mean() > 0.9
+
+
+def test_decoding_on_the_device_names_a_corrupt_jpeg_and_refuses_png(tmp_path: Path):
+    from roadmark.io.errors import FrameSourceError
+    from roadmark.models.demo_model import demo_model_path
+    from roadmark.models.runner import PrelabelOptions, prelabel
+
+    model = load_model(demo_model_path())
+    with _jpeg_project(tmp_path, count=2) as project:
+        broken = project.frame_file(project.frames()[1])
+        broken.write_bytes(broken.read_bytes()[:200])
+        options = PrelabelOptions(device="cpu", decode="device", batch_size=2)
+        with pytest.raises(FrameSourceError, match=r"frame1\.jpg: is not a readable JPEG"):
+            prelabel(project, model, options)
+    png = tmp_path / "png_only"
+    png.mkdir()
+    with build_demo_project(png / "p.roadmark", frames=1, labeled=0, width=64, height=32) as p:
+        with pytest.raises(RoadmarkError, match="JPEG image files only"):
+            prelabel(p, model, PrelabelOptions(device="cpu", decode="device"))
