@@ -329,7 +329,12 @@ class ObjectsDock(QDockWidget):
     def _after_reload(self) -> None:
         document = self._document
         count = len(self.model.rows)
-        hidden = sum(1 for obj in self.model.rows if document and not document.is_visible(obj))
+        if document is None:
+            hidden = 0
+        elif self.model.kind_filter is None:  # the rows are the live objects
+            hidden = count - len(document.visible())
+        else:
+            hidden = sum(1 for obj in self.model.rows if not document.is_visible(obj))
         self.count.setText(f"{count} objects" + (f", {hidden} hidden" if hidden else ""))
         self._select_rows()
 
@@ -337,19 +342,26 @@ class ObjectsDock(QDockWidget):
         document = self._document
         if document is None:
             return
-        selection = QItemSelection()
-        for uid in document.selection:
-            row = self.model.row_of(uid)
-            if row is not None:
-                index = self.model.index(row, 0)
-                selection.select(index, index)
+        wanted = {row for row in map(self.model.row_of, document.selection) if row is not None}
+        model = self.view.selectionModel()
+        shown = {index.row() for index in model.selectedRows()}
+        # Only the rows whose state changes: a "clear and select" of the whole list costs
+        # a pass over every row of a frame with thousands of objects.
+        changes = [
+            (rows, flag)
+            for rows, flag in (
+                (sorted(shown - wanted), QItemSelectionModel.SelectionFlag.Deselect),
+                (sorted(wanted - shown), QItemSelectionModel.SelectionFlag.Select),
+            )
+            if rows
+        ]
         self._syncing = True
         try:
-            self.view.selectionModel().select(
-                selection,
-                QItemSelectionModel.SelectionFlag.ClearAndSelect
-                | QItemSelectionModel.SelectionFlag.Rows,
-            )
+            for rows, flag in changes:
+                selection = QItemSelection()
+                for row in rows:
+                    selection.select(self.model.index(row, 0), self.model.index(row, 0))
+                model.select(selection, flag | QItemSelectionModel.SelectionFlag.Rows)
             if document.selection:
                 row = self.model.row_of(document.selection[-1])
                 if row is not None:
