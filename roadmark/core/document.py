@@ -293,8 +293,8 @@ class FrameDocument:
 
     def selected(self) -> list[AnnotationObject]:
         """The selected live objects, in z-order."""
-        chosen = set(self._selection)
-        return [obj for obj in self._objects if obj.uid in chosen and not obj.deleted]
+        places = sorted(self._index[uid] for uid in self._selection if uid in self._index)
+        return [self._objects[i] for i in places if not self._objects[i].deleted]
 
     def select(self, uids: Iterable[int]) -> None:
         """Make ``uids`` (live objects of this frame) the selection."""
