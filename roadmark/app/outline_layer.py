@@ -14,8 +14,9 @@ until the zoom changes: a pan draws only the tiles coming into view, an edit red
 tiles it touches (:meth:`OutlineLayer.invalidate`, called by the overlay). A tile draws
 only the regions whose bounds meet it; paths and bounds are cached per object version.
 Level of detail: zoomed out, a region's path is its outline simplified to about half a
-screen pixel, never a whole one (one level per halving of the zoom, each cached), so a frame of thousands of
-regions with hundreds of thousands of vertices draws its fit view from far fewer.
+screen pixel, never a whole one (one level per halving of the zoom, each cached), so a
+frame of thousands of regions and hundreds of thousands of vertices draws its fit view
+from far fewer.
 The item is a child of the :class:`~roadmark.app.layers.OverlayLayer`: it follows the
 overlay's visibility, and draws with an opacity that rises with the overlay's.
 """
