@@ -298,6 +298,9 @@ def main() -> None:
     parser.add_argument("--regions", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--size", type=frame_size, default=(WIDTH, HEIGHT), metavar="WxH")
+    parser.add_argument(
+        "--startup-only", action="store_true", help="measure the start-up figures only"
+    )
     args = parser.parse_args()
     set_size(*args.size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -305,6 +308,18 @@ def main() -> None:
         folder = Path(tmp)
         project_path, vertices = build(folder, args.regions)
         startup_s, startup_cpu_s, torch_imported = startup(project_path)
+        if args.startup_only:
+            report = {
+                "frame": f"{WIDTH}x{HEIGHT}",
+                "regions_per_frame": args.regions,
+                "vertices_per_frame": vertices,
+                "startup_s": startup_s,
+                "torch_imported_at_startup": torch_imported,
+                "cpu": {"startup_s": startup_cpu_s},
+                "load_average_1min": round(os.getloadavg()[0], 2),
+            }
+            print(json.dumps(report, indent=1))
+            return
         app = application()
         cold = MainWindow.open_project(str(project_path), frame=0, prefetch=False)
         cold.resize(1440, 860)
