@@ -43,6 +43,17 @@ def vertex_count(region: Region) -> int:
     return sum(len(coords) for _, _, coords in rings(region))
 
 
+def grabbable(coords: Coords, spacing: float) -> Coords:
+    """The vertices that get a handle when handles are ``spacing`` image pixels wide: one
+    per square cell of that size (the first vertex in it), so that handles never pile up
+    on a region drawn small, and every handle drawn is one that can be grabbed."""
+    if len(coords) == 0 or spacing <= 0:
+        return coords
+    cells = np.floor(coords / spacing).astype(np.int64)
+    _, first = np.unique(cells, axis=0, return_index=True)
+    return coords[np.sort(first)]
+
+
 def vertices(region: Region) -> Coords:
     """All vertices of all rings as one ``(N, 2)`` array."""
     found = [coords for _, _, coords in rings(region)]

@@ -54,13 +54,16 @@ def pick(doc: FrameDocument, x: float, y: float, tolerance: float) -> Annotation
     """The topmost visible object under ``(x, y)``."""
     top_region = doc.region_at(x, y)
     top_index = doc.index_of(top_region.uid) if top_region and top_region.uid else -1
-    for obj in reversed(doc.objects[top_index + 1 :]):
-        if obj.kind is ObjectKind.BOX and doc.is_visible(obj):
-            box = obj.geometry
-            assert isinstance(box, Box)
-            inside = box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1
-            if inside or geo.near_box_edge(box, x, y, tolerance):
-                return obj
+    # Only the visible boxes above the top region (the pixel map answered for regions):
+    # no pass over a frame's thousands of regions on every pointer move.
+    for obj in reversed(doc.visible_boxes()):
+        if obj.uid is None or doc.index_of(obj.uid) <= top_index:
+            continue
+        box = obj.geometry
+        assert isinstance(box, Box)
+        inside = box.x0 <= x <= box.x1 and box.y0 <= y <= box.y1
+        if inside or geo.near_box_edge(box, x, y, tolerance):
+            return obj
     return top_region
 
 

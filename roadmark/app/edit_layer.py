@@ -20,7 +20,7 @@ from shapely.ops import polylabel
 
 from roadmark.annotators.base import Preview
 from roadmark.annotators.editor import Editor
-from roadmark.annotators.geometry import box_handle_points, vertices
+from roadmark.annotators.geometry import box_handle_points, grabbable, vertices
 from roadmark.core.annotation import AnnotationObject, Box, Region, region_parts
 from roadmark.core.schema import LabelSchema
 
@@ -281,7 +281,9 @@ class EditLayer(QGraphicsItem):
                 & (coords[:, 1] >= exposed.top())
                 & (coords[:, 1] <= exposed.bottom())
             )
-            coords = coords[inside]
+            # Level of detail: where vertices lie closer than a handle on screen, one
+            # handle per handle-sized cell.
+            coords = grabbable(coords[inside], HANDLE_PX / scale)
             if len(coords) > MAX_HANDLES:
                 return
             points = coords.tolist()

@@ -119,7 +119,7 @@ class LabelTableModel(QAbstractTableModel):
             )
 
     def recount(self, document: FrameDocument | None) -> None:
-        self.counts = Counter(obj.label_id for obj in document.live()) if document else Counter()
+        self.counts = document.label_counts() if document else Counter()
         if self.labels:
             self.dataChanged.emit(self.index(0, 2), self.index(len(self.labels) - 1, 2))
 

@@ -13,6 +13,10 @@ The offscreen images are tiles of :data:`TILE` device pixels over the zoomed fra
 until the zoom changes: a pan draws only the tiles coming into view, an edit redraws the
 tiles it touches (:meth:`OutlineLayer.invalidate`, called by the overlay). A tile draws
 only the regions whose bounds meet it; paths and bounds are cached per object version.
+Level of detail: zoomed out, a region's path is its outline simplified to about half a
+screen pixel, never a whole one (one level per halving of the zoom, each cached), so a
+frame of thousands of regions and hundreds of thousands of vertices draws its fit view
+from far fewer.
 The item is a child of the :class:`~roadmark.app.layers.OverlayLayer`: it follows the
 overlay's visibility, and draws with an opacity that rises with the overlay's.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import shapely
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
@@ -37,6 +42,23 @@ MIN_LINE_PX, MAX_LINE_PX = 1.0, 8.0
 TILE = 256  # device pixels
 MAX_TILES = 240  # about 60 MB of tiles at most
 KEPT_ZOOMS = 4
+SIMPLIFY_SCREEN_PX = 0.5  # zoomed out, outlines are simplified to this on screen
+
+
+def detail_level(scale: float) -> int:
+    """0 at zoom 1 and above, then one more per halving of the zoom."""
+    return max(0, math.floor(-math.log2(max(scale, 1e-6))))
+
+
+def simplified(region: shapely.Geometry, level: int) -> shapely.Geometry:
+    """``region`` for drawing at detail ``level``: simplified to about
+    :data:`SIMPLIFY_SCREEN_PX` screen pixels (image pixels ``0.5 * 2**level``), the
+    original where simplifying would leave nothing."""
+    if level == 0:
+        return region
+    thinner = shapely.simplify(region, SIMPLIFY_SCREEN_PX * 2**level, preserve_topology=True)
+    return region if thinner.is_empty else thinner
+
 
 _Shapes = tuple[list[QPainterPath], list[QPen], np.ndarray]
 
@@ -50,8 +72,10 @@ class OutlineLayer(QGraphicsItem):
         self.schema = schema
         self.document: FrameDocument | None = None
         self._size = QRectF(0, 0, 1, 1)
-        self._cache: dict[int, tuple[object, QPainterPath, tuple[float, float, float, float]]]
-        self._cache = {}
+        # (uid, detail level) -> (geometry drawn, its path, its bounds)
+        self._cache: dict[
+            tuple[int, int], tuple[object, QPainterPath, tuple[float, float, float, float]]
+        ] = {}
         self._pens: dict[int, QPen] = {}
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
         # Drawn outlines are kept as tiles of the zoomed frame (see paint).
@@ -108,13 +132,16 @@ class OutlineLayer(QGraphicsItem):
         kept for callers that ask per zoom)."""
         return outline
 
-    def _entry(self, obj: AnnotationObject) -> tuple[QPainterPath, tuple[float, ...]]:
+    def _entry(
+        self, obj: AnnotationObject, level: int = 0
+    ) -> tuple[QPainterPath, tuple[float, ...]]:
         assert obj.uid is not None
-        cached = self._cache.get(obj.uid)
+        cached = self._cache.get((obj.uid, level))
         if cached is None or cached[0] is not obj.geometry:
             bounds = tuple(float(v) for v in obj.region.bounds)
-            cached = (obj.geometry, region_path(obj.region), bounds)  # type: ignore[assignment]
-            self._cache[obj.uid] = cached  # type: ignore[assignment]
+            path = region_path(simplified(obj.region, level))
+            cached = (obj.geometry, path, bounds)  # type: ignore[assignment]
+            self._cache[obj.uid, level] = cached  # type: ignore[assignment]
         return cached[1], cached[2]
 
     def _pen(self, label_id: int) -> QPen:
@@ -164,7 +191,7 @@ class OutlineLayer(QGraphicsItem):
             for column in columns:
                 tile = cached.get((column, row))
                 if tile is None:
-                    shapes = shapes or self._shapes(document)
+                    shapes = shapes or self._shapes(document, detail_level(scale))
                     tile = cached[column, row] = self._draw_tile(shapes, scale, column, row)
                 tiles.append((column, row, tile))
         # Device position of the zoomed frame's origin, in whole pixels so that tiles meet.
@@ -176,10 +203,11 @@ class OutlineLayer(QGraphicsItem):
             painter.drawImage(QPointF(column * TILE + dx, row * TILE + dy), tile)
         painter.restore()
 
-    def _shapes(self, document: FrameDocument) -> _Shapes:
-        """The visible regions' paths, pens and bounds (an array), bottom first."""
+    def _shapes(self, document: FrameDocument, level: int = 0) -> _Shapes:
+        """The visible regions' paths at detail ``level``, pens and bounds (an array),
+        bottom first."""
         regions = document.visible_regions()
-        entries = [self._entry(obj) for obj in regions]
+        entries = [self._entry(obj, level) for obj in regions]
         bounds = np.array([b for _, b in entries], dtype=np.float64).reshape(-1, 4)
         pens = [self._pen(obj.label_id) for obj in regions]
         return [path for path, _ in entries], pens, bounds

@@ -93,15 +93,16 @@ class PaintBehindCue:
         new = {o.uid for o in command.stored or () if o.kind is ObjectKind.REGION}
         if not new:
             return 0
-        shapes = [document.get(uid) for uid in new]
-        below = [o for o in document.visible_regions() if o.uid not in new]
+        shapes = [obj for obj in map(document.get, new) if obj is not None]
+        if not shapes:
+            return 0
+        # Candidates from the document's box index, then the exact test on those only.
+        x0, y0, x1, y1 = shapely.bounds(shapely.union_all([s.region for s in shapes]))
+        below = [o for o in document.regions_meeting(x0, y0, x1, y1) if o.uid not in new]
         return sum(
             1
             for obj in below
-            if any(
-                s is not None and shapely.intersection(s.region, obj.region).area > 1.0
-                for s in shapes
-            )
+            if any(shapely.intersection(s.region, obj.region).area > 1.0 for s in shapes)
         )
 
 

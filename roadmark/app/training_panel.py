@@ -242,7 +242,11 @@ class TrainingPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(left, 2)
         layout.addWidget(self.chart, 3)
-        self.refresh_counts()
+        # The labeled frames are counted when the panel opens (Model > Train a model…):
+        # counting reads every finished frame's objects, seconds on a large project, which
+        # start-up must not wait for.
+        self.frames_info.setText("Counting the labeled frames…")
+        self.train_button.setEnabled(False)
         window.on_close(self.close_jobs)  # before the window closes the project
 
     # -- settings --------------------------------------------------------------------------

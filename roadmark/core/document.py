@@ -8,10 +8,18 @@ changed, so views redraw only that area. No Qt here.
 
 The document also owns the frame's :class:`~roadmark.core.pixelmap.ObjectPixelMap` (the
 topmost visible region per pixel), kept up to date on every change.
+
+Edits cost what they change, not the frame's object count: the derived lists (live,
+visible, regions, boxes), the label counts and the pixel map are patched in place when an
+edit changes objects' content without changing which lists they are in (a moved vertex,
+a brush stroke on the selection) or adds objects on top of the stack (a new stroke); other
+changes rebuild them. :meth:`FrameDocument.regions_meeting` finds the visible regions
+near a rectangle from the pixel map's box index, without a pass over the objects.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -79,6 +87,8 @@ class FrameDocument:
         self._objects: list[AnnotationObject] = list(annotations)
         self._index: dict[int, int] = {}
         self._cache: dict[str, list[AnnotationObject]] = {}
+        self._positions: dict[str, dict[int, int]] = {}  # cached list -> uid -> position
+        self._counts: Counter[int] | None = None
         self._reindex()
         self._selection: tuple[int, ...] = ()
         self.hidden: set[int] = set()
@@ -133,7 +143,7 @@ class FrameDocument:
 
     def live(self) -> list[AnnotationObject]:
         """Objects that are not soft-deleted, bottom first."""
-        return list(self._cached("live", lambda: [o for o in self._objects if not o.deleted]))
+        return list(self._live_list())
 
     def z_order(self) -> list[int]:
         """The uids of all objects, bottom first (what the store's z-order lists)."""
@@ -174,6 +184,25 @@ class FrameDocument:
             self._cached("boxes", lambda: [o for o in self.visible() if o.kind is ObjectKind.BOX])
         )
 
+    def label_counts(self) -> Counter[int]:
+        """How many live objects each label has (a copy)."""
+        if self._counts is None:
+            self._counts = Counter(obj.label_id for obj in self._live_list())
+        return Counter(self._counts)
+
+    def regions_meeting(self, x0: float, y0: float, x1: float, y1: float) -> list[AnnotationObject]:
+        """Visible regions whose drawn pixels' box meets the rectangle ``[x0, x1] x [y0,
+        y1]``, bottom first: the candidates for an exact test, found from the pixel map's
+        box index (regions that cover no pixel are not drawn and not found)."""
+        window = window_of((x0, y0, x1, y1), self.height, self.width)
+        if window is None:
+            return []
+        found = [self.get(uid) for uid in self.pixel_map.uids_in(window)]
+        return [obj for obj in found if obj is not None]
+
+    def _live_list(self) -> list[AnnotationObject]:
+        return self._cached("live", lambda: [o for o in self._objects if not o.deleted])
+
     def _cached(
         self, key: str, compute: Callable[[], list[AnnotationObject]]
     ) -> list[AnnotationObject]:
@@ -181,6 +210,53 @@ class FrameDocument:
         if found is None:
             found = self._cache[key] = compute()
         return found
+
+    def _invalidate(self) -> None:
+        """Forget the derived lists and counts (they are computed again when asked)."""
+        self._cache.clear()
+        self._positions.clear()
+        self._counts = None
+
+    def _lists_of(self, obj: AnnotationObject) -> tuple[str, ...]:
+        """The derived lists ``obj`` belongs in."""
+        if obj.deleted:
+            return ()
+        if not self.is_visible(obj):
+            return ("live",)
+        return ("live", "visible", "regions" if obj.kind is ObjectKind.REGION else "boxes")
+
+    def _patch_updated(self, pairs: Sequence[tuple[AnnotationObject, AnnotationObject]]) -> bool:
+        """Put new versions of objects in the derived lists in place of the old ones, when
+        each stays in the same lists; returns ``False`` (nothing patched) otherwise."""
+        if any(self._lists_of(a) != self._lists_of(b) for a, b in pairs):
+            return False
+        for key, items in self._cache.items():
+            positions = self._positions.get(key)
+            if positions is None:
+                positions = self._positions[key] = {
+                    o.uid: i for i, o in enumerate(items) if o.uid is not None
+                }
+            for before, after in pairs:
+                if key in self._lists_of(before):
+                    items[positions[before.uid]] = after  # type: ignore[index]
+        if self._counts is not None:
+            for before, after in pairs:
+                if not before.deleted:
+                    self._counts[before.label_id] -= 1
+                    self._counts[after.label_id] += 1
+        return True
+
+    def _patch_added(self, objects: Sequence[AnnotationObject]) -> None:
+        """Append objects added on top of the stack to the derived lists."""
+        for key, items in self._cache.items():
+            positions = self._positions.get(key)
+            for obj in objects:
+                if key in self._lists_of(obj):
+                    if positions is not None and obj.uid is not None:
+                        positions[obj.uid] = len(items)
+                    items.append(obj)
+        if self._counts is not None:
+            self._counts.update(obj.label_id for obj in objects if not obj.deleted)
 
     def region_at(self, x: float, y: float) -> AnnotationObject | None:
         """The topmost visible region whose pixel contains ``(x, y)``."""
@@ -217,8 +293,8 @@ class FrameDocument:
 
     def selected(self) -> list[AnnotationObject]:
         """The selected live objects, in z-order."""
-        chosen = set(self._selection)
-        return [obj for obj in self._objects if obj.uid in chosen and not obj.deleted]
+        places = sorted(self._index[uid] for uid in self._selection if uid in self._index)
+        return [self._objects[i] for i in places if not self._objects[i].deleted]
 
     def select(self, uids: Iterable[int]) -> None:
         """Make ``uids`` (live objects of this frame) the selection."""
@@ -255,7 +331,7 @@ class FrameDocument:
             self.hidden.update(changed)
         else:
             self.hidden.difference_update(changed)
-        self._cache.clear()
+        self._invalidate()
         self._redraw(changed, visibility=True)
 
     def set_label_hidden(self, label_id: int, hidden: bool) -> None:
@@ -266,7 +342,7 @@ class FrameDocument:
             self.hidden_labels.add(label_id)
         else:
             self.hidden_labels.discard(label_id)
-        self._cache.clear()
+        self._invalidate()
         uids = [
             obj.uid for obj in self._objects if obj.label_id == label_id and obj.uid is not None
         ]
@@ -278,7 +354,7 @@ class FrameDocument:
         if labels == self.hidden_labels:
             return
         self.hidden_labels = labels
-        self._cache.clear()
+        self._invalidate()
         window = self.pixel_map.set_regions(self.visible_regions())
         self._emit(DocumentChange(visibility=True, window=window, boxes=True))
 
@@ -291,7 +367,7 @@ class FrameDocument:
         ]
         self.hidden.clear()
         self.hidden_labels.clear()
-        self._cache.clear()
+        self._invalidate()
         if uids:
             self._redraw(uids, visibility=True)
 
@@ -317,14 +393,21 @@ class FrameDocument:
         objects = list(objects)
         if at_bottom:
             self._objects[:0] = objects
-        else:
-            self._objects.extend(objects)
-        self._reindex()
-        self._after_change(objects, [], order=True)
+            self._reindex()
+            self._after_change(objects, [], order=True)
+            return
+        start = len(self._objects)
+        self._objects.extend(objects)
+        for offset, obj in enumerate(objects):
+            if obj.uid is not None:
+                self._index[obj.uid] = start + offset
+        self._patch_added(objects)
+        self._after_change(objects, [], order=True, on_top=True)
 
     def apply_updated(self, objects: Sequence[AnnotationObject]) -> None:
         """Replace objects by their new versions (matched by uid)."""
         old: list[AnnotationObject] = []
+        pairs: list[tuple[AnnotationObject, AnnotationObject]] = []
         order = False
         for obj in objects:
             if obj.uid is None or obj.uid not in self._index:
@@ -332,15 +415,20 @@ class FrameDocument:
             index = self._index[obj.uid]
             before = self._objects[index]
             old.append(before)
+            pairs.append((before, obj))
             order = order or before.deleted != obj.deleted
             self._objects[index] = obj
-            self._cache.clear()
         if old:
+            in_place = self._patch_updated(pairs)
+            if not in_place:
+                self._invalidate()
             if order:
                 self._selection = tuple(
                     uid for uid in self._selection if not self._objects[self._index[uid]].deleted
                 )
-            self._after_change([o for o in objects if o.uid in self._index], old, order=order)
+            self._after_change(
+                [o for o in objects if o.uid in self._index], old, order=order, in_place=in_place
+            )
 
     def apply_z_order(self, uids: Sequence[int]) -> None:
         """Reorder the objects to ``uids`` (bottom first)."""
@@ -365,7 +453,11 @@ class FrameDocument:
         *,
         order: bool,
         objects: bool = True,
+        in_place: bool = False,
+        on_top: bool = False,
     ) -> None:
+        """Redraw what changed and announce it. ``in_place``: the changed objects kept
+        their places in the visible lists; ``on_top``: ``new`` was added on top."""
         window: Window | None = None
         boxes = False
         for obj in (*new, *old):
@@ -374,7 +466,12 @@ class FrameDocument:
             elif obj.uid not in self.hidden and obj.label_id not in self.hidden_labels:
                 window = union_window(window, self._window(obj))
         if window is not None:
-            self.pixel_map.set_regions(self.visible_regions(), window)
+            drawn = [o for o in new if o.kind is ObjectKind.REGION and self.is_visible(o)]
+            patched = (in_place and self.pixel_map.replace_regions(drawn, window)) or (
+                on_top and self.pixel_map.add_on_top(drawn, window)
+            )
+            if not patched:
+                self.pixel_map.set_regions(self.visible_regions(), window)
         self._emit(
             DocumentChange(
                 objects=objects,
@@ -390,5 +487,5 @@ class FrameDocument:
         return window_of((b.x0, b.y0, b.x1, b.y1), self.height, self.width)
 
     def _reindex(self) -> None:
-        self._cache.clear()
+        self._invalidate()
         self._index = {obj.uid: i for i, obj in enumerate(self._objects) if obj.uid is not None}

@@ -162,6 +162,7 @@ class ObjectPixelMap:
         self._boxes = np.zeros((64, 4), dtype=np.int64)  # row0, col0, row1, col1 per slot
         self._labels = np.zeros(64, dtype=np.int32)
         self._order = np.zeros(0, dtype=np.int64)  # visible slots, bottom first
+        self._drawn = np.zeros(64, dtype=bool)  # by slot: in _order
 
     # -- slots -----------------------------------------------------------------------------
 
@@ -195,6 +196,9 @@ class ObjectPixelMap:
             if slot >= len(self._labels):
                 self._boxes = np.resize(self._boxes, (2 * slot, 4))
                 self._labels = np.resize(self._labels, 2 * slot)
+                drawn = np.zeros(2 * slot, dtype=bool)
+                drawn[: len(self._drawn)] = self._drawn
+                self._drawn = drawn
         self._labels[slot] = obj.label_id
         return slot
 
@@ -237,7 +241,52 @@ class ObjectPixelMap:
         for (slot, obj), rasterized in zip(stale, masks, strict=True):
             self._store(slot, obj.geometry, rasterized)
         self._order = np.array(slots, dtype=np.int64)
+        self._drawn[:] = False
+        self._drawn[self._order] = True
         return self.repaint(window)
+
+    def replace_regions(self, regions: Sequence[AnnotationObject], window: Window) -> bool:
+        """Draw new versions of regions that keep their places in the stack (new geometry
+        or label), repainting ``window``, which must cover their old and new pixels.
+
+        The cost follows the regions changed and the window, not the frame's region count.
+
+        Returns:
+            ``False``, with nothing changed, when one of them is not drawn now (then
+            :meth:`set_regions` is the call).
+        """
+        slots = [self._slot_of.get(obj.uid) if obj.uid is not None else None for obj in regions]
+        if any(slot is None or not self._drawn[slot] for slot in slots):
+            return False
+        for obj in regions:
+            slot = self._slot(obj)
+            if self._geometries[slot] is not obj.geometry:
+                self._store(slot, obj.geometry, mask_in_box(obj.region, self.height, self.width))
+        self.repaint(window)
+        return True
+
+    def add_on_top(self, regions: Sequence[AnnotationObject], window: Window) -> bool:
+        """Draw regions new to the stack on top of the others, repainting ``window``,
+        which must cover their pixels.
+
+        Returns:
+            ``False``, with nothing changed, when one of them is drawn already.
+        """
+        uids = [obj.uid for obj in regions]
+        if any(uid is None for uid in uids) or len(set(uids)) != len(uids):
+            return False
+        if any(self._drawn[self._slot_of[uid]] for uid in uids if uid in self._slot_of):
+            return False
+        slots = []
+        for obj in regions:
+            slot = self._slot(obj)
+            if self._geometries[slot] is not obj.geometry:
+                self._store(slot, obj.geometry, mask_in_box(obj.region, self.height, self.width))
+            slots.append(slot)
+        self._order = np.concatenate([self._order, np.array(slots, dtype=np.int64)])
+        self._drawn[slots] = True
+        self.repaint(window)
+        return True
 
     def repaint(self, window: Window | None = None) -> Window:
         """Paint the current regions again inside ``window`` (whole frame when ``None``)."""
@@ -248,11 +297,7 @@ class ObjectPixelMap:
         target.fill(0)
         if not len(self._order):
             return window
-        boxes = self._boxes[self._order]
-        hits = self._order[
-            (boxes[:, 0] < r1) & (boxes[:, 2] > r0) & (boxes[:, 1] < c1) & (boxes[:, 3] > c0)
-        ]
-        for slot in hits.tolist():
+        for slot in self._slots_in(window).tolist():
             mask = self._masks[slot]
             if mask is None:
                 continue
@@ -263,7 +308,20 @@ class ObjectPixelMap:
             self.owner[a0:a1, b0:b1][sub] = slot
         return window
 
+    def _slots_in(self, window: Window) -> NDArray[np.int64]:
+        """The drawn slots whose pixels' box meets ``window``, bottom first (one vectorized
+        pass over the box index, no Python loop over the regions)."""
+        r0, c0, r1, c1 = window
+        boxes = self._boxes[self._order]
+        return self._order[
+            (boxes[:, 0] < r1) & (boxes[:, 2] > r0) & (boxes[:, 1] < c1) & (boxes[:, 3] > c0)
+        ]
+
     # -- lookups ---------------------------------------------------------------------------
+
+    def uids_in(self, window: Window) -> list[int]:
+        """The uids of the drawn regions whose pixels' box meets ``window``, bottom first."""
+        return [self._uids[slot] for slot in self._slots_in(window).tolist()]
 
     def slot_at(self, x: float, y: float) -> int:
         """The slot drawn at image point ``(x, y)``; 0 outside the image or where none is."""

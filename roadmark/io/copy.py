@@ -121,9 +121,7 @@ def _copy(
             existing = sa.inspect(write).get_table_names()
             if existing:
                 what = "a roadmark project" if "meta" in existing else "tables"
-                raise ProjectError(
-                    f"already holds {what}; copy into an empty database", path=shown
-                )
+                raise ProjectError(f"already holds {what}; copy into an empty database", path=shown)
             t.metadata.create_all(write)
             for table in t.metadata.sorted_tables:
                 counts[table.name] = _copy_table(read, write, table, relocate, progress)

@@ -118,9 +118,7 @@ def require(conn: sa.Connection, user: str, permission: Permission, location: st
     )
 
 
-def set_member(
-    conn: sa.Connection, by: str, user: str, role: Role | None, location: str
-) -> None:
+def set_member(conn: sa.Connection, by: str, user: str, role: Role | None, location: str) -> None:
     """Add ``user`` with ``role``, change their role, or remove them (``role=None``).
 
     Raises:

@@ -635,11 +635,15 @@ class Project:
         """A frame's objects in z-order, soft-deleted ones included."""
         frame = self.frame(frame_id)
         with self._reading() as conn:
-            found = conn.execute(
-                sa.select(t.objects)
-                .where(t.objects.c.frame_id == frame_id)
-                .order_by(t.objects.c.z, t.objects.c.id)
-            ).mappings().all()
+            found = (
+                conn.execute(
+                    sa.select(t.objects)
+                    .where(t.objects.c.frame_id == frame_id)
+                    .order_by(t.objects.c.z, t.objects.c.id)
+                )
+                .mappings()
+                .all()
+            )
         self._remember_versions({row["id"]: row["version"] for row in found})
         labels = self.schema.by_id
         return FrameAnnotations(

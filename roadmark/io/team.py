@@ -107,9 +107,7 @@ def claim_statement(user: str, count: int) -> sa.Update:
     c = candidate.c
     lease = tt.frame_leases.c
     gold = sa.select(w.frame_id).where(w.gold == sa.true())
-    leased = sa.select(lease.frame_id).where(
-        lease.user_name != user, lease.expires > time.time()
-    )
+    leased = sa.select(lease.frame_id).where(lease.user_name != user, lease.expires > time.time())
     candidates = (
         sa.select(c.id)
         .where(

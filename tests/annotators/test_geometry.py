@@ -85,3 +85,21 @@ def test_stroke_region():
     assert dot is not None and dot.bounds[:2] == (0, 0)  # clipped to the image
     assert geo.stroke_region([(-50, -50)], 4, 100, 50) is None
     assert geo.stroke_region([], 4, 100, 50) is None
+
+
+def test_grabbable_keeps_one_handle_per_handle_sized_cell():
+    import numpy as np
+
+    from roadmark.annotators.geometry import grabbable
+
+    angles = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    ring = np.c_[50 + 20 * np.cos(angles), 50 + 20 * np.sin(angles)]
+    assert np.array_equal(grabbable(ring, 0.1), ring)  # zoomed in: every vertex
+    kept = grabbable(ring, 8.0)  # zoomed out: handles 8 image pixels wide
+    assert 10 <= len(kept) < 40
+    cells = np.floor(kept / 8.0)
+    assert len(np.unique(cells, axis=0)) == len(kept)  # never two in one cell
+    assert len(np.unique(np.floor(ring / 8.0), axis=0)) == len(kept)  # every cell has one
+    assert all(any(np.array_equal(k, r) for r in ring) for k in kept)  # real vertices, in order
+    assert np.all(np.diff(np.flatnonzero(np.isin(ring[:, 0], kept[:, 0]))) > 0)
+    assert len(grabbable(np.zeros((0, 2)), 8.0)) == 0

@@ -89,6 +89,7 @@ def test_a_project_without_labels_cannot_train(qtbot, tmp_path: Path):
     path = tmp_path / "new.roadmark"
     build_demo_project(path, frames=2, labeled=0, width=64, height=32).close()
     window = _open(qtbot, path)
+    window.actions["training.panel"].trigger()  # the frames are counted when it opens
     assert "No labeled frames yet" in window.training.frames_info.text()
     assert not window.training.train_button.isEnabled()
     window.close()
