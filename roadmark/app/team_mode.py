@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 register(
     [
-        ActionSpec("file.open_team", "Open &team project…", "File", ("Ctrl+Shift+O",)),
+        ActionSpec("file.open_team", "Open &team project…", "File", ("Ctrl+Alt+O",)),
         ActionSpec("frame.break_lease", "&Break the edit lease of this frame (lead)", "Frame"),
     ]
 )
