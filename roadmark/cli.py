@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "roadmark.commands.train",
     "roadmark.commands.model",
     "roadmark.commands.prelabel",
+    "roadmark.commands.smart",
 )
 
 

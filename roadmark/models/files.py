@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from roadmark.models import click_net  # noqa: F401  (registers the click architecture)
 from roadmark.models.architectures import architecture
 from roadmark.models.errors import ModelFileError, UnsafeModelFileError
 from roadmark.models.manifest import ModelManifest
@@ -50,6 +51,7 @@ FOLDER_WEIGHTS = {
     "torchvision": "weights.pt",
     "torchscript": "model.torchscript.pt",
     "export": "model.pt2",
+    "transformers": "model.safetensors",
 }
 
 
@@ -328,6 +330,13 @@ def load_model(path: str | Path) -> LoadedModel:
     if kind != manifest.kind:
         raise ModelFileError(
             f"the manifest says {manifest.kind!r} but the weights file is a {kind} archive",
+            path=name,
+            field="kind",
+        )
+    if kind == "transformers":
+        raise ModelFileError(
+            "is a SAM-family promptable model; use it with `roadmark segment`, `roadmark embed` "
+            "or `roadmark prelabel --refine`",
             path=name,
             field="kind",
         )
