@@ -26,6 +26,7 @@ from roadmark.app import (
     prelabel_action,
     quality,
     sequence_tools,
+    smart_tool,
     training_panel,
 )
 from roadmark.app.attributes_dock import AttributesDock
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         self.guided_review = guided_review.install(self)
         self.training = training_panel.install(self)
         self.prelabeler = prelabel_action.install(self)
+        self.smart = smart_tool.install(self)
         self._tab_extra_docks()
 
     # -- construction ----------------------------------------------------------------------

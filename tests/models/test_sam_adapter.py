@@ -143,7 +143,7 @@ def test_a_folder_without_safetensors_or_config_is_refused(tmp_path: Path, sam_d
     other = tmp_path / "other"
     other.mkdir()
     (other / "model.safetensors").write_bytes((sam_dir / "model.safetensors").read_bytes())
-    with pytest.raises(ModelFileError, match="config.json"):
+    with pytest.raises(ModelFileError, match=r"config\.json"):
         check_folder(other)
     (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(ModelFileError) as caught:
