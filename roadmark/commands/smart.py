@@ -214,3 +214,35 @@ def cmd_segment(args: argparse.Namespace) -> int:
     print(f"added region {stored.uid} ({label.name}, {pixels} mask pixels, quality {score:.3f}, "
           f"model:{model.name}) to frame {args.frame} ({frame.name})")
     return 0
+
+
+def refine(args: argparse.Namespace, *, detector: str | None) -> int:
+    """``prelabel --refine``: the boxes of the selected frames become mask predictions."""
+    from tqdm import tqdm
+
+    from roadmark.annotators.smart import mask_region
+    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.io.store import Project
+    from roadmark.models.refine import refine_boxes
+    from roadmark.models.runner import resolve_device
+
+    model = open_model(args.refine, str(resolve_device(args.device)))
+    with Project.open(args.project) as project:
+        frames = project.frames()
+        if args.frames is not None:
+            frames = [frames[i] for i in parse_frame_spec(args.frames, len(frames))]
+        with tqdm(total=len(frames), unit="frame", desc=f"refine {model.name}", file=sys.stderr,
+                  mininterval=0.5) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+
+            result = refine_boxes(project, model, frames, vectorize=mask_region,
+                                  detector=detector, progress=progress)
+    source = f"{detector}'s boxes" if detector else "human boxes"
+    print(
+        f"refined {result.masks} of {result.boxes} {source} on {result.frames} frames into "
+        f"masks with {result.model} in {result.seconds:.1f} s ({result.weak} below quality "
+        "0.8 are queued for review); accept them in the guided review"
+    )
+    return 0
