@@ -23,37 +23,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from roadmark.core.raster import paint
-from roadmark.io.demo import render_frame
 from roadmark.models.click_model import ClickModel
 from roadmark.models.click_net import ClickNet
-from roadmark.models.click_training import ClickFrame, save_click_model, score, train_click_net
+from roadmark.models.click_training import (
+    DRIVE_FRAMES,
+    VAL_SEED,
+    demo_click_frames,
+    save_click_model,
+    score,
+    train_click_net,
+    validation_frames,
+)
 from roadmark.models.files import load_model
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "roadmark" / "assets" / "models" / "click.roadmodel"
 TRAIN_SEEDS = (21, 22, 23, 24)
-VAL_SEED = 30
-DRIVE_FRAMES = 160
 STRIDE = 8
-VAL_FRAMES = (10, 50, 90, 130)
-
-
-def generated_frames(seed: int, indices: range | tuple[int, ...]) -> list[ClickFrame]:
-    """Rendered frames of one drive with their visible-object maps."""
-    out = []
-    for index in indices:
-        frame = render_frame(index, frames=DRIVE_FRAMES, seed=seed)
-        number = {id(obj): k + 1 for k, obj in enumerate(frame.objects)}
-        height, width = frame.image.shape[:2]
-        objects = paint(frame.objects, lambda o, number=number: number[id(o)], height, width)
-        out.append(ClickFrame.from_map(frame.image, objects))
-    return out
-
-
-def validation_frames() -> list[ClickFrame]:
-    """The held-out frames NoC is measured on (also used by the benchmark and tests)."""
-    return generated_frames(VAL_SEED, VAL_FRAMES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     print("rendering the training drives ...", file=sys.stderr)
     frames = [
-        f for seed in TRAIN_SEEDS for f in generated_frames(seed, range(0, DRIVE_FRAMES, STRIDE))
+        f for seed in TRAIN_SEEDS for f in demo_click_frames(seed, range(0, DRIVE_FRAMES, STRIDE))
     ]
     val = validation_frames()
     net = ClickNet()

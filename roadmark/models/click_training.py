@@ -46,13 +46,18 @@ from roadmark.models.click_net import (
     union_window,
     widen,
 )
-from roadmark.models.clicker import Click, ClickRun, next_click, noc, simulate
+from roadmark.models.clicker import MAX_CLICKS, Click, ClickRun, next_click, noc, simulate
 from roadmark.models.errors import ModelError
 from roadmark.models.files import compact_state_dict, save_torchvision
 from roadmark.models.manifest import InputSpec, ModelClass, ModelManifest
 from roadmark.models.promptable import Embedding, Prompts
 
 MIN_AREA = 400  # objects smaller than this (pixels) are neither trained on nor scored
+DRIVE_FRAMES = 160  # length of the generated drives the click model learns from
+VAL_SEED = 30  # the held-out drive NoC is measured on
+VAL_FRAMES = (10, 50, 90, 130)
+FRAMES_PER_STEP = 2  # frames encoded per training step
+OBJECTS_PER_FRAME = 6  # objects decoded per frame and step
 
 
 @dataclass
@@ -74,6 +79,26 @@ class ClickFrame:
         counts = np.bincount(objects.ravel().astype(np.int64))
         ids = [int(k) for k in np.flatnonzero(counts >= MIN_AREA) if k != 0]
         return cls(image, objects.astype(np.int32), ids)
+
+
+def demo_click_frames(seed: int, indices: Sequence[int]) -> list[ClickFrame]:
+    """Frames of a generated drive (:mod:`roadmark.io.demo`) with their visible objects."""
+    from roadmark.core.raster import paint
+    from roadmark.io.demo import render_frame
+
+    out = []
+    for index in indices:
+        frame = render_frame(index, frames=DRIVE_FRAMES, seed=seed)
+        number = {id(obj): k + 1 for k, obj in enumerate(frame.objects)}
+        height, width = frame.image.shape[:2]
+        objects = paint(frame.objects, lambda o, number=number: number[id(o)], height, width)
+        out.append(ClickFrame.from_map(frame.image, objects))
+    return out
+
+
+def validation_frames() -> list[ClickFrame]:
+    """The held-out generated frames NoC is measured on (script, benchmark, tests)."""
+    return demo_click_frames(VAL_SEED, VAL_FRAMES)
 
 
 @dataclass(frozen=True)
@@ -211,8 +236,8 @@ def train_click_net(
     frames: Sequence[ClickFrame],
     *,
     steps: int,
-    frames_per_step: int = 2,
-    objects_per_frame: int = 6,
+    frames_per_step: int = FRAMES_PER_STEP,
+    objects_per_frame: int = OBJECTS_PER_FRAME,
     lr: float = 2e-3,
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
@@ -282,7 +307,7 @@ def train_click_net(
 
 
 def click_runs(model: ClickModel | Any, frames: Sequence[ClickFrame], *, limit: int | None = None,
-               stop_at: float = 0.9) -> list[ClickRun]:
+               stop_at: float = 0.9, max_clicks: int = MAX_CLICKS) -> list[ClickRun]:
     """Simulated click sessions on every usable object of ``frames`` (the first ``limit``).
 
     ``model`` is any :class:`~roadmark.models.promptable.PromptableModel`.
@@ -303,14 +328,15 @@ def click_runs(model: ClickModel | Any, frames: Sequence[ClickFrame], *, limit: 
                 prompts = Prompts(points=tuple(clicks), mask=previous)
                 return model.decode(embedding, prompts).masks[0]
 
-            runs.append(simulate(predict, gt, stop_at=stop_at))
+            runs.append(simulate(predict, gt, stop_at=stop_at, max_clicks=max_clicks))
     return runs
 
 
-def score(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None
-          ) -> tuple[float, float, int]:
-    """``(NoC@85, NoC@90, objects scored)`` on ``frames``."""
-    runs = click_runs(model, frames, limit=limit)
+def score(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None,
+          max_clicks: int = MAX_CLICKS) -> tuple[float, float, int]:
+    """``(NoC@85, NoC@90, objects scored)`` on ``frames`` (an object not reached within
+    ``max_clicks`` counts as :data:`~roadmark.models.clicker.MAX_CLICKS`)."""
+    runs = click_runs(model, frames, limit=limit, max_clicks=max_clicks)
     return noc(runs, 0.85), noc(runs, 0.90), len(runs)
 
 
@@ -340,3 +366,97 @@ def save_click_model(net: ClickNet, out: Path, *, name: str, description: str = 
     """Write a click model file (compact weights: int8 convolutions, float16 rest)."""
     manifest = click_manifest(name, description=description, training=training)
     return save_torchvision(manifest, compact_state_dict(net.state_dict()), out)
+
+
+# -- fine-tuning on a project ----------------------------------------------------------------
+
+
+def project_click_frames(project: Any, items: Sequence[Any]) -> list[ClickFrame]:
+    """Click-model material from a project's labeled frames (:class:`LabeledFrame` s): each
+    trusted region is one object, its visible part after z-order."""
+    from roadmark.core.annotation import ObjectKind
+    from roadmark.core.raster import paint
+    from roadmark.io.training_set import is_trusted
+    from roadmark.models.train_data import read_frame
+
+    out = []
+    for item in items:
+        frame = item.frame
+        regions = [o for o in item.objects if o.kind is ObjectKind.REGION and is_trusted(o)]
+        number = {id(obj): k + 1 for k, obj in enumerate(regions)}
+        objects = paint(regions, lambda o, number=number: number.get(id(o)), frame.height,
+                        frame.width)
+        image = read_frame(project.frame_file(frame), frame.video_frame)
+        out.append(ClickFrame.from_map(image, objects))
+    return out
+
+
+def fine_tune(
+    project: Any,
+    out: Path,
+    *,
+    init: Path,
+    epochs: int,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: Callable[[int, float], None] | None = None,
+    score_objects: int = 40,
+    max_clicks: int = MAX_CLICKS,
+) -> ClickTrainResult:
+    """Fine-tune a click model on the project's labeled objects and score it (NoC) on the
+    held-out frames, before and after; writes ``out`` (the same kind of model file). An
+    epoch is as many steps as it takes to draw each training object once on average.
+
+    Raises:
+        ModelError: No labeled frames or objects, or ``init`` is not a click model.
+        ModelFileError: ``out`` exists (without ``overwrite``).
+    """
+    from roadmark.io.training_set import labeled_frames, split_frames
+    from roadmark.models.errors import ModelFileError
+    from roadmark.models.files import load_model
+
+    start = time.perf_counter()
+    loaded = load_model(init)
+    if not isinstance(loaded.module, ClickNet):
+        raise ModelError(f"{init} is not a click model ({ARCH_NAME})", field="--init")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ModelFileError("exists already; pass --overwrite to replace it", path=str(out))
+    items = labeled_frames(project)
+    if not items:
+        raise ModelError(
+            "has no labeled frames to learn from: finish some frames (status done) first",
+            path=str(project.location),
+        )
+    train_items, val_items = split_frames(items, val_fraction)
+    train_frames = project_click_frames(project, train_items)
+    val_frames = project_click_frames(project, val_items)
+    objects = sum(len(f.ids) for f in train_frames)
+    steps = epochs * max(1, math.ceil(objects / (FRAMES_PER_STEP * OBJECTS_PER_FRAME)))
+    before = ClickModel(loaded)
+    noc85_before = (score(before, val_frames, limit=score_objects, max_clicks=max_clicks)[0]
+                    if val_frames else None)
+    losses = train_click_net(loaded.module, train_frames, steps=steps, seed=seed,
+                             lr=5e-4, progress=progress)
+    after = ClickModel(loaded)
+    noc85, noc90, count = (score(after, val_frames, limit=score_objects, max_clicks=max_clicks)
+                           if val_frames
+                           else (float("nan"), float("nan"), 0))
+    training = {
+        "init": loaded.name,
+        "frames": len(train_frames),
+        "val_frames": len(val_frames),
+        "steps": steps,
+        "noc85_before": None if noc85_before is None else round(noc85_before, 3),
+        "noc85": None if count == 0 else round(noc85, 3),
+        "noc90": None if count == 0 else round(noc90, 3),
+        "val_objects": count,
+    }
+    if out.exists():
+        out.unlink()
+    save_click_model(loaded.module, out, name=out.name.removesuffix(".roadmodel"),
+                     description=f"{loaded.name} fine-tuned on {project.location}",
+                     training=training)
+    return ClickTrainResult(noc85, noc90, count, steps, time.perf_counter() - start,
+                            tuple(losses))
