@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--score-objects", type=int, default=60)
+    parser.add_argument("--init", type=Path, help="continue from this click model's weights")
+    parser.add_argument("--minutes", type=float, help="stop training after this many minutes")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     print("rendering the training drives ...", file=sys.stderr)
@@ -55,18 +58,25 @@ def main(argv: list[str] | None = None) -> int:
     ]
     val = validation_frames()
     net = ClickNet()
+    if args.init is not None:
+        net = load_model(args.init).module
+    stop = threading.Event()
+    if args.minutes is not None:
+        threading.Timer(args.minutes * 60, stop.set).start()
     bar = tqdm(total=args.steps, desc="training", unit="step")
 
     def progress(step: int, loss: float) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}")
 
-    losses = train_click_net(net, frames, steps=args.steps, progress=progress)
+    losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop)
     bar.close()
+    stop.set()
     training = {
         "frames": len(frames),
         "objects": int(sum(len(f.ids) for f in frames)),
-        "steps": args.steps,
+        "steps": bar.n,
+        "continued_from": str(args.init) if args.init else None,
         "train_seeds": list(TRAIN_SEEDS),
         "val_seed": VAL_SEED,
         "losses": [round(v, 4) for v in losses],
