@@ -18,6 +18,8 @@ Figures:
   most 20), over ``noc_objects`` objects;
 - ``gpu_embeddings_per_s``: with CUDA, SAM ViT-B embeddings per second in float16
   (batch 8);
+- ``*_cpu_p95_ms``: the same decodes as CPU time of the process (all its threads), which
+  other processes' load does not inflate;
 - ``cpu_threads``, ``load_average_1min``: so that figures from a busy machine can be read
   for what they are.
 
@@ -39,6 +41,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np
 import torch
 
+START = time.perf_counter()
+
+
+def log(text: str) -> None:
+    print(f"[{time.perf_counter() - START:7.1f} s] {text}", file=sys.stderr, flush=True)
+
 
 def p(values: list[float], q: float) -> float:
     return round(float(np.percentile(values, q)), 2)
@@ -59,20 +67,22 @@ def bench_decoder(model, image: np.ndarray, count: int) -> dict[str, float]:
 
     embedding = model.encode([image])[0]
     rng = np.random.default_rng(0)
-    times = []
+    times, cpu = [], []
     points: list[tuple[float, float, bool]] = []
     for index, (x, y) in enumerate(clicks(rng, count, image.shape[1], image.shape[0])):
         points = [*points[-3:], (x, y, index % 4 != 3)] if index % 5 else [(x, y, True)]
         if not any(pt[2] for pt in points):
             points[0] = (points[0][0], points[0][1], True)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         model.decode(embedding, Prompts(points=tuple(points)))
         times.append((time.perf_counter() - start) * 1000)
-    return {"p50": p(times, 50), "p95": p(times, 95)}
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return {"p50": p(times, 50), "p95": p(times, 95), "cpu_p95": p(cpu, 95)}
 
 
-def bench_encoder(model, image: np.ndarray, repeats: int) -> float:
-    model.encode([image])  # warm-up
+def bench_encoder(model, image: np.ndarray, repeats: int, *, warm_up: bool = True) -> float:
+    if warm_up:
+        model.encode([image])
     start = time.perf_counter()
     for _ in range(repeats):
         model.encode([image])
@@ -118,6 +128,8 @@ def click_to_preview(image: np.ndarray, folder: Path, count: int) -> dict[str, f
     while len(smart.embedded_frames) < 2 and time.time() < deadline:
         app.processEvents()
         time.sleep(0.01)
+    if len(smart.embedded_frames) < 2:
+        raise RuntimeError(f"the background embeddings did not finish: {window.last_error}")
     rng = np.random.default_rng(1)
     viewport = window.canvas.viewport()
     times = []
@@ -151,17 +163,24 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, object] = {"frame": f"{image.shape[1]}x{image.shape[0]}",
                               "cpu_threads": torch.get_num_threads()}
     click = load_promptable(bundled_click_model())
+    log("click model: encoder")
     embed: dict[str, float] = {"click": bench_encoder(click, image, 5)}
+    log("click model: decoder")
     click_decoder = bench_decoder(click, image, args.clicks)
     out["click_decoder_p50_ms"] = click_decoder["p50"]
     out["click_decoder_p95_ms"] = click_decoder["p95"]
+    out["click_decoder_cpu_p95_ms"] = click_decoder["cpu_p95"]
     with tempfile.TemporaryDirectory(prefix="roadmark-promptable-") as tmp:
         if not args.skip_sam:
+            log("SAM ViT-B: building and wrapping")
             sam = sam_vit_b(Path(tmp))
-            embed["sam_vit_b"] = bench_encoder(sam, image, 1)
+            log("SAM ViT-B: encoder")
+            embed["sam_vit_b"] = bench_encoder(sam, image, 1, warm_up=False)
+            log("SAM ViT-B: decoder")
             decoder = bench_decoder(sam, image, args.clicks)
             out["decoder_p50_ms"] = decoder["p50"]
             out["decoder_p95_ms"] = decoder["p95"]
+            out["decoder_cpu_p95_ms"] = decoder["cpu_p95"]
             if torch.cuda.is_available():
                 sam.to("cuda")
                 batch = [image] * 8
@@ -176,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                 }
             del sam
         out["embed_s_per_frame"] = embed
+        log("editor: click to preview")
         preview = click_to_preview(image, Path(tmp), args.clicks)
+        log("NoC")
         out["click_to_preview_p50_ms"] = preview["p50"]
         out["click_to_preview_p95_ms"] = preview["p95"]
     noc85, noc90, objects = score(click, validation_frames(), limit=args.noc_objects)

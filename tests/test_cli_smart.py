@@ -128,3 +128,26 @@ def test_bad_input_is_one_line_and_exit_2(
     _one_line(capsys, str(not_a_model))
     with Project.open(project, read_only=True) as opened:
         assert all(opened.objects(f.id).live() == [] for f in opened.frames())
+
+
+def test_segment_uses_the_bundled_click_model_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from roadmark.io.demo import render_frame
+    from roadmark.io.frames import write_image
+    from roadmark.models.promptable import bundled_click_model
+
+    assert bundled_click_model().is_file()
+    frame = render_frame(24, frames=40, seed=0)
+    write_image(tmp_path / "f.png", frame.image)
+    project = tmp_path / "demo.roadmark"
+    with Project.create(project) as created:
+        created.add_frames(scan([tmp_path / "f.png"]))
+    car = max((o for o in frame.objects if o.label_id == 26), key=lambda o: o.region.area)
+    x, y = car.region.representative_point().coords[0]
+    out = tmp_path / "car.png"
+    assert main(["segment", str(project), "--frame", "0", "--point", f"{x},{y}",
+                 "--mask-out", str(out)]) == 0
+    assert "(click)" in capsys.readouterr().out
+    mask = cv2.imread(str(out), cv2.IMREAD_UNCHANGED) > 0
+    assert mask[int(y), int(x)] and mask.sum() < mask.size / 4
