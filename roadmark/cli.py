@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "roadmark.commands.model",
     "roadmark.commands.prelabel",
     "roadmark.commands.team",
+    "roadmark.commands.smart",
 )
 
 

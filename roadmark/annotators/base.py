@@ -140,6 +140,7 @@ class Preview:
         hint: One line for the status bar.
         edited_uids: Objects the preview shows in a new state (drawn from the preview
             instead of their stored outline).
+        clicks: Prompt clicks ``(x, y, positive)`` of the Smart tool.
     """
 
     label_id: int | None = None
@@ -154,6 +155,7 @@ class Preview:
     crosshair: tuple[float, float] | None = None
     hint: str = ""
     edited_uids: tuple[int, ...] = ()
+    clicks: tuple[tuple[float, float, bool], ...] = ()
 
     def bounds(self) -> tuple[float, float, float, float] | None:
         """The image area the preview covers, or ``None`` when it draws nothing."""
@@ -164,6 +166,9 @@ class Preview:
             xs += [b.x0, b.x1]
             ys += [b.y0, b.y1]
         for x, y in self.path:
+            xs.append(x)
+            ys.append(y)
+        for x, y, _ in self.clicks:
             xs.append(x)
             ys.append(y)
         pad = 0.0

@@ -138,7 +138,8 @@ def proposals(
         label = schema.by_id.get(predicted.label_id)
         if label is None or not label.drawable or predicted.box.area <= 0:
             continue
-        obj = AnnotationObject(predicted.label_id, predicted.box, provenance(predicted.score))
+        geometry = predicted.mask if predicted.mask is not None else predicted.box
+        obj = AnnotationObject(predicted.label_id, geometry, provenance(predicted.score))
         out.append(Proposal(f"box:{index}", obj, instance=label.has_instances))
     return out
 

@@ -54,6 +54,7 @@ TOOL_KEYS = {
     Qt.Key.Key_Enter: "Enter",
     Qt.Key.Key_Escape: "Escape",
     Qt.Key.Key_Backspace: "Backspace",
+    Qt.Key.Key_Tab: "Tab",  # the Smart tool's next candidate mask
 }
 BRUSH_TOOLS = ("brush", "eraser")
 BEHIND_COLOR = "#ff8c1a"  # paint behind is on: the view's border and the cursor's mark
@@ -496,6 +497,14 @@ class FrameCanvas(QGraphicsView):
             if (name is not None and self.editor.wants_key(name)) or self._hold(event):
                 event.accept()
                 return True
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Tab
+            and self.editor.wants_key("Tab")
+        ):  # Qt moves the focus on Tab before keyPressEvent sees it
+            self._send(self.editor.key, "Tab")
+            return True
         return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:

@@ -378,6 +378,13 @@ class EditLayer(QGraphicsItem):
                 painter.drawPoint(QPointF(*points[0]))
             else:
                 painter.drawPolyline(QPolygonF([QPointF(x, y) for x, y in points]))
+        for x, y, positive in preview.clicks:
+            r = 1.5 * HANDLE_PX / scale
+            ring = QPen(QColor(255, 255, 255), 1.5)
+            ring.setCosmetic(True)
+            painter.setPen(ring)
+            painter.setBrush(QBrush(QColor(40, 200, 70) if positive else QColor(230, 50, 50)))
+            painter.drawEllipse(QPointF(x, y), r, r)
         if preview.brush is not None:
             x, y, r = preview.brush
             ring = BEHIND_RING if self.editor.context.paint_behind else QColor(255, 255, 255)

@@ -35,6 +35,7 @@ from roadmark.app import (
     prelabel_action,
     quality,
     sequence_tools,
+    smart_tool,
     team_mode,
     training_panel,
 )
@@ -161,6 +162,7 @@ class MainWindow(QMainWindow):
         self.training = training_panel.install(self)
         self.prelabeler = prelabel_action.install(self)
         self.team = team_mode.install(self)
+        self.smart = smart_tool.install(self)
         self._tab_extra_docks()
 
     # -- construction ----------------------------------------------------------------------

@@ -28,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--arch", metavar="NAME", help="torchvision architecture")
     source.add_argument("--torchscript", type=Path, metavar="FILE", help="TorchScript file")
     source.add_argument("--exported", type=Path, metavar="FILE", help="torch.export .pt2 file")
+    source.add_argument(
+        "--transformers",
+        type=Path,
+        metavar="DIR",
+        help="a local Hugging Face SAM-family folder (config.json + model.safetensors); "
+        "OUT becomes a promptable model folder (needs pip install -e '.[sam]')",
+    )
     new.add_argument("--weights", type=Path, metavar="FILE", help="state dict (with --arch)")
     new.add_argument(
         "--task", choices=("segmentation", "detection"), help="what a program predicts"
@@ -101,6 +108,12 @@ def cmd_new(args: argparse.Namespace) -> int:
     from roadmark.models.create import new_torchvision_model, wrap_program
     from roadmark.models.manifest import parse_class_list
 
+    if args.transformers is not None:
+        from roadmark.models.sam import wrap_transformers
+
+        manifest = wrap_transformers(args.out, args.transformers, name=args.name)
+        print(f"wrote {args.out}: {manifest.name} (promptable, {manifest.description})")
+        return 0
     schema = _schema(args.schema)
     classes = parse_class_list(args.classes) if args.classes else None
     size = _size(args.input_size)

@@ -19,7 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "already predicted by the same model file are skipped unless --force.",
     )
     run.add_argument("project", help="the .roadmark file")
-    run.add_argument("--model", required=True, metavar="MODEL", help=".roadmodel file or folder")
+    run.add_argument("--model", metavar="MODEL", help=".roadmodel file or folder")
+    run.add_argument(
+        "--refine",
+        metavar="PROMPTABLE",
+        help="turn every box (the --model detector's, else the human boxes) into an instance "
+        "mask prediction with this promptable model ('click': the bundled one)",
+    )
     run.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     run.add_argument("--batch", type=int, default=4, metavar="N", help="frames per batch (4)")
     run.add_argument("--frames", metavar="SPEC", help="frame positions, like 0-9,15 (default: all)")
@@ -112,7 +118,13 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise RoadmarkError("must be >= 1", field="--batch")
     params = RegionParams(measure=args.measure, max_extent=args.max_extent or None)
+    if args.model is None and args.refine is None:
+        raise RoadmarkError("give --model, --refine or both", field="--model")
     resolve_device(args.device)  # a missing GPU is reported before anything is loaded
+    if args.model is None:
+        from roadmark.commands.smart import refine
+
+        return refine(args, detector=None)
     model = load_model(args.model)
     with Project.open(args.project) as project:
         model.manifest.label_ids(project.schema, source=str(model.path))  # before the bar
@@ -148,6 +160,10 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
         f"{result.device} in {result.seconds:.1f} s ({result.frames_per_second:.2f} frames/s)"
         + (skipped if result.skipped else "")
     )
+    if args.refine is not None:
+        from roadmark.commands.smart import refine
+
+        return refine(args, detector=result.model)
     return 0
 
 

@@ -113,6 +113,11 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     with Project.open(args.project, read_only=True) as project:
         info = project.info()
+        location = str(project.location)
+    if "://" not in location:  # the cache beside a project file (embeddings; safe to delete)
+        from roadmark.io.embedding_cache import cache_folder, folder_bytes
+
+        info["cache_bytes"] = folder_bytes(cache_folder(Path(location)))
     if args.json:
         print(json.dumps(info, indent=1))
     else:
@@ -137,4 +142,6 @@ def format_info(info: dict[str, Any]) -> str:
         lines.append(
             "labels   " + "  ".join(f"{k}={v}" for k, v in info["objects_by_label"].items())
         )
+    if info.get("cache_bytes"):
+        lines.append(f"cache    {info['cache_bytes'] / 1e6:.1f} MB (embeddings; safe to delete)")
     return "\n".join(lines)

@@ -34,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--task",
-        choices=("segmentation", "detection"),
-        help="what a new model learns (default segmentation; with --init: that model's task)",
+        choices=("segmentation", "detection", "promptable"),
+        help="what a new model learns (default segmentation; with --init: that model's task); "
+        "promptable fine-tunes the click model (--init, default the bundled one) on the "
+        "project's labeled objects, scored as NoC on held-out frames",
     )
     parser.add_argument("--arch", metavar="NAME", help="architecture of a new model")
     parser.add_argument(
@@ -92,6 +94,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if args.init is not None and args.arch is not None:
         raise RoadmarkError("give --init or --arch, not both", field="--arch")
+    if args.task == "promptable":
+        return train_click(args)
     options = TrainOptions(
         task=args.task or "segmentation",
         arch=args.arch,
@@ -183,4 +187,34 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"  {name:<16} AP {ap:.4f}")
     else:
         print("no held-out frames: the model kept is the one with the lowest training loss")
+    return 0
+
+
+def train_click(args: argparse.Namespace) -> int:
+    """``train --task promptable``: fine-tune the click model on the labeled objects."""
+    from tqdm import tqdm
+
+    from roadmark.io.store import Project
+    from roadmark.models.click_training import fine_tune
+    from roadmark.models.promptable import bundled_click_model
+
+    with Project.open(args.project, read_only=True) as project, tqdm(
+        unit="step", file=sys.stderr, disable=None
+    ) as bar:
+        result = fine_tune(
+            project, args.out, init=args.init or bundled_click_model(), epochs=args.epochs,
+            val_fraction=args.val_fraction, seed=args.seed, overwrite=args.overwrite,
+            progress=lambda step, loss: bar.update(1),
+        )
+    scored = result.objects > 0
+    figures = {"out": str(args.out), "steps": result.steps,
+               "noc85": round(result.noc85, 3) if scored else None,
+               "noc90": round(result.noc90, 3) if scored else None,
+               "val_objects": result.objects, "seconds": round(result.seconds, 1)}
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        scores = (f"held-out NoC@85 {result.noc85:.2f}, NoC@90 {result.noc90:.2f} over "
+                  f"{result.objects} objects" if scored else "no held-out objects to score")
+        print(f"wrote {args.out}: {result.steps} steps in {result.seconds:.0f} s; {scores}")
     return 0

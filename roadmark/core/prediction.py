@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import shapely
+import shapely.errors
 from numpy.typing import NDArray
 
-from roadmark.core.annotation import Box, Region
+from roadmark.core.annotation import Box, Region, as_region
 from roadmark.core.errors import RoadmarkError
 
 QUANT = 255.0
@@ -146,6 +148,8 @@ class PredictedBox:
             (mapped back), ``None`` when no flipped pass was run.
         flip_only: Found only on the flipped frame (the plain pass missed it); such boxes
             are never accepted, they only mark a place to look at.
+        mask: The object's instance mask inside the box (a region in frame pixels), from
+            a promptable model (box-to-mask pre-labels); accepting proposes the region.
     """
 
     label_id: int
@@ -153,6 +157,7 @@ class PredictedBox:
     box: Box
     flip_iou: float | None = None
     flip_only: bool = False
+    mask: Region | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -166,6 +171,8 @@ class PredictedBox:
             out["flip_iou"] = round(float(self.flip_iou), 4)
         if self.flip_only:
             out["flip_only"] = True
+        if self.mask is not None:
+            out["mask"] = shapely.to_wkb(self.mask, hex=True)
         return out
 
     @classmethod
@@ -178,14 +185,19 @@ class PredictedBox:
         try:
             x0, y0, x1, y1 = (float(v) for v in data["box"])  # type: ignore[attr-defined]
             flip_iou = data.get("flip_iou")
+            mask = data.get("mask")
+            region = None
+            if mask is not None:
+                region = as_region(shapely.from_wkb(str(mask)))
             return cls(
                 label_id=int(data["label"]),  # type: ignore[call-overload]
                 score=float(data["score"]),  # type: ignore[arg-type]
                 box=Box(x0, y0, x1, y1),
                 flip_iou=None if flip_iou is None else float(flip_iou),  # type: ignore[arg-type]
                 flip_only=bool(data.get("flip_only", False)),
+                mask=region,
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, shapely.errors.GEOSException) as error:
             raise RoadmarkError(f"malformed predicted box {data!r} ({error})") from error
 
 

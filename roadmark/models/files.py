@@ -36,7 +36,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from roadmark.models import programs
+from roadmark.models import (
+    click_net,  # noqa: F401  (registers the click architecture)
+    programs,
+)
 from roadmark.models.architectures import architecture
 from roadmark.models.errors import ModelFileError, UnsafeModelFileError
 from roadmark.models.manifest import ModelManifest
@@ -50,6 +53,7 @@ FOLDER_WEIGHTS = {
     "torchvision": "weights.pt",
     "torchscript": "model.torchscript.pt",
     "export": "model.pt2",
+    "transformers": "model.safetensors",
 }
 
 
@@ -313,6 +317,13 @@ def load_model(path: str | Path) -> LoadedModel:
             field="kind",
         )
     program = None
+    if kind == "transformers":
+        raise ModelFileError(
+            "is a SAM-family promptable model; use it with `roadmark segment`, `roadmark embed` "
+            "or `roadmark prelabel --refine`",
+            path=name,
+            field="kind",
+        )
     if kind == "torchvision":
         data = safe_torch_load(weights, name=str(weights))
         state_dict = _state_dict_from(data, name=str(weights))

@@ -4,8 +4,11 @@ A roadmark model is a manifest plus weights, in one file (``.roadmodel``) or a f
 (``manifest.json`` beside the weights file it names). The manifest says:
 
 - ``kind``: ``torchvision`` (an architecture from :mod:`roadmark.models.architectures`
-  plus a state dict), ``torchscript`` or ``export`` (a ``torch.export`` program);
-- ``task``: ``segmentation`` or ``detection``;
+  plus a state dict), ``torchscript`` or ``export`` (a ``torch.export`` program), or
+  ``transformers`` (a SAM-family checkpoint: a folder with the Hugging Face
+  ``config.json`` and ``model.safetensors``, see :mod:`roadmark.models.sam`);
+- ``task``: ``segmentation``, ``detection`` or ``promptable`` (prompts in, masks out:
+  :mod:`roadmark.models.promptable`; output ``masks``);
 - ``classes``: the model's outputs in order, each ``{"name", "label"}`` where ``label`` is
   the schema label it stands for (``null``: predicted but not labeled, like a detector's
   background class);
@@ -37,8 +40,8 @@ from roadmark.models.errors import ClassMappingError, ModelFileError
 
 FORMAT_NAME = "roadmark-model"
 FORMAT_VERSION = 1
-KINDS = ("torchvision", "torchscript", "export")
-TASKS = ("segmentation", "detection")
+KINDS = ("torchvision", "torchscript", "export", "transformers")
+TASKS = ("segmentation", "detection", "promptable")
 DETECTION_OUTPUTS = ("torchvision", "tensors")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -376,7 +379,10 @@ def _parse_input(raw: Any, fail: Any) -> InputSpec:
 def _check_output(task: str, output: Any, fail: Any) -> None:
     if not isinstance(output, str):
         raise fail("must name how to read the model's result", "output")
-    if task == "segmentation":
+    if task == "promptable":
+        if output != "masks":
+            raise fail(f"promptable output must be 'masks', got {output!r}", "output")
+    elif task == "segmentation":
         if output != "logits" and not (output.startswith("dict:") and len(output) > 5):
             raise fail(
                 f"segmentation output must be 'logits' or 'dict:KEY', got {output!r}", "output"

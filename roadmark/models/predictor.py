@@ -107,6 +107,12 @@ class Predictor:
             raise ModelError(f"precision must be one of {list(PRECISIONS)}", field="--precision")
         if map_stride < 1:
             raise ModelError("map stride must be >= 1", field="--map-stride")
+        if model.manifest.task == "promptable":
+            raise ModelError(
+                f"{model.name!r} is a promptable (click-to-mask) model; pre-label with a "
+                "segmentation or detection model, and pass this one as --refine",
+                field="task",
+            )
         self.model = model
         self.manifest = model.manifest
         self.device = torch.device(device)

@@ -1,0 +1,212 @@
+"""Click-to-mask speed and effort; prints JSON.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py [--clicks 30] [--noc-objects 60]
+
+Figures:
+
+- ``decoder_p95_ms``: SAM ViT-B (the real-size ``transformers.SamConfig()``, random weights,
+  which cost the same as trained ones) prompt decoder on a cached embedding, one click
+  after another on a 1024 x 512 frame, CPU; ``decoder_p50_ms`` beside it;
+- ``embed_s_per_frame``: the image encoder per frame, for that SAM config
+  (``sam_vit_b``) and the bundled click model (``click``), CPU;
+- ``click_decoder_p95_ms``: the bundled click model's decoder per click;
+- ``click_to_preview_p95_ms``: in the editor (offscreen window, bundled model, the
+  frame's embedding cached by the background thread): from the mouse click to the
+  repainted canvas showing the mask;
+- ``noc85`` / ``noc90``: the bundled click model on held-out generated frames, mean clicks
+  to IoU 0.85 / 0.90 with the standard simulated clicker (``roadmark.models.clicker``; at
+  most 20), over ``noc_objects`` objects;
+- ``gpu_embeddings_per_s``: with CUDA, SAM ViT-B embeddings per second in float16
+  (batch 8);
+- ``*_cpu_p95_ms``: the same decodes as CPU time of the process (all its threads), which
+  other processes' load does not inflate;
+- ``cpu_threads``, ``load_average_1min``: so that figures from a busy machine can be read
+  for what they are.
+
+Targets (issue 14): decoder p95 <= 50 ms, click-to-preview p95 <= 80 ms, NoC@85 <= 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import torch
+
+START = time.perf_counter()
+
+
+def log(text: str) -> None:
+    print(f"[{time.perf_counter() - START:7.1f} s] {text}", file=sys.stderr, flush=True)
+
+
+def p(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 2)
+
+
+def demo_image() -> np.ndarray:
+    from roadmark.io.demo import render_frame
+
+    return render_frame(20, frames=160, seed=31).image
+
+
+def clicks(rng: np.random.Generator, count: int, width: int, height: int) -> list:
+    return [(float(rng.uniform(0, width)), float(rng.uniform(0, height))) for _ in range(count)]
+
+
+def bench_decoder(model, image: np.ndarray, count: int) -> dict[str, float]:
+    from roadmark.models.promptable import Prompts
+
+    embedding = model.encode([image])[0]
+    rng = np.random.default_rng(0)
+    times, cpu = [], []
+    points: list[tuple[float, float, bool]] = []
+    for index, (x, y) in enumerate(clicks(rng, count, image.shape[1], image.shape[0])):
+        points = [*points[-3:], (x, y, index % 4 != 3)] if index % 5 else [(x, y, True)]
+        if not any(pt[2] for pt in points):
+            points[0] = (points[0][0], points[0][1], True)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        model.decode(embedding, Prompts(points=tuple(points)))
+        times.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return {"p50": p(times, 50), "p95": p(times, 95), "cpu_p95": p(cpu, 95)}
+
+
+def bench_encoder(model, image: np.ndarray, repeats: int, *, warm_up: bool = True) -> float:
+    if warm_up:
+        model.encode([image])
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.encode([image])
+    return round((time.perf_counter() - start) / repeats, 3)
+
+
+def sam_vit_b(folder: Path):
+    import transformers
+
+    from roadmark.models.promptable import load_promptable
+    from roadmark.models.sam import wrap_transformers
+
+    torch.manual_seed(0)
+    source = folder / "sam-vit-b"
+    transformers.SamModel(transformers.SamConfig()).save_pretrained(str(source))
+    wrap_transformers(folder / "sam-vit-b.roadmodel", source)
+    return load_promptable(folder / "sam-vit-b.roadmodel")
+
+
+def click_to_preview(image: np.ndarray, folder: Path, count: int) -> dict[str, float]:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from roadmark.app.main_window import MainWindow
+    from roadmark.app.run import application
+    from roadmark.io.frames import scan, write_image
+    from roadmark.io.store import Project
+
+    app = application()
+    write_image(folder / "f0.png", image)
+    write_image(folder / "f1.png", image[:, ::-1].copy())
+    path = folder / "bench.roadmark"
+    with Project.create(path) as project:
+        project.add_frames(scan([folder / "f0.png", folder / "f1.png"]))
+    window = MainWindow.open_project(str(path), prefetch=False)
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+    window.canvas.fit()
+    smart = window.smart
+    smart.activate()
+    deadline = time.time() + 600
+    while len(smart.embedded_frames) < 2 and time.time() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    if len(smart.embedded_frames) < 2:
+        raise RuntimeError(f"the background embeddings did not finish: {window.last_error}")
+    rng = np.random.default_rng(1)
+    viewport = window.canvas.viewport()
+    times = []
+    for x, y in clicks(rng, count, image.shape[1], image.shape[0]):
+        smart.tool.cancel()
+        app.processEvents()
+        at = window.canvas.view_point(x, y).toPoint()
+        start = time.perf_counter()
+        QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+        while smart.tool.pending is not None:
+            app.processEvents()
+            time.sleep(0.0005)
+        window.canvas.refresh()
+        viewport.repaint()
+        times.append((time.perf_counter() - start) * 1000)
+    window.close()
+    return {"p50": p(times, 50), "p95": p(times, 95)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clicks", type=int, default=30, help="clicks per latency figure")
+    parser.add_argument("--noc-objects", type=int, default=60, help="objects scored for NoC")
+    parser.add_argument("--skip-sam", action="store_true", help="leave out SAM ViT-B")
+    args = parser.parse_args(argv)
+
+    from roadmark.models.click_training import score, validation_frames
+    from roadmark.models.promptable import bundled_click_model, load_promptable
+
+    image = demo_image()
+    out: dict[str, object] = {"frame": f"{image.shape[1]}x{image.shape[0]}",
+                              "cpu_threads": torch.get_num_threads()}
+    click = load_promptable(bundled_click_model())
+    log("click model: encoder")
+    embed: dict[str, float] = {"click": bench_encoder(click, image, 5)}
+    log("click model: decoder")
+    click_decoder = bench_decoder(click, image, args.clicks)
+    out["click_decoder_p50_ms"] = click_decoder["p50"]
+    out["click_decoder_p95_ms"] = click_decoder["p95"]
+    out["click_decoder_cpu_p95_ms"] = click_decoder["cpu_p95"]
+    with tempfile.TemporaryDirectory(prefix="roadmark-promptable-") as tmp:
+        if not args.skip_sam:
+            log("SAM ViT-B: building and wrapping")
+            sam = sam_vit_b(Path(tmp))
+            log("SAM ViT-B: encoder")
+            embed["sam_vit_b"] = bench_encoder(sam, image, 1, warm_up=False)
+            log("SAM ViT-B: decoder")
+            decoder = bench_decoder(sam, image, args.clicks)
+            out["decoder_p50_ms"] = decoder["p50"]
+            out["decoder_p95_ms"] = decoder["p95"]
+            out["decoder_cpu_p95_ms"] = decoder["cpu_p95"]
+            if torch.cuda.is_available():
+                sam.to("cuda")
+                batch = [image] * 8
+                sam.encode(batch)
+                torch.cuda.synchronize()
+                start = time.perf_counter()
+                for _ in range(3):
+                    sam.encode(batch)
+                torch.cuda.synchronize()
+                out["gpu_embeddings_per_s"] = {
+                    "sam_vit_b": round(24 / (time.perf_counter() - start), 1)
+                }
+            del sam
+        out["embed_s_per_frame"] = embed
+        log("editor: click to preview")
+        preview = click_to_preview(image, Path(tmp), args.clicks)
+        log("NoC")
+        out["click_to_preview_p50_ms"] = preview["p50"]
+        out["click_to_preview_p95_ms"] = preview["p95"]
+    noc85, noc90, objects = score(click, validation_frames(), limit=args.noc_objects)
+    out.update({"noc85": round(noc85, 2), "noc90": round(noc90, 2), "noc_objects": objects})
+    out["targets"] = {"decoder_p95_ms": 50, "click_to_preview_p95_ms": 80, "noc85": 3}
+    out["load_average_1min"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""The bundled click model: a small network that turns clicks (and a box, and an earlier
+mask) into a mask, in the spirit of RITM (Sofiiuk et al., "Reviving Iterative Training
+with Mask Guidance for Interactive Segmentation").
+
+It is split like SAM so that a click never waits on the image encoder:
+
+- :class:`ClickEncoder` runs once per frame on the frame resized to
+  :data:`ENCODER_SIZE` and yields a feature map at a quarter of that size (the cached
+  *embedding*, together with the frame's pixels at up to :data:`IMAGE_SIDE` pixels);
+- :class:`ClickDecoder` runs per click on a square crop (:data:`CROP` pixels) of the frame
+  around the prompt: the crop's pixels, the encoder features of the crop (bilinearly sampled),
+  disks at the positive and negative clicks, and the earlier mask.
+
+The crop follows RITM's zoom-in: with one click and nothing else the first pass looks at
+the whole frame, and its mask's bounding box (with the clicks, widened by
+:data:`ZOOM_MARGIN`) is the crop of a second pass; with a box, the crop is the box widened a
+little; with an earlier mask, its bounding box and the clicks.
+
+This module holds the networks and the geometry of crops; the adapter to the
+:class:`~roadmark.models.promptable.PromptableModel` interface is
+:mod:`roadmark.models.click_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from torch import nn
+from torch.nn import functional as F
+
+from roadmark.models.architectures import Architecture, check_options, register
+
+ARCH_NAME = "roadmark_click"
+ENCODER_SIZE = (128, 256)  # (height, width) the encoder sees
+FEATURE_STRIDE = 4
+FEATURES = 32
+CROP = 96  # the decoder's crop is CROP x CROP pixels
+IMAGE_SIDE = 1024  # the embedding keeps the frame's pixels at up to this longest side
+CLICK_RADIUS = 4.0  # disk radius of a click in crop pixels
+ZOOM_MARGIN = 0.4  # widen the zoom-in box by this fraction of its size on each side
+BOX_MARGIN = 0.1
+MIN_CROP = 48.0  # smallest crop side in frame pixels
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def _conv(cin: int, cout: int, *, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int, dilation: int = 1) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(channels, channels, dilation=dilation),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class ClickEncoder(nn.Module):
+    """Image -> features at 1/4 resolution (run once per frame)."""
+
+    def __init__(self, features: int = FEATURES) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(_conv(3, 16, stride=2), _conv(16, features, stride=2))
+        self.quarter = nn.Sequential(_Residual(features), _Residual(features))
+        self.eighth = nn.Sequential(
+            _conv(features, 64, stride=2), _Residual(64, 2), _Residual(64, 4)
+        )
+        self.lift = nn.Conv2d(64, features, 1)
+        self.out = nn.Conv2d(features, features, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        quarter = self.quarter(self.stem(image))
+        coarse = self.lift(self.eighth(quarter))
+        coarse = F.interpolate(
+            coarse, size=quarter.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return self.out(F.relu(quarter + coarse))
+
+
+class ClickDecoder(nn.Module):
+    """Crop pixels + crop features + click disks + earlier mask -> mask logits.
+
+    The first layer has stride 2, so the network works at half the crop's resolution and
+    its logits are upsampled bilinearly to the crop (boundaries fall between cells).
+    """
+
+    def __init__(self, features: int = FEATURES) -> None:
+        super().__init__()
+        cin = 3 + features + 3
+        self.e1 = nn.Sequential(_conv(cin, 24, stride=2), _conv(24, 24))
+        self.e2 = nn.Sequential(_conv(24, 32, stride=2), _conv(32, 32))
+        self.e3 = nn.Sequential(_conv(32, 48, stride=2), _Residual(48, 2), _Residual(48, 4))
+        self.d2 = _conv(48 + 32, 32)
+        self.d1 = _conv(32 + 24, 24)
+        self.head = nn.Conv2d(24, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.e1(x)
+        e2 = self.e2(e1)
+        e3 = self.e3(e2)
+        d2 = self.d2(torch.cat([F.interpolate(e3, size=e2.shape[-2:], mode="bilinear"), e2], 1))
+        d1 = self.d1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear"), e1], 1))
+        return F.interpolate(self.head(d1), size=x.shape[-2:], mode="bilinear")
+
+
+class ClickNet(nn.Module):
+    """The two halves in one module (one state dict, one model file)."""
+
+    def __init__(self, features: int = FEATURES) -> None:
+        super().__init__()
+        self.encoder = ClickEncoder(features)
+        self.decoder = ClickDecoder(features)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """The encoder (the decoder is called through :attr:`decoder`)."""
+        return self.encoder(image)
+
+
+@dataclass(frozen=True)
+class _ClickArchitecture(Architecture):
+    """:class:`ClickNet` in the architecture registry (task ``promptable``)."""
+
+    def build(self, num_classes: int, options: Mapping[str, Any] | None = None) -> nn.Module:
+        kwargs = check_options(self, options or {})
+        return ClickNet(**kwargs).eval()
+
+
+register(
+    _ClickArchitecture(
+        ARCH_NAME,
+        "promptable",
+        classes_key="decoder.head.weight",  # one output: the mask
+        options={"features": int},
+        mean=MEAN,
+        std=STD,
+        output="masks",
+    )
+)
+
+
+# -- crops ----------------------------------------------------------------------------------
+
+
+Window = tuple[float, float, float, float]  # x0, y0, x1, y1 in frame pixels (continuous)
+
+
+def widen(window: Window, margin: float, width: int, height: int) -> Window:
+    """``window`` widened by ``margin`` of its size per side, at least :data:`MIN_CROP`
+    wide and high, kept inside the frame (shifted, not cut, where it can be)."""
+    x0, y0, x1, y1 = window
+    w, h = x1 - x0, y1 - y0
+    w2 = min(max(w * (1 + 2 * margin), MIN_CROP), width)
+    h2 = min(max(h * (1 + 2 * margin), MIN_CROP), height)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    nx0 = min(max(cx - w2 / 2, 0.0), width - w2)
+    ny0 = min(max(cy - h2 / 2, 0.0), height - h2)
+    return (nx0, ny0, nx0 + w2, ny0 + h2)
+
+
+def mask_window(mask: NDArray[np.bool_]) -> Window | None:
+    """The bounding box of a mask's pixels, or ``None`` for an empty mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+
+
+def union_window(a: Window | None, b: Window | None) -> Window | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def crop_matrix(window: Window, scale_x: float = 1.0, scale_y: float = 1.0) -> NDArray:
+    """Affine matrix from crop pixels to source pixels (for ``cv2.WARP_INVERSE_MAP``);
+    ``scale_*`` convert frame pixels to the source's pixels."""
+    x0, y0, x1, y1 = window
+    ax = (x1 - x0) * scale_x / CROP
+    ay = (y1 - y0) * scale_y / CROP
+    return np.array(
+        [[ax, 0.0, x0 * scale_x + 0.5 * ax - 0.5], [0.0, ay, y0 * scale_y + 0.5 * ay - 0.5]],
+        dtype=np.float64,
+    )
+
+
+def crop_pixels(source: NDArray, window: Window, frame_size: tuple[int, int], *,
+                nearest: bool = False) -> NDArray:
+    """The ``CROP x CROP`` crop of ``window`` (frame pixels) from ``source`` (the frame at
+    any scale; ``frame_size`` is the frame's ``(height, width)``)."""
+    height, width = frame_size
+    matrix = crop_matrix(window, source.shape[1] / width, source.shape[0] / height)
+    return cv2.warpAffine(
+        source,
+        matrix,
+        (CROP, CROP),
+        flags=(cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR) | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def click_maps(
+    points: Sequence[tuple[float, float, bool]], window: Window
+) -> NDArray[np.float32]:
+    """Two ``CROP x CROP`` maps (positive, negative) with a disk at every click."""
+    x0, y0, x1, y1 = window
+    maps = np.zeros((2, CROP, CROP), dtype=np.float32)
+    grid = np.arange(CROP, dtype=np.float32) + 0.5
+    for x, y, positive in points:
+        cx = (x - x0) / (x1 - x0) * CROP
+        cy = (y - y0) / (y1 - y0) * CROP
+        disk = (grid[None, :] - cx) ** 2 + (grid[:, None] - cy) ** 2 <= CLICK_RADIUS**2
+        maps[0 if positive else 1][disk] = 1.0
+    return maps
+
+
+def normalize(image: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """``H x W x 3`` uint8 RGB -> ``3 x H x W`` normalized float32."""
+    out = image.astype(np.float32) / 255.0
+    out = (out - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def encoder_input(image: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """A frame as the encoder's input (resized to :data:`ENCODER_SIZE`, normalized)."""
+    height, width = ENCODER_SIZE
+    return normalize(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+
+
+def feature_crops(
+    features: torch.Tensor, windows: Sequence[Window], frame_size: tuple[int, int],
+    batch_index: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Bilinear ``CROP x CROP`` crops of encoder features (``B x C x h x w``), one per
+    window, taken from the feature map ``batch_index[i]`` (0 for all by default)."""
+    height, width = frame_size
+    grids = []
+    base = (torch.arange(CROP, dtype=features.dtype, device=features.device) + 0.5) / CROP
+    for x0, y0, x1, y1 in windows:
+        # frame pixels -> grid_sample's [-1, 1] (align_corners=False: -1 is the left edge)
+        gx = (x0 + base * (x1 - x0)) / width * 2 - 1
+        gy = (y0 + base * (y1 - y0)) / height * 2 - 1
+        grids.append(torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1))
+    grid = torch.stack(grids)
+    index = list(batch_index) if batch_index is not None else [0] * len(windows)
+    source = features[index] if features.shape[0] != len(windows) or index != list(
+        range(len(windows))) else features
+    return F.grid_sample(source, grid, mode="bilinear", padding_mode="border",
+                         align_corners=False)
+
+
+def paste(probability: NDArray[np.float32], window: Window, frame_size: tuple[int, int]
+          ) -> tuple[NDArray[np.float32], int, int]:
+    """A crop's probabilities mapped back onto the frame pixels the window covers.
+
+    Returns:
+        ``(probabilities, row0, col0)``: the array covers the integer pixels of the window.
+    """
+    height, width = frame_size
+    x0, y0, x1, y1 = window
+    col0, row0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
+    col1, row1 = min(int(np.ceil(x1)), width), min(int(np.ceil(y1)), height)
+    matrix = crop_matrix(window)
+    forward = cv2.invertAffineTransform(matrix)
+    forward[0, 2] += forward[0, 0] * col0
+    forward[1, 2] += forward[1, 1] * row0
+    out = cv2.warpAffine(
+        probability,
+        forward,
+        (max(col1 - col0, 1), max(row1 - row0, 1)),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return out, row0, col0

@@ -1,0 +1,115 @@
+"""Train the bundled click model (the source of
+``roadmark/assets/models/click.roadmodel``).
+
+The click network (:mod:`roadmark.models.click_net`) learns from synthetic drives made by
+:mod:`roadmark.io.demo` with other seeds than the demo project's drive (seed 0); it is
+scored on a held-out drive with the standard simulated clicker (NoC@85, NoC@90). Every
+visible object of at least ``MIN_AREA`` pixels is used, stuff and things alike. Weights
+are stored compactly (int8 convolutions, float16 rest). Re-running reproduces it:
+
+    .venv/bin/python scripts/make_click_model.py [--out FILE] [--steps N]
+
+It takes about 10-15 minutes on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from roadmark.models.click_model import ClickModel
+from roadmark.models.click_net import ClickNet
+from roadmark.models.click_training import (
+    DRIVE_FRAMES,
+    VAL_SEED,
+    demo_click_frames,
+    save_click_model,
+    score,
+    train_click_net,
+    validation_frames,
+)
+from roadmark.models.files import load_model
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO / "roadmark" / "assets" / "models" / "click.roadmodel"
+TRAIN_SEEDS = (21, 22, 23, 24)
+STRIDE = 8
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--score-objects", type=int, default=60)
+    parser.add_argument("--init", type=Path, help="continue from this click model's weights")
+    parser.add_argument("--minutes", type=float, help="stop training after this many minutes")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    print("rendering the training drives ...", file=sys.stderr)
+    frames = [
+        f for seed in TRAIN_SEEDS for f in demo_click_frames(seed, range(0, DRIVE_FRAMES, STRIDE))
+    ]
+    val = validation_frames()
+    net = ClickNet()
+    if args.init is not None:
+        net = load_model(args.init).module
+    stop = threading.Event()
+    if args.minutes is not None:
+        threading.Timer(args.minutes * 60, stop.set).start()
+    bar = tqdm(total=args.steps, desc="training", unit="step")
+
+    def progress(step: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop)
+    bar.close()
+    stop.set()
+    training = {
+        "frames": len(frames),
+        "objects": int(sum(len(f.ids) for f in frames)),
+        "steps": bar.n,
+        "continued_from": str(args.init) if args.init else None,
+        "train_seeds": list(TRAIN_SEEDS),
+        "val_seed": VAL_SEED,
+        "losses": [round(v, 4) for v in losses],
+    }
+    if args.out.exists():
+        args.out.unlink()
+    save_click_model(
+        net,
+        args.out,
+        name="click",
+        description=(
+            "Bundled click model: a small RITM-style network trained from random weights by "
+            f"scripts/make_click_model.py on synthetic drives (seeds {list(TRAIN_SEEDS)})"
+        ),
+        training=training,
+    )
+    model = ClickModel(load_model(args.out))  # score what was saved (int8 weights)
+    noc85, noc90, count = score(model, val, limit=args.score_objects)
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "bytes": args.out.stat().st_size,
+                "noc85": round(noc85, 3),
+                "noc90": round(noc90, 3),
+                "objects_scored": count,
+                "seconds": round(time.perf_counter() - start, 1),
+                "final_loss": round(losses[-1], 4) if losses else None,
+            }
+        )
+    )
+    return 0 if np.isfinite(noc85) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
