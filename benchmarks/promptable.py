@@ -66,6 +66,7 @@ def bench_decoder(model, image: np.ndarray, count: int) -> dict[str, float]:
     from roadmark.models.promptable import Prompts
 
     embedding = model.encode([image])[0]
+    model.decode(embedding, Prompts(points=((10.0, 10.0, True),)))  # warm-up (first call is slow)
     rng = np.random.default_rng(0)
     times, cpu = [], []
     points: list[tuple[float, float, bool]] = []
