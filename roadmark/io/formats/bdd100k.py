@@ -51,7 +51,7 @@ import shapely
 from shapely.geometry import Polygon
 
 from roadmark.core import rle
-from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region, region_parts
+from roadmark.core.annotation import AnnotationObject, Box, as_region, region_parts
 from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
@@ -66,6 +66,7 @@ from roadmark.io.formats.common import (
     extras_of,
     integer,
     number,
+    number_instances,
     read_json,
     safe_relative,
 )
@@ -264,7 +265,7 @@ class _FrameReader:
             height, width = self.mask_size  # checked against the image like a given size
         return ImportedFrame(
             image=self._image(name, video, extras.get("images_root")),
-            objects=_with_instance_ids(objects, self.context.labels.schema),
+            objects=number_instances(objects, self.context.labels.schema),
             where=where,
             width=width,
             height=height,
@@ -508,27 +509,6 @@ def _rle_region(
     window = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # traced from its box
     return mask_to_region(window, offset=(float(cols[0]), float(rows[0]))), shape
 
-
-def _with_instance_ids(
-    objects: list[AnnotationObject], schema: LabelSchema
-) -> list[AnnotationObject]:
-    """Instance numbers (1, 2, ... per label in z-order) for regions of labels with
-    instances that are no crowd, where the extras gave none."""
-    counts: dict[int, int] = {}
-    out = []
-    for obj in objects:
-        label = schema.by_id.get(obj.label_id)
-        if (
-            obj.instance_id is None
-            and label is not None
-            and label.has_instances
-            and not obj.crowd
-            and obj.kind is ObjectKind.REGION
-        ):
-            counts[obj.label_id] = counts.get(obj.label_id, 0) + 1
-            obj = replace(obj, instance_id=counts[obj.label_id])
-        out.append(obj)
-    return out
 
 
 # -- writing ----------------------------------------------------------------------------------

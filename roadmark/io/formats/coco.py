@@ -45,7 +45,6 @@ from roadmark.core.annotation import (
     AnnotationObject,
     Box,
     Frame,
-    ObjectKind,
     as_region,
     region_parts,
 )
@@ -64,6 +63,7 @@ from roadmark.io.formats.common import (
     extras_of,
     integer,
     number,
+    number_instances,
     safe_relative,
 )
 from roadmark.io.formats.errors import FormatError
@@ -216,7 +216,7 @@ class CocoFormat(DatasetFormat):
                 objects.append(obj)
         return ImportedFrame(
             image=path.resolve(),
-            objects=_with_instance_ids(objects, context.labels.schema),
+            objects=number_instances(objects, context.labels.schema),
             where=where,
             width=width,
             height=height,
@@ -512,26 +512,6 @@ def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:
     exact = mask_to_region(drawn)
     return region if exact is None else exact
 
-
-def _with_instance_ids(
-    objects: list[AnnotationObject], schema: LabelSchema
-) -> list[AnnotationObject]:
-    """Instance numbers (1, 2, ... per label in z-order) where the extras gave none."""
-    counts: dict[int, int] = {}
-    out = []
-    for obj in objects:
-        label = schema.by_id.get(obj.label_id)
-        if (
-            obj.instance_id is None
-            and label is not None
-            and label.has_instances
-            and not obj.crowd
-            and obj.kind is ObjectKind.REGION
-        ):
-            counts[obj.label_id] = counts.get(obj.label_id, 0) + 1
-            obj = replace(obj, instance_id=counts[obj.label_id])
-        out.append(obj)
-    return out
 
 
 # -- writing helpers -------------------------------------------------------------------------
