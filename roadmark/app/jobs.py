@@ -111,6 +111,9 @@ class JobRunner(QObject):
             box = QProgressDialog(title, "Cancel", 0, 0, self._parent)
             box.setWindowTitle("roadmark")
             box.setWindowModality(Qt.WindowModality.WindowModal)
+            # At its minimum value the dialog times SHOW_AFTER_MS from now; otherwise Qt's
+            # own 4 s default applies until the first progress report.
+            box.setValue(0)
             box.setMinimumDuration(SHOW_AFTER_MS)
             box.canceled.connect(progress.cancel)
         self._job = _Job(self._serial, title, on_done, on_error, progress, box)

@@ -264,3 +264,21 @@ def test_closing_the_window_cancels_a_running_export(
     time.sleep(1.0)  # had it not been cancelled, the export would finish by now
     assert not (tmp_path / "cs").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".cs")] == []
+
+
+def test_the_progress_dialog_shows_after_show_after_ms(qtbot, small_project: Path):
+    """A job that takes a while shows its dialog after SHOW_AFTER_MS, not Qt's 4 s default."""
+    import time
+
+    from roadmark.app.jobs import SHOW_AFTER_MS
+
+    window = _open(qtbot, small_project, dialogs=True)
+    gate = threading.Event()
+    assert window.dataset_io.jobs.start("Waiting", lambda progress: gate.wait(20), print, print)
+    job = window.dataset_io.jobs._job
+    start = time.perf_counter()
+    qtbot.waitUntil(job.dialog.isVisible, timeout=3000)
+    assert time.perf_counter() - start < 3.0 and SHOW_AFTER_MS < 3000
+    gate.set()
+    _idle(qtbot, window)
+    window.close()
