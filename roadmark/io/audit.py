@@ -308,7 +308,7 @@ def frame_history(project: Project, frame_id: int) -> list[ObjectChange]:
 
 def _changes(project: Project, where: Any) -> list[ObjectChange]:
     c = wt.object_changes.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(sa.select(wt.object_changes).where(where).order_by(c.id)).mappings()
         changes = [
             ObjectChange(

@@ -115,7 +115,7 @@ def unmark_gold(project: Project, frame_ids: Iterable[int]) -> None:
 def gold_frame_ids(project: Project) -> list[int]:
     """Ids of the gold frames."""
     w = wt.frame_workflow.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         return list(
             conn.execute(
                 sa.select(w.frame_id).where(w.gold == sa.true()).order_by(w.frame_id)
@@ -133,7 +133,7 @@ def versions(
         query = query.where(v.frame_id == frame_id)
     if kind is not None:
         query = query.where(v.kind == kind)
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(query).all()
     return [
         FrameVersion(

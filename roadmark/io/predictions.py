@@ -215,13 +215,13 @@ def predicted_frame_ids(project: Project, model: str, digest: str | None = None)
     query = sa.select(t.predictions.c.frame_id).where(t.predictions.c.model == model)
     if digest is not None:
         query = query.where(t.predictions.c.model_digest == digest)
-    with project._reading() as conn:  # the store's own read connection (same package)
+    with project.reading() as conn:
         return set(conn.execute(query).scalars())
 
 
 def prediction_models(project: Project) -> dict[str, int]:
     """Model name -> number of frames it has predictions for."""
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(
             sa.select(t.predictions.c.model, sa.func.count())
             .group_by(t.predictions.c.model)
@@ -243,7 +243,7 @@ def read_prediction(
     if model is not None:
         query = query.where(t.predictions.c.model == model)
     query = query.order_by(t.predictions.c.created_at.desc(), t.predictions.c.id.desc())
-    with project._reading() as conn:
+    with project.reading() as conn:
         row = conn.execute(query).mappings().first()
         if row is None:
             return None
@@ -314,7 +314,7 @@ def expected_errors_by_frame(
     ).where(t.predictions.c.expected_errors.is_not(None))
     if model is not None:
         query = query.where(t.predictions.c.model == model)
-    with project._reading() as conn:
+    with project.reading() as conn:
         return {(int(f), str(m)): float(e) for f, m, e in conn.execute(query).all()}
 
 
@@ -333,7 +333,7 @@ def queue_coverage_by_frame(
     )
     if model is not None:
         query = query.where(regions.c.model == model)
-    with project._reading() as conn:
+    with project.reading() as conn:
         held = {(int(f), str(m)): float(total) for f, m, total in conn.execute(query).all()}
     return {key: coverage_share(held.get(key, 0.0), errors) for key, errors in expected.items()}
 
@@ -357,7 +357,7 @@ def ranked_regions(
         query = query.where(regions.c.frame_id == frame_id)
     if top is not None:
         query = query.limit(top)
-    with project._reading() as conn:
+    with project.reading() as conn:
         return [_region_from_row(row) for row in conn.execute(query).mappings()]
 
 

@@ -104,7 +104,7 @@ def project_stats(project: Project) -> dict[str, Any]:
 
 
 def _frames(project: Project) -> dict[str, Any]:
-    with project._reading() as conn:
+    with project.reading() as conn:
         counts = dict(
             conn.execute(
                 sa.select(t.frames.c.status, sa.func.count()).group_by(t.frames.c.status)
@@ -120,7 +120,7 @@ def _frames(project: Project) -> dict[str, Any]:
 
 def _objects(project: Project) -> dict[str, Any]:
     o = t.objects.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(
             sa.select(o.label_id, o.source, o.created_at, o.updated_at, sa.func.count())
             .where(o.deleted == sa.false())
@@ -153,7 +153,7 @@ TimeTable = dict[tuple[str, int], float]
 def _time(project: Project) -> tuple[TimeTable, TimeTable]:
     """Seconds per (user, frame): annotation (all tools but review) and review."""
     c = wt.time_log.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(
             sa.select(c.user_name, c.frame_id, c.tool, sa.func.sum(c.seconds)).group_by(
                 c.user_name, c.frame_id, c.tool
@@ -190,7 +190,7 @@ def _time_figures(annotation: TimeTable, review: TimeTable) -> dict[str, Any]:
 
 def _time_by_tool(project: Project) -> dict[str, float | None]:
     c = wt.time_log.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         rows = conn.execute(
             sa.select(c.tool, sa.func.sum(c.seconds)).group_by(c.tool).order_by(c.tool)
         ).all()
@@ -295,7 +295,7 @@ def _mean(items: list[dict[str, float | None]], key: str) -> float | None:
 
 def _agreement(project: Project) -> dict[str, Any]:
     v = wt.frame_versions.c
-    with project._reading() as conn:
+    with project.reading() as conn:
         frame_ids = [
             int(row[0])
             for row in conn.execute(

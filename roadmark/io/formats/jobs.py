@@ -422,14 +422,14 @@ def _export_frames(
 ) -> Iterator[ExportFrame]:
     job = context.job
     job.begin("writing", len(context.frames))
-    with project._reading() as conn:  # the store's read connection (same package)
+    with project.reading() as conn:  # the store's read connection (same package)
         has_sources = import_sources.present(conn)
     for done, frame in enumerate(context.frames, start=1):
         job.check()
         objects = list(project.objects(frame.id))
         originals: dict[int, Any] = {}
         if has_sources:
-            with project._reading() as conn:
+            with project.reading() as conn:
                 originals = import_sources.unchanged_originals(conn, format_id, objects)
         counter["objects"] += sum(not obj.deleted for obj in objects)
         yield ExportFrame(frame, project.frame_file(frame), objects, originals)
