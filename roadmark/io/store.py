@@ -360,6 +360,9 @@ class Project:
             self._local.versions = pending
             try:
                 yield conn
+            except BaseException:
+                self._schema = None  # a label change inside was rolled back: read it anew
+                raise
             finally:
                 self._local.conn = None
                 self._local.versions = None

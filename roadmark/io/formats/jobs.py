@@ -147,56 +147,51 @@ def import_dataset(
     seen: dict[tuple[Path, int | None], str] = {}
     had_frame: set[tuple[str, int | None]] = set()  # frames the project had before
     schema_labels = len(mapper.added)
-    try:
-        with project.transaction() as conn:
-            known = {(f.path, f.video_frame): f.id for f in project.frames()}
-            for chunk in _chunks(fmt.read(source, context), IMPORT_CHUNK):
-                for imported in chunk:
-                    imported.objects = [
-                        checked_attributes(
-                            obj,
-                            mapper.schema,
-                            context.warnings,
-                            where=imported.where,
-                            field=f"object {index}",
+    with project.transaction() as conn:
+        known = {(f.path, f.video_frame): f.id for f in project.frames()}
+        for chunk in _chunks(fmt.read(source, context), IMPORT_CHUNK):
+            for imported in chunk:
+                imported.objects = [
+                    checked_attributes(
+                        obj,
+                        mapper.schema,
+                        context.warnings,
+                        where=imported.where,
+                        field=f"object {index}",
+                    )
+                    for index, obj in enumerate(imported.objects)
+                ]
+            _check_unique_images(chunk, seen)
+            if len(mapper.added) != schema_labels:  # labels the chunk's objects use
+                project.set_schema(mapper.schema)
+                schema_labels = len(mapper.added)
+            specs, present = _frame_specs(project, chunk, job)
+            had_frame.update(present)
+            if specs:
+                project.add_frames(specs)
+                known = {(f.path, f.video_frame): f.id for f in project.frames()}
+                totals["added"] += len(specs)
+            job.begin("writing", totals["frames"] + len(chunk))  # the total known so far
+            for position, imported in enumerate(chunk, start=totals["frames"] + 1):
+                job.check()
+                key = (project.relative_path(imported.image), imported.video_frame)
+                frame_id = known[key]
+                if replace:
+                    stored = project.replace_objects(frame_id, imported.objects)
+                else:
+                    if key in had_frame and len(project.objects(frame_id)):
+                        context.warnings.warn(
+                            "the frame had objects already; imported ones are on top of "
+                            "them (use --replace to replace them)",
+                            path=imported.where,
                         )
-                        for index, obj in enumerate(imported.objects)
-                    ]
-                _check_unique_images(chunk, seen)
-                if len(mapper.added) != schema_labels:  # labels the chunk's objects use
-                    project.set_schema(mapper.schema)
-                    schema_labels = len(mapper.added)
-                specs, present = _frame_specs(project, chunk, job)
-                had_frame.update(present)
-                if specs:
-                    project.add_frames(specs)
-                    known = {(f.path, f.video_frame): f.id for f in project.frames()}
-                    totals["added"] += len(specs)
-                job.begin("writing", totals["frames"] + len(chunk))  # the total known so far
-                for position, imported in enumerate(chunk, start=totals["frames"] + 1):
-                    job.check()
-                    key = (project.relative_path(imported.image), imported.video_frame)
-                    frame_id = known[key]
-                    if replace:
-                        stored = project.replace_objects(frame_id, imported.objects)
-                    else:
-                        if key in had_frame and len(project.objects(frame_id)):
-                            context.warnings.warn(
-                                "the frame had objects already; imported ones are on top of "
-                                "them (use --replace to replace them)",
-                                path=imported.where,
-                            )
-                        stored = project.add_objects(frame_id, imported.objects)
-                    if imported.originals:
-                        import_sources.record(conn, fmt.id, stored, imported.originals)
-                    totals["objects"] += len(stored)
-                    job.report(position, totals["frames"] + len(chunk))
-                totals["frames"] += len(chunk)
-            mapper.check(str(source))  # unknown labels: everything above rolls back
-    except BaseException:
-        if mapper.added:
-            project._schema = None  # the cached schema had the labels that were rolled back
-        raise
+                    stored = project.add_objects(frame_id, imported.objects)
+                if imported.originals:
+                    import_sources.record(conn, fmt.id, stored, imported.originals)
+                totals["objects"] += len(stored)
+                job.report(position, totals["frames"] + len(chunk))
+            totals["frames"] += len(chunk)
+        mapper.check(str(source))  # unknown labels: everything above rolls back
     return ImportReport(
         format=fmt.id,
         source=str(source),
