@@ -113,7 +113,7 @@ class CocoFormat(DatasetFormat):
                 if not isinstance(ann, dict):
                     raise FormatError("must be an object", path=where, field=field)
                 if "id" in ann:
-                    ann_id = _id(ann["id"], where, f"{field}.id")
+                    ann_id = read_id(ann["id"], where, f"{field}.id")
                     if ann_id in seen_ids:
                         raise FormatError(
                             f"duplicate annotation id {ann_id!r}", path=where, field=f"{field}.id"
@@ -135,7 +135,7 @@ class CocoFormat(DatasetFormat):
                     field = f"images[{index}]"
                     if not isinstance(image, dict):
                         raise FormatError("must be an object", path=where, field=field)
-                    image_id = _id(image.get("id"), where, f"{field}.id")
+                    image_id = read_id(image.get("id"), where, f"{field}.id")
                     if image_id in entries:
                         raise FormatError(
                             f"duplicate image id {image_id!r}", path=where, field=f"{field}.id"
@@ -326,7 +326,7 @@ class CocoFormat(DatasetFormat):
             out.write('{"info": ' + json.dumps(info) + ', "licenses": [], "images": [')
             for position, frame in enumerate(context.frames):
                 out.write(
-                    ("," if position else "") + "\n" + json.dumps(_image_entry(frame, context))
+                    ("," if position else "") + "\n" + json.dumps(image_entry(frame, context))
                 )
             out.write('\n], "annotations": [')
             next_id = 1
@@ -359,7 +359,8 @@ def _list(data: dict, key: str, where: str, *, required: bool) -> list:
     return value
 
 
-def _id(value: Any, where: str, field: str) -> Any:
+def read_id(value: Any, where: str, field: str) -> Any:
+    """A COCO id: an integer or a non-empty string."""
     if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
         raise FormatError(f"must be an integer or a string, got {value!r}", path=where, field=field)
     return value
@@ -517,7 +518,8 @@ def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:
 # -- writing helpers -------------------------------------------------------------------------
 
 
-def _image_entry(frame: Frame, context: ExportContext) -> dict[str, Any]:
+def image_entry(frame: Frame, context: ExportContext) -> dict[str, Any]:
+    """The ``images`` entry of one exported frame (shared with COCO panoptic)."""
     name = Path(os.path.relpath(context.files[frame.id], context.image_root)).as_posix()
     entry: dict[str, Any] = {
         "id": frame.id,

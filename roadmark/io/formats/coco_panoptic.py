@@ -64,12 +64,12 @@ from roadmark.core.annotation import AnnotationObject, Box, Frame, ObjectKind
 from roadmark.core.raster import INSTANCE_FACTOR, region_mask_in_box
 from roadmark.core.schema import LabelSchema
 from roadmark.io.formats import Capability, DatasetFormat, register_format
+from roadmark.io.formats.coco import image_entry, read_id
 from roadmark.io.formats.coco_panoptic_read import (
     MAX_SEGMENT_ID,
     id_to_rgb,
     image_roots,
     read_categories,
-    read_id,
     read_image_entry,
     read_list,
 )
@@ -210,7 +210,7 @@ class CocoPanopticFormat(DatasetFormat):
             out.write('{"info": ' + json.dumps(info) + ', "licenses": [], "images": [')
             for position, frame in enumerate(context.frames):
                 out.write(
-                    ("," if position else "") + "\n" + json.dumps(_image_entry(frame, context))
+                    ("," if position else "") + "\n" + json.dumps(image_entry(frame, context))
                 )
             out.write('\n], "annotations": [')
             pending: list[Future] = []
@@ -377,18 +377,6 @@ class _PngNames:
         self.used.add(name)
         return name
 
-
-def _image_entry(frame: Frame, context: ExportContext) -> dict[str, Any]:
-    name = Path(os.path.relpath(context.files[frame.id], context.image_root)).as_posix()
-    entry: dict[str, Any] = {
-        "id": frame.id,
-        "file_name": name,
-        "width": frame.width,
-        "height": frame.height,
-    }
-    if frame.video_frame is not None:
-        entry[EXTRAS_KEY] = {"video_frame": frame.video_frame}
-    return entry
 
 
 def _annotation(

@@ -55,11 +55,6 @@ def read_list(data: dict, key: str, where: str) -> list:
     return value
 
 
-def read_id(value: Any, where: str, field: str) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
-        raise FormatError(f"must be an integer or a string, got {value!r}", path=where, field=field)
-    return value
-
 
 def read_categories(items: list, where: str) -> dict[int, str]:
     out: dict[int, str] = {}
