@@ -37,7 +37,7 @@ WIDTH, HEIGHT = 2048, 1024
 
 
 def build(folder: Path, frames: int, distinct: int, detail: float) -> tuple[Path, dict]:
-    from roadmark.io.demo import render_frame
+    from roadmark.demo.drive import render_frame
     from roadmark.io.frames import write_image
     from roadmark.io.store import FrameSpec, Project
 

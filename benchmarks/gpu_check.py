@@ -48,7 +48,7 @@ from torch import nn
 from torchvision.ops import box_iou
 
 from roadmark.core.schema import LabelSchema
-from roadmark.io.demo import generate_drive
+from roadmark.demo.drive import generate_drive
 from roadmark.io.demo_project import build_demo_project
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import Project

@@ -4,7 +4,7 @@ from random weights on 2, 5, 10 and 20 labeled frames, with the same epoch budge
     python benchmarks/learning.py [--counts 2,5,10,20] [--epochs 20] [--frame 256x128]
                                   [--input 192x96] [--device auto]
 
-Frames come from the synthetic drive generator (:mod:`roadmark.io.demo`): a pool of 20
+Frames come from the synthetic drive generator (:mod:`roadmark.demo.drive`): a pool of 20
 frames spread over a 200-frame drive (seed 21) to label from, and 8 held-out frames of
 another drive (seed 22) to score on, all with exact ground truth. Each count takes frames
 evenly spread over the pool, trains an LRASPP-MobileNetV3 from random weights
@@ -42,7 +42,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def build(folder: Path, width: int, height: int) -> tuple[Path, list[int], list[int]]:
     """A project with the pool and held-out frames, all labeled (status done)."""
-    from roadmark.io.demo import write_drive
+    from roadmark.demo.drive import write_drive
     from roadmark.io.demo_project import add_drive
     from roadmark.io.store import Project
 

@@ -53,13 +53,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from roadmark.analysis.uncertainty import top_area_error_capture
 from roadmark.core.raster import train_id_map
 from roadmark.core.schema import LabelSchema
-from roadmark.io.demo import generate_drive, write_drive
+from roadmark.demo.drive import generate_drive, write_drive
 from roadmark.io.frames import read_image, write_image
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import FrameSpec, Project
-from roadmark.io.uncertainty import top_area_error_capture
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.demo_model import demo_model_path
 from roadmark.models.files import LoadedModel, load_model

@@ -53,7 +53,7 @@ def p(values: list[float], q: float) -> float:
 
 
 def demo_image() -> np.ndarray:
-    from roadmark.io.demo import render_frame
+    from roadmark.demo.drive import render_frame
 
     return render_frame(20, frames=160, seed=31).image
 

@@ -3,7 +3,7 @@ labeling from scratch, and the audit's precision and recall on planted label err
 
 Setup (CPU friendly; defaults run in a few minutes on two cores):
 
-- frames of the synthetic demo drive (:func:`roadmark.io.demo.render_frame`) with their
+- frames of the synthetic demo drive (:func:`roadmark.demo.drive.render_frame`) with their
   exact ground truth, at a small resolution (``--width`` x ``--height``, 256 x 128 by
   default: the scene is the same as in the demo, only smaller);
 - a small fully convolutional segmenter (a few tens of thousands of weights) trained
@@ -11,7 +11,7 @@ Setup (CPU friendly; defaults run in a few minutes on two cores):
   ``--eval`` frames (every other frame of another part of the drive) is pre-labeled with
   it. Its probabilities become the stored prediction summary (label, confidence, margin,
   entropy at map stride 2) and the engine's own region finder
-  (:func:`roadmark.io.uncertainty.frame_regions`) makes the review queue;
+  (:func:`roadmark.analysis.uncertainty.frame_regions`) makes the review queue;
 - a simulated annotator fixes what it visits to the exact ground truth (the pixels of the
   visited region's outline, or of a tile), paying the documented cost model
   (:mod:`roadmark.core.effort`, default numbers: 20 s per frame, 8 s to judge a place
@@ -29,7 +29,7 @@ Setup (CPU friendly; defaults run in a few minutes on two cores):
 
   Tiles are ``--tile`` pixels square; checking one costs what a region of that size and
   the model's mean uncertainty there costs. Regions are found by the engine's own code
-  (:func:`roadmark.io.uncertainty.frame_regions`) at its default threshold and smoothing
+  (:func:`roadmark.analysis.uncertainty.frame_regions`) at its default threshold and smoothing
   unless ``--threshold`` / ``--sigma`` say otherwise, with the size cap scaled to the
   resolution (``--max-extent``); a visit fixes the pixels inside the region's outline
   (what accepting it takes), a tile its box; ``--sweep`` reports, for a grid of
@@ -66,20 +66,20 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roadmark.core.annotation import Box
-from roadmark.core.effort import DEFAULT_COST_MODEL, CostModel
-from roadmark.core.prediction import RegionKind, SegmentationMaps, UncertainRegion
-from roadmark.core.raster import label_id_map, region_mask
-from roadmark.core.schema import cityscapes_schema
-from roadmark.io.demo import render_frame
-from roadmark.io.label_audit import LABEL_ERRORS, AuditParams, compare_frame
-from roadmark.io.uncertainty import (
+from roadmark.analysis.uncertainty import (
     MAX_EXTENT,
     MIN_EXTENT,
     RegionParams,
     frame_regions,
     queue_coverage,
 )
+from roadmark.core.annotation import Box
+from roadmark.core.effort import DEFAULT_COST_MODEL, CostModel
+from roadmark.core.prediction import RegionKind, SegmentationMaps, UncertainRegion
+from roadmark.core.raster import label_id_map, region_mask
+from roadmark.core.schema import cityscapes_schema
+from roadmark.demo.drive import render_frame
+from roadmark.io.label_audit import LABEL_ERRORS, AuditParams, compare_frame
 
 TARGET = 0.99
 DEMO_WIDTH = 1024  # the demo drive's frame width, which the region size cap is made for

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
+from roadmark.analysis.uncertainty import RegionParams, queue_coverage, top_area_error_capture
 from roadmark.core.annotation import Box
 from roadmark.core.effort import DEFAULT_COST_MODEL
 from roadmark.core.raster import label_id_map
@@ -58,7 +59,6 @@ from roadmark.io.formats.jobs import import_dataset
 from roadmark.io.label_audit import LABEL_ERRORS, compare_frame
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import Project
-from roadmark.io.uncertainty import RegionParams, queue_coverage, top_area_error_capture
 
 TOP = 20
 ECE_BINS = 15

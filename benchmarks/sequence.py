@@ -33,14 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from roadmark.annotators.grabcut import grabcut
-from roadmark.annotators.interpolation import interpolate_track
-from roadmark.annotators.propagation import estimate_flow, propagate_objects
+from roadmark.annotators.sequence.interpolation import interpolate_track
+from roadmark.annotators.sequence.propagation import estimate_flow, propagate_objects
 from roadmark.annotators.simplify import simplify_region, vertex_count
+from roadmark.annotators.tools.grabcut import grabcut
 from roadmark.core.annotation import AnnotationObject, Box
 from roadmark.core.raster import label_id_map, mask_to_region, region_mask, region_mask_in_box
 from roadmark.core.schema import cityscapes_schema
-from roadmark.io.demo import SyntheticFrame, render_frame
+from roadmark.demo.drive import SyntheticFrame, render_frame
 
 KS = (5, 10, 20)
 STEPS = 5

@@ -27,7 +27,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter
 from PySide6.QtTest import QTest
 
-from roadmark.annotators.base import Pointer
+from roadmark.annotators.tools.base import Pointer
 from roadmark.app.main_window import MainWindow
 from roadmark.app.run import application, save_screenshot
 from roadmark.io.demo_project import demo_folder, ensure_demo_project

@@ -25,15 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from roadmark.analysis.report import write_html
 from roadmark.core.annotation import AnnotationObject, Provenance, as_region
 from roadmark.core.errors import GeometryError
 from roadmark.core.timetracking import ActiveSpan
 from roadmark.core.workflow import Action, CommentCategory
+from roadmark.demo.drive import render_frame
 from roadmark.io import gold
 from roadmark.io import workflow as wf
-from roadmark.io.demo import render_frame
 from roadmark.io.demo_project import build_demo_project
-from roadmark.io.report import write_html
 from roadmark.io.stats import project_stats
 from roadmark.io.store import Project
 

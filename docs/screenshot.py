@@ -16,7 +16,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from roadmark.annotators.base import Pointer
+from roadmark.annotators.tools.base import Pointer
 from roadmark.app.main_window import MainWindow
 from roadmark.app.run import application, save_screenshot
 from roadmark.io.demo_project import demo_folder, ensure_demo_project

@@ -18,11 +18,11 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from roadmark.annotators.base import Pointer
+from roadmark.annotators.tools.base import Pointer
 from roadmark.app.main_window import MainWindow
 from roadmark.app.run import application, save_screenshot
 from roadmark.core.annotation import FrameStatus
-from roadmark.io.demo import render_frame
+from roadmark.demo.drive import render_frame
 from roadmark.io.demo_project import DEMO_FRAMES
 from roadmark.io.frames import scan, write_image
 from roadmark.io.store import Project

@@ -2,7 +2,7 @@
 ``roadmark/assets/models/click.roadmodel``).
 
 The click network (:mod:`roadmark.models.click_net`) learns from synthetic drives made by
-:mod:`roadmark.io.demo` with other seeds than the demo project's drive (seed 0); it is
+:mod:`roadmark.demo.drive` with other seeds than the demo project's drive (seed 0); it is
 scored on a held-out drive with the standard simulated clicker (NoC@85, NoC@90). Every
 visible object of at least ``MIN_AREA`` pixels is used, stuff and things alike. Weights
 are stored compactly (int8 convolutions, float16 rest). Re-running reproduces it:

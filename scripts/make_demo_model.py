@@ -1,7 +1,7 @@
 """Train the bundled demo segmentation model (the source of
 ``roadmark/assets/models/demo-segmentation.roadmodel``).
 
-The model learns from synthetic drives made by :mod:`roadmark.io.demo` with other seeds
+The model learns from synthetic drives made by :mod:`roadmark.demo.drive` with other seeds
 than the demo project's drive (seed 0), so the demo frames it pre-labels are new to it.
 It is an LRASPP-MobileNetV3 from random weights, run at 128x256 (the demo frames are
 1024x512), stored compactly: int8 convolution weights with per-channel scales, float16
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from roadmark.io.demo import write_drive
+from roadmark.demo.drive import write_drive
 from roadmark.io.demo_project import add_drive
 from roadmark.io.store import Project
 from roadmark.models.augment import Augment

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from roadmark.cli import main
-from roadmark.io.audit import frame_history
+from roadmark.io.changelog import frame_history
 from roadmark.io.frames import scan
 from roadmark.io.store import Project
 from roadmark.models.click_net import ClickNet
@@ -133,7 +133,7 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_segment_uses_the_bundled_click_model_by_default(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    from roadmark.io.demo import render_frame
+    from roadmark.demo.drive import render_frame
     from roadmark.io.frames import write_image
     from roadmark.models.promptable import bundled_click_model
 

@@ -48,7 +48,7 @@ def test_stats_html_is_self_contained(project_path: Path, tmp_path: Path, capsys
 
 
 def test_report_escapes_project_text(project_path: Path, tmp_path: Path):
-    from roadmark.io.report import render_html
+    from roadmark.analysis.report import render_html
     from roadmark.io.stats import project_stats
 
     (frame,) = make_project(project_path, 1)
@@ -164,7 +164,7 @@ def test_timing_command(project_path: Path, capsys: pytest.CaptureFixture):
 
 
 def test_report_of_an_empty_project_has_no_legends_without_charts(project_path: Path):
-    from roadmark.io.report import _duration, render_html, sections
+    from roadmark.analysis.report import _duration, render_html, sections
     from roadmark.io.stats import project_stats
 
     make_project(project_path, 2)

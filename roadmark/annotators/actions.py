@@ -16,8 +16,8 @@ from typing import Any
 
 import shapely
 
-from roadmark.annotators.base import ToolContext
 from roadmark.annotators.geometry import clamp_shift, translate
+from roadmark.annotators.tools.base import ToolContext
 from roadmark.core.annotation import AnnotationObject
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import EditError, SetZOrder, UpdateObjects, describe

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from roadmark.annotators.base import ToolContext
 from roadmark.annotators.geometry import clip_to_image, translate
+from roadmark.annotators.tools.base import ToolContext
 from roadmark.core.annotation import AnnotationObject, Box, Provenance
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import AddObjects, describe

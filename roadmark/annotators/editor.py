@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from roadmark.annotators import actions
-from roadmark.annotators.base import Pointer, Preview, Tool, ToolContext, ToolError
 from roadmark.annotators.clipboard import Clipboard, copy_objects, paste_command
-from roadmark.annotators.draw import BoxTool, PolygonTool
-from roadmark.annotators.paint import BrushTool, EraserTool, FillTool, clamp_radius
-from roadmark.annotators.select import SelectTool
+from roadmark.annotators.tools.base import Pointer, Preview, Tool, ToolContext, ToolError
+from roadmark.annotators.tools.draw import BoxTool, PolygonTool
+from roadmark.annotators.tools.paint import BrushTool, EraserTool, FillTool, clamp_radius
+from roadmark.annotators.tools.select import SelectTool
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import AddObjects, CommandGroup, UpdateObjects
 from roadmark.core.history import Command

@@ -22,7 +22,7 @@ from roadmark.core.edits import UpdateObjects
 from roadmark.core.errors import GeometryError
 
 if TYPE_CHECKING:
-    from roadmark.annotators.base import ToolContext
+    from roadmark.annotators.tools.base import ToolContext
 
 DEFAULT_TOLERANCE = 1.0  # pixels: removes the staircase of pixel-edge outlines (0.71 px deep)
 

@@ -6,7 +6,7 @@ from PySide6.QtCore import QEvent, QObject, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QDialog, QLineEdit, QListView, QVBoxLayout, QWidget
 
-from roadmark.app.labels_dock import swatch
+from roadmark.app.docks.labels import swatch
 from roadmark.core.schema import LabelSchema
 
 LabelIdRole = Qt.ItemDataRole.UserRole + 1

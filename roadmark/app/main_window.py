@@ -28,10 +28,17 @@ from PySide6.QtWidgets import (
 )
 
 from roadmark.annotators.editor import Editor, EditorChange
-from roadmark.app import (
+from roadmark.app.canvas import paint_behind
+from roadmark.app.canvas.layers import argb_from_rgb
+from roadmark.app.canvas.prefetch import FramePreparer, PreparedFrame
+from roadmark.app.canvas.view import ZOOM_STEP, FrameCanvas
+from roadmark.app.docks.attributes import AttributesDock
+from roadmark.app.docks.labels import LabelsDock
+from roadmark.app.docks.objects import ObjectsDock
+from roadmark.app.errors import error_text
+from roadmark.app.features import (
     dataset_io,
     guided_review,
-    paint_behind,
     prelabel_action,
     quality,
     sequence_tools,
@@ -39,15 +46,8 @@ from roadmark.app import (
     team_mode,
     training_panel,
 )
-from roadmark.app.attributes_dock import AttributesDock
-from roadmark.app.canvas import ZOOM_STEP, FrameCanvas
-from roadmark.app.errors import error_text
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
 from roadmark.app.label_picker import pick_label
-from roadmark.app.labels_dock import LabelsDock
-from roadmark.app.layers import argb_from_rgb
-from roadmark.app.objects_dock import ObjectsDock
-from roadmark.app.prefetch import FramePreparer, PreparedFrame
 from roadmark.app.shortcuts import ActionRegistry, ShortcutsDialog, all_actions
 from roadmark.app.status import EditorStatus
 from roadmark.core.annotation import FrameStatus

@@ -102,7 +102,7 @@ class StartScreen(QWidget):
             self.open_project(path)
 
     def _choose_team_project(self) -> None:
-        from roadmark.app.team_open import TeamProjectDialog
+        from roadmark.app.features.team_open import TeamProjectDialog
 
         dialog = TeamProjectDialog(self)
         if dialog.exec() and dialog.url:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from roadmark.annotators.editor import Editor, EditorChange
-from roadmark.app.canvas import FrameCanvas
+from roadmark.app.canvas.view import FrameCanvas
 from roadmark.app.frame_list import STATUS_TEXT
 from roadmark.core.annotation import Frame
 

@@ -108,10 +108,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_prelabel(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from roadmark.analysis.uncertainty import RegionParams
     from roadmark.core.errors import RoadmarkError
     from roadmark.io.formats.common import parse_frame_spec
     from roadmark.io.store import Project
-    from roadmark.io.uncertainty import RegionParams
     from roadmark.models.files import load_model
     from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device
 

@@ -153,7 +153,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from roadmark.annotators.smart import mask_region
+    from roadmark.annotators.tools.smart import mask_region
     from roadmark.core.annotation import AnnotationObject, Provenance
     from roadmark.io.store import Project
     from roadmark.io.workflow import select_frames
@@ -220,7 +220,7 @@ def refine(args: argparse.Namespace, *, detector: str | None) -> int:
     """``prelabel --refine``: the boxes of the selected frames become mask predictions."""
     from tqdm import tqdm
 
-    from roadmark.annotators.smart import mask_region
+    from roadmark.annotators.tools.smart import mask_region
     from roadmark.io.formats.common import parse_frame_spec
     from roadmark.io.store import Project
     from roadmark.models.refine import refine_boxes

@@ -329,7 +329,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from roadmark.io.audit import frame_history, object_history
+    from roadmark.io.changelog import frame_history, object_history
 
     with _open(args, read_only=True) as project:
         if args.object is not None:
@@ -406,7 +406,7 @@ def cmd_timing(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from roadmark.io.report import write_html
+    from roadmark.analysis.report import write_html
     from roadmark.io.stats import project_stats
     from roadmark.io.store import Project
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from roadmark.core.annotation import FrameStatus
-from roadmark.io.demo import SyntheticFrame, write_drive
+from roadmark.demo.drive import SyntheticFrame, write_drive
 from roadmark.io.frames import scan
 from roadmark.io.settings import data_dir
 from roadmark.io.store import Project
@@ -88,7 +88,7 @@ def build_demo_project(
 def add_drive(
     project: Project, written: Sequence[tuple[Path, SyntheticFrame]], *, labeled: int | None = None
 ) -> list[int]:
-    """Add frames written by :func:`~roadmark.io.demo.write_drive` to ``project`` in one
+    """Add frames written by :func:`~roadmark.demo.drive.write_drive` to ``project`` in one
     transaction, the first ``labeled`` (all by default) with their ground truth, done.
 
     Returns:

@@ -10,7 +10,7 @@ pixel with the model's winning label and its confidence:
   per labeled object (*wrong label*: most of an object's visible area goes to another
   class) and per predicted object (*missing object*: the model sees a car or a person
   where the labels have none; other *disagreement* patches), each scored by its
-  confidence-weighted share squared times its area; see :mod:`roadmark.io.object_audit`.
+  confidence-weighted share squared times its area; see :mod:`roadmark.analysis.object_audit`.
 - **hard case**: a labeled area where the model's confidence stays below ``unsure``;
   scored by the sum of ``1 - confidence``, and listed after every disagreement.
 
@@ -31,18 +31,18 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
-from roadmark.core.errors import RoadmarkError
-from roadmark.core.prediction import NO_LABEL, SegmentationMaps
-from roadmark.core.raster import label_id_map
-from roadmark.core.schema import LabelSchema
-from roadmark.io.object_audit import (
+from roadmark.analysis.object_audit import (
     MISSING_OBJECT,
     WRONG_LABEL,
     grouped_disagreements,
     owner_map,
     wrong_labels,
 )
+from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
+from roadmark.core.errors import RoadmarkError
+from roadmark.core.prediction import NO_LABEL, SegmentationMaps
+from roadmark.core.raster import label_id_map
+from roadmark.core.schema import LabelSchema
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import Project
 
@@ -160,7 +160,7 @@ def compare_frame(
     params: AuditParams | None = None,
 ) -> list[AuditFinding]:
     """Findings of one frame: likely label errors first (wrong labels, missing objects,
-    other disagreements, see :mod:`roadmark.io.object_audit`), then hard cases, each by
+    other disagreements, see :mod:`roadmark.analysis.object_audit`), then hard cases, each by
     descending score."""
     params = params or AuditParams()
     live = [obj for obj in objects if not obj.deleted]

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
+from roadmark.analysis.uncertainty import RegionParams, frame_regions
 from roadmark.core.prediction import FramePrediction
 from roadmark.io.predictions import PackedPrediction, pack, write_packed
 from roadmark.io.store import Project
-from roadmark.io.uncertainty import RegionParams, frame_regions
 
 _STOP = object()
 

@@ -2,7 +2,7 @@
 
 Predictions live in their own tables (``predictions``, ``uncertainty_regions``), apart
 from the human labels in ``objects``; nothing here touches the labels. Accepting a
-prediction is an edit like any other: :mod:`roadmark.annotators.prelabels` builds one
+prediction is an edit like any other: :mod:`roadmark.annotators.review.prelabels` builds one
 undoable command from it, which the editing session runs.
 
 Maps are stored as PNG (lossless; uint8, or uint16 label ids), boxes as JSON text.
@@ -23,6 +23,7 @@ import shapely.errors
 import sqlalchemy as sa
 from numpy.typing import NDArray
 
+from roadmark.analysis.uncertainty import coverage_share
 from roadmark.core.annotation import (
     Box,
     FrameStatus,
@@ -43,7 +44,6 @@ from roadmark.io.errors import FrameSourceError
 from roadmark.io.image_limits import check_encoded
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
-from roadmark.io.uncertainty import coverage_share
 
 _PNG_PARAMS = [
     cv2.IMWRITE_PNG_COMPRESSION,
@@ -323,7 +323,7 @@ def queue_coverage_by_frame(
 ) -> dict[tuple[int, str], float]:
     """``(frame id, model)`` -> share of the expected wrong pixels its queue's pixel
     regions hold (resolved ones included: what the queue held when it was made), see
-    :func:`roadmark.io.uncertainty.queue_coverage`; summed in the database."""
+    :func:`roadmark.analysis.uncertainty.queue_coverage`; summed in the database."""
     expected = expected_errors_by_frame(project, model)
     regions = t.uncertainty_regions
     query = (

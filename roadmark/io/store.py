@@ -41,9 +41,10 @@ from roadmark.core.annotation import (
 )
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import AttributeSpec, Label, LabelSchema, cityscapes_schema
-from roadmark.io import audit, workflow_tables  # workflow_tables and team_tables register tables
+from roadmark.io import changelog as audit
 from roadmark.io import tables as t
 from roadmark.io import team_tables as tt
+from roadmark.io import workflow_tables  # workflow_tables and team_tables register tables
 from roadmark.io.errors import (
     FrameLeasedError,
     NotAProjectError,

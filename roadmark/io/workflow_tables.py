@@ -99,7 +99,7 @@ frame_versions = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),  # gold | submission
     sa.Column("user_name", sa.String(128), nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
-    sa.Column("objects", sa.Text, nullable=False),  # JSON list, see roadmark.io.audit
+    sa.Column("objects", sa.Text, nullable=False),  # JSON list, see roadmark.io.changelog
     sa.Index("ix_frame_versions_frame", "frame_id", "kind"),
 )
 

@@ -82,9 +82,9 @@ class ClickFrame:
 
 
 def demo_click_frames(seed: int, indices: Sequence[int]) -> list[ClickFrame]:
-    """Frames of a generated drive (:mod:`roadmark.io.demo`) with their visible objects."""
+    """Frames of a generated drive (:mod:`roadmark.demo.drive`) with their visible objects."""
     from roadmark.core.raster import paint
-    from roadmark.io.demo import render_frame
+    from roadmark.demo.drive import render_frame
 
     out = []
     for index in indices:

@@ -72,7 +72,7 @@ def refine_boxes(
     """Turn the boxes of ``frames`` into stored mask predictions of ``model``.
 
     Args:
-        vectorize: Mask -> region (the editor's :func:`roadmark.annotators.smart.mask_region`,
+        vectorize: Mask -> region (the editor's :func:`roadmark.annotators.tools.smart.mask_region`,
             so pre-labels and clicks give the same outlines).
         detector: Refine this model's predicted boxes; ``None``: the human boxes.
 

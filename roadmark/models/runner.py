@@ -30,13 +30,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from roadmark.analysis.uncertainty import RegionParams
 from roadmark.core.annotation import Frame
 from roadmark.core.errors import RoadmarkError
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import predicted_frame_ids
 from roadmark.io.store import Project
-from roadmark.io.uncertainty import RegionParams
 from roadmark.models.device import (
     LoaderPlan,
     cpu_budget,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from roadmark.annotators import actions
-from roadmark.annotators.base import ToolError
 from roadmark.annotators.editor import Editor, default_label, touched_uids
+from roadmark.annotators.tools.base import ToolError
 from roadmark.core.annotation import Box
 from roadmark.core.edits import EditError, SetZOrder
 from roadmark.core.errors import SchemaError

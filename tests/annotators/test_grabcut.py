@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from roadmark.annotators.errors import ToolInputError
-from roadmark.annotators.grabcut import grabcut
+from roadmark.annotators.tools.grabcut import grabcut
 from roadmark.core.annotation import Box
 from roadmark.core.raster import region_mask
 

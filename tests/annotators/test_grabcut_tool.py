@@ -8,10 +8,10 @@ import pytest
 import shapely
 import shapely.affinity
 
-from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.errors import ToolInputError
-from roadmark.annotators.grabcut_tool import GrabCutRequest, GrabCutTool, segment
 from roadmark.annotators.simplify import DEFAULT_TOLERANCE, vertex_count
+from roadmark.annotators.tools.base import Button, Pointer
+from roadmark.annotators.tools.grabcut_tool import GrabCutRequest, GrabCutTool, segment
 from roadmark.core.annotation import HUMAN, ObjectKind
 from roadmark.core.errors import RoadmarkError
 from tests.annotators.conftest import HEIGHT, WIDTH, Bench

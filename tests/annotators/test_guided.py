@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from roadmark.annotators.guided import (
+from roadmark.annotators.review.guided import (
     ReviewQueue,
     accept_region_above,
     accept_region_command,
@@ -18,7 +18,7 @@ from roadmark.annotators.guided import (
     reject_command,
     verify_command,
 )
-from roadmark.annotators.prelabels import proposals
+from roadmark.annotators.review.prelabels import proposals
 from roadmark.core.annotation import Box, ObjectKind
 from roadmark.core.edits import AddObjects, EditError
 from roadmark.core.prediction import (

@@ -9,7 +9,7 @@ import shapely
 
 from roadmark.annotators.changes import INTERPOLATED, is_interpolated
 from roadmark.annotators.errors import TrackError
-from roadmark.annotators.interpolation import (
+from roadmark.annotators.sequence.interpolation import (
     fit_region,
     interpolate_box,
     interpolate_object,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from roadmark.annotators.prelabels import (
+from roadmark.annotators.review.prelabels import (
     AcceptOptions,
     accept_command,
     model_source,
@@ -120,9 +120,9 @@ def test_accept_above_a_confidence_or_one_proposal(project: Project):
 
 
 def test_regions_are_ranked_across_the_project(project: Project, tmp_path: Path):
+    from roadmark.analysis.uncertainty import RegionParams
     from roadmark.io.prediction_writer import prepare
     from roadmark.io.predictions import write_packed
-    from roadmark.io.uncertainty import RegionParams
 
     (frame,) = project.frames()
     params = RegionParams(min_area=4, threshold=0.5, sigma=1.5)  # a tight rim: only the car

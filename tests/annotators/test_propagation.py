@@ -11,11 +11,15 @@ import shapely
 
 from roadmark.annotators.changes import PROPAGATED, is_propagated
 from roadmark.annotators.errors import ToolInputError
-from roadmark.annotators.propagation import estimate_flow, propagate_objects, propagation_changes
+from roadmark.annotators.sequence.propagation import (
+    estimate_flow,
+    propagate_objects,
+    propagation_changes,
+)
 from roadmark.core.annotation import Box
 from roadmark.core.raster import label_id_map, region_mask
 from roadmark.core.schema import cityscapes_schema
-from roadmark.io.demo import render_frame
+from roadmark.demo.drive import render_frame
 from tests.helpers import box, region
 
 H, W = 240, 320

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from roadmark.annotators.base import Button, Pointer
-from roadmark.annotators.review import CommentPinTool
+from roadmark.annotators.review.pins import CommentPinTool
+from roadmark.annotators.tools.base import Button, Pointer
 from roadmark.core.annotation import Box
 from tests.annotators.conftest import HEIGHT, WIDTH, Bench
 

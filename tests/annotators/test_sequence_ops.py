@@ -16,7 +16,7 @@ from roadmark.annotators.changes import (
     is_propagated,
 )
 from roadmark.annotators.errors import ToolInputError
-from roadmark.annotators.sequence_ops import (
+from roadmark.annotators.sequence.ops import (
     REVIEW_BELOW,
     confirm_command,
     needs_check,

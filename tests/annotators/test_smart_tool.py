@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import shapely
 
-from roadmark.annotators.base import Button, Pointer
 from roadmark.annotators.errors import ToolInputError
-from roadmark.annotators.smart import SmartRequest, SmartResult, SmartTool, mask_region
+from roadmark.annotators.tools.base import Button, Pointer
+from roadmark.annotators.tools.smart import SmartRequest, SmartResult, SmartTool, mask_region
 from roadmark.core.annotation import AnnotationObject, Provenance
 from roadmark.core.errors import RoadmarkError
 from tests.annotators.conftest import HEIGHT, WIDTH, Bench

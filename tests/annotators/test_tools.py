@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import shapely
 
-from roadmark.annotators.base import Button, Pointer
+from roadmark.annotators.tools.base import Button, Pointer
 from roadmark.core.annotation import Box, ObjectKind
 from roadmark.core.edits import AddObjects, UpdateObjects
 from tests.annotators.conftest import HEIGHT, WIDTH, Bench

@@ -9,7 +9,7 @@ import pytest
 
 from roadmark.annotators.changes import apply_changes, as_keyframe, is_interpolated
 from roadmark.annotators.errors import TrackError
-from roadmark.annotators.tracks import (
+from roadmark.annotators.sequence.tracks import (
     delete_track,
     load_sequence,
     merge_tracks,

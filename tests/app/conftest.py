@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
-from roadmark.app.canvas import FrameCanvas
+from roadmark.app.canvas.view import FrameCanvas
 from roadmark.io.frames import scan
 from roadmark.io.store import Project
 from tests.helpers import box, make_image, region

@@ -12,7 +12,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from roadmark.app.canvas import FrameCanvas
+from roadmark.app.canvas.view import FrameCanvas
 from roadmark.app.main_window import MainWindow
 from roadmark.io.frames import scan, write_image
 from roadmark.io.store import Project

@@ -13,9 +13,10 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel
 
-from roadmark.app.guided_review import REVIEW_MAX_ZOOM
+from roadmark.analysis.uncertainty import frame_regions
+from roadmark.app.docks.review import CommentDialog
+from roadmark.app.features.guided_review import REVIEW_MAX_ZOOM
 from roadmark.app.main_window import MainWindow
-from roadmark.app.review_dock import CommentDialog
 from roadmark.core.annotation import FrameStatus
 from roadmark.core.prediction import FramePrediction, SegmentationMaps
 from roadmark.core.workflow import CommentCategory
@@ -23,7 +24,6 @@ from roadmark.io import workflow as wf
 from roadmark.io.frames import scan
 from roadmark.io.predictions import write_predictions
 from roadmark.io.store import Project
-from roadmark.io.uncertainty import frame_regions
 from tests.app.conftest import at, click, show
 from tests.helpers import make_image
 

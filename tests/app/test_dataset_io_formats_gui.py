@@ -8,8 +8,13 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 
-from roadmark.app import dataset_io
-from roadmark.app.dataset_io import ExportDialog, ExportOptions, ImportDialog, ImportOptions
+from roadmark.app.features import dataset_io
+from roadmark.app.features.dataset_io import (
+    ExportDialog,
+    ExportOptions,
+    ImportDialog,
+    ImportOptions,
+)
 from roadmark.io.store import Project
 from tests.app.test_dataset_io_gui import _cancel_with_the_dialog, _gate, _idle, _open
 

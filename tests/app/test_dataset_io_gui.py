@@ -11,8 +11,13 @@ import pytest
 from pycocotools.coco import COCO
 from PySide6.QtWidgets import QDialogButtonBox, QProgressDialog, QPushButton
 
-from roadmark.app import dataset_io
-from roadmark.app.dataset_io import ExportDialog, ExportOptions, ImportDialog, ImportOptions
+from roadmark.app.features import dataset_io
+from roadmark.app.features.dataset_io import (
+    ExportDialog,
+    ExportOptions,
+    ImportDialog,
+    ImportOptions,
+)
 from roadmark.app.main_window import MainWindow
 from roadmark.io.formats import Capability, DatasetFormat, register_format, unregister_format
 from roadmark.io.store import Project

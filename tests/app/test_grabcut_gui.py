@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from roadmark.annotators.grabcut import grabcut
 from roadmark.annotators.simplify import vertex_count
+from roadmark.annotators.tools.grabcut import grabcut
 from roadmark.app.main_window import MainWindow
 from roadmark.core.annotation import Box, ObjectKind
 from roadmark.io.frames import scan, write_image

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from roadmark.analysis.uncertainty import frame_regions
 from roadmark.app.main_window import MainWindow
 from roadmark.core.annotation import Box
 from roadmark.core.prediction import FramePrediction, PredictedBox, SegmentationMaps
@@ -19,7 +20,6 @@ from roadmark.io.frames import scan
 from roadmark.io.label_audit import AuditState
 from roadmark.io.predictions import ranked_regions, write_predictions
 from roadmark.io.store import Project
-from roadmark.io.uncertainty import frame_regions
 from tests.app.conftest import show
 from tests.helpers import make_image, region
 

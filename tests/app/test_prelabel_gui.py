@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QDialog
 
+from roadmark.app.features.prelabel_action import FRAMES_CURRENT, PrelabelDialog, PrelabelRequest
 from roadmark.app.main_window import MainWindow
-from roadmark.app.prelabel_action import FRAMES_CURRENT, PrelabelDialog, PrelabelRequest
 from roadmark.io.predictions import predicted_frame_ids
 from roadmark.io.store import Project
 from tests.app.conftest import show

@@ -13,7 +13,7 @@ from roadmark.app.main_window import MainWindow
 from roadmark.core.annotation import FrameStatus
 from roadmark.core.workflow import Action, CommentCategory
 from roadmark.io import workflow as wf
-from roadmark.io.audit import frame_history
+from roadmark.io.changelog import frame_history
 from roadmark.io.store import Project
 from tests.app.conftest import click, drag, show
 

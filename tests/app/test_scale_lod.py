@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from roadmark.app.outline_layer import SIMPLIFY_SCREEN_PX, detail_level, simplified
+from roadmark.app.canvas.outline_layer import SIMPLIFY_SCREEN_PX, detail_level, simplified
 
 
 def test_detail_level_rises_by_one_per_halving_of_the_zoom():

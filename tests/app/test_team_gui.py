@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from roadmark.app.features.team_open import TeamProjectDialog
 from roadmark.app.main_window import MainWindow
-from roadmark.app.team_open import TeamProjectDialog
 from roadmark.core.annotation import FrameStatus
 from roadmark.io import team, workflow
 from roadmark.io.errors import FrameLeasedError

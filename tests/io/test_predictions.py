@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from roadmark.analysis.uncertainty import RegionParams, box_regions, pixel_regions
 from roadmark.core.annotation import Box, FrameStatus
 from roadmark.core.prediction import FramePrediction, PredictedBox, SegmentationMaps
 from roadmark.io.formats import Capability, registered_formats
@@ -25,7 +26,6 @@ from roadmark.io.predictions import (
     set_regions_resolved,
 )
 from roadmark.io.store import FrameSpec, Project
-from roadmark.io.uncertainty import RegionParams, box_regions, pixel_regions
 
 ROAD, SKY, CAR = 7, 23, 26
 

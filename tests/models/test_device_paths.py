@@ -298,7 +298,7 @@ def test_training_skips_steps_whose_crops_are_all_ignored(tmp_path: Path, monkey
 
 
 def _jpeg_project(tmp_path: Path, count: int = 4) -> Project:
-    from roadmark.io.demo import write_drive
+    from roadmark.demo.drive import write_drive
     from roadmark.io.frames import read_image, write_image
     from roadmark.io.store import FrameSpec
 

@@ -9,8 +9,8 @@ import pytest
 import shapely
 import torch
 
-from roadmark.annotators.prelabels import proposals
-from roadmark.annotators.smart import mask_region
+from roadmark.annotators.review.prelabels import proposals
+from roadmark.annotators.tools.smart import mask_region
 from roadmark.cli import main
 from roadmark.core.annotation import Box
 from roadmark.core.prediction import FramePrediction, PredictedBox

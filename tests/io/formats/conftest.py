@@ -13,7 +13,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from roadmark.core.annotation import AnnotationObject, Box, Provenance
 from roadmark.core.schema import cityscapes_schema
-from roadmark.io.demo import render_frame
+from roadmark.demo.drive import render_frame
 from roadmark.io.frames import scan, write_image
 from roadmark.io.store import Project
 

@@ -1,0 +1,295 @@
+"""Uncertain regions from prediction maps and boxes (numpy and OpenCV, no torch).
+
+Pixels: the per-pixel uncertainty (``1 - margin`` by default, see
+:mod:`roadmark.core.prediction`) is smoothed with a Gaussian, thresholded, and split into
+8-connected components; a component wider or taller than ``max_extent`` frame pixels is
+cut into pieces that fit (:mod:`roadmark.analysis.region_pieces`). Each piece becomes an
+:class:`UncertainRegion` with its outline, bounding box, area, mean (unsmoothed)
+uncertainty, the labels predicted inside it (most pixels first) and a score: the
+expected number of wrong pixels, the sum of ``1 - confidence`` over its pixels, in frame
+pixels. Smoothing keeps the thin band of
+low margin that runs along every class boundary (where the model is right to hesitate
+by a pixel) from drowning the patches where it really does not know what it sees.
+
+Boxes: a box whose score lies in the middle band (neither clearly an object nor clearly
+background) or whose horizontally flipped prediction disagrees (no same-label box with
+IoU >= ``flip_iou`` on the flipped frame, or found only on the flipped frame) is uncertain
+too; its score is the box area times the probability that the decision about it is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from roadmark.analysis.region_pieces import piece_outline, split_components
+from roadmark.core.annotation import Box
+from roadmark.core.errors import RoadmarkError
+from roadmark.core.prediction import (
+    DEFAULT_MEASURE,
+    NO_LABEL,
+    UNCERTAINTY_MEASURES,
+    PredictedBox,
+    RegionKind,
+    SegmentationMaps,
+    UncertainRegion,
+)
+
+MAX_CLASSES_PER_REGION = 4
+MAX_EXTENT = 256.0  # largest queue region box side, frame pixels (see RegionParams)
+MIN_EXTENT = 16.0
+_LABEL_SPAN = 1 << 16
+
+
+@dataclass(frozen=True)
+class RegionParams:
+    """How uncertain regions are found.
+
+    Attributes:
+        measure: ``margin`` (uncertainty = 1 - margin) or ``entropy``.
+        sigma: Gaussian smoothing of the uncertainty, in map pixels (0 = none).
+        threshold: Smoothed uncertainty at or above which a pixel is uncertain.
+
+            The defaults (0.2, sigma 1.0) were chosen with ``benchmarks/review.py
+            --sweep`` so that the queue holds most of the errors the model expects: on
+            the generated drives (size cap scaled to their resolution) the queue then
+            holds 64 % of the expected and 86 % of the real wrong pixels; the earlier
+            0.5 / 1.5 held 9 % and 12 %. 0.1 holds a little more (72 %) for 8 % more
+            regions.
+        min_area: Smallest region kept, in map pixels.
+        max_extent: Largest region box side, in frame pixels (``None``: no cap). Larger
+            connected patches are cut along predicted-class boundaries, then by a grid
+            (:mod:`roadmark.analysis.region_pieces`), so that every queue item fits one screen
+            at the review zoom: the view shows the box grown by
+            :data:`roadmark.annotators.review.guided.CONTEXT` (1.5), so 256 px show as at most
+            384 frame pixels, 2.5x zoom or more on a 1000-pixel-wide canvas.
+        max_regions: Most pixel regions kept per frame (highest scores).
+        box_band: Box scores in ``[low, high]`` are uncertain.
+        flip_iou: A box whose flipped counterpart overlaps less than this disagrees.
+    """
+
+    measure: str = DEFAULT_MEASURE
+    sigma: float = 1.0
+    threshold: float = 0.2
+    min_area: int = 16
+    max_extent: float | None = MAX_EXTENT
+    max_regions: int = 200
+    box_band: tuple[float, float] = (0.3, 0.7)
+    flip_iou: float = 0.5
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.measure not in UNCERTAINTY_MEASURES:
+            problems.append(f"measure must be one of {list(UNCERTAINTY_MEASURES)}")
+        if self.sigma < 0:
+            problems.append("sigma must be >= 0")
+        if not 0.0 < self.threshold <= 1.0:
+            problems.append("threshold must be in (0, 1]")
+        if self.max_extent is not None and not self.max_extent >= MIN_EXTENT:
+            problems.append(f"max_extent must be >= {MIN_EXTENT:g} frame pixels (or none)")
+        if self.min_area < 1 or self.max_regions < 1:
+            problems.append("min_area and max_regions must be >= 1")
+        low, high = self.box_band
+        if not 0.0 <= low < high <= 1.0:
+            problems.append("box_band must be 0 <= low < high <= 1")
+        if not 0.0 < self.flip_iou <= 1.0:
+            problems.append("flip_iou must be in (0, 1]")
+        if problems:
+            raise RoadmarkError("; ".join(problems), field="uncertainty parameters")
+
+
+def pixel_regions(
+    maps: SegmentationMaps, params: RegionParams | None = None
+) -> list[UncertainRegion]:
+    """Regions of uncertain pixels, each at most ``params.max_extent`` across, highest
+    score first (see the module doc and :mod:`roadmark.analysis.region_pieces`)."""
+    params = params or RegionParams()
+    uncertainty = maps.uncertainty(params.measure)
+    smooth = (
+        cv2.GaussianBlur(uncertainty, (0, 0), params.sigma) if params.sigma > 0 else uncertainty
+    )
+    mask = (smooth >= params.threshold).astype(np.uint8)
+    count, components, stats, _ = cv2.connectedComponentsWithStats(
+        mask, connectivity=8, ltype=cv2.CV_32S
+    )
+    if count <= 1:
+        return []
+    candidates = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= params.min_area)
+    candidates = candidates[candidates > 0]
+    if candidates.size == 0:
+        return []
+    sx, sy = maps.scale
+    max_cells = None
+    if params.max_extent is not None:
+        max_cells = (
+            max(1, int(params.max_extent // sx)),
+            max(1, int(params.max_extent // sy)),
+        )
+    pieces_map, pieces = split_components(
+        components, stats, maps.label_ids, candidates, max_cells=max_cells
+    )
+    pieces = [piece for piece in pieces if piece.area >= params.min_area]
+    if not pieces:
+        return []
+    count = int(pieces_map.max()) + 1
+    flat = pieces_map.ravel()
+    pixel_area = sx * sy
+    wrong = np.bincount(flat, weights=maps.wrong_probability().ravel(), minlength=count)
+    scores = wrong * pixel_area
+    pieces.sort(key=lambda piece: (-scores[piece.id], piece.id))
+    pieces = pieces[: params.max_regions]
+    uncertainty_sum = np.bincount(flat, weights=uncertainty.ravel(), minlength=count)
+    kept = np.array([piece.id for piece in pieces], dtype=np.int64)
+    classes = _classes_by_component(flat, maps.label_ids.ravel(), kept, count)
+    height, width = maps.frame_height, maps.frame_width
+    regions = []
+    for piece in pieces:
+        left, top = piece.left, piece.top
+        box = Box(
+            left * sx, top * sy, (left + piece.width) * sx, (top + piece.height) * sy
+        ).clipped(width, height)
+        regions.append(
+            UncertainRegion(
+                kind=RegionKind.PIXELS,
+                box=box,
+                area=float(piece.area * pixel_area),
+                mean_uncertainty=float(uncertainty_sum[piece.id] / piece.area),
+                classes=classes.get(piece.id, ()),
+                score=float(scores[piece.id]),
+                outline=piece_outline(pieces_map, piece, (sx, sy)),
+            )
+        )
+    return regions
+
+
+def queue_coverage(regions: Sequence[UncertainRegion], expected_errors: float | None) -> float:
+    """Share of a frame's expected wrong pixels that its pixel regions hold, in ``[0, 1]``.
+
+    Args:
+        regions: The frame's regions (box regions are left out).
+        expected_errors: :meth:`SegmentationMaps.expected_errors` of the frame.
+
+    Returns:
+        The share (1.0 when the model expects no errors at all).
+    """
+    return coverage_share(
+        sum(r.score for r in regions if r.kind == RegionKind.PIXELS), expected_errors
+    )
+
+
+def coverage_share(held: float, expected_errors: float | None) -> float:
+    """``held / expected_errors`` in ``[0, 1]`` (1.0 when no errors are expected)."""
+    if expected_errors is None or expected_errors <= 0:
+        return 1.0
+    return float(min(1.0, held / expected_errors))
+
+
+def _classes_by_component(
+    components: np.ndarray, labels: np.ndarray, kept: np.ndarray, count: int
+) -> dict[int, tuple[int, ...]]:
+    """The labels inside each kept component, most pixels first (``NO_LABEL`` left out)."""
+    selected = np.zeros(count, dtype=bool)
+    selected[kept] = True
+    inside = selected[components]
+    keys = components[inside].astype(np.int64) * _LABEL_SPAN + labels[inside].astype(np.int64)
+    unique, counts = np.unique(keys, return_counts=True)
+    owners, label_ids = unique // _LABEL_SPAN, unique % _LABEL_SPAN
+    order = np.lexsort((label_ids, -counts, owners))
+    out: dict[int, list[int]] = {}
+    for owner, label_id in zip(owners[order].tolist(), label_ids[order].tolist(), strict=True):
+        if label_id == NO_LABEL:
+            continue
+        found = out.setdefault(owner, [])
+        if len(found) < MAX_CLASSES_PER_REGION:
+            found.append(label_id)
+    return {owner: tuple(found) for owner, found in out.items()}
+
+
+def box_regions(
+    boxes: list[PredictedBox] | tuple[PredictedBox, ...], params: RegionParams | None = None
+) -> list[UncertainRegion]:
+    """Uncertain boxes (middle-band score or flip disagreement), highest score first."""
+    params = params or RegionParams()
+    low, high = params.box_band
+    regions = []
+    for predicted in boxes:
+        score = float(predicted.score)
+        if score < low:
+            continue  # clearly background in both passes: nothing to look at
+        band = 1.0 - abs(2.0 * score - 1.0) if score <= high else 0.0
+        if predicted.flip_only:
+            flip = 1.0
+        elif predicted.flip_iou is not None and predicted.flip_iou < params.flip_iou:
+            flip = 1.0 - float(predicted.flip_iou)
+        else:
+            flip = 0.0
+        if band <= 0.0 and flip <= 0.0:
+            continue
+        # Probability that deciding about this box goes wrong: a middle-band score s is
+        # wrong with probability min(s, 1 - s); two passes that disagree are a coin flip,
+        # scaled by how little they overlap.
+        p_wrong = max(min(score, 1.0 - score) if band > 0 else 0.0, 0.5 * flip)
+        area = predicted.box.area
+        regions.append(
+            UncertainRegion(
+                kind=RegionKind.BOX_FLIP if flip >= band else RegionKind.BOX_SCORE,
+                box=predicted.box,
+                area=float(area),
+                mean_uncertainty=float(max(band, flip)),
+                classes=(predicted.label_id,),
+                score=float(area * p_wrong),
+            )
+        )
+    regions.sort(key=lambda region: -region.score)
+    return regions
+
+
+def frame_regions(
+    maps: SegmentationMaps | None,
+    boxes: list[PredictedBox] | tuple[PredictedBox, ...],
+    params: RegionParams | None = None,
+) -> list[UncertainRegion]:
+    """All uncertain regions of one frame's prediction, highest score first."""
+    regions = pixel_regions(maps, params) if maps is not None else []
+    regions += box_regions(boxes, params)
+    regions.sort(key=lambda region: -region.score)
+    return regions
+
+
+def top_area_error_capture(
+    uncertainty: np.ndarray, wrong: np.ndarray, fraction: float = 0.1
+) -> float:
+    """Share of wrong pixels among the ``fraction`` of pixels with the highest uncertainty.
+
+    A random ordering captures ``fraction`` of the errors on average; a useful uncertainty
+    measure captures far more. Pixels tied at the cut (quantized maps have many) count in
+    proportion, as the expected value of breaking the ties at random.
+
+    Args:
+        uncertainty: Per-pixel uncertainty, any shape.
+        wrong: Same shape, true where the prediction is wrong (pixels to ignore removed
+            by the caller).
+        fraction: Share of the pixels to take, in ``(0, 1]``.
+
+    Returns:
+        Wrong pixels captured / all wrong pixels (0 when nothing is wrong).
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise RoadmarkError(f"fraction must be in (0, 1], got {fraction}")
+    u = np.asarray(uncertainty, dtype=np.float32).ravel()
+    w = np.asarray(wrong, dtype=bool).ravel()
+    if u.shape != w.shape:
+        raise RoadmarkError(f"shapes differ: {uncertainty.shape} and {wrong.shape}")
+    total = int(w.sum())
+    if total == 0:
+        return 0.0
+    take = max(1, round(fraction * u.size))
+    cut = float(np.partition(u, u.size - take)[u.size - take])  # the take-th largest value
+    above = u > cut
+    tied = u == cut
+    slots = take - int(above.sum())
+    captured = float(w[above].sum()) + float(w[tied].sum()) * slots / max(int(tied.sum()), 1)
+    return captured / total

@@ -1,0 +1,1 @@
+"""Review without Qt: the guided queue, accepting pre-labels, the reviewer's pins."""

@@ -1,0 +1,1 @@
+"""Sequence tools: interpolation, flow propagation, track operations."""

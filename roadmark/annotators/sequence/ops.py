@@ -1,0 +1,162 @@
+"""Sequence tools on a project: what the GUI (or a script) asks for, as change plans.
+
+These functions read the store and the frame pixels and return plain plans; they write
+nothing. :func:`propagated_to_check` is the review queue of propagation: the propagated
+objects whose flow was unreliable (their ``confidence``, the share of their area the
+forward-backward check trusts, is below :data:`REVIEW_BELOW`), in project order; editing
+one, or confirming it with :func:`confirm_command`, makes it a human keyframe and takes it
+off the queue. The GUI runs them in a worker thread and applies a plan as one undoable command;
+scripts apply it with :func:`~roadmark.annotators.changes.apply_changes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from roadmark.annotators.changes import ObjectChange, as_keyframe, is_machine_made, is_propagated
+from roadmark.annotators.errors import ToolInputError
+from roadmark.annotators.sequence.propagation import (
+    FlowMethod,
+    PropagationResult,
+    estimate_flow,
+    propagate_objects,
+    propagation_changes,
+)
+from roadmark.annotators.sequence.tracks import load_sequence, reinterpolate
+from roadmark.core.annotation import AnnotationObject, Frame
+from roadmark.core.document import FrameDocument
+from roadmark.core.edits import UpdateObjects, describe
+from roadmark.io.frames import Image
+from roadmark.io.store import Project
+
+REVIEW_BELOW = 0.9  # propagated objects whose flow is trusted on less of their area
+
+
+class PixelSource(Protocol):
+    """Anything that decodes a stored frame (:class:`roadmark.io.frames.FrameLoader`)."""
+
+    def load(self, path: str, video_frame: int | None = None) -> Image: ...
+
+
+@dataclass(frozen=True)
+class PropagationPlan:
+    """Propagating one frame's objects to the next frame of its sequence.
+
+    Attributes:
+        source: The frame the objects come from.
+        target: The next frame of the sequence.
+        result: The propagated objects and the unreliable areas (on ``target``).
+        changes: What to write on ``target`` (tracks that have a keyframe there are
+            skipped, interpolated objects replaced).
+    """
+
+    source: Frame
+    target: Frame
+    result: PropagationResult
+    changes: list[ObjectChange]
+
+
+def next_frame(project: Project, frame: Frame) -> Frame | None:
+    """The frame after ``frame`` in its sequence, or ``None`` at the end."""
+    later = [
+        other
+        for other in project.frames()
+        if other.sequence == frame.sequence
+        and (other.sequence_index, other.id) > (frame.sequence_index, frame.id)
+    ]
+    return min(later, key=lambda f: (f.sequence_index, f.id), default=None)
+
+
+def plan_propagation(
+    project: Project,
+    pixels: PixelSource,
+    frame: Frame,
+    *,
+    method: FlowMethod = "dis",
+    user: str | None = None,
+) -> PropagationPlan:
+    """Propagate ``frame``'s live objects to the next frame of its sequence.
+
+    Raises:
+        ToolInputError: ``frame`` is the last of its sequence, has no objects, or the two
+            frames differ in size.
+        FrameSourceError: A frame's pixels cannot be read.
+    """
+    target = next_frame(project, frame)
+    if target is None:
+        raise ToolInputError(
+            f"frame {frame.name} is the last of sequence {frame.sequence!r}", field="frame"
+        )
+    objects = project.objects(frame.id).live()
+    if not objects:
+        raise ToolInputError(f"frame {frame.name} has no objects to propagate", field="frame")
+    first = pixels.load(frame.path, frame.video_frame)
+    second = pixels.load(target.path, target.video_frame)
+    flow = estimate_flow(first, second, method=method)
+    who = user or project.user
+    result = propagate_objects(objects, flow, user=who)
+    changes = propagation_changes(target.id, project.objects(target.id), result.objects, user=who)
+    return PropagationPlan(frame, target, result, changes)
+
+
+def plan_interpolation(
+    project: Project, sequence: str, track_ids: Iterable[int], *, user: str | None = None
+) -> list[ObjectChange]:
+    """Bring the interpolated objects of ``track_ids`` in ``sequence`` up to date."""
+    frames = load_sequence(project, sequence)
+    changes: list[ObjectChange] = []
+    for track_id in sorted(set(track_ids)):
+        changes.extend(reinterpolate(frames, track_id, user=user or project.user))
+    return changes
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A frame with propagated objects to check.
+
+    Attributes:
+        frame: The frame.
+        uids: The objects to check, in z-order.
+        confidence: The lowest confidence among them.
+    """
+
+    frame: Frame
+    uids: tuple[int, ...]
+    confidence: float
+
+
+def needs_check(obj: AnnotationObject, below: float = REVIEW_BELOW) -> bool:
+    """A live propagated object whose flow was trusted on less than ``below`` of its area."""
+    confidence = obj.provenance.confidence
+    return not obj.deleted and is_propagated(obj) and confidence is not None and confidence < below
+
+
+def propagated_to_check(project: Project, *, below: float = REVIEW_BELOW) -> list[ReviewItem]:
+    """Frames with propagated objects to check, in project order."""
+    items: list[ReviewItem] = []
+    for frame in project.frames():
+        chosen = [obj for obj in project.objects(frame.id) if needs_check(obj, below)]
+        if chosen:
+            items.append(
+                ReviewItem(
+                    frame,
+                    tuple(obj.uid for obj in chosen if obj.uid is not None),
+                    min(float(obj.provenance.confidence or 0.0) for obj in chosen),
+                )
+            )
+    return items
+
+
+def confirm_command(
+    document: FrameDocument, uids: Iterable[int], user: str
+) -> UpdateObjects | None:
+    """ONE command making the chosen propagated or interpolated objects human keyframes, as
+    a person who checked them would (``None``: none of them is machine-made)."""
+    chosen = set(uids)
+    before = [obj for obj in document.live() if obj.uid in chosen and is_machine_made(obj)]
+    if not before:
+        return None
+    after = [as_keyframe(obj, user) for obj in before]
+    return UpdateObjects(document.frame.id, before, after, text=f"Confirm {describe(len(before))}")

@@ -1,0 +1,1 @@
+"""Pointer tools: box, polygon, brush, eraser, fill, select, GrabCut, Smart."""

@@ -1,0 +1,1 @@
+"""The docks beside the canvas: labels, objects, attributes, tracks, review, uncertainty."""
