@@ -94,8 +94,8 @@ def _transformers() -> Any:
         import transformers
     except ImportError as error:
         raise ModelError(INSTALL_HINT, field="transformers") from error
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     return transformers
 
 
@@ -223,11 +223,11 @@ class TransformersModel(PromptableModel):
         height, width = image.shape[:2]
         _, _, rh, rw = self._geometry(height, width)
         resized = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        resized = (resized / 255.0 - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(
+        scaled = (resized / 255.0 - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(
             IMAGENET_STD, np.float32
         )
         out = np.zeros((3, self.side, self.side), dtype=np.float32)
-        out[:, :rh, :rw] = resized.transpose(2, 0, 1)
+        out[:, :rh, :rw] = scaled.transpose(2, 0, 1)
         return out
 
     @torch.inference_mode()

@@ -77,7 +77,8 @@ def is_video_model(path: str | Path) -> bool:
         return False
     if not isinstance(manifest, dict) or manifest.get("kind") != "transformers":
         return False
-    family = FAMILIES.get(config.get("model_type")) if isinstance(config, dict) else None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    family = FAMILIES.get(model_type) if isinstance(model_type, str) else None
     return family is not None and family.supports_video
 
 
@@ -118,7 +119,8 @@ class VideoTracker:
 
     @property
     def dtype(self) -> torch.dtype:
-        return next(self.module.parameters()).dtype
+        dtype: torch.dtype = next(self.module.parameters()).dtype
+        return dtype
 
     def _pixels(self, image: NDArray[np.uint8]) -> torch.Tensor:
         resized = cv2.resize(image, (self.side, self.side), interpolation=cv2.INTER_LINEAR)

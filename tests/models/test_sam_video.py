@@ -90,7 +90,7 @@ def test_a_video_checkpoint_tracks_masks_with_a_quality_each(video_model: Path):
     assert tracker.family == "sam2_video" and tracker.name == "tiny-video"
     assert tracker.device == "cpu"
     seen: list[tuple[int, int]] = []
-    out = tracker.track(_frames(4), _masks(), progress=lambda done, total: seen.append((done, total)))
+    out = tracker.track(_frames(4), _masks(), progress=lambda *step: seen.append(step))
     assert len(out) == 3 and seen == [(1, 3), (2, 3), (3, 3)]
     for tracked in out:
         assert tracked.masks.shape == (2, H, W) and tracked.masks.dtype == np.bool_
@@ -155,7 +155,7 @@ def test_a_video_folder_with_a_pickle_or_without_safetensors_is_refused(
     for file in video_model.iterdir():
         (folder / file.name).write_bytes(file.read_bytes())
     torch.save({"w": torch.zeros(2)}, folder / "pytorch_model.bin")
-    with pytest.raises(UnsafeModelFileError, match="pytorch_model.bin"):
+    with pytest.raises(UnsafeModelFileError, match=r"pytorch_model\.bin"):
         load_tracker(folder, device="cpu")
     (folder / "pytorch_model.bin").unlink()
     (folder / "model.safetensors").unlink()
