@@ -165,7 +165,8 @@ def test_several_frames_in_one_undo_step(project: Project, loader: FrameLoader):
     )
     assert plan.targets == frames[1:] and steps == [(1, 3), (2, 3), (3, 3)]
     assert sorted({c.frame_id for c in plan.changes}) == [f.id for f in frames[1:]]
-    last = next(c.after for c in plan.changes if c.frame_id == frames[3].id and c.after.track_id == 1)
+    on_last = [c.after for c in plan.changes if c.frame_id == frames[3].id]
+    last = next(o for o in on_last if o.track_id == 1)
     assert shapely.equals(last.geometry, shapely.box(115, 80, 195, 140))
     command = changes_command(plan.changes, "Propagate")
     assert command is not None
