@@ -144,6 +144,11 @@ def check_folder(folder: Path) -> tuple[dict[str, Any], list[Path]]:
     return config, weights
 
 
+def _classes(family: Family) -> str:
+    video = f" (video: {family.video_class})" if family.video_class else ""
+    return f"{family.class_name}{video}"
+
+
 def wrap_transformers(out: Path, source: Path, *, name: str | None = None) -> ModelManifest:
     """Write a roadmark model folder for a SAM-family checkpoint folder (see the module doc)
     and check that it loads.
@@ -170,7 +175,7 @@ def wrap_transformers(out: Path, source: Path, *, name: str | None = None) -> Mo
         input=InputSpec(mean=IMAGENET_MEAN, std=IMAGENET_STD),
         output="masks",
         weights=main,
-        description=f"{FAMILIES[config['model_type']].class_name} from {Path(source).name}",
+        description=f"{_classes(FAMILIES[config['model_type']])} from {Path(source).name}",
     )
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

@@ -105,6 +105,8 @@ def test_a_video_checkpoint_tracks_masks_with_a_quality_each(video_model: Path):
 def test_the_same_folder_is_the_smart_tools_image_model(video_model: Path):
     model = load_promptable(video_model)
     assert model.family == "sam2_video" and model.supports_video
+    manifest = json.loads((video_model / "manifest.json").read_text())
+    assert manifest["description"].startswith("Sam2Model (video: Sam2VideoModel) from ")
     (embedding,) = model.encode([_frames(1)[0]])
     candidates = model.decode(embedding, Prompts(points=((40, 30, True),)))
     assert candidates.masks.shape[1:] == (H, W)
