@@ -10,6 +10,11 @@ Figures:
 - ``embed_s_per_frame``: the image encoder per frame, for that SAM config
   (``sam_vit_b``) and the bundled click model (``click``), CPU;
 - ``click_decoder_p95_ms``: the bundled click model's decoder per click;
+- ``video_propagate_s_per_frame``: SAM 2.1 Hiera-Tiny as a video model (the real-size
+  ``transformers.Sam2VideoConfig()``, random weights) carrying three object masks through
+  following frames of the 1024 x 512 demo drive, CPU: the mean time per following frame
+  once the prompt frame and the first tracked frame are done (image encoder, memory
+  attention, mask decoder and memory encoder of each frame; ``--video-frames``);
 - ``click_to_preview_p95_ms``: in the editor (offscreen window, bundled model, the
   frame's embedding cached by the background thread): from the mouse click to the
   repainted canvas showing the mask;
@@ -103,6 +108,35 @@ def sam_vit_b(folder: Path):
     return load_promptable(folder / "sam-vit-b.roadmodel")
 
 
+def sam2_video_tiny(folder: Path):
+    import transformers
+
+    from roadmark.models.sam import wrap_transformers
+    from roadmark.models.sam_video import load_tracker
+
+    torch.manual_seed(0)
+    source = folder / "sam2-video-tiny"
+    transformers.Sam2VideoModel(transformers.Sam2VideoConfig()).save_pretrained(str(source))
+    wrap_transformers(folder / "sam2-video-tiny.roadmodel", source)
+    return load_tracker(folder / "sam2-video-tiny.roadmodel", device="cpu")
+
+
+def bench_video(tracker, count: int) -> float:
+    from roadmark.demo.drive import render_frame
+
+    frames = [render_frame(20 + k, frames=160, seed=31).image for k in range(count + 1)]
+    height, width = frames[0].shape[:2]
+    masks = []
+    for x0, y0, x1, y1 in ((0.1, 0.5, 0.3, 0.8), (0.4, 0.4, 0.5, 0.6), (0.6, 0.55, 0.9, 0.95)):
+        mask = np.zeros((height, width), bool)
+        mask[int(y0 * height) : int(y1 * height), int(x0 * width) : int(x1 * width)] = True
+        masks.append(mask)
+    stamps: list[float] = []
+    tracker.track(frames, masks, progress=lambda _done, _total: stamps.append(time.perf_counter()))
+    steady = np.diff(stamps)  # from the second tracked frame on
+    return round(float(steady.mean()), 3)
+
+
 def click_to_preview(image: np.ndarray, folder: Path, count: int) -> dict[str, float]:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
@@ -155,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clicks", type=int, default=30, help="clicks per latency figure")
     parser.add_argument("--noc-objects", type=int, default=60, help="objects scored for NoC")
     parser.add_argument("--skip-sam", action="store_true", help="leave out SAM ViT-B")
+    parser.add_argument("--video-frames", type=int, default=4,
+                        help="following frames tracked by SAM 2 (0: leave it out)")
     args = parser.parse_args(argv)
 
     from roadmark.models.click_training import score, validation_frames
@@ -195,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
                     "sam_vit_b": round(24 / (time.perf_counter() - start), 1)
                 }
             del sam
+        if args.video_frames > 1:
+            log("SAM 2 Hiera-Tiny video: building, wrapping, tracking")
+            tracker = sam2_video_tiny(Path(tmp))
+            out["video_propagate_s_per_frame"] = bench_video(tracker, args.video_frames)
+            del tracker
         out["embed_s_per_frame"] = embed
         log("editor: click to preview")
         preview = click_to_preview(image, Path(tmp), args.clicks)

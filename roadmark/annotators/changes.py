@@ -14,6 +14,9 @@ human labels (``roadmark info`` counts objects by source, and review can select 
   makes it a keyframe (:func:`as_keyframe` sets the source to ``human``).
 - :data:`PROPAGATED`: carried from the previous frame along the optical flow. It is a
   concrete proposal (a keyframe for interpolation), not yet checked by a person.
+- ``model:NAME/tracked`` (:func:`tracked_source`): carried from an earlier frame by a video
+  model's memory (SAM 2). A model label (``model:`` first) that is propagated in every
+  other respect: a proposal, reviewed and confirmed like a flow-propagated object.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ if TYPE_CHECKING:  # the tools import this module; they need no database
 
 INTERPOLATED = "interpolated"
 PROPAGATED = "propagated"
+MODEL_PREFIX = "model:"
+TRACKED_SUFFIX = "/tracked"
+
+
+def tracked_source(model: str) -> str:
+    """The provenance source of objects that model ``model`` tracked into a frame."""
+    return f"{MODEL_PREFIX}{model}{TRACKED_SUFFIX}"
 
 
 def is_interpolated(obj: AnnotationObject) -> bool:
@@ -39,14 +49,20 @@ def is_interpolated(obj: AnnotationObject) -> bool:
     return obj.provenance.source == INTERPOLATED
 
 
+def is_model_tracked(obj: AnnotationObject) -> bool:
+    """The object was carried over by a video model (:func:`tracked_source`)."""
+    source = obj.provenance.source
+    return source.startswith(MODEL_PREFIX) and source.endswith(TRACKED_SUFFIX)
+
+
 def is_propagated(obj: AnnotationObject) -> bool:
-    """The object was carried over from the previous frame by optical flow."""
-    return obj.provenance.source == PROPAGATED
+    """The object was carried over from an earlier frame, by optical flow or a video model."""
+    return obj.provenance.source == PROPAGATED or is_model_tracked(obj)
 
 
 def is_machine_made(obj: AnnotationObject) -> bool:
     """Interpolated or propagated: a tool's proposal that no person has edited yet."""
-    return obj.provenance.source in (INTERPOLATED, PROPAGATED)
+    return is_interpolated(obj) or is_propagated(obj)
 
 
 def as_keyframe(

@@ -50,12 +50,24 @@ INSTALL_HINT = "SAM-family models need transformers: pip install -e '.[sam]'"
 
 @dataclass(frozen=True)
 class Family:
-    """How to run one ``model_type``: its class and how frames are fitted to its input."""
+    """How to run one ``model_type``: its class and how frames are fitted to its input.
+
+    ``video_class`` (with its ``session_class``) is the ``transformers`` class that tracks
+    masks through a video with the checkpoint's memory (:mod:`roadmark.models.sam_video`).
+    Only the video checkpoints' ``model_type`` (``sam2_video``, ``edgetam_video``,
+    ``sam3_tracker_video``) has one: an image checkpoint (``sam2``, ...) holds no
+    memory-encoder weights, so as a video model it would track with random memory.
+    """
 
     model_type: str
     class_name: str
     pad: bool  # longest side resized and padded (SAM) or stretched to the square (SAM 2)
     video_class: str | None = None
+    session_class: str | None = None
+
+    @property
+    def supports_video(self) -> bool:
+        return self.video_class is not None
 
 
 FAMILIES = {
@@ -63,9 +75,16 @@ FAMILIES = {
     for f in (
         Family("sam", "SamModel", pad=True),
         Family("sam_hq", "SamHQModel", pad=True),
-        Family("sam2", "Sam2Model", pad=False, video_class="Sam2VideoModel"),
-        Family("edgetam", "EdgeTamModel", pad=False, video_class="EdgeTamVideoModel"),
-        Family("sam3_tracker", "Sam3TrackerModel", pad=False, video_class="Sam3TrackerVideoModel"),
+        Family("sam2", "Sam2Model", pad=False),
+        Family("edgetam", "EdgeTamModel", pad=False),
+        Family("sam3_tracker", "Sam3TrackerModel", pad=False),
+        Family("sam2_video", "Sam2Model", pad=False, video_class="Sam2VideoModel",
+               session_class="Sam2VideoInferenceSession"),
+        Family("edgetam_video", "EdgeTamModel", pad=False, video_class="EdgeTamVideoModel",
+               session_class="EdgeTamVideoInferenceSession"),
+        Family("sam3_tracker_video", "Sam3TrackerModel", pad=False,
+               video_class="Sam3TrackerVideoModel",
+               session_class="Sam3TrackerVideoInferenceSession"),
     )
 }
 
@@ -75,8 +94,8 @@ def _transformers() -> Any:
         import transformers
     except ImportError as error:
         raise ModelError(INSTALL_HINT, field="transformers") from error
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     return transformers
 
 
@@ -125,6 +144,11 @@ def check_folder(folder: Path) -> tuple[dict[str, Any], list[Path]]:
     return config, weights
 
 
+def _classes(family: Family) -> str:
+    video = f" (video: {family.video_class})" if family.video_class else ""
+    return f"{family.class_name}{video}"
+
+
 def wrap_transformers(out: Path, source: Path, *, name: str | None = None) -> ModelManifest:
     """Write a roadmark model folder for a SAM-family checkpoint folder (see the module doc)
     and check that it loads.
@@ -151,7 +175,7 @@ def wrap_transformers(out: Path, source: Path, *, name: str | None = None) -> Mo
         input=InputSpec(mean=IMAGENET_MEAN, std=IMAGENET_STD),
         output="masks",
         weights=main,
-        description=f"{FAMILIES[config['model_type']].class_name} from {Path(source).name}",
+        description=f"{_classes(FAMILIES[config['model_type']])} from {Path(source).name}",
     )
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -182,6 +206,12 @@ class TransformersModel(PromptableModel):
         self.device = "cpu"
         self.side = int(module.config.prompt_encoder_config.image_size)
 
+    @property
+    def supports_video(self) -> bool:
+        """A video checkpoint (``sam2_video``, ...): :func:`roadmark.models.sam_video.load_tracker`
+        carries masks through following frames with its memory."""
+        return self.spec.supports_video
+
     def to(self, device: str) -> TransformersModel:
         self.device = device
         self.module.to(device, torch.float16 if device.startswith("cuda") else torch.float32)
@@ -198,11 +228,11 @@ class TransformersModel(PromptableModel):
         height, width = image.shape[:2]
         _, _, rh, rw = self._geometry(height, width)
         resized = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        resized = (resized / 255.0 - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(
+        scaled = (resized / 255.0 - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(
             IMAGENET_STD, np.float32
         )
         out = np.zeros((3, self.side, self.side), dtype=np.float32)
-        out[:, :rh, :rw] = resized.transpose(2, 0, 1)
+        out[:, :rh, :rw] = scaled.transpose(2, 0, 1)
         return out
 
     @torch.inference_mode()
@@ -287,11 +317,23 @@ def _unflatten(embedding: Embedding, device: str, dtype: torch.dtype) -> dict[st
     return kwargs
 
 
-def load_transformers_model(path: Path) -> TransformersModel:
-    """Open a roadmark model folder of kind ``transformers`` (local files only).
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded SAM-family module with what roadmark knows of it."""
+
+    module: Any
+    family: Family
+    name: str
+    digest: str
+
+
+def load_checkpoint(path: Path, *, video: bool = False) -> Checkpoint:
+    """Load the module of a roadmark model folder of kind ``transformers`` (local files,
+    safetensors only): its image class, or with ``video`` its video class.
 
     Raises:
-        ModelFileError, UnsafeModelFileError: Missing, unsafe or unfitting files.
+        ModelFileError, UnsafeModelFileError: Missing, unsafe or unfitting files; ``video``
+            for a checkpoint that is no video checkpoint.
         ModelError: ``transformers`` is not installed.
     """
     path = Path(path)
@@ -302,11 +344,22 @@ def load_transformers_model(path: Path) -> TransformersModel:
     manifest = ModelManifest.from_json(manifest_file.read_bytes(), source=str(manifest_file))
     config, weights = check_folder(path)
     family = FAMILIES[config["model_type"]]
+    class_name = family.class_name
+    if video:
+        if family.video_class is None:
+            video_types = ", ".join(t for t, f in FAMILIES.items() if f.supports_video)
+            raise ModelFileError(
+                f"model_type {family.model_type!r} has no video memory; tracking needs a "
+                f"video checkpoint ({video_types})",
+                path=str(path / CONFIG_NAME),
+                field="model_type",
+            )
+        class_name = family.video_class
     transformers = _transformers()
-    model_class = getattr(transformers, family.class_name, None)
+    model_class = getattr(transformers, class_name, None)
     if model_class is None:
         raise ModelError(
-            f"this transformers ({transformers.__version__}) has no {family.class_name}; "
+            f"this transformers ({transformers.__version__}) has no {class_name}; "
             "upgrade it: pip install -U transformers",
             field="transformers",
         )
@@ -316,7 +369,20 @@ def load_transformers_model(path: Path) -> TransformersModel:
         )
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelFileError(f"does not load as {family.class_name} ({first})",
+        raise ModelFileError(f"does not load as {class_name} ({first})",
                              path=str(path)) from error
     digest = file_digest(manifest_file, path / CONFIG_NAME, *weights)
-    return TransformersModel(module, family, name=manifest.name, digest=digest)
+    return Checkpoint(module, family, manifest.name, digest)
+
+
+def load_transformers_model(path: Path) -> TransformersModel:
+    """Open a roadmark model folder of kind ``transformers`` (local files only).
+
+    Raises:
+        ModelFileError, UnsafeModelFileError: Missing, unsafe or unfitting files.
+        ModelError: ``transformers`` is not installed.
+    """
+    checkpoint = load_checkpoint(path)
+    return TransformersModel(
+        checkpoint.module, checkpoint.family, name=checkpoint.name, digest=checkpoint.digest
+    )

@@ -250,3 +250,65 @@ def test_review_queue_of_propagated_objects(qtbot, five_frames: Path):
     window.actions["sequence.next_check"].trigger()
     assert window.current_row == 3
     window.close()
+
+
+@pytest.fixture(scope="module")
+def video_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.models.test_sam_video import make_video_model
+
+    return make_video_model(tmp_path_factory.mktemp("video") / "video.roadmodel")
+
+
+def test_propagate_tracks_with_a_video_model_chosen_for_the_smart_tool(
+    qtbot, moving_project: Path, video_model: Path
+):
+    from roadmark.annotators.changes import tracked_source
+    from roadmark.annotators.sequence.ops import ModelPropagationPlan, needs_check
+
+    window = _open(qtbot, moving_project)
+    window.smart.set_model(video_model)
+    document = window.editor.document
+    assert document is not None
+    car = next(o for o in document.live() if o.label_id == CAR)
+    document.select([car.uid])  # only the selected object is tracked
+    window.actions["sequence.propagate"].trigger()
+    _idle(qtbot, window)
+    assert isinstance(window.sequence_tools.last_plan, ModelPropagationPlan)
+    assert window.current_row == 1
+    (moved,) = _live(window, 1)
+    assert moved.provenance.source == tracked_source("tiny-video")
+    assert moved.track_id == 1 and moved.instance_id == 1 and isinstance(moved.geometry, Box)
+    message = window.statusBar().currentMessage()
+    assert "with the video model tiny-video" in message and "flow" not in message
+    # random weights predict a low quality: the object is weak, selected and queued
+    assert needs_check(moved) and window.editor.document.selection == (moved.uid,)
+    assert "1 objects selected for review" in message
+    window.undo()
+    assert _live(window, 1) == []
+    # the loaded tracker is kept for the next propagation with the same model
+    loaded = window.sequence_tools.tracking.tracker(video_model)
+    assert window.sequence_tools.tracking.tracker(video_model) is loaded
+    window.close()
+
+
+def test_propagate_falls_back_to_the_flow_without_a_video_model(
+    qtbot, moving_project: Path, tmp_path: Path
+):
+    import torch
+    import transformers
+
+    from roadmark.models.sam import wrap_transformers
+    from tests.models.test_sam_adapter import tiny_sam2_config
+
+    source = tmp_path / "hf"
+    torch.manual_seed(0)
+    transformers.Sam2Model(tiny_sam2_config()).save_pretrained(str(source))
+    image_model = tmp_path / "image.roadmodel"
+    wrap_transformers(image_model, source)
+    window = _open(qtbot, moving_project)
+    window.smart.set_model(image_model)  # a SAM 2 image checkpoint: no video memory
+    window.actions["sequence.propagate"].trigger()
+    _idle(qtbot, window)
+    assert [o.provenance.source for o in _live(window, 1)] == [PROPAGATED, PROPAGATED]
+    assert "along the optical flow" in window.statusBar().currentMessage()
+    window.close()

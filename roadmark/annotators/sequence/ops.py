@@ -1,9 +1,12 @@
 """Sequence tools on a project: what the GUI (or a script) asks for, as change plans.
 
 These functions read the store and the frame pixels and return plain plans; they write
-nothing. :func:`propagated_to_check` is the review queue of propagation: the propagated
-objects whose flow was unreliable (their ``confidence``, the share of their area the
-forward-backward check trusts, is below :data:`REVIEW_BELOW`), in project order; editing
+nothing. :func:`plan_propagation` propagates along the optical flow,
+:func:`plan_model_propagation` with a video model's memory (SAM 2). :func:`propagated_to_check`
+is the review queue of propagation: the flow-propagated objects whose flow was unreliable
+(their ``confidence``, the share of their area the forward-backward check trusts, is below
+:data:`REVIEW_BELOW`) and the model-tracked ones whose predicted quality is below
+:data:`~roadmark.annotators.sequence.model_propagation.WEAK_QUALITY`, in project order; editing
 one, or confirming it with :func:`confirm_command`, makes it a human keyframe and takes it
 off the queue. The GUI runs them in a worker thread and applies a plan as one undoable command;
 scripts apply it with :func:`~roadmark.annotators.changes.apply_changes`.
@@ -11,12 +14,26 @@ scripts apply it with :func:`~roadmark.annotators.changes.apply_changes`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from roadmark.annotators.changes import ObjectChange, as_keyframe, is_machine_made, is_propagated
+from roadmark.annotators.changes import (
+    ObjectChange,
+    as_keyframe,
+    is_machine_made,
+    is_model_tracked,
+    is_propagated,
+)
 from roadmark.annotators.errors import ToolInputError
+from roadmark.annotators.sequence.model_propagation import (
+    WEAK_QUALITY,
+    CancelFlag,
+    MaskTracker,
+    is_weak,
+    object_mask,
+    tracked_objects,
+)
 from roadmark.annotators.sequence.propagation import (
     FlowMethod,
     PropagationResult,
@@ -101,6 +118,101 @@ def plan_propagation(
     return PropagationPlan(frame, target, result, changes)
 
 
+@dataclass(frozen=True)
+class ModelPropagationPlan:
+    """Propagating one frame's objects through the next frames with a video model.
+
+    Attributes:
+        source: The frame the objects come from.
+        targets: The frames they were carried to, in sequence order.
+        model: The tracker's name.
+        objects: For each target, the tracked objects (before the changes skip tracks that
+            have a keyframe there).
+        changes: What to write on the targets.
+    """
+
+    source: Frame
+    targets: list[Frame]
+    model: str
+    objects: list[list[AnnotationObject]]
+    changes: list[ObjectChange]
+
+    @property
+    def weak(self) -> int:
+        """How many of the written objects are weak (queued for review)."""
+        return sum(1 for change in self.changes if is_weak(change.after))
+
+
+def following_frames(project: Project, frame: Frame, count: int) -> list[Frame]:
+    """Up to ``count`` frames after ``frame`` in its sequence, in order."""
+    later = sorted(
+        (
+            other
+            for other in project.frames()
+            if other.sequence == frame.sequence
+            and (other.sequence_index, other.id) > (frame.sequence_index, frame.id)
+        ),
+        key=lambda f: (f.sequence_index, f.id),
+    )
+    return later[:count]
+
+
+def plan_model_propagation(
+    project: Project,
+    pixels: PixelSource,
+    frame: Frame,
+    tracker: MaskTracker,
+    *,
+    frames: int = 1,
+    uids: Iterable[int] = (),
+    cancel: CancelFlag | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    user: str | None = None,
+) -> ModelPropagationPlan:
+    """Carry ``frame``'s objects (those in ``uids``, or all live ones when it is empty)
+    through the next ``frames`` frames of its sequence with ``tracker``.
+
+    Raises:
+        ToolInputError: ``frame`` is the last of its sequence, has no objects (or none of
+            ``uids``), or the frames differ in size.
+        FrameSourceError: A frame's pixels cannot be read.
+        Whatever the tracker raises (a cancelled run, a model error).
+    """
+    targets = following_frames(project, frame, max(1, frames))
+    if not targets:
+        raise ToolInputError(
+            f"frame {frame.name} is the last of sequence {frame.sequence!r}", field="frame"
+        )
+    chosen = set(uids)
+    objects = [o for o in project.objects(frame.id).live() if not chosen or o.uid in chosen]
+    first = pixels.load(frame.path, frame.video_frame)
+    height, width = first.shape[:2]
+    masks = [object_mask(obj, height, width) for obj in objects]
+    objects = [obj for obj, mask in zip(objects, masks, strict=True) if mask.any()]
+    masks = [mask for mask in masks if mask.any()]
+    if not objects:
+        raise ToolInputError(f"frame {frame.name} has no objects to propagate", field="frame")
+    images = [first]
+    for target in targets:
+        image = pixels.load(target.path, target.video_frame)
+        if image.shape[:2] != first.shape[:2]:
+            raise ToolInputError(
+                f"frames differ in size ({width}x{height} vs {image.shape[1]}x"
+                f"{image.shape[0]})",
+                field="image",
+            )
+        images.append(image)
+    tracked = tracker.track(images, masks, cancel=cancel, progress=progress)
+    who = user or project.user
+    made: list[list[AnnotationObject]] = []
+    changes: list[ObjectChange] = []
+    for target, answer in zip(targets, tracked, strict=True):
+        moved, _ = tracked_objects(objects, answer, model=tracker.name, user=who)
+        made.append(moved)
+        changes.extend(propagation_changes(target.id, project.objects(target.id), moved, user=who))
+    return ModelPropagationPlan(frame, targets, tracker.name, made, changes)
+
+
 def plan_interpolation(
     project: Project, sequence: str, track_ids: Iterable[int], *, user: str | None = None
 ) -> list[ObjectChange]:
@@ -127,10 +239,17 @@ class ReviewItem:
     confidence: float
 
 
-def needs_check(obj: AnnotationObject, below: float = REVIEW_BELOW) -> bool:
-    """A live propagated object whose flow was trusted on less than ``below`` of its area."""
+def needs_check(
+    obj: AnnotationObject, below: float = REVIEW_BELOW, *, weak_below: float = WEAK_QUALITY
+) -> bool:
+    """A live propagated object whose flow was trusted on less than ``below`` of its area,
+    or a live model-tracked one whose predicted quality is below ``weak_below``."""
     confidence = obj.provenance.confidence
-    return not obj.deleted and is_propagated(obj) and confidence is not None and confidence < below
+    if obj.deleted or confidence is None:
+        return False
+    if is_model_tracked(obj):
+        return confidence < weak_below
+    return is_propagated(obj) and confidence < below
 
 
 def propagated_to_check(project: Project, *, below: float = REVIEW_BELOW) -> list[ReviewItem]:

@@ -34,8 +34,9 @@ from PySide6.QtWidgets import (
 from roadmark.annotators.changes import ObjectChange, changes_command
 from roadmark.annotators.editor import EditorChange, touched_uids
 from roadmark.annotators.sequence.ops import (
-    REVIEW_BELOW,
+    ModelPropagationPlan,
     PropagationPlan,
+    needs_check,
     plan_interpolation,
     plan_propagation,
 )
@@ -53,6 +54,7 @@ from roadmark.annotators.tools.grabcut_tool import GrabCutRequest, GrabCutTool, 
 from roadmark.app.docks.tracks import TracksDock
 from roadmark.app.errors import error_text
 from roadmark.app.features.propagation_review import PropagationReview
+from roadmark.app.features.video_tracking import VideoTracking, tracked_message
 from roadmark.app.jobs import JobRunner, Progress
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.core.annotation import Frame, ObjectKind
@@ -125,7 +127,8 @@ class SequenceTools(QObject):
         self.jobs = JobRunner(window, dialogs=dialogs)
         self.reader = JobRunner(window, dialogs=False)
         self.segmenter = JobRunner(window, dialogs=False)
-        self.last_plan: PropagationPlan | None = None
+        self.last_plan: PropagationPlan | ModelPropagationPlan | None = None
+        self.tracking = VideoTracking()
         self._queued_request: GrabCutRequest | None = None
         self._tracks_stale = False
 
@@ -302,40 +305,50 @@ class SequenceTools(QObject):
     # -- propagation -----------------------------------------------------------------------
 
     def propagate(self) -> bool:
-        """Propagate the open frame's objects to the next frame of its sequence."""
+        """Propagate the open frame's objects to the next frame of its sequence: with the
+        Smart tool's model when it is a video model (the selected objects, or all;
+        :mod:`~roadmark.app.features.video_tracking`), else along the optical flow."""
         frame = self._frame()
         if frame is None:
             return False
         project, loader = self.project, self.window.loader
+        model, document = self.window.smart.model_path, self.editor.document
+        selection = document.selection if document is not None else ()
 
-        def work(progress: Progress) -> PropagationPlan:
+        def work(progress: Progress) -> PropagationPlan | ModelPropagationPlan:
+            plan = self.tracking.plan(project, loader, frame, model, selection, progress)
+            if plan is not None:
+                return plan
             progress.update(0, 1, "optical flow")
             return plan_propagation(project, loader, frame)
 
         return self._run(f"Propagating {frame.name}", work, self._propagated)
 
-    def _propagated(self, plan: PropagationPlan) -> None:
+    def _propagated(self, plan: PropagationPlan | ModelPropagationPlan) -> None:
         self.last_plan = plan
-        if not self.apply(plan.changes, f"Propagate to {plan.target.name}"):
+        target = plan.target if isinstance(plan, PropagationPlan) else plan.targets[-1]
+        if not self.apply(plan.changes, f"Propagate to {target.name}"):
             return
         command = self.editor.session.history.next_undo()
         uids = touched_uids(command) if command is not None else []
-        row = self.window.frames.row_of(plan.target.id)
+        row = self.window.frames.row_of(target.id)
         if row is not None:
             self.window.select_row(row)
         document = self.editor.document
         flagged: list[int] = []
-        if document is not None and document.frame.id == plan.target.id:
+        if document is not None and document.frame.id == target.id:
             for uid in uids:
                 obj = document.get(uid)
-                confidence = obj.provenance.confidence if obj is not None else None
-                if confidence is not None and confidence < REVIEW_BELOW:
+                if obj is not None and needs_check(obj):
                     flagged.append(uid)
             document.select(flagged)
+        if isinstance(plan, ModelPropagationPlan):
+            self._say(tracked_message(plan, len(flagged)), 12000)
+            return
         areas = plan.result.unreliable
-        share = sum(a.area for a in areas) / max(1, plan.target.width * plan.target.height)
+        share = sum(a.area for a in areas) / max(1, target.width * target.height)
         self._say(
-            f"Propagated {len(plan.changes)} objects to {plan.target.name}: "
+            f"Propagated {len(plan.changes)} objects to {target.name} along the optical flow: "
             f"{len(areas)} areas of unreliable flow ({share:.1%} of the frame); "
             f"{len(flagged)} objects selected for review.",
             12000,
