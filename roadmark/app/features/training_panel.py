@@ -44,7 +44,7 @@ from roadmark.core.errors import RoadmarkError
 from roadmark.io.training_set import labeled_frames, split_frames
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 register([ActionSpec("training.panel", "&Train a model on this project…", "Model", ())])
 
@@ -172,7 +172,7 @@ class _Bridge(QObject):
 class TrainingPanel(QWidget):
     """Settings, curves and results of a training run (see the module doc)."""
 
-    def __init__(self, window: MainWindow, *, dialogs: bool = True) -> None:
+    def __init__(self, window: ProjectWindow, *, dialogs: bool = True) -> None:
         super().__init__(window)
         self.window = window
         self.project = window.project
@@ -440,7 +440,8 @@ class TrainingPanel(QWidget):
 
     def _prelabeled(self, result: Any) -> None:
         self.last_prelabel = result
-        self.window.frames.set_frames(self.project.frames())
+        self.window.state.reload()  # the statuses of the pre-labeled frames
+        self.window.state.predictions_stored()
         message = f"Pre-labeled {result.predicted} frames with {result.model} ({result.device})."
         self.status.setText(message)
         self.window.statusBar().showMessage(message, 8000)
@@ -486,14 +487,14 @@ def _parse_size(text: str) -> tuple[int, int]:
 class TrainingDock(QDockWidget):
     """The dock holding the panel (hidden until Model > Train a model…)."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: ProjectWindow) -> None:
         super().__init__("Training", window)
         self.setObjectName("dock.training")
         self.panel = TrainingPanel(window)
         self.setWidget(self.panel)
 
 
-def install(window: MainWindow) -> TrainingPanel:
+def install(window: ProjectWindow) -> TrainingPanel:
     """Add Model > Train a model… and the Training dock (hidden) to ``window``."""
     dock = TrainingDock(window)
     window.add_dock(dock, Qt.DockWidgetArea.BottomDockWidgetArea)
