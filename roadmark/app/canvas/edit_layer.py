@@ -133,7 +133,7 @@ class EditLayer(QGraphicsItem):
             return
         painter.setClipRect(self.boundingRect())  # nothing outside: it would stay there
         scale = painter.worldTransform().m11() or 1.0
-        exposed = option.exposedRect  # type: ignore[attr-defined]
+        exposed = option.exposedRect
         preview = self.editor.preview()
         editing = set(preview.edited_uids) if preview else set()
         selection = set(document.selection)
