@@ -16,6 +16,7 @@ them show (frames, statuses, the open frame, predictions) lives in ``window.stat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer
@@ -263,7 +264,7 @@ class MainWindow(ProjectWindow):
         for direction, (dx, dy) in directions.items():
             for suffix, step in (("", 1), ("_far", 10)):
                 action_id = f"edit.nudge_{direction}{suffix}"
-                guarded[action_id] = lambda dx=dx * step, dy=dy * step: editor.nudge(dx, dy)
+                guarded[action_id] = partial(editor.nudge, dx * step, dy * step)
                 # Arrow keys move objects only while the canvas has the focus; in the
                 # docks they keep moving through the lists.
                 action = self.actions[action_id]
@@ -271,12 +272,12 @@ class MainWindow(ProjectWindow):
                 canvas.addAction(action)
                 action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         for name in TOOL_ACTIONS:
-            guarded[f"tool.{name}"] = lambda name=name: editor.set_tool(name)
+            guarded[f"tool.{name}"] = partial(editor.set_tool, name)
         for label in self.project.schema.labels:
-            guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
+            guarded[f"label.{label.id}"] = partial(editor.set_label, label.id)
         for name, spec in self.project.schema.attributes.items():
             if spec.type == "bool":
-                guarded[f"attribute.{name}"] = lambda name=name: editor.toggle_attribute(name)
+                guarded[f"attribute.{name}"] = partial(editor.toggle_attribute, name)
         for action_id, handler in guarded.items():
             bind(action_id, self.guard(handler))
         # Held on the canvas, W shows the raw frame until it is let go; fired from the menu
@@ -285,13 +286,13 @@ class MainWindow(ProjectWindow):
             self.actions["view.peek"], lambda: canvas.set_peek(True), lambda: canvas.set_peek(False)
         )
         bind("view.peek", self.peek_briefly)
-        for action_id, handler in {
+        for action_id, switch in {
             "view.overlay": canvas.set_overlay_visible,
             "view.outline": canvas.set_outline,
             "view.boxes": self._show_boxes,
             "tool.paint_behind": editor.set_paint_behind,
         }.items():
-            bind(action_id, handler)
+            bind(action_id, switch)
         self.actions["view.overlay"].setChecked(True)
         self.actions["view.boxes"].setChecked(True)
         group = QActionGroup(self)

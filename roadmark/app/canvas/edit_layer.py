@@ -387,8 +387,8 @@ class EditLayer(QGraphicsItem):
             painter.drawEllipse(QPointF(x, y), r, r)
         if preview.brush is not None:
             x, y, r = preview.brush
-            ring = BEHIND_RING if self.editor.context.paint_behind else QColor(255, 255, 255)
-            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (ring, 1.2)):
+            rim = BEHIND_RING if self.editor.context.paint_behind else QColor(255, 255, 255)
+            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (rim, 1.2)):
                 pen = QPen(pen_color, width)
                 pen.setCosmetic(True)
                 painter.setPen(pen)

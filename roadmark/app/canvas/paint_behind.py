@@ -90,7 +90,9 @@ class PaintBehindCue:
         document = self.editor.document
         if document is None or document.frame.id != command.frame_id:
             return 0
-        new = {o.uid for o in command.stored or () if o.kind is ObjectKind.REGION}
+        new = {
+            o.uid for o in command.stored or () if o.kind is ObjectKind.REGION and o.uid is not None
+        }
         if not new:
             return 0
         shapes = [obj for obj in map(document.get, new) if obj is not None]

@@ -183,14 +183,14 @@ class SequenceTools(QObject):
         return document.frame if document is not None else None
 
     def _run(
-        self, title: str, work: Callable[[Progress], Any], done: Callable[[Any], None]
+        self, title: str, work: Callable[[Progress], Any], done: Callable[[Any], object]
     ) -> bool:
         started = self.jobs.start(title, work, self._guarded_done(done), self._failed)
         if not started:
             self._say("Another operation is still running.")
         return started
 
-    def _guarded_done(self, done: Callable[[Any], None]) -> Callable[[Any], None]:
+    def _guarded_done(self, done: Callable[[Any], object]) -> Callable[[Any], None]:
         def run(result: Any) -> None:
             try:
                 done(result)
@@ -213,7 +213,7 @@ class SequenceTools(QObject):
                 continue
             if change.frame_id not in by_frame:
                 stored = self.project.objects(change.frame_id)
-                by_frame[change.frame_id] = {obj.uid: obj for obj in stored}
+                by_frame[change.frame_id] = {o.uid: o for o in stored if o.uid is not None}
             now = by_frame[change.frame_id].get(change.before.uid)
             if now is None or now.provenance.updated_at != change.before.provenance.updated_at:
                 return True

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
@@ -162,6 +162,17 @@ class CurveChart(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
 
 
+class _Settings(TypedDict):
+    """What the panel passes to ``TrainOptions`` (built in the training thread, where torch
+    is imported)."""
+
+    task: str
+    init: Path | None
+    input_size: tuple[int, int] | None
+    epochs: int
+    device: str
+
+
 class _Bridge(QObject):
     """Carries reports from the training thread to the GUI thread."""
 
@@ -174,7 +185,7 @@ class TrainingPanel(QWidget):
 
     def __init__(self, window: ProjectWindow, *, dialogs: bool = True) -> None:
         super().__init__(window)
-        self.window = window
+        self.project_window = window
         self.project = window.project
         self.jobs = JobRunner(window, dialogs=dialogs)
         self.result: Any = None
@@ -319,10 +330,10 @@ class TrainingPanel(QWidget):
             size_text = self.input_size.text().strip()
             size = _parse_size(size_text) if size_text else None
         except RoadmarkError as error:
-            self.window.show_error(str(error))
+            self.project_window.show_error(str(error))
             return False
         init = self.init.currentData()
-        settings = {
+        settings: _Settings = {
             "task": self.task.currentText(),
             "init": Path(init) if init not in (None, "choose") else None,
             "input_size": size,
@@ -397,7 +408,7 @@ class TrainingPanel(QWidget):
         if isinstance(error, BaseException):
             message = str(error) if isinstance(error, RoadmarkError) else repr(error)
             self.status.setText(f"Training failed: {message}")
-            self.window.show_error(f"Training failed: {message}")
+            self.project_window.show_error(f"Training failed: {message}")
             return
         self.result = result
         self.prelabel_button.setEnabled(result.out is not None)
@@ -435,16 +446,16 @@ class TrainingPanel(QWidget):
             f"Pre-labeling {len(todo)} frames with {model_path.name}",
             work,
             self._prelabeled,
-            lambda error: self.window.show_error(f"Pre-labeling failed: {error}"),
+            lambda error: self.project_window.show_error(f"Pre-labeling failed: {error}"),
         )
 
     def _prelabeled(self, result: Any) -> None:
         self.last_prelabel = result
-        self.window.state.reload()  # the statuses of the pre-labeled frames
-        self.window.state.predictions_stored()
+        self.project_window.state.reload()  # the statuses of the pre-labeled frames
+        self.project_window.state.predictions_stored()
         message = f"Pre-labeled {result.predicted} frames with {result.model} ({result.device})."
         self.status.setText(message)
-        self.window.statusBar().showMessage(message, 8000)
+        self.project_window.statusBar().showMessage(message, 8000)
 
     def close_jobs(self) -> None:
         """Cancel what runs (the window is closing)."""
