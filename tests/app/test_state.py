@@ -8,6 +8,8 @@ from pathlib import Path
 from roadmark.app.main_window import MainWindow
 from roadmark.app.state import ProjectState
 from roadmark.core.annotation import FrameStatus
+from roadmark.core.workflow import Action
+from roadmark.io import workflow
 from roadmark.io.frames import scan
 from roadmark.io.predictions import ranked_regions, write_predictions
 from roadmark.io.store import Project
@@ -101,6 +103,16 @@ def test_a_status_change_fans_out_once_to_the_filmstrip_document_and_status_bar(
     assert window.editor.document.frame.status is FrameStatus.REJECTED
     assert window.frames.frame(2).status is FrameStatus.REJECTED
     assert "rejected" in window.status.frame_label.text().lower()
+
+
+def test_the_review_dock_follows_a_stored_status_change(qtbot, small_project: Path):
+    window = _window(qtbot, small_project, frame=0)
+    frame_id = window.state.frame(0).id
+    assert "new" in window.quality.dock.state_label.text().lower()
+    status = workflow.move(window.project, frame_id, Action.START)  # stored by someone
+    window.state.set_status(frame_id, status)
+    assert "in progress" in window.quality.dock.state_label.text().lower()
+    assert window.frames.frame(0).status is FrameStatus.IN_PROGRESS
 
 
 def test_reload_keeps_the_open_frame_selected(qtbot, small_project: Path):

@@ -23,7 +23,7 @@ The workflow rules themselves live in :mod:`roadmark.core.workflow` and
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Mapping, Sized
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -163,6 +163,7 @@ class QualityTools(QObject):
         self.editor.subscribe(self._on_editor)
         window.session.subscribe(self._on_session)
         window.state.assignmentChanged.connect(self.refresh)
+        window.state.statusesChanged.connect(self._on_statuses)
         window.canvas.viewport().installEventFilter(self)
         window.canvas.installEventFilter(self)
         window.on_close(self._close_recorder)
@@ -496,7 +497,9 @@ class QualityTools(QObject):
 
     def _on_session(self, event: SessionEvent) -> None:
         self.touch()
-        if self.frame_id in event.statuses:
+
+    def _on_statuses(self, statuses: Mapping[int, FrameStatus]) -> None:
+        if self.frame_id in statuses:
             self.refresh()
 
 
