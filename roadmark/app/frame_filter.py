@@ -85,6 +85,10 @@ class FrameFilterBar(QWidget):
         for row in range(self.model.rowCount()):
             self.view.setRowHidden(row, not self.matches(self.model.frame(row)))
 
+    def reveal(self, row: int) -> None:
+        """Show the row even though the filter hides it (to open its frame)."""
+        self.view.setRowHidden(row, False)
+
     def shown_rows(self) -> list[int]:
         return [row for row in range(self.model.rowCount()) if not self.view.isRowHidden(row)]
 

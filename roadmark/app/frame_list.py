@@ -191,9 +191,9 @@ class FrameDelegate(QStyledItemDelegate):
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         painter.save()
-        rect: QRect = option.rect  # type: ignore[attr-defined]
-        palette = option.palette  # type: ignore[attr-defined]
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        rect: QRect = option.rect
+        palette = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
         if selected:
             painter.fillRect(rect, palette.highlight())
         thumb_rect = QRect(rect.left() + 4, rect.top() + 4, THUMB_WIDTH, rect.height() - 8)
@@ -226,7 +226,7 @@ class FrameDelegate(QStyledItemDelegate):
         painter.setPen(text_color)
         painter.drawText(QRect(text_left, top, width, line), Qt.AlignmentFlag.AlignLeft, number)
         number_width = QFontMetrics(bold).horizontalAdvance(number + "  ")
-        painter.setFont(option.font)  # type: ignore[attr-defined]
+        painter.setFont(option.font)
         if isinstance(frame, Frame):
             painter.setPen(quiet)
             place = f"#{frame.sequence_index}"

@@ -6,26 +6,22 @@ attributes on the right, tools on top, zoom, cursor and label under the cursor i
 status bar. Every edit is committed to the project at once; reopening a project returns
 to the frame last shown.
 
-Other features add their docks and actions from their own modules:
-``window.add_dock(dock, area)`` and ``shortcuts.register([...])`` then
-``window.actions.bind(id, handler)``.
+Features are installed from their own modules and see the window only as a
+:class:`~roadmark.app.window_api.ProjectWindow`: ``window.add_dock(dock, area)`` and
+``shortcuts.register([...])`` then ``window.actions.bind(id, handler)``; what several of
+them show (frames, statuses, the open frame, predictions) lives in ``window.state``
+(:class:`~roadmark.app.state.ProjectState`), which the filmstrip and the status bar follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 
+import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QActionGroup, QCloseEvent, QShowEvent
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFrame,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QToolBar,
-    QWidget,
-)
+from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea, QToolBar, QWidget
 
 from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app.canvas import paint_behind
@@ -35,7 +31,6 @@ from roadmark.app.canvas.view import ZOOM_STEP, FrameCanvas
 from roadmark.app.docks.attributes import AttributesDock
 from roadmark.app.docks.labels import LabelsDock
 from roadmark.app.docks.objects import ObjectsDock
-from roadmark.app.errors import error_text
 from roadmark.app.features import (
     dataset_io,
     guided_review,
@@ -46,10 +41,12 @@ from roadmark.app.features import (
     team_mode,
     training_panel,
 )
+from roadmark.app.frame_filter import FrameFilterBar, wrap_with_filter
 from roadmark.app.frame_list import FrameListModel, ThumbnailLoader, make_frame_view
 from roadmark.app.label_picker import pick_label
 from roadmark.app.shortcuts import ActionRegistry, ShortcutsDialog, all_actions
 from roadmark.app.status import EditorStatus
+from roadmark.app.window_api import ProjectWindow
 from roadmark.core.annotation import FrameStatus
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import History
@@ -86,7 +83,7 @@ def _scrollable(dock: QDockWidget) -> None:
     dock.setWidget(scroll)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ProjectWindow):
     """Shows and edits one project.
 
     Args:
@@ -95,8 +92,7 @@ class MainWindow(QMainWindow):
     """
 
     def __init__(self, project: Project, *, prefetch: bool = True) -> None:
-        super().__init__()
-        self.project = project
+        super().__init__(project)
         self.setWindowTitle(f"roadmark — {project.location}")
         self.loader = FrameLoader(lambda path: project.root / path)
         self.session = EditSession(
@@ -111,9 +107,6 @@ class MainWindow(QMainWindow):
             project, self.loader, enabled=prefetch, render=self._render_ahead
         )
         self.prepared: PreparedFrame | None = None
-        self.current_row: int | None = None
-        self.last_error: str | None = None
-        self._error_box: QMessageBox | None = None
         self._prefetch_timer = QTimer(self)
         self._prefetch_timer.setSingleShot(True)
         self._prefetch_timer.setInterval(150)
@@ -123,13 +116,15 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.actions = ActionRegistry(self, all_actions(project.schema))
         self.thumbnails = ThumbnailLoader(lambda path: project.root / path)
-        self.frames = FrameListModel(project.frames(), self.thumbnails)
+        self.frames = FrameListModel(self.state.frames, self.thumbnails)
         self.frame_view = make_frame_view(self.frames)
         self.frame_view.selectionModel().currentRowChanged.connect(
             lambda current, _previous: self.show_row(current.row())
         )
+        self.frame_filter = FrameFilterBar(self.frames, self.frame_view, project.user)
         self.frames_dock = self.add_dock(
-            self._dock("Frames", "frames", self.frame_view), Qt.DockWidgetArea.LeftDockWidgetArea
+            self._dock("Frames", "frames", wrap_with_filter(self.frame_view, self.frame_filter)),
+            Qt.DockWidgetArea.LeftDockWidgetArea,
         )
         self.labels_dock = self.add_dock(
             LabelsDock(self.editor, self), Qt.DockWidgetArea.RightDockWidgetArea
@@ -153,10 +148,12 @@ class MainWindow(QMainWindow):
         self.canvas.error.connect(self.show_error)
         self._on_history(self.session.history)
         self._on_editor("tool")
-        self._closing: list[Callable[[], object]] = []
+        self.state.framesChanged.connect(self._on_frames)
+        self.state.statusesChanged.connect(self._on_statuses)
+        self.state.assignmentChanged.connect(self._on_assignment)
         self._shown = False
         self.sequence_tools = sequence_tools.install(self)
-        self.quality = quality.install(self)
+        self.quality = quality.install(self, effort=lambda: self.guided_review.regions.effort)
         self.dataset_io = dataset_io.install(self)
         self.guided_review = guided_review.install(self)
         self.training = training_panel.install(self)
@@ -220,12 +217,6 @@ class MainWindow(QMainWindow):
             self._shown = True
             self._size_right_docks()
 
-    def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        """Add a dock and a View-menu toggle for it."""
-        self.addDockWidget(area, dock)
-        self.actions.menu("View").addAction(dock.toggleViewAction())
-        return dock
-
     def _bind_actions(self) -> None:
         editor, canvas, bind = self.editor, self.canvas, self.actions.bind
         guarded: dict[str, Callable[[], object]] = {
@@ -273,7 +264,7 @@ class MainWindow(QMainWindow):
         for direction, (dx, dy) in directions.items():
             for suffix, step in (("", 1), ("_far", 10)):
                 action_id = f"edit.nudge_{direction}{suffix}"
-                guarded[action_id] = lambda dx=dx * step, dy=dy * step: editor.nudge(dx, dy)
+                guarded[action_id] = partial(editor.nudge, dx * step, dy * step)
                 # Arrow keys move objects only while the canvas has the focus; in the
                 # docks they keep moving through the lists.
                 action = self.actions[action_id]
@@ -281,12 +272,12 @@ class MainWindow(QMainWindow):
                 canvas.addAction(action)
                 action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         for name in TOOL_ACTIONS:
-            guarded[f"tool.{name}"] = lambda name=name: editor.set_tool(name)
+            guarded[f"tool.{name}"] = partial(editor.set_tool, name)
         for label in self.project.schema.labels:
-            guarded[f"label.{label.id}"] = lambda label_id=label.id: editor.set_label(label_id)
+            guarded[f"label.{label.id}"] = partial(editor.set_label, label.id)
         for name, spec in self.project.schema.attributes.items():
             if spec.type == "bool":
-                guarded[f"attribute.{name}"] = lambda name=name: editor.toggle_attribute(name)
+                guarded[f"attribute.{name}"] = partial(editor.toggle_attribute, name)
         for action_id, handler in guarded.items():
             bind(action_id, self.guard(handler))
         # Held on the canvas, W shows the raw frame until it is let go; fired from the menu
@@ -295,13 +286,13 @@ class MainWindow(QMainWindow):
             self.actions["view.peek"], lambda: canvas.set_peek(True), lambda: canvas.set_peek(False)
         )
         bind("view.peek", self.peek_briefly)
-        for action_id, handler in {
+        for action_id, switch in {
             "view.overlay": canvas.set_overlay_visible,
             "view.outline": canvas.set_outline,
             "view.boxes": self._show_boxes,
             "tool.paint_behind": editor.set_paint_behind,
         }.items():
-            bind(action_id, handler)
+            bind(action_id, switch)
         self.actions["view.overlay"].setChecked(True)
         self.actions["view.boxes"].setChecked(True)
         group = QActionGroup(self)
@@ -343,23 +334,6 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         self.toolbar = bar
 
-    def on_close(self, stop: Callable[[], object]) -> None:
-        """Call ``stop`` when the window closes, before the project is closed (features stop
-        their background jobs with it)."""
-        self._closing.append(stop)
-
-    def guard(self, handler: Callable[[], object]) -> Callable[[], None]:
-        """``handler`` as an action callback: an error is shown, not raised into Qt (a bug's
-        traceback is logged as well)."""
-
-        def run() -> None:
-            try:
-                handler()
-            except Exception as error:  # every failure reaches the person
-                self.show_error(error_text(error))
-
-        return run
-
     def _outline_width(self, step: float) -> None:
         width = self.canvas.change_outline_width(step)
         self.statusBar().showMessage(f"Outlines {width:g} px wide", 3000)
@@ -374,26 +348,21 @@ class MainWindow(QMainWindow):
         self.canvas.edit_layer.show_boxes = on
         self.canvas.refresh()
 
-    def show_error(self, message: str) -> None:
-        """Tell the user an action failed: in the status bar and a (non-blocking) box."""
-        self.statusBar().showMessage(message, 8000)
-        self.last_error = message
-        if self._error_box is None:
-            self._error_box = QMessageBox(QMessageBox.Icon.Warning, "roadmark", "", parent=self)
-            self._error_box.setModal(False)
-        self._error_box.setText(message)
-        self._error_box.show()
-
     # -- frames ----------------------------------------------------------------------------
+
+    @property
+    def current_row(self) -> int | None:
+        """The open frame's filmstrip position (``None``: none open)."""
+        return self.state.current_row
 
     def select_row(self, row: int) -> None:
         """Show the frame at position ``row`` (clamped to the list)."""
-        if self.frames.rowCount() == 0:
+        if len(self.state) == 0:
             self.statusBar().showMessage(
                 "This project has no frames yet: roadmark add PROJECT PATH"
             )
             return
-        row = max(0, min(row, self.frames.rowCount() - 1))
+        row = max(0, min(row, len(self.state) - 1))
         self.frame_view.setCurrentIndex(self.frames.index(row))
 
     def step(self, delta: int) -> None:
@@ -402,11 +371,11 @@ class MainWindow(QMainWindow):
 
     def step_unfinished(self, direction: int) -> None:
         """Go to the next (or previous) frame that is not done, wrapping around."""
-        count = self.frames.rowCount()
+        count = len(self.state)
         start = self.current_row if self.current_row is not None else -direction
         for offset in range(1, count + 1):
             row = (start + direction * offset) % count
-            if self.frames.frame(row).status in UNFINISHED:
+            if self.state.frame(row).status in UNFINISHED:
                 self.select_row(row)
                 return
         self.statusBar().showMessage("Every frame is done.", 5000)
@@ -415,7 +384,7 @@ class MainWindow(QMainWindow):
         """Make the frame at ``row`` the open one."""
         if row < 0:
             return
-        frame = self.frames.frame(row)
+        frame = self.state.frame(row)
         if self.prepared is not None and self.prepared.frame.id == frame.id:
             return
         hidden = sorted(self.editor.hidden_labels)
@@ -428,7 +397,6 @@ class MainWindow(QMainWindow):
             self.prepared.views = self._views()
             self.preparer.keep(self.prepared)
         self.prepared = prepared
-        self.current_row = row
         views = prepared.views
         self.editor.open(prepared.document)
         overlay = views.get("overlay") if views.get("overlay_key") == self._overlay_key() else None
@@ -437,8 +405,27 @@ class MainWindow(QMainWindow):
         )
         if not self.project.read_only:
             self.project.set_meta(LAST_FRAME_KEY, str(frame.id))
-        self.status.set_frame(row, self.frames.rowCount(), prepared.document.frame)
+        self.status.set_frame(row, len(self.state), prepared.document.frame)
+        self.state.set_current(frame.id)
         self._prefetch_timer.start()
+
+    def shown_image(self, frame_id: int) -> np.ndarray | None:
+        prepared = self.prepared
+        return prepared.image if prepared is not None and prepared.frame.id == frame_id else None
+
+    def reread_frames(self) -> None:
+        current = self.state.current_frame_id
+        self.prepared = None
+        self.state.set_current(None)
+        self.state.reload()
+        self.preparer.invalidate(frame.id for frame in self.state.frames)
+        row = self.state.row_of(current) if current is not None else None
+        self.select_row(row if row is not None else 0)
+        if row is not None:
+            self.show_row(row)  # the selection did not move, so read the frame again
+
+    def open_window(self, location: str, *, frame: int | None = None) -> MainWindow:
+        return type(self).open_project(location, frame=frame, prefetch=self.preparer.enabled)
 
     def _overlay_key(self) -> tuple[bool, tuple[int, ...]]:
         return (self.canvas.overlay.outline, tuple(sorted(self.editor.hidden_labels)))
@@ -464,7 +451,7 @@ class MainWindow(QMainWindow):
         if self.current_row is None:
             return
         rows = [self.current_row + 1, self.current_row - 1]
-        ids = [self.frames.frame(r).id for r in rows if 0 <= r < self.frames.rowCount()]
+        ids = [self.state.frame(r).id for r in rows if 0 <= r < len(self.state)]
         self.preparer.request(ids, sorted(self.editor.hidden_labels))
 
     def mark_done(self) -> None:
@@ -479,30 +466,27 @@ class MainWindow(QMainWindow):
                 workflow.move(self.project, frame_id, Action.START)
             status = workflow.move(self.project, frame_id, Action.FINISH)
         self.session.forget_start(frame_id)  # undo after finishing leaves the status alone
-        document.set_frame_status(status)
-        self.frames.set_status(frame_id, status)
+        self.state.set_status(frame_id, status)
         self.step_unfinished(1)
 
     # -- editing ---------------------------------------------------------------------------
 
     def undo(self) -> None:
         """Undo the last edit, first showing its frame when it is another one."""
-        self._show_frame(self.editor.frame_of_next("undo"))
+        self._show_frame_of(self.editor.frame_of_next("undo"))
         command = self.editor.undo()
         if command is not None:
             self.statusBar().showMessage(f"Undid: {command.text}", 4000)
 
     def redo(self) -> None:
-        self._show_frame(self.editor.frame_of_next("redo"))
+        self._show_frame_of(self.editor.frame_of_next("redo"))
         command = self.editor.redo()
         if command is not None:
             self.statusBar().showMessage(f"Redid: {command.text}", 4000)
 
-    def _show_frame(self, frame_id: int | None) -> None:
+    def _show_frame_of(self, frame_id: int | None) -> None:
         if frame_id is not None:
-            row = self.frames.row_of(frame_id)
-            if row is not None:
-                self.select_row(row)
+            self.show_frame(frame_id)
 
     def copy_selection(self) -> None:
         clipboard = self.editor.copy_selection()
@@ -540,14 +524,35 @@ class MainWindow(QMainWindow):
     # -- observing -------------------------------------------------------------------------
 
     def _on_session(self, event: SessionEvent) -> None:
-        for frame_id, status in event.statuses.items():
-            self.frames.set_status(frame_id, status)
         current = self.editor.document.frame.id if self.editor.document else None
         self.preparer.invalidate(f for f in event.frame_ids if f != current)
-        if current in event.statuses and self.current_row is not None:
-            self.status.set_frame(
-                self.current_row, self.frames.rowCount(), self.editor.document.frame
-            )  # type: ignore[union-attr]
+        self.state.set_statuses(event.statuses)
+
+    def _on_statuses(self, statuses: Mapping[int, FrameStatus]) -> None:
+        """The one place a status change fans out: the filmstrip, the open document and
+        the status bar."""
+        for frame_id, status in statuses.items():
+            self.frames.set_status(frame_id, status)
+        document = self.editor.document
+        if document is None or document.frame.id not in statuses:
+            return
+        status = statuses[document.frame.id]
+        if document.frame.status != status:
+            document.set_frame_status(status)
+        if self.current_row is not None:
+            self.status.set_frame(self.current_row, len(self.state), document.frame)
+
+    def _on_frames(self) -> None:
+        """The frame list was read again or reordered: the filmstrip follows, keeping the
+        open frame selected."""
+        self.frames.set_frames(self.state.frames)
+        row = self.current_row
+        if row is not None:
+            self.frame_view.setCurrentIndex(self.frames.index(row))
+
+    def _on_assignment(self) -> None:
+        self.frames.update_frames(self.state.frames)
+        self.frame_filter.refresh_assignees()
 
     def _on_history(self, history: History) -> None:
         undo, redo = self.actions["edit.undo"], self.actions["edit.redo"]
@@ -565,8 +570,7 @@ class MainWindow(QMainWindow):
             self.canvas.refresh()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        for stop in reversed(self._closing):
-            stop()
+        self.run_closing()
         self._prefetch_timer.stop()
         self.editor.tool.cancel()
         self.preparer.close()

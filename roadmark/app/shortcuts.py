@@ -354,7 +354,8 @@ class ShortcutsDialog(QDialog):
         clashing = {action_id for ids in conflicts.values() for action_id in ids}
         for row, spec in enumerate(self.registry.specs):
             item = self.table.item(row, 0)
-            item.setForeground(QColor(220, 60, 60) if spec.id in clashing else QColor())
+            if item is not None:
+                item.setForeground(QColor(220, 60, 60) if spec.id in clashing else QColor())
         if conflicts:
             self.message.setText(
                 "Keys used twice: "

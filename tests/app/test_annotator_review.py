@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel
 
 from roadmark.analysis.uncertainty import frame_regions
 from roadmark.app.docks.review import CommentDialog
-from roadmark.app.features.guided_review import REVIEW_MAX_ZOOM
+from roadmark.app.features.review_queue import REVIEW_MAX_ZOOM
 from roadmark.app.main_window import MainWindow
 from roadmark.core.annotation import FrameStatus
 from roadmark.core.prediction import FramePrediction, SegmentationMaps

@@ -87,7 +87,7 @@ def test_queue_accept_reject_undo_and_provenance(qtbot, predicted: Path):
     regions = ranked_regions(project)
     assert len(guided.queue) == len(regions) > 3
     assert "regions left" in guided.dock.progress.text()
-    assert guided.effort.minutes > 0
+    assert guided.regions.effort.minutes > 0
 
     # U jumps to the highest-scored region: switches frame, zooms, marks the region.
     QTest.keyClick(window, Qt.Key.Key_U)
@@ -186,7 +186,7 @@ def test_layers_threshold_compare_and_effort_order(qtbot, predicted: Path):
 
     window.actions["frame.sort_effort"].trigger()
     order = [f.id for f in window.frames.frames()]
-    minutes = [guided.effort.frame_seconds(f) for f in order]
+    minutes = [guided.regions.effort.frame_seconds(f) for f in order]
     assert minutes == sorted(minutes, reverse=True)
     assert window.frames.frame(window.current_row).id == guided.frame_id
     window.actions["frame.sort_effort"].trigger()
@@ -197,20 +197,20 @@ def test_audit_queue_fix_confirm_flag(qtbot, predicted: Path):
     window = open_window(qtbot, predicted, frame=1)
     guided = window.guided_review
     window.actions["audit.refresh"].trigger()
-    qtbot.waitUntil(lambda: guided.audit is not None, timeout=10000)
-    first = guided.findings[0]
+    qtbot.waitUntil(lambda: guided.auditor.audit is not None, timeout=10000)
+    first = guided.auditor.findings[0]
     frame0 = window.project.frames()[0].id
     assert first.kind == "wrong_label" and first.frame_id == frame0
     assert (first.labeled, first.predicted) == (PERSON, CAR)
     guided.dock.findings.setCurrentItem(guided.dock.findings.topLevelItem(0))
-    guided.go_to_finding(0)
+    guided.auditor.go_to_finding(0)
     assert guided.frame_id == frame0
     assert list(window.editor.document.selection) == list(first.uids)
     window.actions["audit.flag"].trigger()
     assert AuditState.load(window.project).flagged == {frame0}
-    count = len(guided.findings)
+    count = len(guided.auditor.findings)
     window.actions["audit.confirm"].trigger()
-    assert len(guided.findings) == count - 1
+    assert len(guided.auditor.findings) == count - 1
     assert AuditState.load(window.project).confirmed == {first.key}
     assert provenance_kind(window.editor.document.get(first.uids[0])) == VERIFIED
 
@@ -228,14 +228,14 @@ def test_audit_runs_a_model_in_the_background(qtbot, predicted: Path, tmp_path: 
     new_torchvision_model(model, "lraspp_mobilenet_v3_large", schema=cityscapes_schema(), seed=0)
     window = open_window(qtbot, predicted, frame=1)
     guided = window.guided_review
-    guided.jobs.dialogs = False
-    guided.ask_model = lambda: str(model)
+    guided.auditor.jobs.dialogs = False
+    guided.auditor.ask_model = lambda: str(model)
     window.actions["audit.run"].trigger()
-    qtbot.waitUntil(lambda: guided.audit is not None, timeout=60000)
-    assert guided.audit.model == "seg"
-    assert guided.audit.frames == (window.project.frames()[0].id,)  # the labeled frame
+    qtbot.waitUntil(lambda: guided.auditor.audit is not None, timeout=60000)
+    assert guided.auditor.audit.model == "seg"
+    assert guided.auditor.audit.frames == (window.project.frames()[0].id,)  # the labeled frame
     assert guided.dock.tabs.currentIndex() == 1
-    assert guided.dock.findings.topLevelItemCount() == len(guided.findings)
+    assert guided.dock.findings.topLevelItemCount() == len(guided.auditor.findings)
 
 
 def test_model_chooser_limits_layers_queue_and_accept(qtbot, predicted: Path):

@@ -133,7 +133,7 @@ class EditLayer(QGraphicsItem):
             return
         painter.setClipRect(self.boundingRect())  # nothing outside: it would stay there
         scale = painter.worldTransform().m11() or 1.0
-        exposed = option.exposedRect  # type: ignore[attr-defined]
+        exposed = option.exposedRect
         preview = self.editor.preview()
         editing = set(preview.edited_uids) if preview else set()
         selection = set(document.selection)
@@ -387,8 +387,8 @@ class EditLayer(QGraphicsItem):
             painter.drawEllipse(QPointF(x, y), r, r)
         if preview.brush is not None:
             x, y, r = preview.brush
-            ring = BEHIND_RING if self.editor.context.paint_behind else QColor(255, 255, 255)
-            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (ring, 1.2)):
+            rim = BEHIND_RING if self.editor.context.paint_behind else QColor(255, 255, 255)
+            for pen_color, width in ((QColor(0, 0, 0, 200), 3.0), (rim, 1.2)):
                 pen = QPen(pen_color, width)
                 pen.setCosmetic(True)
                 painter.setPen(pen)

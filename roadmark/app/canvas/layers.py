@@ -65,7 +65,7 @@ class BufferItem(QGraphicsItem):
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
-        exposed = option.exposedRect.intersected(self.boundingRect()).toAlignedRect()  # type: ignore[attr-defined]
+        exposed = option.exposedRect.intersected(self.boundingRect()).toAlignedRect()
         if exposed.isEmpty():
             return
         painter.drawImage(QRectF(exposed), self._image, QRectF(exposed))

@@ -138,10 +138,10 @@ class OutlineLayer(QGraphicsItem):
         assert obj.uid is not None
         cached = self._cache.get((obj.uid, level))
         if cached is None or cached[0] is not obj.geometry:
-            bounds = tuple(float(v) for v in obj.region.bounds)
+            x0, y0, x1, y1 = (float(v) for v in obj.region.bounds)
             path = region_path(simplified(obj.region, level))
-            cached = (obj.geometry, path, bounds)  # type: ignore[assignment]
-            self._cache[obj.uid, level] = cached  # type: ignore[assignment]
+            cached = (obj.geometry, path, (x0, y0, x1, y1))
+            self._cache[obj.uid, level] = cached
         return cached[1], cached[2]
 
     def _pen(self, label_id: int) -> QPen:
@@ -164,7 +164,7 @@ class OutlineLayer(QGraphicsItem):
             bool(getattr(self.overlay, "outline", False)), transform.m11()
         ):
             return
-        exposed = option.exposedRect.intersected(self._size)  # type: ignore[attr-defined]
+        exposed = option.exposedRect.intersected(self._size)
         if exposed.isEmpty():
             return
         # Tiles of TILE x TILE device pixels over the frame at this zoom: a pan draws only

@@ -22,7 +22,7 @@ from roadmark.core.history import History
 
 if TYPE_CHECKING:
     from roadmark.annotators.editor import EditorChange
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 HOLD_S = 0.4  # holding Q longer than this makes it a hold, not a tap
 
@@ -31,7 +31,7 @@ class PaintBehindCue:
     """The paint-behind state on the canvas and in the status bar, the hold key, and the
     send-to-bottom hint."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: ProjectWindow) -> None:
         self.window = window
         self.editor = window.editor
         self.canvas = window.canvas
@@ -90,7 +90,9 @@ class PaintBehindCue:
         document = self.editor.document
         if document is None or document.frame.id != command.frame_id:
             return 0
-        new = {o.uid for o in command.stored or () if o.kind is ObjectKind.REGION}
+        new = {
+            o.uid for o in command.stored or () if o.kind is ObjectKind.REGION and o.uid is not None
+        }
         if not new:
             return 0
         shapes = [obj for obj in map(document.get, new) if obj is not None]
@@ -106,11 +108,11 @@ class PaintBehindCue:
         )
 
 
-def _keys(window: MainWindow, action_id: str) -> str:
+def _keys(window: ProjectWindow, action_id: str) -> str:
     keys = window.actions[action_id].shortcuts()
     return keys[0].toString() if keys else "no key"
 
 
-def install(window: MainWindow) -> PaintBehindCue:
+def install(window: ProjectWindow) -> PaintBehindCue:
     """Add the paint-behind cues, the hold key and the send-to-bottom hint to ``window``."""
     return PaintBehindCue(window)

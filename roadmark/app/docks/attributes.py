@@ -276,10 +276,9 @@ class AttributesDock(QDockWidget):
             if value is MIXED:
                 line.setPlaceholderText("(several values)")
             line.editingFinished.connect(
-                lambda: (
-                    line.isModified()
-                    and self._apply(lambda: self.editor.set_attribute(name, line.text()))
-                )
+                lambda: self._apply(lambda: self.editor.set_attribute(name, line.text()))
+                if line.isModified()
+                else None
             )
             widget = line
         widget.setToolTip(tip)

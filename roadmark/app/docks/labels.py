@@ -106,7 +106,7 @@ class LabelTableModel(QAbstractTableModel):
 
     def setData(self, index: Index, value: object, role: int = Qt.ItemDataRole.EditRole) -> bool:
         if role == Qt.ItemDataRole.CheckStateRole and index.column() == 0:
-            visible = Qt.CheckState(value) == Qt.CheckState.Checked  # type: ignore[arg-type]
+            visible = Qt.CheckState(value) == Qt.CheckState.Checked
             self.editor.set_label_hidden(self.labels[index.row()].id, not visible)
             self.dataChanged.emit(index, index)
             return True

@@ -211,7 +211,7 @@ class ObjectTableModel(QAbstractTableModel):
     def setData(self, index: Index, value: object, role: int = Qt.ItemDataRole.EditRole) -> bool:
         if role == Qt.ItemDataRole.CheckStateRole and index.column() == 0 and self.document:
             obj = self.rows[index.row()]
-            visible = Qt.CheckState(value) == Qt.CheckState.Checked  # type: ignore[arg-type]
+            visible = Qt.CheckState(value) == Qt.CheckState.Checked
             if obj.uid is not None:
                 self.document.set_hidden([obj.uid], not visible)
             return True
@@ -226,7 +226,8 @@ class ObjectTableModel(QAbstractTableModel):
         return [MIME]
 
     def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:
-        uids = sorted({self.rows[i.row()].uid for i in indexes if i.isValid()} - {None})
+        chosen = {self.rows[i.row()].uid for i in indexes if i.isValid()}
+        uids = sorted(uid for uid in chosen if uid is not None)
         data = QMimeData()
         data.setData(MIME, json.dumps(uids).encode())
         return data
@@ -384,9 +385,9 @@ class ObjectsDock(QDockWidget):
                     selection.select(self.model.index(row, 0), self.model.index(row, 0))
                 model.select(selection, flag | QItemSelectionModel.SelectionFlag.Rows)
             if document.selection:
-                row = self.model.row_of(document.selection[-1])
-                if row is not None:
-                    self.view.scrollTo(self.model.index(row, 1))
+                last = self.model.row_of(document.selection[-1])
+                if last is not None:
+                    self.view.scrollTo(self.model.index(last, 1))
         finally:
             self._syncing = False
 

@@ -71,7 +71,7 @@ class TracksDock(QDockWidget):
     ) -> None:
         super().__init__("Tracks", parent)
         self.setObjectName("tracks")
-        self.actions = actions
+        self.track_actions = actions
         self.schema = schema
         self.summaries: list[TrackSummary] = []
         self.current_position: int | None = None
@@ -89,7 +89,7 @@ class TracksDock(QDockWidget):
             if width:
                 self.table.setColumnWidth(column, width)
         self.table.cellDoubleClicked.connect(
-            lambda row, _column: self._with_track(row, self.actions.select_track)
+            lambda row, _column: self._with_track(row, self.track_actions.select_track)
         )
         self.message = QLabel()
         buttons = QHBoxLayout()
@@ -204,20 +204,20 @@ class TracksDock(QDockWidget):
     def _interpolate(self) -> None:
         chosen = self.selected_tracks() or sorted({s.track_id for s in self.summaries})
         if chosen:
-            self.actions.interpolate_tracks(chosen)
+            self.track_actions.interpolate_tracks(chosen)
 
     def _split(self) -> None:
         chosen = self._need(1)
         if chosen:
-            self.actions.split_track(chosen[0])
+            self.track_actions.split_track(chosen[0])
 
     def _merge(self) -> None:
         chosen = self._need(2)
         if chosen:
             keep, absorb = sorted(chosen[:2])
-            self.actions.merge_tracks(keep, absorb)
+            self.track_actions.merge_tracks(keep, absorb)
 
     def _delete(self) -> None:
         chosen = self._need(1)
         if chosen:
-            self.actions.delete_tracks(chosen)
+            self.track_actions.delete_tracks(chosen)

@@ -29,10 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from roadmark.analysis.object_audit import MISSING_OBJECT, WRONG_LABEL
 from roadmark.core.effort import CostModel
 from roadmark.core.prediction import RegionKind, UncertainRegion
 from roadmark.core.schema import LabelSchema
-from roadmark.io.label_audit import DISAGREEMENT, MISSING_OBJECT, WRONG_LABEL, AuditFinding
+from roadmark.io.label_audit import DISAGREEMENT, AuditFinding
 
 SCOPE_FRAME = "frame"
 SCOPE_PROJECT = "project"
@@ -266,8 +267,8 @@ class UncertaintyDock(QDockWidget):
         self.mark_region(current)
 
     def mark_region(self, index: int) -> None:
-        if 0 <= index < self.regions.topLevelItemCount():
-            item = self.regions.topLevelItem(index)
+        item = self.regions.topLevelItem(index) if index >= 0 else None
+        if item is not None:
             self.regions.setCurrentItem(item)
             self.regions.scrollToItem(item)
         else:

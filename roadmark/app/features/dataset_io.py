@@ -12,7 +12,8 @@ the import added labels to the schema (``Add labels the project lacks``), a new 
 the project takes the old one's place (same frame, size and docks), since the label list,
 colors and shortcuts are built from the schema when a window opens.
 
-:func:`install` adds both actions to a :class:`~roadmark.app.main_window.MainWindow`.
+:func:`install` adds both actions to a project window
+(:class:`~roadmark.app.window_api.ProjectWindow`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from roadmark.io.formats.common import Job, parse_mapping
 from roadmark.io.formats.jobs import ExportReport, ImportReport, export_dataset, import_dataset
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 MAX_WARNINGS_SHOWN = 8
 
@@ -309,13 +310,13 @@ class DatasetIO(QObject):
         dialogs: Show progress dialogs for long jobs (tests may switch them off).
     """
 
-    def __init__(self, window: MainWindow, *, dialogs: bool = True) -> None:
+    def __init__(self, window: ProjectWindow, *, dialogs: bool = True) -> None:
         super().__init__(window)
         self.window = window
         self.project = window.project
         self.jobs = JobRunner(window, dialogs=dialogs)
         self.last_import: ImportReport | None = None
-        self.reopened: MainWindow | None = None
+        self.reopened: ProjectWindow | None = None
         self.last_export: ExportReport | None = None
         window.actions.bind("file.import_dataset", self.import_dialog)
         window.actions.bind("file.export_dataset", self.export_dialog)
@@ -375,16 +376,8 @@ class DatasetIO(QObject):
         self.last_import = report
         window = self.window
         window.session.history.clear()
-        frames = self.project.frames()
-        window.preparer.invalidate(frame.id for frame in frames)
-        current = window.prepared.frame.id if window.prepared is not None else None
-        window.prepared = None
-        window.frames.set_frames(frames)
-        row = window.frames.row_of(current) if current is not None else None
-        window.current_row = None
-        window.select_row(row if row is not None else 0)
-        if row is not None:
-            window.show_row(row)  # the selection did not move, so read the frame again
+        window.reread_frames()
+        window.state.predictions_stored()  # replaced frames take their predictions along
         added = f"; labels added: {', '.join(report.labels_added)}" if report.labels_added else ""
         message = (
             f"Imported {report.objects} objects on {report.frames} frames "
@@ -402,7 +395,7 @@ class DatasetIO(QObject):
     # -- export ----------------------------------------------------------------------------
 
     def export_dialog(self) -> None:
-        dialog = ExportDialog(self.window.frames.rowCount(), self.window)
+        dialog = ExportDialog(len(self.window.state), self.window)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.start_export(dialog.options())
 
@@ -441,14 +434,10 @@ class DatasetIO(QObject):
 _REOPENED: list[QWidget] = []  # windows opened in place of another; Qt needs an owner
 
 
-def reopen_window(window: MainWindow) -> MainWindow:
+def reopen_window(window: ProjectWindow) -> ProjectWindow:
     """Open the window's project again in a new window at the same frame, size and dock
     layout, then close the old one (every edit is already in the project)."""
-    new = type(window).open_project(
-        str(window.project.location),
-        frame=window.current_row,
-        prefetch=window.preparer.enabled,
-    )
+    new = window.open_window(str(window.project.location), frame=window.state.current_row)
     new.restoreState(window.saveState())
     if window.isMaximized():
         new.showMaximized()
@@ -461,6 +450,6 @@ def reopen_window(window: MainWindow) -> MainWindow:
     return new
 
 
-def install(window: MainWindow) -> DatasetIO:
+def install(window: ProjectWindow) -> DatasetIO:
     """Add File > Import dataset and File > Export dataset to ``window``."""
     return DatasetIO(window)

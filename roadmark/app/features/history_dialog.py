@@ -102,6 +102,10 @@ class HistoryDialog(QDialog):
     def rows(self) -> list[tuple[str, ...]]:
         """The table's text, row by row."""
         return [
-            tuple(self.table.item(r, c).text() for c in range(self.table.columnCount()))
+            tuple(_text(self.table.item(r, c)) for c in range(self.table.columnCount()))
             for r in range(self.table.rowCount())
         ]
+
+
+def _text(item: QTableWidgetItem | None) -> str:
+    return "" if item is None else item.text()

@@ -19,6 +19,7 @@ scaled by the item transform, so building them costs a quarter of a full-size ov
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -81,7 +82,7 @@ def render_heat(uncertainty: NDArray[np.floating]) -> NDArray[np.uint8]:
     return _premultiplied(rgb, alpha)
 
 
-def sample_at_maps(full: NDArray, maps: SegmentationMaps) -> NDArray:
+def sample_at_maps(full: NDArray[Any], maps: SegmentationMaps) -> NDArray[Any]:
     """A frame-size array sampled at the centers of the maps' pixels."""
     height, width = maps.shape
     sx, sy = maps.scale
@@ -91,12 +92,13 @@ def sample_at_maps(full: NDArray, maps: SegmentationMaps) -> NDArray:
     return full[np.ix_(rows, cols)]
 
 
-def difference_mask(maps: SegmentationMaps, human_labels: NDArray) -> NDArray[np.bool_]:
+def difference_mask(maps: SegmentationMaps, human_labels: NDArray[Any]) -> NDArray[np.bool_]:
     """Map pixels where the model's label differs from the human one (frame-size labels,
     0 where nothing is drawn); pixels the model maps to no label are left out."""
     human = sample_at_maps(human_labels, maps).astype(np.int64)
     model = maps.label_ids.astype(np.int64)
-    return (model != NO_LABEL) & (model != human)
+    mask: NDArray[np.bool_] = (model != NO_LABEL) & (model != human)
+    return mask
 
 
 def render_difference(mask: NDArray[np.bool_]) -> NDArray[np.uint8]:
@@ -147,7 +149,9 @@ class CompareLayer(MapLayer):
         super().__init__(Z_MODEL + 0.2)
         self.different_pixels = 0
 
-    def show_difference(self, maps: SegmentationMaps | None, human_labels: NDArray | None) -> None:
+    def show_difference(
+        self, maps: SegmentationMaps | None, human_labels: NDArray[Any] | None
+    ) -> None:
         if maps is None or human_labels is None:
             self.different_pixels = 0
             self.show_buffer(None, None)

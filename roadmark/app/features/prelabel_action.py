@@ -34,7 +34,7 @@ from roadmark.app.jobs import JobRunner, Progress
 from roadmark.app.shortcuts import ActionSpec, register
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 register([ActionSpec("model.prelabel", "&Pre-label frames…", "Model")])
 
@@ -112,7 +112,7 @@ class Prelabeler(QObject):
         dialogs: Show the progress dialog (tests switch it off).
     """
 
-    def __init__(self, window: MainWindow, *, dialogs: bool = True) -> None:
+    def __init__(self, window: ProjectWindow, *, dialogs: bool = True) -> None:
         super().__init__(window)
         self.window = window
         self.jobs = JobRunner(window, dialogs=dialogs)
@@ -185,14 +185,12 @@ class Prelabeler(QObject):
             f"({result.frames_per_second:.2f} frames/s){skipped}",
             10000,
         )
-        review = getattr(self.window, "guided_review", None)
-        if review is not None and hasattr(review, "reload_queue"):
-            review.reload_queue()
+        self.window.state.predictions_stored()
 
     def _failed(self, error: BaseException) -> None:
         self.window.show_error(f"Pre-labeling failed: {error}")
 
 
-def install(window: MainWindow, *, dialogs: bool = True) -> Prelabeler:
+def install(window: ProjectWindow, *, dialogs: bool = True) -> Prelabeler:
     """Add Model > Pre-label frames… to ``window``."""
     return Prelabeler(window, dialogs=dialogs)

@@ -20,7 +20,7 @@ from roadmark.annotators.sequence.ops import confirm_command, propagated_to_chec
 from roadmark.app.shortcuts import ActionSpec, register
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 REVIEW_ACTIONS = [
     ActionSpec(
@@ -45,7 +45,7 @@ class PropagationReview:
     """
 
     def __init__(
-        self, window: MainWindow, guard: Callable[[Callable[[], object]], Callable[[], None]]
+        self, window: ProjectWindow, guard: Callable[[Callable[[], object]], Callable[[], None]]
     ) -> None:
         self.window = window
         self.project = window.project
@@ -64,11 +64,12 @@ class PropagationReview:
             self._say("No propagated object needs checking.")
             return False
         window = self.window
-        rows = [window.frames.row_of(item.frame.id) for item in items]
+        rows = [window.state.row_of(item.frame.id) for item in items]
         ranked = [(row, item) for row, item in zip(rows, items, strict=True) if row is not None]
         if not ranked:
             return False
-        current = window.current_row if window.current_row is not None else -1
+        current = window.state.current_row
+        current = current if current is not None else -1
         row, item = min(ranked, key=lambda pair: (pair[0] <= current, pair[0]))
         window.select_row(row)
         document = self.editor.document

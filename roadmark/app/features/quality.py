@@ -1,6 +1,6 @@
 """Review, comments, time tracking, frame filters and statistics in the project window.
 
-:func:`install` adds to a :class:`~roadmark.app.main_window.MainWindow`:
+:func:`install` adds to a :class:`~roadmark.app.window_api.ProjectWindow`:
 
 - a **Review** menu and dock: review mode (the comment pin tool, stepping through the
   frames to review, a done frame's review started when it is opened), accept, reject with
@@ -23,7 +23,7 @@ The workflow rules themselves live in :mod:`roadmark.core.workflow` and
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sized
+from collections.abc import Callable, Mapping, Sized
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,6 @@ from roadmark.app.errors import error_text
 from roadmark.app.features.assign_dialog import AssignDialog
 from roadmark.app.features.history_dialog import HistoryDialog
 from roadmark.app.features.stats_window import StatsWindow
-from roadmark.app.frame_filter import FrameFilterBar, wrap_with_filter
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.core.annotation import Box, FrameStatus
 from roadmark.core.errors import RoadmarkError
@@ -54,7 +53,8 @@ from roadmark.io.worktime import TimeRecorder
 
 if TYPE_CHECKING:
     from roadmark.annotators.editor import EditorChange
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
+    from roadmark.core.effort import EffortEstimate
     from roadmark.core.session import SessionEvent
 
 REVIEW_TOOL = "review"
@@ -118,7 +118,9 @@ class QualityTools(QObject):
         ask_reason: Asks why a frame is rejected (a dialog; tests replace it).
     """
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(
+        self, window: ProjectWindow, *, effort: Callable[[], EffortEstimate | None] = lambda: None
+    ) -> None:
         super().__init__(window)
         self.window = window
         self.project = window.project
@@ -137,8 +139,8 @@ class QualityTools(QObject):
         self.layer = CommentLayer()
         window.canvas.scene().addItem(self.layer)
 
-        self.filter = FrameFilterBar(window.frames, window.frame_view, self.user)
-        window.frames_dock.setWidget(wrap_with_filter(window.frame_view, self.filter))
+        self.effort = effort
+        self.filter = window.frame_filter
 
         self._bind_actions()
         dock_actions = [
@@ -157,11 +159,11 @@ class QualityTools(QObject):
         self.dock = ReviewDock(dock_actions, window)
         self.dock.comment_chosen.connect(self.choose_comment)
         window.add_dock(self.dock, Qt.DockWidgetArea.RightDockWidgetArea)
-        window.tabifyDockWidget(window.attributes_dock, self.dock)
-        window.attributes_dock.raise_()
 
         self.editor.subscribe(self._on_editor)
         window.session.subscribe(self._on_session)
+        window.state.assignmentChanged.connect(self.refresh)
+        window.state.statusesChanged.connect(self._on_statuses)
         window.canvas.viewport().installEventFilter(self)
         window.canvas.installEventFilter(self)
         window.on_close(self._close_recorder)
@@ -258,15 +260,9 @@ class QualityTools(QObject):
         return "<br>".join(lines)
 
     def _moved(self, frame_id: int, status: FrameStatus) -> None:
-        """Show a frame's new status in the filmstrip, the document and the status bar."""
-        self.window.frames.set_status(frame_id, status)
-        document = self.editor.document
-        if document is not None and document.frame.id == frame_id:
-            document.set_frame_status(status)
-            if self.window.current_row is not None:
-                self.window.status.set_frame(
-                    self.window.current_row, self.window.frames.rowCount(), document.frame
-                )
+        """Announce a frame's new status (the filmstrip, the document and the status bar
+        follow the window's state)."""
+        self.window.state.set_status(frame_id, status)
 
     def _move(self, action: Action, *, reason: str | None = None) -> FrameStatus | None:
         frame_id = self.frame_id
@@ -378,9 +374,9 @@ class QualityTools(QObject):
     # -- navigation ------------------------------------------------------------------------
 
     def _go_to(self, frame_id: int) -> None:
-        row = self.window.frames.row_of(frame_id)
+        row = self.window.state.row_of(frame_id)
         if row is not None:
-            self.window.frame_view.setRowHidden(row, False)
+            self.filter.reveal(row)
             self.window.select_row(row)
 
     def next_to_review(self) -> None:
@@ -429,22 +425,19 @@ class QualityTools(QObject):
 
     def make_assign_dialog(self) -> AssignDialog:
         window = self.window
-        return AssignDialog(self.project, window.frames.frames(), window.current_row, window)
+        state = window.state
+        return AssignDialog(self.project, state.frames, state.current_row, window)
 
     def reload_frames(self) -> None:
-        """Read every frame's status and assignee again (after changes made elsewhere)."""
-        self.window.frames.update_frames(self.project.frames())
-        self.filter.refresh_assignees()
-        self.refresh()
+        """Read every frame's status and assignee again (after changes made elsewhere);
+        the filmstrip, its filter and this panel follow the window's state."""
+        self.window.state.refresh_frames()
 
     def show_stats(self) -> None:
         self.touch()
         self.recorder.flush()
         if self.stats_window is None:
-            guided = getattr(self.window, "guided_review", None)
-            self.stats_window = StatsWindow(
-                self.project, self.window, effort=lambda: guided.effort if guided else None
-            )
+            self.stats_window = StatsWindow(self.project, self.window, effort=self.effort)
         else:
             self.stats_window.refresh()
         self.stats_window.show()
@@ -504,10 +497,14 @@ class QualityTools(QObject):
 
     def _on_session(self, event: SessionEvent) -> None:
         self.touch()
-        if self.frame_id in event.statuses:
+
+    def _on_statuses(self, statuses: Mapping[int, FrameStatus]) -> None:
+        if self.frame_id in statuses:
             self.refresh()
 
 
-def install(window: MainWindow) -> QualityTools:
+def install(
+    window: ProjectWindow, *, effort: Callable[[], EffortEstimate | None] = lambda: None
+) -> QualityTools:
     """Add review, time tracking, frame filters and statistics to ``window``."""
-    return QualityTools(window)
+    return QualityTools(window, effort=effort)

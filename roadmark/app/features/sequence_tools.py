@@ -9,7 +9,7 @@ command (so one Ctrl+Z undoes a whole propagation or interpolation).
 
 :func:`install` adds the actions (File > Add video, Frame > Propagate, Tools > GrabCut,
 Objects > tracks and Simplify), the GrabCut tool and the Tracks dock to a
-:class:`~roadmark.app.main_window.MainWindow`.
+:class:`~roadmark.app.window_api.ProjectWindow`.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ from roadmark.io.frames import VIDEO_SUFFIXES, scan
 from roadmark.io.store import FrameSpec
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 SIMPLIFY_TOLERANCE = DEFAULT_TOLERANCE
 
@@ -119,7 +119,7 @@ class SequenceTools(QObject):
         dialogs: Show progress dialogs for long jobs (tests switch them off).
     """
 
-    def __init__(self, window: MainWindow, *, dialogs: bool = True) -> None:
+    def __init__(self, window: ProjectWindow, *, dialogs: bool = True) -> None:
         super().__init__(window)
         self.window = window
         self.project = window.project
@@ -138,8 +138,6 @@ class SequenceTools(QObject):
 
         self.tracks_dock = TracksDock(self, self.project.schema, window)
         window.add_dock(self.tracks_dock, Qt.DockWidgetArea.RightDockWidgetArea)
-        window.tabifyDockWidget(window.attributes_dock, self.tracks_dock)
-        window.attributes_dock.raise_()
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(250)
@@ -162,9 +160,7 @@ class SequenceTools(QObject):
         if group is not None:
             group.addAction(grabcut_action)
         grabcut_action.setIconText("GrabCut")
-        tools = window.toolbar.actions()
-        separator = next((a for a in tools if a.isSeparator()), None)
-        window.toolbar.insertAction(separator, grabcut_action)
+        window.add_tool_action(grabcut_action)
         keys = ", ".join(k.toString() for k in grabcut_action.shortcuts())
         grabcut_action.setToolTip(f"GrabCut ({keys})")
 
@@ -190,14 +186,14 @@ class SequenceTools(QObject):
         return document.frame if document is not None else None
 
     def _run(
-        self, title: str, work: Callable[[Progress], Any], done: Callable[[Any], None]
+        self, title: str, work: Callable[[Progress], Any], done: Callable[[Any], object]
     ) -> bool:
         started = self.jobs.start(title, work, self._guarded_done(done), self._failed)
         if not started:
             self._say("Another operation is still running.")
         return started
 
-    def _guarded_done(self, done: Callable[[Any], None]) -> Callable[[Any], None]:
+    def _guarded_done(self, done: Callable[[Any], object]) -> Callable[[Any], None]:
         def run(result: Any) -> None:
             try:
                 done(result)
@@ -220,7 +216,7 @@ class SequenceTools(QObject):
                 continue
             if change.frame_id not in by_frame:
                 stored = self.project.objects(change.frame_id)
-                by_frame[change.frame_id] = {obj.uid: obj for obj in stored}
+                by_frame[change.frame_id] = {o.uid: o for o in stored if o.uid is not None}
             now = by_frame[change.frame_id].get(change.before.uid)
             if now is None or now.provenance.updated_at != change.before.provenance.updated_at:
                 return True
@@ -290,12 +286,8 @@ class SequenceTools(QObject):
         def done(specs: list[FrameSpec]) -> None:
             added, skipped = self.project.add_frames(specs)
             current = self._frame()
-            self.window.frames.set_frames(self.project.frames())
-            if current is not None:
-                row = self.window.frames.row_of(current.id)
-                if row is not None:
-                    self.window.select_row(row)
-            elif added:
+            self.window.state.reload()  # the open frame stays selected
+            if current is None and added:
                 self.window.select_row(0)
             note = f", {skipped} already in the project" if skipped else ""
             self._say(f"Added {len(added)} frames of {path.name}{note}.")
@@ -312,7 +304,7 @@ class SequenceTools(QObject):
         if frame is None:
             return False
         project, loader = self.project, self.window.loader
-        model, document = self.window.smart.model_path, self.editor.document
+        model, document = self.window.state.promptable_model, self.editor.document
         selection = document.selection if document is not None else ()
 
         def work(progress: Progress) -> PropagationPlan | ModelPropagationPlan:
@@ -331,9 +323,7 @@ class SequenceTools(QObject):
             return
         command = self.editor.session.history.next_undo()
         uids = touched_uids(command) if command is not None else []
-        row = self.window.frames.row_of(target.id)
-        if row is not None:
-            self.window.select_row(row)
+        self.window.show_frame(target.id)
         document = self.editor.document
         flagged: list[int] = []
         if document is not None and document.frame.id == target.id:
@@ -512,14 +502,13 @@ class SequenceTools(QObject):
 
     def _segment(self, request: GrabCutRequest) -> None:
         self.grabcut_busy.setVisible(True)
-        prepared = self.window.prepared
-        if prepared is None or prepared.frame.id != request.frame_id:
+        image = self.window.shown_image(request.frame_id)
+        if image is None:
             self.grabcut.set_result(request, RoadmarkError("the frame is not shown any more"))
             return
         if self.segmenter.busy:
             self._queued_request = request
             return
-        image = prepared.image
 
         def finish(outcome: Any) -> None:
             self.grabcut.set_result(request, outcome)
@@ -587,6 +576,6 @@ class SequenceTools(QObject):
             runner.close(wait=True)
 
 
-def install(window: MainWindow, *, dialogs: bool = True) -> SequenceTools:
+def install(window: ProjectWindow, *, dialogs: bool = True) -> SequenceTools:
     """Add the sequence tools to ``window``."""
     return SequenceTools(window, dialogs=dialogs)

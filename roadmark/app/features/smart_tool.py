@@ -29,7 +29,7 @@ from roadmark.app.signals import emit
 from roadmark.core.errors import RoadmarkError
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 AHEAD = 3  # frames after the open one whose embeddings are computed in the background
 
@@ -149,7 +149,7 @@ class SmartFeature(QObject):
     failed = Signal(str)
     loaded = Signal(str)
 
-    def __init__(self, window: MainWindow, *, model_path: Path | None = None) -> None:
+    def __init__(self, window: ProjectWindow, *, model_path: Path | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.editor = window.editor
@@ -157,6 +157,7 @@ class SmartFeature(QObject):
         self.last_seconds = 0.0
         self.model_name = ""
         self.model_path = model_path
+        window.state.set_promptable_model(model_path)
         self.tool = SmartTool(self.editor.context)
         self.tool.segmenter = self._request
         self.editor.tools[self.tool.name] = self.tool
@@ -177,8 +178,7 @@ class SmartFeature(QObject):
         action.setIconText("Smart")
         keys = ", ".join(k.toString() for k in action.shortcuts())
         action.setToolTip(f"Smart: click to mask ({keys})")
-        separator = next((a for a in window.toolbar.actions() if a.isSeparator()), None)
-        window.toolbar.insertAction(separator, action)
+        window.add_tool_action(action)
         self.editor.subscribe(self._on_editor)
         window.on_close(self.close)
 
@@ -208,6 +208,7 @@ class SmartFeature(QObject):
             self._worker.stop()
             self._worker = None
         self.model_path = path
+        self.window.state.set_promptable_model(path)
         self.tool.cancel()
         if self._active:
             self._schedule()
@@ -222,20 +223,21 @@ class SmartFeature(QObject):
             self.set_model(path.parent if path.name == "manifest.json" else path)
 
     def _request(self, request: SmartRequest) -> None:
-        prepared = self.window.prepared
-        if prepared is None or prepared.frame.id != request.frame_id:
+        image = self.window.shown_image(request.frame_id)
+        if image is None:
             self.tool.set_result(request, RoadmarkError("the frame is not shown any more"))
             return
-        self.worker().decode(request, prepared.image)
+        self.worker().decode(request, image)
 
     def _schedule(self) -> None:
         """Encode the open frame and the next :attr:`ahead` ones (filmstrip order)."""
-        row = self.window.current_row
+        document = self.editor.document
+        state = self.window.state
+        row = state.row_of(document.frame.id) if document is not None else None
         if row is None:
             return
-        model = self.window.frames
-        rows = range(row, min(row + 1 + self.ahead, model.rowCount()))
-        frames = [model.frame(r) for r in rows]
+        rows = range(row, min(row + 1 + self.ahead, len(state)))
+        frames = [state.frame(r) for r in rows]
         project = self.window.project
         self.worker().embed_ahead(
             [(f.id, project.frame_file(f), f.video_frame) for f in frames]
@@ -286,6 +288,6 @@ class SmartFeature(QObject):
             self._worker = None
 
 
-def install(window: MainWindow, *, model_path: Path | None = None) -> SmartFeature:
+def install(window: ProjectWindow, *, model_path: Path | None = None) -> SmartFeature:
     """Add the Smart tool to ``window``."""
     return SmartFeature(window, model_path=model_path)

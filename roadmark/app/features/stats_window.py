@@ -175,8 +175,8 @@ class StatsWindow(QDialog):
         self.effort = effort
         self.setWindowTitle(f"Statistics — {Path(project.location).name}")
         self.resize(1220, 860)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         save = buttons.addButton("Save HTML report…", QDialogButtonBox.ButtonRole.ActionRole)
         refresh = buttons.addButton("Refresh", QDialogButtonBox.ButtonRole.ActionRole)
@@ -184,7 +184,7 @@ class StatsWindow(QDialog):
         refresh.clicked.connect(self.refresh)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroll_area, 1)
         layout.addWidget(buttons)
         self.stats: dict[str, Any] = {}
         self.refresh()
@@ -207,7 +207,7 @@ class StatsWindow(QDialog):
             row, half = divmod(index, 2)
             grid.addWidget(_panel(section), 1 + row, half * 3, 1, 3, Qt.AlignmentFlag.AlignTop)
         grid.setRowStretch(grid.rowCount(), 1)
-        self.scroll.setWidget(page)
+        self.scroll_area.setWidget(page)
 
     def _remaining(self) -> EffortEstimate | None:
         effort = self.effort() if self.effort is not None else None

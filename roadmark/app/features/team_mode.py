@@ -33,7 +33,7 @@ from roadmark.io.errors import FrameLeasedError, PermissionDeniedError
 from roadmark.io.live import Change, ChangeWatcher
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 register(
     [
@@ -54,10 +54,10 @@ class _Bridge(QObject):
 class TeamMode:
     """The team features of one window (see the module docstring)."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: ProjectWindow) -> None:
         self.window = window
         self.project = window.project
-        self.windows: list[MainWindow] = []
+        self.windows: list[ProjectWindow] = []
         window.actions.bind("file.open_team", window.guard(self.open_team_project))
         self.active = not self.project.read_only and (
             self.project.dialect == "postgresql" or bool(team.members(self.project))
@@ -75,9 +75,7 @@ class TeamMode:
             window.actions["frame.break_lease"].setVisible(False)
             return
         window.statusBar().addPermanentWidget(self.banner, 1)
-        window.frame_view.selectionModel().currentRowChanged.connect(
-            lambda _current, _previous: self.frame_shown()
-        )
+        window.state.currentFrameChanged.connect(lambda _frame_id: self.frame_shown())
         window.session.subscribe(self._on_session)
         next_action = window.actions["frame.next_unlabeled"]
         next_action.triggered.disconnect()
@@ -189,10 +187,8 @@ class TeamMode:
                 f"Nothing left to claim for {self.project.user}.", 5000
             )
             return
-        self.window.frames.update_frames(self.project.frames())
-        row = self.window.frames.row_of(state.frame_id)
-        if row is not None:
-            self.window.select_row(row)
+        self.window.state.refresh_frames()
+        self.window.show_frame(state.frame_id)
         self.window.statusBar().showMessage(f"{state.name} is yours ({state.status.value}).", 5000)
 
     # -- live updates ------------------------------------------------------------------------
@@ -215,9 +211,9 @@ class TeamMode:
         touched = {c.frame_id for c in changes}
         unknown = "*" in tables
         try:
-            window.quality.reload_frames()  # statuses, assignees, the open frame's comments
+            window.state.refresh_frames()  # statuses, assignees, the open frame's comments
             if unknown or "predictions" in tables:
-                window.guided_review.reload_queue()
+                window.state.predictions_stored()
             if current is not None and (unknown or current in touched):
                 if self.lease_frame != current:  # we are not the one editing it
                     window.session.reload()
@@ -232,12 +228,10 @@ class TeamMode:
 
     def open_team_project(self) -> None:
         """File > Open team project: ask for the URL and open it in a new window."""
-        from roadmark.app.main_window import MainWindow
-
         dialog = TeamProjectDialog(self.window)
         if dialog.exec() != QDialog.DialogCode.Accepted or not dialog.url:
             return
-        other = MainWindow.open_project(dialog.url)
+        other = self.window.open_window(dialog.url)
         self.windows.append(other)
         other.resize(self.window.size())
         other.show()
@@ -252,6 +246,6 @@ class TeamMode:
             self._release()
 
 
-def install(window: MainWindow) -> TeamMode:
+def install(window: ProjectWindow) -> TeamMode:
     """Add the team features to ``window``."""
     return TeamMode(window)

@@ -38,9 +38,7 @@ class TeamProjectDialog(QDialog):
                 item = QListWidgetItem(location)
                 item.setData(Qt.ItemDataRole.UserRole, location)
                 self.recent.addItem(item)
-        self.recent.currentItemChanged.connect(
-            lambda item, _previous: item and self.url_edit.setText(item.text())
-        )
+        self.recent.currentItemChanged.connect(self._take_recent)
         self.recent.itemActivated.connect(lambda _item: self.accept())
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel
@@ -63,6 +61,10 @@ class TeamProjectDialog(QDialog):
         layout.addWidget(self.recent)
         layout.addWidget(buttons)
         self._check(self.url_edit.text())
+
+    def _take_recent(self, item: QListWidgetItem | None, _previous: object) -> None:
+        if item is not None:
+            self.url_edit.setText(item.text())
 
     def _check(self, text: str) -> None:
         self.open_button.setEnabled(text.strip().startswith(("postgresql://", "postgres://")))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
@@ -44,7 +44,7 @@ from roadmark.core.errors import RoadmarkError
 from roadmark.io.training_set import labeled_frames, split_frames
 
 if TYPE_CHECKING:
-    from roadmark.app.main_window import MainWindow
+    from roadmark.app.window_api import ProjectWindow
 
 register([ActionSpec("training.panel", "&Train a model on this project…", "Model", ())])
 
@@ -162,6 +162,17 @@ class CurveChart(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
 
 
+class _Settings(TypedDict):
+    """What the panel passes to ``TrainOptions`` (built in the training thread, where torch
+    is imported)."""
+
+    task: str
+    init: Path | None
+    input_size: tuple[int, int] | None
+    epochs: int
+    device: str
+
+
 class _Bridge(QObject):
     """Carries reports from the training thread to the GUI thread."""
 
@@ -172,9 +183,9 @@ class _Bridge(QObject):
 class TrainingPanel(QWidget):
     """Settings, curves and results of a training run (see the module doc)."""
 
-    def __init__(self, window: MainWindow, *, dialogs: bool = True) -> None:
+    def __init__(self, window: ProjectWindow, *, dialogs: bool = True) -> None:
         super().__init__(window)
-        self.window = window
+        self.project_window = window
         self.project = window.project
         self.jobs = JobRunner(window, dialogs=dialogs)
         self.result: Any = None
@@ -319,10 +330,10 @@ class TrainingPanel(QWidget):
             size_text = self.input_size.text().strip()
             size = _parse_size(size_text) if size_text else None
         except RoadmarkError as error:
-            self.window.show_error(str(error))
+            self.project_window.show_error(str(error))
             return False
         init = self.init.currentData()
-        settings = {
+        settings: _Settings = {
             "task": self.task.currentText(),
             "init": Path(init) if init not in (None, "choose") else None,
             "input_size": size,
@@ -397,7 +408,7 @@ class TrainingPanel(QWidget):
         if isinstance(error, BaseException):
             message = str(error) if isinstance(error, RoadmarkError) else repr(error)
             self.status.setText(f"Training failed: {message}")
-            self.window.show_error(f"Training failed: {message}")
+            self.project_window.show_error(f"Training failed: {message}")
             return
         self.result = result
         self.prelabel_button.setEnabled(result.out is not None)
@@ -435,15 +446,16 @@ class TrainingPanel(QWidget):
             f"Pre-labeling {len(todo)} frames with {model_path.name}",
             work,
             self._prelabeled,
-            lambda error: self.window.show_error(f"Pre-labeling failed: {error}"),
+            lambda error: self.project_window.show_error(f"Pre-labeling failed: {error}"),
         )
 
     def _prelabeled(self, result: Any) -> None:
         self.last_prelabel = result
-        self.window.frames.set_frames(self.project.frames())
+        self.project_window.state.reload()  # the statuses of the pre-labeled frames
+        self.project_window.state.predictions_stored()
         message = f"Pre-labeled {result.predicted} frames with {result.model} ({result.device})."
         self.status.setText(message)
-        self.window.statusBar().showMessage(message, 8000)
+        self.project_window.statusBar().showMessage(message, 8000)
 
     def close_jobs(self) -> None:
         """Cancel what runs (the window is closing)."""
@@ -486,14 +498,14 @@ def _parse_size(text: str) -> tuple[int, int]:
 class TrainingDock(QDockWidget):
     """The dock holding the panel (hidden until Model > Train a model…)."""
 
-    def __init__(self, window: MainWindow) -> None:
+    def __init__(self, window: ProjectWindow) -> None:
         super().__init__("Training", window)
         self.setObjectName("dock.training")
         self.panel = TrainingPanel(window)
         self.setWidget(self.panel)
 
 
-def install(window: MainWindow) -> TrainingPanel:
+def install(window: ProjectWindow) -> TrainingPanel:
     """Add Model > Train a model… and the Training dock (hidden) to ``window``."""
     dock = TrainingDock(window)
     window.add_dock(dock, Qt.DockWidgetArea.BottomDockWidgetArea)
