@@ -2,8 +2,8 @@
 
 :class:`roadmark.io.store.Project` calls the ``log_*`` functions inside the transaction
 that writes the objects, so the log and the objects can never disagree: an edit that
-rolls back leaves no log row. Objects are kept as JSON (:func:`object_to_json`), geometry
-as base64 WKB so a logged object restores exactly (:func:`object_from_json`).
+rolls back leaves no log row. Objects are kept in the JSON form of :mod:`roadmark.io.codec`
+(geometry as base64 WKB, so a logged object restores exactly).
 
 Actions: ``add`` (new object), ``edit`` (content changed), ``delete`` / ``restore`` (soft
 delete flag), ``remove`` (hard delete, when an import replaces a frame's objects) and
@@ -13,111 +13,20 @@ An update that changes nothing is not logged.
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import shapely
 import sqlalchemy as sa
 
-from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Provenance, utc_now
+from roadmark.core.annotation import AnnotationObject, utc_now
 from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-
-if TYPE_CHECKING:
-    from roadmark.io.store import Project
-
-JsonObject = dict[str, Any]
-
-
-# -- objects as JSON ----------------------------------------------------------------------
-
-
-def object_to_json(obj: AnnotationObject) -> JsonObject:
-    """An object as plain JSON data (exact: geometry as base64 WKB)."""
-    bounds = obj.bounds
-    prov = obj.provenance
-    geometry = None if isinstance(obj.geometry, Box) else shapely.to_wkb(obj.geometry)
-    return _json(
-        uid=obj.uid,
-        label_id=obj.label_id,
-        kind=obj.kind.value,
-        bounds=[bounds.x0, bounds.y0, bounds.x1, bounds.y1],
-        geometry=geometry,
-        instance_id=obj.instance_id,
-        track_id=obj.track_id,
-        attributes=dict(obj.attributes),
-        crowd=obj.crowd,
-        deleted=obj.deleted,
-        source=prov.source,
-        created_by=prov.created_by,
-        created_at=prov.created_at.isoformat(),
-        updated_by=prov.updated_by,
-        updated_at=prov.updated_at.isoformat(),
-        verified=prov.verified,
-        confidence=prov.confidence,
-    )
-
-
-def row_to_json(row: Mapping[str, Any]) -> JsonObject:
-    """A row of the ``objects`` table in the same JSON form as :func:`object_to_json`."""
-    return _json(
-        uid=row["id"],
-        label_id=row["label_id"],
-        kind=row["kind"],
-        bounds=[row["x0"], row["y0"], row["x1"], row["y1"]],
-        geometry=row["geometry"],
-        instance_id=row["instance_id"],
-        track_id=row["track_id"],
-        attributes=json.loads(row["attributes"]),
-        crowd=bool(row["crowd"]),
-        deleted=bool(row["deleted"]),
-        source=row["source"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_by=row["updated_by"],
-        updated_at=row["updated_at"],
-        verified=bool(row["verified"]),
-        confidence=row["confidence"],
-    )
-
-
-def _json(*, geometry: bytes | None, **fields: Any) -> JsonObject:
-    out = dict(fields)
-    out["geometry"] = None if geometry is None else base64.b64encode(bytes(geometry)).decode()
-    return out
-
-
-def object_from_json(data: Mapping[str, Any]) -> AnnotationObject:
-    """The object that :func:`object_to_json` wrote (uid included)."""
-    if data["kind"] == ObjectKind.BOX.value:
-        geometry: Any = Box(*data["bounds"])
-    else:
-        geometry = shapely.from_wkb(base64.b64decode(data["geometry"]))
-    return AnnotationObject(
-        label_id=data["label_id"],
-        geometry=geometry,
-        provenance=Provenance(
-            source=data["source"],
-            created_by=data["created_by"],
-            created_at=datetime.fromisoformat(data["created_at"]),
-            updated_by=data["updated_by"],
-            updated_at=datetime.fromisoformat(data["updated_at"]),
-            verified=bool(data["verified"]),
-            confidence=data["confidence"],
-        ),
-        instance_id=data["instance_id"],
-        track_id=data["track_id"],
-        attributes=dict(data["attributes"]),
-        crowd=bool(data["crowd"]),
-        deleted=bool(data["deleted"]),
-        uid=data["uid"],
-    )
-
+from roadmark.io.codec import JsonObject, encode_wkb, object_to_json, row_to_json
+from roadmark.io.engine import Reader
 
 # -- hooks called by the store inside its transactions ------------------------------------
 
@@ -232,6 +141,15 @@ def _row(
 # -- reading ------------------------------------------------------------------------------
 
 
+def last_change(conn: sa.Connection, uid: int) -> tuple[str, str] | None:
+    """Who last changed object ``uid`` and when (ISO text), ``None`` if nothing is logged."""
+    c = wt.object_changes.c
+    row = conn.execute(
+        sa.select(c.user_name, c.at).where(c.object_id == uid).order_by(c.id.desc()).limit(1)
+    ).first()
+    return None if row is None else (row.user_name, row.at)
+
+
 @dataclass(frozen=True)
 class ObjectChange:
     """One row of the audit log.
@@ -289,7 +207,7 @@ def _label_name(schema: LabelSchema, label_id: int) -> str:
     return label.name if label else f"label {label_id}"
 
 
-def object_history(project: Project, uid: int) -> list[ObjectChange]:
+def object_history(project: Reader, uid: int) -> list[ObjectChange]:
     """Every logged change of the object with store id ``uid``, oldest first.
 
     SQLite may give a new object the id of one that an import removed; the history starts
@@ -301,12 +219,12 @@ def object_history(project: Project, uid: int) -> list[ObjectChange]:
     return changes[starts[-1] :] if starts else changes
 
 
-def frame_history(project: Project, frame_id: int) -> list[ObjectChange]:
+def frame_history(project: Reader, frame_id: int) -> list[ObjectChange]:
     """Every logged change to a frame's objects (and its z-order), oldest first."""
     return _changes(project, wt.object_changes.c.frame_id == frame_id)
 
 
-def _changes(project: Project, where: Any) -> list[ObjectChange]:
+def _changes(project: Reader, where: Any) -> list[ObjectChange]:
     c = wt.object_changes.c
     with project.reading() as conn:
         rows = conn.execute(sa.select(wt.object_changes).where(where).order_by(c.id)).mappings()
@@ -344,6 +262,6 @@ def _fill_geometry(conn: sa.Connection, change: ObjectChange) -> None:
         stored = conn.execute(
             sa.select(t.objects.c.geometry).where(t.objects.c.id == change.object_uid)
         ).scalar()
-        geometry = None if stored is None else base64.b64encode(bytes(stored)).decode()
+        geometry = encode_wkb(stored)
     del change.after[ELIDED]
     change.after["geometry"] = geometry

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from roadmark.core.annotation import FrameStatus, utc_now
+from roadmark.core.annotation import FrameStatus, ObjectKind, utc_now
 from roadmark.core.workflow import Action
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
@@ -84,6 +84,57 @@ def source_category(source: str, created_at: str, updated_at: str) -> str:
     return "human"
 
 
+def project_info(project: Project) -> dict[str, Any]:
+    """Counts for ``roadmark info``: frames, objects by kind/label/source, statuses."""
+    with project.reading() as conn:
+        live = t.objects.c.deleted == sa.false()
+        by_status: dict[Any, int] = dict(
+            conn.execute(
+                sa.select(t.frames.c.status, sa.func.count()).group_by(t.frames.c.status)
+            ).all()
+        )
+        by_kind: dict[Any, int] = dict(
+            conn.execute(
+                sa.select(t.objects.c.kind, sa.func.count())
+                .where(live)
+                .group_by(t.objects.c.kind)
+            ).all()
+        )
+        by_label_id: dict[Any, int] = dict(
+            conn.execute(
+                sa.select(t.objects.c.label_id, sa.func.count())
+                .where(live)
+                .group_by(t.objects.c.label_id)
+            ).all()
+        )
+        by_source: dict[Any, int] = dict(
+            conn.execute(
+                sa.select(t.objects.c.source, sa.func.count())
+                .where(live)
+                .group_by(t.objects.c.source)
+            ).all()
+        )
+        deleted = conn.execute(
+            sa.select(sa.func.count()).select_from(t.objects).where(~live)
+        ).scalar()
+    schema = project.schema
+    frames = sum(by_status.values())
+    return {
+        "project": project.location,
+        "frames": frames,
+        "objects": sum(by_kind.values()),
+        "deleted_objects": int(deleted or 0),
+        "objects_by_kind": {k: by_kind.get(k, 0) for k in (ObjectKind.BOX, ObjectKind.REGION)},
+        "objects_by_label": dict(
+            Counter({schema.by_id[i].name: n for i, n in by_label_id.items()}).most_common()
+        ),
+        "objects_by_source": dict(Counter(by_source).most_common()),
+        "labels": len(schema),
+        "schema": schema.name,
+        "statuses": {s.value: by_status.get(s.value, 0) for s in FrameStatus},
+    }
+
+
 def project_stats(project: Project) -> dict[str, Any]:
     """All the figures of the module notes, as plain JSON-ready data."""
     frames = _frames(project)
@@ -105,7 +156,7 @@ def project_stats(project: Project) -> dict[str, Any]:
 
 def _frames(project: Project) -> dict[str, Any]:
     with project.reading() as conn:
-        counts = dict(
+        counts: dict[Any, int] = dict(
             conn.execute(
                 sa.select(t.frames.c.status, sa.func.count()).group_by(t.frames.c.status)
             ).all()
@@ -289,7 +340,7 @@ METRICS = ("pixel_accuracy", "mean_iou", "box_f1")
 
 
 def _mean(items: list[dict[str, float | None]], key: str) -> float | None:
-    present = [item[key] for item in items if item[key] is not None]
+    present = [value for item in items if (value := item[key]) is not None]
     return _round(float(np.mean(present))) if present else None
 
 

@@ -31,7 +31,7 @@ from roadmark.core.workflow import (
 )
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-from roadmark.io.changelog import object_to_json
+from roadmark.io.codec import object_to_json
 from roadmark.io.errors import ProjectError
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project

@@ -13,6 +13,7 @@ from roadmark.core.annotation import FrameStatus
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import LabelSchema, cityscapes_schema
 from roadmark.io import tables
+from roadmark.io.engine import sqlite_engine
 from roadmark.io.errors import (
     NotAProjectError,
     ProjectError,
@@ -21,7 +22,9 @@ from roadmark.io.errors import (
     ProjectVersionError,
 )
 from roadmark.io.frames import scan
-from roadmark.io.store import FrameSpec, Project, migrate, sqlite_engine
+from roadmark.io.migrations import migrate
+from roadmark.io.stats import project_info
+from roadmark.io.store import FrameSpec, Project
 from tests.helpers import box, make_image, region
 
 
@@ -113,7 +116,7 @@ def test_info_counts(store_location: str, tmp_path: Path):
             ids[0], [region(7, 0, 0, 5, 5), region(7, 0, 0, 2, 2), box(26, 0, 0, 3, 3)]
         )
         project.set_frame_status(ids[1], FrameStatus.DONE)
-        info = project.info()
+        info = project_info(project)
     assert info["frames"] == 2 and info["objects"] == 3 and info["labels"] == 35
     assert info["objects_by_kind"] == {"box": 1, "region": 2}
     assert info["objects_by_label"] == {"road": 2, "car": 1}
