@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from roadmark.core.annotation import Box, Frame, FrameStatus, utc_now
 from roadmark.core.timetracking import ActiveSpan
 from roadmark.core.workflow import (
+    MOVES,
     Action,
     CommentCategory,
     FrameState,
@@ -311,6 +312,61 @@ def record_event(
     )
 
 
+def record_prelabeled(
+    conn: sa.Connection, frame_ids: Iterable[int], user: str, *, model: str | None = None
+) -> list[int]:
+    """Move the frames of ``frame_ids`` that the pre-label move applies to (new ones) to
+    ``prelabeled``, recording an :attr:`Action.PRELABEL` event for each (inside the
+    caller's transaction; the caller checks :attr:`Permission.PRELABEL`).
+
+    Args:
+        conn: The caller's transaction.
+        frame_ids: Frames that just got predictions.
+        user: Who ran the model (the event's user).
+        model: The model's name, kept as the event's reason.
+
+    Returns:
+        The ids of the frames that moved, ascending.
+    """
+    starts, target = MOVES[Action.PRELABEL]
+    f = t.frames.c
+    ids = sorted(set(frame_ids))
+    if not ids:
+        return []
+    # Lock the rows (PostgreSQL) so a frame someone starts meanwhile is not moved back.
+    found = conn.execute(
+        sa.select(f.id, f.status)
+        .where(f.id.in_(ids), f.status.in_([status.value for status in starts]))
+        .order_by(f.id)
+        .with_for_update()
+    ).all()
+    if not found:
+        return []
+    moved = [row.id for row in found]
+    now = utc_now().isoformat()
+    conn.execute(
+        t.frames.update()
+        .where(f.id.in_(moved), f.status.in_([status.value for status in starts]))
+        .values(status=target.value, updated_at=now)
+    )
+    conn.execute(
+        wt.frame_events.insert(),
+        [
+            {
+                "frame_id": row.id,
+                "user_name": user,
+                "at": now,
+                "action": Action.PRELABEL.value,
+                "from_status": row.status,
+                "to_status": target.value,
+                "reason": model,
+            }
+            for row in found
+        ],
+    )
+    return moved
+
+
 def events(project: Project, frame_id: int | None = None) -> list[WorkflowEvent]:
     """Recorded moves (of one frame, or all), oldest first."""
     e = wt.frame_events.c
@@ -410,7 +466,8 @@ def add_comment(
     with project.transaction() as conn:
         project.require(Permission.COMMENT)
         comment_id = conn.execute(
-            wt.review_comments.insert().values(
+            wt.review_comments.insert()
+            .values(
                 frame_id=frame_id,
                 author=project.user,
                 created_at=now.isoformat(),
@@ -422,7 +479,8 @@ def add_comment(
                 y1=anchor.y1,
                 object_id=object_uid,
             )
-        ).inserted_primary_key[0]
+            .returning(wt.review_comments.c.id)
+        ).scalar_one()
     return ReviewComment(
         id=comment_id,
         frame_id=frame_id,
