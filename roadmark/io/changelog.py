@@ -5,6 +5,12 @@ that writes the objects, so the log and the objects can never disagree: an edit 
 rolls back leaves no log row. Objects are kept in the JSON form of :mod:`roadmark.io.codec`
 (geometry as base64 WKB, so a logged object restores exactly).
 
+Stored compactly: an edit keeps only the fields that changed (a changed geometry once, as
+it was before, :func:`diff`) and an added region no geometry (:func:`log_added`); the
+readers (:func:`object_history`, :func:`frame_history`) give whole objects before and
+after, from entries of either kind (logs written before edits were compact hold whole
+objects).
+
 Actions: ``add`` (new object), ``edit`` (content changed), ``delete`` / ``restore`` (soft
 delete flag), ``remove`` (hard delete, when an import replaces a frame's objects) and
 ``reorder`` (the frame's z-order; ``object_id`` is empty and before/after are uid lists).
@@ -14,8 +20,8 @@ An update that changes nothing is not logged.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +31,7 @@ from roadmark.core.annotation import AnnotationObject, utc_now
 from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-from roadmark.io.codec import JsonObject, encode_wkb, object_to_json, row_to_json
+from roadmark.io.codec import JsonObject, object_to_json, row_to_json
 from roadmark.io.engine import Reader
 
 # -- hooks called by the store inside its transactions ------------------------------------
@@ -75,9 +81,27 @@ def log_updates(conn: sa.Connection, user: str, objects: Sequence[AnnotationObje
         new = object_to_json(obj)
         if new == old:
             continue
-        rows.append(_row(frame_id, obj.uid, user, when, _edit_action(old, new), old, new))
+        rows.append(_row(frame_id, obj.uid, user, when, _edit_action(old, new), *diff(old, new)))
     if rows:
         conn.execute(wt.object_changes.insert(), rows)
+
+
+COMPACT = "compact"
+
+
+def diff(old: JsonObject, new: JsonObject) -> tuple[JsonObject, JsonObject]:
+    """The compact log entry of an edit: the fields that changed, before and after.
+
+    A changed geometry is kept once, in "before" (what undoing the edit needs); "after"
+    marks it :data:`ELIDED`: it is the next logged change's "before", or the stored object.
+    Both sides carry :data:`COMPACT`; the readers here expand them into whole objects.
+    """
+    changed = [key for key in old if old[key] != new.get(key)]
+    before = {key: old[key] for key in changed} | {COMPACT: True}
+    after = {key: new[key] for key in changed if key != "geometry"} | {COMPACT: True}
+    if "geometry" in changed:
+        after[ELIDED] = True
+    return before, after
 
 
 def log_z_order(conn: sa.Connection, user: str, frame_id: int, uids: Sequence[int]) -> None:
@@ -241,27 +265,69 @@ def _changes(project: Reader, where: Any) -> list[ObjectChange]:
             )
             for row in rows
         ]
-        for change in changes:
-            if change.action == "add" and change.after.get(ELIDED):
-                _fill_geometry(conn, change)
-        return changes
+        uids = {change.object_uid for change in changes if change.object_uid is not None}
+        stored = {
+            row["id"]: (row["frame_id"], row_to_json(row))
+            for row in conn.execute(sa.select(t.objects).where(t.objects.c.id.in_(uids)))
+            .mappings()
+            .all()
+        }
+    return expand(changes, stored)
 
 
-def _fill_geometry(conn: sa.Connection, change: ObjectChange) -> None:
-    """Put an added region's geometry back into its log entry (see :func:`log_added`)."""
-    c = wt.object_changes.c
-    later = conn.execute(
-        sa.select(c.before_json)
-        .where(c.object_id == change.object_uid, c.id > change.id, c.before_json.is_not(None))
-        .order_by(c.id)
-        .limit(1)
-    ).scalar()
-    if later is not None:
-        geometry = json.loads(later)["geometry"]
-    else:
-        stored = conn.execute(
-            sa.select(t.objects.c.geometry).where(t.objects.c.id == change.object_uid)
-        ).scalar()
-        geometry = encode_wkb(stored)
-    del change.after[ELIDED]
-    change.after["geometry"] = geometry
+def expand(
+    changes: Sequence[ObjectChange], stored: Mapping[int, tuple[int, JsonObject]]
+) -> list[ObjectChange]:
+    """The log entries with whole objects as "before" and "after".
+
+    Compact entries (:func:`diff`) and elided geometries (:func:`log_added`) are filled in
+    by walking each object's changes backwards from where its state is known: the object
+    as it is stored now (``stored``: uid -> frame id and JSON form), or the "before" of
+    its removal. Entries written before the log was compact hold whole objects already.
+    SQLite may reuse the id of a removed object: each ``add`` starts a new life of the id.
+
+    Args:
+        changes: Log entries, oldest first.
+        stored: The stored objects that the entries' uids have now.
+    """
+    lives: dict[int, list[list[int]]] = {}
+    for index, change in enumerate(changes):
+        if change.object_uid is None:
+            continue
+        uid_lives = lives.setdefault(change.object_uid, [])
+        if change.action == "add" or not uid_lives:
+            uid_lives.append([index])
+        else:
+            uid_lives[-1].append(index)
+    out = list(changes)
+    for uid, uid_lives in lives.items():
+        for number, life in enumerate(uid_lives):
+            last = changes[life[-1]]
+            state: JsonObject | None = None
+            if last.action == "remove":
+                state = last.before
+            elif number == len(uid_lives) - 1 and stored.get(uid, (None,))[0] == last.frame_id:
+                state = stored[uid][1]
+            for index in reversed(life):
+                out[index], state = _expanded(changes[index], state)
+    return out
+
+
+def _expanded(
+    change: ObjectChange, state: JsonObject | None
+) -> tuple[ObjectChange, JsonObject | None]:
+    """One entry made whole, given the object's state after it; and the state before it."""
+    if change.action == "remove":
+        return change, change.before
+    if change.action == "add":
+        after = dict(change.after)
+        if after.pop(ELIDED, False):
+            after["geometry"] = None if state is None else state["geometry"]
+        return replace(change, after=after), None
+    if not change.before.get(COMPACT):  # a whole-object entry (an older log)
+        return change, change.before
+    old = {key: value for key, value in change.before.items() if key != COMPACT}
+    if state is None:  # nothing known after it: the changed fields are all there is
+        new = {k: v for k, v in change.after.items() if k not in (COMPACT, ELIDED)}
+        return replace(change, before=old, after=new), None
+    return replace(change, before=state | old, after=state), state | old
