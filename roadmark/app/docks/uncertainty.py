@@ -29,10 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from roadmark.analysis.label_audit import DISAGREEMENT, MISSING_OBJECT, WRONG_LABEL, AuditFinding
 from roadmark.core.effort import CostModel
 from roadmark.core.prediction import RegionKind, UncertainRegion
 from roadmark.core.schema import LabelSchema
-from roadmark.io.label_audit import DISAGREEMENT, MISSING_OBJECT, WRONG_LABEL, AuditFinding
 
 SCOPE_FRAME = "frame"
 SCOPE_PROJECT = "project"

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFileDialog, QSlider
 
+from roadmark.analysis.label_audit import LABEL_ERRORS, AuditFinding, AuditReport
 from roadmark.analysis.uncertainty import queue_coverage
 from roadmark.annotators.review.guided import (
     ReviewQueue,
@@ -57,13 +58,7 @@ from roadmark.core.effort import DEFAULT_COST_MODEL, EffortEstimate, estimate
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import Command
 from roadmark.core.prediction import FramePrediction, UncertainRegion
-from roadmark.io.label_audit import (
-    LABEL_ERRORS,
-    AuditFinding,
-    AuditReport,
-    AuditState,
-    audit_project,
-)
+from roadmark.io.label_audit import AuditState, audit_project
 from roadmark.io.predictions import prediction_models, ranked_regions, read_prediction
 
 if TYPE_CHECKING:
