@@ -109,6 +109,16 @@ def test_schema_is_stored_and_used_labels_are_protected(store_location: str, tmp
         assert [label.name for label in project.schema] == ["lane", "curb"]
 
 
+def test_a_rolled_back_label_change_is_not_kept_in_the_cached_schema(store_location: str):
+    custom = LabelSchema.from_dict({"labels": [{"name": "lane", "id": 100, "color": "#ffffff"}]})
+    with Project.create(store_location, custom) as project:
+        with pytest.raises(RuntimeError), project.transaction():
+            project.set_schema(custom.with_labels(["curb"]))
+            assert [label.name for label in project.schema] == ["lane", "curb"]
+            raise RuntimeError("the action fails after changing the labels")
+        assert [label.name for label in project.schema] == ["lane"]
+
+
 def test_info_counts(store_location: str, tmp_path: Path):
     with Project.create(store_location) as project:
         ids, _ = project.add_frames(_specs(tmp_path / "i", 2))
