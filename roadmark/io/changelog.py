@@ -330,4 +330,6 @@ def _expanded(
     if state is None:  # nothing known after it: the changed fields are all there is
         new = {k: v for k, v in change.after.items() if k not in (COMPACT, ELIDED)}
         return replace(change, before=old, after=new), None
-    return replace(change, before=state | old, after=state), state | old
+    # Keys sorted, as in the stored JSON (whole-object entries read back the same).
+    before, after = dict(sorted((state | old).items())), dict(sorted(state.items()))
+    return replace(change, before=before, after=after), before

@@ -132,10 +132,10 @@ class Project:
         project = cls._connect(location, user=user, root=root, read_only=False, create=True)
         schema = schema or cityscapes_schema()
         try:
-            with database_errors(project.location), project._engine.begin() as conn:
+            with database_errors(project.location), project.engine.begin() as conn:
                 create_tables(conn, schema, location=project.location, is_file=not is_url(location))
             if not is_url(location):
-                enable_wal(project._engine)
+                enable_wal(project.engine)
         except BaseException:
             project.close()
             if not is_url(location):

@@ -144,6 +144,10 @@ def test_history_gives_whole_objects_at_every_step(project_path: Path):
             for change, old, new in zip(history[1:], states[:-1], states[1:], strict=True):
                 assert change.before == object_to_json(old)
                 assert change.after == object_to_json(new)
+                # Keys in the order the log's JSON has them (``roadmark log --json``).
+                assert list(change.before) == sorted(change.before)
+                assert list(change.after) == sorted(change.after)
+            assert list(history[0].after) == sorted(history[0].after)
             assert [c.describe(cityscapes_schema()) for c in history][1:] == [
                 "geometry changed",
                 "geometry changed",
