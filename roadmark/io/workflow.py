@@ -315,55 +315,29 @@ def record_event(
 def record_prelabeled(
     conn: sa.Connection, frame_ids: Iterable[int], user: str, *, model: str | None = None
 ) -> list[int]:
-    """Move the frames of ``frame_ids`` that the pre-label move applies to (new ones) to
-    ``prelabeled``, recording an :attr:`Action.PRELABEL` event for each (inside the
-    caller's transaction; the caller checks :attr:`Permission.PRELABEL`).
-
-    Args:
-        conn: The caller's transaction.
-        frame_ids: Frames that just got predictions.
-        user: Who ran the model (the event's user).
-        model: The model's name, kept as the event's reason.
+    """Make the pre-label move for the frames of ``frame_ids`` that it applies to (new
+    ones), each recorded by ``user`` with the ``model``'s name as the reason (inside the
+    caller's transaction, which checks :attr:`Permission.PRELABEL`).
 
     Returns:
         The ids of the frames that moved, ascending.
     """
     starts, target = MOVES[Action.PRELABEL]
     f = t.frames.c
-    ids = sorted(set(frame_ids))
-    if not ids:
-        return []
+    ready = f.status.in_([status.value for status in starts])
     # Lock the rows (PostgreSQL) so a frame someone starts meanwhile is not moved back.
     found = conn.execute(
-        sa.select(f.id, f.status)
-        .where(f.id.in_(ids), f.status.in_([status.value for status in starts]))
-        .order_by(f.id)
-        .with_for_update()
+        sa.select(f.id, f.status).where(f.id.in_(set(frame_ids)), ready).with_for_update()
     ).all()
-    if not found:
-        return []
-    moved = [row.id for row in found]
-    now = utc_now().isoformat()
-    conn.execute(
-        t.frames.update()
-        .where(f.id.in_(moved), f.status.in_([status.value for status in starts]))
-        .values(status=target.value, updated_at=now)
-    )
-    conn.execute(
-        wt.frame_events.insert(),
-        [
-            {
-                "frame_id": row.id,
-                "user_name": user,
-                "at": now,
-                "action": Action.PRELABEL.value,
-                "from_status": row.status,
-                "to_status": target.value,
-                "reason": model,
-            }
-            for row in found
-        ],
-    )
+    moved = sorted(row.id for row in found)
+    if moved:
+        conn.execute(
+            t.frames.update()
+            .where(f.id.in_(moved), ready)
+            .values(status=target.value, updated_at=utc_now().isoformat())
+        )
+    for row in sorted(found):
+        record_event(conn, row.id, user, Action.PRELABEL, FrameStatus(row.status), target, model)
     return moved
 
 
