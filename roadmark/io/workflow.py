@@ -327,7 +327,7 @@ def record_prelabeled(
     ready = f.status.in_([status.value for status in starts])
     # Lock the rows (PostgreSQL) so a frame someone starts meanwhile is not moved back.
     found = conn.execute(
-        sa.select(f.id, f.status).where(f.id.in_(set(frame_ids)), ready).with_for_update()
+        sa.select(f.id, f.status).where(f.id.in_(sorted(set(frame_ids))), ready).with_for_update()
     ).all()
     moved = sorted(row.id for row in found)
     if moved:
