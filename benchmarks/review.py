@@ -66,6 +66,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from roadmark.analysis.label_audit import LABEL_ERRORS, AuditParams, compare_frame
 from roadmark.analysis.uncertainty import (
     MAX_EXTENT,
     MIN_EXTENT,
@@ -79,7 +80,6 @@ from roadmark.core.prediction import RegionKind, SegmentationMaps, UncertainRegi
 from roadmark.core.raster import label_id_map, region_mask
 from roadmark.core.schema import cityscapes_schema
 from roadmark.demo.drive import render_frame
-from roadmark.io.label_audit import LABEL_ERRORS, AuditParams, compare_frame
 
 TARGET = 0.99
 DEMO_WIDTH = 1024  # the demo drive's frame width, which the region size cap is made for

@@ -31,7 +31,7 @@ layout). The run, all through roadmark's own code:
    largest car (by visible pixels) relabeled as building (even frames) or vegetation
    (odd frames), and the largest other car or person deleted (each must change at least
    ``--cs-min-changed`` pixels of the label map). The audit
-   (:func:`roadmark.io.label_audit.compare_frame`) compares the planted labels with the
+   (:func:`roadmark.analysis.label_audit.compare_frame`) compares the planted labels with the
    stored prediction; the top 20 likely label errors are scored for precision and
    recall (a finding hits a planted error when it overlaps the error's changed pixels'
    box by a third of the smaller box).
@@ -51,12 +51,12 @@ from pathlib import Path
 
 import numpy as np
 
+from roadmark.analysis.label_audit import LABEL_ERRORS, compare_frame
 from roadmark.analysis.uncertainty import RegionParams, queue_coverage, top_area_error_capture
 from roadmark.core.annotation import Box
 from roadmark.core.effort import DEFAULT_COST_MODEL
 from roadmark.core.raster import label_id_map
 from roadmark.io.formats.jobs import import_dataset
-from roadmark.io.label_audit import LABEL_ERRORS, compare_frame
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import Project
 

@@ -11,6 +11,7 @@ import pytest
 
 from roadmark.cli import main
 from roadmark.io.predictions import predicted_frame_ids
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.helpers import make_image
 
@@ -63,7 +64,7 @@ def test_model_new_info_prelabel_queue_export(
     assert "prelabeled 3 of 3" in main_output([*args, "--force"], capsys)
     with Project.open(project, read_only=True) as opened:
         assert len(predicted_frame_ids(opened, "tiny")) == 3
-        assert opened.info()["objects"] == 0  # predictions stay apart from the labels
+        assert project_info(opened)["objects"] == 0  # predictions stay apart from the labels
 
     assert main(["queue", str(project), "--top", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -18,7 +18,7 @@ rims of big regions first. The audit therefore also looks per object:
   grouped by the *predicted* object they belong to (a connected patch of that predicted
   class), so one deleted car is one finding however the disagreement breaks up, scored
   the same way with ``share`` = its disagreeing part of that predicted patch.
-- the remaining disagreeing blobs (:data:`~roadmark.io.label_audit.DISAGREEMENT`) are
+- the remaining disagreeing blobs (:data:`~roadmark.analysis.label_audit.DISAGREEMENT`) are
   grouped and scored the same way; findings about the same object are merged (the
   blobs inside an object with a wrong-label finding are part of that finding).
 """

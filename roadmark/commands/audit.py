@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_audit(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from roadmark.io.label_audit import AuditParams
+    from roadmark.analysis.label_audit import AuditParams
     from roadmark.io.store import Project
     from roadmark.models.audit import run_audit
     from roadmark.models.runner import PrelabelOptions

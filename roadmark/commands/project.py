@@ -109,10 +109,11 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from roadmark.io.stats import project_info
     from roadmark.io.store import Project
 
     with Project.open(args.project, read_only=True) as project:
-        info = project.info()
+        info = project_info(project)
         location = str(project.location)
     if "://" not in location:  # the cache beside a project file (embeddings; safe to delete)
         from roadmark.io.embedding_cache import cache_folder, folder_bytes

@@ -2,8 +2,14 @@
 
 :class:`roadmark.io.store.Project` calls the ``log_*`` functions inside the transaction
 that writes the objects, so the log and the objects can never disagree: an edit that
-rolls back leaves no log row. Objects are kept as JSON (:func:`object_to_json`), geometry
-as base64 WKB so a logged object restores exactly (:func:`object_from_json`).
+rolls back leaves no log row. Objects are kept in the JSON form of :mod:`roadmark.io.codec`
+(geometry as base64 WKB, so a logged object restores exactly).
+
+Stored compactly: an edit keeps only the fields that changed (a changed geometry once, as
+it was before, :func:`diff`) and an added region no geometry (:func:`log_added`); the
+readers (:func:`object_history`, :func:`frame_history`) give whole objects before and
+after, from entries of either kind (logs written before edits were compact hold whole
+objects).
 
 Actions: ``add`` (new object), ``edit`` (content changed), ``delete`` / ``restore`` (soft
 delete flag), ``remove`` (hard delete, when an import replaces a frame's objects) and
@@ -13,111 +19,20 @@ An update that changes nothing is not logged.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import shapely
 import sqlalchemy as sa
 
-from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Provenance, utc_now
+from roadmark.core.annotation import AnnotationObject, utc_now
 from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-
-if TYPE_CHECKING:
-    from roadmark.io.store import Project
-
-JsonObject = dict[str, Any]
-
-
-# -- objects as JSON ----------------------------------------------------------------------
-
-
-def object_to_json(obj: AnnotationObject) -> JsonObject:
-    """An object as plain JSON data (exact: geometry as base64 WKB)."""
-    bounds = obj.bounds
-    prov = obj.provenance
-    geometry = None if isinstance(obj.geometry, Box) else shapely.to_wkb(obj.geometry)
-    return _json(
-        uid=obj.uid,
-        label_id=obj.label_id,
-        kind=obj.kind.value,
-        bounds=[bounds.x0, bounds.y0, bounds.x1, bounds.y1],
-        geometry=geometry,
-        instance_id=obj.instance_id,
-        track_id=obj.track_id,
-        attributes=dict(obj.attributes),
-        crowd=obj.crowd,
-        deleted=obj.deleted,
-        source=prov.source,
-        created_by=prov.created_by,
-        created_at=prov.created_at.isoformat(),
-        updated_by=prov.updated_by,
-        updated_at=prov.updated_at.isoformat(),
-        verified=prov.verified,
-        confidence=prov.confidence,
-    )
-
-
-def row_to_json(row: Mapping[str, Any]) -> JsonObject:
-    """A row of the ``objects`` table in the same JSON form as :func:`object_to_json`."""
-    return _json(
-        uid=row["id"],
-        label_id=row["label_id"],
-        kind=row["kind"],
-        bounds=[row["x0"], row["y0"], row["x1"], row["y1"]],
-        geometry=row["geometry"],
-        instance_id=row["instance_id"],
-        track_id=row["track_id"],
-        attributes=json.loads(row["attributes"]),
-        crowd=bool(row["crowd"]),
-        deleted=bool(row["deleted"]),
-        source=row["source"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_by=row["updated_by"],
-        updated_at=row["updated_at"],
-        verified=bool(row["verified"]),
-        confidence=row["confidence"],
-    )
-
-
-def _json(*, geometry: bytes | None, **fields: Any) -> JsonObject:
-    out = dict(fields)
-    out["geometry"] = None if geometry is None else base64.b64encode(bytes(geometry)).decode()
-    return out
-
-
-def object_from_json(data: Mapping[str, Any]) -> AnnotationObject:
-    """The object that :func:`object_to_json` wrote (uid included)."""
-    if data["kind"] == ObjectKind.BOX.value:
-        geometry: Any = Box(*data["bounds"])
-    else:
-        geometry = shapely.from_wkb(base64.b64decode(data["geometry"]))
-    return AnnotationObject(
-        label_id=data["label_id"],
-        geometry=geometry,
-        provenance=Provenance(
-            source=data["source"],
-            created_by=data["created_by"],
-            created_at=datetime.fromisoformat(data["created_at"]),
-            updated_by=data["updated_by"],
-            updated_at=datetime.fromisoformat(data["updated_at"]),
-            verified=bool(data["verified"]),
-            confidence=data["confidence"],
-        ),
-        instance_id=data["instance_id"],
-        track_id=data["track_id"],
-        attributes=dict(data["attributes"]),
-        crowd=bool(data["crowd"]),
-        deleted=bool(data["deleted"]),
-        uid=data["uid"],
-    )
-
+from roadmark.io.codec import JsonObject, object_to_json, row_to_json
+from roadmark.io.engine import Reader
 
 # -- hooks called by the store inside its transactions ------------------------------------
 
@@ -166,9 +81,27 @@ def log_updates(conn: sa.Connection, user: str, objects: Sequence[AnnotationObje
         new = object_to_json(obj)
         if new == old:
             continue
-        rows.append(_row(frame_id, obj.uid, user, when, _edit_action(old, new), old, new))
+        rows.append(_row(frame_id, obj.uid, user, when, _edit_action(old, new), *diff(old, new)))
     if rows:
         conn.execute(wt.object_changes.insert(), rows)
+
+
+COMPACT = "compact"
+
+
+def diff(old: JsonObject, new: JsonObject) -> tuple[JsonObject, JsonObject]:
+    """The compact log entry of an edit: the fields that changed, before and after.
+
+    A changed geometry is kept once, in "before" (what undoing the edit needs); "after"
+    marks it :data:`ELIDED`: it is the next logged change's "before", or the stored object.
+    Both sides carry :data:`COMPACT`; the readers here expand them into whole objects.
+    """
+    changed = [key for key in old if old[key] != new.get(key)]
+    before = {key: old[key] for key in changed} | {COMPACT: True}
+    after = {key: new[key] for key in changed if key != "geometry"} | {COMPACT: True}
+    if "geometry" in changed:
+        after[ELIDED] = True
+    return before, after
 
 
 def log_z_order(conn: sa.Connection, user: str, frame_id: int, uids: Sequence[int]) -> None:
@@ -232,6 +165,15 @@ def _row(
 # -- reading ------------------------------------------------------------------------------
 
 
+def last_change(conn: sa.Connection, uid: int) -> tuple[str, str] | None:
+    """Who last changed object ``uid`` and when (ISO text), ``None`` if nothing is logged."""
+    c = wt.object_changes.c
+    row = conn.execute(
+        sa.select(c.user_name, c.at).where(c.object_id == uid).order_by(c.id.desc()).limit(1)
+    ).first()
+    return None if row is None else (row.user_name, row.at)
+
+
 @dataclass(frozen=True)
 class ObjectChange:
     """One row of the audit log.
@@ -289,7 +231,7 @@ def _label_name(schema: LabelSchema, label_id: int) -> str:
     return label.name if label else f"label {label_id}"
 
 
-def object_history(project: Project, uid: int) -> list[ObjectChange]:
+def object_history(project: Reader, uid: int) -> list[ObjectChange]:
     """Every logged change of the object with store id ``uid``, oldest first.
 
     SQLite may give a new object the id of one that an import removed; the history starts
@@ -301,12 +243,12 @@ def object_history(project: Project, uid: int) -> list[ObjectChange]:
     return changes[starts[-1] :] if starts else changes
 
 
-def frame_history(project: Project, frame_id: int) -> list[ObjectChange]:
+def frame_history(project: Reader, frame_id: int) -> list[ObjectChange]:
     """Every logged change to a frame's objects (and its z-order), oldest first."""
     return _changes(project, wt.object_changes.c.frame_id == frame_id)
 
 
-def _changes(project: Project, where: Any) -> list[ObjectChange]:
+def _changes(project: Reader, where: Any) -> list[ObjectChange]:
     c = wt.object_changes.c
     with project.reading() as conn:
         rows = conn.execute(sa.select(wt.object_changes).where(where).order_by(c.id)).mappings()
@@ -323,27 +265,71 @@ def _changes(project: Project, where: Any) -> list[ObjectChange]:
             )
             for row in rows
         ]
-        for change in changes:
-            if change.action == "add" and change.after.get(ELIDED):
-                _fill_geometry(conn, change)
-        return changes
+        uids = {change.object_uid for change in changes if change.object_uid is not None}
+        stored = {
+            row["id"]: (row["frame_id"], row_to_json(row))
+            for row in conn.execute(sa.select(t.objects).where(t.objects.c.id.in_(uids)))
+            .mappings()
+            .all()
+        }
+    return expand(changes, stored)
 
 
-def _fill_geometry(conn: sa.Connection, change: ObjectChange) -> None:
-    """Put an added region's geometry back into its log entry (see :func:`log_added`)."""
-    c = wt.object_changes.c
-    later = conn.execute(
-        sa.select(c.before_json)
-        .where(c.object_id == change.object_uid, c.id > change.id, c.before_json.is_not(None))
-        .order_by(c.id)
-        .limit(1)
-    ).scalar()
-    if later is not None:
-        geometry = json.loads(later)["geometry"]
-    else:
-        stored = conn.execute(
-            sa.select(t.objects.c.geometry).where(t.objects.c.id == change.object_uid)
-        ).scalar()
-        geometry = None if stored is None else base64.b64encode(bytes(stored)).decode()
-    del change.after[ELIDED]
-    change.after["geometry"] = geometry
+def expand(
+    changes: Sequence[ObjectChange], stored: Mapping[int, tuple[int, JsonObject]]
+) -> list[ObjectChange]:
+    """The log entries with whole objects as "before" and "after".
+
+    Compact entries (:func:`diff`) and elided geometries (:func:`log_added`) are filled in
+    by walking each object's changes backwards from where its state is known: the object
+    as it is stored now (``stored``: uid -> frame id and JSON form), or the "before" of
+    its removal. Entries written before the log was compact hold whole objects already.
+    SQLite may reuse the id of a removed object: each ``add`` starts a new life of the id.
+
+    Args:
+        changes: Log entries, oldest first.
+        stored: The stored objects that the entries' uids have now.
+    """
+    lives: dict[int, list[list[int]]] = {}
+    for index, change in enumerate(changes):
+        if change.object_uid is None:
+            continue
+        uid_lives = lives.setdefault(change.object_uid, [])
+        if change.action == "add" or not uid_lives:
+            uid_lives.append([index])
+        else:
+            uid_lives[-1].append(index)
+    out = list(changes)
+    for uid, uid_lives in lives.items():
+        for number, life in enumerate(uid_lives):
+            last = changes[life[-1]]
+            state: JsonObject | None = None
+            if last.action == "remove":
+                state = last.before
+            elif number == len(uid_lives) - 1 and stored.get(uid, (None,))[0] == last.frame_id:
+                state = stored[uid][1]
+            for index in reversed(life):
+                out[index], state = _expanded(changes[index], state)
+    return out
+
+
+def _expanded(
+    change: ObjectChange, state: JsonObject | None
+) -> tuple[ObjectChange, JsonObject | None]:
+    """One entry made whole, given the object's state after it; and the state before it."""
+    if change.action == "remove":
+        return change, change.before
+    if change.action == "add":
+        after = dict(change.after)
+        if after.pop(ELIDED, False):
+            after["geometry"] = None if state is None else state["geometry"]
+        return replace(change, after=after), None
+    if not change.before.get(COMPACT):  # a whole-object entry (an older log)
+        return change, change.before
+    old = {key: value for key, value in change.before.items() if key != COMPACT}
+    if state is None:  # nothing known after it: the changed fields are all there is
+        new = {k: v for k, v in change.after.items() if k not in (COMPACT, ELIDED)}
+        return replace(change, before=old, after=new), None
+    # Keys sorted, as in the stored JSON (whole-object entries read back the same).
+    before, after = dict(sorted((state | old).items())), dict(sorted(state.items()))
+    return replace(change, before=before, after=after), before

@@ -23,9 +23,10 @@ from pathlib import Path, PurePosixPath
 import sqlalchemy as sa
 
 from roadmark.io import tables as t
+from roadmark.io.engine import sqlite_engine
 from roadmark.io.errors import ProjectError
 from roadmark.io.locations import database_url, display_location, image_root, is_url, set_image_root
-from roadmark.io.store import PROJECT_SUFFIX, Project, sqlite_engine
+from roadmark.io.store import PROJECT_SUFFIX, Project
 
 BATCH = 1000
 Progress = Callable[[str, int], None]

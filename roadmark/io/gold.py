@@ -23,7 +23,7 @@ from roadmark.analysis.agreement import Agreement, compare
 from roadmark.core.annotation import AnnotationObject, FrameStatus, utc_now
 from roadmark.core.workflow import Action, WorkflowError
 from roadmark.io import workflow_tables as wt
-from roadmark.io.changelog import object_from_json, object_to_json
+from roadmark.io.codec import object_from_json, object_to_json
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 from roadmark.io.workflow import frame_state, record_event, update_frame_workflow

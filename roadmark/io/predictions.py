@@ -26,7 +26,6 @@ from numpy.typing import NDArray
 from roadmark.analysis.uncertainty import coverage_share
 from roadmark.core.annotation import (
     Box,
-    FrameStatus,
     Region,
     as_region,
     utc_now,
@@ -44,6 +43,7 @@ from roadmark.io.errors import FrameSourceError
 from roadmark.io.image_limits import check_encoded
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
+from roadmark.io.workflow import record_prelabeled
 
 _PNG_PARAMS = [
     cv2.IMWRITE_PNG_COMPRESSION,
@@ -61,7 +61,7 @@ class PredictionError(RoadmarkError):
 # -- encoding ------------------------------------------------------------------------------
 
 
-def encode_png(array: NDArray) -> bytes:
+def encode_png(array: NDArray[Any]) -> bytes:
     """Lossless PNG of a 2-D ``uint8`` or ``uint16`` array (fast settings)."""
     if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
         raise PredictionError(f"cannot store a {array.dtype} map of shape {array.shape}")
@@ -71,7 +71,7 @@ def encode_png(array: NDArray) -> bytes:
     return encoded.tobytes()
 
 
-def decode_png(data: bytes, *, what: str) -> NDArray:
+def decode_png(data: bytes, *, what: str) -> NDArray[Any]:
     """Inverse of :func:`encode_png`.
 
     Raises:
@@ -147,7 +147,9 @@ def pack(prediction: FramePrediction) -> PackedPrediction:
 def write_packed(project: Project, packed: Sequence[PackedPrediction]) -> list[int]:
     """Store packed predictions in one transaction, replacing older ones of the same model.
 
-    Frames that were ``new`` become ``prelabeled``.
+    Frames that were ``new`` become ``prelabeled``, each move recorded as a workflow event
+    (:func:`roadmark.io.workflow.record_prelabeled`) by the project's user, the model's
+    name as its reason.
 
     Returns:
         The stored predictions' ids, in order.
@@ -171,19 +173,20 @@ def write_packed(project: Project, packed: Sequence[PackedPrediction]) -> list[i
                     )
                 )
                 conn.execute(t.predictions.delete().where(t.predictions.c.id == old))
-            uid = conn.execute(t.predictions.insert().values(**item.row)).inserted_primary_key[0]
+            uid = conn.execute(
+                t.predictions.insert().values(**item.row).returning(t.predictions.c.id)
+            ).scalar_one()
             if item.regions:
                 conn.execute(
                     t.uncertainty_regions.insert(),
                     [region | {"prediction_id": uid} for region in item.regions],
                 )
             ids.append(uid)
-        frame_ids = sorted({item.row["frame_id"] for item in packed})
-        conn.execute(
-            t.frames.update()
-            .where(t.frames.c.id.in_(frame_ids), t.frames.c.status == FrameStatus.NEW.value)
-            .values(status=FrameStatus.PRELABELED.value, updated_at=utc_now().isoformat())
-        )
+        by_model: dict[str, set[int]] = {}
+        for item in packed:
+            by_model.setdefault(item.row["model"], set()).add(item.row["frame_id"])
+        for model, frame_ids in sorted(by_model.items()):
+            record_prelabeled(conn, frame_ids, project.user, model=model)
     return ids
 
 

@@ -11,13 +11,14 @@ Names are the ones the store records in provenance (the settings' user name or
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 
 import sqlalchemy as sa
 
 from roadmark.core.annotation import utc_now
 from roadmark.io import team_tables as tt
-from roadmark.io.errors import PermissionDeniedError, ProjectError
+from roadmark.io.errors import FrameLeasedError, PermissionDeniedError, ProjectError
 
 
 class Role(StrEnum):
@@ -149,4 +150,29 @@ def set_member(conn: sa.Connection, by: str, user: str, role: Role | None, locat
             m.insert().values(
                 user_name=user, role=role.value, added_by=by, added_at=utc_now().isoformat()
             )
+        )
+
+
+def refuse_leased(conn: sa.Connection, user: str, location: str, *frame_ids: int) -> None:
+    """Refuse an edit of frames that someone else holds an unexpired edit lease on.
+
+    Raises:
+        FrameLeasedError: Another person is editing one of the frames.
+    """
+    if not frame_ids:
+        return
+    lease = tt.frame_leases.c
+    row = conn.execute(
+        sa.select(lease.frame_id, lease.user_name, lease.since).where(
+            lease.frame_id.in_(frame_ids),
+            lease.user_name != user,
+            lease.expires > time.time(),
+        )
+    ).first()
+    if row is not None:
+        raise FrameLeasedError(
+            f"is being edited by {row.user_name} since {row.since[:19].replace('T', ' ')} "
+            "UTC; it is read-only for you until they leave it",
+            path=location,
+            field=f"frame {row.frame_id}",
         )

@@ -80,12 +80,12 @@ def parse_color(text: Any) -> tuple[int, int, int]:
     return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
 
 
-def label_color(row: Mapping[str, Any], location: str | None) -> tuple[int, int, int]:
+def label_color(row: Mapping[Any, Any], location: str | None) -> tuple[int, int, int]:
     """A label row's colour, checked."""
     return _field("labels", row["id"], "color", location, lambda: parse_color(row["color"]))
 
 
-def label_attributes(row: Mapping[str, Any], location: str | None) -> tuple[str, ...]:
+def label_attributes(row: Mapping[Any, Any], location: str | None) -> tuple[str, ...]:
     """A label row's attribute names, checked."""
 
     def decode() -> tuple[str, ...]:
@@ -155,7 +155,7 @@ def _geometry(row: Mapping[str, Any]) -> Any:
 
 
 def object_from_row(
-    row: Mapping[str, Any], location: str | None = None, label_ids: Any = None
+    row: Mapping[Any, Any], location: str | None = None, label_ids: Any = None
 ) -> AnnotationObject:
     """An :class:`AnnotationObject` from an ``objects`` row, every field checked.
 

@@ -1,20 +1,16 @@
-"""The project database's tables (SQLAlchemy Core) and their versioned migrations.
+"""The project database's tables (SQLAlchemy Core); their migrations are in
+:mod:`roadmark.io.migrations`.
 
 Portable SQL only: the same tables run on SQLite (one ``.roadmark`` file) and PostgreSQL
 (team projects). Times are ISO-8601 text with a UTC offset, booleans are ``Boolean``,
 geometry is WKB in ``LargeBinary``, JSON is text written by :mod:`json`.
 
-Migrations: a new project is created from the tables below and stamped with
-:data:`SCHEMA_VERSION`. An older project is brought forward by running the functions in
-:data:`MIGRATIONS` (``MIGRATIONS[v]`` turns version ``v`` into ``v + 1``) in one
-transaction when it is opened. Alembic would add an environment folder and a second
-version table to every single-file project for the same effect; a list of functions is
-enough for an embedded store that migrates itself on open.
+A new project is created from the tables below and stamped with :data:`SCHEMA_VERSION`;
+a change to the tables bumps it and adds a step to
+:data:`roadmark.io.migrations.MIGRATIONS`.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -156,26 +152,3 @@ uncertainty_regions = sa.Table(
     sa.Index("ix_uncertainty_regions_frame", "frame_id"),
     sa.Index("ix_uncertainty_regions_prediction", "prediction_id"),
 )
-
-Migration = Callable[[sa.Connection], None]
-
-
-def _v1_region_outlines(conn: sa.Connection) -> None:
-    """Version 2: uncertain regions keep their outline, predictions the wrong pixels the
-    model expects on the frame (the queue's coverage is measured against it). Regions
-    stored before have no outline (their box stands in)."""
-    binary = sa.LargeBinary().compile(dialect=conn.dialect)  # BLOB, or bytea on PostgreSQL
-    real = sa.Float().compile(dialect=conn.dialect)
-    conn.exec_driver_sql(f"ALTER TABLE uncertainty_regions ADD COLUMN outline {binary}")
-    conn.exec_driver_sql(f"ALTER TABLE predictions ADD COLUMN expected_errors {real}")
-
-
-def _v2_team_columns_and_tables(conn: sa.Connection) -> None:
-    """Version 3: object versions and the team tables (members, leases, claims)."""
-    conn.execute(sa.text("ALTER TABLE objects ADD COLUMN version INTEGER NOT NULL DEFAULT 1"))
-    metadata.create_all(conn)  # only the tables that are missing
-
-
-# MIGRATIONS[v] upgrades a project of version v to v + 1; a change to the tables above adds
-# a function here and bumps SCHEMA_VERSION.
-MIGRATIONS: dict[int, Migration] = {1: _v1_region_outlines, 2: _v2_team_columns_and_tables}

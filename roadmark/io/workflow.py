@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from roadmark.core.annotation import Box, Frame, FrameStatus, utc_now
 from roadmark.core.timetracking import ActiveSpan
 from roadmark.core.workflow import (
+    MOVES,
     Action,
     CommentCategory,
     FrameState,
@@ -31,7 +32,7 @@ from roadmark.core.workflow import (
 )
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-from roadmark.io.changelog import object_to_json
+from roadmark.io.codec import object_to_json
 from roadmark.io.errors import ProjectError
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
@@ -311,6 +312,35 @@ def record_event(
     )
 
 
+def record_prelabeled(
+    conn: sa.Connection, frame_ids: Iterable[int], user: str, *, model: str | None = None
+) -> list[int]:
+    """Make the pre-label move for the frames of ``frame_ids`` that it applies to (new
+    ones), each recorded by ``user`` with the ``model``'s name as the reason (inside the
+    caller's transaction, which checks :attr:`Permission.PRELABEL`).
+
+    Returns:
+        The ids of the frames that moved, ascending.
+    """
+    starts, target = MOVES[Action.PRELABEL]
+    f = t.frames.c
+    ready = f.status.in_([status.value for status in starts])
+    # Lock the rows (PostgreSQL) so a frame someone starts meanwhile is not moved back.
+    found = conn.execute(
+        sa.select(f.id, f.status).where(f.id.in_(sorted(set(frame_ids))), ready).with_for_update()
+    ).all()
+    moved = sorted(row.id for row in found)
+    if moved:
+        conn.execute(
+            t.frames.update()
+            .where(f.id.in_(moved), ready)
+            .values(status=target.value, updated_at=utc_now().isoformat())
+        )
+    for row in sorted(found):
+        record_event(conn, row.id, user, Action.PRELABEL, FrameStatus(row.status), target, model)
+    return moved
+
+
 def events(project: Project, frame_id: int | None = None) -> list[WorkflowEvent]:
     """Recorded moves (of one frame, or all), oldest first."""
     e = wt.frame_events.c
@@ -410,7 +440,8 @@ def add_comment(
     with project.transaction() as conn:
         project.require(Permission.COMMENT)
         comment_id = conn.execute(
-            wt.review_comments.insert().values(
+            wt.review_comments.insert()
+            .values(
                 frame_id=frame_id,
                 author=project.user,
                 created_at=now.isoformat(),
@@ -422,7 +453,8 @@ def add_comment(
                 y1=anchor.y1,
                 object_id=object_uid,
             )
-        ).inserted_primary_key[0]
+            .returning(wt.review_comments.c.id)
+        ).scalar_one()
     return ReviewComment(
         id=comment_id,
         frame_id=frame_id,

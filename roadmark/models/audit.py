@@ -14,7 +14,8 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from roadmark.io.label_audit import AuditParams, AuditReport, audit_project, labeled_frame_ids
+from roadmark.analysis.label_audit import AuditParams, AuditReport
+from roadmark.io.label_audit import audit_project, labeled_frame_ids
 from roadmark.io.store import Project
 from roadmark.models.errors import ModelError
 from roadmark.models.files import LoadedModel, load_model

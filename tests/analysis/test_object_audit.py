@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roadmark.analysis.object_audit import predicted_patches
-from roadmark.core.prediction import SegmentationMaps
-from roadmark.core.schema import cityscapes_schema
-from roadmark.io.label_audit import (
+from roadmark.analysis.label_audit import (
     DISAGREEMENT,
     LABEL_ERRORS,
     MISSING_OBJECT,
@@ -16,6 +13,9 @@ from roadmark.io.label_audit import (
     AuditParams,
     compare_frame,
 )
+from roadmark.analysis.object_audit import predicted_patches
+from roadmark.core.prediction import SegmentationMaps
+from roadmark.core.schema import cityscapes_schema
 from tests.helpers import region
 
 ROAD, SIDEWALK, BUILDING, VEGETATION, POLE, CAR, PERSON = 7, 8, 11, 21, 17, 26, 24

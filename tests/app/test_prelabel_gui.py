@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QDialog
 from roadmark.app.features.prelabel_action import FRAMES_CURRENT, PrelabelDialog, PrelabelRequest
 from roadmark.app.main_window import MainWindow
 from roadmark.io.predictions import predicted_frame_ids
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.app.conftest import show
 
@@ -42,7 +43,7 @@ def test_prelabel_from_the_menu_runs_in_the_background(
     qtbot, small_project: Path, tiny_model: Path, monkeypatch
 ):
     window = _open(qtbot, small_project)
-    objects_before = window.project.info()["objects"]
+    objects_before = project_info(window.project)["objects"]
     shown: list[PrelabelDialog] = []
 
     def fill(dialog: PrelabelDialog) -> QDialog.DialogCode:
@@ -63,7 +64,7 @@ def test_prelabel_from_the_menu_runs_in_the_background(
     assert result is not None and result.predicted == 3 and result.device == "cpu"
     assert "Pre-labeled 3 frames with tiny" in window.statusBar().currentMessage()
     assert len(_predicted(small_project)) == 3
-    assert window.project.info()["objects"] == objects_before  # nothing accepted yet
+    assert project_info(window.project)["objects"] == objects_before  # nothing accepted yet
 
     # Only the current frame, again (forced).
     def current(dialog: PrelabelDialog) -> QDialog.DialogCode:

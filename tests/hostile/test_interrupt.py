@@ -12,6 +12,7 @@ import pytest
 
 from roadmark.cli import main
 from roadmark.io.formats import jobs
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.helpers import make_image
 
@@ -32,7 +33,7 @@ def dataset(tmp_path: Path) -> tuple[Path, Path]:
 
 def _objects(project: Path) -> int:
     with Project.open(project, read_only=True) as opened:
-        return opened.info()["objects"]
+        return project_info(opened)["objects"]
 
 
 def test_ctrl_c_after_the_commit_reports_success(

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from roadmark.io.frames import scan
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.helpers import make_image
 
@@ -44,7 +45,7 @@ def test_four_writers_take_turns_and_every_write_lands(tmp_path: Path):
     soft_deleted = (results["edit1"]["objects"] + results["edit2"]["objects"]) // 2
     with Project.open(path, read_only=True) as project:
         assert project.frame_count() == frames
-        info = project.info()
+        info = project_info(project)
         assert info["objects"] == rows - soft_deleted
         assert info["deleted_objects"] == soft_deleted
     conn = sqlite3.connect(path)

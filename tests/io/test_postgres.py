@@ -15,6 +15,7 @@ import shapely
 from roadmark.core.annotation import FrameStatus
 from roadmark.io import tables
 from roadmark.io.frames import scan
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.helpers import box, make_image, region
 
@@ -47,6 +48,6 @@ def test_project_on_postgresql(pg_database: str, tmp_path: Path):
         assert objects[2].geometry.equals(shapely.box(0, 0, 64, 48))
         assert len(project.objects(ids[2])) == 0  # the failed action left nothing
         assert project.frame(ids[1]).status is FrameStatus.DONE
-        info = project.info()
+        info = project_info(project)
         assert info["frames"] == 3 and info["objects"] == 2
         assert info["objects_by_source"] == {"human": 2}

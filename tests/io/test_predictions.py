@@ -13,6 +13,7 @@ import pytest
 from roadmark.analysis.uncertainty import RegionParams, box_regions, pixel_regions
 from roadmark.core.annotation import Box, FrameStatus
 from roadmark.core.prediction import FramePrediction, PredictedBox, SegmentationMaps
+from roadmark.core.workflow import Action
 from roadmark.io.formats import Capability, registered_formats
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset
@@ -24,8 +25,10 @@ from roadmark.io.predictions import (
     ranked_regions,
     read_prediction,
     set_regions_resolved,
+    write_predictions,
 )
 from roadmark.io.store import FrameSpec, Project
+from roadmark.io.workflow import events, move
 
 ROAD, SKY, CAR = 7, 23, 26
 
@@ -84,6 +87,32 @@ def test_store_keeps_maps_losslessly_and_apart_from_labels(project: Project):
     assert uid in {r.uid for r in ranked_regions(project, include_resolved=True)}
     assert delete_predictions(project, "m", [first]) == 1
     assert read_prediction(project, first) is None and ranked_regions(project, frame_id=first) == []
+
+
+def test_prelabeling_records_a_workflow_event_per_moved_frame(project: Project):
+    first, second, third = (f.id for f in project.frames())
+    move(project, third, Action.START)  # someone works on it already: it is not moved
+    prediction = FramePrediction(first, "m", "a" * 64, "segmentation", _maps(), ())
+    with PredictionWriter(project, params=RegionParams(min_area=1)) as writer:
+        for frame_id in (first, second, third):
+            writer.submit(replace(prediction, frame_id=frame_id))
+    assert [project.frame(i).status for i in (first, second, third)] == [
+        FrameStatus.PRELABELED,
+        FrameStatus.PRELABELED,
+        FrameStatus.IN_PROGRESS,
+    ]
+    prelabels = [e for e in events(project) if e.action is Action.PRELABEL]
+    assert [(e.frame_id, e.user, e.reason) for e in prelabels] == [
+        (first, project.user, "m"),
+        (second, project.user, "m"),
+    ]
+    assert all(
+        (e.from_status, e.to_status) == (FrameStatus.NEW, FrameStatus.PRELABELED)
+        for e in prelabels
+    )
+    # Pre-labeling again (a newer model run) moves nothing and records nothing more.
+    write_predictions(project, [replace(prediction, model="n")])
+    assert sum(e.action is Action.PRELABEL for e in events(project)) == 2
 
 
 def test_uncertain_regions_are_found_where_they_were_planted():

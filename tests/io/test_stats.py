@@ -6,14 +6,12 @@ import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from roadmark.core.annotation import AnnotationObject, Box, Provenance
 from roadmark.core.timetracking import ActiveSpan
 from roadmark.core.workflow import Action, CommentCategory
 from roadmark.io import gold
 from roadmark.io import workflow as wf
-from roadmark.io.stats import distribution, project_stats, source_category
+from roadmark.io.stats import project_stats
 from roadmark.io.store import Project
 from tests.helpers import region
 from tests.io.test_workflow import make_project
@@ -216,22 +214,6 @@ def test_stats_of_an_empty_project(project_path: Path):
     assert stats["throughput"]["overall"]["frames_per_hour"] is None
     assert stats["review"]["rejection_rate"] is None
     assert stats["estimate"]["minutes_left"] is None and stats["gold"]["scores"] == []
-
-
-def test_helpers():
-    assert distribution([]) == {
-        "frames": 0,
-        "total": 0.0,
-        "mean": None,
-        "median": None,
-        "p90": None,
-    }
-    assert distribution([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])["p90"] == pytest.approx(9.1)
-    stamp = "2024-01-01T00:00:00+00:00"
-    assert source_category("human", stamp, "2024-02-01T00:00:00+00:00") == "human"
-    assert source_category("model:m", stamp, stamp) == "model"
-    assert source_category("import:coco", stamp, stamp) == "import"
-    assert source_category("model:m", stamp, "2024-02-01T00:00:00+00:00") == "edited"
 
 
 def build_two_annotators(path: Path) -> None:

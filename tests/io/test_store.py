@@ -13,6 +13,7 @@ from roadmark.core.annotation import FrameStatus
 from roadmark.core.errors import SchemaError
 from roadmark.core.schema import LabelSchema, cityscapes_schema
 from roadmark.io import tables
+from roadmark.io.engine import sqlite_engine
 from roadmark.io.errors import (
     NotAProjectError,
     ProjectError,
@@ -21,7 +22,9 @@ from roadmark.io.errors import (
     ProjectVersionError,
 )
 from roadmark.io.frames import scan
-from roadmark.io.store import FrameSpec, Project, migrate, sqlite_engine
+from roadmark.io.migrations import migrate
+from roadmark.io.stats import project_info
+from roadmark.io.store import FrameSpec, Project
 from tests.helpers import box, make_image, region
 
 
@@ -106,6 +109,16 @@ def test_schema_is_stored_and_used_labels_are_protected(store_location: str, tmp
         assert [label.name for label in project.schema] == ["lane", "curb"]
 
 
+def test_a_rolled_back_label_change_is_not_kept_in_the_cached_schema(store_location: str):
+    custom = LabelSchema.from_dict({"labels": [{"name": "lane", "id": 100, "color": "#ffffff"}]})
+    with Project.create(store_location, custom) as project:
+        with pytest.raises(RuntimeError), project.transaction():
+            project.set_schema(custom.with_labels(["curb"]))
+            assert [label.name for label in project.schema] == ["lane", "curb"]
+            raise RuntimeError("the action fails after changing the labels")
+        assert [label.name for label in project.schema] == ["lane"]
+
+
 def test_info_counts(store_location: str, tmp_path: Path):
     with Project.create(store_location) as project:
         ids, _ = project.add_frames(_specs(tmp_path / "i", 2))
@@ -113,7 +126,7 @@ def test_info_counts(store_location: str, tmp_path: Path):
             ids[0], [region(7, 0, 0, 5, 5), region(7, 0, 0, 2, 2), box(26, 0, 0, 3, 3)]
         )
         project.set_frame_status(ids[1], FrameStatus.DONE)
-        info = project.info()
+        info = project_info(project)
     assert info["frames"] == 2 and info["objects"] == 3 and info["labels"] == 35
     assert info["objects_by_kind"] == {"box": 1, "region": 2}
     assert info["objects_by_label"] == {"road": 2, "car": 1}

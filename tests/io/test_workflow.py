@@ -50,7 +50,7 @@ def ids(project_path: Path) -> list[int]:
 
 
 def test_tables_are_made_in_new_projects_and_portable(project_path: Path, ids: list[int]):
-    with as_user(project_path, "boss") as project, project._reading() as conn:
+    with as_user(project_path, "boss") as project, project.reading() as conn:
         names = set(sa.inspect(conn).get_table_names())
     ours = {"frame_workflow", "frame_events", "review_comments", "time_log", "frame_versions"}
     assert ours | {"object_changes"} <= names

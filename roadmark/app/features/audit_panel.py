@@ -2,7 +2,7 @@
 model over the labeled frames in the background) or from the stored predictions, then the
 likely label errors and hard cases to go to, fix, confirm or flag.
 
-The comparison is Qt-free (:mod:`roadmark.io.label_audit`, :mod:`roadmark.models.audit`);
+The comparison is Qt-free (:mod:`roadmark.analysis.label_audit`, :mod:`roadmark.models.audit`);
 confirmed findings and flagged frames are kept in the project
 (:class:`~roadmark.io.label_audit.AuditState`).
 """
@@ -15,19 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QFileDialog
 
+from roadmark.analysis.label_audit import LABEL_ERRORS, AuditFinding, AuditReport
 from roadmark.annotators.review.guided import ReviewQueue, focus_rect, objects_in, verify_command
 from roadmark.app.docks.uncertainty import UncertaintyDock
 from roadmark.app.features.model_layers import FocusItem
 from roadmark.app.features.review_queue import REVIEW_MAX_ZOOM, frame_names
 from roadmark.app.jobs import JobRunner
 from roadmark.core.errors import RoadmarkError
-from roadmark.io.label_audit import (
-    LABEL_ERRORS,
-    AuditFinding,
-    AuditReport,
-    AuditState,
-    audit_project,
-)
+from roadmark.io.label_audit import AuditState, audit_project
 from roadmark.io.predictions import prediction_models
 
 if TYPE_CHECKING:

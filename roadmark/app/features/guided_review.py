@@ -24,7 +24,7 @@ queue and the effort order are :mod:`roadmark.app.features.review_queue`, the au
 :mod:`roadmark.app.features.audit_panel`. New predictions arrive through the window
 state's ``predictionsChanged``. The logic lives below ``app``:
 :mod:`roadmark.annotators.review.guided` (queue, commands),
-:mod:`roadmark.annotators.review.prelabels` (proposals), :mod:`roadmark.io.label_audit`.
+:mod:`roadmark.annotators.review.prelabels` (proposals), :mod:`roadmark.analysis.label_audit`.
 """
 
 from __future__ import annotations

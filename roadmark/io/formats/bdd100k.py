@@ -55,6 +55,7 @@ from roadmark.core.annotation import AnnotationObject, Box, as_region, region_pa
 from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
+from roadmark.io.codec import extras_of
 from roadmark.io.formats import Capability, DatasetFormat, register_format
 from roadmark.io.formats.common import (
     EXTRAS_KEY,
@@ -63,7 +64,6 @@ from roadmark.io.formats.common import (
     ImportContext,
     ImportedFrame,
     apply_extras,
-    extras_of,
     integer,
     number,
     number_instances,

@@ -20,9 +20,10 @@ import numpy as np
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
 from roadmark.core.raster import INSTANCE_FACTOR, region_mask_in_box
 from roadmark.core.schema import IGNORE_TRAIN_ID, LabelSchema
+from roadmark.io.codec import extras_of
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.formats.cityscapes_geometry import region_to_polygons
-from roadmark.io.formats.common import EXTRAS_KEY, ExportFrame, extras_of
+from roadmark.io.formats.common import EXTRAS_KEY, ExportFrame
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.frames import VideoReader, read_image, write_image
 

@@ -51,6 +51,7 @@ from roadmark.core.annotation import (
 from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
+from roadmark.io.codec import extras_of
 from roadmark.io.formats import Capability, DatasetFormat, register_format, validate
 from roadmark.io.formats.coco_stream import CocoStream
 from roadmark.io.formats.common import (
@@ -60,7 +61,6 @@ from roadmark.io.formats.common import (
     ImportContext,
     ImportedFrame,
     apply_extras,
-    extras_of,
     integer,
     number,
     number_instances,

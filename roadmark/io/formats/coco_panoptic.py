@@ -63,6 +63,7 @@ from roadmark import __version__
 from roadmark.core.annotation import AnnotationObject, Box, Frame, ObjectKind
 from roadmark.core.raster import INSTANCE_FACTOR, region_mask_in_box
 from roadmark.core.schema import LabelSchema
+from roadmark.io.codec import extras_of
 from roadmark.io.formats import Capability, DatasetFormat, register_format
 from roadmark.io.formats.coco import image_entry, read_id
 from roadmark.io.formats.coco_panoptic_read import (
@@ -79,7 +80,6 @@ from roadmark.io.formats.common import (
     ExportFrame,
     ImportContext,
     ImportedFrame,
-    extras_of,
     read_json,
 )
 from roadmark.io.formats.errors import FormatError

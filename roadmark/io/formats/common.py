@@ -5,7 +5,8 @@ Formats only see these plain objects and :mod:`roadmark.core` types; opening the
 adding frames and the one transaction happen in :mod:`roadmark.io.formats.jobs`.
 
 Roadmark extras: both formats may carry a ``"roadmark"`` object per annotation with what
-the format itself has no field for (see :func:`extras_of` and :func:`apply_extras`)::
+the format itself has no field for (written by :func:`roadmark.io.codec.extras_of`, the
+object codec the store and the change log share, read back by :func:`apply_extras`)::
 
     {"instance_id": 3, "track_id": 12, "attributes": {"occluded": true},
      "source": "human", "created_by": "ana", "created_at": "2024-05-01T10:00:00+00:00",
@@ -472,29 +473,6 @@ def points(value: Any, *, where: str, field: str) -> list[tuple[float, float]]:
 
 
 # -- roadmark extras ---------------------------------------------------------------------------
-
-
-def extras_of(obj: AnnotationObject) -> dict[str, Any]:
-    """The roadmark extras of an object: ids, attributes and provenance."""
-    prov = obj.provenance
-    out: dict[str, Any] = {}
-    if obj.instance_id is not None:
-        out["instance_id"] = obj.instance_id
-    if obj.track_id is not None:
-        out["track_id"] = obj.track_id
-    if obj.attributes:
-        out["attributes"] = dict(obj.attributes)
-    out |= {
-        "source": prov.source,
-        "created_by": prov.created_by,
-        "created_at": prov.created_at.isoformat(),
-        "updated_by": prov.updated_by,
-        "updated_at": prov.updated_at.isoformat(),
-        "verified": prov.verified,
-    }
-    if prov.confidence is not None:
-        out["confidence"] = prov.confidence
-    return out
 
 
 def _text(value: Any, *, where: str, field: str) -> str:

@@ -61,6 +61,7 @@ import numpy as np
 from roadmark.core.annotation import AnnotationObject, ObjectKind
 from roadmark.core.raster import color_map
 from roadmark.core.schema import Label, LabelSchema
+from roadmark.io.codec import extras_of
 from roadmark.io.formats import Capability, DatasetFormat, register_format
 from roadmark.io.formats.cityscapes_files import write_frame_image
 from roadmark.io.formats.common import (
@@ -70,7 +71,6 @@ from roadmark.io.formats.common import (
     ImportContext,
     ImportedFrame,
     apply_extras,
-    extras_of,
     integer,
 )
 from roadmark.io.formats.errors import FormatError

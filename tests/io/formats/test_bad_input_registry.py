@@ -12,6 +12,7 @@ from roadmark.io.formats import Capability, get_format, registered_formats
 from roadmark.io.formats.common import Job
 from roadmark.io.formats.errors import FormatError, JobCancelled
 from roadmark.io.formats.jobs import export_dataset, import_dataset
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 
 IMPORTERS = sorted(registered_formats(Capability.IMPORT))
@@ -46,7 +47,7 @@ def test_a_bad_source_is_refused_naming_it(
     with pytest.raises(FormatError) as info:
         import_dataset(project, format_id, source)
     assert info.value.path is not None and Path(info.value.path).is_relative_to(tmp_path)
-    assert project.frame_count() == 0 and project.info()["objects"] == 0
+    assert project.frame_count() == 0 and project_info(project)["objects"] == 0
 
 
 def _target(tmp_path: Path, format_id: str) -> Path:

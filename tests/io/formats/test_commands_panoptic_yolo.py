@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from roadmark.cli import main
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.io.formats.conftest import demo_project
 
@@ -46,7 +47,7 @@ def test_export_and_import_both_formats(tmp_path: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert "on 2 frames (2 new)" in out and "on 3 frames (3 new)" in out
     with Project.open(tmp_path / "a.roadmark") as project:
-        assert project.frame_count() == 2 and project.info()["objects"] > 10
+        assert project.frame_count() == 2 and project_info(project)["objects"] > 10
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path):

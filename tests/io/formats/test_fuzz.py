@@ -19,6 +19,7 @@ from roadmark.core.errors import GeometryError, RoadmarkError
 from roadmark.core.raster import region_mask
 from roadmark.io.formats.cityscapes_geometry import fill, polygon_to_region, region_to_polygons
 from roadmark.io.formats.jobs import import_dataset
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.io.formats.conftest import make_images
 
@@ -161,14 +162,14 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
 
 
 def _import(project: Project, fmt: str, path: Path) -> None:
-    frames, objects = project.frame_count(), project.info()["objects"]
+    frames, objects = project.frame_count(), project_info(project)["objects"]
     try:
         report = import_dataset(project, fmt, path)
     except RoadmarkError as error:
         field = _INDEX.sub("", error.field or "")
         event(f"refused: {type(error).__name__} {field}")
         assert error.path, f"{type(error).__name__} without a file: {error}"
-        assert (project.frame_count(), project.info()["objects"]) == (frames, objects)
+        assert (project.frame_count(), project_info(project)["objects"]) == (frames, objects)
     else:
         event(f"imported {'no' if not report.objects else 'some'} objects")
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from roadmark.core.errors import RoadmarkError
 from roadmark.io.formats.coco_panoptic_read import id_to_rgb
 from roadmark.io.formats.jobs import import_dataset
+from roadmark.io.stats import project_info
 from roadmark.io.store import Project
 from tests.io.formats.conftest import make_images
 
@@ -63,13 +64,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
 
 
 def _import(project: Project, fmt: str, path: Path) -> None:
-    frames, objects = project.frame_count(), project.info()["objects"]
+    frames, objects = project.frame_count(), project_info(project)["objects"]
     try:
         report = import_dataset(project, fmt, path)
     except RoadmarkError as error:
         event(f"refused: {type(error).__name__} {(error.field or '').split('[')[0]}")
         assert error.path, f"{type(error).__name__} without a file: {error}"
-        assert (project.frame_count(), project.info()["objects"]) == (frames, objects)
+        assert (project.frame_count(), project_info(project)["objects"]) == (frames, objects)
     else:
         event(f"imported {'no' if not report.objects else 'some'} objects")
 

@@ -1,0 +1,152 @@
+"""One object codec: an :class:`AnnotationObject` as plain JSON data and as row values.
+
+Every place that writes an object's fields goes through here: the store (the values of an
+``objects`` row, :func:`object_row`), the change log and the workflow snapshots (plain JSON
+data, :func:`object_to_json` / :func:`object_from_json`, and the same form of a stored row,
+:func:`row_to_json`) and the file formats' ``"roadmark"`` extras (:func:`extras_of`).
+
+The JSON form is exact: geometry is base64 WKB (``None`` for a box, whose corners are
+``bounds``), times are ISO-8601 text with their UTC offset.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import shapely
+
+from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Provenance
+
+JsonObject = dict[str, Any]
+
+# The fields of the JSON form that are not an object's "extras" (what file formats carry
+# in their own terms): identity, label, shape and flags.
+CORE_FIELDS = ("uid", "label_id", "kind", "bounds", "geometry", "crowd", "deleted")
+# Extras that are left out when empty (``None``, or no attributes).
+OPTIONAL_EXTRAS = ("instance_id", "track_id", "attributes", "confidence")
+
+
+def geometry_wkb(obj: AnnotationObject) -> bytes | None:
+    """A region's geometry as WKB; ``None`` for a box (its bounds are the box)."""
+    return None if isinstance(obj.geometry, Box) else shapely.to_wkb(obj.geometry)
+
+
+def encode_wkb(wkb: bytes | bytearray | memoryview | None) -> str | None:
+    """WKB as base64 text (how the JSON form holds geometry)."""
+    return None if wkb is None else base64.b64encode(bytes(wkb)).decode()
+
+
+def provenance_fields(prov: Provenance) -> JsonObject:
+    """Provenance as plain data, in the order every writer uses."""
+    return {
+        "source": prov.source,
+        "created_by": prov.created_by,
+        "created_at": prov.created_at.isoformat(),
+        "updated_by": prov.updated_by,
+        "updated_at": prov.updated_at.isoformat(),
+        "verified": prov.verified,
+        "confidence": prov.confidence,
+    }
+
+
+def _fields(obj: AnnotationObject, *, geometry: bool = True) -> JsonObject:
+    """Every field of ``obj``, geometry as WKB bytes (encoded by the callers; ``None``
+    without ``geometry``, which saves encoding a shape that is not wanted)."""
+    bounds = obj.bounds
+    return {
+        "uid": obj.uid,
+        "label_id": obj.label_id,
+        "kind": obj.kind.value,
+        "bounds": [bounds.x0, bounds.y0, bounds.x1, bounds.y1],
+        "geometry": geometry_wkb(obj) if geometry else None,
+        "instance_id": obj.instance_id,
+        "track_id": obj.track_id,
+        "attributes": dict(obj.attributes),
+        "crowd": obj.crowd,
+        "deleted": obj.deleted,
+    } | provenance_fields(obj.provenance)
+
+
+def object_to_json(obj: AnnotationObject) -> JsonObject:
+    """An object as plain JSON data (exact: geometry as base64 WKB)."""
+    data = _fields(obj)
+    data["geometry"] = encode_wkb(data["geometry"])
+    return data
+
+
+def row_to_json(row: Mapping[Any, Any]) -> JsonObject:
+    """A row of the ``objects`` table in the same JSON form as :func:`object_to_json`."""
+    return {
+        "uid": row["id"],
+        "label_id": row["label_id"],
+        "kind": row["kind"],
+        "bounds": [row["x0"], row["y0"], row["x1"], row["y1"]],
+        "geometry": encode_wkb(row["geometry"]),
+        "instance_id": row["instance_id"],
+        "track_id": row["track_id"],
+        "attributes": json.loads(row["attributes"]),
+        "crowd": bool(row["crowd"]),
+        "deleted": bool(row["deleted"]),
+        "source": row["source"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"],
+        "updated_by": row["updated_by"],
+        "updated_at": row["updated_at"],
+        "verified": bool(row["verified"]),
+        "confidence": row["confidence"],
+    }
+
+
+def object_from_json(data: Mapping[str, Any]) -> AnnotationObject:
+    """The object that :func:`object_to_json` wrote (uid included)."""
+    if data["kind"] == ObjectKind.BOX.value:
+        geometry: Any = Box(*data["bounds"])
+    else:
+        geometry = shapely.from_wkb(base64.b64decode(data["geometry"]))
+    return AnnotationObject(
+        label_id=data["label_id"],
+        geometry=geometry,
+        provenance=Provenance(
+            source=data["source"],
+            created_by=data["created_by"],
+            created_at=datetime.fromisoformat(data["created_at"]),
+            updated_by=data["updated_by"],
+            updated_at=datetime.fromisoformat(data["updated_at"]),
+            verified=bool(data["verified"]),
+            confidence=data["confidence"],
+        ),
+        instance_id=data["instance_id"],
+        track_id=data["track_id"],
+        attributes=dict(data["attributes"]),
+        crowd=bool(data["crowd"]),
+        deleted=bool(data["deleted"]),
+        uid=data["uid"],
+    )
+
+
+def object_row(obj: AnnotationObject) -> JsonObject:
+    """The values of an ``objects`` row for ``obj`` (without id, frame, z and version)."""
+    data = _fields(obj)
+    x0, y0, x1, y1 = data.pop("bounds")
+    del data["uid"]
+    data["attributes"] = json.dumps(data["attributes"], sort_keys=True)
+    return data | {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+
+
+def extras_of(obj: AnnotationObject) -> JsonObject:
+    """The ``"roadmark"`` extras that file formats write: ids, attributes and provenance.
+
+    The fields a format has its own terms for (label, shape, crowd, deleted) are left out,
+    and so are empty ids, attributes and confidence.
+    """
+    data = _fields(obj, geometry=False)
+    return {
+        key: value
+        for key, value in data.items()
+        if key not in CORE_FIELDS
+        and not (key in OPTIONAL_EXTRAS and (value is None or value == {}))
+    }
