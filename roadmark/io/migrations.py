@@ -48,9 +48,24 @@ def _v2_team_columns_and_tables(conn: sa.Connection) -> None:
     t.metadata.create_all(conn)  # only the tables that are missing
 
 
-# MIGRATIONS[v] upgrades a project of version v to v + 1; a change to the tables above adds
-# a function here and bumps SCHEMA_VERSION.
-MIGRATIONS: dict[int, Migration] = {1: _v1_region_outlines, 2: _v2_team_columns_and_tables}
+def _v3_compact_change_log(conn: sa.Connection) -> None:
+    """Version 4: change-log updates keep only the changed fields (a changed geometry once).
+
+    The tables are unchanged and older whole-object entries are still read
+    (:func:`roadmark.io.changelog.expand`); the version is bumped so that an older roadmark,
+    whose log readers expect whole objects in every entry, refuses the project instead of
+    failing on its first compact entry.
+    """
+    del conn
+
+
+# MIGRATIONS[v] upgrades a project of version v to v + 1; a change to the tables (or to what
+# their rows mean) adds a function here and bumps SCHEMA_VERSION.
+MIGRATIONS: dict[int, Migration] = {
+    1: _v1_region_outlines,
+    2: _v2_team_columns_and_tables,
+    3: _v3_compact_change_log,
+}
 
 
 def create_tables(

@@ -205,7 +205,7 @@ def test_a_version_1_project_is_migrated(tmp_path: Path):
         project.add_objects(frame_id, [region(7, 0, 0, 5, 5)])
     make_version_1(path)
     with Project.open(path) as project:
-        assert project.version == tables.SCHEMA_VERSION == 3
+        assert project.version == tables.SCHEMA_VERSION == 4
         obj = project.objects(frame_id)[0]
         project.update_objects([dataclasses.replace(obj, label_id=8)])
         assert team.members(project) == {} and team.leases(project) == []
