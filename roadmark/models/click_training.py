@@ -17,7 +17,6 @@ the standard simulated clicker (:mod:`roadmark.models.clicker`) as NoC@85 and No
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional as F
 
+from roadmark.core.jobs import CancelToken
 from roadmark.models.click_model import ClickModel, decoder_input
 from roadmark.models.click_net import (
     ARCH_NAME,
@@ -241,7 +241,7 @@ def train_click_net(
     lr: float = 2e-3,
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[float]:
     """Train ``net`` in place; returns the mean loss of every 50 steps.
 
@@ -267,7 +267,7 @@ def train_click_net(
     losses: list[float] = []
     window_losses: list[float] = []
     for step in range(steps):
-        if cancel is not None and cancel.is_set():
+        if cancel is not None and cancel.cancelled:
             break
         picks = rng.choice(len(usable), size=min(frames_per_step, len(usable)), replace=False)
         features = net.encoder(torch.stack([inputs[i] for i in picks]))

@@ -12,8 +12,8 @@ The pipeline, per batch of same-sized frames:
    never waits on SQLite.
 
 Frames that already have a prediction of the same model file (same name and digest) are
-skipped unless ``force``. Progress is reported as frames stored; a set ``cancel`` event
-stops the run after the batch in flight, keeping what was stored.
+skipped unless ``force``. Progress is reported as frames stored; a cancelled ``cancel``
+token stops the run after the batch in flight, keeping what was stored.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from roadmark.analysis.uncertainty import RegionParams
 from roadmark.core.annotation import Frame
 from roadmark.core.errors import RoadmarkError
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import predicted_frame_ids
@@ -48,14 +49,7 @@ from roadmark.models.errors import DeviceError
 from roadmark.models.files import LoadedModel
 from roadmark.models.predictor import DeviceBatch, Predictor
 
-Progress = Callable[[int, int], None]
 SMALL_RUN = 8  # frames; fewer are decoded in the calling thread unless workers are asked for
-
-
-class CancelFlag(Protocol):
-    """Anything with ``is_set()``, such as a :class:`threading.Event`."""
-
-    def is_set(self) -> bool: ...
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -142,7 +136,7 @@ class PrelabelResult:
         selected: Frames asked for.
         predicted: Frames predicted and stored in this run.
         skipped: Frames skipped because they had this model's prediction already.
-        cancelled: Stopped by the cancel event before the end.
+        cancelled: Stopped by the cancel token before the end.
         seconds: Wall time from the first batch requested to the last frame stored.
         startup_seconds: Starting the decoding processes, before ``seconds``.
     """
@@ -320,8 +314,8 @@ def prelabel(
     model: LoadedModel,
     options: PrelabelOptions | None = None,
     *,
-    progress: Progress | None = None,
-    cancel: CancelFlag | None = None,
+    progress: ProgressReporter | None = None,
+    cancel: CancelToken | None = None,
 ) -> PrelabelResult:
     """Pre-label a project's frames with ``model`` and store the predictions.
 
@@ -330,7 +324,8 @@ def prelabel(
         model: The loaded model.
         options: Device, batch size and the rest.
         progress: Called with ``(frames stored, frames to do)``, from a worker thread.
-        cancel: When set, the run stops after the batch in flight.
+        cancel: Once cancelled, the run stops after the batch in flight (the result says
+            ``cancelled``; what was stored stays).
 
     Raises:
         DeviceError: The device does not exist.
@@ -352,8 +347,8 @@ def _prelabel(
     model: LoadedModel,
     options: PrelabelOptions,
     device: torch.device,
-    progress: Progress | None,
-    cancel: CancelFlag | None,
+    progress: ProgressReporter | None,
+    cancel: CancelToken | None,
 ) -> PrelabelResult:
     predictor = Predictor(
         model,
@@ -439,7 +434,7 @@ def _prelabel(
     with writer:
         try:
             for batch in iterator:
-                if cancel is not None and cancel.is_set():
+                if cancel is not None and cancel.cancelled:
                     cancelled = True
                     break
                 if batch["errors"]:

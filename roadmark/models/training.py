@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -39,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, RandomSampler
 
+from roadmark.core.jobs import CancelToken
 from roadmark.io.store import Project
 from roadmark.io.training_set import LabeledFrame, labeled_frames, split_frames
 from roadmark.models.architectures import architecture, architectures
@@ -179,7 +179,7 @@ def train(
     options: TrainOptions | None = None,
     *,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> TrainResult:
     """Train a model on ``project``'s labeled frames and write it to ``out``.
 
@@ -188,7 +188,7 @@ def train(
         out: The ``.roadmodel`` file to write (the best checkpoint; see the module doc).
         options: What and how to train.
         progress: Called after every step and epoch, from the calling thread.
-        cancel: When set, training stops after the current step (the best checkpoint so
+        cancel: Once cancelled, training stops after the current step (the best checkpoint so
             far stays in ``out``).
 
     Raises:
@@ -547,11 +547,11 @@ class _Trainer:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, progress: Progress | None, cancel: threading.Event | None) -> TrainResult:
+    def run(self, progress: Progress | None, cancel: CancelToken | None) -> TrainResult:
         with on_device(self.device), cudnn_autotune(self.device):
             return self._run(progress, cancel)
 
-    def _run(self, progress: Progress | None, cancel: threading.Event | None) -> TrainResult:
+    def _run(self, progress: Progress | None, cancel: CancelToken | None) -> TrainResult:
         options = self.options
         # On a GPU the losses come to the host every SYNC_EVERY steps, not every step.
         sync_every = SYNC_EVERY if self.device.type == "cuda" else 1
@@ -568,7 +568,7 @@ class _Trainer:
             epoch_start = time.perf_counter()
             epoch_losses = []
             for step, (_, images, targets) in enumerate(self.loader, start=1):
-                if cancel is not None and cancel.is_set():
+                if cancel is not None and cancel.cancelled:
                     cancelled = True
                     break
                 loss = self._step(images, targets)

@@ -51,7 +51,7 @@ from roadmark.app.features.model_layers import (
     ModelBoxesItem,
     ModelLabelsLayer,
 )
-from roadmark.app.jobs import JobRunner
+from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.core.effort import DEFAULT_COST_MODEL, EffortEstimate, estimate
 from roadmark.core.errors import RoadmarkError
@@ -137,7 +137,7 @@ class GuidedReview(QObject):
         self.audit: AuditReport | None = None
         self.audit_state = AuditState()
         self.findings: list[AuditFinding] = []
-        self.jobs = JobRunner(window)
+        self.jobs = JobRunner(window, window.project)
         self.ask_model: ModelAsker = self._ask_model
         self.last_message = ""  # what the last accept did, as shown in the status bar
 
@@ -498,17 +498,11 @@ class GuidedReview(QObject):
         path = self.ask_model()
         if not path:
             return
-        project = self.project
 
-        def work(progress):
+        def work(job: JobContext) -> AuditReport:
             from roadmark.models.audit import run_audit
 
-            return run_audit(
-                project,
-                Path(path),
-                progress=progress.update,
-                cancel=_CancelFlag(progress),  # type: ignore[arg-type]
-            )
+            return run_audit(job.project, Path(path), progress=job.report, cancel=job.cancel)
 
         self._start_audit("Auditing labels…", work)
 
@@ -520,10 +514,13 @@ class GuidedReview(QObject):
         model = self.queue.model or (
             self.audit.model if self.audit else max(models, key=lambda m: models[m])
         )
-        project = self.project
-        self._start_audit("Comparing labels…", lambda _progress: audit_project(project, model))
 
-    def _start_audit(self, title: str, work) -> None:
+        def work(job: JobContext) -> AuditReport:
+            return audit_project(job.project, model)
+
+        self._start_audit("Comparing labels…", work)
+
+    def _start_audit(self, title: str, work: Callable[[JobContext], AuditReport]) -> None:
         if not self.jobs.start(title, work, self.show_audit, self._audit_failed):
             raise RoadmarkError("another job is still running")
 
@@ -598,16 +595,6 @@ class GuidedReview(QObject):
 
 def _step(slider: QSlider, amount: int) -> None:
     slider.setValue(slider.value() + amount)
-
-
-class _CancelFlag:
-    """A job's cancel request, read the way the runner reads a ``threading.Event``."""
-
-    def __init__(self, progress) -> None:
-        self._progress = progress
-
-    def is_set(self) -> bool:
-        return bool(self._progress.cancelled)
 
 
 def coverage_text(prediction: FramePrediction) -> str:

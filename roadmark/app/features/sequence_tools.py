@@ -53,7 +53,7 @@ from roadmark.annotators.tools.grabcut_tool import GrabCutRequest, GrabCutTool, 
 from roadmark.app.docks.tracks import TracksDock
 from roadmark.app.errors import error_text
 from roadmark.app.features.propagation_review import PropagationReview
-from roadmark.app.jobs import JobRunner, Progress
+from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.core.annotation import Frame, ObjectKind
 from roadmark.core.errors import RoadmarkError
@@ -187,7 +187,7 @@ class SequenceTools(QObject):
         return document.frame if document is not None else None
 
     def _run(
-        self, title: str, work: Callable[[Progress], Any], done: Callable[[Any], None]
+        self, title: str, work: Callable[[JobContext], Any], done: Callable[[Any], None]
     ) -> bool:
         started = self.jobs.start(title, work, self._guarded_done(done), self._failed)
         if not started:
@@ -268,8 +268,8 @@ class SequenceTools(QObject):
         """Add a video's frames in the background (checked, optionally extracted)."""
         location = self.project.location
 
-        def work(progress: Progress) -> list[FrameSpec]:
-            progress.update(0, 0, "checking the video")
+        def work(job: JobContext) -> list[FrameSpec]:
+            job.report(0, 0, "checking the video")
             specs = scan([path], every=every, start=start, end=end)
             if extract:
                 from roadmark.io.video_cache import extract_frames, frame_folder
@@ -277,10 +277,10 @@ class SequenceTools(QObject):
                 specs = extract_frames(
                     specs,
                     frame_folder(Path(location)),
-                    progress=lambda done, total: progress.update(
+                    progress=lambda done, total, _message="": job.report(
                         done, total, f"frame {done} of {total}"
                     ),
-                    cancelled=lambda: progress.cancelled,
+                    cancel=job.cancel,
                 )
             return specs
 
@@ -308,8 +308,8 @@ class SequenceTools(QObject):
             return False
         project, loader = self.project, self.window.loader
 
-        def work(progress: Progress) -> PropagationPlan:
-            progress.update(0, 1, "optical flow")
+        def work(job: JobContext) -> PropagationPlan:
+            job.report(0, 1, "optical flow")
             return plan_propagation(project, loader, frame)
 
         return self._run(f"Propagating {frame.name}", work, self._propagated)
@@ -394,7 +394,7 @@ class SequenceTools(QObject):
         project, user = self.project, self.editor.context.user
         ids = sorted(set(track_ids))
 
-        def work(_progress: Progress) -> list[ObjectChange]:
+        def work(_job: JobContext) -> list[ObjectChange]:
             return plan_interpolation(project, sequence, ids, user=user)
 
         label = ", ".join(str(i) for i in ids)
@@ -410,7 +410,7 @@ class SequenceTools(QObject):
             return
         project = self.project
 
-        def work(_progress: Progress) -> Any:
+        def work(_job: JobContext) -> Any:
             return plan(load_sequence(project, sequence))
 
         self._run(title, work, lambda changes: self.apply(changes, title))
@@ -463,7 +463,7 @@ class SequenceTools(QObject):
             return
         project = self.project
 
-        def work(_progress: Progress) -> Any:
+        def work(_job: JobContext) -> Any:
             return summarize_tracks(load_sequence(project, frame.sequence))
 
         def done(summaries: Any) -> None:
@@ -522,7 +522,7 @@ class SequenceTools(QObject):
             finish(error)
 
         self.segmenter.start(
-            "GrabCut", lambda _progress: segment(request, image), finish, failed, dialog=False
+            "GrabCut", lambda _job: segment(request, image), finish, failed, dialog=False
         )
 
     def simplify_dialog(self) -> None:
