@@ -201,3 +201,24 @@ def test_errors_come_back_on_the_gui_thread_and_a_busy_runner_refuses(
     assert [str(e) for e in outcome.errors] == ["broken"] and outcome.done == []
     assert outcome.threads == [threading.main_thread()]
     runner.close()
+
+
+def test_open_like_reconnects_a_team_project_with_its_password(monkeypatch, tmp_path: Path):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine("postgresql+psycopg://ana:secret@db.example.com:5433/labels")
+    shown = "postgresql://ana@db.example.com:5433/labels"
+    source = Project(engine, shown, tmp_path, user="ana", read_only=False)
+    opened: list[tuple[str, dict[str, object]]] = []
+
+    def fake_open(location: str, **kwargs: object) -> str:
+        opened.append((location, kwargs))
+        return "opened"
+
+    monkeypatch.setattr(Project, "open", fake_open)
+    assert open_like(source) == "opened"
+    ((location, kwargs),) = opened
+    assert sa.engine.make_url(location).password == "secret"
+    assert sa.engine.make_url(location).database == "labels"
+    assert kwargs == {"user": "ana", "read_only": False, "root": tmp_path}
+    engine.dispose()
