@@ -53,9 +53,7 @@ def open_like(project: Project) -> Project:
     location = project.location
     if is_url(location):  # the shown location has no password; the engine's URL has it
         location = project.engine.url.render_as_string(hide_password=False)
-    return Project.open(
-        location, user=project.user, read_only=project.read_only, root=project.root
-    )
+    return Project.open(location, user=project.user, read_only=project.read_only, root=project.root)
 
 
 class JobContext:

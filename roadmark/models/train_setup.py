@@ -22,6 +22,7 @@ DEFAULT_ARCH = {
     "detection": "fasterrcnn_mobilenet_v3_large_fpn",
 }
 
+
 def starting_manifest(
     project: Project, options: TrainOptions, name: str
 ) -> tuple[ModelManifest, dict[str, torch.Tensor] | None, str]:

@@ -144,9 +144,7 @@ def test_progress_reaches_the_dialog_and_its_cancel_raises_the_one_error(
         runner.close()
 
 
-def test_a_cancelled_job_hands_its_partial_result_to_on_cancelled(
-    qtbot, parent: QWidget
-) -> None:
+def test_a_cancelled_job_hands_its_partial_result_to_on_cancelled(qtbot, parent: QWidget) -> None:
     runner = JobRunner(parent, dialogs=False)
     outcome = Outcome()
     started = threading.Event()

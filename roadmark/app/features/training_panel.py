@@ -160,7 +160,6 @@ class CurveChart(QWidget):
             painter.setBrush(Qt.BrushStyle.NoBrush)
 
 
-
 class TrainingPanel(QWidget):
     """Settings, curves and results of a training run (see the module doc)."""
 
