@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -177,7 +177,7 @@ def reduction(size: tuple[int, int], wanted: tuple[int, int] | None) -> int:
     return 1
 
 
-class FrameDataset(Dataset):
+class FrameDataset(Dataset[tuple[int, np.ndarray | None, str | None]]):
     """Decodes frames (images or video frames) to ``uint8 (H, W, 3)`` arrays, at the
     model's input size when it has one (JPEG decodes only the scale it needs, then the
     rest is an area resize here, in the decoding process, not on the device).
@@ -198,7 +198,7 @@ class FrameDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
         import cv2
 
-        from roadmark.io.frames import VideoReader, read_image
+        from roadmark.io.frames import Image, VideoReader, read_image
 
         source = self.sources[index]
         try:
@@ -215,11 +215,11 @@ class FrameDataset(Dataset):
             return index, None, str(error)
         if self.input_size is not None and image.shape[:2] != self.input_size:
             height, width = self.input_size
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            image = cast(Image, cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
         return index, image, None
 
 
-class EncodedFrames(Dataset):
+class EncodedFrames(Dataset[tuple[int, torch.Tensor | None, str | None]]):
     """The bytes of JPEG frames, to be decoded on the device (see :func:`decode_on_device`);
     an item is ``(index, uint8 tensor of the file, error)``."""
 
@@ -372,11 +372,11 @@ def _prelabel(
     if total == 0:
         return PrelabelResult(model.name, str(device), selected, 0, skipped, False, 0.0)
 
-    wanted, writer_threads = default_workers(device)
+    decode_workers, writer_threads = default_workers(device)
     batches = size_batches(frames, options.batch_size)
     largest = max(frame.height * frame.width for frame in frames)
     plan = loader_plan(
-        wanted if total > SMALL_RUN else 0, len(batches), largest * 3 * options.batch_size
+        decode_workers if total > SMALL_RUN else 0, len(batches), largest * 3 * options.batch_size
     )
     if options.workers is not None:
         plan = LoaderPlan(options.workers, (plan.prefetch or 2) if options.workers else None)
@@ -387,7 +387,7 @@ def _prelabel(
         FrameSource(str(project.frame_file(f)), f.video_frame, (f.height, f.width)) for f in frames
     ]
     on_device_decode = _decode_on_device(options.decode, device, sources)
-    dataset: Dataset = FrameDataset(
+    dataset: Dataset[Any] = FrameDataset(
         sources, None if input_size is None else (int(input_size[0]), int(input_size[1]))
     )
     if on_device_decode:  # the processes only read bytes; two are plenty

@@ -255,7 +255,7 @@ class _Trainer:
         warmup = min(50, max(1, total // 10))
 
         def schedule(step: int) -> float:
-            return min(1.0, (step + 1) / warmup) * (1 - min(step, total - 1) / total) ** 0.9
+            return float(min(1.0, (step + 1) / warmup) * (1 - min(step, total - 1) / total) ** 0.9)
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.lr = lr
@@ -292,7 +292,7 @@ class _Trainer:
                 goals = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
                 loss = sum(self.module(inputs, goals).values())
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -418,7 +418,9 @@ class _Trainer:
         save_torchvision(manifest, state, staging)
         os.replace(staging, self.out)
 
-    def record(self, epoch: int, metrics: Mapping[str, Any], val_loss: float | None) -> dict:
+    def record(
+        self, epoch: int, metrics: Mapping[str, Any], val_loss: float | None
+    ) -> dict[str, Any]:
         return {
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "started_from": self.started_from,
@@ -444,7 +446,8 @@ class _Trainer:
 
         def logits_of(image: torch.Tensor) -> torch.Tensor:
             with self._autocast():
-                return self.module(self._normalize(image.unsqueeze(0)))["out"]
+                logits: torch.Tensor = self.module(self._normalize(image.unsqueeze(0)))["out"]
+                return logits
 
         samples = (self.val_set[index][1:] for index in range(len(self.val_set)))
         logits, targets, frames = collect_pixels(samples, logits_of, seed=self.options.seed)
@@ -497,7 +500,8 @@ class _Trainer:
             epoch_losses += self._losses(pending)
             mean_loss = float(np.mean(epoch_losses)) if epoch_losses else math.nan
             train_seconds = time.perf_counter() - epoch_start
-            val_loss, metrics = (None, {})
+            val_loss: float | None = None
+            metrics: dict[str, Any] = {}
             self.recalibrate_norms()
             if len(self.val_set):
                 val_loss, metrics = self.validate()

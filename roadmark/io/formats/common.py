@@ -124,8 +124,12 @@ class LabelMapper:
     """
 
     def __init__(
-        self, schema: LabelSchema, mapping: Mapping[str, str] | None = None, *, add_missing=False
-    ):
+        self,
+        schema: LabelSchema,
+        mapping: Mapping[str, str] | None = None,
+        *,
+        add_missing: bool = False,
+    ) -> None:
         self.original = schema
         self.schema = schema
         self.mapping = dict(mapping or {})
