@@ -220,8 +220,9 @@ class JobRunner(QObject):
             finally:
                 try:
                     context.close()
-                except Exception as caught:  # reported like the job's own error
-                    result, error = None, caught
+                except Exception as caught:  # reported unless the job failed already
+                    if error is None:
+                        result, error = None, caught
             emit(self._finished, serial, result, error)
 
         self._executor.submit(run)
