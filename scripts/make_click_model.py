@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from roadmark.core.jobs import CancelToken
 from roadmark.models.click_model import ClickModel
 from roadmark.models.click_net import ClickNet
 from roadmark.models.click_training import (
@@ -60,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     net = ClickNet()
     if args.init is not None:
         net = load_model(args.init).module
-    stop = threading.Event()
+    stop = CancelToken()
     if args.minutes is not None:
-        threading.Timer(args.minutes * 60, stop.set).start()
+        threading.Timer(args.minutes * 60, stop.cancel).start()
     bar = tqdm(total=args.steps, desc="training", unit="step")
 
     def progress(step: int, loss: float) -> None:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop)
     bar.close()
-    stop.set()
+    stop.cancel()
     training = {
         "frames": len(frames),
         "objects": int(sum(len(f.ids) for f in frames)),

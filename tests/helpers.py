@@ -8,6 +8,7 @@ import numpy as np
 import shapely
 
 from roadmark.core.annotation import AnnotationObject, Box, Provenance
+from roadmark.core.jobs import CancelToken
 from roadmark.io.frames import write_image
 
 
@@ -48,3 +49,18 @@ def make_version_1(path: Path) -> None:
             conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.close()
+
+
+class CancelAfterChecks(CancelToken):
+    """A cancel token that cancels itself once a job has checked it ``checks`` times, so a
+    test stops a job at a chosen point (``checks=2``: the third check raises)."""
+
+    def __init__(self, checks: int) -> None:
+        super().__init__()
+        self.checks_left = checks
+
+    def raise_if_cancelled(self, message: str = "cancelled") -> None:
+        self.checks_left -= 1
+        if self.checks_left < 0:
+            self.cancel()
+        super().raise_if_cancelled(message)

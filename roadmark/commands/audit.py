@@ -48,7 +48,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     with Project.open(args.project) as project:
         with tqdm(unit="frame", leave=False, disable=None, file=sys.stderr) as bar:
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: int, total: int, message: str = "") -> None:
                 if bar.total != total:
                     bar.reset(total=total)
                 bar.update(done - bar.n)

@@ -9,7 +9,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from roadmark.core.jobs import CancelToken
 
 MAX_WARNINGS = 20
 
@@ -79,32 +82,36 @@ def _progress_job() -> Iterator[Any]:
 
     with tqdm(unit="frame", leave=False, disable=None, file=sys.stderr) as bar:
 
-        def stage(name: str) -> None:
-            bar.set_description(name)
+        shown = {"stage": ""}
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, stage: str = "") -> None:
+            if stage != shown["stage"]:
+                shown["stage"] = stage
+                bar.set_description(stage)
             if bar.total != total:
                 bar.reset(total=total)
             bar.update(done - bar.n)
 
-        yield Job(progress=progress, stage=stage)
+        yield Job(progress=progress)
 
 
 @contextmanager
-def _interrupt_requests() -> Iterator[threading.Event]:
-    """An event that the first Ctrl+C sets (a second one interrupts at once).
+def _interrupt_requests() -> Iterator[CancelToken]:
+    """A cancel token that the first Ctrl+C cancels (a second one interrupts at once).
 
-    Only the main thread receives signals; elsewhere the event is never set.
+    Only the main thread receives signals; elsewhere the token is never cancelled.
     """
-    stop = threading.Event()
+    from roadmark.core.jobs import CancelToken
+
+    stop = CancelToken()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
 
     def on_interrupt(signum: int, frame: object) -> None:
-        if stop.is_set():
+        if stop.cancelled:
             raise KeyboardInterrupt
-        stop.set()
+        stop.cancel()
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
@@ -124,8 +131,8 @@ def _print_warnings(warnings: Sequence[object]) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from roadmark.core.jobs import JobCancelled
     from roadmark.io.formats.common import parse_mapping
-    from roadmark.io.formats.errors import JobCancelled
     from roadmark.io.formats.jobs import import_dataset
     from roadmark.io.store import Project
 
@@ -137,7 +144,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     ):
         # Ctrl+C stops the import at its next check, before it commits; one that comes
         # after the commit changes nothing, so the import is reported as done.
-        job.cancelled = stop
+        job.cancel = stop
         try:
             report = import_dataset(
                 project,
@@ -151,7 +158,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 job=job,
             )
         except JobCancelled:
-            if not stop.is_set():
+            if not stop.cancelled:
                 raise
             print("roadmark: interrupted; nothing was imported", file=sys.stderr)
             return 130

@@ -148,7 +148,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
             return _run_worker(args, project, model, options)
         with tqdm(unit="frame", desc=model.name, file=sys.stderr, mininterval=0.5) as bar:
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: int, total: int, message: str = "") -> None:
                 if bar.total != total:
                     bar.reset(total=total)
                 bar.update(done - bar.n)

@@ -120,7 +120,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         with tqdm(total=len(frames), unit="frame", desc=model.name, file=sys.stderr,
                   mininterval=0.5, disable=args.json) as bar:
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: int, total: int, message: str = "") -> None:
                 bar.update(done - bar.n)
 
             report = embed_frames(project, model, frames, batch_size=args.batch,
@@ -234,7 +234,7 @@ def refine(args: argparse.Namespace, *, detector: str | None) -> int:
         with tqdm(total=len(frames), unit="frame", desc=f"refine {model.name}", file=sys.stderr,
                   mininterval=0.5) as bar:
 
-            def progress(done: int, total: int) -> None:
+            def progress(done: int, total: int, message: str = "") -> None:
                 bar.update(done - bar.n)
 
             result = refine_boxes(project, model, frames, vectorize=mask_region,

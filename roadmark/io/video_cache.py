@@ -16,21 +16,19 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import cv2
 
+from roadmark.core.jobs import CancelToken
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.frames import Image, Progress, write_image
 from roadmark.io.store import PROJECT_SUFFIX, FrameSpec
 
 IMAGE_FORMATS = ("png", "jpg")
-
-
-class ExtractionCancelled(Exception):
-    """The caller asked extraction to stop; the files it wrote were removed."""
 
 
 def frame_folder(project_file: Path) -> Path:
@@ -52,7 +50,7 @@ def extract_frames(
     *,
     image_format: str = "png",
     progress: Progress | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[FrameSpec]:
     """Write the video frames among ``specs`` as images and return specs for the images.
 
@@ -64,12 +62,12 @@ def extract_frames(
         folder: The frame folder (see :func:`frame_folder`).
         image_format: ``png`` (lossless) or ``jpg`` (quality 95, smaller).
         progress: Called with ``(done, total)`` after each frame written.
-        cancelled: Polled between frames; when it returns true, extraction stops.
+        cancel: Checked between frames; once cancelled, extraction stops.
 
     Raises:
         FrameSourceError: Unknown format, a video that cannot be opened, or a frame that
             does not decode (named); the files of this run are removed.
-        ExtractionCancelled: ``cancelled`` returned true; the files were removed.
+        JobCancelled: ``cancel`` was cancelled; the files were removed.
     """
     if image_format not in IMAGE_FORMATS:
         raise FrameSourceError(
@@ -89,8 +87,8 @@ def extract_frames(
             made.extend(p for p in (*reversed(target.parents), target) if not p.exists())
             target.mkdir(parents=True, exist_ok=True)
             for index, image in _decode(video, sorted(set(indices))):
-                if cancelled is not None and cancelled():
-                    raise ExtractionCancelled
+                if cancel is not None:
+                    cancel.raise_if_cancelled("cancelled; the extracted frames were removed")
                 path = target / f"{video.stem}_{index:06d}.{image_format}"
                 _write_atomically(path, image)
                 written.append(path)
@@ -142,6 +140,6 @@ def _decode(video: Path, indices: list[int]) -> Iterator[tuple[int, Image]]:
             position += 1
             if not ok or image is None:
                 raise FrameSourceError(f"frame {index} does not decode", path=str(video))
-            yield index, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            yield index, cast(Image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     finally:
         capture.release()

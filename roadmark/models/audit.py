@@ -10,16 +10,16 @@ predictions without importing torch.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 from roadmark.analysis.label_audit import AuditParams, AuditReport
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.io.label_audit import audit_project, labeled_frame_ids
 from roadmark.io.store import Project
 from roadmark.models.errors import ModelError
 from roadmark.models.files import LoadedModel, load_model
-from roadmark.models.runner import PrelabelOptions, Progress, prelabel
+from roadmark.models.runner import PrelabelOptions, prelabel
 
 
 def run_audit(
@@ -28,8 +28,8 @@ def run_audit(
     *,
     options: PrelabelOptions | None = None,
     params: AuditParams | None = None,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    progress: ProgressReporter | None = None,
+    cancel: CancelToken | None = None,
 ) -> AuditReport:
     """Predict the project's labeled frames with ``model`` and compare with their labels.
 

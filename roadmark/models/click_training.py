@@ -17,7 +17,6 @@ the standard simulated clicker (:mod:`roadmark.models.clicker`) as NoC@85 and No
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional as F
 
+from roadmark.core.jobs import CancelToken
 from roadmark.models.click_model import ClickModel, decoder_input
 from roadmark.models.click_net import (
     ARCH_NAME,
@@ -81,6 +81,11 @@ class ClickFrame:
         return cls(image, objects.astype(np.int32), ids)
 
 
+def _number_of(numbers: dict[int, int]) -> Callable[[Any], int | None]:
+    """The painting value of an object: its number in ``numbers`` (keyed by ``id(obj)``)."""
+    return lambda obj: numbers.get(id(obj))
+
+
 def demo_click_frames(seed: int, indices: Sequence[int]) -> list[ClickFrame]:
     """Frames of a generated drive (:mod:`roadmark.demo.drive`) with their visible objects."""
     from roadmark.core.raster import paint
@@ -91,7 +96,7 @@ def demo_click_frames(seed: int, indices: Sequence[int]) -> list[ClickFrame]:
         frame = render_frame(index, frames=DRIVE_FRAMES, seed=seed)
         number = {id(obj): k + 1 for k, obj in enumerate(frame.objects)}
         height, width = frame.image.shape[:2]
-        objects = paint(frame.objects, lambda o, number=number: number[id(o)], height, width)
+        objects = paint(frame.objects, _number_of(number), height, width)
         out.append(ClickFrame.from_map(frame.image, objects))
     return out
 
@@ -157,7 +162,8 @@ def _corrupt(rng: np.random.Generator, gt: NDArray[np.bool_], objects: NDArray[n
     neighbors = neighbors[neighbors != 0]
     if neighbors.size == 0:
         return gt.copy()
-    return gt | (objects == int(rng.choice(neighbors)))
+    chosen: NDArray[np.bool_] = gt | (objects == int(rng.choice(neighbors)))
+    return chosen
 
 
 def _local(gt: NDArray[np.bool_]) -> tuple[int, int, int, int]:
@@ -241,7 +247,7 @@ def train_click_net(
     lr: float = 2e-3,
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[float]:
     """Train ``net`` in place; returns the mean loss of every 50 steps.
 
@@ -267,7 +273,7 @@ def train_click_net(
     losses: list[float] = []
     window_losses: list[float] = []
     for step in range(steps):
-        if cancel is not None and cancel.is_set():
+        if cancel is not None and cancel.cancelled:
             break
         picks = rng.choice(len(usable), size=min(frames_per_step, len(usable)), replace=False)
         features = net.encoder(torch.stack([inputs[i] for i in picks]))
@@ -290,7 +296,7 @@ def train_click_net(
         logits = net.decoder(torch.cat(rows))
         loss = _loss(logits, torch.stack(targets))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         scheduler.step()
         window_losses.append(float(loss.detach()))
@@ -326,7 +332,8 @@ def click_runs(model: ClickModel | Any, frames: Sequence[ClickFrame], *, limit: 
                 embedding: Embedding = embedding,
             ) -> NDArray[np.bool_]:
                 prompts = Prompts(points=tuple(clicks), mask=previous)
-                return model.decode(embedding, prompts).masks[0]
+                mask: NDArray[np.bool_] = model.decode(embedding, prompts).masks[0]
+                return mask
 
             runs.append(simulate(predict, gt, stop_at=stop_at, max_clicks=max_clicks))
     return runs
@@ -384,7 +391,7 @@ def project_click_frames(project: Any, items: Sequence[Any]) -> list[ClickFrame]
         frame = item.frame
         regions = [o for o in item.objects if o.kind is ObjectKind.REGION and is_trusted(o)]
         number = {id(obj): k + 1 for k, obj in enumerate(regions)}
-        objects = paint(regions, lambda o, number=number: number.get(id(o)), frame.height,
+        objects = paint(regions, _number_of(number), frame.height,
                         frame.width)
         image = read_frame(project.frame_file(frame), frame.video_frame)
         out.append(ClickFrame.from_map(image, objects))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from roadmark.core.annotation import Frame
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.io.embedding_cache import EmbeddingCache, pixels_digest
 from roadmark.io.store import Project
 from roadmark.models.promptable import Embedding, PromptableModel
 from roadmark.models.train_data import read_frame
-
-Progress = Callable[[int, int], None]
-
-
-class EmbedCancelled(Exception):
-    """The caller asked :func:`embed_frames` to stop (what was computed is kept)."""
 
 
 @dataclass(frozen=True)
@@ -122,13 +117,13 @@ def embed_frames(
     frames: Sequence[Frame],
     *,
     batch_size: int = 4,
-    progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    progress: ProgressReporter | None = None,
+    cancel: CancelToken | None = None,
 ) -> EmbedReport:
     """Encode every frame of ``frames`` whose embedding is not cached, in batches.
 
     Raises:
-        EmbedCancelled: ``cancel`` was set (embeddings written so far stay).
+        JobCancelled: ``cancel`` was cancelled (embeddings written so far stay).
         FrameSourceError: A frame cannot be read.
     """
     cache = project_cache(project, model)
@@ -150,8 +145,8 @@ def embed_frames(
         batch.clear()
 
     for index, frame in enumerate(frames):
-        if cancel is not None and cancel.is_set():
-            raise EmbedCancelled()
+        if cancel is not None:
+            cancel.raise_if_cancelled("cancelled; the embeddings computed so far are kept")
         image = frame_pixels(project, frame)
         digest = pixels_digest(image)
         if digest in cache or any(digest == d for d, _ in batch):

@@ -12,7 +12,6 @@ so the review visits them first.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from roadmark.core.annotation import Frame, ObjectKind, Region
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.core.prediction import FramePrediction, PredictedBox, RegionKind, UncertainRegion
 from roadmark.io.predictions import read_prediction, write_predictions
 from roadmark.io.store import Project
@@ -28,10 +28,6 @@ from roadmark.models.embedding import Embedder, frame_pixels, project_cache
 from roadmark.models.promptable import PromptableModel, Prompts
 
 WEAK_QUALITY = 0.8
-
-
-class RefineCancelled(Exception):
-    """The caller asked :func:`refine_boxes` to stop (frames done so far are stored)."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,8 @@ def refine_boxes(
     *,
     vectorize: Callable[[NDArray[np.bool_]], Region | None],
     detector: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: threading.Event | None = None,
+    progress: ProgressReporter | None = None,
+    cancel: CancelToken | None = None,
 ) -> RefineResult:
     """Turn the boxes of ``frames`` into stored mask predictions of ``model``.
 
@@ -77,15 +73,15 @@ def refine_boxes(
         detector: Refine this model's predicted boxes; ``None``: the human boxes.
 
     Raises:
-        RefineCancelled: ``cancel`` was set.
+        JobCancelled: ``cancel`` was cancelled (frames done so far are stored).
         FrameSourceError: A frame cannot be read.
     """
     start = time.perf_counter()
     embedder = Embedder(model, project_cache(project, model))
     done_frames = boxes_seen = masks = weak = 0
     for index, frame in enumerate(frames):
-        if cancel is not None and cancel.is_set():
-            raise RefineCancelled()
+        if cancel is not None:
+            cancel.raise_if_cancelled("cancelled; the frames refined so far are stored")
         boxes = _boxes(project, frame, detector)
         if boxes:
             embedding = embedder.get(frame_pixels(project, frame))

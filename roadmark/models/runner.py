@@ -12,8 +12,8 @@ The pipeline, per batch of same-sized frames:
    never waits on SQLite.
 
 Frames that already have a prediction of the same model file (same name and digest) are
-skipped unless ``force``. Progress is reported as frames stored; a set ``cancel`` event
-stops the run after the batch in flight, keeping what was stored.
+skipped unless ``force``. Progress is reported as frames stored; a cancelled ``cancel``
+token stops the run after the batch in flight, keeping what was stored.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from roadmark.analysis.uncertainty import RegionParams
 from roadmark.core.annotation import Frame
 from roadmark.core.errors import RoadmarkError
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import predicted_frame_ids
@@ -48,14 +49,7 @@ from roadmark.models.errors import DeviceError
 from roadmark.models.files import LoadedModel
 from roadmark.models.predictor import DeviceBatch, Predictor
 
-Progress = Callable[[int, int], None]
 SMALL_RUN = 8  # frames; fewer are decoded in the calling thread unless workers are asked for
-
-
-class CancelFlag(Protocol):
-    """Anything with ``is_set()``, such as a :class:`threading.Event`."""
-
-    def is_set(self) -> bool: ...
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -142,7 +136,7 @@ class PrelabelResult:
         selected: Frames asked for.
         predicted: Frames predicted and stored in this run.
         skipped: Frames skipped because they had this model's prediction already.
-        cancelled: Stopped by the cancel event before the end.
+        cancelled: Stopped by the cancel token before the end.
         seconds: Wall time from the first batch requested to the last frame stored.
         startup_seconds: Starting the decoding processes, before ``seconds``.
     """
@@ -183,7 +177,7 @@ def reduction(size: tuple[int, int], wanted: tuple[int, int] | None) -> int:
     return 1
 
 
-class FrameDataset(Dataset):
+class FrameDataset(Dataset[tuple[int, np.ndarray | None, str | None]]):
     """Decodes frames (images or video frames) to ``uint8 (H, W, 3)`` arrays, at the
     model's input size when it has one (JPEG decodes only the scale it needs, then the
     rest is an area resize here, in the decoding process, not on the device).
@@ -204,7 +198,7 @@ class FrameDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
         import cv2
 
-        from roadmark.io.frames import VideoReader, read_image
+        from roadmark.io.frames import Image, VideoReader, read_image
 
         source = self.sources[index]
         try:
@@ -221,11 +215,11 @@ class FrameDataset(Dataset):
             return index, None, str(error)
         if self.input_size is not None and image.shape[:2] != self.input_size:
             height, width = self.input_size
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            image = cast(Image, cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
         return index, image, None
 
 
-class EncodedFrames(Dataset):
+class EncodedFrames(Dataset[tuple[int, torch.Tensor | None, str | None]]):
     """The bytes of JPEG frames, to be decoded on the device (see :func:`decode_on_device`);
     an item is ``(index, uint8 tensor of the file, error)``."""
 
@@ -320,8 +314,8 @@ def prelabel(
     model: LoadedModel,
     options: PrelabelOptions | None = None,
     *,
-    progress: Progress | None = None,
-    cancel: CancelFlag | None = None,
+    progress: ProgressReporter | None = None,
+    cancel: CancelToken | None = None,
 ) -> PrelabelResult:
     """Pre-label a project's frames with ``model`` and store the predictions.
 
@@ -330,7 +324,8 @@ def prelabel(
         model: The loaded model.
         options: Device, batch size and the rest.
         progress: Called with ``(frames stored, frames to do)``, from a worker thread.
-        cancel: When set, the run stops after the batch in flight.
+        cancel: Once cancelled, the run stops after the batch in flight (the result says
+            ``cancelled``; what was stored stays).
 
     Raises:
         DeviceError: The device does not exist.
@@ -352,8 +347,8 @@ def _prelabel(
     model: LoadedModel,
     options: PrelabelOptions,
     device: torch.device,
-    progress: Progress | None,
-    cancel: CancelFlag | None,
+    progress: ProgressReporter | None,
+    cancel: CancelToken | None,
 ) -> PrelabelResult:
     predictor = Predictor(
         model,
@@ -377,11 +372,11 @@ def _prelabel(
     if total == 0:
         return PrelabelResult(model.name, str(device), selected, 0, skipped, False, 0.0)
 
-    wanted, writer_threads = default_workers(device)
+    decode_workers, writer_threads = default_workers(device)
     batches = size_batches(frames, options.batch_size)
     largest = max(frame.height * frame.width for frame in frames)
     plan = loader_plan(
-        wanted if total > SMALL_RUN else 0, len(batches), largest * 3 * options.batch_size
+        decode_workers if total > SMALL_RUN else 0, len(batches), largest * 3 * options.batch_size
     )
     if options.workers is not None:
         plan = LoaderPlan(options.workers, (plan.prefetch or 2) if options.workers else None)
@@ -392,7 +387,7 @@ def _prelabel(
         FrameSource(str(project.frame_file(f)), f.video_frame, (f.height, f.width)) for f in frames
     ]
     on_device_decode = _decode_on_device(options.decode, device, sources)
-    dataset: Dataset = FrameDataset(
+    dataset: Dataset[Any] = FrameDataset(
         sources, None if input_size is None else (int(input_size[0]), int(input_size[1]))
     )
     if on_device_decode:  # the processes only read bytes; two are plenty
@@ -439,7 +434,7 @@ def _prelabel(
     with writer:
         try:
             for batch in iterator:
-                if cancel is not None and cancel.is_set():
+                if cancel is not None and cancel.cancelled:
                     cancelled = True
                     break
                 if batch["errors"]:

@@ -19,14 +19,14 @@ for the mask it chose, times the probability that the object is present at all (
 sigmoid of SAM 2's object score). An occluded or lost object gets a quality near 0 and,
 usually, an empty mask.
 
-Tracking stops between frames when a cancel flag is set (anything with ``is_set()``, such
-as a :class:`threading.Event`): :class:`TrackingCancelled` is raised.
+Tracking stops between frames when its :class:`~roadmark.core.jobs.CancelToken` is
+cancelled: :class:`~roadmark.core.jobs.JobCancelled` is raised.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,16 +37,13 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional as F
 
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.models.errors import ModelError
 from roadmark.models.files import MANIFEST_NAME
 from roadmark.models.manifest import IMAGENET_MEAN, IMAGENET_STD
 from roadmark.models.promptable import PromptError
-from roadmark.models.runner import CancelFlag, resolve_device
+from roadmark.models.runner import resolve_device
 from roadmark.models.sam import CONFIG_NAME, FAMILIES, Checkpoint, load_checkpoint
-
-
-class TrackingCancelled(ModelError):
-    """The cancel flag was set while tracking."""
 
 
 @dataclass(frozen=True)
@@ -141,8 +138,8 @@ class VideoTracker:
         frames: Sequence[NDArray[np.uint8]],
         masks: Sequence[NDArray[np.bool_]],
         *,
-        cancel: CancelFlag | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        cancel: CancelToken | None = None,
+        progress: ProgressReporter | None = None,
     ) -> list[TrackedMasks]:
         """Carry ``masks`` (on ``frames[0]``) through ``frames[1:]``.
 
@@ -158,7 +155,7 @@ class VideoTracker:
 
         Raises:
             PromptError: No mask, an empty mask, or sizes that do not match.
-            TrackingCancelled: ``cancel`` was set.
+            JobCancelled: ``cancel`` was cancelled.
         """
         height, width = _check(frames, masks)
         session = self.session_class(
@@ -186,8 +183,8 @@ class VideoTracker:
             out: list[TrackedMasks] = []
             total = len(frames) - 1
             for done, frame in enumerate(frames[1:]):
-                if cancel is not None and cancel.is_set():
-                    raise TrackingCancelled(f"tracking cancelled after {done} of {total} frames")
+                if cancel is not None:
+                    cancel.raise_if_cancelled(f"tracking cancelled after {done} of {total} frames")
                 scores.clear()
                 result = self.module(inference_session=session, frame=self._pixels(frame))
                 out.append(self._tracked(result, scores, len(ids), height, width))

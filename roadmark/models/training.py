@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -39,9 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, RandomSampler
 
+from roadmark.core.jobs import CancelToken
 from roadmark.io.store import Project
-from roadmark.io.training_set import LabeledFrame, labeled_frames, split_frames
-from roadmark.models.architectures import architecture, architectures
 from roadmark.models.augment import IGNORE
 from roadmark.models.backbone import load_backbone
 from roadmark.models.calibration import collect_pixels
@@ -58,10 +56,9 @@ from roadmark.models.errors import ModelFileError
 from roadmark.models.files import (
     build_torchvision,
     compact_state_dict,
-    load_model,
     save_torchvision,
 )
-from roadmark.models.manifest import InputSpec, ModelManifest, default_classes
+from roadmark.models.manifest import ModelManifest
 from roadmark.models.metrics import box_metrics, confusion, segmentation_metrics
 from roadmark.models.runner import resolve_device
 from roadmark.models.train_data import ClassMap, LabeledDataset, class_weights, collate
@@ -72,105 +69,18 @@ from roadmark.models.train_options import (
     TrainResult,
     TrainUpdate,
 )
+from roadmark.models.train_setup import choose_frames, starting_manifest
 
 __all__ = [
     "TrainOptions",
     "TrainResult",
     "TrainUpdate",
     "TrainingError",
-    "starting_manifest",
     "train",
 ]
 
-DEFAULT_ARCH = {
-    "segmentation": "lraspp_mobilenet_v3_large",
-    "detection": "fasterrcnn_mobilenet_v3_large_fpn",
-}
 DEFAULT_CROP = (512, 1024)
 SYNC_EVERY = 20  # GPU steps between copies of the losses to the host
-
-
-def starting_manifest(
-    project: Project, options: TrainOptions, name: str
-) -> tuple[ModelManifest, dict[str, torch.Tensor] | None, str]:
-    """The manifest and starting weights (``None``: random) of the model to train.
-
-    Raises:
-        ModelFileError: ``init`` is missing or corrupt (or would run code).
-        TrainingError: ``init`` is not a torchvision model, or is made for another task.
-        ClassMappingError: Its classes do not fit the project's schema.
-    """
-    schema = project.schema
-    if options.init is not None:
-        loaded = load_model(options.init)
-        manifest = loaded.manifest
-        if manifest.kind != "torchvision" or not isinstance(loaded.module, torch.nn.Module):
-            raise TrainingError(
-                f"only torchvision models can be trained; this is a {manifest.kind} program",
-                path=str(options.init),
-                field="kind",
-            )
-        size = options.input_size or manifest.input.size
-        manifest = replace(
-            manifest, name=name, input=replace(manifest.input, size=size), training={}
-        )
-        manifest.label_ids(schema, source=str(options.init))
-        return manifest, dict(loaded.module.state_dict()), str(options.init)
-    if options.task not in DEFAULT_ARCH:
-        raise TrainingError(
-            f"task must be segmentation or detection, got {options.task!r}", field="--task"
-        )
-    arch = architecture(options.arch or DEFAULT_ARCH[options.task])
-    if arch.task != options.task:
-        raise TrainingError(
-            f"{arch.name} is a {arch.task} model; for {options.task} use one of "
-            f"{', '.join(architectures(options.task))}",
-            field="--arch",
-        )
-    manifest = ModelManifest(
-        name=name,
-        kind="torchvision",
-        task=arch.task,
-        classes=tuple(default_classes(schema, arch.task)),
-        input=InputSpec(arch.mean, arch.std, options.input_size, None),
-        output=arch.output,
-        arch=arch.name,
-        arch_options=dict(options.arch_options),
-        schema=schema.name,
-    )
-    manifest = ModelManifest.from_dict(manifest.to_dict(), source="--arch")
-    manifest.label_ids(schema, source="--arch")
-    return manifest, None, f"random ({arch.name})"
-
-
-def _choose_frames(
-    project: Project, options: TrainOptions
-) -> tuple[list[LabeledFrame], list[LabeledFrame]]:
-    frames = labeled_frames(project)
-    if not frames:
-        raise TrainingError(
-            "has no labeled frames to learn from: finish some frames (status done) or import "
-            "a labeled dataset first",
-            path=project.location,
-        )
-    if options.train_frame_ids is None and options.val_frame_ids is None:
-        return split_frames(frames, options.val_fraction)
-    by_id = {item.frame.id: item for item in frames}
-    chosen = []
-    for ids, what in ((options.train_frame_ids, "train"), (options.val_frame_ids, "val")):
-        missing = [i for i in ids or () if i not in by_id]
-        if missing:
-            raise TrainingError(
-                f"frame(s) {missing[:5]} are not labeled frames of the project",
-                path=project.location,
-                field=f"{what}_frame_ids",
-            )
-        chosen.append([by_id[i] for i in ids or ()])
-    if not chosen[0]:
-        chosen[0] = [item for item in frames if item.frame.id not in set(options.val_frame_ids)]
-    if not chosen[0]:
-        raise TrainingError("no frames left to train on", path=project.location)
-    return chosen[0], chosen[1]
 
 
 def train(
@@ -179,7 +89,7 @@ def train(
     options: TrainOptions | None = None,
     *,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> TrainResult:
     """Train a model on ``project``'s labeled frames and write it to ``out``.
 
@@ -188,7 +98,7 @@ def train(
         out: The ``.roadmodel`` file to write (the best checkpoint; see the module doc).
         options: What and how to train.
         progress: Called after every step and epoch, from the calling thread.
-        cancel: When set, training stops after the current step (the best checkpoint so
+        cancel: Once cancelled, training stops after the current step (the best checkpoint so
             far stays in ``out``).
 
     Raises:
@@ -213,7 +123,7 @@ def train(
             field="--backbone-weights",
         )
     device = resolve_device(options.device)
-    train_items, val_items = _choose_frames(project, options)
+    train_items, val_items = choose_frames(project, options)
     manifest, state_dict, started_from = starting_manifest(project, options, model_name(out))
     classes = ClassMap(manifest, project.schema, source=started_from)
     task = manifest.task
@@ -345,7 +255,7 @@ class _Trainer:
         warmup = min(50, max(1, total // 10))
 
         def schedule(step: int) -> float:
-            return min(1.0, (step + 1) / warmup) * (1 - min(step, total - 1) / total) ** 0.9
+            return float(min(1.0, (step + 1) / warmup) * (1 - min(step, total - 1) / total) ** 0.9)
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.lr = lr
@@ -382,7 +292,7 @@ class _Trainer:
                 goals = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
                 loss = sum(self.module(inputs, goals).values())
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
@@ -508,7 +418,9 @@ class _Trainer:
         save_torchvision(manifest, state, staging)
         os.replace(staging, self.out)
 
-    def record(self, epoch: int, metrics: Mapping[str, Any], val_loss: float | None) -> dict:
+    def record(
+        self, epoch: int, metrics: Mapping[str, Any], val_loss: float | None
+    ) -> dict[str, Any]:
         return {
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "started_from": self.started_from,
@@ -534,7 +446,8 @@ class _Trainer:
 
         def logits_of(image: torch.Tensor) -> torch.Tensor:
             with self._autocast():
-                return self.module(self._normalize(image.unsqueeze(0)))["out"]
+                logits: torch.Tensor = self.module(self._normalize(image.unsqueeze(0)))["out"]
+                return logits
 
         samples = (self.val_set[index][1:] for index in range(len(self.val_set)))
         logits, targets, frames = collect_pixels(samples, logits_of, seed=self.options.seed)
@@ -547,11 +460,11 @@ class _Trainer:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, progress: Progress | None, cancel: threading.Event | None) -> TrainResult:
+    def run(self, progress: Progress | None, cancel: CancelToken | None) -> TrainResult:
         with on_device(self.device), cudnn_autotune(self.device):
             return self._run(progress, cancel)
 
-    def _run(self, progress: Progress | None, cancel: threading.Event | None) -> TrainResult:
+    def _run(self, progress: Progress | None, cancel: CancelToken | None) -> TrainResult:
         options = self.options
         # On a GPU the losses come to the host every SYNC_EVERY steps, not every step.
         sync_every = SYNC_EVERY if self.device.type == "cuda" else 1
@@ -568,7 +481,7 @@ class _Trainer:
             epoch_start = time.perf_counter()
             epoch_losses = []
             for step, (_, images, targets) in enumerate(self.loader, start=1):
-                if cancel is not None and cancel.is_set():
+                if cancel is not None and cancel.cancelled:
                     cancelled = True
                     break
                 loss = self._step(images, targets)
@@ -587,7 +500,8 @@ class _Trainer:
             epoch_losses += self._losses(pending)
             mean_loss = float(np.mean(epoch_losses)) if epoch_losses else math.nan
             train_seconds = time.perf_counter() - epoch_start
-            val_loss, metrics = (None, {})
+            val_loss: float | None = None
+            metrics: dict[str, Any] = {}
             self.recalibrate_norms()
             if len(self.val_set):
                 val_loss, metrics = self.validate()

@@ -4,7 +4,6 @@ quality as confidence, queues weak masks for review and is undone in one step.""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,6 +35,7 @@ from roadmark.annotators.sequence.ops import (
     propagated_to_check,
 )
 from roadmark.core.annotation import Box
+from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.core.session import EditSession
 from roadmark.io.frames import FrameLoader, scan, write_image
 from roadmark.io.store import Project
@@ -73,8 +73,8 @@ class FakeTracker:
         self.calls.append((len(frames), len(masks)))
         out = []
         for k in range(1, len(frames)):
-            if cancel is not None and cancel.is_set():
-                raise RuntimeError("cancelled")
+            if cancel is not None:
+                cancel.raise_if_cancelled()
             moved = np.zeros((len(masks), *masks[0].shape), bool)
             moved[:, :, self.step * k :] = np.stack(masks)[:, :, : W - self.step * k]
             out.append(Answer(moved, self.qualities.copy()))
@@ -204,8 +204,8 @@ def test_lost_objects_are_left_out_and_bad_input_refused(project: Project, loade
 
 def test_the_cancel_flag_reaches_the_tracker(project: Project, loader: FrameLoader):
     _seed(project)
-    flag = threading.Event()
-    flag.set()
-    with pytest.raises(RuntimeError, match="cancelled"):
+    flag = CancelToken()
+    flag.cancel()
+    with pytest.raises(JobCancelled):
         plan_model_propagation(project, loader, project.frames()[0], FakeTracker([0.9, 0.9]),
                                cancel=flag)

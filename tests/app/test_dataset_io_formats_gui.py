@@ -43,18 +43,14 @@ def _record_progress(monkeypatch, name: str) -> list[tuple[str, int, int]]:
     real = getattr(dataset_io, name)
 
     def recording(*args, job, **kwargs):
-        stage, progress = job.stage, job.progress
-        current = {"stage": ""}
+        progress = job.progress
+        assert progress is not None
 
-        def on_stage(text: str) -> None:
-            current["stage"] = text
-            stage(text)
+        def on_progress(done: int, total: int, stage: str = "") -> None:
+            seen.append((stage, done, total))
+            progress(done, total, stage)
 
-        def on_progress(done: int, total: int) -> None:
-            seen.append((current["stage"], done, total))
-            progress(done, total)
-
-        job.stage, job.progress = on_stage, on_progress
+        job.progress = on_progress
         return real(*args, job=job, **kwargs)
 
     monkeypatch.setattr(dataset_io, name, recording)

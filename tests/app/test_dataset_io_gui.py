@@ -106,10 +106,10 @@ def _gate(monkeypatch, name: str) -> threading.Event:
 
 
 def _cancel_with_the_dialog(qtbot, window: MainWindow, gate: threading.Event) -> None:
-    job = window.dataset_io.jobs._job
-    assert job is not None and isinstance(job.dialog, QProgressDialog)
-    qtbot.waitUntil(job.dialog.isVisible, timeout=5000)  # shown once the job takes a while
-    (button,) = job.dialog.findChildren(QPushButton)
+    dialog = window.dataset_io.jobs.dialog
+    assert isinstance(dialog, QProgressDialog)
+    qtbot.waitUntil(dialog.isVisible, timeout=5000)  # shown once the job takes a while
+    (button,) = dialog.findChildren(QPushButton)
     assert button.text() == "Cancel"
     button.click()
     gate.set()
@@ -280,9 +280,10 @@ def test_the_progress_dialog_shows_after_show_after_ms(qtbot, small_project: Pat
     window = _open(qtbot, small_project, dialogs=True)
     gate = threading.Event()
     assert window.dataset_io.jobs.start("Waiting", lambda progress: gate.wait(20), print, print)
-    job = window.dataset_io.jobs._job
+    dialog = window.dataset_io.jobs.dialog
+    assert dialog is not None
     start = time.perf_counter()
-    qtbot.waitUntil(job.dialog.isVisible, timeout=3000)
+    qtbot.waitUntil(dialog.isVisible, timeout=3000)
     assert time.perf_counter() - start < 3.0 and SHOW_AFTER_MS < 3000
     gate.set()
     _idle(qtbot, window)

@@ -40,20 +40,16 @@ def _recording(monkeypatch) -> list[tuple[str, int, int]]:
     seen: list[tuple[str, int, int]] = []
     real = dataset_io.format_job
 
-    def spy(progress) -> Job:
-        job = real(progress)
-        stage, report = job.stage, job.progress
-        assert stage is not None and report is not None
+    def spy(context) -> Job:
+        job = real(context)
+        report = job.progress
+        assert report is not None
 
-        def on_stage(name: str) -> None:
-            seen.append((name, 0, 0))
-            stage(name)
+        def on_report(done: int, total: int, stage: str = "") -> None:
+            seen.append((stage, done, total))
+            report(done, total, stage)
 
-        def on_report(done: int, total: int) -> None:
-            seen.append((seen[-1][0] if seen else "", done, total))
-            report(done, total)
-
-        return Job(progress=on_report, cancelled=job.cancelled, stage=on_stage)
+        return Job(progress=on_report, cancel=job.cancel)
 
     monkeypatch.setattr(dataset_io, "format_job", spy)
     return seen

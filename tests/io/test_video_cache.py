@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from roadmark.cli import main
+from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.frames import VideoReader, read_image, scan
 from roadmark.io.store import Project
-from roadmark.io.video_cache import ExtractionCancelled, extract_frames, frame_folder
+from roadmark.io.video_cache import extract_frames, frame_folder
 from tests.helpers import make_image
 from tests.io.test_frames import _write_video
 
@@ -87,10 +88,16 @@ def test_cancelling_removes_what_was_written(tmp_path: Path):
     folder.mkdir()
     (folder / "keep.txt").write_text("not ours")
     done: list[int] = []
-    with pytest.raises(ExtractionCancelled):
-        extract_frames(
-            specs, folder, progress=lambda d, t: done.append(d), cancelled=lambda: len(done) >= 3
-        )
+    stop = CancelToken()
+
+    def progress(d: int, t: int) -> None:
+        done.append(d)
+        if len(done) >= 3:
+            stop.cancel()
+
+    with pytest.raises(JobCancelled):
+        extract_frames(specs, folder, progress=progress, cancel=stop)
+    assert done == [1, 2, 3]
     assert sorted(p.name for p in folder.rglob("*")) == ["keep.txt"]
     with pytest.raises(FrameSourceError, match="unknown image format"):
         extract_frames(specs, folder, image_format="gif")

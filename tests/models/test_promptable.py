@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.io.store import FrameSpec, Project
 from roadmark.models.click_net import ClickNet
 from roadmark.models.click_training import save_click_model
@@ -144,3 +145,29 @@ def test_embed_frames_reuses_the_cache_and_sees_changed_frames(
     np.testing.assert_array_equal(cached["features"], model.encode([pixels])[0]["features"])
     np.testing.assert_array_equal(embedder.get(pixels)["features"], cached["features"])
     project.close()
+
+
+def test_embed_frames_stops_with_the_one_cancelled_error_and_keeps_what_it_wrote(
+    tmp_path: Path, random_click_model: Path
+):
+    paths = []
+    for index, seed in enumerate((1, 2, 3)):
+        path = tmp_path / f"f{index}.png"
+        cv2.imwrite(str(path), _image(seed))
+        paths.append(path)
+    project = Project.create(tmp_path / "p.roadmark")
+    project.add_frames([FrameSpec(p, None, W, H, "s", i) for i, p in enumerate(paths)])
+    model = load_promptable(random_click_model)
+    stop = CancelToken()
+    reported: list[int] = []
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        reported.append(done)
+        stop.cancel()  # after the first frame
+
+    with pytest.raises(JobCancelled, match="embeddings computed so far are kept"):
+        embed_frames(project, model, project.frames(), batch_size=1, progress=progress,
+                     cancel=stop)  # fmt: skip
+    assert reported == [1]
+    again = embed_frames(project, model, project.frames())
+    assert (again.computed, again.reused) == (2, 1)  # the first one was kept

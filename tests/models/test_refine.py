@@ -13,6 +13,7 @@ from roadmark.annotators.review.prelabels import proposals
 from roadmark.annotators.tools.smart import mask_region
 from roadmark.cli import main
 from roadmark.core.annotation import Box
+from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.core.prediction import FramePrediction, PredictedBox
 from roadmark.io.frames import scan
 from roadmark.io.predictions import read_prediction, write_predictions
@@ -100,3 +101,21 @@ def test_cli_prelabel_refine(project: Path, always_model: Path, capsys: pytest.C
     assert "refined 2 of 2 human boxes" in capsys.readouterr().out
     assert main(["prelabel", str(project)]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+def test_a_cancelled_refine_raises_the_one_error_and_keeps_the_frames_done(
+    project: Path, always_model: Path
+):
+    model = load_promptable(always_model)
+    stop = CancelToken()
+
+    def progress(done: int, total: int, message: str = "") -> None:
+        stop.cancel()  # after the first frame
+
+    with Project.open(project) as opened:
+        frames = opened.frames()
+        with pytest.raises(JobCancelled, match="refined so far are stored"):
+            refine_boxes(opened, model, frames, vectorize=mask_region, progress=progress,
+                         cancel=stop)  # fmt: skip
+        assert read_prediction(opened, frames[0].id, "always") is not None
+        assert read_prediction(opened, frames[1].id, "always") is None

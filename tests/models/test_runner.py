@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from roadmark.core.jobs import CancelToken
 from roadmark.io.frames import scan
 from roadmark.io.predictions import predicted_frame_ids, ranked_regions, read_prediction
 from roadmark.io.store import Project
@@ -53,10 +53,10 @@ def test_decoding_processes_batches_of_one_size_skip_and_cancel(project: Project
     again = prelabel(project, model, PrelabelOptions(device="cpu", workers=0))
     assert (again.predicted, again.skipped) == (0, 12)
 
-    stop = threading.Event()
+    stop = CancelToken()
 
-    def cancel_after_first(done: int, total: int) -> None:
-        stop.set()
+    def cancel_after_first(done: int, total: int, message: str = "") -> None:
+        stop.cancel()
 
     cancelled = prelabel(
         project,

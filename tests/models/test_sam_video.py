@@ -5,7 +5,6 @@ image-only checkpoints are refused."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +12,11 @@ import pytest
 import torch
 import transformers
 
+from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.models.errors import ModelFileError, UnsafeModelFileError
 from roadmark.models.promptable import PromptError, Prompts, load_promptable
 from roadmark.models.sam import check_folder, wrap_transformers
 from roadmark.models.sam_video import (
-    TrackingCancelled,
     is_video_model,
     load_tracker,
 )
@@ -114,13 +113,13 @@ def test_the_same_folder_is_the_smart_tools_image_model(video_model: Path):
 
 def test_cancel_stops_between_frames(video_model: Path):
     tracker = load_tracker(video_model, device="cpu")
-    flag = threading.Event()
+    flag = CancelToken()
 
-    def cancel_after_first(done: int, _total: int) -> None:
+    def cancel_after_first(done: int, _total: int, _message: str = "") -> None:
         if done == 1:
-            flag.set()
+            flag.cancel()
 
-    with pytest.raises(TrackingCancelled, match="after 1 of 4"):
+    with pytest.raises(JobCancelled, match="after 1 of 4"):
         tracker.track(_frames(5), _masks(), cancel=flag, progress=cancel_after_first)
 
 

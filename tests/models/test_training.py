@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from roadmark.cli import main
+from roadmark.core.jobs import CancelToken
 from roadmark.io.demo_project import build_demo_project
 from roadmark.io.store import Project
 from roadmark.models.errors import ModelFileError
@@ -79,11 +79,11 @@ def test_fine_tuning_starts_from_a_model_and_cancel_keeps_the_best(tiny_project:
     first = tmp_path / "first.roadmodel"
     with Project.open(tiny_project) as project:
         train(project, first, _fast(epochs=1, input_size=(32, 64)))
-        cancel = threading.Event()
+        cancel = CancelToken()
 
         def stop_after_first_epoch(update: TrainUpdate) -> None:
             if update.kind == "epoch":
-                cancel.set()
+                cancel.cancel()
 
         out = tmp_path / "tuned.roadmodel"
         result = train(

@@ -20,7 +20,7 @@ below :data:`WEAK_QUALITY`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from roadmark.annotators.changes import stamp, tracked_source
 from roadmark.annotators.tools.smart import SIMPLIFY_TOLERANCE, mask_region
 from roadmark.core.annotation import AnnotationObject, Box, Region, utc_now
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.core.raster import region_mask
 
 # A tracked mask whose predicted quality (decoder IoU x object presence, in [0, 1]) is below
@@ -38,12 +39,6 @@ from roadmark.core.raster import region_mask
 # IoU above 0.9 for most masks it gets right; 0.8 leaves those alone and catches objects
 # it is losing (occlusion, a presence score falling towards 0.5 and below).
 WEAK_QUALITY = 0.8
-
-
-class CancelFlag(Protocol):
-    """Anything with ``is_set()``, such as a :class:`threading.Event`."""
-
-    def is_set(self) -> bool: ...
 
 
 class TrackedMasks(Protocol):
@@ -67,8 +62,8 @@ class MaskTracker(Protocol):
         frames: Sequence[NDArray[np.uint8]],
         masks: Sequence[NDArray[np.bool_]],
         *,
-        cancel: CancelFlag | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        cancel: CancelToken | None = None,
+        progress: ProgressReporter | None = None,
     ) -> Sequence[TrackedMasks]: ...
 
 

@@ -28,7 +28,6 @@ from roadmark.annotators.changes import (
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.sequence.model_propagation import (
     WEAK_QUALITY,
-    CancelFlag,
     MaskTracker,
     is_weak,
     object_mask,
@@ -45,6 +44,7 @@ from roadmark.annotators.sequence.tracks import load_sequence, reinterpolate
 from roadmark.core.annotation import AnnotationObject, Frame
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import UpdateObjects, describe
+from roadmark.core.jobs import CancelToken
 from roadmark.io.frames import Image
 from roadmark.io.store import Project
 
@@ -165,7 +165,7 @@ def plan_model_propagation(
     *,
     frames: int = 1,
     uids: Iterable[int] = (),
-    cancel: CancelFlag | None = None,
+    cancel: CancelToken | None = None,
     progress: Callable[[int, int], None] | None = None,
     user: str | None = None,
 ) -> ModelPropagationPlan:

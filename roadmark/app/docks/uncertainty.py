@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from roadmark.analysis.label_audit import DISAGREEMENT, MISSING_OBJECT, WRONG_LABEL, AuditFinding
+from roadmark.analysis.label_audit import DISAGREEMENT, AuditFinding
+from roadmark.analysis.object_audit import MISSING_OBJECT, WRONG_LABEL
 from roadmark.core.effort import CostModel
 from roadmark.core.prediction import RegionKind, UncertainRegion
 from roadmark.core.schema import LabelSchema

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QFileDialog
 
@@ -20,13 +20,12 @@ from roadmark.annotators.review.guided import ReviewQueue, focus_rect, objects_i
 from roadmark.app.docks.uncertainty import UncertaintyDock
 from roadmark.app.features.model_layers import FocusItem
 from roadmark.app.features.review_queue import REVIEW_MAX_ZOOM, frame_names
-from roadmark.app.jobs import JobRunner
+from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.core.errors import RoadmarkError
 from roadmark.io.label_audit import AuditState, audit_project
 from roadmark.io.predictions import prediction_models
 
 if TYPE_CHECKING:
-    from roadmark.app.jobs import Progress
     from roadmark.app.window_api import ProjectWindow
 
 ModelAsker = Callable[[], "str | None"]
@@ -70,7 +69,7 @@ class AuditPanel:
         self.audit: AuditReport | None = None
         self.audit_state = AuditState()
         self.findings: list[AuditFinding] = []
-        self.jobs = JobRunner(window)
+        self.jobs = JobRunner(window, window.project)
         self.ask_model: ModelAsker = self._ask_model
         window.on_close(self.jobs.close)  # a running audit stops after its batch
 
@@ -86,17 +85,11 @@ class AuditPanel:
         path = self.ask_model()
         if not path:
             return
-        project = self.project
 
-        def work(progress: Progress) -> AuditReport:
+        def work(job: JobContext) -> AuditReport:
             from roadmark.models.audit import run_audit
 
-            return run_audit(
-                project,
-                Path(path),
-                progress=progress.update,
-                cancel=_CancelFlag(progress),  # type: ignore[arg-type]
-            )
+            return run_audit(job.project, Path(path), progress=job.report, cancel=job.cancel)
 
         self._start_audit("Auditing labels…", work)
 
@@ -108,10 +101,13 @@ class AuditPanel:
         model = self.queue.model or (
             self.audit.model if self.audit else max(models, key=lambda m: models[m])
         )
-        project = self.project
-        self._start_audit("Comparing labels…", lambda _progress: audit_project(project, model))
 
-    def _start_audit(self, title: str, work: Callable[[Progress], AuditReport]) -> None:
+        def work(job: JobContext) -> AuditReport:
+            return audit_project(job.project, model)
+
+        self._start_audit("Comparing labels…", work)
+
+    def _start_audit(self, title: str, work: Callable[[JobContext], AuditReport]) -> None:
         if not self.jobs.start(title, work, self.show_audit, self._audit_failed):
             raise RoadmarkError("another job is still running")
 
@@ -187,13 +183,3 @@ class AuditPanel:
         flagged.symmetric_difference_update({frame_id})
         self.audit_state.save(self.project)
         self.show_findings()
-
-
-class _CancelFlag:
-    """A job's cancel request, read the way the runner reads a ``threading.Event``."""
-
-    def __init__(self, progress: Any) -> None:
-        self._progress = progress
-
-    def is_set(self) -> bool:
-        return bool(self._progress.cancelled)

@@ -2,9 +2,10 @@
 
 The dialogs only collect options; the work is :func:`roadmark.io.formats.jobs.import_dataset`
 and :func:`~roadmark.io.formats.jobs.export_dataset`, the same Qt-free jobs the command
-line runs, in a :class:`~roadmark.app.jobs.JobRunner` thread with a progress dialog whose
-Cancel stops them between frames. A cancelled or failed import writes nothing (the job is
-one transaction); a cancelled or failed export leaves no file or folder behind.
+line runs, in a :class:`~roadmark.app.jobs.JobRunner` thread (on its own ``Project``) with
+a progress dialog whose Cancel stops them between frames. A cancelled or failed import
+writes nothing (the job is one transaction); a cancelled or failed export leaves no file or
+folder behind.
 
 An import is not an edit on the undo history (it can replace objects the history refers
 to), so the history is cleared when one succeeds and the open frame is read again. When
@@ -38,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from roadmark.app.jobs import JobRunner, Progress
+from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.core.errors import RoadmarkError
 from roadmark.io.formats import Capability, registered_formats
@@ -279,18 +280,13 @@ class ExportDialog(_FormatDialog):
         )
 
 
-def format_job(progress: Progress) -> Job:
-    """A formats :class:`Job` reporting to ``progress`` and stopping when it is cancelled."""
-    stage = {"name": ""}
+def format_job(job: JobContext) -> Job:
+    """A formats :class:`Job` reporting to ``job`` and stopping when it is cancelled."""
 
-    def report(done: int, total: int) -> None:
-        progress.update(done, total, f"{stage['name']} {done} of {total}" if total else "")
+    def report(done: int, total: int, stage: str = "") -> None:
+        job.report(done, total, f"{stage} {done} of {total}" if total else stage)
 
-    def begin(name: str) -> None:
-        stage["name"] = name
-        progress.update(0, 0, name)
-
-    return Job(progress=report, cancelled=lambda: progress.cancelled, stage=begin)
+    return Job(progress=report, cancel=job.cancel)
 
 
 def _warnings_text(warnings: list[Any]) -> str:
@@ -314,7 +310,7 @@ class DatasetIO(QObject):
         super().__init__(window)
         self.window = window
         self.project = window.project
-        self.jobs = JobRunner(window, dialogs=dialogs)
+        self.jobs = JobRunner(window, window.project, dialogs=dialogs)
         self.last_import: ImportReport | None = None
         self.reopened: ProjectWindow | None = None
         self.last_export: ExportReport | None = None
@@ -347,19 +343,18 @@ class DatasetIO(QObject):
         if self.project.read_only:
             self.window.show_error("The project is open read-only; nothing can be imported.")
             return False
-        project = self.project
         self.window.editor.tool.cancel()
 
-        def work(progress: Progress) -> ImportReport:
+        def work(job: JobContext) -> ImportReport:
             return import_dataset(
-                project,
+                job.project,
                 options.format_id,
                 options.source,
                 images=options.images,
                 add_labels=options.add_labels,
                 mapping=options.mapping,
                 replace=options.replace,
-                job=format_job(progress),
+                job=format_job(job),
             )
 
         started = self.jobs.start(
@@ -401,16 +396,15 @@ class DatasetIO(QObject):
 
     def start_export(self, options: ExportOptions) -> bool:
         """Export in the background; ``False`` when another import or export is running."""
-        project = self.project
 
-        def work(progress: Progress) -> ExportReport:
+        def work(job: JobContext) -> ExportReport:
             return export_dataset(
-                project,
+                job.project,
                 options.format_id,
                 options.target,
                 frames=options.frames,
                 overwrite=options.overwrite,
-                job=format_job(progress),
+                job=format_job(job),
             )
 
         started = self.jobs.start(

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from roadmark.app.jobs import JobRunner, Progress
+from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
 
 if TYPE_CHECKING:
@@ -52,16 +52,6 @@ class PrelabelRequest:
     frame_ids: tuple[int, ...] | None = None
     force: bool = False
     workers: int | None = None
-
-
-class _CancelFlag:
-    """The job's cancel request, as the runner asks for it (``is_set()``)."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-
-    def is_set(self) -> bool:
-        return self._progress.cancelled
 
 
 class PrelabelDialog(QDialog):
@@ -115,7 +105,7 @@ class Prelabeler(QObject):
     def __init__(self, window: ProjectWindow, *, dialogs: bool = True) -> None:
         super().__init__(window)
         self.window = window
-        self.jobs = JobRunner(window, dialogs=dialogs)
+        self.jobs = JobRunner(window, window.project, dialogs=dialogs)
         window.on_close(self.jobs.close)  # a running pre-labeling stops after its batch
         self.last_model = ""
         self.last_result: Any = None
@@ -145,15 +135,13 @@ class Prelabeler(QObject):
 
     def start(self, request: PrelabelRequest) -> bool:
         """Run ``request`` in the background; ``False`` if a run is going on already."""
-        location = self.window.project.location
         self.last_model = str(request.model)
 
-        def work(progress: Progress) -> Any:
-            from roadmark.io.store import Project
+        def work(job: JobContext) -> Any:
             from roadmark.models.files import load_model
             from roadmark.models.runner import PrelabelOptions, prelabel
 
-            progress.update(0, 0, f"Loading {request.model.name}…")
+            job.report(0, 0, f"Loading {request.model.name}…")
             model = load_model(request.model)
             options = PrelabelOptions(
                 device=request.device,
@@ -164,14 +152,11 @@ class Prelabeler(QObject):
             )
             start = time.perf_counter()
 
-            def report(done: int, total: int) -> None:
+            def report(done: int, total: int, message: str = "") -> None:
                 rate = done / max(time.perf_counter() - start, 1e-6)
-                progress.update(done, total, f"{done} of {total} frames, {rate:.2f} frames/s")
+                job.report(done, total, f"{done} of {total} frames, {rate:.2f} frames/s")
 
-            with Project.open(location) as project:  # this thread's own connection
-                return prelabel(
-                    project, model, options, progress=report, cancel=_CancelFlag(progress)
-                )
+            return prelabel(job.project, model, options, progress=report, cancel=job.cancel)
 
         return self.jobs.start(
             f"Pre-labeling with {request.model.name}", work, self._done, self._failed

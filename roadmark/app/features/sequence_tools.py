@@ -55,7 +55,7 @@ from roadmark.app.docks.tracks import TracksDock
 from roadmark.app.errors import error_text
 from roadmark.app.features.propagation_review import PropagationReview
 from roadmark.app.features.video_tracking import VideoTracking, tracked_message
-from roadmark.app.jobs import JobRunner, Progress
+from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.core.annotation import Frame, ObjectKind
 from roadmark.core.errors import RoadmarkError
@@ -186,7 +186,7 @@ class SequenceTools(QObject):
         return document.frame if document is not None else None
 
     def _run(
-        self, title: str, work: Callable[[Progress], Any], done: Callable[[Any], object]
+        self, title: str, work: Callable[[JobContext], Any], done: Callable[[Any], object]
     ) -> bool:
         started = self.jobs.start(title, work, self._guarded_done(done), self._failed)
         if not started:
@@ -267,19 +267,17 @@ class SequenceTools(QObject):
         """Add a video's frames in the background (checked, optionally extracted)."""
         location = self.project.location
 
-        def work(progress: Progress) -> list[FrameSpec]:
-            progress.update(0, 0, "checking the video")
+        def work(job: JobContext) -> list[FrameSpec]:
+            job.report(0, 0, "checking the video")
             specs = scan([path], every=every, start=start, end=end)
             if extract:
                 from roadmark.io.video_cache import extract_frames, frame_folder
 
+                def report(done: int, total: int, _message: str = "") -> None:
+                    job.report(done, total, f"frame {done} of {total}")
+
                 specs = extract_frames(
-                    specs,
-                    frame_folder(Path(location)),
-                    progress=lambda done, total: progress.update(
-                        done, total, f"frame {done} of {total}"
-                    ),
-                    cancelled=lambda: progress.cancelled,
+                    specs, frame_folder(Path(location)), progress=report, cancel=job.cancel
                 )
             return specs
 
@@ -307,11 +305,11 @@ class SequenceTools(QObject):
         model, document = self.window.state.promptable_model, self.editor.document
         selection = document.selection if document is not None else ()
 
-        def work(progress: Progress) -> PropagationPlan | ModelPropagationPlan:
-            plan = self.tracking.plan(project, loader, frame, model, selection, progress)
+        def work(job: JobContext) -> PropagationPlan | ModelPropagationPlan:
+            plan = self.tracking.plan(project, loader, frame, model, selection, job)
             if plan is not None:
                 return plan
-            progress.update(0, 1, "optical flow")
+            job.report(0, 1, "optical flow")
             return plan_propagation(project, loader, frame)
 
         return self._run(f"Propagating {frame.name}", work, self._propagated)
@@ -397,7 +395,7 @@ class SequenceTools(QObject):
         project, user = self.project, self.editor.context.user
         ids = sorted(set(track_ids))
 
-        def work(_progress: Progress) -> list[ObjectChange]:
+        def work(_job: JobContext) -> list[ObjectChange]:
             return plan_interpolation(project, sequence, ids, user=user)
 
         label = ", ".join(str(i) for i in ids)
@@ -413,7 +411,7 @@ class SequenceTools(QObject):
             return
         project = self.project
 
-        def work(_progress: Progress) -> Any:
+        def work(_job: JobContext) -> Any:
             return plan(load_sequence(project, sequence))
 
         self._run(title, work, lambda changes: self.apply(changes, title))
@@ -466,7 +464,7 @@ class SequenceTools(QObject):
             return
         project = self.project
 
-        def work(_progress: Progress) -> Any:
+        def work(_job: JobContext) -> Any:
             return summarize_tracks(load_sequence(project, frame.sequence))
 
         def done(summaries: Any) -> None:
@@ -524,7 +522,7 @@ class SequenceTools(QObject):
             finish(error)
 
         self.segmenter.start(
-            "GrabCut", lambda _progress: segment(request, image), finish, failed, dialog=False
+            "GrabCut", lambda _job: segment(request, image), finish, failed, dialog=False
         )
 
     def simplify_dialog(self) -> None:

@@ -6,20 +6,19 @@ input size, device, output file), a Train / Cancel button pair, the loss and val
 curves as they come, and when the run is over the validation figures and "Pre-label
 remaining frames with this model".
 
-Training runs in a background thread (torch is imported there, never on the GUI thread);
-its reports arrive through a queued signal, so the window stays responsive. Cancel stops
-after the current step; the model file keeps the best epoch so far. Pre-labeling runs the
-pre-labeling engine (:func:`roadmark.models.runner.prelabel`) as a job with a progress
-dialog.
+Training runs as a :class:`~roadmark.app.jobs.JobRunner` job without a dialog, on its own
+``Project`` (torch is imported there, never on the GUI thread); its reports arrive through
+the runner's queued signal, so the window stays responsive. Cancel stops after the current
+step; the model file keeps the best epoch so far. Pre-labeling runs the pre-labeling engine
+(:func:`roadmark.models.runner.prelabel`) as a job with a progress dialog.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal, Slot
+from PySide6.QtCore import QPointF, QRectF, Qt, Slot
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,9 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from roadmark.app.jobs import JobRunner, Progress
+from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
-from roadmark.app.signals import emit
 from roadmark.core.annotation import FrameStatus
 from roadmark.core.errors import RoadmarkError
 from roadmark.io.training_set import labeled_frames, split_frames
@@ -173,13 +171,6 @@ class _Settings(TypedDict):
     device: str
 
 
-class _Bridge(QObject):
-    """Carries reports from the training thread to the GUI thread."""
-
-    update = Signal(object)
-    finished = Signal(object, object)
-
-
 class TrainingPanel(QWidget):
     """Settings, curves and results of a training run (see the module doc)."""
 
@@ -187,14 +178,10 @@ class TrainingPanel(QWidget):
         super().__init__(window)
         self.project_window = window
         self.project = window.project
-        self.jobs = JobRunner(window, dialogs=dialogs)
+        self.jobs = JobRunner(window, window.project, dialogs=dialogs)
+        self.trainer = JobRunner(window, window.project, dialogs=False)
         self.result: Any = None
         self.last_prelabel: Any = None
-        self._cancel: threading.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._bridge = _Bridge(self)
-        self._bridge.update.connect(self._on_update, Qt.ConnectionType.QueuedConnection)
-        self._bridge.finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
 
         self.task = QComboBox()
         self.task.addItems(["segmentation", "detection"])
@@ -312,18 +299,18 @@ class TrainingPanel(QWidget):
                 f"{len(frames)} labeled frame(s): {len(train)} to train on, {len(val)} held "
                 "out for validation."
             )
-        self.train_button.setEnabled(bool(frames) and self._thread is None)
+        self.train_button.setEnabled(bool(frames) and not self.trainer.busy)
         return len(frames)
 
     # -- running ---------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self.trainer.busy
 
     def start(self) -> bool:
         """Start training in the background; ``False`` when it cannot start."""
-        if self._thread is not None:
+        if self.trainer.busy:
             return False
         out = Path(self.out.text().strip())
         try:
@@ -340,7 +327,6 @@ class TrainingPanel(QWidget):
             "epochs": self.epochs.value(),
             "device": self.device.currentText(),
         }
-        self._cancel = cancel = threading.Event()
         self.result = None
         self.chart.clear(settings["epochs"])
         self.progress.setRange(0, 0)
@@ -348,32 +334,28 @@ class TrainingPanel(QWidget):
         self.prelabel_button.setEnabled(False)
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        project, bridge = self.project, self._bridge
 
-        def run() -> None:
-            try:
-                from roadmark.models.training import TrainOptions, train
+        def work(job: JobContext) -> Any:
+            from roadmark.models.training import TrainOptions, train
 
-                result: Any = train(
-                    project,
-                    out,
-                    TrainOptions(**settings),
-                    progress=lambda update: emit(bridge.update, update),
-                    cancel=cancel,
-                )
-                error: BaseException | None = None
-            except BaseException as caught:  # handed to the GUI thread, never lost
-                result, error = None, caught
-            emit(bridge.finished, result, error)
+            return train(
+                job.project, out, TrainOptions(**settings), progress=job.notify, cancel=job.cancel
+            )
 
-        self._thread = threading.Thread(target=run, name="roadmark-training", daemon=True)
-        self._thread.start()
-        return True
+        return self.trainer.start(
+            "Training",
+            work,
+            self._on_trained,
+            self._on_failed,
+            dialog=False,
+            on_update=self._on_update,
+            on_cancelled=self._on_trained,
+        )
 
     def cancel(self) -> None:
         """Stop after the current step; the model file keeps the best epoch."""
-        if self._cancel is not None:
-            self._cancel.set()
+        if self.trainer.busy:
+            self.trainer.cancel()
             self.status.setText("Cancelling after this step…")
             self.cancel_button.setEnabled(False)
 
@@ -396,20 +378,19 @@ class TrainingPanel(QWidget):
         saved = " — best so far, saved" if update.saved else ""
         self.status.setText(f"Epoch {update.epoch}: loss {update.loss:.3f}{score}{saved}")
 
-    @Slot(object, object)
-    def _on_finished(self, result: Any, error: object) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._thread = None
-        self._cancel = None
+    def _finished(self) -> None:
         self.cancel_button.setEnabled(False)
         self.progress.setRange(0, max(1, self.progress.maximum()))
         self.refresh_counts()
-        if isinstance(error, BaseException):
-            message = str(error) if isinstance(error, RoadmarkError) else repr(error)
-            self.status.setText(f"Training failed: {message}")
-            self.project_window.show_error(f"Training failed: {message}")
-            return
+
+    def _on_failed(self, error: BaseException) -> None:
+        self._finished()
+        message = str(error) if isinstance(error, RoadmarkError) else repr(error)
+        self.status.setText(f"Training failed: {message}")
+        self.project_window.show_error(f"Training failed: {message}")
+
+    def _on_trained(self, result: Any) -> None:
+        self._finished()
         self.result = result
         self.prelabel_button.setEnabled(result.out is not None)
         self.status.setText(summary(result))
@@ -425,22 +406,18 @@ class TrainingPanel(QWidget):
             return False
         model_path = Path(self.result.out)
         device = self.device.currentText()
-        project = self.project
-        todo = [f.id for f in project.frames() if f.status in REMAINING]
+        todo = [f.id for f in self.project.frames() if f.status in REMAINING]
 
-        def work(progress: Progress) -> Any:
+        def work(job: JobContext) -> Any:
             from roadmark.models.files import load_model
             from roadmark.models.runner import PrelabelOptions, prelabel
 
-            stop = threading.Event()
-
-            def report(done: int, total: int) -> None:
-                if progress.cancelled:
-                    stop.set()
-                progress.update(done, total, f"{done} of {total} frames")
+            def report(done: int, total: int, message: str = "") -> None:
+                job.report(done, total, f"{done} of {total} frames")
 
             options = PrelabelOptions(device=device, workers=0, frame_ids=todo, force=True)
-            return prelabel(project, load_model(model_path), options, progress=report, cancel=stop)
+            model = load_model(model_path)
+            return prelabel(job.project, model, options, progress=report, cancel=job.cancel)
 
         return self.jobs.start(
             f"Pre-labeling {len(todo)} frames with {model_path.name}",
@@ -460,8 +437,7 @@ class TrainingPanel(QWidget):
     def close_jobs(self) -> None:
         """Cancel what runs (the window is closing)."""
         self.cancel()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self.trainer.close(wait=True)
         self.jobs.close(wait=True)
 
 

@@ -22,19 +22,9 @@ from roadmark.annotators.sequence.ops import (
     PixelSource,
     plan_model_propagation,
 )
-from roadmark.app.jobs import Progress
+from roadmark.app.jobs import JobContext
 from roadmark.core.annotation import Frame
 from roadmark.io.store import Project
-
-
-class _Cancelled:
-    """A job's cancel request as the ``is_set()`` flag the tracker checks."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-
-    def is_set(self) -> bool:
-        return self.progress.cancelled
 
 
 class VideoTracking:
@@ -66,21 +56,25 @@ class VideoTracking:
         frame: Frame,
         model: Path | None,
         selection: Sequence[int],
-        progress: Progress,
+        job: JobContext,
     ) -> ModelPropagationPlan | None:
         """The plan for propagating with ``model``, or ``None`` when it is no video model
         (the caller falls back to the optical flow). Worker thread only."""
         if model is None:
             return None
-        progress.update(0, 1, "loading the video model")
+        job.report(0, 1, "loading the video model")
         tracker = self.tracker(model)
         if tracker is None:
             return None
-        progress.update(0, self.frames, f"{tracker.name}: tracking")
+        message = f"{tracker.name}: tracking"
+        job.report(0, self.frames, message)
+
+        def report(done: int, total: int, _message: str = "") -> None:
+            job.report(done, total, message)
+
         return plan_model_propagation(
             project, pixels, frame, tracker, frames=self.frames, uids=selection,
-            cancel=_Cancelled(progress),
-            progress=lambda done, total: progress.update(done, total, f"{tracker.name}: tracking"),
+            cancel=job.cancel, progress=report,
         )
 
 

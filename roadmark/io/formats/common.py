@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,8 +31,9 @@ from typing import Any
 
 from roadmark.core.annotation import AnnotationObject, Box, Frame, Provenance
 from roadmark.core.errors import SchemaError
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.core.schema import Label, LabelSchema
-from roadmark.io.formats.errors import FormatError, JobCancelled, UnknownLabelsError
+from roadmark.io.formats.errors import FormatError, UnknownLabelsError
 from roadmark.io.text_checks import first_invalid_text
 
 EXTRAS_KEY = "roadmark"
@@ -47,39 +47,34 @@ _SPEC_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 class Job:
     """Progress reporting and cancellation for a long import or export.
 
-    A GUI worker passes its signal emitters and an event; the command line passes a tqdm
-    bar. Every callable is optional.
+    A GUI worker passes its job's reporter and token; the command line passes a tqdm bar
+    and a token that Ctrl+C cancels. Both are optional.
 
     Attributes:
-        progress: Called with ``(done, total)`` within the current stage.
-        cancelled: A ``threading.Event`` or a callable returning true once the user asked
-            to stop; checked between frames.
-        stage: Called with a short description when a new stage starts ("reading",
-            "checking images", "writing").
+        progress: Called with ``(done, total, stage)`` within the current stage, where
+            ``stage`` is a short description ("reading", "checking images", "writing").
+        cancel: Checked between frames; once cancelled the job raises
+            :class:`~roadmark.core.jobs.JobCancelled` and nothing is written.
+        stage: The stage now running ("" before the first).
     """
 
-    progress: Callable[[int, int], None] | None = None
-    cancelled: threading.Event | Callable[[], bool] | None = None
-    stage: Callable[[str], None] | None = None
+    progress: ProgressReporter | None = None
+    cancel: CancelToken | None = None
+    stage: str = ""
 
     def begin(self, name: str, total: int = 0) -> None:
         """Start a stage of ``total`` steps."""
-        if self.stage:
-            self.stage(name)
+        self.stage = name
         self.report(0, total)
 
     def report(self, done: int, total: int) -> None:
         if self.progress:
-            self.progress(done, total)
+            self.progress(done, total, self.stage)
 
     def check(self) -> None:
-        """Raise :class:`JobCancelled` when cancellation was requested."""
-        flag = self.cancelled
-        if flag is None:
-            return
-        stop = flag.is_set() if isinstance(flag, threading.Event) else bool(flag())
-        if stop:
-            raise JobCancelled("cancelled; nothing was written")
+        """Raise :class:`~roadmark.core.jobs.JobCancelled` when cancellation was requested."""
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled("cancelled; nothing was written")
 
 
 @dataclass(frozen=True)
@@ -130,8 +125,12 @@ class LabelMapper:
     """
 
     def __init__(
-        self, schema: LabelSchema, mapping: Mapping[str, str] | None = None, *, add_missing=False
-    ):
+        self,
+        schema: LabelSchema,
+        mapping: Mapping[str, str] | None = None,
+        *,
+        add_missing: bool = False,
+    ) -> None:
         self.original = schema
         self.schema = schema
         self.mapping = dict(mapping or {})

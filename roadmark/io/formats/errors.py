@@ -25,9 +25,5 @@ class UnknownLabelsError(FormatError):
         self.names = names
 
 
-class JobCancelled(RoadmarkError):
-    """An import or export was cancelled; nothing was written."""
-
-
 class DuplicateFormatError(ValueError):
     """Two format classes were registered with the same id (a programming error)."""

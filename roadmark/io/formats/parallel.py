@@ -73,7 +73,7 @@ def map_frames(
     else:
         size = threads
         executor = ThreadPoolExecutor(max_workers=threads)
-    pending: deque[Future] = deque()
+    pending: deque[Future[Result]] = deque()
     try:
         for args in calls:
             pending.append(executor.submit(function, *args))

@@ -4,15 +4,16 @@ nothing is written unless the whole import succeeds; a failed export leaves noth
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
+from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.io.formats.common import Job
-from roadmark.io.formats.errors import FormatError, JobCancelled
+from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset, import_dataset
 from roadmark.io.store import Project
+from tests.helpers import CancelAfterChecks
 from tests.io.formats.conftest import make_images
 
 SQUARE = [[2, 2], [20, 2], [20, 20], [2, 20]]
@@ -276,16 +277,15 @@ def test_cancelling_an_import_rolls_everything_back(project: Project, tmp_path: 
     _cityscapes(tmp_path / "cs", [{"label": "tram", "polygon": SQUARE}], name="a_000000_000001")
     _cityscapes(tmp_path / "cs", [{"label": "car", "polygon": SQUARE}], name="b_000000_000001")
     stages: list[str] = []
-    stop = threading.Event()
+    stop = CancelToken()
 
-    def stage(name: str) -> None:
-        stages.append(name)
+    def progress(done: int, total: int, stage: str = "") -> None:
+        if not stages or stages[-1] != stage:
+            stages.append(stage)
+        if stage == "writing" and done == 1:
+            stop.cancel()  # the first frame was written inside the transaction
 
-    def progress(done: int, total: int) -> None:
-        if stages[-1] == "writing" and done == 1:
-            stop.set()  # the first frame was written inside the transaction
-
-    job = Job(progress=progress, cancelled=stop, stage=stage)
+    job = Job(progress=progress, cancel=stop)
     with pytest.raises(JobCancelled):
         import_dataset(project, "cityscapes", tmp_path / "cs", add_labels=True, job=job)
     assert stages == ["reading", "checking images", "writing"]
@@ -297,25 +297,21 @@ def test_cancelling_an_import_rolls_everything_back(project: Project, tmp_path: 
 def test_a_failed_or_cancelled_export_leaves_nothing(rich_project: Project, tmp_path: Path):
     out = tmp_path / "exports"
     out.mkdir()
-    calls = {"n": 0}
-
-    def cancelled() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 2
-
     for fmt, name in (("cityscapes", "cs"), ("coco", "cs.json")):
-        calls["n"] = 0
         with pytest.raises(JobCancelled):
-            export_dataset(rich_project, fmt, out / name, job=Job(cancelled=cancelled))
+            export_dataset(rich_project, fmt, out / name, job=Job(cancel=CancelAfterChecks(2)))
         assert list(out.iterdir()) == []
     export_dataset(rich_project, "coco", out / "a.json")
     before = (out / "a.json").read_bytes()
     with pytest.raises(FormatError, match="exists already"):
         export_dataset(rich_project, "coco", out / "a.json")
-    calls["n"] = 0
     with pytest.raises(JobCancelled):
         export_dataset(
-            rich_project, "coco", out / "a.json", overwrite=True, job=Job(cancelled=cancelled)
+            rich_project,
+            "coco",
+            out / "a.json",
+            overwrite=True,
+            job=Job(cancel=CancelAfterChecks(2)),
         )
     assert (out / "a.json").read_bytes() == before and sorted(p.name for p in out.iterdir()) == [
         "a.json"

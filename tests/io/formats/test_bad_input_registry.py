@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from roadmark.core.jobs import JobCancelled
 from roadmark.io.formats import Capability, get_format, registered_formats
 from roadmark.io.formats.common import Job
-from roadmark.io.formats.errors import FormatError, JobCancelled
+from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset, import_dataset
 from roadmark.io.stats import project_info
 from roadmark.io.store import Project
+from tests.helpers import CancelAfterChecks
 
 IMPORTERS = sorted(registered_formats(Capability.IMPORT))
 ROUND_TRIP = sorted(set(IMPORTERS) & set(registered_formats(Capability.EXPORT)))
@@ -62,14 +64,8 @@ def test_a_cancelled_export_leaves_nothing_and_targets_are_kept(
     folder = tmp_path / "exports"
     folder.mkdir()
     target = _target(folder, format_id)
-    calls = {"n": 0}
-
-    def cancelled() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 1  # after the first frame
-
-    with pytest.raises(JobCancelled):
-        export_dataset(rich_project, format_id, target, job=Job(cancelled=cancelled))
+    with pytest.raises(JobCancelled):  # after the first frame
+        export_dataset(rich_project, format_id, target, job=Job(cancel=CancelAfterChecks(1)))
     assert list(folder.iterdir()) == []
     export_dataset(rich_project, format_id, target)
     with pytest.raises(FormatError, match="exists already"):

@@ -21,13 +21,15 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 
 from roadmark.core.annotation import AnnotationObject
+from roadmark.core.jobs import JobCancelled
 from roadmark.core.raster import instance_id_map, label_id_map
 from roadmark.io.demo_project import build_demo_project
 from roadmark.io.formats.coco_panoptic_read import id_to_rgb, rgb_to_id
 from roadmark.io.formats.common import Job
-from roadmark.io.formats.errors import FormatError, JobCancelled
+from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset, import_dataset
 from roadmark.io.store import Project
+from tests.helpers import CancelAfterChecks
 from tests.io.formats.conftest import (
     SCHEMA,
     all_objects,
@@ -238,14 +240,10 @@ def test_masks_option_and_companion_folder(rich_project: Project, tmp_path: Path
     with pytest.raises(FormatError, match="exists already"):
         export_dataset(rich_project, "coco-panoptic", out / "other.json")
     assert not (out / "other.json").exists()
-    calls = {"n": 0}
-
-    def cancelled() -> bool:
-        calls["n"] += 1
-        return calls["n"] > 2
-
     with pytest.raises(JobCancelled):
-        export_dataset(rich_project, "coco-panoptic", out / "c.json", job=Job(cancelled=cancelled))
+        export_dataset(
+            rich_project, "coco-panoptic", out / "c.json", job=Job(cancel=CancelAfterChecks(2))
+        )
     assert sorted(p.name for p in out.iterdir()) == ["other", "pan.json"]
     export_dataset(rich_project, "coco-panoptic", out / "pan.json", overwrite=True, frames="1")
     assert len(list((out / "pan").iterdir())) == 1
