@@ -110,7 +110,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
 
     from roadmark.analysis.uncertainty import RegionParams
     from roadmark.core.errors import RoadmarkError
-    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.core.frame_spec import parse_frame_spec
     from roadmark.io.store import Project
     from roadmark.models.files import load_model
     from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device

@@ -104,7 +104,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 def cmd_embed(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.core.frame_spec import parse_frame_spec
     from roadmark.io.store import Project
     from roadmark.models.embedding import embed_frames
     from roadmark.models.runner import resolve_device
@@ -221,7 +221,7 @@ def refine(args: argparse.Namespace, *, detector: str | None) -> int:
     from tqdm import tqdm
 
     from roadmark.annotators.tools.smart import mask_region
-    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.core.frame_spec import parse_frame_spec
     from roadmark.io.store import Project
     from roadmark.models.refine import refine_boxes
     from roadmark.models.runner import resolve_device
