@@ -128,7 +128,7 @@ def test_document_hides_objects_and_labels_from_the_pixel_map():
     frame = Frame(1, "f.png", None, W, H, "s", 0)
     document = FrameDocument(FrameAnnotations(frame, items))
     heard = []
-    document.subscribe(lambda _doc, change: heard.append(change))
+    document.changed.connect(lambda _doc, change: heard.append(change))
     assert document.label_at(15, 15) == 26
     document.set_hidden([2], True)
     assert document.label_at(15, 15) == 7 and heard[-1].window == (10, 10, 30, 30)
@@ -157,6 +157,6 @@ def test_document_selection_and_instance_ids():
     document.select([1])
     document.clear_selection()
     heard = []
-    document.subscribe(lambda _doc, change: heard.append(change))
+    document.changed.connect(lambda _doc, change: heard.append(change))
     document.end_batch()
     assert len(heard) == 1 and heard[0].selection

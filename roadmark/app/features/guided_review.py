@@ -186,8 +186,8 @@ class GuidedReview(QObject):
         self.dock.finding_chosen.connect(self.go_to_finding)
         self.dock.layers_changed.connect(self.update_layers)
         self._bind_actions()
-        self.editor.subscribe(self._on_editor)
-        window.session.subscribe(self._on_session)
+        self.editor.changed.connect(self._on_editor)
+        window.session.committed.connect(self._on_session)
         self._sorting = False
         window.frames.modelReset.connect(self._on_frames_reset)
         window.on_close(self.jobs.close)  # a running audit stops after its batch

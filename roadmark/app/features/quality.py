@@ -160,8 +160,8 @@ class QualityTools(QObject):
         window.tabifyDockWidget(window.attributes_dock, self.dock)
         window.attributes_dock.raise_()
 
-        self.editor.subscribe(self._on_editor)
-        window.session.subscribe(self._on_session)
+        self.editor.changed.connect(self._on_editor)
+        window.session.committed.connect(self._on_session)
         window.canvas.viewport().installEventFilter(self)
         window.canvas.installEventFilter(self)
         window.on_close(self._close_recorder)

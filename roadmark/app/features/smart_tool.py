@@ -179,7 +179,7 @@ class SmartFeature(QObject):
         action.setToolTip(f"Smart: click to mask ({keys})")
         separator = next((a for a in window.toolbar.actions() if a.isSeparator()), None)
         window.toolbar.insertAction(separator, action)
-        self.editor.subscribe(self._on_editor)
+        self.editor.changed.connect(self._on_editor)
         window.on_close(self.close)
 
     # -- the model thread ------------------------------------------------------------------

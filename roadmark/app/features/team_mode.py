@@ -78,7 +78,7 @@ class TeamMode:
         window.frame_view.selectionModel().currentRowChanged.connect(
             lambda _current, _previous: self.frame_shown()
         )
-        window.session.subscribe(self._on_session)
+        window.session.committed.connect(self._on_session)
         next_action = window.actions["frame.next_unlabeled"]
         next_action.triggered.disconnect()
         next_action.setText("Next frame for me (claim)")
