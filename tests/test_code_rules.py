@@ -133,10 +133,10 @@ def test_the_private_member_rule_sees_what_it_should(tmp_path: Path):
     )
     module = Module("roadmark.mine", tmp_path / "mine.py", mine, 10)
     elsewhere = {"roadmark.other": defined_private_names(other)}
-    hits = list(private_uses(module, elsewhere))
+    hits = sorted(private_uses(module, elsewhere))
     assert hits == [
-        "roadmark.mine:2 uses a._hidden (defined in roadmark.other)",
         "roadmark.mine:10 imports roadmark.x._helper",
+        "roadmark.mine:2 uses a._hidden (defined in roadmark.other)",
     ]
 
 

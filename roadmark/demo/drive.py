@@ -34,20 +34,20 @@ from roadmark.core.errors import GeometryError
 from roadmark.core.raster import region_mask_in_box
 from roadmark.core.schema import Label, cityscapes_schema
 from roadmark.demo.scene import (
-    _MAKERS,
     EGO_SPEED,
     FOCAL,
     FPS,
     HORIZON,
+    MAKERS,
     PROVENANCE,
+    Camera,
+    Item,
     Patch,
-    _Camera,
-    _ground_items,
-    _Item,
-    _Pen,
-    _prop,
-    _World,
-    _world,
+    Pen,
+    World,
+    ground_items,
+    make_world,
+    prop,
 )
 
 
@@ -116,17 +116,17 @@ def render_frame(
         raise ValueError(f"frame index {index} is outside a drive of {frames} frames")
     if width < 16 or height < 16 or seed < 0 or not 0 < detail <= 10:
         raise ValueError(f"bad size {width}x{height}, seed {seed} or detail {detail}")
-    world = _world(seed, frames, float(detail))
+    world = make_world(seed, frames, float(detail))
     t = index / FPS
-    cam = _Camera(width, height, FOCAL * width, width / 2, HORIZON * height, EGO_SPEED * t)
-    items = _ground_items(cam, seed)
-    placed = [_MAKERS.get(thing.kind, _prop)(thing, cam, t) for thing in world.things]
+    cam = Camera(width, height, FOCAL * width, width / 2, HORIZON * height, EGO_SPEED * t)
+    items = ground_items(cam, seed)
+    placed = [MAKERS.get(thing.kind, prop)(thing, cam, t) for thing in world.things]
     for band in (1, 2):
         layer = [item for item in placed if item is not None and item.band == band]
         items += sorted(layer, key=lambda item: (-item.depth, item.thing.track))  # type: ignore[union-attr]
     canvas = np.zeros((height, width, 3), dtype=np.float32)
     owner = np.full((height, width), -1, dtype=np.int32)
-    kept: list[_Item] = []
+    kept: list[Item] = []
     for item in items:
         x0, y0, x1, y1 = item.region.bounds
         item.truncated = x0 < 0 or y0 < 0 or x1 > width or y1 > height
@@ -137,7 +137,7 @@ def render_frame(
         mask, row0, col0 = region_mask_in_box(item.region, height, width)
         if not mask.any():
             continue
-        pen = _Pen(np.zeros((*mask.shape, 3), dtype=np.float32), (col0, row0), cam)
+        pen = Pen(np.zeros((*mask.shape, 3), dtype=np.float32), (col0, row0), cam)
         item.paint(pen)
         rows, cols = slice(row0, row0 + mask.shape[0]), slice(col0, col0 + mask.shape[1])
         np.copyto(canvas[rows, cols], pen.patch, where=mask[..., None])
@@ -159,7 +159,7 @@ def render_frame(
     return SyntheticFrame(index, _finish(canvas, world, index, frames), objects)
 
 
-def _finish(canvas: Patch, world: _World, index: int, frames: int) -> NDArray[np.uint8]:
+def _finish(canvas: Patch, world: World, index: int, frames: int) -> NDArray[np.uint8]:
     """Lens blur, lighting drift over the drive, vignetting and sensor noise."""
     height, width = canvas.shape[:2]
     image = cv2.GaussianBlur(canvas, (0, 0), 0.55 * width / 1024)

@@ -193,6 +193,11 @@ class LabeledDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def fully_cached(self) -> bool:
+        """Every frame's image and target are held in memory (loading costs nothing)."""
+        return len(self._cache) == len(self.items)
+
     def _load(self, index: int) -> tuple[NDArray[np.uint8], Any]:
         item = self.items[index]
         size = model_size(item, self.input_size)

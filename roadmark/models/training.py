@@ -319,7 +319,7 @@ class _Trainer:
         generator = torch.Generator().manual_seed(options.seed)
         workers = options.workers
         if workers is None:
-            cached = len(train_set._cache) == len(train_set)
+            cached = train_set.fully_cached
             workers = 0 if cached and not cuda else min(8, max(0, cpu_budget() - 1))
         # Spawned workers (a fork after OpenCV/Qt threads started can deadlock), one
         # thread each so that they do not oversubscribe the cores.
