@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
@@ -113,8 +113,8 @@ class Box:
         return inter / union if union > 0 else 0.0
 
 
-Region = Polygon | MultiPolygon
-Geometry = Box | Region
+Region: TypeAlias = Polygon | MultiPolygon
+Geometry: TypeAlias = Box | Region
 
 
 def as_region(geometry: BaseGeometry) -> Region:
@@ -139,7 +139,7 @@ def as_region(geometry: BaseGeometry) -> Region:
         region = shapely.union_all(polygons) if polygons else Polygon()
     if region.is_empty or region.area <= 0:
         raise GeometryError("region has no area")
-    return region  # type: ignore[return-value]
+    return region
 
 
 def polygon_from_points(points: Sequence[Sequence[float]]) -> Region:

@@ -101,7 +101,7 @@ class CostModel:
         if obj.kind is ObjectKind.BOX:
             return self.box_draw_s
         vertices = 0
-        for part in region_parts(obj.region):  # type: ignore[arg-type]
+        for part in region_parts(obj.region):
             vertices += len(part.exterior.coords) - 1
             vertices += sum(len(ring.coords) - 1 for ring in part.interiors)
         return vertices * self.vertex_s

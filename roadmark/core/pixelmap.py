@@ -326,4 +326,5 @@ class ObjectPixelMap:
 
     def free_mask(self) -> NDArray[np.bool_]:
         """Pixels no visible region covers."""
-        return self.owner == 0
+        free: NDArray[np.bool_] = self.owner == 0
+        return free

@@ -333,7 +333,11 @@ def sync_document(document: FrameDocument, fresh: FrameAnnotations) -> None:
     """Make ``document`` show ``fresh`` (the frame as stored now), as one batch of changes."""
     known = {obj.uid for obj in document.objects}
     added = [obj for obj in fresh if obj.uid not in known]
-    changed = [obj for obj in fresh if obj.uid in known and document.get(obj.uid) != obj]
+    changed = [
+        obj
+        for obj in fresh
+        if obj.uid is not None and obj.uid in known and document.get(obj.uid) != obj
+    ]
     document.begin_batch()
     try:
         if changed:
