@@ -20,7 +20,7 @@ from roadmark.core.errors import RoadmarkError
 BUNDLED = "click"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     embed = subparsers.add_parser(
         "embed",
         help="compute the image embeddings of a promptable model ahead of time",
@@ -98,7 +98,7 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
         raise RoadmarkError(f"expected X0,Y0,X1,Y1, got {text!r}", field="--box") from None
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise RoadmarkError(f"expected four numbers X0,Y0,X1,Y1, got {text!r}", field="--box")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def cmd_embed(args: argparse.Namespace) -> int:

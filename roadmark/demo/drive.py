@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -74,7 +75,7 @@ class SyntheticFrame:
 def _vignette(height: int, width: int) -> NDArray[np.float32]:
     y = (np.arange(height, dtype=np.float32) + 0.5) / height - 0.5
     x = (np.arange(width, dtype=np.float32) + 0.5) / width - 0.5
-    out = (1.0 - 0.45 * (x[None, :] ** 2 + y[:, None] ** 2))[..., None]
+    out = np.asarray((1.0 - 0.45 * (x[None, :] ** 2 + y[:, None] ** 2))[..., None], np.float32)
     out.flags.writeable = False
     return out
 
@@ -162,7 +163,7 @@ def render_frame(
 def _finish(canvas: Patch, world: World, index: int, frames: int) -> NDArray[np.uint8]:
     """Lens blur, lighting drift over the drive, vignetting and sensor noise."""
     height, width = canvas.shape[:2]
-    image = cv2.GaussianBlur(canvas, (0, 0), 0.55 * width / 1024)
+    image = cast(Patch, cv2.GaussianBlur(canvas, (0, 0), 0.55 * width / 1024))
     s = index / max(frames - 1, 1)
     gain = 1.0 + 0.1 * math.sin(2 * math.pi * 0.8 * s + world.light_phase)
     contrast = 1.0 + 0.08 * math.sin(2 * math.pi * 0.5 * s + 2 * world.light_phase)
@@ -173,8 +174,9 @@ def _finish(canvas: Patch, world: World, index: int, frames: int) -> NDArray[np.
     noise = np.random.default_rng([world.seed, index, 0x401]).standard_normal(
         image.shape, dtype=np.float32
     )
-    image = cv2.scaleAdd(noise, 2.5, image)
-    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    image = cast(Patch, cv2.scaleAdd(noise, 2.5, image))
+    pixels: NDArray[np.uint8] = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    return pixels
 
 
 def generate_drive(

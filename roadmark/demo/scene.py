@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -144,10 +145,10 @@ def make_world(seed: int, frames: int, detail: float) -> World:
                 crown, x = u(3, 5.5), curb + side * (SIDEWALK - 1.3)
                 add("tree", x, z + u(4, 10), (crown, crown + u(2.2, 3.5)), pick(_GREENS))
         for z in _positions(rng, u(0, 30), near, (45 if side > 0 else 90) / detail):
-            post, size, x = u(2.2, 2.8), u(0.6, 0.85), curb + side * u(0.5, 0.9)
+            post, plate, x = u(2.2, 2.8), u(0.6, 0.85), curb + side * u(0.5, 0.9)
             add("pole", x, z, (0.08, post), pick(_METAL))
             shape = int(rng.integers(5))
-            add("sign", x, z - 0.05, (size, size), pick(_METAL), elevation=post, style=shape)
+            add("sign", x, z - 0.05, (plate, plate), pick(_METAL), elevation=post, style=shape)
         for z in _positions(rng, u(20, 80), near, 90 / detail):
             add("pole", curb + side * 0.6, z, (0.16, 3.6), pick(_METAL))
             add("light", curb + side * 0.6, z - 0.1, (0.38, 1.0), _DARK, elevation=3.5)
@@ -227,7 +228,7 @@ class Pen:
     def board(self, color: Sequence[float], x: float, z: float, polys: Sequence[Points]) -> None:
         self.image(color, [self.cam.board(x, z, p) for p in polys])
 
-    def haze(self, depth: float | NDArray[np.float32]) -> None:
+    def haze(self, depth: float | NDArray[np.floating[Any]]) -> None:
         amount = 1.0 - np.exp(-np.asarray(depth, dtype=np.float32) / HAZE_DISTANCE)
         self.patch *= 1.0 - amount
         self.patch += amount * _HAZE
@@ -251,10 +252,11 @@ def _zrect(z: ArrayLike, x0: ArrayLike, x1: ArrayLike, y0: ArrayLike, y1: ArrayL
 
 def _ground(cam: Camera, x0: ArrayLike, x1: ArrayLike, z0: ArrayLike, z1: ArrayLike) -> Points:
     """Rectangles on the road, cut at the near plane: ``(N, 4, 3)``."""
-    x0, x1, z0, z1 = np.broadcast_arrays(*map(np.atleast_1d, (x0, x1, z0, z1)))
-    z0 = np.maximum(z0, cam.z + NEAR)
-    keep = z1 > z0
-    return _quads(*[(x[keep], 0.0, z[keep]) for x, z in ((x0, z0), (x1, z0), (x1, z1), (x0, z1))])
+    left, right, near, far = np.broadcast_arrays(*map(np.atleast_1d, (x0, x1, z0, z1)))
+    near = np.maximum(near, cam.z + NEAR)
+    keep = far > near
+    corners = ((left, near), (right, near), (right, far), (left, far))
+    return _quads(*[(x[keep], 0.0, z[keep]) for x, z in corners])
 
 
 def _box_faces(
@@ -304,9 +306,10 @@ def _ground_pattern(seed: int) -> NDArray[np.float32]:
     freq2 = np.fft.fftfreq(400)[:, None] ** 2 + np.fft.rfftfreq(1600)[None, :] ** 2
     blur = [np.exp(-freq2 * (2 * np.pi * sigma) ** 2 / 2) for sigma in (1.5, 16.0)]
     octaves = [np.fft.irfft2(spectrum * b, (400, 1600)) for b in blur]
-    return (0.09 * octaves[0] / octaves[0].std() + 0.16 * octaves[1] / octaves[1].std()).astype(
-        np.float32
-    )
+    pattern: NDArray[np.float32] = (
+        0.09 * octaves[0] / octaves[0].std() + 0.16 * octaves[1] / octaves[1].std()
+    ).astype(np.float32)
+    return pattern
 
 
 def _ground_texture(cam: Camera, seed: int) -> NDArray[np.float32]:
@@ -554,11 +557,12 @@ def prop(prop: _Thing, cam: Camera, t: float) -> Item | None:
     def paint(pen: Pen) -> None:
         if prop.kind in ("tree", "bush"):
             pen.board((92, 70, 50), x, z, parts[:-1])  # trunk
-            crown = np.zeros(pen.patch.shape[:2], np.float32)
+            rows, cols = pen.patch.shape[:2]
+            crown = np.zeros((rows, cols), np.float32)
             Pen(crown, pen.origin, cam).board((1.0,), x, z, parts[-1:])
             leaves = rng.random((10, 10)).astype(np.float32)
-            leaves = cv2.resize(leaves, crown.shape[::-1], interpolation=cv2.INTER_CUBIC)
-            light = np.linspace(1.15, 0.75, crown.shape[0], dtype=np.float32)[:, None]
+            leaves = cast(Patch, cv2.resize(leaves, (cols, rows), interpolation=cv2.INTER_CUBIC))
+            light = np.linspace(1.15, 0.75, rows, dtype=np.float32)[:, None]
             foliage = np.array(color, np.float32) * ((0.6 + 0.7 * leaves) * light)[..., None]
             np.copyto(pen.patch, foliage, where=crown[..., None] > 0)
         elif prop.kind == "far":
