@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import cv2
 
@@ -142,6 +143,6 @@ def _decode(video: Path, indices: list[int]) -> Iterator[tuple[int, Image]]:
             position += 1
             if not ok or image is None:
                 raise FrameSourceError(f"frame {index} does not decode", path=str(video))
-            yield index, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            yield index, cast(Image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     finally:
         capture.release()

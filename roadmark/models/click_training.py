@@ -30,6 +30,7 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional as F
 
+from roadmark.core.annotation import AnnotationObject
 from roadmark.models.click_model import ClickModel, decoder_input
 from roadmark.models.click_net import (
     ARCH_NAME,
@@ -81,6 +82,11 @@ class ClickFrame:
         return cls(image, objects.astype(np.int32), ids)
 
 
+def _numbered(numbers: dict[int, int]) -> Callable[[AnnotationObject], int | None]:
+    """Each object's number, by identity (``None``: not numbered, not painted)."""
+    return lambda obj: numbers.get(id(obj))
+
+
 def demo_click_frames(seed: int, indices: Sequence[int]) -> list[ClickFrame]:
     """Frames of a generated drive (:mod:`roadmark.demo.drive`) with their visible objects."""
     from roadmark.core.raster import paint
@@ -91,7 +97,7 @@ def demo_click_frames(seed: int, indices: Sequence[int]) -> list[ClickFrame]:
         frame = render_frame(index, frames=DRIVE_FRAMES, seed=seed)
         number = {id(obj): k + 1 for k, obj in enumerate(frame.objects)}
         height, width = frame.image.shape[:2]
-        objects = paint(frame.objects, lambda o, number=number: number[id(o)], height, width)
+        objects = paint(frame.objects, _numbered(number), height, width)
         out.append(ClickFrame.from_map(frame.image, objects))
     return out
 
@@ -384,8 +390,7 @@ def project_click_frames(project: Any, items: Sequence[Any]) -> list[ClickFrame]
         frame = item.frame
         regions = [o for o in item.objects if o.kind is ObjectKind.REGION and is_trusted(o)]
         number = {id(obj): k + 1 for k, obj in enumerate(regions)}
-        objects = paint(regions, lambda o, number=number: number.get(id(o)), frame.height,
-                        frame.width)
+        objects = paint(regions, _numbered(number), frame.height, frame.width)
         image = read_frame(project.frame_file(frame), frame.video_frame)
         out.append(ClickFrame.from_map(image, objects))
     return out

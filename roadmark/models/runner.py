@@ -24,10 +24,11 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch.utils.data import DataLoader, Dataset
 
 from roadmark.analysis.uncertainty import RegionParams
@@ -221,7 +222,8 @@ class FrameDataset(Dataset):
             return index, None, str(error)
         if self.input_size is not None and image.shape[:2] != self.input_size:
             height, width = self.input_size
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            image = cast(NDArray[np.uint8], small)
         return index, image, None
 
 
@@ -366,8 +368,8 @@ def _prelabel(
     )
     frames = project.frames()
     if options.frame_ids is not None:
-        wanted = set(options.frame_ids)
-        frames = [frame for frame in frames if frame.id in wanted]
+        asked = set(options.frame_ids)
+        frames = [frame for frame in frames if frame.id in asked]
     selected = len(frames)
     if not options.force:
         done = predicted_frame_ids(project, model.name, model.digest)

@@ -197,8 +197,8 @@ class TransformersModel(PromptableModel):
     def _pixels(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         height, width = image.shape[:2]
         _, _, rh, rw = self._geometry(height, width)
-        resized = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        resized = (resized / 255.0 - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(
+        scaled = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        resized = (scaled / 255.0 - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(
             IMAGENET_STD, np.float32
         )
         out = np.zeros((3, self.side, self.side), dtype=np.float32)

@@ -106,7 +106,8 @@ def choose_frames(
             )
         chosen.append([by_id[i] for i in ids or ()])
     if not chosen[0]:
-        chosen[0] = [item for item in frames if item.frame.id not in set(options.val_frame_ids)]
+        held_out = set(options.val_frame_ids or ())
+        chosen[0] = [item for item in frames if item.frame.id not in held_out]
     if not chosen[0]:
         raise TrainingError("no frames left to train on", path=project.location)
     return chosen[0], chosen[1]

@@ -497,7 +497,8 @@ class _Trainer:
             epoch_losses += self._losses(pending)
             mean_loss = float(np.mean(epoch_losses)) if epoch_losses else math.nan
             train_seconds = time.perf_counter() - epoch_start
-            val_loss, metrics = (None, {})
+            val_loss: float | None = None
+            metrics: dict[str, Any] = {}
             self.recalibrate_norms()
             if len(self.val_set):
                 val_loss, metrics = self.validate()
