@@ -143,7 +143,7 @@ def test_refused_moves_are_one_line_and_change_nothing(project_path: Path):
     with Project.open(project_path) as project:
         assert [f.status.value for f in project.frames()] == ["done", "in_progress", "new"]
     _one_line_error(run("status", p, "--frames", "0", "finished"), "unknown status 'finished'")
-    _one_line_error(run("status", p, "--frames", "7", "done"), "--frames", "past the last frame")
+    _one_line_error(run("status", p, "--frames", "7", "done"), "--frames", "there is no frame 7")
     _one_line_error(
         run("status", p, "--frames", "0", "in_review", "--user", "tester"),
         "who cannot review their own work",

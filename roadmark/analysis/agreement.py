@@ -237,7 +237,8 @@ def box_iou_matrix(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    ious: NDArray[np.float64] = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return ious
 
 
 def _xyxy(box: Box) -> tuple[float, float, float, float]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -61,7 +62,7 @@ class Piece:
 def split_components(
     components: NDArray[np.int32],
     stats: NDArray[np.int32],
-    labels: NDArray,
+    labels: NDArray[np.integer[Any]],
     candidates: NDArray[np.intp],
     *,
     max_cells: tuple[int, int] | None,
@@ -117,7 +118,7 @@ def _connected(mask: NDArray[np.bool_]) -> list[Part]:
     return out
 
 
-def _class_parts(inside: NDArray[np.bool_], labels: NDArray) -> list[Part]:
+def _class_parts(inside: NDArray[np.bool_], labels: NDArray[np.integer[Any]]) -> list[Part]:
     """``inside`` cut along the predicted-class boundaries, into connected parts."""
     out: list[Part] = []
     for label_id in np.unique(labels[inside]).tolist():
@@ -135,7 +136,7 @@ def _fit(part: NDArray[np.bool_], max_cells: tuple[int, int]) -> list[Part]:
     columns, rows = math.ceil(width / max_w), math.ceil(height / max_h)
     xs = np.linspace(0, width, columns + 1).round().astype(int)
     ys = np.linspace(0, height, rows + 1).round().astype(int)
-    out = []
+    out: list[Part] = []
     for row in range(rows):
         for column in range(columns):
             cx0, cx1 = int(xs[column]), int(xs[column + 1])

@@ -176,7 +176,9 @@ class Section:
     blocks: tuple[Block, ...]
 
 
-def _legend_of(colors: dict[str, str], names: dict[str, str] | None = None) -> tuple:
+def _legend_of(
+    colors: dict[str, str], names: dict[str, str] | None = None
+) -> tuple[tuple[str, str], ...]:
     return tuple(
         ((names or {}).get(key, key.replace("_", " ")), color) for key, color in colors.items()
     )

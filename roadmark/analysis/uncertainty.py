@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from roadmark.analysis.region_pieces import piece_outline, split_components
 from roadmark.core.annotation import Box
@@ -129,7 +131,11 @@ def pixel_regions(
             max(1, int(params.max_extent // sy)),
         )
     pieces_map, pieces = split_components(
-        components, stats, maps.label_ids, candidates, max_cells=max_cells
+        cast(NDArray[np.int32], components),  # CV_32S
+        cast(NDArray[np.int32], stats),
+        maps.label_ids,
+        candidates,
+        max_cells=max_cells,
     )
     pieces = [piece for piece in pieces if piece.area >= params.min_area]
     if not pieces:

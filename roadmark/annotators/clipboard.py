@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from roadmark.annotators.geometry import clip_to_image, translate
 from roadmark.annotators.tools.base import ToolContext
-from roadmark.core.annotation import AnnotationObject, Box, Provenance
+from roadmark.core.annotation import AnnotationObject, Box, Geometry, Provenance
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import AddObjects, describe
 from roadmark.core.errors import GeometryError
@@ -53,7 +53,9 @@ def copy_objects(document: FrameDocument, uids: Sequence[int]) -> Clipboard | No
     return Clipboard(document.frame.id, objects) if objects else None
 
 
-def _fit(obj: AnnotationObject, dx: float, dy: float, width: int, height: int):
+def _fit(
+    obj: AnnotationObject, dx: float, dy: float, width: int, height: int
+) -> Geometry | None:
     geometry = translate(obj.geometry, dx, dy) if dx or dy else obj.geometry
     if isinstance(geometry, Box):
         x0, x1 = max(geometry.x0, 0.0), min(geometry.x1, float(width))

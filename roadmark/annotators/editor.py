@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from psygnal import Signal
+
 from roadmark.annotators import actions
 from roadmark.annotators.clipboard import Clipboard, copy_objects, paste_command
 from roadmark.annotators.tools.base import Pointer, Preview, Tool, ToolContext, ToolError
@@ -23,6 +25,7 @@ from roadmark.core.edits import AddObjects, CommandGroup, UpdateObjects
 from roadmark.core.history import Command
 from roadmark.core.schema import LabelSchema
 from roadmark.core.session import EditSession
+from roadmark.core.signals import emit
 
 TOOL_CLASSES: tuple[type[Tool], ...] = (
     SelectTool,
@@ -34,7 +37,6 @@ TOOL_CLASSES: tuple[type[Tool], ...] = (
 )
 
 EditorChange = Literal["document", "tool", "label", "settings", "visibility"]
-EditorListener = Callable[[EditorChange], None]
 
 
 def default_label(schema: LabelSchema) -> int:
@@ -62,7 +64,13 @@ class Editor:
         session: The session that commits commands.
         schema: The project's labels.
         label_id: The label to start with (the one on key ``1`` by default).
+
+    Signals:
+        changed: ``(what)``, an :data:`EditorChange`, when the document, tool, label or a
+            setting changes.
     """
+
+    changed = Signal(str)
 
     def __init__(
         self, session: EditSession, schema: LabelSchema, *, label_id: int | None = None
@@ -78,17 +86,11 @@ class Editor:
         self.hidden_labels: set[int] = set()
         self.clipboard: Clipboard | None = None
         self._pastes_on_source = 0
-        self._listeners: list[EditorListener] = []
 
     # -- state -----------------------------------------------------------------------------
 
-    def subscribe(self, listener: EditorListener) -> None:
-        """Call ``listener(what)`` when the document, tool, label or a setting changes."""
-        self._listeners.append(listener)
-
     def _changed(self, what: EditorChange) -> None:
-        for listener in list(self._listeners):
-            listener(what)
+        emit(self.changed, what)
 
     @property
     def document(self) -> FrameDocument | None:

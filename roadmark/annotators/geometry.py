@@ -123,7 +123,8 @@ def _ring_of(region: Region, key: VertexKey) -> Coords:
     p, r, _ = key
     polygon = parts(region)[p]
     ring = polygon.exterior if r == 0 else polygon.interiors[r - 1]
-    return shapely.get_coordinates(ring)[:-1].copy()
+    coords: Coords = shapely.get_coordinates(ring)[:-1].copy()
+    return coords
 
 
 def move_vertex(region: Region, key: VertexKey, x: float, y: float) -> Polygon | MultiPolygon:

@@ -35,7 +35,7 @@ class EditorStatus:
         canvas.cursor_moved.connect(self.on_cursor)
         canvas.zoom_changed.connect(lambda zoom: self.zoom_label.setText(f"{zoom:.0%}"))
         canvas.hint_changed.connect(self.hint_label.setText)
-        editor.subscribe(self._on_editor)
+        editor.changed.connect(self._on_editor)
         self._on_editor("tool")
 
     def set_frame(self, row: int, count: int, frame: Frame) -> None:

@@ -9,7 +9,7 @@ import sys
 DEFAULT_TOP = 20
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "audit",
         help="rank frames and regions where a model confidently disagrees with the labels",

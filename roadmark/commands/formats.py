@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 MAX_WARNINGS = 20
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = subparsers.add_parser(
         "import",
         help="import a dataset (labels, and its images as frames when they are new)",

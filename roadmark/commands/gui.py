@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from roadmark.io.store import Project
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     open_ = subparsers.add_parser("open", help="open a project in the GUI")
     open_.add_argument("project")
     _add_view_options(open_)

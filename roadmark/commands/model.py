@@ -10,7 +10,7 @@ from typing import Any
 from roadmark.core.errors import RoadmarkError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     model = subparsers.add_parser("model", help="make and inspect roadmark model files")
     commands = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
 

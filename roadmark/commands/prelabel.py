@@ -10,7 +10,7 @@ from typing import Any
 DEFAULT_TOP = 20
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser(
         "prelabel",
         help="predict boxes/segmentation for the project's frames with a model",
@@ -110,7 +110,7 @@ def cmd_prelabel(args: argparse.Namespace) -> int:
 
     from roadmark.analysis.uncertainty import RegionParams
     from roadmark.core.errors import RoadmarkError
-    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.core.frame_spec import parse_frame_spec
     from roadmark.io.store import Project
     from roadmark.models.files import load_model
     from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device
@@ -236,7 +236,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
         data = effort.to_json()
         data["queue_coverage"] = overall
         data["cost_model"] = fit.to_json()
-        for frame in data["frames"]:  # type: ignore[union-attr]
+        for frame in data["frames"]:
             frame["frame"] = names.get(frame["frame_id"], str(frame["frame_id"]))
         if args.json:
             print(json.dumps(data, indent=1))
@@ -249,14 +249,15 @@ def cmd_queue(args: argparse.Namespace) -> int:
                 if fit.fitted
                 else f"cost model: the defaults ({fit.reason})"
             )
-            for frame in data["frames"]:  # type: ignore[union-attr]
+            for frame in data["frames"]:
                 print(f"{frame['minutes']:>8.1f} min  {frame['frame']}")
         return 0
     rows = [_region_json(region, names, labels) for region in regions]
     for row, region in zip(rows, regions, strict=True):
+        assert region.frame_id is not None  # ranked regions are stored ones
         row["minutes"] = round(cost.region_seconds(region) / 60.0, 2)
         row["frame_minutes_left"] = round(effort.frame_minutes(region.frame_id), 2)
-        share = coverage.get((region.frame_id, region.model))
+        share = None if region.model is None else coverage.get((region.frame_id, region.model))
         row["frame_coverage"] = None if share is None else round(share, 3)
     if args.json:
         print(json.dumps(rows, indent=1))

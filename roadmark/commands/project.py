@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     new = subparsers.add_parser("new", help="create an empty project")
     new.add_argument(
         "project", help="the .roadmark file to create, or a postgresql://HOST/DATABASE URL"

@@ -20,7 +20,7 @@ from roadmark.core.errors import RoadmarkError
 BUNDLED = "click"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     embed = subparsers.add_parser(
         "embed",
         help="compute the image embeddings of a promptable model ahead of time",
@@ -98,13 +98,13 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
         raise RoadmarkError(f"expected X0,Y0,X1,Y1, got {text!r}", field="--box") from None
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
         raise RoadmarkError(f"expected four numbers X0,Y0,X1,Y1, got {text!r}", field="--box")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.core.frame_spec import parse_frame_spec
     from roadmark.io.store import Project
     from roadmark.models.embedding import embed_frames
     from roadmark.models.runner import resolve_device
@@ -221,7 +221,7 @@ def refine(args: argparse.Namespace, *, detector: str | None) -> int:
     from tqdm import tqdm
 
     from roadmark.annotators.tools.smart import mask_region
-    from roadmark.io.formats.common import parse_frame_spec
+    from roadmark.core.frame_spec import parse_frame_spec
     from roadmark.io.store import Project
     from roadmark.models.refine import refine_boxes
     from roadmark.models.runner import resolve_device

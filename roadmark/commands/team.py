@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     copy = subparsers.add_parser(
         "copy",
         help="copy a whole project between SQLite and PostgreSQL",

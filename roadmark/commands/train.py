@@ -11,7 +11,7 @@ from typing import Any
 from roadmark.core.errors import RoadmarkError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a model on the project's labeled frames",

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from roadmark.io.store import Project
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     assign = subparsers.add_parser("assign", help="assign frames to an annotator and a reviewer")
     _project(assign, frames=True)
     assign.add_argument("--to", metavar="USER", help="annotator ('-' clears)")

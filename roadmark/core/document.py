@@ -2,7 +2,7 @@
 
 A :class:`FrameDocument` is the in-memory model that widgets observe. It changes only
 through the editing session (after the store has committed) and through selection and
-visibility calls; each change is announced to plain callbacks as one
+visibility calls; each change is announced on the :attr:`FrameDocument.changed` signal as one
 :class:`DocumentChange` naming the objects concerned and the image area whose rendering
 changed, so views redraw only that area. No Qt here.
 
@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import shapely
+from psygnal import Signal
 
 from roadmark.core.annotation import (
     AnnotationObject,
@@ -33,6 +34,7 @@ from roadmark.core.annotation import (
     ObjectKind,
 )
 from roadmark.core.pixelmap import ObjectPixelMap, Window, union_window, window_of
+from roadmark.core.signals import emit
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,6 @@ class DocumentChange:
         )
 
 
-DocumentListener = Callable[["FrameDocument", DocumentChange], None]
-
-
 class FrameDocument:
     """One frame's objects (z-order, soft-deleted ones included), selection and visibility.
 
@@ -80,7 +79,12 @@ class FrameDocument:
         annotations: The frame and its objects as the store returned them.
         hidden_labels: Label ids whose objects are not drawn (a view setting that the
             editor carries from frame to frame).
+
+    Signals:
+        changed: ``(document, change)`` after every change (once per batch).
     """
+
+    changed = Signal(object, DocumentChange)
 
     def __init__(self, annotations: FrameAnnotations, *, hidden_labels: Iterable[int] = ()) -> None:
         self.frame: Frame = annotations.frame
@@ -95,26 +99,16 @@ class FrameDocument:
         self.hidden_labels: set[int] = set(hidden_labels)
         self.pixel_map = ObjectPixelMap(self.frame.height, self.frame.width)
         self.pixel_map.set_regions(self.visible_regions())
-        self._listeners: list[DocumentListener] = []
         self._batch: DocumentChange | None = None
         self._batch_depth = 0
 
     # -- observing -------------------------------------------------------------------------
 
-    def subscribe(self, listener: DocumentListener) -> None:
-        """Call ``listener(document, change)`` after every change."""
-        self._listeners.append(listener)
-
-    def unsubscribe(self, listener: DocumentListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-
     def _emit(self, change: DocumentChange) -> None:
         if self._batch_depth:
             self._batch = change if self._batch is None else (self._batch | change)
             return
-        for listener in list(self._listeners):
-            listener(self, change)
+        emit(self.changed, self, change)
 
     def begin_batch(self) -> None:
         """Collect changes until :meth:`end_batch`, then announce them as one."""

@@ -27,6 +27,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import shapely
 
@@ -101,7 +102,7 @@ class CostModel:
         if obj.kind is ObjectKind.BOX:
             return self.box_draw_s
         vertices = 0
-        for part in region_parts(obj.region):  # type: ignore[arg-type]
+        for part in region_parts(obj.region):
             vertices += len(part.exterior.coords) - 1
             vertices += sum(len(ring.coords) - 1 for ring in part.interiors)
         return vertices * self.vertex_s
@@ -130,7 +131,7 @@ class FrameEffort:
     def minutes(self) -> float:
         return self.seconds / 60.0
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "frame_id": self.frame_id,
             "regions": self.regions,
@@ -170,7 +171,7 @@ class EffortEstimate:
     def frame_minutes(self, frame_id: int) -> float:
         return self.frame_seconds(frame_id) / 60.0
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "minutes_left": round(self.minutes, 2),
             "regions_left": self.regions_left,

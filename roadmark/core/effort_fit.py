@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -159,7 +160,8 @@ def fit_effort(
         }
     zeroed = {PARAMETERS[i] for i in held if values[PARAMETERS[i]] == 0.0}
     fitted.update({name: (0.0, 0.0) for name in zeroed})
-    model = replace(defaults, **{name: value for name, (value, _) in fitted.items()})
+    fields: dict[str, Any] = {name: value for name, (value, _) in fitted.items()}
+    model = replace(defaults, **fields)
     return EffortFit(
         model,
         fitted=fitted,

@@ -6,6 +6,8 @@ one into a single line on stderr and exit status 2.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RoadmarkError(Exception):
     """A problem the user can fix (bad input, missing file, wrong project).
@@ -22,7 +24,7 @@ class RoadmarkError(Exception):
         self.path = path
         self.field = field
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         # Keep path and field when an error crosses a process boundary (export workers).
         return (_restore_error, (type(self), self.args, dict(self.__dict__)))
 
@@ -36,7 +38,9 @@ class RoadmarkError(Exception):
         return ": ".join(parts)
 
 
-def _restore_error(cls: type[RoadmarkError], args: tuple, state: dict) -> RoadmarkError:
+def _restore_error(
+    cls: type[RoadmarkError], args: tuple[Any, ...], state: dict[str, Any]
+) -> RoadmarkError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
     error.__dict__.update(state)

@@ -14,10 +14,13 @@ The history has no limit within a session.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from typing import Protocol
 
+from psygnal import Signal
+
 from roadmark.core.annotation import AnnotationObject
+from roadmark.core.signals import emit
 
 
 class EditTarget(Protocol):
@@ -68,25 +71,22 @@ class Command(ABC):
         return f"<{type(self).__name__} {self.text!r} frames={list(self.frame_ids)}>"
 
 
-HistoryListener = Callable[["History"], None]
-
-
 class History:
-    """The undo and redo lists of one editing session (no size limit)."""
+    """The undo and redo lists of one editing session (no size limit).
+
+    Signals:
+        changed: ``(history)`` after every change of the lists.
+    """
+
+    changed = Signal(object)
 
     def __init__(self) -> None:
         self._done: list[Command] = []
         self._undone: list[Command] = []
         self._sealed = True
-        self._listeners: list[HistoryListener] = []
-
-    def subscribe(self, listener: HistoryListener) -> None:
-        """Call ``listener(history)`` after every change of the lists."""
-        self._listeners.append(listener)
 
     def _changed(self) -> None:
-        for listener in list(self._listeners):
-            listener(self)
+        emit(self.changed, self)
 
     def push(self, command: Command) -> None:
         """Record a command that has just been applied; clears the redo list."""

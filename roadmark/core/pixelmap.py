@@ -22,47 +22,20 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 from pycocotools import mask as coco_mask
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import Polygon
 
 from roadmark.core.annotation import AnnotationObject, Region
+from roadmark.core.raster import region_mask_in_box
 
 Window = tuple[int, int, int, int]  # row0, col0, row1, col1 (end exclusive)
 Mask = NDArray[np.bool_]
 
 
-def _ring_mask(coords: NDArray[np.float64], height: int, width: int) -> Mask:
-    rles = coco_mask.frPyObjects([coords.ravel().tolist()], height, width)
-    return coco_mask.decode(rles)[:, :, 0].astype(bool)
-
-
-def mask_in_box(region: Region, height: int, width: int) -> tuple[Mask, int, int] | None:
-    """Rasterize a region clipped to the image, inside its bounding box.
-
-    Gives the same pixels as :func:`roadmark.core.raster.region_mask_in_box` (the same
-    pycocotools call on the same coordinates), with less Python overhead per ring.
-
-    Returns:
-        ``(mask, row0, col0)``, or ``None`` when the region lies outside the image.
-    """
-    minx, miny, maxx, maxy = region.bounds
-    col0 = max(0, math.floor(minx))
-    row0 = max(0, math.floor(miny))
-    col1 = min(width, math.ceil(maxx))
-    row1 = min(height, math.ceil(maxy))
-    if col1 <= col0 or row1 <= row0:
-        return None
-    h, w = row1 - row0, col1 - col0
-    offset = np.array([col0, row0], dtype=np.float64)
-    parts = region.geoms if isinstance(region, MultiPolygon) else (region,)
-    mask: Mask | None = None
-    for part in parts:
-        filled = _ring_mask(shapely.get_coordinates(part.exterior)[:-1] - offset, h, w)
-        for interior in part.interiors:
-            filled &= ~_ring_mask(shapely.get_coordinates(interior)[:-1] - offset, h, w)
-        mask = filled if mask is None else (mask | filled)
-    if mask is None:
-        return None
-    return mask, row0, col0
+def _mask_or_none(region: Region, height: int, width: int) -> tuple[Mask, int, int] | None:
+    """:func:`roadmark.core.raster.region_mask_in_box`, with ``None`` for a region that lies
+    outside the image (the map keeps no mask for it)."""
+    mask, row0, col0 = region_mask_in_box(region, height, width)
+    return None if mask.size == 0 else (mask, row0, col0)
 
 
 BATCH_MAX_SIDE = 256
@@ -73,12 +46,13 @@ BATCH_STEP = 8
 def masks_in_boxes(
     regions: Sequence[Region], height: int, width: int
 ) -> list[tuple[Mask, int, int] | None]:
-    """:func:`mask_in_box` for many regions at once, with the same result.
+    """:func:`~roadmark.core.raster.region_mask_in_box` for many regions at once (``None`` for
+    one outside the image), with the same pixels.
 
     Small simple polygons (no holes, one part) are rasterized together: pycocotools fills
     a whole batch of them, each in its own canvas of a shared size, in one call,
     which removes most of the per-region overhead when a frame with thousands of regions
-    opens. The rest go through :func:`mask_in_box`.
+    opens. The rest are rasterized one by one.
     """
     results: list[tuple[Mask, int, int] | None] = [None] * len(regions)
     buckets: dict[tuple[int, int], list[tuple[int, int, int, int, int]]] = {}
@@ -87,7 +61,7 @@ def masks_in_boxes(
         if isinstance(region, Polygon) and not region.interiors:
             simple.append(i)
         else:
-            results[i] = mask_in_box(region, height, width)
+            results[i] = _mask_or_none(region, height, width)
     if not simple:
         return results
     exteriors = shapely.get_rings([regions[i] for i in simple])
@@ -104,7 +78,7 @@ def masks_in_boxes(
             continue
         h, w = row1 - row0, col1 - col0
         if max(h, w) > BATCH_MAX_SIDE:
-            results[i] = mask_in_box(regions[i], height, width)
+            results[i] = _mask_or_none(regions[i], height, width)
             continue
         # Canvases rounded up to BATCH_STEP pixels: few batches, little wasted area.
         shape = (-(-h // BATCH_STEP) * BATCH_STEP, -(-w // BATCH_STEP) * BATCH_STEP)
@@ -237,7 +211,7 @@ class ObjectPixelMap:
         if len(stale) > 8:
             masks = masks_in_boxes([obj.region for _, obj in stale], self.height, self.width)
         else:
-            masks = [mask_in_box(obj.region, self.height, self.width) for _, obj in stale]
+            masks = [_mask_or_none(obj.region, self.height, self.width) for _, obj in stale]
         for (slot, obj), rasterized in zip(stale, masks, strict=True):
             self._store(slot, obj.geometry, rasterized)
         self._order = np.array(slots, dtype=np.int64)
@@ -261,7 +235,7 @@ class ObjectPixelMap:
         for obj in regions:
             slot = self._slot(obj)
             if self._geometries[slot] is not obj.geometry:
-                self._store(slot, obj.geometry, mask_in_box(obj.region, self.height, self.width))
+                self._store(slot, obj.geometry, _mask_or_none(obj.region, self.height, self.width))
         self.repaint(window)
         return True
 
@@ -281,7 +255,7 @@ class ObjectPixelMap:
         for obj in regions:
             slot = self._slot(obj)
             if self._geometries[slot] is not obj.geometry:
-                self._store(slot, obj.geometry, mask_in_box(obj.region, self.height, self.width))
+                self._store(slot, obj.geometry, _mask_or_none(obj.region, self.height, self.width))
             slots.append(slot)
         self._order = np.concatenate([self._order, np.array(slots, dtype=np.int64)])
         self._drawn[slots] = True
@@ -352,4 +326,5 @@ class ObjectPixelMap:
 
     def free_mask(self) -> NDArray[np.bool_]:
         """Pixels no visible region covers."""
-        return self.owner == 0
+        free: NDArray[np.bool_] = self.owner == 0
+        return free

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import shapely
@@ -27,10 +28,13 @@ Mask = NDArray[np.bool_]
 INSTANCE_FACTOR = 1000
 
 
-def _ring_mask(ring: Sequence[tuple[float, float]] | NDArray, height: int, width: int) -> Mask:
+def _ring_mask(
+    ring: Sequence[tuple[float, float]] | NDArray[np.float64], height: int, width: int
+) -> Mask:
     flat = np.asarray(ring, dtype=np.float64)[:, :2].ravel().tolist()
     rles = coco_mask.frPyObjects([flat], height, width)
-    return coco_mask.decode(rles)[:, :, 0].view(bool)
+    mask: Mask = coco_mask.decode(rles)[:, :, 0].view(bool)
+    return mask
 
 
 def region_mask_in_box(region: Region, height: int, width: int) -> tuple[Mask, int, int]:
@@ -82,12 +86,12 @@ def paint(
     *,
     background: int = 0,
     dtype: type = np.uint16,
-) -> NDArray:
+) -> NDArray[Any]:
     """Paint the live regions of ``objects`` in z-order; ``value_of`` gives each one's value.
 
     Objects for which ``value_of`` returns ``None`` are skipped (not drawn).
     """
-    out = np.full((height, width), background, dtype=dtype)
+    out: NDArray[Any] = np.full((height, width), background, dtype=dtype)
     for obj in objects:
         if obj.deleted or obj.kind is not ObjectKind.REGION:
             continue
@@ -155,16 +159,19 @@ def instance_id_map(
     return paint(objects, value, height, width)
 
 
-def color_map(label_ids: NDArray, schema: LabelSchema) -> NDArray[np.uint8]:
+def color_map(label_ids: NDArray[np.integer[Any]], schema: LabelSchema) -> NDArray[np.uint8]:
     """RGB image of a label-id map in the schema's colors."""
     lut = np.zeros((max(int(label_ids.max(initial=0)), max(schema.by_id)) + 1, 3), dtype=np.uint8)
     for label in schema.labels:
         if label.drawable:
             lut[label.id] = label.color
-    return lut[label_ids]
+    colors: NDArray[np.uint8] = lut[label_ids]
+    return colors
 
 
-def mask_to_region(mask: NDArray, *, offset: tuple[float, float] = (0.0, 0.0)) -> Region | None:
+def mask_to_region(
+    mask: NDArray[np.bool_], *, offset: tuple[float, float] = (0.0, 0.0)
+) -> Region | None:
     """Vectorize a boolean mask exactly: the region's edges follow pixel edges.
 
     Runs of set pixels in consecutive rows with the same columns are merged into one

@@ -19,7 +19,7 @@ from roadmark.core.raster import mask_to_region, region_mask
 Rle = dict[str, Any]
 
 
-def encode(mask: NDArray) -> Rle:
+def encode(mask: NDArray[np.bool_]) -> Rle:
     """Compressed RLE of a 2-D mask."""
     if mask.ndim != 2:
         raise GeometryError(f"a mask must be 2-D, got shape {mask.shape}")
@@ -38,7 +38,10 @@ def _to_native(rle: Rle) -> dict[str, Any]:
             raise GeometryError(
                 f"RLE counts add up to {sum(counts)}, not height*width = {height * width}"
             )
-        return coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+        native: dict[str, Any] = coco_mask.frPyObjects(
+            {"size": [height, width], "counts": counts}, height, width
+        )
+        return native
     if isinstance(counts, str):
         counts = counts.encode("ascii")
     if not isinstance(counts, bytes):
@@ -55,7 +58,7 @@ def decode(rle: Rle) -> NDArray[np.bool_]:
     native = _to_native(rle)
     height, width = native["size"]
     area = int(coco_mask.area(native))
-    mask = coco_mask.decode(native).astype(bool)
+    mask: NDArray[np.bool_] = coco_mask.decode(native).astype(bool)
     if mask.shape != (height, width) or int(mask.sum()) != area:
         raise GeometryError("RLE counts do not match its size")
     return mask

@@ -17,11 +17,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from psygnal import Signal
+
 from roadmark.core.annotation import AnnotationObject, Frame, FrameAnnotations, FrameStatus
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import expected_state
 from roadmark.core.errors import EditConflictError
 from roadmark.core.history import Command, History
+from roadmark.core.signals import emit
 
 UNSTARTED = (FrameStatus.NEW, FrameStatus.PRELABELED, FrameStatus.REJECTED)
 
@@ -67,9 +70,6 @@ class SessionEvent:
     @property
     def frame_ids(self) -> tuple[int, ...]:
         return self.command.frame_ids
-
-
-SessionListener = Callable[[SessionEvent], None]
 
 
 @dataclass
@@ -127,7 +127,13 @@ class EditSession:
             back to ``status`` and returns it, inside the undo's transaction (the
             application passes the workflow's recorded "unstart" move). By default the
             status is simply set.
+
+    Signals:
+        committed: ``(event)``, a :class:`SessionEvent`, after every committed command,
+            undo and redo.
     """
+
+    committed = Signal(SessionEvent)
 
     def __init__(
         self,
@@ -143,15 +149,10 @@ class EditSession:
         self._started: dict[int, FrameStatus] = {}
         self.history = History()
         self.document: FrameDocument | None = None
-        self._listeners: list[SessionListener] = []
 
     @property
     def user(self) -> str:
         return self.store.user
-
-    def subscribe(self, listener: SessionListener) -> None:
-        """Call ``listener(event)`` after every committed command, undo and redo."""
-        self._listeners.append(listener)
 
     def forget_start(self, frame_id: int) -> None:
         """The frame's work was finished: undoing its edits later leaves its status alone."""
@@ -325,15 +326,18 @@ class EditSession:
             document.end_batch()
 
     def _notify(self, event: SessionEvent) -> None:
-        for listener in list(self._listeners):
-            listener(event)
+        emit(self.committed, event)
 
 
 def sync_document(document: FrameDocument, fresh: FrameAnnotations) -> None:
     """Make ``document`` show ``fresh`` (the frame as stored now), as one batch of changes."""
     known = {obj.uid for obj in document.objects}
     added = [obj for obj in fresh if obj.uid not in known]
-    changed = [obj for obj in fresh if obj.uid in known and document.get(obj.uid) != obj]
+    changed = [
+        obj
+        for obj in fresh
+        if obj.uid is not None and obj.uid in known and document.get(obj.uid) != obj
+    ]
     document.begin_batch()
     try:
         if changed:

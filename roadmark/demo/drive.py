@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -34,20 +35,20 @@ from roadmark.core.errors import GeometryError
 from roadmark.core.raster import region_mask_in_box
 from roadmark.core.schema import Label, cityscapes_schema
 from roadmark.demo.scene import (
-    _MAKERS,
     EGO_SPEED,
     FOCAL,
     FPS,
     HORIZON,
+    MAKERS,
     PROVENANCE,
+    Camera,
+    Item,
     Patch,
-    _Camera,
-    _ground_items,
-    _Item,
-    _Pen,
-    _prop,
-    _World,
-    _world,
+    Pen,
+    World,
+    ground_items,
+    make_world,
+    prop,
 )
 
 
@@ -74,7 +75,7 @@ class SyntheticFrame:
 def _vignette(height: int, width: int) -> NDArray[np.float32]:
     y = (np.arange(height, dtype=np.float32) + 0.5) / height - 0.5
     x = (np.arange(width, dtype=np.float32) + 0.5) / width - 0.5
-    out = (1.0 - 0.45 * (x[None, :] ** 2 + y[:, None] ** 2))[..., None]
+    out = np.asarray((1.0 - 0.45 * (x[None, :] ** 2 + y[:, None] ** 2))[..., None], np.float32)
     out.flags.writeable = False
     return out
 
@@ -116,17 +117,17 @@ def render_frame(
         raise ValueError(f"frame index {index} is outside a drive of {frames} frames")
     if width < 16 or height < 16 or seed < 0 or not 0 < detail <= 10:
         raise ValueError(f"bad size {width}x{height}, seed {seed} or detail {detail}")
-    world = _world(seed, frames, float(detail))
+    world = make_world(seed, frames, float(detail))
     t = index / FPS
-    cam = _Camera(width, height, FOCAL * width, width / 2, HORIZON * height, EGO_SPEED * t)
-    items = _ground_items(cam, seed)
-    placed = [_MAKERS.get(thing.kind, _prop)(thing, cam, t) for thing in world.things]
+    cam = Camera(width, height, FOCAL * width, width / 2, HORIZON * height, EGO_SPEED * t)
+    items = ground_items(cam, seed)
+    placed = [MAKERS.get(thing.kind, prop)(thing, cam, t) for thing in world.things]
     for band in (1, 2):
         layer = [item for item in placed if item is not None and item.band == band]
         items += sorted(layer, key=lambda item: (-item.depth, item.thing.track))  # type: ignore[union-attr]
     canvas = np.zeros((height, width, 3), dtype=np.float32)
     owner = np.full((height, width), -1, dtype=np.int32)
-    kept: list[_Item] = []
+    kept: list[Item] = []
     for item in items:
         x0, y0, x1, y1 = item.region.bounds
         item.truncated = x0 < 0 or y0 < 0 or x1 > width or y1 > height
@@ -137,7 +138,7 @@ def render_frame(
         mask, row0, col0 = region_mask_in_box(item.region, height, width)
         if not mask.any():
             continue
-        pen = _Pen(np.zeros((*mask.shape, 3), dtype=np.float32), (col0, row0), cam)
+        pen = Pen(np.zeros((*mask.shape, 3), dtype=np.float32), (col0, row0), cam)
         item.paint(pen)
         rows, cols = slice(row0, row0 + mask.shape[0]), slice(col0, col0 + mask.shape[1])
         np.copyto(canvas[rows, cols], pen.patch, where=mask[..., None])
@@ -159,10 +160,10 @@ def render_frame(
     return SyntheticFrame(index, _finish(canvas, world, index, frames), objects)
 
 
-def _finish(canvas: Patch, world: _World, index: int, frames: int) -> NDArray[np.uint8]:
+def _finish(canvas: Patch, world: World, index: int, frames: int) -> NDArray[np.uint8]:
     """Lens blur, lighting drift over the drive, vignetting and sensor noise."""
     height, width = canvas.shape[:2]
-    image = cv2.GaussianBlur(canvas, (0, 0), 0.55 * width / 1024)
+    image = cast(Patch, cv2.GaussianBlur(canvas, (0, 0), 0.55 * width / 1024))
     s = index / max(frames - 1, 1)
     gain = 1.0 + 0.1 * math.sin(2 * math.pi * 0.8 * s + world.light_phase)
     contrast = 1.0 + 0.08 * math.sin(2 * math.pi * 0.5 * s + 2 * world.light_phase)
@@ -173,8 +174,9 @@ def _finish(canvas: Patch, world: _World, index: int, frames: int) -> NDArray[np
     noise = np.random.default_rng([world.seed, index, 0x401]).standard_normal(
         image.shape, dtype=np.float32
     )
-    image = cv2.scaleAdd(noise, 2.5, image)
-    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    image = cast(Patch, cv2.scaleAdd(noise, 2.5, image))
+    pixels: NDArray[np.uint8] = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+    return pixels
 
 
 def generate_drive(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -85,7 +86,7 @@ class _Thing:
 
 
 @dataclass(frozen=True)
-class _World:
+class World:
     seed: int
     things: tuple[_Thing, ...]
     light_phase: float
@@ -102,7 +103,7 @@ def _positions(rng: np.random.Generator, z: float, stop: float, step: float) -> 
 
 
 @lru_cache(maxsize=8)
-def _world(seed: int, frames: int, detail: float) -> _World:
+def make_world(seed: int, frames: int, detail: float) -> World:
     rng = np.random.default_rng([seed, 0x5EED])
     u = rng.uniform
     tracks, car_ids, person_ids = itertools.count(1), itertools.count(1), itertools.count(1)
@@ -144,10 +145,10 @@ def _world(seed: int, frames: int, detail: float) -> _World:
                 crown, x = u(3, 5.5), curb + side * (SIDEWALK - 1.3)
                 add("tree", x, z + u(4, 10), (crown, crown + u(2.2, 3.5)), pick(_GREENS))
         for z in _positions(rng, u(0, 30), near, (45 if side > 0 else 90) / detail):
-            post, size, x = u(2.2, 2.8), u(0.6, 0.85), curb + side * u(0.5, 0.9)
+            post, plate, x = u(2.2, 2.8), u(0.6, 0.85), curb + side * u(0.5, 0.9)
             add("pole", x, z, (0.08, post), pick(_METAL))
             shape = int(rng.integers(5))
-            add("sign", x, z - 0.05, (size, size), pick(_METAL), elevation=post, style=shape)
+            add("sign", x, z - 0.05, (plate, plate), pick(_METAL), elevation=post, style=shape)
         for z in _positions(rng, u(20, 80), near, 90 / detail):
             add("pole", curb + side * 0.6, z, (0.16, 3.6), pick(_METAL))
             add("light", curb + side * 0.6, z - 0.1, (0.38, 1.0), _DARK, elevation=3.5)
@@ -173,14 +174,14 @@ def _world(seed: int, frames: int, detail: float) -> _World:
                 where = (x + u(-0.25, 0.25), z, size, pick(_CARS, 0.05))
                 add("car", *where, length=length, speed=speed, instance=next(car_ids))
             z += length + (u(10, 50) / detail if speed else u(0.8, 3.0))
-    return _World(seed, tuple(things), u(0, 2 * math.pi), tuple(u(0.96, 1.04, 3).tolist()))
+    return World(seed, tuple(things), u(0, 2 * math.pi), tuple(u(0.96, 1.04, 3).tolist()))
 
 
 # -- projection and drawing -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Camera:
+class Camera:
     width: int
     height: int
     f: float
@@ -205,12 +206,12 @@ class _Camera:
 
 
 @dataclass
-class _Pen:
+class Pen:
     """Draws on the patch under one object's bounding box (``origin`` = its top-left pixel)."""
 
     patch: Patch
     origin: tuple[int, int]
-    cam: _Camera
+    cam: Camera
 
     def image(self, color: Sequence[float], polys: Sequence[Points] | Points) -> None:
         if isinstance(polys, np.ndarray):  # (N, K, 2): all at once
@@ -227,7 +228,7 @@ class _Pen:
     def board(self, color: Sequence[float], x: float, z: float, polys: Sequence[Points]) -> None:
         self.image(color, [self.cam.board(x, z, p) for p in polys])
 
-    def haze(self, depth: float | NDArray[np.float32]) -> None:
+    def haze(self, depth: float | NDArray[np.floating[Any]]) -> None:
         amount = 1.0 - np.exp(-np.asarray(depth, dtype=np.float32) / HAZE_DISTANCE)
         self.patch *= 1.0 - amount
         self.patch += amount * _HAZE
@@ -249,12 +250,13 @@ def _zrect(z: ArrayLike, x0: ArrayLike, x1: ArrayLike, y0: ArrayLike, y1: ArrayL
     return _quads((x0, y0, z), (x1, y0, z), (x1, y1, z), (x0, y1, z))
 
 
-def _ground(cam: _Camera, x0: ArrayLike, x1: ArrayLike, z0: ArrayLike, z1: ArrayLike) -> Points:
+def _ground(cam: Camera, x0: ArrayLike, x1: ArrayLike, z0: ArrayLike, z1: ArrayLike) -> Points:
     """Rectangles on the road, cut at the near plane: ``(N, 4, 3)``."""
-    x0, x1, z0, z1 = np.broadcast_arrays(*map(np.atleast_1d, (x0, x1, z0, z1)))
-    z0 = np.maximum(z0, cam.z + NEAR)
-    keep = z1 > z0
-    return _quads(*[(x[keep], 0.0, z[keep]) for x, z in ((x0, z0), (x1, z0), (x1, z1), (x0, z1))])
+    left, right, near, far = np.broadcast_arrays(*map(np.atleast_1d, (x0, x1, z0, z1)))
+    near = np.maximum(near, cam.z + NEAR)
+    keep = far > near
+    corners = ((left, near), (right, near), (right, far), (left, far))
+    return _quads(*[(x[keep], 0.0, z[keep]) for x, z in corners])
 
 
 def _box_faces(
@@ -304,12 +306,13 @@ def _ground_pattern(seed: int) -> NDArray[np.float32]:
     freq2 = np.fft.fftfreq(400)[:, None] ** 2 + np.fft.rfftfreq(1600)[None, :] ** 2
     blur = [np.exp(-freq2 * (2 * np.pi * sigma) ** 2 / 2) for sigma in (1.5, 16.0)]
     octaves = [np.fft.irfft2(spectrum * b, (400, 1600)) for b in blur]
-    return (0.09 * octaves[0] / octaves[0].std() + 0.16 * octaves[1] / octaves[1].std()).astype(
-        np.float32
-    )
+    pattern: NDArray[np.float32] = (
+        0.09 * octaves[0] / octaves[0].std() + 0.16 * octaves[1] / octaves[1].std()
+    ).astype(np.float32)
+    return pattern
 
 
-def _ground_texture(cam: _Camera, seed: int) -> NDArray[np.float32]:
+def _ground_texture(cam: Camera, seed: int) -> NDArray[np.float32]:
     """The ground pattern seen from the camera, for the rows below the horizon."""
     res, top = 0.05, math.ceil(cam.cy)
     cx, cy, k = cam.cx - 0.5, cam.cy - 0.5 - top, CAM_HEIGHT / res  # pixel centers at +0.5
@@ -334,23 +337,23 @@ def _ground_texture(cam: _Camera, seed: int) -> NDArray[np.float32]:
 
 
 @dataclass
-class _Item:
+class Item:
     label: str
     region: Region
     depth: float
     band: int  # 0 sky and ground, 1 roadside blocks, 2 sidewalks and road
-    paint: Callable[[_Pen], None]
+    paint: Callable[[Pen], None]
     thing: _Thing | None = None
     pixels: int = 0  # rasterized, before later objects cover some
     truncated: bool = False  # cut by the image border
 
 
-def _ground_items(cam: _Camera, seed: int) -> list[_Item]:
+def ground_items(cam: Camera, seed: int) -> list[Item]:
     tex = _ground_texture(cam, seed)
     end = cam.z + 4000.0
     clouds = np.random.default_rng([seed, 3]).random((5, 10)).astype(np.float32)
 
-    def sky(pen: _Pen) -> None:
+    def sky(pen: Pen) -> None:
         h, w = pen.patch.shape[:2]
         t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
         cloud = cv2.resize(clouds, (w, h), interpolation=cv2.INTER_CUBIC)
@@ -358,7 +361,7 @@ def _ground_items(cam: _Camera, seed: int) -> list[_Item]:
         pen.patch[:] = (np.array([92, 142, 204], np.float32) * (1 - t) + _HAZE * t) * (1 - cloud)
         pen.patch += 240 * cloud
 
-    def markings(pen: _Pen) -> None:
+    def markings(pen: Pen) -> None:
         dashes = np.arange(math.floor((cam.z - 10) / 9.0) * 9.0, cam.z + 300, 9.0)
         x0 = np.array([-5.32, 1.68])[:, None]
         pen.world((222, 222, 214), _ground(cam, x0, x0 + 0.14, dashes, dashes + 3.0))
@@ -368,8 +371,8 @@ def _ground_items(cam: _Camera, seed: int) -> list[_Item]:
         z0 = np.arange(math.floor((cam.z - 64) / 80.0) * 80.0 + 60.0, cam.z + 300, 80.0)
         pen.world((214, 214, 206), _ground(cam, x0, x0 + 0.5, z0, z0 + 4.0))
 
-    def paving(curb: float, outer: float) -> Callable[[_Pen], None]:
-        def extra(pen: _Pen) -> None:
+    def paving(curb: float, outer: float) -> Callable[[Pen], None]:
+        def extra(pen: Pen) -> None:
             z = np.arange(math.floor(cam.z), cam.z + 200, 1.5)
             pen.world(
                 (128, 124, 118), _ground(cam, min(curb, outer), max(curb, outer), z, z + 0.05)
@@ -380,9 +383,9 @@ def _ground_items(cam: _Camera, seed: int) -> list[_Item]:
         return extra
 
     def textured(
-        base: Color, amp: float, extra: Callable[[_Pen], None] | None
-    ) -> Callable[[_Pen], None]:
-        def paint(pen: _Pen) -> None:
+        base: Color, amp: float, extra: Callable[[Pen], None] | None
+    ) -> Callable[[Pen], None]:
+        def paint(pen: Pen) -> None:
             (c0, r0), (h, w) = pen.origin, pen.patch.shape[:2]
             pen.patch[:] = 1 + amp * tex[r0 : r0 + h, c0 : c0 + w, None]
             pen.patch *= np.array(base, np.float32)
@@ -393,9 +396,9 @@ def _ground_items(cam: _Camera, seed: int) -> list[_Item]:
 
         return paint
 
-    items = [_Item("sky", shapely.box(0, 0, cam.width, cam.cy + 1), math.inf, 0, sky)]
+    items = [Item("sky", shapely.box(0, 0, cam.width, cam.cy + 1), math.inf, 0, sky)]
     grass = textured((112, 136, 62), 0.7, None)
-    items.append(_Item("terrain", shapely.box(0, cam.cy, cam.width, cam.height), 1e6, 0, grass))
+    items.append(Item("terrain", shapely.box(0, cam.cy, cam.width, cam.height), 1e6, 0, grass))
     right, left = (ROAD[1], ROAD[1] + SIDEWALK), (ROAD[0] - SIDEWALK, ROAD[0])
     walk = (172.0, 164.0, 152.0)
     for label, (x0, x1), paint in (
@@ -404,11 +407,11 @@ def _ground_items(cam: _Camera, seed: int) -> list[_Item]:
         ("sidewalk", left, textured(walk, 0.25, paving(*left[::-1]))),
     ):
         region = as_region(Polygon(cam.project(_ground(cam, x0, x1, cam.z, end)[0])))
-        items.append(_Item(label, region, 1e5, 0, paint))
+        items.append(Item(label, region, 1e5, 0, paint))
     return items
 
 
-def _building(b: _Thing, cam: _Camera, t: float) -> _Item | None:
+def _building(b: _Thing, cam: Camera, t: float) -> Item | None:
     z0, z1 = max(b.z, cam.z + NEAR), b.z + b.length
     if z1 <= z0:
         return None
@@ -417,7 +420,7 @@ def _building(b: _Thing, cam: _Camera, t: float) -> _Item | None:
     corners = np.array([(x, y, z) for x in (xf, xb) for y in (0, h) for z in (z0, z1)])
     wall, lit = b.colors[0], 1.0 if b.x > 0 else 0.86
 
-    def paint(pen: _Pen) -> None:
+    def paint(pen: Pen) -> None:
         pen.world(_shade(wall, lit), _xrect(xf, 0, h, z0, z1))
         if b.z >= cam.z + NEAR:  # the end facing the camera
             pen.world(_shade(wall, lit * 0.72), _zrect(b.z, xf, xb, 0, h))
@@ -441,10 +444,10 @@ def _building(b: _Thing, cam: _Camera, t: float) -> _Item | None:
         pen.patch *= np.linspace(1.05, 0.82, pen.patch.shape[0], dtype=np.float32)[:, None, None]
         pen.haze(z0 - cam.z)
 
-    return _Item("building", _hull(cam.project(corners)), z0 - cam.z, 1, paint, b)
+    return Item("building", _hull(cam.project(corners)), z0 - cam.z, 1, paint, b)
 
 
-def _car(car: _Thing, cam: _Camera, t: float) -> _Item | None:
+def _car(car: _Thing, cam: Camera, t: float) -> Item | None:
     z_near = car.z + car.speed * t
     z0, z_far = max(z_near, cam.z + NEAR), z_near + car.length
     if z_far <= z0:
@@ -459,7 +462,7 @@ def _car(car: _Thing, cam: _Camera, t: float) -> _Item | None:
     region = shapely.union_all(hulls)
     xs, color = (x0 if x0 > 0 else x1), car.colors[0]
 
-    def paint(pen: _Pen) -> None:
+    def paint(pen: Pen) -> None:
         shades = {"near": 0.78, "top": 1.1, "side": 0.92}
         for name, quad in body.items():
             pen.world(_shade(color, shades[name]), quad)
@@ -488,10 +491,10 @@ def _car(car: _Thing, cam: _Camera, t: float) -> _Item | None:
                 pen.world((40, 48, 60), glass)
         pen.haze(z0 - cam.z)
 
-    return _Item("car", region, z0 - cam.z, 2, paint, car)
+    return Item("car", region, z0 - cam.z, 2, paint, car)
 
 
-def _person(p: _Thing, cam: _Camera, t: float) -> _Item | None:
+def _person(p: _Thing, cam: Camera, t: float) -> Item | None:
     z = p.z + p.speed * t
     if z - cam.z < 2.0:
         return None
@@ -512,12 +515,12 @@ def _person(p: _Thing, cam: _Camera, t: float) -> _Item | None:
     region = shapely.union_all([Polygon(cam.board(p.x, z, q)) for q in outline])
     colors = (p.colors[1], (30, 26, 24), p.colors[0], p.colors[2], (48, 36, 28))
 
-    def paint(pen: _Pen) -> None:
+    def paint(pen: Pen) -> None:
         for color, group in zip(colors, parts, strict=True):
             pen.board(color, p.x, z, group)
         pen.haze(z - cam.z)
 
-    return _Item("person", region, z - cam.z, 2, paint, p)
+    return Item("person", region, z - cam.z, 2, paint, p)
 
 
 def _sign_shape(style: int, size: float, base: float) -> Points:
@@ -531,7 +534,7 @@ def _sign_shape(style: int, size: float, base: float) -> Points:
     return _rect(-r * 1.2, base, r * 1.2, base + 1.6 * r)  # information board
 
 
-def _prop(prop: _Thing, cam: _Camera, t: float) -> _Item | None:
+def prop(prop: _Thing, cam: Camera, t: float) -> Item | None:
     depth, x, z = prop.z - cam.z, prop.x, prop.z
     if depth < 2.0:
         return None
@@ -551,14 +554,15 @@ def _prop(prop: _Thing, cam: _Camera, t: float) -> _Item | None:
         parts = [_rect(-w / 2, e, w / 2, e + h)]
     region = shapely.union_all([as_region(Polygon(cam.board(x, z, q))) for q in parts])
 
-    def paint(pen: _Pen) -> None:
+    def paint(pen: Pen) -> None:
         if prop.kind in ("tree", "bush"):
             pen.board((92, 70, 50), x, z, parts[:-1])  # trunk
-            crown = np.zeros(pen.patch.shape[:2], np.float32)
-            _Pen(crown, pen.origin, cam).board((1.0,), x, z, parts[-1:])
+            rows, cols = pen.patch.shape[:2]
+            crown = np.zeros((rows, cols), np.float32)
+            Pen(crown, pen.origin, cam).board((1.0,), x, z, parts[-1:])
             leaves = rng.random((10, 10)).astype(np.float32)
-            leaves = cv2.resize(leaves, crown.shape[::-1], interpolation=cv2.INTER_CUBIC)
-            light = np.linspace(1.15, 0.75, crown.shape[0], dtype=np.float32)[:, None]
+            leaves = cast(Patch, cv2.resize(leaves, (cols, rows), interpolation=cv2.INTER_CUBIC))
+            light = np.linspace(1.15, 0.75, rows, dtype=np.float32)[:, None]
             foliage = np.array(color, np.float32) * ((0.6 + 0.7 * leaves) * light)[..., None]
             np.copyto(pen.patch, foliage, where=crown[..., None] > 0)
         elif prop.kind == "far":
@@ -586,7 +590,7 @@ def _prop(prop: _Thing, cam: _Camera, t: float) -> _Item | None:
         pen.haze(depth)
 
     band = 1 if prop.kind == "far" or abs(x) > 12.0 else 2
-    return _Item(_LABELS.get(prop.kind, prop.kind), region, depth, band, paint, prop)
+    return Item(_LABELS.get(prop.kind, prop.kind), region, depth, band, paint, prop)
 
 
-_MAKERS = {"building": _building, "car": _car, "person": _person}
+MAKERS = {"building": _building, "car": _car, "person": _person}

@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -103,7 +104,8 @@ class EmbeddingCache:
         handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=self.folder)
         try:
             with os.fdopen(handle, "wb") as file:
-                np.savez(file, **embedding)
+                arrays: dict[str, Any] = embedding
+                np.savez(file, **arrays)
             os.replace(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 # FFmpeg prints its own complaints about broken videos to stderr; roadmark reports them
 # as one clear error instead. Read by OpenCV when its FFmpeg backend starts.
@@ -80,7 +81,7 @@ def _decode(buffer: np.ndarray, name: str, reduce: int) -> Image:
     image = cv2.imdecode(buffer, _REDUCED[reduce])
     if image is None:
         raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return cast(Image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
 def read_image(path: Path, *, reduce: int = 1) -> Image:
@@ -157,7 +158,7 @@ class VideoReader:
             self._next = index + 1
         if not ok or image is None:
             raise FrameSourceError(f"frame {index} does not decode", path=str(self.path))
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return cast(Image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
     def close(self) -> None:
         self._capture.release()

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from roadmark.core.annotation import Box, Frame, FrameStatus, utc_now
+from roadmark.core.frame_spec import parse_frame_spec
 from roadmark.core.timetracking import ActiveSpan
 from roadmark.core.workflow import (
     MOVES,
@@ -70,35 +71,13 @@ def _fail(project: Project, error: WorkflowError) -> WorkflowError:
 
 
 def select_frames(frames: Sequence[Frame], spec: str) -> list[Frame]:
-    """Frames by 0-based position in project order: ``all``, ``3``, ``0-9,12,20-22``.
+    """Frames by 0-based position in project order: ``all``, ``3``, ``0-9,12,20-22``
+    (the rules of :func:`roadmark.core.frame_spec.parse_frame_spec`).
 
     Raises:
-        WorkflowError: A malformed part or a position past the last frame.
+        FrameSpecError: A malformed part, a position past the last frame, or an empty text.
     """
-    text = spec.strip()
-    if text.lower() == "all":
-        return list(frames)
-    positions: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                first, last = (int(v) for v in part.split("-", 1))
-            else:
-                first = last = int(part)
-        except ValueError:
-            raise WorkflowError(
-                f"'{part}' is not a position or range (write e.g. 0-9,12 or all)",
-                field="--frames",
-            ) from None
-        if first < 0 or last < first:
-            raise WorkflowError(f"bad range '{part}'", field="--frames")
-        if last >= len(frames):
-            raise WorkflowError(
-                f"position {last} is past the last frame ({len(frames) - 1})", field="--frames"
-            )
-        positions.extend(range(first, last + 1))
-    return [frames[p] for p in dict.fromkeys(positions)]
+    return [frames[p] for p in parse_frame_spec(spec, len(frames), empty_is_all=False)]
 
 
 # -- state and assignment -----------------------------------------------------------------

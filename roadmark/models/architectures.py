@@ -179,7 +179,7 @@ def architectures(task: str | None = None) -> list[str]:
     return [name for name, arch in _REGISTRY.items() if task is None or arch.task == task]
 
 
-_DET = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "output": "torchvision"}
+_DET: dict[str, Any] = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "output": "torchvision"}
 
 for _name in ("lraspp_mobilenet_v3_large",):
     register(Architecture(_name, "segmentation", "classifier.low_classifier.weight"))

@@ -11,10 +11,13 @@ when too little of them is left.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+Image = NDArray[np.uint8]  # an image or a target map
 
 IGNORE = 255
 MIN_BOX_KEPT = 0.4  # a cropped box keeps this share of its area, or is dropped
@@ -55,8 +58,8 @@ class Augment:
         height, width = target.shape
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         if size != (width, height):
-            image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-            target = cv2.resize(target, size, interpolation=cv2.INTER_NEAREST)
+            image = cast(Image, cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+            target = cast(Image, cv2.resize(target, size, interpolation=cv2.INTER_NEAREST))
         image, target = random_crop(image, target, crop, rng)
         if rng.random() < self.flip:
             image, target = image[:, ::-1], target[:, ::-1]
@@ -77,9 +80,8 @@ class Augment:
             ch, cw = max(1, round(height / zoom)), max(1, round(width / zoom))
             y0 = int(rng.integers(0, height - ch + 1))
             x0 = int(rng.integers(0, width - cw + 1))
-            image = cv2.resize(
-                image[y0 : y0 + ch, x0 : x0 + cw], (width, height), interpolation=cv2.INTER_LINEAR
-            )
+            window = image[y0 : y0 + ch, x0 : x0 + cw]
+            image = cast(Image, cv2.resize(window, (width, height), interpolation=cv2.INTER_LINEAR))
             boxes, labels = crop_boxes(boxes, labels, (x0, y0, x0 + cw, y0 + ch))
             boxes = boxes * np.array([width / cw, height / ch] * 2, dtype=np.float32)
         if rng.random() < self.flip:
@@ -100,15 +102,15 @@ class Augment:
         if self.saturation:
             gray = out.mean(axis=2, keepdims=True)
             factor = float(rng.uniform(1 - self.saturation, 1 + self.saturation))
-            out = (out - gray) * factor + gray
-        out = np.clip(out, 0, 255).astype(np.uint8)
+            out = cast(NDArray[np.float32], (out - gray) * factor + gray)
+        pixels: Image = np.clip(out, 0, 255).astype(np.uint8)
         if self.hue:
             shift = round(float(rng.uniform(-self.hue, self.hue)) * 180)
             if shift:
-                hsv = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)
+                hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV)
                 hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + shift) % 180).astype(np.uint8)
-                out = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-        return out
+                pixels = cast(Image, cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB))
+        return pixels
 
 
 def random_crop(
@@ -123,8 +125,12 @@ def random_crop(
     height, width = target.shape
     if height < ch or width < cw:
         ph, pw = max(0, ch - height), max(0, cw - width)
-        image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-        target = cv2.copyMakeBorder(target, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=IGNORE)
+        image = cast(
+            Image, cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+        )
+        target = cast(
+            Image, cv2.copyMakeBorder(target, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=IGNORE)
+        )
         height, width = target.shape
     y0 = int(rng.integers(0, height - ch + 1))
     x0 = int(rng.integers(0, width - cw + 1))

@@ -4,6 +4,7 @@ interface (the network and its crops are in :mod:`roadmark.models.click_net`).""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import cv2
 import numpy as np
@@ -95,7 +96,9 @@ class ClickModel(PromptableModel):
             small = image
             if scale < 1.0:
                 size = (max(round(width * scale), 1), max(round(height * scale), 1))
-                small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                small = cast(
+                    NDArray[np.uint8], cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                )
             out.append(
                 {
                     "features": feature,
@@ -116,21 +119,28 @@ class ClickModel(PromptableModel):
         previous = prompts.mask if prompts.mask is not None and prompts.mask.any() else None
         clicks = _points_window(points)
         if prompts.box is not None:
-            window = widen(union_window(prompts.box, clicks) or prompts.box, BOX_MARGIN,
-                           width, height)
+            window = widen(
+                union_window(prompts.box, clicks) or prompts.box, BOX_MARGIN, width, height
+            )
         elif previous is not None:
-            window = widen(union_window(mask_window(previous), clicks) or (0, 0, width, height),
-                           ZOOM_MARGIN, width, height)
+            window = widen(
+                union_window(mask_window(previous), clicks) or (0, 0, width, height),
+                ZOOM_MARGIN,
+                width,
+                height,
+            )
         else:
             # RITM's zoom-in: look at the whole frame first, then at what it found.
-            first = self._run(embedding, features, (0.0, 0.0, float(width), float(height)),
-                              points, None)
+            first = self._run(
+                embedding, features, (0.0, 0.0, float(width), float(height)), points, None
+            )
             previous = first[0]
             masks.append(first[0])
             scores.append(first[1])
             found = mask_window(previous)
-            window = widen(union_window(found, clicks) or (0, 0, width, height), ZOOM_MARGIN,
-                           width, height)
+            window = widen(
+                union_window(found, clicks) or (0, 0, width, height), ZOOM_MARGIN, width, height
+            )
         mask, score = self._run(embedding, features, window, points, previous)
         masks.insert(0, mask)
         scores.insert(0, score)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -234,15 +234,16 @@ def click_maps(
 
 def normalize(image: NDArray[np.uint8]) -> NDArray[np.float32]:
     """``H x W x 3`` uint8 RGB -> ``3 x H x W`` normalized float32."""
-    out = image.astype(np.float32) / 255.0
-    out = (out - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    scaled = image.astype(np.float32) / 255.0
+    centred = (scaled - np.asarray(MEAN, dtype=np.float32)) / np.asarray(STD, dtype=np.float32)
+    return np.ascontiguousarray(centred.transpose(2, 0, 1), dtype=np.float32)
 
 
 def encoder_input(image: NDArray[np.uint8]) -> NDArray[np.float32]:
     """A frame as the encoder's input (resized to :data:`ENCODER_SIZE`, normalized)."""
     height, width = ENCODER_SIZE
-    return normalize(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+    small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return normalize(cast(NDArray[np.uint8], small))
 
 
 def feature_crops(
@@ -289,4 +290,4 @@ def paste(probability: NDArray[np.float32], window: Window, frame_size: tuple[in
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
-    return out, row0, col0
+    return cast(NDArray[np.float32], out), row0, col0

@@ -29,6 +29,7 @@ import torch
 from numpy.typing import NDArray
 from torch.nn import functional as F
 
+from roadmark.core.annotation import AnnotationObject
 from roadmark.core.jobs import CancelToken
 from roadmark.models.click_model import ClickModel, decoder_input
 from roadmark.models.click_net import (
@@ -81,8 +82,8 @@ class ClickFrame:
         return cls(image, objects.astype(np.int32), ids)
 
 
-def _number_of(numbers: dict[int, int]) -> Callable[[Any], int | None]:
-    """The painting value of an object: its number in ``numbers`` (keyed by ``id(obj)``)."""
+def _numbered(numbers: dict[int, int]) -> Callable[[AnnotationObject], int | None]:
+    """Each object's number, by identity (``None``: not numbered, not painted)."""
     return lambda obj: numbers.get(id(obj))
 
 
@@ -96,7 +97,7 @@ def demo_click_frames(seed: int, indices: Sequence[int]) -> list[ClickFrame]:
         frame = render_frame(index, frames=DRIVE_FRAMES, seed=seed)
         number = {id(obj): k + 1 for k, obj in enumerate(frame.objects)}
         height, width = frame.image.shape[:2]
-        objects = paint(frame.objects, _number_of(number), height, width)
+        objects = paint(frame.objects, _numbered(number), height, width)
         out.append(ClickFrame.from_map(frame.image, objects))
     return out
 
@@ -296,7 +297,7 @@ def train_click_net(
         logits = net.decoder(torch.cat(rows))
         loss = _loss(logits, torch.stack(targets))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         optimizer.step()
         scheduler.step()
         window_losses.append(float(loss.detach()))
@@ -391,8 +392,7 @@ def project_click_frames(project: Any, items: Sequence[Any]) -> list[ClickFrame]
         frame = item.frame
         regions = [o for o in item.objects if o.kind is ObjectKind.REGION and is_trusted(o)]
         number = {id(obj): k + 1 for k, obj in enumerate(regions)}
-        objects = paint(regions, _number_of(number), frame.height,
-                        frame.width)
+        objects = paint(regions, _numbered(number), frame.height, frame.width)
         image = read_frame(project.frame_file(frame), frame.video_frame)
         out.append(ClickFrame.from_map(image, objects))
     return out

@@ -35,7 +35,9 @@ def _center(region: NDArray[np.bool_]) -> tuple[int, int, float]:
 
 
 def _largest_component(mask: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], int]:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
     if count <= 1:
         return np.zeros_like(mask), 0
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

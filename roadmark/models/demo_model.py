@@ -8,11 +8,11 @@ frames the model has never seen.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import roadmark.assets
 from roadmark.core.annotation import FrameStatus
+from roadmark.core.jobs import ProgressReporter
 from roadmark.io.store import Project
 from roadmark.models.files import load_model
 from roadmark.models.runner import PrelabelOptions, PrelabelResult, prelabel
@@ -28,7 +28,7 @@ def demo_model_path() -> Path:
 def prelabel_demo(
     project: Project,
     *,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressReporter | None = None,
     device: str = "auto",
 ) -> PrelabelResult:
     """Pre-label the frames nobody has labeled yet (status new) with the demo model.

@@ -528,12 +528,11 @@ def rewrite_manifest(path: str | Path, manifest: ModelManifest) -> None:
                 {MANIFEST_KEY: manifest.with_weights(None).to_json(), "state_dict": state}, target
             )
         else:
-            module = _load_torchscript(path) if kind == "torchscript" else _load_exported(path)
             extra = {EXTRA_FILE: manifest.with_weights(None).to_json()}
             if kind == "torchscript":
-                torch.jit.save(module, str(target), _extra_files=extra)
+                torch.jit.save(_load_torchscript(path), str(target), _extra_files=extra)
             else:
-                torch.export.save(module, str(target), extra_files=extra)
+                torch.export.save(_load_exported(path), str(target), extra_files=extra)
         os.replace(target, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -228,8 +228,7 @@ class ModelManifest:
             raise fail("must be an object", "arch_options")
         classes = _parse_classes(data.get("classes"), fail)
         input_spec = _parse_input(data.get("input", {}), fail)
-        output = data.get("output")
-        _check_output(task, output, fail)
+        output = _check_output(task, data.get("output"), fail)
         weights = data.get("weights")
         if weights is not None and (
             not isinstance(weights, str)
@@ -376,7 +375,8 @@ def _parse_input(raw: Any, fail: Any) -> InputSpec:
     return InputSpec(values["mean"], values["std"], size, batch)  # type: ignore[arg-type]
 
 
-def _check_output(task: str, output: Any, fail: Any) -> None:
+def _check_output(task: str, output: Any, fail: Any) -> str:
+    """``output`` when it is a way to read a ``task`` model's result."""
     if not isinstance(output, str):
         raise fail("must name how to read the model's result", "output")
     if task == "promptable":
@@ -391,6 +391,7 @@ def _check_output(task: str, output: Any, fail: Any) -> None:
         raise fail(
             f"detection output must be one of {list(DETECTION_OUTPUTS)}, got {output!r}", "output"
         )
+    return output
 
 
 def parse_class_list(text: str, *, source: str = "--classes") -> list[ModelClass]:

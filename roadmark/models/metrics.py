@@ -77,7 +77,9 @@ def box_metrics(
         ``map`` (0.50:0.95), ``map50``, ``ap`` per class (``None`` for classes with no
         ground truth) and the box counts; ``map`` is ``None`` without ground-truth boxes.
     """
-    images, annotations, results = [], [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for frame, ((boxes, labels), (d_boxes, d_scores, d_labels), (h, w)) in enumerate(
         zip(truths, found, sizes, strict=True)
     ):

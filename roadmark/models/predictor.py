@@ -141,13 +141,12 @@ class Predictor:
         self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255.0
         module = placed_module(model, self.device, channels_last=self.channels_last)
         # A detector under low precision autocasts its backbone only; boxes decode in fp32.
-        self._backbone_only = (
-            self.autocast_dtype is not None and detection and hasattr(module, "backbone")
-        )
-        if self._backbone_only:
+        autocast = self.autocast_dtype
+        self._backbone_only = autocast is not None and detection and hasattr(module, "backbone")
+        if autocast is not None and self._backbone_only:
             if module is model.module:
                 module = copy.deepcopy(module)
-            module.backbone = AutocastBackbone(module.backbone, self.autocast_dtype)
+            module.backbone = AutocastBackbone(module.backbone, autocast)
         if (
             isinstance(module, torch.nn.Module)
             and self.manifest.kind != "export"  # an exported module is fixed (eval() raises)
@@ -232,17 +231,17 @@ class Predictor:
                 checks={"finite": finite},
             )
         plain = detections(self.forward(x), self.manifest.output)
-        mirrored = None
+        flipped: list[dict[str, torch.Tensor]] | None = None
         if self.flip:
-            mirrored = detections(self.forward(x.flip(-1)), self.manifest.output)
+            flipped = detections(self.forward(x.flip(-1)), self.manifest.output)
         in_h, in_w = int(x.shape[-2]), int(x.shape[-1])
         sx, sy = sizes[0][1] / in_w, sizes[0][0] / in_h
         factor = torch.tensor([sx, sy, sx, sy], device=self.device)
         boxes = [
-            self._match_flipped(p, None if mirrored is None else mirrored[i], in_w, factor)
+            self._match_flipped(p, None if flipped is None else flipped[i], in_w, factor)
             for i, p in enumerate(plain)
         ]
-        found = plain + (mirrored or [])
+        found = plain + (flipped or [])
         finite = torch.ones((), dtype=torch.bool, device=self.device)
         max_class = torch.full((), -1, dtype=torch.int64, device=self.device)
         for item in found:

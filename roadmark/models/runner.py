@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch.utils.data import DataLoader, Dataset
 
 from roadmark.analysis.uncertainty import RegionParams
@@ -198,7 +199,7 @@ class FrameDataset(Dataset[tuple[int, np.ndarray | None, str | None]]):
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
         import cv2
 
-        from roadmark.io.frames import Image, VideoReader, read_image
+        from roadmark.io.frames import VideoReader, read_image
 
         source = self.sources[index]
         try:
@@ -215,7 +216,8 @@ class FrameDataset(Dataset[tuple[int, np.ndarray | None, str | None]]):
             return index, None, str(error)
         if self.input_size is not None and image.shape[:2] != self.input_size:
             height, width = self.input_size
-            image = cast(Image, cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+            small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            image = cast(NDArray[np.uint8], small)
         return index, image, None
 
 
@@ -361,8 +363,8 @@ def _prelabel(
     )
     frames = project.frames()
     if options.frame_ids is not None:
-        wanted = set(options.frame_ids)
-        frames = [frame for frame in frames if frame.id in wanted]
+        asked = set(options.frame_ids)
+        frames = [frame for frame in frames if frame.id in asked]
     selected = len(frames)
     if not options.force:
         done = predicted_frame_ids(project, model.name, model.digest)

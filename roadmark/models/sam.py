@@ -94,8 +94,8 @@ def _transformers() -> Any:
         import transformers
     except ImportError as error:
         raise ModelError(INSTALL_HINT, field="transformers") from error
-    transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     return transformers
 
 

@@ -21,7 +21,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -193,6 +193,11 @@ class LabeledDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def fully_cached(self) -> bool:
+        """Every frame's image and target are held in memory (loading costs nothing)."""
+        return len(self._cache) == len(self.items)
+
     def _load(self, index: int) -> tuple[NDArray[np.uint8], Any]:
         item = self.items[index]
         size = model_size(item, self.input_size)
@@ -204,7 +209,10 @@ class LabeledDataset(Dataset):
                 path=str(self.paths[index][0]),
             )
         if image.shape[:2] != size:
-            image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+            image = cast(
+                NDArray[np.uint8],
+                cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA),
+            )
         if self.task == "segmentation":
             return image, target_map(item, self.classes, size)
         return image, target_boxes(item, self.classes, size)
@@ -225,7 +233,8 @@ class LabeledDataset(Dataset):
                 crop = self.crop or target.shape
                 image, target = self.augment.segmentation(image, target, crop, rng)
             else:
-                image, boxes, labels = self.augment.detection(image, *target, rng)
+                boxes, labels = target
+                image, boxes, labels = self.augment.detection(image, boxes, labels, rng)
                 target = (boxes, labels)
         tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
         if self.task == "segmentation":

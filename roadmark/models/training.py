@@ -69,7 +69,7 @@ from roadmark.models.train_options import (
     TrainResult,
     TrainUpdate,
 )
-from roadmark.models.train_setup import choose_frames, starting_manifest
+from roadmark.models.train_start import choose_frames, starting_manifest
 
 __all__ = [
     "TrainOptions",
@@ -229,7 +229,7 @@ class _Trainer:
         generator = torch.Generator().manual_seed(options.seed)
         workers = options.workers
         if workers is None:
-            cached = len(train_set._cache) == len(train_set)
+            cached = train_set.fully_cached
             workers = 0 if cached and not cuda else min(8, max(0, cpu_budget() - 1))
         # Spawned workers (a fork after OpenCV/Qt threads started can deadlock), one
         # thread each so that they do not oversubscribe the cores.
@@ -292,7 +292,7 @@ class _Trainer:
                 goals = [{k: v.to(self.device) for k, v in t.items()} for t in targets]
                 loss = sum(self.module(inputs, goals).values())
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()

@@ -157,7 +157,7 @@ def test_editor_state_and_errors(bench: Bench):
     with pytest.raises(SchemaError):
         editor.set_label(999)
     heard: list[str] = []
-    editor.subscribe(heard.append)
+    editor.changed.connect(heard.append)
     editor.set_tool("brush")
     editor.scale_brush(2)
     editor.set_label(26)

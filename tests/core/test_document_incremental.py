@@ -85,7 +85,7 @@ def test_an_update_in_place_repaints_only_its_window():
     ]
     document = FrameDocument(FrameAnnotations(FRAME, items))
     heard = []
-    document.subscribe(lambda _doc, change: heard.append(change))
+    document.changed.connect(lambda _doc, change: heard.append(change))
     document.visible_regions()
     moved = replace(items[1], geometry=shapely.box(52, 10, 72, 30))
     document.apply_updated([moved])

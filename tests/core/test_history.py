@@ -77,7 +77,7 @@ def test_commands_without_key_never_merge_and_listeners_hear_every_change():
     cell = [0]
     history = History()
     heard: list[int] = []
-    history.subscribe(lambda h: heard.append(len(h)))
+    history.changed.connect(lambda h: heard.append(len(h)))
     do(history, Counter(cell, 1))
     do(history, Counter(cell, 1))
     history.undo_done()

@@ -16,6 +16,7 @@ from roadmark.core.raster import (
     label_id_map,
     mask_to_region,
     region_mask,
+    region_mask_in_box,
     train_id_map,
 )
 from roadmark.core.schema import cityscapes_schema
@@ -72,6 +73,25 @@ def test_out_of_image_parts_are_clipped():
     labels = label_id_map([region(7, -5, -5, 3, 3), region(8, 50, 50, 60, 60)], SCHEMA, 10, 10)
     assert labels[:3, :3].tolist() == [[7] * 3] * 3
     assert (labels[3:, 3:] == 0).all()
+
+
+def test_mask_in_box_holds_the_pixels_whose_centers_are_inside():
+    rows, cols = np.mgrid[0:40, 0:64]
+    shapes = [
+        shapely.box(10.3, 3.2, 30.7, 20.1).difference(shapely.box(15.2, 8.1, 20.2, 12.3)),
+        shapely.MultiPolygon([shapely.box(0, 0, 5, 5), shapely.box(50.1, 30.2, 70.6, 44.2)]),
+        shapely.box(-5.1, -5.3, 20.2, 30.2),  # partly outside (pycocotools is exact on
+        # axis-parallel edges; slanted ones follow its own line rule)
+    ]
+    for shape in shapes:
+        mask, row0, col0 = region_mask_in_box(shape, 40, 64)
+        assert mask.flags.c_contiguous and mask.dtype == bool and mask.any()
+        full = np.zeros((40, 64), dtype=bool)
+        full[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
+        assert full.sum() == mask.sum()
+        assert np.array_equal(full, shapely.contains_xy(shape, cols + 0.5, rows + 0.5))
+    outside, _, _ = region_mask_in_box(shapely.box(70, 0, 80, 10), 40, 64)
+    assert outside.shape == (0, 0)
 
 
 def test_color_map():

@@ -33,7 +33,7 @@ def test_add_is_committed_mirrored_and_undone_by_soft_delete(project: Project):
     session = EditSession(project)
     document = session.open(first)
     changes: list[DocumentChange] = []
-    document.subscribe(lambda _doc, change: changes.append(change))
+    document.changed.connect(lambda _doc, change: changes.append(change))
     command = session.execute(AddObjects(first, [region(7, 10, 10, 30, 20)], text="Draw polygon"))
     assert isinstance(command, AddObjects)
     (uid,) = command.uids
@@ -165,7 +165,7 @@ def test_undoing_every_edit_of_a_frame_puts_its_status_back(project: Project):
     session.undo()  # one edit of the first frame is left: still in progress
     assert project.frame(first).status is FrameStatus.IN_PROGRESS
     events = []
-    session.subscribe(events.append)
+    session.committed.connect(events.append)
     session.undo()
     assert project.frame(first).status is FrameStatus.PRELABELED
     assert document.frame.status is FrameStatus.PRELABELED

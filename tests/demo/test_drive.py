@@ -89,7 +89,7 @@ def test_frame_is_an_image_with_regions_inside_it() -> None:
 
 def test_same_arguments_give_the_same_frame() -> None:
     first = render_frame(2, **SMALL, seed=5)
-    demo._world.cache_clear()  # make the world again from the seed
+    demo.make_world.cache_clear()  # make the world again from the seed
     _assert_same(first, render_frame(2, **SMALL, seed=5))
 
 
@@ -102,7 +102,7 @@ def test_another_seed_gives_another_scene() -> None:
 def test_random_access_equals_the_drive() -> None:
     drive = list(generate_drive(**SMALL, seed=3))
     assert [f.index for f in drive] == list(range(6))
-    demo._world.cache_clear()
+    demo.make_world.cache_clear()
     for index in (5, 0, 3):
         _assert_same(render_frame(index, **SMALL, seed=3), drive[index])
 

@@ -50,7 +50,7 @@ def test_a_change_still_applicable_after_the_reload_is_kept(two_people):
     anna, ben, frame_id = two_people
     session = EditSession(anna)
     events: list[SessionEvent] = []
-    session.subscribe(events.append)
+    session.committed.connect(events.append)
     document = session.open(frame_id)
     b = document.objects[1]
     theirs = ben.objects(frame_id)[1]

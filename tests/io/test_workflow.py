@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
 from roadmark.core.annotation import Box, FrameStatus
+from roadmark.core.frame_spec import FrameSpecError
 from roadmark.core.timetracking import ActiveSpan
 from roadmark.core.workflow import Action, CommentCategory, WorkflowError
 from roadmark.io import workflow as wf
@@ -207,8 +208,12 @@ def test_select_frames_spec(project_path: Path, ids: list[int]):
         frames = project.frames()
         assert [f.id for f in wf.select_frames(frames, "0-1,3,1")] == [ids[0], ids[1], ids[3]]
         assert len(wf.select_frames(frames, "all")) == 4
-        for bad, needle in (("x", "not a position"), ("3-1", "bad range"), ("9", "past the")):
-            with pytest.raises(WorkflowError, match=needle):
+        for bad, needle in (
+            ("x", "'x' is not a frame number"),
+            ("3-1", "bad range"),
+            ("9", "there is no frame 9: frames are numbered 0 to 3"),
+        ):
+            with pytest.raises(FrameSpecError, match=needle):
                 wf.select_frames(frames, bad)
 
 

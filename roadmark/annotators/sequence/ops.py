@@ -14,7 +14,7 @@ scripts apply it with :func:`~roadmark.annotators.changes.apply_changes`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,7 +44,7 @@ from roadmark.annotators.sequence.tracks import load_sequence, reinterpolate
 from roadmark.core.annotation import AnnotationObject, Frame
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import UpdateObjects, describe
-from roadmark.core.jobs import CancelToken
+from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.io.frames import Image
 from roadmark.io.store import Project
 
@@ -166,7 +166,7 @@ def plan_model_propagation(
     frames: int = 1,
     uids: Iterable[int] = (),
     cancel: CancelToken | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: ProgressReporter | None = None,
     user: str | None = None,
 ) -> ModelPropagationPlan:
     """Carry ``frame``'s objects (those in ``uids``, or all live ones when it is empty)

@@ -35,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 import cv2
 import numpy as np
@@ -99,9 +99,12 @@ class FlowField:
         return int(self.forward.shape[1])
 
 
-def _gray(image: NDArray) -> NDArray[np.uint8]:
+def _gray(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     if image.ndim == 3:
-        return cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+        return cast(
+            NDArray[np.uint8],
+            cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY),
+        )
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
@@ -109,21 +112,25 @@ def _one_way(
     a: NDArray[np.uint8], b: NDArray[np.uint8], method: FlowMethod, preset: str
 ) -> FlowArray:
     if method == "dis":
-        dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
-        return dis.calc(a, b, None)
-    return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 5, 21, 3, 7, 1.5, 0)
+        dis = cv2.DISOpticalFlow.create(_DIS_PRESETS[preset])
+        # OpenCV allocates the flow when given None; its stub does not allow None.
+        return cast(FlowArray, dis.calc(a, b, None))  # type: ignore[call-overload]
+    return cast(FlowArray, cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 5, 21, 3, 7, 1.5, 0))
 
 
 def _sample(field: FlowArray, flow: FlowArray) -> FlowArray:
     """``field`` read at each pixel displaced by ``flow`` (bilinear, edges replicated)."""
     h, w = flow.shape[:2]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(
-        field,
-        xs + flow[..., 0],
-        ys + flow[..., 1],
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
+    return cast(
+        FlowArray,
+        cv2.remap(
+            field,
+            xs + flow[..., 0],
+            ys + flow[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        ),
     )
 
 
@@ -142,8 +149,8 @@ def _inconsistent(
 
 
 def estimate_flow(
-    first: NDArray,
-    second: NDArray,
+    first: NDArray[np.uint8],
+    second: NDArray[np.uint8],
     *,
     method: FlowMethod = "dis",
     preset: str = "medium",
@@ -181,8 +188,8 @@ def estimate_flow(
     height, width = a.shape
     if scale < 1:
         size = (max(8, round(width * scale)), max(8, round(height * scale)))
-        a = cv2.resize(a, size, interpolation=cv2.INTER_AREA)
-        b = cv2.resize(b, size, interpolation=cv2.INTER_AREA)
+        a = cast(NDArray[np.uint8], cv2.resize(a, size, interpolation=cv2.INTER_AREA))
+        b = cast(NDArray[np.uint8], cv2.resize(b, size, interpolation=cv2.INTER_AREA))
     forward = _one_way(a, b, method, preset)
     backward = _one_way(b, a, method, preset)
     if scale < 1:
@@ -272,7 +279,7 @@ def _fit_affine(
     )
     if matrix is None or inliers is None:
         return None, 0.0, dst - src
-    return matrix, float(inliers.mean()), dst - src
+    return cast(NDArray[np.float64], matrix), float(inliers.mean()), dst - src
 
 
 def _transform(geometry: Region, matrix: NDArray[np.float64]) -> Region:
@@ -439,7 +446,7 @@ def _boundary_distance(objects: Sequence[AnnotationObject], height: int, width: 
             corner0 = (round(b.x0), round(b.y0))
             corner1 = (round(b.x1) - 1, round(b.y1) - 1)
             cv2.rectangle(edges, corner0, corner1, 1, 1)
-    return cv2.distanceTransform((edges == 0).astype(np.uint8), cv2.DIST_L2, 3)
+    return cast(FlowArray, cv2.distanceTransform((edges == 0).astype(np.uint8), cv2.DIST_L2, 3))
 
 
 def risky_pixels(flow: FlowField, objects: Sequence[AnnotationObject]) -> NDArray[np.bool_]:
@@ -470,7 +477,7 @@ def _unreliable_areas(
     for k, (mask, row0, col0) in enumerate(footprints):
         owner[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]][mask] = k
     bad = (risky & (owner >= 0)).astype(np.uint8)
-    bad = cv2.morphologyEx(bad, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    bad = cast(NDArray[np.uint8], cv2.morphologyEx(bad, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bad, connectivity=8)
     areas: list[UnreliableArea] = []
     for k in range(1, count):

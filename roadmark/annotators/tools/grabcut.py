@@ -81,9 +81,11 @@ def _keep_part(fg: NDArray[np.bool_], seeds: NDArray[np.bool_] | None) -> NDArra
         keep = np.unique(labels[seeds & fg])
         keep = keep[keep > 0]
         if keep.size:
-            return np.isin(labels, keep)
+            kept: NDArray[np.bool_] = np.isin(labels, keep)
+            return kept
     largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == largest
+    part: NDArray[np.bool_] = labels == largest
+    return part
 
 
 def _fill_holes(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -166,7 +168,8 @@ def grabcut(
             "background scribbles",
             field="rect",
         )
-    cv2.grabCut(crop, labels, None, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_MASK)
+    whole = (0, 0, crop.shape[1], crop.shape[0])  # not read when starting from the mask
+    cv2.grabCut(crop, labels, whole, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_MASK)
     segmented = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     segmented = _keep_part(segmented, seeds)
     if fill_holes:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry import LineString
@@ -62,7 +63,7 @@ class GrabCutRequest:
     simplify_tolerance: float = DEFAULT_TOLERANCE
 
 
-def segment(request: GrabCutRequest, image: NDArray) -> Region:
+def segment(request: GrabCutRequest, image: NDArray[np.uint8]) -> Region:
     """Run GrabCut for a request on the frame's pixels (call it in a worker).
 
     Raises:

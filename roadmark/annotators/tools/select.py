@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import shapely
 
 from roadmark.annotators import geometry as geo
-from roadmark.annotators.tools.base import Button, Pointer, Preview, Tool
+from roadmark.annotators.tools.base import Button, Pointer, Preview, Tool, ToolContext
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
 from roadmark.core.document import FrameDocument
 from roadmark.core.edits import UpdateObjects, describe
@@ -104,7 +104,7 @@ class SelectTool(Tool):
     title = "Select and edit"
     selects_result = False
 
-    def __init__(self, context) -> None:
+    def __init__(self, context: ToolContext) -> None:
         super().__init__(context)
         self._gesture: _Move | _Vertex | _Resize | _Marquee | None = None
         self._press: tuple[float, float] = (0.0, 0.0)
@@ -253,17 +253,17 @@ class SelectTool(Tool):
             ):
                 return None
             try:
-                region = geo.finish(gesture.geometry)  # type: ignore[arg-type]
+                region = geo.finish(gesture.geometry)
             except GeometryError:
                 return None
-            after = self.context.edited(gesture.original, geometry=region)
+            edited = self.context.edited(gesture.original, geometry=region)
             text = "Insert vertex" if gesture.inserted else "Move vertex"
-            return UpdateObjects(frame_id, [gesture.original], [after], text=text)
+            return UpdateObjects(frame_id, [gesture.original], [edited], text=text)
         if isinstance(gesture, _Resize):
             if gesture.box == gesture.original.geometry:
                 return None
-            after = self.context.edited(gesture.original, geometry=gesture.box)
-            return UpdateObjects(frame_id, [gesture.original], [after], text="Resize box")
+            resized = self.context.edited(gesture.original, geometry=gesture.box)
+            return UpdateObjects(frame_id, [gesture.original], [resized], text="Resize box")
         if not self._dragging:
             return None  # a click: the press chose the selection
         rect = Box.from_corners(*gesture.start, *gesture.end)
@@ -328,7 +328,7 @@ class SelectTool(Tool):
             )
         if isinstance(gesture, _Vertex):
             return Preview(
-                shapes=(gesture.geometry,),  # type: ignore[arg-type]
+                shapes=(gesture.geometry,),
                 label_id=gesture.original.label_id,
                 edited_uids=(gesture.original.uid,) if gesture.original.uid else (),
             )

@@ -152,7 +152,8 @@ class SmartTool(Tool):
     def current_mask(self) -> NDArray[np.bool_] | None:
         if self._result is None or len(self._result.masks) == 0:
             return None
-        return self._result.masks[self._index]
+        mask: NDArray[np.bool_] = self._result.masks[self._index]
+        return mask
 
     def current_region(self) -> Region | None:
         """The shown candidate as a region (what Return would store)."""

@@ -44,8 +44,8 @@ class PaintBehindCue:
         self._hold: tuple[float, bool, int] | None = None  # start, state before, presses
         self._last_command: object = None
         self.canvas.add_hold_key(window.actions["tool.paint_behind"], self.key_down, self.key_up)
-        self.editor.subscribe(self._on_editor)
-        window.session.history.subscribe(self._on_history)
+        self.editor.changed.connect(self._on_editor)
+        window.session.history.changed.connect(self._on_history)
         self._on_editor("settings")
 
     @property

@@ -156,9 +156,9 @@ class FrameCanvas(QGraphicsView):
         were rendered beforehand (see :mod:`roadmark.app.canvas.prefetch`).
         """
         if self.document is not None:
-            self.document.unsubscribe(self._on_change)
+            self.document.changed.disconnect(self._on_change)
         self.document = document
-        document.subscribe(self._on_change)
+        document.changed.connect(self._on_change)
         height, width = image.shape[:2]
         self.image_layer.set_image(image, argb)
         self.overlay.set_document(document, overlay)

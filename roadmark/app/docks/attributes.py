@@ -56,7 +56,7 @@ class AttributesDock(QDockWidget):
         self.setWidget(scroll)
         self.message = QLabel()
         self._pending = False
-        editor.subscribe(self._on_editor)
+        editor.changed.connect(self._on_editor)
         self.rebuild()
 
     # -- observing -------------------------------------------------------------------------
@@ -65,10 +65,10 @@ class AttributesDock(QDockWidget):
         if what != "document":
             return
         if self._document is not None:
-            self._document.unsubscribe(self._on_document)
+            self._document.changed.disconnect(self._on_document)
         self._document = self.editor.document
         if self._document is not None:
-            self._document.subscribe(self._on_document)
+            self._document.changed.connect(self._on_document)
         self.rebuild()
 
     def _on_document(self, document: FrameDocument, change: DocumentChange) -> None:

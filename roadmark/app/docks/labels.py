@@ -168,7 +168,7 @@ class LabelsDock(QDockWidget):
         layout.addLayout(buttons)
         self.setWidget(body)
         self._document: FrameDocument | None = None
-        editor.subscribe(self._on_editor)
+        editor.changed.connect(self._on_editor)
 
     def show_current(self) -> None:
         """Scroll the list to the current label (the one new objects get)."""
@@ -201,11 +201,11 @@ class LabelsDock(QDockWidget):
             self.show_current()
         if what == "document":
             if self._document is not None:
-                self._document.unsubscribe(self._on_document)
+                self._document.changed.disconnect(self._on_document)
             self._document = self.editor.document
             self.model.recount(self._document)
             if self._document is not None:
-                self._document.subscribe(self._on_document)
+                self._document.changed.connect(self._on_document)
 
     def _on_document(self, document: FrameDocument, change: DocumentChange) -> None:
         if document is self.editor.document and (change.objects or change.order):

@@ -317,7 +317,7 @@ class ObjectsDock(QDockWidget):
         self.setWidget(body)
         self._syncing = False
         self._document: FrameDocument | None = None
-        editor.subscribe(self._on_editor)
+        editor.changed.connect(self._on_editor)
 
     def _on_kind_filter(self, *_args: object) -> None:
         self.model.kind_filter = self.kind_filter.currentData()
@@ -327,10 +327,10 @@ class ObjectsDock(QDockWidget):
     def _on_editor(self, what: EditorChange) -> None:
         if what == "document":
             if self._document is not None:
-                self._document.unsubscribe(self._on_document)
+                self._document.changed.disconnect(self._on_document)
             self._document = self.editor.document
             if self._document is not None:
-                self._document.subscribe(self._on_document)
+                self._document.changed.connect(self._on_document)
             self.model.set_document(self._document)
             self._after_reload()
         elif what == "visibility":

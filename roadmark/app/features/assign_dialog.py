@@ -25,39 +25,12 @@ from PySide6.QtWidgets import (
 
 from roadmark.core.annotation import Frame
 from roadmark.core.errors import RoadmarkError
+from roadmark.core.frame_spec import parse_frame_spec
 from roadmark.io import workflow as wf
 from roadmark.io.store import Project
 
 KEEP = "(keep)"
 NOBODY = "(nobody)"
-
-
-def zero_based(spec: str, count: int) -> str:
-    """A frame list numbered from 1 (``"1-10,12"``) as the 0-based positions
-    :func:`roadmark.io.workflow.select_frames` takes.
-
-    Raises:
-        RoadmarkError: A part that is not a number or range, or a frame that does not exist.
-    """
-    text = spec.strip()
-    if text.lower() == "all":
-        return "all"
-    parts = []
-    for part in text.split(","):
-        try:
-            ends = [int(v) for v in part.split("-", 1)]
-        except ValueError:
-            raise RoadmarkError(
-                f"'{part.strip()}' is not a frame number or range (write e.g. 1-10,12 or all)",
-                field="frames",
-            ) from None
-        for n in ends:
-            if not 1 <= n <= count:
-                raise RoadmarkError(
-                    f"there is no frame {n}: frames are numbered 1 to {count}", field="frames"
-                )
-        parts.append("-".join(str(n - 1) for n in ends))
-    return ",".join(parts)
 
 
 def _person_box(names: Sequence[str]) -> QComboBox:
@@ -129,7 +102,10 @@ class AssignDialog(QDialog):
         """Assign as the form says; on a refusal show why and change nothing."""
         annotator, reviewer = self._choice(self.annotator), self._choice(self.reviewer)
         try:
-            chosen = wf.select_frames(self.frames, zero_based(self.spec.text(), len(self.frames)))
+            positions = parse_frame_spec(
+                self.spec.text(), len(self.frames), first=1, field="frames", empty_is_all=False
+            )
+            chosen = [self.frames[p] for p in positions]
             if annotator is wf.UNCHANGED and reviewer is wf.UNCHANGED:
                 raise RoadmarkError("choose an annotator or a reviewer", field="assign")
             wf.assign(

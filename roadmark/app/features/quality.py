@@ -160,8 +160,8 @@ class QualityTools(QObject):
         self.dock.comment_chosen.connect(self.choose_comment)
         window.add_dock(self.dock, Qt.DockWidgetArea.RightDockWidgetArea)
 
-        self.editor.subscribe(self._on_editor)
-        window.session.subscribe(self._on_session)
+        self.editor.changed.connect(self._on_editor)
+        window.session.committed.connect(self._on_session)
         window.state.assignmentChanged.connect(self.refresh)
         window.state.statusesChanged.connect(self._on_statuses)
         window.canvas.viewport().installEventFilter(self)

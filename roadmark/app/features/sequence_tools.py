@@ -172,8 +172,8 @@ class SequenceTools(QObject):
         self.grabcut_busy.setVisible(False)
         window.statusBar().addPermanentWidget(self.grabcut_busy)
 
-        self.editor.subscribe(self._on_editor)
-        window.session.subscribe(self._on_session)
+        self.editor.changed.connect(self._on_editor)
+        window.session.committed.connect(self._on_session)
         window.on_close(self.close)
 
     # -- plumbing --------------------------------------------------------------------------

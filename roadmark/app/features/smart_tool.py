@@ -179,7 +179,7 @@ class SmartFeature(QObject):
         keys = ", ".join(k.toString() for k in action.shortcuts())
         action.setToolTip(f"Smart: click to mask ({keys})")
         window.add_tool_action(action)
-        self.editor.subscribe(self._on_editor)
+        self.editor.changed.connect(self._on_editor)
         window.on_close(self.close)
 
     # -- the model thread ------------------------------------------------------------------

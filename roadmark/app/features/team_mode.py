@@ -76,7 +76,7 @@ class TeamMode:
             return
         window.statusBar().addPermanentWidget(self.banner, 1)
         window.state.currentFrameChanged.connect(lambda _frame_id: self.frame_shown())
-        window.session.subscribe(self._on_session)
+        window.session.committed.connect(self._on_session)
         next_action = window.actions["frame.next_unlabeled"]
         next_action.triggered.disconnect()
         next_action.setText("Next frame for me (claim)")

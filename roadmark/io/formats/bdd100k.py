@@ -433,7 +433,7 @@ def _outline(vertices: Any, types: Any, where: str, field: str) -> list[tuple[fl
         raise FormatError(
             "must be a list of at least 2 [x, y] points", path=where, field=f"{field}.vertices"
         )
-    points = []
+    points: list[tuple[float, float]] = []
     for index, point in enumerate(vertices):
         if not isinstance(point, list) or len(point) != 2:
             raise FormatError(
@@ -441,8 +441,9 @@ def _outline(vertices: Any, types: Any, where: str, field: str) -> list[tuple[fl
                 path=where,
                 field=f"{field}.vertices",
             )
+        at = f"{field}.vertices[{index}]"
         points.append(
-            tuple(number(v, where=where, field=f"{field}.vertices[{index}]") for v in point)
+            (number(point[0], where=where, field=at), number(point[1], where=where, field=at))
         )
     if types is None:
         types = "L" * len(points)
@@ -458,7 +459,8 @@ def _outline(vertices: Any, types: Any, where: str, field: str) -> list[tuple[fl
     while index < count:
         if index + 2 < count and types[index + 1] == "C" and types[index + 2] == "C":
             curve = [points[(index + k) % count] for k in range(4)]  # closes on the first
-            out += [_bezier(*curve, step / BEZIER_STEPS) for step in range(BEZIER_STEPS)]
+            p0, p1, p2, p3 = curve
+            out += [_bezier(p0, p1, p2, p3, step / BEZIER_STEPS) for step in range(BEZIER_STEPS)]
             index += 3
         else:
             out.append(points[index])
@@ -466,7 +468,13 @@ def _outline(vertices: Any, types: Any, where: str, field: str) -> list[tuple[fl
     return out
 
 
-def _bezier(p0, p1, p2, p3, t: float) -> tuple[float, float]:
+def _bezier(
+    p0: tuple[float, float],
+    p1: tuple[float, float],
+    p2: tuple[float, float],
+    p3: tuple[float, float],
+    t: float,
+) -> tuple[float, float]:
     u = 1 - t
     a, b, c, d = u**3, 3 * u * u * t, 3 * u * t * t, t**3
     return (
@@ -508,7 +516,6 @@ def _rle_region(
         return None, shape
     window = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # traced from its box
     return mask_to_region(window, offset=(float(cols[0]), float(rows[0]))), shape
-
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -306,7 +306,7 @@ def _join(
         ring = rings[k]
         first = ring.index(begin)
         sequence = ring[first:] + ring[:first] + ([begin] if k else [])
-        pending = {}
+        pending: dict[Point2, list[tuple[int, Point2]]] = {}
         for anchor, child, start in children.get(k, []):
             pending.setdefault(anchor, []).append((child, start))
         for point in sequence:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -53,7 +53,6 @@ def read_list(data: dict, key: str, where: str) -> list:
     if not isinstance(value, list):
         raise FormatError(f"must be a list, got {type(value).__name__}", path=where, field=key)
     return value
-
 
 
 def read_categories(items: list, where: str) -> dict[int, str]:
@@ -162,7 +161,7 @@ def _read_png(path: Path, size: tuple[int, int], where: str, field: str) -> NDAr
             f"is {array.shape[1]}x{array.shape[0]} but the image is {width}x{height}",
             path=str(path),
         )
-    return rgb_to_id(cv2.cvtColor(array[:, :, :3], cv2.COLOR_BGR2RGB))
+    return rgb_to_id(cast(NDArray[np.uint8], cv2.cvtColor(array[:, :, :3], cv2.COLOR_BGR2RGB)))
 
 
 def _read_annotation(

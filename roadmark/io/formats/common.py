@@ -37,7 +37,6 @@ from roadmark.io.formats.errors import FormatError, UnknownLabelsError
 from roadmark.io.text_checks import first_invalid_text
 
 EXTRAS_KEY = "roadmark"
-_SPEC_PART = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
 
 
 # -- progress, cancellation, warnings -------------------------------------------------------
@@ -302,41 +301,6 @@ class ExportContext:
     stats: dict[str, Any] = field(default_factory=dict)
     prediction: Callable[[int], Any] = field(default=lambda _frame_id: None)
     link_images: bool = False
-
-
-# -- --frames SPEC ---------------------------------------------------------------------------
-
-
-def parse_frame_spec(spec: str | None, count: int) -> list[int]:
-    """Frame positions (0-based, project order) selected by ``spec``, such as ``"0-9,15"``.
-
-    ``None`` or an empty spec selects every frame. Ranges include both ends; positions are
-    returned sorted without repeats.
-
-    Raises:
-        FormatError: A part is not ``N`` or ``A-B``, a range is reversed, or a position is
-            outside the project.
-    """
-    if spec is None or not spec.strip():
-        return list(range(count))
-    chosen: set[int] = set()
-    for part in spec.split(","):
-        match = _SPEC_PART.match(part)
-        if not match:
-            raise FormatError(
-                f"expected N or A-B (like 0-9,15), got {part.strip()!r}", field="--frames"
-            )
-        first = int(match[1])
-        last = int(match[2]) if match[2] is not None else first
-        if last < first:
-            raise FormatError(f"range {part.strip()!r} is reversed", field="--frames")
-        if last >= count:
-            raise FormatError(
-                f"position {last} is outside the project ({count} frames, 0..{count - 1})",
-                field="--frames",
-            )
-        chosen.update(range(first, last + 1))
-    return sorted(chosen)
 
 
 # -- files -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from roadmark.core.annotation import utc_now
+from roadmark.core.frame_spec import parse_frame_spec
 from roadmark.io.formats import Capability, get_format, targets
 from roadmark.io.formats import sources as import_sources
 from roadmark.io.formats.common import (
@@ -35,7 +36,6 @@ from roadmark.io.formats.common import (
     WarningLog,
     checked_attributes,
     common_root,
-    parse_frame_spec,
 )
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.frames import VideoReader, scan

@@ -313,7 +313,8 @@ def _with_sidecar(
         if "line" in entry:
             line = integer(entry["line"], where=where, field=f"{field}.line", minimum=0)
             if line >= len(lines) or line in used:
-                return _disagrees(context, where, f"{field}.line")
+                _disagrees(context, where, f"{field}.line")
+                return None
             used.append(line)
             obj = boxes[line]
             original: Any = lines[line].tokens
@@ -327,11 +328,13 @@ def _with_sidecar(
             objects.append(apply_extras(obj, extras, where=where, field=f"{field}.{EXTRAS_KEY}"))
             originals.append(original)
     if len(used) != len(lines):
-        return _disagrees(context, where, "objects")
+        _disagrees(context, where, "objects")
+        return None
     if painted or values is not None:
         height, width = values.shape if values is not None else (0, 0)
         if values is None or not np.array_equal(paint_values(painted, height, width), values):
-            return _disagrees(context, where, "objects")
+            _disagrees(context, where, "objects")
+            return None
     return objects, originals
 
 
@@ -360,7 +363,6 @@ def _disagrees(context: ImportContext, where: str, field: str) -> None:
         path=where,
         field=field,
     )
-    return None
 
 
 # -- writing -----------------------------------------------------------------------------------

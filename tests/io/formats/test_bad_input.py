@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from roadmark.core.frame_spec import FrameSpecError
 from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.io.formats.common import Job
 from roadmark.io.formats.errors import FormatError
@@ -324,6 +325,6 @@ def test_a_failed_or_cancelled_export_leaves_nothing(rich_project: Project, tmp_
         export_dataset(rich_project, "coco", out / "a.txt")
     with pytest.raises(FormatError, match="does not exist"):
         export_dataset(rich_project, "cityscapes", out / "missing" / "cs")
-    with pytest.raises(FormatError, match="outside the project"):
+    with pytest.raises(FrameSpecError, match="there is no frame 5"):
         export_dataset(rich_project, "cityscapes", out / "cs", frames="0-5")
     assert sorted(p.name for p in out.iterdir()) == ["a.json"]

@@ -1,6 +1,6 @@
-"""What a training run starts from: the model's manifest and weights (random or a model
-file's), and the frames it trains and validates on. :func:`roadmark.models.training.train`
-calls these before its first step."""
+"""What a training run starts from: the model (manifest and starting weights) and the
+frames to train and validate on. :func:`roadmark.models.training.train` runs it.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ DEFAULT_ARCH = {
     "segmentation": "lraspp_mobilenet_v3_large",
     "detection": "fasterrcnn_mobilenet_v3_large_fpn",
 }
-
 
 def starting_manifest(
     project: Project, options: TrainOptions, name: str
@@ -79,11 +78,12 @@ def starting_manifest(
 def choose_frames(
     project: Project, options: TrainOptions
 ) -> tuple[list[LabeledFrame], list[LabeledFrame]]:
-    """The labeled frames to train on and to validate on: the options' frame ids, or a
-    split of every labeled frame.
+    """The frames to train on and the held-out frames to validate on: those the options
+    name, else the project's labeled frames split by ``val_fraction``.
 
     Raises:
-        TrainingError: No labeled frames, or ids that are not labeled frames.
+        TrainingError: No labeled frames, a named frame that is not labeled, or nothing
+            left to train on.
     """
     frames = labeled_frames(project)
     if not frames:
