@@ -267,6 +267,16 @@ class Project:
         with self._versions_lock:
             return self._versions.get(uid)
 
+    def known_versions(self) -> dict[int, int]:
+        """Every object version this project has read or written (a copy)."""
+        with self._versions_lock:
+            return dict(self._versions)
+
+    def adopt_versions(self, versions: dict[int, int]) -> None:
+        """Take the versions another :class:`Project` of the same database read (a worker's),
+        so that applying what it planned is refused for an object changed since it read it."""
+        self._remember_versions(dict(versions))
+
     def _remember_versions(self, versions: dict[int, int]) -> None:
         pending: dict[int, int] | None = getattr(self._local, "versions", None)
         if pending is not None:  # inside a transaction: known once it commits

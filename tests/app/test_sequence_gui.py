@@ -91,6 +91,33 @@ def test_propagate_to_next_frame_then_undo_and_redo(qtbot, moving_project: Path)
     window.close()
 
 
+
+def test_a_plan_is_made_on_the_job_s_own_project_and_its_versions_are_adopted(
+    qtbot, moving_project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The worker reads through its own Project (never the window's, which belongs to the
+    GUI thread); the window's project then knows the versions the plan was made from."""
+    from roadmark.app.features import sequence_tools
+
+    seen: list[Project] = []
+    real = sequence_tools.plan_propagation
+
+    def spy(project: Project, *args, **kwargs):
+        seen.append(project)
+        return real(project, *args, **kwargs)
+
+    monkeypatch.setattr(sequence_tools, "plan_propagation", spy)
+    window = _open(qtbot, moving_project)
+    first = window.frames.frame(0).id
+    road = next(o for o in window.project.objects(first).live() if o.label_id == ROAD)
+    window.actions["sequence.propagate"].trigger()
+    _idle(qtbot, window)
+    assert len(seen) == 1 and seen[0] is not window.project
+    assert seen[0].location == window.project.location
+    assert window.project.known_version(road.uid) == 1
+    assert len(_live(window, 1)) == 2
+    window.close()
+
 @pytest.fixture
 def five_frames(tmp_path: Path) -> Path:
     folder = tmp_path / "seq"

@@ -58,6 +58,25 @@ def test_a_stale_edit_is_refused_and_nothing_is_lost(team_project):
         assert anna.objects(ids[0])[0].label_id == 26
 
 
+
+def test_versions_a_worker_read_are_adopted_so_its_plan_goes_stale(team_project):
+    """A GUI job plans on its own Project; the window's Project adopts what it read."""
+    location, ids = team_project
+    with (
+        Project.open(location, user="anna") as window,
+        Project.open(location, user="anna") as worker,
+        Project.open(location, user="ben") as ben,
+    ):
+        (obj,) = ben.add_objects(ids[1], [region(7, 0, 0, 10, 10)])
+        planned = worker.objects(ids[1])[0]  # the worker reads version 1
+        assert window.known_version(obj.uid) is None
+        window.adopt_versions(worker.known_versions())
+        assert window.known_version(obj.uid) == 1
+        ben.update_objects([dataclasses.replace(obj, label_id=8)])  # version 2
+        with pytest.raises(StaleEditError, match="changed by ben"):
+            window.update_objects([dataclasses.replace(planned, label_id=11)])
+        assert window.objects(ids[1])[0].label_id == 8
+
 def test_a_refused_edit_in_a_transaction_writes_nothing(team_project):
     location, ids = team_project
     with Project.open(location, user="anna") as anna, Project.open(location, user="ben") as ben:

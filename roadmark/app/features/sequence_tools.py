@@ -124,8 +124,8 @@ class SequenceTools(QObject):
         self.window = window
         self.project = window.project
         self.editor = window.editor
-        self.jobs = JobRunner(window, dialogs=dialogs)
-        self.reader = JobRunner(window, dialogs=False)
+        self.jobs = JobRunner(window, window.project, dialogs=dialogs)
+        self.reader = JobRunner(window, window.project, dialogs=False)
         self.segmenter = JobRunner(window, dialogs=False)
         self.last_plan: PropagationPlan | ModelPropagationPlan | None = None
         self.tracking = VideoTracking()
@@ -192,6 +192,22 @@ class SequenceTools(QObject):
         if not started:
             self._say("Another operation is still running.")
         return started
+
+    def _run_plan(
+        self, title: str, work: Callable[[JobContext], Any], done: Callable[[Any], object]
+    ) -> bool:
+        """Run a job that plans changes from the job's own project; the window's project
+        adopts the object versions it read, so a plan made from objects someone changed
+        since is refused when applied (team projects)."""
+
+        def planned(job: JobContext) -> tuple[Any, dict[int, int]]:
+            return work(job), job.project.known_versions()
+
+        def adopt(result: tuple[Any, dict[int, int]]) -> object:
+            self.project.adopt_versions(result[1])
+            return done(result[0])
+
+        return self._run(title, planned, adopt)
 
     def _guarded_done(self, done: Callable[[Any], object]) -> Callable[[Any], None]:
         def run(result: Any) -> None:
@@ -301,18 +317,18 @@ class SequenceTools(QObject):
         frame = self._frame()
         if frame is None:
             return False
-        project, loader = self.project, self.window.loader
+        loader = self.window.loader
         model, document = self.window.state.promptable_model, self.editor.document
         selection = document.selection if document is not None else ()
 
         def work(job: JobContext) -> PropagationPlan | ModelPropagationPlan:
-            plan = self.tracking.plan(project, loader, frame, model, selection, job)
+            plan = self.tracking.plan(job.project, loader, frame, model, selection, job)
             if plan is not None:
                 return plan
             job.report(0, 1, "optical flow")
-            return plan_propagation(project, loader, frame)
+            return plan_propagation(job.project, loader, frame)
 
-        return self._run(f"Propagating {frame.name}", work, self._propagated)
+        return self._run_plan(f"Propagating {frame.name}", work, self._propagated)
 
     def _propagated(self, plan: PropagationPlan | ModelPropagationPlan) -> None:
         self.last_plan = plan
@@ -392,14 +408,14 @@ class SequenceTools(QObject):
         sequence = self._sequence()
         if sequence is None:
             return
-        project, user = self.project, self.editor.context.user
+        user = self.editor.context.user
         ids = sorted(set(track_ids))
 
-        def work(_job: JobContext) -> list[ObjectChange]:
-            return plan_interpolation(project, sequence, ids, user=user)
+        def work(job: JobContext) -> list[ObjectChange]:
+            return plan_interpolation(job.project, sequence, ids, user=user)
 
         label = ", ".join(str(i) for i in ids)
-        self._run(
+        self._run_plan(
             "Interpolating",
             work,
             lambda changes: self.apply(changes, f"Interpolate track {label}"),
@@ -409,12 +425,11 @@ class SequenceTools(QObject):
         sequence = self._sequence()
         if sequence is None:
             return
-        project = self.project
 
-        def work(_job: JobContext) -> Any:
-            return plan(load_sequence(project, sequence))
+        def work(job: JobContext) -> Any:
+            return plan(load_sequence(job.project, sequence))
 
-        self._run(title, work, lambda changes: self.apply(changes, title))
+        self._run_plan(title, work, lambda changes: self.apply(changes, title))
 
     def split_track(self, track_id: int) -> None:
         frame = self._frame()
@@ -462,10 +477,9 @@ class SequenceTools(QObject):
         if self.reader.busy:
             self._tracks_stale = True
             return
-        project = self.project
 
-        def work(_job: JobContext) -> Any:
-            return summarize_tracks(load_sequence(project, frame.sequence))
+        def work(job: JobContext) -> Any:
+            return summarize_tracks(load_sequence(job.project, frame.sequence))
 
         def done(summaries: Any) -> None:
             current = self._frame()
