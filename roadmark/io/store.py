@@ -416,6 +416,13 @@ class Project:
         with self.reading() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.frames)).scalar() or 0)
 
+    def stored_object_count(self, frame_id: int) -> int:
+        """How many object rows a frame has, soft-deleted ones included (what reading its
+        objects costs), counted without reading them."""
+        query = sa.select(sa.func.count()).where(t.objects.c.frame_id == frame_id)
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def set_frame_status(self, frame_id: int, status: FrameStatus) -> None:
         with self.transaction() as conn:
             conn.execute(

@@ -163,6 +163,24 @@ class FrameCanvas(QGraphicsView):
         self.image_layer.set_image(image, argb)
         self.overlay.set_document(document, overlay)
         self.outline_layer.set_document(document, width, height)
+        self._set_size(width, height)
+        self.edit_layer.setVisible(True)
+
+    def show_image(self, image: np.ndarray, *, argb: np.ndarray | None = None) -> None:
+        """Display a frame's pixels alone while its regions are still being read: no
+        overlay, no outlines, no handles, and the pointer edits nothing until
+        :meth:`show_document` brings the document."""
+        if self.document is not None:
+            self.document.changed.disconnect(self._on_change)
+        self.document = None
+        height, width = image.shape[:2]
+        self.image_layer.set_image(image, argb)
+        self.overlay.set_document(None)
+        self.outline_layer.set_document(None, width, height)
+        self.edit_layer.setVisible(False)  # the editor still holds the frame left
+        self._set_size(width, height)
+
+    def _set_size(self, width: int, height: int) -> None:
         self.edit_layer.set_size(width, height)
         self.scene().setSceneRect(QRectF(0, 0, width, height))
         self._preview_rect = None
