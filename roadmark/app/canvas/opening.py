@@ -46,6 +46,7 @@ class FrameOpener(QObject):
         progressive_from: Frames with at least this many stored objects (soft-deleted
             ones included) are opened progressively unless prepared already.
         pending: The frame shown as an image while its document is read, if any.
+        reading: The last read started (done or not).
     """
 
     _arrived = Signal(int, object)
@@ -70,6 +71,7 @@ class FrameOpener(QObject):
         self.progressive_from = PROGRESSIVE_OBJECTS
         self.pending: Frame | None = None
         self.pending_row: int | None = None
+        self.reading: Future[PreparedFrame] | None = None
         self._serial = 0
         self._arrived.connect(self._on_arrived, Qt.ConnectionType.QueuedConnection)
 
@@ -79,14 +81,16 @@ class FrameOpener(QObject):
             return False
         return self.project.stored_object_count(frame.id) >= self.progressive_from
 
-    def wait_for(self, frame: Frame, row: int) -> None:
+    def wait_for(self, frame: Frame, row: int) -> Future[PreparedFrame]:
         """Read ``frame`` (at filmstrip ``row``) in the background; ``show`` gets it unless
-        another frame is asked for (or :meth:`forget` is called) first."""
+        another frame is asked for (or :meth:`forget` is called) first. Returns the read."""
         self._serial += 1
         serial = self._serial
         self.pending, self.pending_row = frame, row
         future = self.preparer.take_later(frame.id, sorted(self.editor.hidden_labels))
         future.add_done_callback(lambda done: emit(self._arrived, serial, done))
+        self.reading = future
+        return future
 
     def forget(self) -> None:
         """Stop waiting: a frame arriving now is dropped."""
