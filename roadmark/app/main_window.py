@@ -591,6 +591,7 @@ class MainWindow(ProjectWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.run_closing()
         self._prefetch_timer.stop()
+        self.opener.forget()  # a frame still being read is not shown
         self.editor.tool.cancel()
         self.preparer.close()
         self.thumbnails.close()

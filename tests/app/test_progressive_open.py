@@ -81,9 +81,7 @@ def test_going_back_before_the_regions_arrive_drops_the_late_read(qtbot, small_p
     window.close()
 
 
-def test_stepping_while_a_frame_is_read_counts_from_the_frame_asked_for(
-    qtbot, small_project: Path
-):
+def test_stepping_while_a_frame_is_read_counts_from_the_frame_asked_for(qtbot, small_project: Path):
     window = open_window(qtbot, small_project, 1)
     window.select_row(0)
     window.step(1)  # from row 0, the frame asked for, not row 1 still in the editor
