@@ -49,6 +49,7 @@ import shapely
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
+from roadmark.app.jobs import JobRunner
 from roadmark.app.main_window import MainWindow
 from roadmark.app.run import application
 from roadmark.core.annotation import AnnotationObject, Provenance
@@ -250,10 +251,25 @@ def brush_strokes(window: MainWindow, repeats: int) -> Clock:
 def wait_for_overlay(window: MainWindow) -> None:
     """Process events until a frame opened progressively shows its regions."""
     app = application()
+    reading = window.opener.reading
+    if window.opener.pending is not None and reading is not None:
+        reading.exception()  # wait as an idle event loop does, without taking the GIL
     while window.opener.pending is not None:
         app.processEvents()
-        time.sleep(0.001)
     repaint(window)
+
+
+def settle(window: MainWindow) -> None:
+    """Wait until the window's background jobs (the tracks dock reads the open sequence's
+    objects after a frame opens) are done, so that they do not share the timed work's CPU."""
+    app = application()
+    wait_for_overlay(window)
+    runners = window.findChildren(JobRunner)
+    deadline = time.perf_counter() + 120
+    while any(runner.busy for runner in runners) and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.005)
+    app.processEvents()
 
 
 def frame_switches(window: MainWindow, repeats: int, *, wait: bool) -> tuple[Clock, list[float]]:
@@ -280,6 +296,7 @@ def frame_switches(window: MainWindow, repeats: int, *, wait: bool) -> tuple[Clo
 STARTUP_CHILD = """
 import sys, time, json
 from roadmark.app.run import application
+from roadmark.app.jobs import JobRunner
 from roadmark.app.main_window import MainWindow
 from roadmark.io.store import Project
 app = application()
@@ -289,9 +306,10 @@ window.resize(1440, 860)
 window.show()
 app.processEvents()
 report = {"shown": time.time(), "cpu": time.process_time(), "torch": "torch" in sys.modules}
-while window.opener.pending is not None:  # the first frame's regions, read in the background
+if window.opener.pending is not None:  # the first frame's regions, read in the background
+    window.opener.reading.exception()
+while window.opener.pending is not None:
     app.processEvents()
-    time.sleep(0.001)
 report["overlay"] = time.time()
 print(json.dumps(report), flush=True)
 window.close()
@@ -356,7 +374,7 @@ def main() -> None:
         cold = MainWindow.open_project(str(project_path), frame=0, prefetch=False)
         cold.resize(1440, 860)
         cold.show()
-        app.processEvents()
+        settle(cold)
         frame_switch_cold, cold_overlay = frame_switches(
             cold, max(10, args.repeats // 3), wait=False
         )
@@ -366,10 +384,14 @@ def main() -> None:
         window.resize(1440, 860)
         window.show()
         app.processEvents()
+        settle(window)
         frame_switch, _ = frame_switches(window, args.repeats, wait=True)
         window.preparer.wait()
+        settle(window)
         pan = pan_zoom(window, args.repeats * 3)
+        settle(window)
         vertex = vertex_moves(window, args.repeats)
+        settle(window)
         brush = brush_strokes(window, args.repeats)
         window.close()
     print(
