@@ -100,3 +100,38 @@ def test_a_prepared_frame_opens_at_once_whatever_its_size(qtbot, small_project: 
     assert document is not None and len(document.live()) == 3
     assert window.canvas.document is document
     window.close()
+
+
+def test_preparer_reads_a_frame_in_the_background_or_hands_over_the_one_held(
+    small_project: Path,
+):
+    from roadmark.app.canvas.prefetch import FramePreparer
+    from roadmark.io.frames import FrameLoader
+    from roadmark.io.store import Project
+
+    with Project.open(small_project) as project:
+        first, second, _ = (frame.id for frame in project.frames())
+        assert project.stored_object_count(first) == 3
+        assert project.stored_object_count(second) == 0
+        loader = FrameLoader(lambda path: project.root / path)
+        rendered: list[int] = []
+        preparer = FramePreparer(
+            project,
+            loader,
+            enabled=False,
+            render=lambda prepared: rendered.append(prepared.frame.id),
+        )
+        prepared = preparer.take_later(first).result(timeout=10)
+        assert len(prepared.document.live()) == 3 and prepared.image.shape == (90, 160, 3)
+        assert rendered == [first]  # rendered ahead too, with preparation ahead off
+        preparer.close()
+
+        preparer = FramePreparer(project, loader)
+        preparer.request([second])
+        preparer.wait()
+        assert preparer.is_ready(second) and not preparer.is_ready(first)
+        held = preparer.prepared_ids()
+        assert preparer.take_later(second).result(timeout=10).frame.id == second
+        assert held == [second] and preparer.prepared_ids() == []  # it left the cache
+        preparer.close()
+        loader.close()
