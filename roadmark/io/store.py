@@ -433,19 +433,15 @@ class Project:
 
     # -- objects ---------------------------------------------------------------------------
 
-    def objects(self, frame_id: int) -> FrameAnnotations:
-        """A frame's objects in z-order, soft-deleted ones included."""
+    def objects(self, frame_id: int, *, tracked_only: bool = False) -> FrameAnnotations:
+        """A frame's objects in z-order, soft-deleted ones included (``tracked_only``: only
+        those on a track, read through the track index)."""
         frame = self.frame(frame_id)
+        query = sa.select(t.objects).where(t.objects.c.frame_id == frame_id)
+        if tracked_only:
+            query = query.where(t.objects.c.track_id.is_not(None))
         with self.reading() as conn:
-            found = (
-                conn.execute(
-                    sa.select(t.objects)
-                    .where(t.objects.c.frame_id == frame_id)
-                    .order_by(t.objects.c.z, t.objects.c.id)
-                )
-                .mappings()
-                .all()
-            )
+            found = conn.execute(query.order_by(t.objects.c.z, t.objects.c.id)).mappings().all()
         self._remember_versions({row["id"]: row["version"] for row in found})
         labels = self.schema.by_id
         return FrameAnnotations(
