@@ -44,7 +44,8 @@ def test_the_overlay_arrives_after_the_image_and_matches_a_synchronous_open(
     # The image is there at once; no overlay, no document on the canvas yet.
     assert canvas.image_layer.buffer.shape[:2] == (first.height, first.width)
     assert canvas.document is None and canvas.overlay.document is None
-    assert not canvas.edit_layer.isVisible()
+    assert not canvas.edit_layer.shown
+    assert progressive.status.hint_label.text() == "Reading this frame's regions…"
     image_only = picture(progressive)
     # The pointer edits nothing meanwhile (the editor still holds the frame left).
     progressive.editor.set_tool("brush")
@@ -55,7 +56,8 @@ def test_the_overlay_arrives_after_the_image_and_matches_a_synchronous_open(
     qtbot.waitUntil(lambda: progressive.opener.pending is None, timeout=10000)
     document = progressive.editor.document
     assert document is not None and document.frame.id == first.id
-    assert canvas.document is document and canvas.edit_layer.isVisible()
+    assert canvas.document is document and canvas.edit_layer.shown
+    assert progressive.status.hint_label.text() == ""
     progressive.editor.set_tool(synchronous.editor.tool.name)
     final = picture(progressive)
     assert final != image_only  # the regions arrived after the image
