@@ -414,6 +414,7 @@ def main() -> None:
                     "pan_zoom_p95_ms": p95(pan.cpu),
                     "edit_to_repaint_p95_ms": p95((vertex + brush).cpu),
                     "frame_switch_p95_ms": p95(frame_switch.cpu),
+                    "frame_switch_cold_p95_ms": p95(frame_switch_cold.cpu),
                     "startup_s": startup_cpu_s,
                 },
                 "load_average_1min": round(os.getloadavg()[0], 2),
