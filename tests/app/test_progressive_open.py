@@ -3,6 +3,7 @@ and the same picture at the end as a synchronous open."""
 
 from __future__ import annotations
 
+from concurrent.futures import wait
 from pathlib import Path
 
 from PySide6.QtGui import QImage
@@ -76,7 +77,7 @@ def test_going_back_before_the_regions_arrive_drops_the_late_read(qtbot, small_p
     window.select_row(1)  # back to the open frame: shown again at once
     assert window.opener.pending is None
     assert window.canvas.document is left and window.editor.document is left
-    reading.result(timeout=10)
+    wait([reading], timeout=10)  # cancelled if it had not started yet
     qtbot.wait(100)  # the late read's arrival is processed, and dropped
     assert window.editor.document is left and window.canvas.document is left
     assert window.current_row == 1
@@ -89,6 +90,24 @@ def test_stepping_while_a_frame_is_read_counts_from_the_frame_asked_for(qtbot, s
     window.step(1)  # from row 0, the frame asked for, not row 1 still in the editor
     assert window.opener.pending is None  # row 1 is the open frame: shown at once
     assert window.current_row == 1
+    window.close()
+
+
+def test_stepping_on_before_the_regions_arrive_ends_on_the_last_frame_asked_for(
+    qtbot, small_project: Path
+):
+    window = open_window(qtbot, small_project, 0)  # every frame opens progressively
+    window.select_row(0)
+    first = window.opener.reading
+    window.select_row(2)
+    last = window.opener.reading
+    assert first is not None and last is not None and first is not last
+    assert window.opener.pending == window.frames.frame(2)
+    qtbot.waitUntil(lambda: window.opener.pending is None, timeout=10000)
+    assert first.done()  # cancelled when still queued, or read and dropped
+    document = window.editor.document
+    assert document is not None and document.frame.id == window.frames.frame(2).id
+    assert window.canvas.document is document and window.current_row == 2
     window.close()
 
 

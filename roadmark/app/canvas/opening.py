@@ -84,7 +84,7 @@ class FrameOpener(QObject):
     def wait_for(self, frame: Frame, row: int) -> Future[PreparedFrame]:
         """Read ``frame`` (at filmstrip ``row``) in the background; ``show`` gets it unless
         another frame is asked for (or :meth:`forget` is called) first. Returns the read."""
-        self._serial += 1
+        self.forget()  # a read not started yet is cancelled: stepping fast queues nothing
         serial = self._serial
         self.pending, self.pending_row = frame, row
         future = self.preparer.take_later(frame.id, sorted(self.editor.hidden_labels))
@@ -95,6 +95,8 @@ class FrameOpener(QObject):
     def forget(self) -> None:
         """Stop waiting: a frame arriving now is dropped."""
         self._serial += 1
+        if self.pending is not None and self.reading is not None:
+            self.reading.cancel()
         self.pending = self.pending_row = None
 
     def _on_arrived(self, serial: int, future: Future[PreparedFrame]) -> None:
