@@ -400,7 +400,7 @@ class MainWindow(ProjectWindow):
                 self._show_prepared(shown)
             return
         try:
-            if self.opener.shows_later(frame):  # the image now, the regions when read
+            if not self.wait_for_regions and self.opener.shows_later(frame):  # image first
                 image = self.loader.load(frame.path, frame.video_frame)
                 if shown is not None and self.canvas.document is not None:
                     shown.views = self._views()

@@ -156,3 +156,18 @@ def test_preparer_reads_a_frame_in_the_background_or_hands_over_the_one_held(
         assert held == [second] and preparer.prepared_ids() == []  # it left the cache
         preparer.close()
         loader.close()
+
+
+def test_show_frame_waits_for_the_regions_features_act_on_next(qtbot, small_project: Path):
+    window = open_window(qtbot, small_project, 1)
+    first = window.frames.frame(0)
+    assert window.show_frame(first.id)
+    assert window.opener.pending is None and not window.wait_for_regions
+    document = window.editor.document
+    assert document is not None and document.frame.id == first.id
+    assert window.canvas.document is document
+    window.select_row(2)
+    window.select_row(0)  # from the filmstrip or the keys: the image first again
+    assert window.opener.pending == first
+    qtbot.waitUntil(lambda: window.opener.pending is None, timeout=10000)
+    window.close()
