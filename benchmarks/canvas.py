@@ -33,6 +33,7 @@ measures, as 95th percentiles over ``--repeats`` operations:
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
 import os
@@ -251,10 +252,10 @@ def brush_strokes(window: MainWindow, repeats: int) -> Clock:
 def wait_for_overlay(window: MainWindow) -> None:
     """Process events until a frame opened progressively shows its regions."""
     app = application()
-    reading = window.opener.reading
-    if window.opener.pending is not None and reading is not None:
-        reading.exception()  # wait as an idle event loop does, without taking the GIL
     while window.opener.pending is not None:
+        reading = window.opener.reading
+        if reading is not None and reading.running():  # started: wait as an idle event
+            concurrent.futures.wait([reading])  # loop does, without taking the GIL
         app.processEvents()
     repaint(window)
 
@@ -294,7 +295,7 @@ def frame_switches(window: MainWindow, repeats: int, *, wait: bool) -> tuple[Clo
 
 
 STARTUP_CHILD = """
-import sys, time, json
+import sys, time, json, concurrent.futures
 from roadmark.app.run import application
 from roadmark.app.jobs import JobRunner
 from roadmark.app.main_window import MainWindow
@@ -306,9 +307,9 @@ window.resize(1440, 860)
 window.show()
 app.processEvents()
 report = {"shown": time.time(), "cpu": time.process_time(), "torch": "torch" in sys.modules}
-if window.opener.pending is not None:  # the first frame's regions, read in the background
-    window.opener.reading.exception()
-while window.opener.pending is not None:
+while window.opener.pending is not None:  # the first frame's regions, read in the background
+    if window.opener.reading.running():
+        concurrent.futures.wait([window.opener.reading])
     app.processEvents()
 report["overlay"] = time.time()
 print(json.dumps(report), flush=True)

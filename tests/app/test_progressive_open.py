@@ -47,6 +47,8 @@ def test_the_overlay_arrives_after_the_image_and_matches_a_synchronous_open(
     assert canvas.document is None and canvas.overlay.document is None
     assert not canvas.edit_layer.shown
     assert progressive.status.hint_label.text() == "Reading this frame's regions…"
+    reading = progressive.opener.reading
+    assert reading is not None and not reading.running()  # starts once the loop runs again
     image_only = picture(progressive)
     # The pointer edits nothing meanwhile (the editor still holds the frame left).
     progressive.editor.set_tool("brush")

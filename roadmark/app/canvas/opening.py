@@ -16,10 +16,11 @@ tells it, on the GUI thread, that the frame it waits for is ready.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
+from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from roadmark.annotators.editor import Editor
 from roadmark.app.canvas.layers import OverlayLayer, argb_from_rgb
@@ -29,6 +30,16 @@ from roadmark.core.annotation import Frame
 from roadmark.io.store import Project
 
 PROGRESSIVE_OBJECTS = 300  # frames with fewer stored objects are opened synchronously
+
+
+def _hand_over(reading: Future[PreparedFrame], read: Future[PreparedFrame]) -> None:
+    """Settle the opener's ``reading`` with the preparer's finished ``read``."""
+    if read.cancelled():
+        reading.set_exception(CancelledError())
+    elif (error := read.exception()) is not None:
+        reading.set_exception(error)
+    else:
+        reading.set_result(read.result())
 
 
 class FrameOpener(QObject):
@@ -72,6 +83,7 @@ class FrameOpener(QObject):
         self.pending: Frame | None = None
         self.pending_row: int | None = None
         self.reading: Future[PreparedFrame] | None = None
+        self._read: Future[PreparedFrame] | None = None  # the preparer's, once started
         self._serial = 0
         self._arrived.connect(self._on_arrived, Qt.ConnectionType.QueuedConnection)
 
@@ -83,20 +95,41 @@ class FrameOpener(QObject):
 
     def wait_for(self, frame: Frame, row: int) -> Future[PreparedFrame]:
         """Read ``frame`` (at filmstrip ``row``) in the background; ``show`` gets it unless
-        another frame is asked for (or :meth:`forget` is called) first. Returns the read."""
+        another frame is asked for (or :meth:`forget` is called) first.
+
+        The read starts once the event loop runs again, after the image is painted: a
+        thread parsing thousands of rows would otherwise share the GIL with that repaint
+        (and with the window's first show at start-up). Returns the read; it runs
+        (:meth:`Future.running`) once started.
+        """
         self.forget()  # a read not started yet is cancelled: stepping fast queues nothing
         serial = self._serial
         self.pending, self.pending_row = frame, row
-        future = self.preparer.take_later(frame.id, sorted(self.editor.hidden_labels))
-        future.add_done_callback(lambda done: emit(self._arrived, serial, done))
-        self.reading = future
-        return future
+        reading: Future[PreparedFrame] = Future()
+        reading.add_done_callback(lambda done: emit(self._arrived, serial, done))
+        self.reading = reading
+        hidden = sorted(self.editor.hidden_labels)
+        QTimer.singleShot(0, self, partial(self._start, serial, reading, frame.id, hidden))
+        return reading
+
+    def _start(
+        self, serial: int, reading: Future[PreparedFrame], frame_id: int, hidden: list[int]
+    ) -> None:
+        if serial != self._serial or not reading.set_running_or_notify_cancel():
+            return
+        self._read = self.preparer.take_later(frame_id, hidden)
+        self._read.add_done_callback(partial(_hand_over, reading))
 
     def forget(self) -> None:
         """Stop waiting: a frame arriving now is dropped."""
         self._serial += 1
-        if self.pending is not None and self.reading is not None:
-            self.reading.cancel()
+        if self.pending is not None:
+            # Only a read not started yet stops; a started one runs on and is dropped.
+            if self.reading is not None and self.reading.cancel():
+                self.reading.set_running_or_notify_cancel()  # wakes those who wait on it
+            if self._read is not None:
+                self._read.cancel()
+        self._read = None
         self.pending = self.pending_row = None
 
     def _on_arrived(self, serial: int, future: Future[PreparedFrame]) -> None:
@@ -104,6 +137,7 @@ class FrameOpener(QObject):
         if serial != self._serial or frame is None or future.cancelled():
             return  # another frame was asked for since: this one is read again if needed
         self.pending = self.pending_row = None
+        self._read = None
         try:
             prepared = future.result()
         except Exception as error:  # a RoadmarkError from the read, shown by the window
