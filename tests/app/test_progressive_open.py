@@ -33,8 +33,13 @@ def test_the_overlay_arrives_after_the_image_and_matches_a_synchronous_open(
 ):
     progressive = open_window(qtbot, small_project, 1)
     synchronous = open_window(qtbot, small_project, SYNCHRONOUS)
+    progressive.editor.set_tool("box")
+    drag(progressive.canvas, [(10, 10), (30, 20), (50, 40)])  # a box on the frame left
     left = progressive.editor.document
     assert left is not None and left.frame.id == progressive.frames.frame(1).id
+    (drawn,) = left.live()
+    left.select([drawn.uid])
+    last_edit = progressive.session.history.undo_text
 
     progressive.select_row(0)
     synchronous.select_row(0)
@@ -53,8 +58,10 @@ def test_the_overlay_arrives_after_the_image_and_matches_a_synchronous_open(
     # The pointer edits nothing meanwhile (the editor still holds the frame left).
     progressive.editor.set_tool("brush")
     drag(canvas, [(20, 20), (60, 40)])
-    assert not progressive.session.history.can_undo
-    assert progressive.editor.document is left
+    assert progressive.session.history.undo_text == last_edit
+    assert progressive.editor.document is left and left.selection == ()
+    progressive.actions["edit.delete"].trigger()  # nothing selected: nothing deleted
+    assert progressive.session.history.undo_text == last_edit and left.live() == [drawn]
 
     qtbot.waitUntil(lambda: progressive.opener.pending is None, timeout=10000)
     document = progressive.editor.document

@@ -173,6 +173,9 @@ class FrameCanvas(QGraphicsView):
         overlay, no outlines, no handles, and the pointer edits nothing until
         :meth:`show_document` brings the document."""
         if self.document is not None:
+            # The editor keeps this document until the other arrives: with nothing selected
+            # a key (Delete, a label) changes nothing there unseen.
+            self.document.clear_selection()
             self.document.changed.disconnect(self._on_change)
         self.document = None
         height, width = image.shape[:2]
