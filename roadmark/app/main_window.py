@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea, QToolBar, QWidge
 
 from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app.canvas import paint_behind
-from roadmark.app.canvas.opening import FrameOpener, decode_ahead
+from roadmark.app.canvas.opening import FrameOpener
 from roadmark.app.canvas.prefetch import FramePreparer, PreparedFrame
 from roadmark.app.canvas.view import ZOOM_STEP, FrameCanvas
 from roadmark.app.docks.attributes import AttributesDock
@@ -95,8 +95,6 @@ class MainWindow(ProjectWindow):
         super().__init__(project)
         self.setWindowTitle(f"roadmark — {project.location}")
         self.loader = FrameLoader(lambda path: project.root / path)
-        # The first image decodes (without the GIL) while the window is built.
-        decode_ahead(self.loader, self.state.frames, project.get_meta(LAST_FRAME_KEY))
         self.session = EditSession(
             project,
             start_work=lambda frame_id: workflow.move(project, frame_id, Action.START),
@@ -114,8 +112,14 @@ class MainWindow(ProjectWindow):
 
         self.canvas = FrameCanvas(self.editor)
         self.setCentralWidget(self.canvas)
-        overlay, show, fail = self.canvas.overlay, self._show_prepared, self.show_error
-        self.opener = FrameOpener(project, self.preparer, self.editor, overlay, show, fail)
+        self.opener = FrameOpener(
+            project,
+            self.preparer,
+            self.editor,
+            self.canvas.overlay,
+            show=self._show_prepared,
+            fail=lambda frame, error: self.show_error(f"Cannot show {frame.name}: {error}"),
+        )
         self.preparer.render = self.opener.render_ahead
         self.actions = ActionRegistry(self, all_actions(project.schema))
         self.thumbnails = ThumbnailLoader(lambda path: project.root / path)

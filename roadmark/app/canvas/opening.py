@@ -15,9 +15,7 @@ tells it, on the GUI thread, that the frame it waits for is ready.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from functools import partial
 from typing import Any
@@ -29,28 +27,9 @@ from roadmark.app.canvas.layers import OverlayLayer, argb_from_rgb
 from roadmark.app.canvas.prefetch import FramePreparer, PreparedFrame
 from roadmark.app.signals import emit
 from roadmark.core.annotation import Frame
-from roadmark.io.frames import FrameLoader
 from roadmark.io.store import Project
 
 PROGRESSIVE_OBJECTS = 300  # frames with fewer stored objects are opened synchronously
-
-
-def decode_ahead(loader: FrameLoader, frames: Sequence[Frame], last_shown: str | None) -> None:
-    """Start decoding the image a new window will most likely show first (frame id
-    ``last_shown``, else the first frame) in a thread, into ``loader``'s cache: decoding
-    releases the GIL, so it runs while the window is being built."""
-    first = next((f for f in frames if last_shown == str(f.id)), frames[0] if frames else None)
-    if first is not None:
-        thread = threading.Thread(
-            target=_decode_quietly, args=(loader, first), name="roadmark-first-image", daemon=True
-        )
-        thread.start()
-
-
-def _decode_quietly(loader: FrameLoader, frame: Frame) -> None:
-    # A frame that cannot be decoded is reported when the window shows it.
-    with contextlib.suppress(Exception):
-        loader.load(frame.path, frame.video_frame)
 
 
 def _hand_over(reading: Future[PreparedFrame], read: Future[PreparedFrame]) -> None:
@@ -72,7 +51,7 @@ class FrameOpener(QObject):
         editor: The editor (its hidden labels decide the overlay).
         overlay: The canvas's overlay layer (its colors and outline mode).
         show: Called on the GUI thread with the frame waited for, once it is ready.
-        fail: Called on the GUI thread with the message when a frame cannot be read.
+        fail: Called on the GUI thread with the frame and the error when it cannot be read.
 
     Attributes:
         progressive_from: Frames with at least this many stored objects (soft-deleted
@@ -89,8 +68,9 @@ class FrameOpener(QObject):
         preparer: FramePreparer,
         editor: Editor,
         overlay: OverlayLayer,
+        *,
         show: Callable[[PreparedFrame], None],
-        fail: Callable[[str], None],
+        fail: Callable[[Frame, Exception], None],
     ) -> None:
         super().__init__()
         self.project = project
@@ -161,7 +141,7 @@ class FrameOpener(QObject):
         try:
             prepared = future.result()
         except Exception as error:  # a RoadmarkError from the read, shown by the window
-            self._fail(f"Cannot show {frame.name}: {error}")
+            self._fail(frame, error)
             return
         self._show(prepared)
 
