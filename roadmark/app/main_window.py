@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea, QToolBar, QWidge
 
 from roadmark.annotators.editor import Editor, EditorChange
 from roadmark.app.canvas import paint_behind
-from roadmark.app.canvas.layers import argb_from_rgb
+from roadmark.app.canvas.opening import FrameOpener
 from roadmark.app.canvas.prefetch import FramePreparer, PreparedFrame
 from roadmark.app.canvas.view import ZOOM_STEP, FrameCanvas
 from roadmark.app.docks.attributes import AttributesDock
@@ -103,9 +103,7 @@ class MainWindow(ProjectWindow):
             ),
         )
         self.editor = Editor(self.session, project.schema)
-        self.preparer = FramePreparer(
-            project, self.loader, enabled=prefetch, render=self._render_ahead
-        )
+        self.preparer = FramePreparer(project, self.loader, enabled=prefetch)
         self.prepared: PreparedFrame | None = None
         self._prefetch_timer = QTimer(self)
         self._prefetch_timer.setSingleShot(True)
@@ -114,6 +112,15 @@ class MainWindow(ProjectWindow):
 
         self.canvas = FrameCanvas(self.editor)
         self.setCentralWidget(self.canvas)
+        self.opener = FrameOpener(
+            project,
+            self.preparer,
+            self.editor,
+            self.canvas.overlay,
+            show=self._show_prepared,
+            fail=lambda frame, error: self.show_error(f"Cannot show {frame.name}: {error}"),
+        )
+        self.preparer.render = self.opener.render_ahead
         self.actions = ActionRegistry(self, all_actions(project.schema))
         self.thumbnails = ThumbnailLoader(lambda path: project.root / path)
         self.frames = FrameListModel(self.state.frames, self.thumbnails)
@@ -366,8 +373,9 @@ class MainWindow(ProjectWindow):
         self.frame_view.setCurrentIndex(self.frames.index(row))
 
     def step(self, delta: int) -> None:
-        if self.current_row is not None:
-            self.select_row(self.current_row + delta)
+        row = self.opener.pending_row if self.opener.pending else self.current_row
+        if row is not None:
+            self.select_row(row + delta)
 
     def step_unfinished(self, direction: int) -> None:
         """Go to the next (or previous) frame that is not done, wrapping around."""
@@ -385,27 +393,47 @@ class MainWindow(ProjectWindow):
         if row < 0:
             return
         frame = self.state.frame(row)
-        if self.prepared is not None and self.prepared.frame.id == frame.id:
+        shown = self.prepared
+        if shown is not None and shown.frame.id == frame.id:
+            if self.opener.pending is not None:  # back to the open frame before the other came
+                self.opener.forget()
+                self._show_prepared(shown)
             return
-        hidden = sorted(self.editor.hidden_labels)
         try:
-            prepared = self.preparer.take(frame.id, hidden)
+            if not self.wait_for_regions and self.opener.shows_later(frame):  # image first
+                image = self.loader.load(frame.path, frame.video_frame)
+                if shown is not None and self.canvas.document is not None:
+                    shown.views = self._views()
+                self.canvas.show_image(image)
+                self.opener.wait_for(frame, row)
+                self.status.set_frame(row, len(self.state), frame)
+                return
+            self.opener.forget()
+            prepared = self.preparer.take(frame.id, sorted(self.editor.hidden_labels))
         except RoadmarkError as error:
             self.show_error(f"Cannot show {frame.name}: {error}")
             return
-        if self.prepared is not None:
-            self.prepared.views = self._views()
-            self.preparer.keep(self.prepared)
+        self._show_prepared(prepared)
+
+    def _show_prepared(self, prepared: PreparedFrame) -> None:
+        """Make a read frame the open one (the frame left is kept to come back to)."""
+        left = self.prepared
+        if left is not None and left is not prepared:
+            if self.canvas.document is not None:
+                left.views = self._views()
+            self.preparer.keep(left)
         self.prepared = prepared
-        views = prepared.views
         self.editor.open(prepared.document)
-        overlay = views.get("overlay") if views.get("overlay_key") == self._overlay_key() else None
+        overlay = self.opener.overlay_of(prepared)
         self.canvas.show_document(
-            prepared.document, prepared.image, argb=views.get("argb"), overlay=overlay
+            prepared.document, prepared.image, argb=prepared.views.get("argb"), overlay=overlay
         )
+        frame = prepared.document.frame
         if not self.project.read_only:
             self.project.set_meta(LAST_FRAME_KEY, str(frame.id))
-        self.status.set_frame(row, len(self.state), prepared.document.frame)
+        row = self.state.row_of(frame.id)
+        if row is not None:
+            self.status.set_frame(row, len(self.state), frame)
         self.state.set_current(frame.id)
         self._prefetch_timer.start()
 
@@ -416,6 +444,7 @@ class MainWindow(ProjectWindow):
     def reread_frames(self) -> None:
         current = self.state.current_frame_id
         self.prepared = None
+        self.opener.forget()
         self.state.set_current(None)
         self.state.reload()
         self.preparer.invalidate(frame.id for frame in self.state.frames)
@@ -427,24 +456,12 @@ class MainWindow(ProjectWindow):
     def open_window(self, location: str, *, frame: int | None = None) -> MainWindow:
         return type(self).open_project(location, frame=frame, prefetch=self.preparer.enabled)
 
-    def _overlay_key(self) -> tuple[bool, tuple[int, ...]]:
-        return (self.canvas.overlay.outline, tuple(sorted(self.editor.hidden_labels)))
-
     def _views(self) -> dict[str, object]:
         """The canvas buffers of the open frame, to show it again without redrawing."""
         return {
             "argb": self.canvas.image_layer.buffer,
             "overlay": self.canvas.overlay.buffer,
-            "overlay_key": self._overlay_key(),
-        }
-
-    def _render_ahead(self, prepared: PreparedFrame) -> None:
-        # Runs in the preparer's thread: numpy only, no Qt objects.
-        key = self._overlay_key()
-        prepared.views = {
-            "argb": argb_from_rgb(prepared.image),
-            "overlay": self.canvas.overlay.colors.render(prepared.document, outline=key[0]),
-            "overlay_key": key,
+            "overlay_key": self.opener.overlay_key(),
         }
 
     def _prefetch_neighbors(self) -> None:
@@ -526,6 +543,8 @@ class MainWindow(ProjectWindow):
     def _on_session(self, event: SessionEvent) -> None:
         current = self.editor.document.frame.id if self.editor.document else None
         self.preparer.invalidate(f for f in event.frame_ids if f != current)
+        if self.opener.pending is not None and self.prepared is not None:
+            self.prepared.views = {}  # the buffers kept of the frame left are out of date
         self.state.set_statuses(event.statuses)
 
     def _on_statuses(self, statuses: Mapping[int, FrameStatus]) -> None:
@@ -572,6 +591,7 @@ class MainWindow(ProjectWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.run_closing()
         self._prefetch_timer.stop()
+        self.opener.forget()  # a frame still being read is not shown
         self.editor.tool.cancel()
         self.preparer.close()
         self.thumbnails.close()

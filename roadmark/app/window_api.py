@@ -62,6 +62,9 @@ class ProjectWindow(QMainWindow):
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self._closing: list[Callable[[], object]] = []
+        # While set, a frame shown waits for its regions instead of showing its image
+        # first (see roadmark.app.canvas.opening): set by show_frame.
+        self.wait_for_regions = False
 
     # -- what the concrete window provides -------------------------------------------------
 
@@ -86,11 +89,16 @@ class ProjectWindow(QMainWindow):
     # -- shared by every window --------------------------------------------------------------
 
     def show_frame(self, frame_id: int) -> bool:
-        """Show frame ``frame_id``; ``False`` when it is not in the filmstrip."""
+        """Show frame ``frame_id`` with its document open on return (features zoom to and
+        select objects right after); ``False`` when it is not in the filmstrip."""
         row = self.state.row_of(frame_id)
         if row is None:
             return False
-        self.select_row(row)
+        self.wait_for_regions = True
+        try:
+            self.select_row(row)
+        finally:
+            self.wait_for_regions = False
         return True
 
     def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea) -> QDockWidget:

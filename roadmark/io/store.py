@@ -426,6 +426,13 @@ class Project:
         with self.reading() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t.frames)).scalar() or 0)
 
+    def stored_object_count(self, frame_id: int) -> int:
+        """How many object rows a frame has, soft-deleted ones included (what reading its
+        objects costs), counted without reading them."""
+        query = sa.select(sa.func.count()).where(t.objects.c.frame_id == frame_id)
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
     def set_frame_status(self, frame_id: int, status: FrameStatus) -> None:
         with self.transaction() as conn:
             conn.execute(
@@ -436,19 +443,15 @@ class Project:
 
     # -- objects ---------------------------------------------------------------------------
 
-    def objects(self, frame_id: int) -> FrameAnnotations:
-        """A frame's objects in z-order, soft-deleted ones included."""
+    def objects(self, frame_id: int, *, tracked_only: bool = False) -> FrameAnnotations:
+        """A frame's objects in z-order, soft-deleted ones included (``tracked_only``: only
+        those on a track, read through the track index)."""
         frame = self.frame(frame_id)
+        query = sa.select(t.objects).where(t.objects.c.frame_id == frame_id)
+        if tracked_only:
+            query = query.where(t.objects.c.track_id.is_not(None))
         with self.reading() as conn:
-            found = (
-                conn.execute(
-                    sa.select(t.objects)
-                    .where(t.objects.c.frame_id == frame_id)
-                    .order_by(t.objects.c.z, t.objects.c.id)
-                )
-                .mappings()
-                .all()
-            )
+            found = conn.execute(query.order_by(t.objects.c.z, t.objects.c.id)).mappings().all()
         self._remember_versions({row["id"]: row["version"] for row in found})
         labels = self.schema.by_id
         return FrameAnnotations(

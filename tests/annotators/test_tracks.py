@@ -95,6 +95,24 @@ def test_boxes_and_regions_of_one_track_interpolate_separately(project: Project)
     assert kinds == {(5, ObjectKind.BOX), (5, ObjectKind.REGION)}
 
 
+def test_a_sequence_read_for_its_tracks_only_holds_tracked_objects_and_sums_up_alike(
+    project: Project,
+):
+    ids = _ids(project)
+    project.add_objects(
+        ids[0], [box(CAR, 0, 0, 10, 10, track_id=3), region(PERSON, 20, 20, 40, 40)]
+    )
+    project.add_objects(ids[6], [box(CAR, 60, 0, 70, 10, track_id=3), box(CAR, 1, 1, 5, 5)])
+    apply_changes(project, reinterpolate(load_sequence(project, "drive"), 3, user="ann"))
+    whole = load_sequence(project, "drive")
+    tracked = load_sequence(project, "drive", tracked_only=True)
+    assert [item.frame for item in tracked] == [item.frame for item in whole]
+    assert sum(len(item.objects) for item in tracked) == 7  # 2 keyframes, 5 interpolated
+    assert sum(len(item.objects) for item in whole) == 9
+    assert all(o.track_id == 3 for item in tracked for o in item.objects)
+    assert summarize_tracks(tracked) == summarize_tracks(whole)
+
+
 def test_interpolated_objects_get_a_free_instance_id(project: Project):
     ids = _ids(project)
     project.add_objects(ids[0], [box(CAR, 0, 0, 10, 10, track_id=1, instance_id=1)])

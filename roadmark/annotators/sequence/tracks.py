@@ -69,10 +69,16 @@ class TrackSummary:
     interpolated: int
 
 
-def load_sequence(project: Project, sequence: str) -> list[SequenceFrame]:
-    """The frames of one sequence, in order, with their objects (soft-deleted included)."""
+def load_sequence(
+    project: Project, sequence: str, *, tracked_only: bool = False
+) -> list[SequenceFrame]:
+    """The frames of one sequence, in order, with their objects (soft-deleted included;
+    ``tracked_only``: only the objects on a track, all :func:`summarize_tracks` reads)."""
     frames = [frame for frame in project.frames() if frame.sequence == sequence]
-    return [SequenceFrame(frame, list(project.objects(frame.id))) for frame in frames]
+    return [
+        SequenceFrame(frame, list(project.objects(frame.id, tracked_only=tracked_only)))
+        for frame in frames
+    ]
 
 
 def _ordered(sequence: Iterable[SequenceFrame]) -> list[SequenceFrame]:

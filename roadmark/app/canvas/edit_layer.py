@@ -88,6 +88,7 @@ class EditLayer(QGraphicsItem):
         self._paths: dict[int, tuple[object, QPainterPath]] = {}
         self._anchors: dict[int, tuple[object, tuple[float, float]]] = {}
         self.show_boxes = True
+        self.shown = True  # False while the canvas shows a frame whose regions are read
         self._margin = MARGIN
         self.setZValue(10)
 
@@ -129,7 +130,7 @@ class EditLayer(QGraphicsItem):
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         document = self.editor.document
-        if document is None:
+        if document is None or not self.shown:
             return
         painter.setClipRect(self.boundingRect())  # nothing outside: it would stay there
         scale = painter.worldTransform().m11() or 1.0

@@ -65,6 +65,8 @@ class FramePreparer:
         self.keep_count = keep
         self.enabled = enabled
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="roadmark-prefetch")
+        # Frames asked for now (shown while they are read) do not queue behind neighbors.
+        self._foreground = ThreadPoolExecutor(1, thread_name_prefix="roadmark-open")
         self._ready: OrderedDict[int, Future[PreparedFrame]] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
@@ -100,6 +102,23 @@ class FramePreparer:
             except Exception:
                 pass
         return self.prepare_now(frame_id, hidden_labels)
+
+    def is_ready(self, frame_id: int) -> bool:
+        """Whether :meth:`take` would return ``frame_id`` without waiting."""
+        with self._lock:
+            future = self._ready.get(frame_id)
+        return future is not None and future.done() and not future.cancelled()
+
+    def take_later(self, frame_id: int, hidden_labels: Iterable[int] = ()) -> Future[PreparedFrame]:
+        """The frame as a future: the one held or being prepared, or one read and rendered
+        now in a background thread (even with ``enabled=False``; it does not wait for the
+        neighbors being prepared). The frame leaves the cache, as with :meth:`take`; a
+        future that fails holds the :class:`RoadmarkError` of the read."""
+        with self._lock:
+            future = self._ready.pop(frame_id, None)
+        if future is not None and not future.cancelled():
+            return future
+        return self._foreground.submit(self._prepare_ahead, frame_id, tuple(hidden_labels))
 
     def request(self, frame_ids: Iterable[int], hidden_labels: Iterable[int] = ()) -> None:
         """Start preparing frames not prepared yet (the oldest beyond ``keep`` are dropped)."""
@@ -161,3 +180,4 @@ class FramePreparer:
                 future.cancel()
             self._ready.clear()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._foreground.shutdown(wait=True, cancel_futures=True)

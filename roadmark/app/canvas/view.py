@@ -163,6 +163,30 @@ class FrameCanvas(QGraphicsView):
         self.image_layer.set_image(image, argb)
         self.overlay.set_document(document, overlay)
         self.outline_layer.set_document(document, width, height)
+        self._set_size(width, height)
+        if not self.edit_layer.shown:  # the regions of a frame shown as an image came
+            self.edit_layer.shown = True
+            self.hint_changed.emit("")
+
+    def show_image(self, image: np.ndarray, *, argb: np.ndarray | None = None) -> None:
+        """Display a frame's pixels alone while its regions are still being read: no
+        overlay, no outlines, no handles, and the pointer edits nothing until
+        :meth:`show_document` brings the document."""
+        if self.document is not None:
+            # The editor keeps this document until the other arrives: with nothing selected
+            # a key (Delete, a label) changes nothing there unseen.
+            self.document.clear_selection()
+            self.document.changed.disconnect(self._on_change)
+        self.document = None
+        height, width = image.shape[:2]
+        self.image_layer.set_image(image, argb)
+        self.overlay.set_document(None)
+        self.outline_layer.set_document(None, width, height)
+        self.edit_layer.shown = False  # the editor still holds the frame left
+        self._set_size(width, height)
+        self.hint_changed.emit("Reading this frame's regions…")
+
+    def _set_size(self, width: int, height: int) -> None:
         self.edit_layer.set_size(width, height)
         self.scene().setSceneRect(QRectF(0, 0, width, height))
         self._preview_rect = None

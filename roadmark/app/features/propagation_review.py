@@ -70,8 +70,8 @@ class PropagationReview:
             return False
         current = window.state.current_row
         current = current if current is not None else -1
-        row, item = min(ranked, key=lambda pair: (pair[0] <= current, pair[0]))
-        window.select_row(row)
+        _, item = min(ranked, key=lambda pair: (pair[0] <= current, pair[0]))
+        window.show_frame(item.frame.id)  # its document open now, to select the objects
         document = self.editor.document
         if document is not None and document.frame.id == item.frame.id:
             document.select(item.uids)

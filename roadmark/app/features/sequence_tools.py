@@ -479,7 +479,9 @@ class SequenceTools(QObject):
             return
 
         def work(job: JobContext) -> Any:
-            return summarize_tracks(load_sequence(job.project, frame.sequence))
+            # Only the objects on a track: this runs after every edit and frame switch, and
+            # a sequence of 10,000-region frames would otherwise be read whole each time.
+            return summarize_tracks(load_sequence(job.project, frame.sequence, tracked_only=True))
 
         def done(summaries: Any) -> None:
             current = self._frame()
