@@ -1,10 +1,10 @@
 """Frame sources: image files, folders of images, and videos (OpenCV).
 
 Adding frames checks that each image decodes (a corrupt file is refused with its name before
-anything is written) and reads its size (dataset imports read a PNG's or JPEG's size from its
-header and check that the file ends whole, see :func:`scan`); pixels are decoded again on demand when a frame is
-shown, through a memory-bounded LRU cache. Images come out as RGB ``uint8`` arrays,
-EXIF orientation applied, gray and RGBA converted.
+anything is written) and reads its size (dataset imports read a PNG's or JPEG's size from
+its header and check that the file ends whole, see :func:`scan`); pixels are decoded again
+on demand when a frame is shown, through a memory-bounded LRU cache. Images come out as RGB
+``uint8`` arrays, EXIF orientation applied, gray and RGBA converted.
 
 Sequences: Cityscapes-style names ``city_seq_frame_*`` give sequence ``city_seq`` and index
 ``frame``; other images in a folder form one sequence named after the folder, in natural
@@ -351,7 +351,8 @@ def scan(
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     probes: dict[Path, _ImageProbe] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for done, probe in enumerate(pool.map(_probe_image if decode else _probe_header, images), start=1):
+        probe_one = _probe_image if decode else _probe_header
+        for done, probe in enumerate(pool.map(probe_one, images), start=1):
             probes[probe.path] = probe
             if progress:
                 progress(done, len(images))
