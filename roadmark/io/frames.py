@@ -332,8 +332,9 @@ def scan(
         start: First frame kept of each video.
         end: Video frames from this index on are left out (``None``: to the end).
         decode: Decode every image to check it. ``False`` reads the size from a PNG's or
-            JPEG's header and checks that the file ends whole (about a hundred times
-            faster at 2048x1024; dataset imports, whose files declare the sizes too); other
+            JPEG's header and checks that the file ends whole (0.09 ms of CPU for a
+            2048x1024 PNG instead of 41-47 ms; dataset imports, whose files declare the
+            sizes too); other
             files are still decoded. A damaged body is then found at the first decode.
 
     Raises:
