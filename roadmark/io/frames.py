@@ -334,8 +334,8 @@ def scan(
         decode: Decode every image to check it. ``False`` reads the size from a PNG's or
             JPEG's header and checks that the file ends whole (0.09 ms of CPU for a
             2048x1024 PNG instead of 41-47 ms; dataset imports, whose files declare the
-            sizes too); other
-            files are still decoded. A damaged body is then found at the first decode.
+            sizes too); other files are still decoded. A damaged body is then found at
+            the first decode.
 
     Raises:
         FrameSourceError: The first bad input, naming the file, or a frame range outside
