@@ -117,9 +117,11 @@ def import_worker(source: str, folder: str) -> None:
     baseline = _status_mb("VmRSS")
     size_mb = Path(source).stat().st_size / 2**20
     start = time.perf_counter()
+    cpu_start = _cpu_seconds()
     with Project.create(Path(folder) / "imported.roadmark", user="bench") as project:
         report = import_dataset(project, "coco", source)
     elapsed = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
     peak = _status_mb("VmHWM")
     print(
         json.dumps(
@@ -129,6 +131,8 @@ def import_worker(source: str, folder: str) -> None:
                 "objects": report.objects,
                 "seconds": round(elapsed, 1),
                 "frames_per_s": round(report.frames / elapsed, 2),
+                # CPU time of the import: comparable on a loaded machine
+                "cpu_seconds_per_frame": round(cpu / report.frames, 4),
                 "file_mb": round(size_mb, 1),
                 "rss_before_import_mb": baseline,
                 "peak_rss_mb": peak,

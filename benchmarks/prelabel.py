@@ -103,7 +103,11 @@ def speed(
     device = resolve_device(args.device)
     batch_size = args.batch or (8 if device.type == "cuda" else 4)
     run_options = PrelabelOptions(
-        device=args.device, batch_size=batch_size, workers=args.workers, force=True
+        device=args.device,
+        batch_size=batch_size,
+        workers=args.workers,
+        torch_threads=args.torch_threads,
+        force=True,
     )
     predictor = Predictor(model, project.schema, device=device)
     frames = project.frames()
@@ -173,6 +177,10 @@ def speed(
         "end_to_end_seconds": round(result.seconds, 2),
         "worker_startup_seconds": round(result.startup_seconds, 2),
         "forward_only_seconds": [round(before, 2), round(after, 2)],
+        # the pipeline's (decoding processes, torch threads, writer threads); forward only
+        # runs with torch's own thread count
+        "pipeline_threads": list(result.threads),
+        "forward_only_torch_threads": torch.get_num_threads(),
     }
     if device.type == "cuda":
         figures["tf32"] = {
@@ -316,6 +324,12 @@ def main() -> None:
         "--image-formats", default="png,jpg", help="frame files to time, separately (png,jpg)"
     )
     parser.add_argument("--workers", type=int, default=None, help="decoding processes")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch threads of the pipeline on a CPU (default: chosen; 0: torch's own)",
+    )
     parser.add_argument("--archs", default=",".join(ARCHS))
     parser.add_argument("--train-steps", type=int, default=100)
     parser.add_argument("--train-frames", type=int, default=24)

@@ -23,6 +23,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
@@ -62,9 +63,24 @@ def check_pixels(width: int, height: int, *, name: str, field: str | None = None
         )
 
 
-def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
+def header_size(data: bytes | Path, *, name: str) -> tuple[int, int] | None:
     """``(width, height)`` from an encoded image's header (upright, after its EXIF
     orientation, as decoded), ``None`` if Pillow cannot tell.
+
+    Args:
+        data: The file's bytes, or the file (Pillow then reads only as far as the header).
+        name: The file, for errors.
+
+    Raises:
+        FrameSourceError: The header declares more pixels than even Pillow reads.
+    """
+    found = header_info(data, name=name)
+    return None if found is None else found[1]
+
+
+def header_info(data: bytes | Path, *, name: str) -> tuple[str, tuple[int, int]] | None:
+    """Pillow's format name (``"PNG"``, ``"JPEG"``, ...) and the upright ``(width, height)``
+    from an image's header, ``None`` if Pillow cannot tell; no pixels are decoded.
 
     Raises:
         FrameSourceError: The header declares more pixels than even Pillow reads.
@@ -72,9 +88,10 @@ def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
                 width, height = int(image.size[0]), int(image.size[1])
                 orientation = _orientation(image)
+                kind = str(image.format)
     except Image.DecompressionBombError as error:
         raise FrameSourceError(
             f"declares more pixels than the limit of {max_image_pixels():,} "
@@ -84,7 +101,7 @@ def header_size(data: bytes, *, name: str) -> tuple[int, int] | None:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         return None
     # Decoders turn the image upright (EXIF orientation); sizes are given that way round.
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    return kind, ((height, width) if orientation in (5, 6, 7, 8) else (width, height))
 
 
 def _orientation(image: Image.Image) -> int:

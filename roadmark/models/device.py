@@ -140,6 +140,30 @@ def placed_module(model: Any, device: torch.device, *, channels_last: bool = Fal
     return module
 
 
+def cpu_torch_threads(cpus: int, decode_workers: int, writer_threads: int) -> int:
+    """Torch's intra-op threads for a pre-labeling run on the CPU: the cores that the
+    decoding processes and the writer threads leave (at least one).
+
+    Torch's OpenMP threads wait for each other at the end of every operation; one of them
+    that loses its core to a decoder stalls all the others, so more threads than free
+    cores make the model slower, not faster.
+    """
+    return max(1, cpus - decode_workers - writer_threads)
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Torch's intra-op thread count set to ``count`` for the block (``None``: unchanged),
+    restored after it (the setting is process-wide: the GUI runs other jobs too)."""
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def limit_worker_threads(_worker_id: int = 0) -> None:
     """``worker_init_fn`` for DataLoader processes: one OpenCV and one torch thread each,
     so that N workers use N cores and not N times all of them."""

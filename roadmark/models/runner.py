@@ -42,9 +42,11 @@ from roadmark.io.store import Project
 from roadmark.models.device import (
     LoaderPlan,
     cpu_budget,
+    cpu_torch_threads,
     limit_worker_threads,
     loader_plan,
     on_device,
+    torch_threads,
 )
 from roadmark.models.errors import DeviceError
 from roadmark.models.files import LoadedModel
@@ -100,6 +102,10 @@ class PrelabelOptions:
             for runs of at most ``SMALL_RUN`` frames;
             0 decodes in the calling thread).
         writer_threads: Threads finding regions and encoding maps (``None``: chosen).
+        torch_threads: Torch's intra-op threads during the run on a CPU (``None``: the
+            cores the decoding processes and writer threads leave, see
+            :func:`~roadmark.models.device.cpu_torch_threads`; 0: torch's own setting).
+            Restored afterwards.
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see the predictor).
         map_stride: Segmentation maps are stored at frame size / this.
         flip: Also run detectors on mirrored frames to find disagreeing boxes.
@@ -117,6 +123,7 @@ class PrelabelOptions:
     batch_size: int = 4
     workers: int | None = None
     writer_threads: int | None = None
+    torch_threads: int | None = None
     precision: str = "auto"
     map_stride: int = 2
     flip: bool = True
@@ -140,6 +147,7 @@ class PrelabelResult:
         cancelled: Stopped by the cancel token before the end.
         seconds: Wall time from the first batch requested to the last frame stored.
         startup_seconds: Starting the decoding processes, before ``seconds``.
+        threads: ``(decoding processes, torch threads, writer threads)`` of the run.
     """
 
     model: str
@@ -150,6 +158,7 @@ class PrelabelResult:
     cancelled: bool
     seconds: float
     startup_seconds: float = 0.0
+    threads: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def frames_per_second(self) -> float:
@@ -408,6 +417,11 @@ def _prelabel(
         # child (seen with OpenCV's thread pool); spawned workers start clean.
         multiprocessing_context="spawn" if workers > 0 else None,
     )
+    model_threads = options.torch_threads
+    if device.type != "cpu" or model_threads == 0:
+        model_threads = None  # torch's own setting (a GPU run barely uses it)
+    elif model_threads is None:
+        model_threads = cpu_torch_threads(cpu_budget(), workers, writer_threads)
     stored = 0
     lock = threading.Lock()
 
@@ -433,7 +447,8 @@ def _prelabel(
         max_pending=max(64, options.batch_size * 8),
         on_stored=on_stored,
     )
-    with writer:
+    with torch_threads(model_threads), writer:
+        used = (workers, torch.get_num_threads(), writer_threads)
         try:
             for batch in iterator:
                 if cancel is not None and cancel.cancelled:
@@ -468,6 +483,7 @@ def _prelabel(
         cancelled,
         seconds,
         startup_seconds=start - launch,
+        threads=used,
     )
 
 

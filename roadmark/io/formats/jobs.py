@@ -248,7 +248,10 @@ def _frame_specs(
             new_images.append(imported)
     if new_images:
         job.begin("checking images", len(new_images))
-        scanned = scan([imported.image for imported in new_images], progress=job.report)
+        # The dataset declares each size; the header confirms it (no full decode).
+        scanned = scan(
+            [imported.image for imported in new_images], progress=job.report, decode=False
+        )
         for imported, spec in zip(new_images, scanned, strict=True):
             _check_size(imported, spec.width, spec.height)
             specs.append(_in_sequence(spec, imported))
