@@ -130,22 +130,9 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-# PNG encoding tuned for speed: zlib's fastest level and no row filter. libpng's adaptive
-# filters tried every filter on every row and took about two thirds of the encoding time
-# of the four maps; label maps are long runs, which zlib finds unfiltered. The files are
-# a little larger (about 200 KB instead of 125 KB for a 2048x1024 frame's four maps) and
-# not byte for byte those of roadmark before 2026-12-05; their decoded pixels are the same.
-PNG_PARAMS = [
-    cv2.IMWRITE_PNG_COMPRESSION,
-    1,
-    cv2.IMWRITE_PNG_FILTER,
-    cv2.IMWRITE_PNG_FILTER_NONE,
-]
-
-
 def _write_png(path: Path, array: np.ndarray) -> None:
     """Write a map; a 4-channel one is BGRA already (OpenCV's order)."""
-    ok, encoded = cv2.imencode(".png", array, PNG_PARAMS)
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise FormatError("cannot encode PNG", path=str(path))
     path.write_bytes(encoded.tobytes())
@@ -309,4 +296,3 @@ def _lookup(table: np.ndarray, owner: np.ndarray) -> np.ndarray:
         full[: len(table)] = table
         return cv2.LUT(owner, full)
     return np.take(table, owner)
-
