@@ -134,15 +134,17 @@ class SamDecoder:
             queries = block.layer_norm1(queries)
             t2i = block.cross_attn_token_to_image
             query = queries + point_pe
+            # the image tokens change only at the end of a block: keys + pe serves both
+            keyed = keys + key_pe if index else keys
             if index == 0:
                 k, v = prepared.first_k, prepared.first_v
             else:
-                k, v = t2i.k_proj(keys + key_pe), t2i.v_proj(keys)
+                k, v = t2i.k_proj(keyed), t2i.v_proj(keys)
             queries = block.layer_norm2(queries + _attend(t2i, t2i.q_proj(query), k, v))
             queries = block.layer_norm3(queries + block.mlp(queries))
             i2t = block.cross_attn_image_to_token
             query = queries + point_pe
-            q = prepared.first_q if index == 0 else i2t.q_proj(keys + key_pe)
+            q = prepared.first_q if index == 0 else i2t.q_proj(keyed)
             keys = block.layer_norm4(
                 keys + _attend(i2t, q, i2t.k_proj(query), i2t.v_proj(queries))
             )
