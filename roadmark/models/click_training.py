@@ -309,7 +309,7 @@ def train_click_net(
         target_batch = torch.stack(targets)
         iterations = int(rng.integers(0, max_iterations + 1))
         if iterations and any(refine):
-            batch = _iterate(net, batch, target_batch, refine, iterations)
+            batch = self_corrected(net, batch, target_batch, refine, iterations)
         logits = net.decoder(batch)
         loss = _loss(logits, target_batch)
         optimizer.zero_grad(set_to_none=True)
@@ -326,8 +326,8 @@ def train_click_net(
     return losses
 
 
-def _iterate(net: ClickNet, batch: torch.Tensor, targets: torch.Tensor, refine: Sequence[bool],
-             iterations: int) -> torch.Tensor:
+def self_corrected(net: ClickNet, batch: torch.Tensor, targets: torch.Tensor,
+                   refine: Sequence[bool], iterations: int) -> torch.Tensor:
     """``batch`` after ``iterations`` passes of the network's own corrections on the rows
     ``refine`` marks (clicks at its errors' centers in crop pixels, its mask as the earlier
     mask); the other rows are returned unchanged."""
