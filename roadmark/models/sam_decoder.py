@@ -7,7 +7,10 @@ mask is ever sent: an earlier mask becomes a box, see :mod:`roadmark.models.sam`
 conversion of the cached float16 embedding, and in the first two-way attention block the
 three projections of the 64 x 64 image tokens (the keys and values of the tokens-to-image
 attention and the queries of the image-to-tokens attention: the image tokens only change
-after that block). :class:`SamDecoder` computes those once per embedding
+after that block). In the later blocks and the final attention the projections of the
+image tokens run as one fused matrix product, the positional encoding's share of them
+(``(x + pe) W = x W + pe W``) computed once per embedding too. :class:`SamDecoder`
+computes those once per embedding
 (:meth:`SamDecoder.prepare`) and runs the rest of the decoder with the module's own layers
 and weights, so the result is the module's (to float rounding; the tests compare the two).
 It also computes only the mask tokens the output keeps.
@@ -34,8 +37,43 @@ class Prepared:
     first_k: torch.Tensor  # block 0, tokens-to-image: key projection of keys + pe
     first_v: torch.Tensor  # block 0, tokens-to-image: value projection of keys
     first_q: torch.Tensor  # block 0, image-to-tokens: query projection of keys + pe
+    # per later block and the final attention: the projections of the image tokens fused
+    # into one matrix product, and the projections of the positional encoding they add
+    fused: tuple[_Fused, ...]
     height: int
     width: int
+
+
+@dataclass(frozen=True)
+class _Fused:
+    """``tokens @ weight.T + bias`` gives the keys, values (tokens-to-image) and, in a
+    block, the queries (image-to-tokens) of the image tokens, before the positional
+    encoding's share (``pe_k``, ``pe_q``) is added: ``(x + pe) W = x W + pe W``."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    pe_k: torch.Tensor
+    pe_q: torch.Tensor | None
+    split: tuple[int, ...]
+
+    @classmethod
+    def of(cls, key_pe: torch.Tensor, t2i: Any, i2t: Any | None) -> _Fused:
+        projections = [t2i.k_proj, t2i.v_proj] + ([i2t.q_proj] if i2t is not None else [])
+        return cls(
+            weight=torch.cat([p.weight for p in projections]),
+            bias=torch.cat([p.bias for p in projections]),
+            pe_k=key_pe @ t2i.k_proj.weight.T,
+            pe_q=None if i2t is None else key_pe @ i2t.q_proj.weight.T,
+            split=tuple(p.out_features for p in projections),
+        )
+
+    def __call__(self, keys: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(k, v)`` or ``(k, v, q)`` of the image tokens ``keys``."""
+        parts = F.linear(keys, self.weight, self.bias).split(self.split, dim=1)
+        k = parts[0] + self.pe_k
+        if self.pe_q is None:
+            return k, parts[1]
+        return k, parts[1], parts[2] + self.pe_q
 
 
 def _attend(attention: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
@@ -90,14 +128,19 @@ class SamDecoder:
         keys = (image + dense).flatten(1).transpose(0, 1).contiguous()
         key_pe = module.get_image_wide_positional_embeddings()[0].flatten(1).transpose(0, 1)
         key_pe = key_pe.contiguous()
-        block = module.mask_decoder.transformer.layers[0]
+        transformer = module.mask_decoder.transformer
+        block = transformer.layers[0]
         key = keys + key_pe
+        fused = [_Fused.of(key_pe, b.cross_attn_token_to_image, b.cross_attn_image_to_token)
+                 for b in transformer.layers[1:]]
+        fused.append(_Fused.of(key_pe, transformer.final_attn_token_to_image, None))
         prepared = Prepared(
             keys=keys,
             key_pe=key_pe,
             first_k=block.cross_attn_token_to_image.k_proj(key),
             first_v=block.cross_attn_token_to_image.v_proj(keys),
             first_q=block.cross_attn_image_to_token.q_proj(key),
+            fused=tuple(fused),
             height=height,
             width=width,
         )
@@ -123,7 +166,7 @@ class SamDecoder:
         if sparse is not None:
             tokens = torch.cat([tokens, sparse[0, 0].to(tokens.dtype)], dim=0)
         queries, point_pe = tokens, tokens
-        keys, key_pe = prepared.keys, prepared.key_pe
+        keys = prepared.keys
         transformer = decoder.transformer
         for index, block in enumerate(transformer.layers):
             if block.skip_first_layer_pe:
@@ -134,23 +177,23 @@ class SamDecoder:
             queries = block.layer_norm1(queries)
             t2i = block.cross_attn_token_to_image
             query = queries + point_pe
-            # the image tokens change only at the end of a block: keys + pe serves both
-            keyed = keys + key_pe if index else keys
+            # the image tokens change only at the end of a block: one product for both
             if index == 0:
-                k, v = prepared.first_k, prepared.first_v
+                k, v, q = prepared.first_k, prepared.first_v, prepared.first_q
             else:
-                k, v = t2i.k_proj(keyed), t2i.v_proj(keys)
+                k, v, q = prepared.fused[index - 1](keys)
             queries = block.layer_norm2(queries + _attend(t2i, t2i.q_proj(query), k, v))
             queries = block.layer_norm3(queries + block.mlp(queries))
             i2t = block.cross_attn_image_to_token
             query = queries + point_pe
-            q = prepared.first_q if index == 0 else i2t.q_proj(keyed)
             keys = block.layer_norm4(
                 keys + _attend(i2t, q, i2t.k_proj(query), i2t.v_proj(queries))
             )
         query = queries + point_pe
+        final = transformer.final_attn_token_to_image
+        k, v = prepared.fused[-1](keys)
         queries = transformer.layer_norm_final_attn(
-            queries + _full(transformer.final_attn_token_to_image, query, keys + key_pe, keys)
+            queries + _attend(final, final.q_proj(query), k, v)
         )
         chosen = range(1, decoder.num_mask_tokens) if multimask_output else range(0, 1)
         hyper = torch.stack(
