@@ -1,6 +1,11 @@
 """Click-to-mask speed and effort; prints JSON.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py [--clicks 30] [--noc-objects 60]
+    python benchmarks/promptable.py --sam-decoder-only [--clicks 30]
+
+``--sam-decoder-only`` prints SAM ViT-B's decoder alone, on a random embedding, through the
+prepared decoder (``decoder_*``, what ``decode`` runs) and through the module's own
+``forward`` (``module_forward_*``, the path before it), clicks taken in turn.
 
 Figures:
 
@@ -84,6 +89,41 @@ def bench_decoder(model, image: np.ndarray, count: int) -> dict[str, float]:
         times.append((time.perf_counter() - start) * 1000)
         cpu.append((time.process_time() - start_cpu) * 1000)
     return {"p50": p(times, 50), "p95": p(times, 95), "cpu_p95": p(cpu, 95)}
+
+
+def bench_sam_decoder_paths(count: int) -> dict[str, dict[str, float]]:
+    """SAM ViT-B's decoder on a cached embedding, through the prepared decoder
+    (``roadmark.models.sam_decoder``, what ``decode`` runs) and through the module's own
+    ``forward`` (the path before it), one click each in turn so that both see the same
+    load. The embedding is random (the decoder's cost does not depend on its values), so
+    the 8-100 s encoder is left out."""
+    import transformers
+
+    from roadmark.models.promptable import Prompts
+    from roadmark.models.sam import FAMILIES, TransformersModel
+
+    torch.manual_seed(0)
+    model = TransformersModel(transformers.SamModel(transformers.SamConfig()), FAMILIES["sam"],
+                              name="sam-vit-b", digest="-")
+    prepared = model.fast
+    embedding = {"emb0": (torch.randn(256, 64, 64) * 0.5).half().numpy(),
+                 "frame_size": np.array([512, 1024], dtype=np.int64)}
+    rng = np.random.default_rng(0)
+    times: dict[str, tuple[list[float], list[float]]] = {"prepared": ([], []), "module": ([], [])}
+    points: list[tuple[float, float, bool]] = []
+    for index, (x, y) in enumerate(clicks(rng, count + 3, 1024, 512)):
+        points = [*points[-3:], (x, y, index % 4 != 3)] if index % 5 else [(x, y, True)]
+        if not any(pt[2] for pt in points):
+            points[0] = (points[0][0], points[0][1], True)
+        for name in ("prepared", "module") if index % 2 else ("module", "prepared"):
+            model.fast = prepared if name == "prepared" else None
+            start, start_cpu = time.perf_counter(), time.process_time()
+            model.decode(embedding, Prompts(points=tuple(points)))
+            if index >= 3:  # the first decodes warm up
+                times[name][0].append((time.perf_counter() - start) * 1000)
+                times[name][1].append((time.process_time() - start_cpu) * 1000)
+    return {name: {"p50": p(wall, 50), "p95": p(wall, 95), "cpu_p95": p(cpu, 95)}
+            for name, (wall, cpu) in times.items()}
 
 
 def bench_encoder(model, image: np.ndarray, repeats: int, *, warm_up: bool = True) -> float:
@@ -189,10 +229,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clicks", type=int, default=30, help="clicks per latency figure")
     parser.add_argument("--noc-objects", type=int, default=60, help="objects scored for NoC")
     parser.add_argument("--skip-sam", action="store_true", help="leave out SAM ViT-B")
+    parser.add_argument("--sam-decoder-only", action="store_true",
+                        help="only SAM ViT-B's decoder, prepared vs the module's forward")
     parser.add_argument("--video-frames", type=int, default=4,
                         help="following frames tracked by SAM 2 (0: leave it out)")
     args = parser.parse_args(argv)
 
+    if args.sam_decoder_only:
+        paths = bench_sam_decoder_paths(args.clicks)
+        print(json.dumps({
+            "decoder_p50_ms": paths["prepared"]["p50"],
+            "decoder_p95_ms": paths["prepared"]["p95"],
+            "decoder_cpu_p95_ms": paths["prepared"]["cpu_p95"],
+            "module_forward_p50_ms": paths["module"]["p50"],
+            "module_forward_p95_ms": paths["module"]["p95"],
+            "module_forward_cpu_p95_ms": paths["module"]["cpu_p95"],
+            "cpu_threads": torch.get_num_threads(),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+        }))
+        return 0
     from roadmark.models.click_training import score, validation_frames
     from roadmark.models.promptable import bundled_click_model, load_promptable
 

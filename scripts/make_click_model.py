@@ -10,6 +10,15 @@ are stored compactly (int8 convolutions, float16 rest). Re-running reproduces it
     .venv/bin/python scripts/make_click_model.py [--out FILE] [--steps N]
 
 It takes about 10-15 minutes on a 2-core CPU.
+
+The shipped model was made in two runs on the shared 2-core CPU (training steps draw
+RITM-style self-corrections since the second; see ``train_click_net``):
+
+    nice -n 19 .venv/bin/python scripts/make_click_model.py --steps 300
+    nice -n 19 .venv/bin/python scripts/make_click_model.py --init click-300.roadmodel \
+        --steps 700 --minutes 36
+
+(the second stopped by ``--minutes``; its manifest's ``training`` records the steps done).
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ from roadmark.models.click_model import ClickModel, decoder_input
 from roadmark.models.click_net import (
     ARCH_NAME,
     BOX_MARGIN,
+    CLICK_RADIUS,
+    CROP,
     ENCODER_SIZE,
     MEAN,
     STD,
@@ -59,6 +61,7 @@ VAL_SEED = 30  # the held-out drive NoC is measured on
 VAL_FRAMES = (10, 50, 90, 130)
 FRAMES_PER_STEP = 2  # frames encoded per training step
 OBJECTS_PER_FRAME = 6  # objects decoded per frame and step
+MAX_ITERATIONS = 3  # RITM's iterative training: passes of self-correction per step (at most)
 
 
 @dataclass
@@ -247,10 +250,17 @@ def train_click_net(
     objects_per_frame: int = OBJECTS_PER_FRAME,
     lr: float = 2e-3,
     seed: int = 0,
+    max_iterations: int = MAX_ITERATIONS,
     progress: Callable[[int, float], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> list[float]:
     """Train ``net`` in place; returns the mean loss of every 50 steps.
+
+    As in RITM's iterative training, each step first runs the decoder (without gradients)
+    0 to ``max_iterations`` times on the refinement samples: every pass adds a click at the
+    center of the largest error of the network's own mask and makes that mask the earlier
+    mask of the next pass, so the network learns to correct its own mistakes (the
+    situation of every click after the first), not only the drawn corruptions.
 
     Raises:
         ModelError: No frame has an object to train on.
@@ -278,7 +288,7 @@ def train_click_net(
             break
         picks = rng.choice(len(usable), size=min(frames_per_step, len(usable)), replace=False)
         features = net.encoder(torch.stack([inputs[i] for i in picks]))
-        rows, targets = [], []
+        rows, targets, refine = [], [], []
         for slot, index in enumerate(picks):
             frame = usable[index]
             height, width = frame.objects.shape
@@ -290,12 +300,18 @@ def train_click_net(
                                   replace=False):
                 gt = frame.objects == int(obj)
                 window, clicks, previous = draw_prompt(rng, gt, frame.objects)
+                refine.append(previous is not None)
                 rows.append(decoder_input(embedding, features[slot : slot + 1], window, clicks,
                                           previous))
                 target = crop_pixels(gt.astype(np.float32), window, (height, width))
                 targets.append(torch.from_numpy((target > 0.5).astype(np.float32))[None])
-        logits = net.decoder(torch.cat(rows))
-        loss = _loss(logits, torch.stack(targets))
+        batch = torch.cat(rows)
+        target_batch = torch.stack(targets)
+        iterations = int(rng.integers(0, max_iterations + 1))
+        if iterations and any(refine):
+            batch = self_corrected(net, batch, target_batch, refine, iterations)
+        logits = net.decoder(batch)
+        loss = _loss(logits, target_batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -308,6 +324,41 @@ def train_click_net(
             progress(step + 1, float(loss))
     net.eval()
     return losses
+
+
+def self_corrected(net: ClickNet, batch: torch.Tensor, targets: torch.Tensor,
+                   refine: Sequence[bool], iterations: int) -> torch.Tensor:
+    """``batch`` after ``iterations`` passes of the network's own corrections on the rows
+    ``refine`` marks (clicks at its errors' centers in crop pixels, its mask as the earlier
+    mask); the other rows are returned unchanged."""
+    rows = torch.tensor([i for i, flag in enumerate(refine) if flag])
+    x = batch[rows].clone()
+    gts = targets[rows, 0].numpy() > 0.5
+    was_training = net.decoder.training
+    net.decoder.eval()
+    with torch.no_grad():
+        for _ in range(iterations):
+            predicted = (net.decoder(x)[:, 0] > 0).numpy()
+            for k in range(x.shape[0]):
+                click = next_click(gts[k], predicted[k])
+                if click is None:
+                    continue
+                channel = -3 if click[2] else -2
+                x[k, channel] = torch.maximum(
+                    x[k, channel], torch.from_numpy(_disk(click[0], click[1]))
+                )
+                x[k, -1] = torch.from_numpy(predicted[k].astype(np.float32))
+    net.decoder.train(was_training)
+    out = batch.clone()
+    out[rows] = x
+    return out
+
+
+def _disk(x: float, y: float) -> NDArray[np.float32]:
+    """A click disk at crop pixel ``(x, y)``, as :func:`click_maps` draws it."""
+    grid = np.arange(CROP, dtype=np.float32) + 0.5
+    inside = (grid[None, :] - x) ** 2 + (grid[:, None] - y) ** 2 <= CLICK_RADIUS**2
+    return inside.astype(np.float32)
 
 
 # -- scoring --------------------------------------------------------------------------------

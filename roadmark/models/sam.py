@@ -30,7 +30,6 @@ import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from torch.nn import functional as F
 
 from roadmark.models.errors import ModelError, ModelFileError, UnsafeModelFileError
 from roadmark.models.files import MANIFEST_NAME, file_digest
@@ -42,6 +41,7 @@ from roadmark.models.manifest import (
     ModelManifest,
 )
 from roadmark.models.promptable import Candidates, Embedding, PromptableModel, Prompts
+from roadmark.models.sam_decoder import SamDecoder, frame_masks
 
 CONFIG_NAME = "config.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -205,6 +205,8 @@ class TransformersModel(PromptableModel):
         self.digest = digest
         self.device = "cpu"
         self.side = int(module.config.prompt_encoder_config.image_size)
+        # SAM's decoder with the per-embedding work done once (the others run the module)
+        self.fast = SamDecoder(self.module) if SamDecoder.supports(self.module) else None
 
     @property
     def supports_video(self) -> bool:
@@ -258,7 +260,8 @@ class TransformersModel(PromptableModel):
         prompts.check(height, width)
         sx, sy, rh, rw = self._geometry(height, width)
         dtype = next(self.module.parameters()).dtype
-        kwargs = _unflatten(embedding, self.device, dtype)
+        fast = self.fast if self.fast is not None and "emb0" in embedding else None
+        kwargs = {} if fast is not None else _unflatten(embedding, self.device, dtype)
         points = list(prompts.points)
         box = prompts.box
         if not points and box is None and prompts.mask is not None:
@@ -277,14 +280,21 @@ class TransformersModel(PromptableModel):
                 [[[x0 * sx, y0 * sy, x1 * sx, y1 * sy]]], dtype=dtype, device=self.device
             )
         multimask = len(points) <= 1 and box is None
-        output = self.module(multimask_output=multimask, **kwargs)
-        logits = output.pred_masks[0, 0].float()  # K x h x w at the model's mask resolution
-        scores = output.iou_scores[0, 0].float().cpu().numpy()
-        logits = F.interpolate(logits[None], size=(self.side, self.side), mode="bilinear",
-                               align_corners=False)[0, :, :rh, :rw]
-        logits = F.interpolate(logits[None], size=(height, width), mode="bilinear",
-                               align_corners=False)[0]
-        masks = (logits > 0).cpu().numpy()
+        if fast is not None:
+            prepared = fast.prepare(embedding["emb0"], self.device, dtype)
+            pred, iou = fast(
+                prepared,
+                input_points=kwargs.get("input_points"),
+                input_labels=kwargs.get("input_labels"),
+                input_boxes=kwargs.get("input_boxes"),
+                multimask_output=multimask,
+            )
+        else:
+            output = self.module(multimask_output=multimask, **kwargs)
+            pred, iou = output.pred_masks[0, 0], output.iou_scores[0, 0]
+        scores = iou.float().cpu().numpy()
+        # K x h x w logits at the model's mask resolution -> frame-size masks
+        masks = frame_masks(pred.float(), self.side, (rh, rw), (height, width))
         return Candidates.ranked(masks, scores)
 
 

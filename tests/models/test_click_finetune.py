@@ -66,3 +66,43 @@ def test_cli_refuses_an_existing_output_and_a_model_that_is_not_a_click_model(
     new_torchvision_model(seg, "lraspp_mobilenet_v3_large", schema=cityscapes_schema())
     assert main([*base, "--init", str(seg), "--out", str(tmp_path / "x.roadmodel")]) == 2
     assert "not a click model" in capsys.readouterr().err
+
+
+def test_self_correction_adds_a_click_at_the_network_s_error_and_its_mask():
+    """RITM's iterative training: a pass adds a click at the center of the largest error of
+    the network's own mask (in crop pixels) and makes that mask the earlier mask; rows that
+    are not refinements stay as they were."""
+    import numpy as np
+
+    from roadmark.models.click_model import decoder_input
+    from roadmark.models.click_net import CROP, crop_pixels
+    from roadmark.models.click_training import self_corrected
+    from roadmark.models.clicker import next_click
+
+    torch.manual_seed(1)
+    net = ClickNet().eval()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (64, 128, 3), dtype=np.uint8)
+    gt = np.zeros((64, 128), dtype=bool)
+    gt[20:50, 30:90] = True
+    embedding = {"image": image, "frame_size": np.array([64, 128])}
+    with torch.no_grad():
+        features = net.encoder(torch.zeros(1, 3, 128, 256))
+    window = (0.0, 0.0, 128.0, 64.0)
+    rows = [decoder_input(embedding, features, window, [(60.5, 35.5, True)], gt[::-1].copy()),
+            decoder_input(embedding, features, window, [(60.5, 35.5, True)], None)]
+    batch = torch.cat(rows)
+    target = torch.from_numpy(crop_pixels(gt.astype(np.float32), window, (64, 128)) > 0.5)
+    targets = torch.stack([target[None].float()] * 2)
+    with torch.no_grad():
+        predicted = (net.decoder(batch[:1])[0, 0] > 0).numpy()
+        out = self_corrected(net, batch, targets, [True, False], 1)
+    click = next_click(target.numpy(), predicted)
+    assert click is not None
+    assert torch.equal(out[1], batch[1])  # not a refinement row
+    assert torch.equal(out[0, :-3], batch[0, :-3])  # pixels and features untouched
+    assert np.array_equal(out[0, -1].numpy() > 0.5, predicted)  # its own mask is the earlier one
+    channel = -3 if click[2] else -2
+    assert out[0, channel, int(click[1]), int(click[0])] == 1.0
+    assert out[0, channel].sum() > batch[0, channel].sum()
+    assert out.shape == (2, batch.shape[1], CROP, CROP)

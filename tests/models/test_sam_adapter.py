@@ -169,3 +169,81 @@ def test_cli_wraps_a_folder_and_refuses_a_pickle_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pickle" in err[0] and str(bad) in err[0]
     assert not (tmp_path / "x.roadmodel").exists()
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        {"points": ((30.0, 40.0, True),)},
+        {"points": ((30.0, 40.0, True), (100.0, 20.0, False), (60.0, 70.0, True))},
+        {"box": (10.0, 20.0, 90.0, 80.0)},
+        {"points": ((50.0, 50.0, True),), "box": (10.0, 20.0, 90.0, 80.0)},
+    ],
+)
+def test_the_prepared_decoder_gives_the_module_s_masks_and_scores(
+    tmp_path: Path, sam_dir: Path, prompt: dict
+):
+    out = tmp_path / "sam.roadmodel"
+    wrap_transformers(out, sam_dir)
+    model = load_promptable(out)
+    assert isinstance(model, TransformersModel) and model.fast is not None
+    embedding = model.encode([_image()])[0]
+    fast = model.decode(embedding, Prompts(**prompt))
+    again = model.decode(embedding, Prompts(**prompt))  # from the prepared parts
+    model.fast = None  # the module's own forward
+    plain = model.decode(embedding, Prompts(**prompt))
+    np.testing.assert_allclose(fast.scores, plain.scores, atol=1e-5)
+    assert fast.masks.shape == plain.masks.shape == (len(plain), H, W)
+    # equal but for pixels whose logit is within float rounding of 0
+    assert np.mean(fast.masks != plain.masks) < 1e-3
+    assert np.array_equal(fast.masks, again.masks)
+
+
+def test_the_prepared_parts_follow_the_embedding(tmp_path: Path, sam_dir: Path):
+    out = tmp_path / "sam.roadmodel"
+    wrap_transformers(out, sam_dir)
+    model = load_promptable(out)
+    assert isinstance(model, TransformersModel) and model.fast is not None
+    first = model.encode([_image()])[0]
+    # another frame's embedding (the tiny random encoder gives every image nearly the same)
+    noise = np.random.default_rng(5).normal(0.0, 1.0, first["emb0"].shape)
+    second = {**first, "emb0": (first["emb0"] + noise).astype(np.float16)}
+    fast = model.fast
+    a1 = fast.prepare(first["emb0"], "cpu", torch.float32)
+    assert fast.prepare(first["emb0"], "cpu", torch.float32) is a1  # reused
+    b = fast.prepare(second["emb0"], "cpu", torch.float32)
+    assert b is not a1 and not torch.equal(a1.keys, b.keys)
+    torch.testing.assert_close(b.keys, (torch.from_numpy(second["emb0"]).float().flatten(1).T
+                                        + model.module.prompt_encoder.no_mask_embed.weight))
+    points, labels = torch.tensor([[[[20.0, 30.0]]]]), torch.tensor([[[1]]])
+    with torch.inference_mode():
+        logits, _ = fast(b, input_points=points, input_labels=labels, input_boxes=None,
+                         multimask_output=True)
+        image = torch.from_numpy(second["emb0"]).float()[None]
+        expected = model.module(image_embeddings=image, input_points=points,
+                                input_labels=labels).pred_masks[0, 0]
+    torch.testing.assert_close(logits, expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("multimask", [True, False])
+def test_the_prepared_decoder_s_logits_and_ious_are_the_module_s(
+    tmp_path: Path, sam_dir: Path, multimask: bool
+):
+    out = tmp_path / "sam.roadmodel"
+    wrap_transformers(out, sam_dir)
+    model = load_promptable(out)
+    assert isinstance(model, TransformersModel) and model.fast is not None
+    embedding = model.encode([_image()])[0]
+    points = torch.tensor([[[[20.0, 30.0], [90.0, 60.0]]]])
+    labels = torch.tensor([[[1, 0]]])
+    boxes = torch.tensor([[[5.0, 10.0, 100.0, 90.0]]])
+    image = torch.from_numpy(embedding["emb0"]).float()[None]
+    with torch.inference_mode():
+        expected = model.module(image_embeddings=image, input_points=points, input_labels=labels,
+                                input_boxes=boxes, multimask_output=multimask)
+        prepared = model.fast.prepare(embedding["emb0"], "cpu", torch.float32)
+        logits, iou = model.fast(prepared, input_points=points, input_labels=labels,
+                                 input_boxes=boxes, multimask_output=multimask)
+    assert logits.shape == expected.pred_masks[0, 0].shape
+    torch.testing.assert_close(logits, expected.pred_masks[0, 0], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(iou, expected.iou_scores[0, 0], atol=1e-4, rtol=1e-4)
