@@ -14,7 +14,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +36,8 @@ from roadmark.io.locations import database_url
 
 DEFAULT_LOCK_TIMEOUT_S = 10.0
 READING = "roadmark_reading"  # execution option: this connection only reads
+_OPEN_FILES: Counter[str] = Counter()  # project files this process has open, and how often
+_OPEN_LOCK = threading.Lock()
 
 
 class Reader(Protocol):
@@ -178,3 +183,26 @@ def database_errors(location: str) -> Iterator[None]:
         if "not a database" in text or "malformed" in text:
             raise _unreadable(text, location) from error
         raise ProjectError(f"database error: {error.orig}", path=location) from error
+
+
+
+def track_open(owner: object, location: str) -> tuple[bool, Callable[[], object]]:
+    """Count ``owner`` (a :class:`~roadmark.io.store.Project`) among this process's open
+    projects on ``location`` until it is closed or collected.
+
+    Returns:
+        Whether another one was open already (so a project file's pages were checked when
+        that one opened, and a second connection, such as a background job's, need not read
+        the whole file again), and the function that stops counting ``owner`` (runs once).
+    """
+    with _OPEN_LOCK:
+        _OPEN_FILES[location] += 1
+        before = _OPEN_FILES[location] > 1
+    return before, weakref.finalize(owner, _release, location)
+
+
+def _release(location: str) -> None:
+    with _OPEN_LOCK:
+        _OPEN_FILES[location] -= 1
+        if _OPEN_FILES[location] <= 0:
+            del _OPEN_FILES[location]

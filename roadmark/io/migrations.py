@@ -114,11 +114,15 @@ def migrate(
         )
 
 
-def check_and_migrate(engine: Engine, location: str, *, read_only: bool, is_file: bool) -> None:
+def check_and_migrate(
+    engine: Engine, location: str, *, read_only: bool, is_file: bool, pages_checked: bool = False
+) -> None:
     """Check that the database is an undamaged roadmark project, then migrate it.
 
     Nothing is written before the file is known to be an undamaged roadmark project: a
     refused file stays byte-identical. A project file is switched to WAL mode once checked.
+    ``pages_checked``: the file's pages were checked when this process opened it before
+    and it is still open (SQLite's ``quick_check`` reads the whole file; it is skipped).
 
     Raises:
         NotAProjectError: Not a roadmark project, or a damaged one.
@@ -140,7 +144,7 @@ def check_and_migrate(engine: Engine, location: str, *, read_only: bool, is_file
             raise NotAProjectError(
                 "has no valid schema_version", path=location, field="meta"
             ) from error
-        if is_file:
+        if is_file and not pages_checked:
             check_pages(engine, location)
         if version > t.SCHEMA_VERSION:
             raise ProjectVersionError(

@@ -37,6 +37,7 @@ from roadmark.io.engine import (
     database_errors,
     enable_wal,
     sqlite_engine,
+    track_open,
     url_engine,
     writable,
 )
@@ -100,6 +101,7 @@ class Project:
         # when the row has moved on since (someone else changed it).
         self._versions: dict[int, int] = {}
         self._versions_lock = threading.Lock()
+        self._opened_before, self._release = track_open(self, location)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -176,6 +178,7 @@ class Project:
                 project.location,
                 read_only=read_only,
                 is_file=not is_url(location),
+                pages_checked=project._opened_before,
             )
         except BaseException:
             project.close()
@@ -216,6 +219,7 @@ class Project:
     def close(self) -> None:
         """Release the database; the project object must not be used afterwards."""
         self._engine.dispose()
+        self._release()
 
     def __enter__(self) -> Project:
         return self
@@ -273,8 +277,8 @@ class Project:
             return dict(self._versions)
 
     def adopt_versions(self, versions: dict[int, int]) -> None:
-        """Take the versions another :class:`Project` of the same database read (a worker's),
-        so that applying what it planned is refused for an object changed since it read it."""
+        """Take the versions another Project of this database read (a job's): what it planned
+        is then refused for an object changed since."""
         self._remember_versions(dict(versions))
 
     def _remember_versions(self, versions: dict[int, int]) -> None:

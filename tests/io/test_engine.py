@@ -76,3 +76,35 @@ def test_writable_honours_the_permission_bits(tmp_path: Path):
         assert not writable(path)
     finally:
         path.chmod(0o644)
+
+
+def test_a_file_open_in_this_process_is_not_page_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A second Project on an open file (a background job's) skips quick_check, which reads
+    the whole file; once every Project on it is closed (or collected) the next open checks."""
+    import gc
+
+    from roadmark.io import migrations
+    from roadmark.io.store import Project
+
+    path = tmp_path / "p.roadmark"
+    Project.create(path).close()
+    checked: list[str] = []
+    real = migrations.check_pages
+    monkeypatch.setattr(
+        migrations, "check_pages", lambda engine, where: (checked.append(where), real(engine, where))
+    )
+    with Project.open(path) as window:
+        assert len(checked) == 1
+        with Project.open(path) as job:
+            assert job is not window and len(checked) == 1
+        Project.open(path).close()
+        assert len(checked) == 1
+    Project.open(path).close()
+    assert len(checked) == 2
+    forgotten = Project.open(path)  # never closed: collected
+    del forgotten
+    gc.collect()
+    Project.open(path).close()
+    assert len(checked) == 4

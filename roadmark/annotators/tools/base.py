@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from roadmark.annotators.changes import as_keyframe, is_machine_made
 from roadmark.core.annotation import HUMAN, AnnotationObject, Box, Geometry, Provenance, Region
@@ -249,6 +249,30 @@ class Tool:
         """The pointer shape to show: ``arrow``, ``cross``, ``move``, ``size``, ``busy`` or
         ``none``."""
         return "cross"
+
+
+
+class Request(Protocol):
+    """A request a tool hands to a worker (GrabCut, Smart): numbered, for one frame."""
+
+    @property
+    def serial(self) -> int: ...
+
+    @property
+    def frame_id(self) -> int: ...
+
+
+def answers_pending(
+    pending: Request | None, request: Request, document: FrameDocument | None
+) -> bool:
+    """Whether an answer to ``request`` is still wanted: it is the tool's pending request
+    (not an outdated one) and its frame is still the open one."""
+    return (
+        pending is not None
+        and request.serial == pending.serial
+        and document is not None
+        and document.frame.id == request.frame_id
+    )
 
 
 def points_distance(a: Sequence[float], b: Sequence[float]) -> float:

@@ -29,7 +29,14 @@ from shapely.geometry import LineString
 from roadmark.annotators import geometry as geo
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.simplify import DEFAULT_TOLERANCE
-from roadmark.annotators.tools.base import Button, Pointer, Preview, Tool, ToolContext
+from roadmark.annotators.tools.base import (
+    Button,
+    Pointer,
+    Preview,
+    Tool,
+    ToolContext,
+    answers_pending,
+)
 from roadmark.annotators.tools.grabcut import grabcut
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Region
 from roadmark.core.edits import AddObjects
@@ -244,13 +251,7 @@ class GrabCutTool(Tool):
         Returns:
             Whether it was used (``False`` for an outdated request or another frame).
         """
-        doc = self.context.document
-        if (
-            self._pending is None
-            or request.serial != self._pending.serial
-            or doc is None
-            or doc.frame.id != request.frame_id
-        ):
+        if not answers_pending(self._pending, request, self.context.document):
             return False
         self._pending = None
         if isinstance(outcome, RoadmarkError):

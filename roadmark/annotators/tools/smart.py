@@ -31,7 +31,14 @@ from numpy.typing import NDArray
 from roadmark.annotators import geometry as geo
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.simplify import simplify_region
-from roadmark.annotators.tools.base import Button, Pointer, Preview, Tool, ToolContext
+from roadmark.annotators.tools.base import (
+    Button,
+    Pointer,
+    Preview,
+    Tool,
+    ToolContext,
+    answers_pending,
+)
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Provenance, Region
 from roadmark.core.edits import AddObjects, UpdateObjects
 from roadmark.core.errors import RoadmarkError
@@ -286,13 +293,7 @@ class SmartTool(Tool):
         Returns:
             Whether it was used (``False`` for an outdated request or another frame).
         """
-        doc = self.context.document
-        if (
-            self._pending is None
-            or request.serial != self._pending.serial
-            or doc is None
-            or doc.frame.id != request.frame_id
-        ):
+        if not answers_pending(self._pending, request, self.context.document):
             return False
         self._pending = None
         if request.hover:

@@ -142,6 +142,9 @@ class SmartFeature(QObject):
         ahead: How many frames after the open one are encoded in the background.
         last_seconds: Time the model thread spent on the last decode (embedding included
             when it was missing).
+
+    Signals:
+        embedded(int): A frame's embedding was computed and cached (from the model thread).
     """
 
     decoded = Signal(object, object, float)
@@ -164,7 +167,6 @@ class SmartFeature(QObject):
         self._worker: _Worker | None = None
         self._active = False
         self.decoded.connect(self._on_decoded, Qt.ConnectionType.QueuedConnection)
-        self.embedded.connect(self._on_embedded, Qt.ConnectionType.QueuedConnection)
         self.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
         self.loaded.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
 
@@ -257,10 +259,6 @@ class SmartFeature(QObject):
             self.window.canvas.refresh()
             if isinstance(outcome, RoadmarkError) and not request.hover:
                 self.window.statusBar().showMessage(f"Smart: {outcome.message}", 6000)
-
-    @Slot(int)
-    def _on_embedded(self, frame_id: int) -> None:
-        pass  # the cache is on disk; nothing to redraw
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:

@@ -18,6 +18,7 @@ project.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -130,10 +131,8 @@ class TeamMode:
 
     def _release(self) -> None:
         if self.lease_frame is not None:
-            try:
+            with contextlib.suppress(RoadmarkError):  # it expires by itself
                 team.release(self.project, self.lease_frame)
-            except RoadmarkError:
-                pass  # it expires by itself
         self.lease_frame = None
         self.holder = None
 

@@ -5,6 +5,7 @@ See :mod:`roadmark.io.formats.cityscapes` for the layout and the rules.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -102,11 +103,9 @@ def write_frame_image(item: ExportFrame, path: Path, *, link: bool = False) -> N
         write_image(path, read_image(source))
         return
     if link:
-        try:
+        with contextlib.suppress(OSError):  # another file system: copy instead
             os.link(source, path)
             return
-        except OSError:
-            pass  # another file system: copy
     shutil.copyfile(source, path)
 
 
