@@ -92,9 +92,12 @@ def test_a_file_open_in_this_process_is_not_page_checked_again(
     Project.create(path).close()
     checked: list[str] = []
     real = migrations.check_pages
-    monkeypatch.setattr(
-        migrations, "check_pages", lambda engine, where: (checked.append(where), real(engine, where))
-    )
+
+    def counting(engine: sa.Engine, where: str) -> None:
+        checked.append(where)
+        real(engine, where)
+
+    monkeypatch.setattr(migrations, "check_pages", counting)
     with Project.open(path) as window:
         assert len(checked) == 1
         with Project.open(path) as job:
