@@ -110,6 +110,14 @@ class Editor:
         self._changed("document")
         return document
 
+    def close(self) -> None:
+        """Hold no frame (while the next one is read): keys and actions change nothing,
+        and the docks show no objects. :meth:`open` ends it."""
+        self.tool.cancel()
+        if self.context.document is not None:
+            self.context.document = None
+            self._changed("document")
+
     def set_tool(self, name: str) -> None:
         """Make tool ``name`` active (``select``, ``box``, ``polygon``, ``brush``, ...)."""
         if name not in self.tools:

@@ -552,7 +552,7 @@ class MainWindow(ProjectWindow):
         the status bar."""
         for frame_id, status in statuses.items():
             self.frames.set_status(frame_id, status)
-        document = self.editor.document
+        document = self.prepared.document if self.prepared is not None else None  # or left
         if document is None or document.frame.id not in statuses:
             return
         status = statuses[document.frame.id]

@@ -55,13 +55,16 @@ def test_the_overlay_arrives_after_the_image_and_matches_a_synchronous_open(
     reading = progressive.opener.reading
     assert reading is not None and not reading.running()  # starts once the loop runs again
     image_only = picture(progressive)
-    # The pointer edits nothing meanwhile (the editor still holds the frame left).
+    # The editor holds no frame meanwhile: the pointer, select all and delete change
+    # nothing (not the frame left, which is out of sight), and the objects list is empty.
+    assert progressive.editor.document is None
+    assert progressive.objects_dock.model.rowCount() == 0
     progressive.editor.set_tool("brush")
     drag(canvas, [(20, 20), (60, 40)])
-    assert progressive.session.history.undo_text == last_edit
-    assert progressive.editor.document is left and left.selection == ()
-    progressive.actions["edit.delete"].trigger()  # nothing selected: nothing deleted
+    progressive.actions["edit.select_all"].trigger()
+    progressive.actions["edit.delete"].trigger()
     assert progressive.session.history.undo_text == last_edit and left.live() == [drawn]
+    assert left.selection == (drawn.uid,)  # kept for coming back
 
     qtbot.waitUntil(lambda: progressive.opener.pending is None, timeout=10000)
     document = progressive.editor.document
@@ -180,3 +183,34 @@ def test_show_frame_waits_for_the_regions_features_act_on_next(qtbot, small_proj
     assert window.opener.pending == first
     qtbot.waitUntil(lambda: window.opener.pending is None, timeout=10000)
     window.close()
+
+
+def test_frames_held_ahead_stay_within_the_memory_budget(small_project: Path, monkeypatch):
+    from roadmark.app.canvas.prefetch import FramePreparer, default_budget
+    from roadmark.io.frames import FrameLoader
+    from roadmark.io.store import Project
+
+    monkeypatch.setenv("ROADMARK_PREFETCH_MB", "3.5")
+    assert default_budget() == int(3.5 * 2**20)
+    monkeypatch.setenv("ROADMARK_PREFETCH_MB", "lots")
+    assert default_budget() == 1024 * 2**20  # a wrong value falls back to the default
+    with Project.open(small_project) as project:
+        ids = [frame.id for frame in project.frames()]
+        loader = FrameLoader(lambda path: project.root / path)
+        one = FramePreparer(project, loader).take(ids[0]).footprint()
+        assert one >= 90 * 160 * 3  # the pixels at least
+        # Room for two frames of that size: requesting all three keeps the two newest.
+        preparer = FramePreparer(project, loader, budget=2 * one + one // 2)
+        preparer.request(ids)
+        preparer.wait()
+        assert preparer.prepared_ids() == ids[1:]
+        assert preparer.held_bytes() <= preparer.budget
+        preparer.close()
+        # No room at all: nothing is held, frames are still read when asked for.
+        preparer = FramePreparer(project, loader, budget=0)
+        preparer.request(ids)
+        preparer.wait()
+        assert preparer.prepared_ids() == []
+        assert preparer.take(ids[0]).frame.id == ids[0]
+        preparer.close()
+        loader.close()

@@ -10,6 +10,7 @@ Qt objects; the main window decides what to prepare.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -25,6 +26,18 @@ from roadmark.io.frames import FrameLoader
 from roadmark.io.store import Project
 
 DEFAULT_KEEP = 4
+DEFAULT_BUDGET_MB = 1024  # ROADMARK_PREFETCH_MB overrides it
+OBJECT_BYTES = 2048  # what one region's geometry and caches hold, roughly (22 vertices)
+
+
+def default_budget() -> int:
+    """The memory frames held ahead may take, in bytes (``ROADMARK_PREFETCH_MB``)."""
+    text = os.environ.get("ROADMARK_PREFETCH_MB", "")
+    try:
+        megabytes = float(text) if text else DEFAULT_BUDGET_MB
+    except ValueError:
+        megabytes = DEFAULT_BUDGET_MB
+    return int(max(megabytes, 0.0) * 2**20)
 
 
 @dataclass
@@ -37,6 +50,11 @@ class PreparedFrame:
     document: FrameDocument
     views: dict[str, Any] = field(default_factory=dict)
 
+    def footprint(self) -> int:
+        """Bytes held, roughly: the pixels, the buffers rendered ahead and the objects."""
+        buffers = sum(int(getattr(view, "nbytes", 0)) for view in self.views.values())
+        return int(self.image.nbytes) + buffers + OBJECT_BYTES * len(self.document.objects)
+
 
 class FramePreparer:
     """Prepares frames in one background thread and keeps the last few.
@@ -45,6 +63,9 @@ class FramePreparer:
         project: The open project (read from the worker thread too).
         loader: Decodes frame pixels (thread-safe, with its own cache).
         keep: How many prepared frames to hold besides the open one.
+        budget: How many bytes they may take together (:meth:`PreparedFrame.footprint`;
+            the oldest go first, as soon as a frame finishes and the sum is known);
+            :func:`default_budget` unless told.
         enabled: With ``False`` nothing is prepared ahead (every frame is read when shown).
         render: Called (in the worker thread) with each frame prepared ahead, to render
             what the viewer shows into :attr:`PreparedFrame.views`.
@@ -56,6 +77,7 @@ class FramePreparer:
         loader: FrameLoader,
         *,
         keep: int = DEFAULT_KEEP,
+        budget: int | None = None,
         enabled: bool = True,
         render: Callable[[PreparedFrame], None] | None = None,
     ) -> None:
@@ -63,12 +85,13 @@ class FramePreparer:
         self.render = render
         self.loader = loader
         self.keep_count = keep
+        self.budget = default_budget() if budget is None else budget
         self.enabled = enabled
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="roadmark-prefetch")
         # Frames asked for now (shown while they are read) do not queue behind neighbors.
         self._foreground = ThreadPoolExecutor(1, thread_name_prefix="roadmark-open")
         self._ready: OrderedDict[int, Future[PreparedFrame]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # cancel() runs done callbacks that trim
         self._closed = False
 
     def prepare_now(self, frame_id: int, hidden_labels: Iterable[int] = ()) -> PreparedFrame:
@@ -130,7 +153,9 @@ class FramePreparer:
                 if frame_id in self._ready:
                     self._ready.move_to_end(frame_id)
                     continue
-                self._ready[frame_id] = self._executor.submit(self._prepare_ahead, frame_id, hidden)
+                future = self._executor.submit(self._prepare_ahead, frame_id, hidden)
+                self._ready[frame_id] = future
+                future.add_done_callback(self._trim_when_done)
             self._trim()
 
     def keep(self, prepared: PreparedFrame) -> None:
@@ -152,10 +177,28 @@ class FramePreparer:
                 if future is not None:
                     future.cancel()
 
+    def _trim_when_done(self, _future: Future[PreparedFrame]) -> None:
+        with self._lock:
+            self._trim()
+
     def _trim(self) -> None:
-        while len(self._ready) > self.keep_count:
+        """Drop the oldest frames beyond ``keep`` or beyond the memory budget (called
+        with the lock held)."""
+        while len(self._ready) > self.keep_count or self._held_bytes() > self.budget:
             _, future = self._ready.popitem(last=False)
             future.cancel()
+
+    def _held_bytes(self) -> int:
+        return sum(
+            future.result().footprint()
+            for future in self._ready.values()
+            if future.done() and not future.cancelled() and future.exception() is None
+        )
+
+    def held_bytes(self) -> int:
+        """Bytes the frames held take (those still being prepared not counted)."""
+        with self._lock:
+            return self._held_bytes()
 
     def prepared_ids(self) -> list[int]:
         """Frames held or being prepared, oldest first."""

@@ -173,16 +173,16 @@ class FrameCanvas(QGraphicsView):
         overlay, no outlines, no handles, and the pointer edits nothing until
         :meth:`show_document` brings the document."""
         if self.document is not None:
-            # The editor keeps this document until the other arrives: with nothing selected
-            # a key (Delete, a label) changes nothing there unseen.
-            self.document.clear_selection()
             self.document.changed.disconnect(self._on_change)
         self.document = None
+        # Until the other frame arrives the editor holds none: a key (Delete, Ctrl+A, a
+        # label) cannot change the frame left unseen, and the docks list nothing.
+        self.editor.close()
         height, width = image.shape[:2]
         self.image_layer.set_image(image, argb)
         self.overlay.set_document(None)
         self.outline_layer.set_document(None, width, height)
-        self.edit_layer.shown = False  # the editor still holds the frame left
+        self.edit_layer.shown = False
         self._set_size(width, height)
         self.hint_changed.emit("Reading this frame's regions…")
 
