@@ -318,6 +318,55 @@ def test_propagate_tracks_with_a_video_model_chosen_for_the_smart_tool(
     window.close()
 
 
+def test_propagate_through_the_next_frames_asks_how_many_and_undoes_in_one_step(
+    qtbot, moving_project: Path, video_model: Path, monkeypatch
+):
+    from roadmark.annotators.changes import tracked_source
+    from roadmark.app.features import sequence_dialogs
+
+    asked: list[int] = []
+
+    def answer(parent, title, label, value, low, high):
+        asked.append(value)
+        return 5, True  # more than the sequence has: it stops at its last frame
+
+    monkeypatch.setattr(sequence_dialogs.QInputDialog, "getInt", answer)
+    window = _open(qtbot, moving_project)
+    window.smart.set_model(video_model)
+    window.actions["sequence.propagate_many"].trigger()
+    _idle(qtbot, window)
+    assert asked == [sequence_dialogs.DEFAULT_FRAMES]
+    plan = window.sequence_tools.last_plan
+    assert [t.name for t in plan.targets] == ["f1.png", "f2.png"]
+    assert window.current_row == 2
+    for row in (1, 2):
+        sources = {o.provenance.source for o in _live(window, row)}
+        assert sources == {tracked_source("tiny-video")}
+        assert len(_live(window, row)) == 2
+    window.undo()  # one step takes back every frame
+    assert _live(window, 1) == [] and _live(window, 2) == []
+    # Cancelled: nothing runs.
+    monkeypatch.setattr(sequence_dialogs.QInputDialog, "getInt", lambda *a: (3, False))
+    assert window.sequence_tools.propagate_through() is False
+    window.close()
+
+
+def test_propagating_several_frames_along_the_flow_says_it_did_one(
+    qtbot, moving_project: Path, monkeypatch
+):
+    from roadmark.app.features import sequence_dialogs
+
+    monkeypatch.setattr(sequence_dialogs.QInputDialog, "getInt", lambda *a: (4, True))
+    window = _open(qtbot, moving_project)
+    window.actions["sequence.propagate_many"].trigger()
+    _idle(qtbot, window)
+    assert [o.provenance.source for o in _live(window, 1)] == [PROPAGATED, PROPAGATED]
+    assert _live(window, 2) == []
+    message = window.statusBar().currentMessage()
+    assert "along the optical flow" in message and "One frame of the 4 asked for" in message
+    window.close()
+
+
 def test_propagate_falls_back_to_the_flow_without_a_video_model(
     qtbot, moving_project: Path, tmp_path: Path
 ):

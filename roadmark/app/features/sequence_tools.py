@@ -15,21 +15,12 @@ Objects > tracks and Simplify), the GrabCut tool and the Tracks dock to a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import (
-    QCheckBox,
-    QDialog,
-    QDialogButtonBox,
-    QFileDialog,
-    QFormLayout,
-    QInputDialog,
-    QProgressBar,
-    QSpinBox,
-    QWidget,
-)
+from PySide6.QtWidgets import QDialog, QFileDialog, QInputDialog, QProgressBar
 
 from roadmark.annotators.changes import ObjectChange, changes_command
 from roadmark.annotators.editor import EditorChange, touched_uids
@@ -54,6 +45,7 @@ from roadmark.annotators.tools.grabcut_tool import GrabCutRequest, GrabCutTool, 
 from roadmark.app.docks.tracks import TracksDock
 from roadmark.app.errors import error_text
 from roadmark.app.features.propagation_review import PropagationReview
+from roadmark.app.features.sequence_dialogs import VideoOptions, ask_frame_count, flow_note
 from roadmark.app.features.video_tracking import VideoTracking, tracked_message
 from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
@@ -73,6 +65,8 @@ SEQUENCE_ACTIONS = [
     ActionSpec("tool.grabcut", "&GrabCut (box, then scribbles)", "Tools", ("C",)),
     ActionSpec("object.simplify", "Simplify selected &regions…", "Objects", ("Shift+S",)),
     ActionSpec("sequence.propagate", "&Propagate to next frame", "Frame", ("Ctrl+P",)),
+    ActionSpec("sequence.propagate_many", "Propagate through the next &frames…", "Frame",
+               ("Ctrl+Alt+P",)),
     ActionSpec("sequence.new_track", "Start a new &track with the selection", "Objects", ("T",)),
     ActionSpec(
         "sequence.add_to_track",
@@ -85,30 +79,6 @@ SEQUENCE_ACTIONS = [
     ),
 ]
 register(SEQUENCE_ACTIONS)
-
-
-class VideoOptions(QDialog):
-    """Every Nth frame, frame range and extraction for File > Add video."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Add video")
-        self.every = QSpinBox(minimum=1, maximum=10_000, value=1)
-        self.start = QSpinBox(minimum=0, maximum=10_000_000, value=0)
-        self.end = QSpinBox(minimum=0, maximum=10_000_000, value=0)
-        self.end.setSpecialValueText("end of the video")
-        self.extract = QCheckBox("Extract the frames as PNG beside the project (faster browsing)")
-        form = QFormLayout(self)
-        form.addRow("Every Nth frame", self.every)
-        form.addRow("First frame", self.start)
-        form.addRow("Stop before frame", self.end)
-        form.addRow(self.extract)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
 
 
 class SequenceTools(QObject):
@@ -148,6 +118,7 @@ class SequenceTools(QObject):
             "tool.grabcut": self.start_grabcut,
             "object.simplify": self.simplify_dialog,
             "sequence.propagate": self.propagate,
+            "sequence.propagate_many": self.propagate_through,
             "sequence.new_track": self.new_track,
             "sequence.add_to_track": self.add_to_chosen_track,
             "sequence.interpolate": self.interpolate_selection,
@@ -310,10 +281,11 @@ class SequenceTools(QObject):
 
     # -- propagation -----------------------------------------------------------------------
 
-    def propagate(self) -> bool:
-        """Propagate the open frame's objects to the next frame of its sequence: with the
-        Smart tool's model when it is a video model (the selected objects, or all;
-        :mod:`~roadmark.app.features.video_tracking`), else along the optical flow."""
+    def propagate(self, frames: int = 1) -> bool:
+        """Propagate the open frame's objects to the next frame of its sequence (through the
+        next ``frames``): with the Smart tool's model when it is a video model (the selected
+        objects, or all; :mod:`~roadmark.app.features.video_tracking`), else along the
+        optical flow (one frame)."""
         frame = self._frame()
         if frame is None:
             return False
@@ -322,15 +294,21 @@ class SequenceTools(QObject):
         selection = document.selection if document is not None else ()
 
         def work(job: JobContext) -> PropagationPlan | ModelPropagationPlan:
-            plan = self.tracking.plan(job.project, loader, frame, model, selection, job)
+            plan = self.tracking.plan(job.project, loader, frame, model, selection, job, frames)
             if plan is not None:
                 return plan
             job.report(0, 1, "optical flow")
             return plan_propagation(job.project, loader, frame)
 
-        return self._run_plan(f"Propagating {frame.name}", work, self._propagated)
+        done = partial(self._propagated, asked=frames)
+        return self._run_plan(f"Propagating {frame.name}", work, done)
 
-    def _propagated(self, plan: PropagationPlan | ModelPropagationPlan) -> None:
+    def propagate_through(self) -> bool:
+        """Frame > Propagate through the next frames: asks how many, then propagates."""
+        frames = ask_frame_count(self.window)
+        return frames is not None and self.propagate(frames)
+
+    def _propagated(self, plan: PropagationPlan | ModelPropagationPlan, asked: int = 1) -> None:
         self.last_plan = plan
         target = plan.target if isinstance(plan, PropagationPlan) else plan.targets[-1]
         if not self.apply(plan.changes, f"Propagate to {target.name}"):
@@ -354,7 +332,7 @@ class SequenceTools(QObject):
         self._say(
             f"Propagated {len(plan.changes)} objects to {target.name} along the optical flow: "
             f"{len(areas)} areas of unreliable flow ({share:.1%} of the frame); "
-            f"{len(flagged)} objects selected for review.",
+            f"{len(flagged)} objects selected for review.{flow_note(asked)}",
             12000,
         )
 

@@ -28,14 +28,9 @@ from roadmark.io.store import Project
 
 
 class VideoTracking:
-    """Propagation with a video model, for the sequence tools.
-
-    Attributes:
-        frames: How many following frames one propagation fills.
-    """
+    """Propagation with a video model, for the sequence tools."""
 
     def __init__(self) -> None:
-        self.frames = 1
         self._loaded: tuple[Path, Any] | None = None
 
     def tracker(self, model: Path) -> Any | None:
@@ -57,9 +52,11 @@ class VideoTracking:
         model: Path | None,
         selection: Sequence[int],
         job: JobContext,
+        frames: int = 1,
     ) -> ModelPropagationPlan | None:
-        """The plan for propagating with ``model``, or ``None`` when it is no video model
-        (the caller falls back to the optical flow). Worker thread only."""
+        """The plan for propagating with ``model`` through the next ``frames`` frames, or
+        ``None`` when it is no video model (the caller falls back to the optical flow).
+        Worker thread only."""
         if model is None:
             return None
         job.report(0, 1, "loading the video model")
@@ -67,13 +64,13 @@ class VideoTracking:
         if tracker is None:
             return None
         message = f"{tracker.name}: tracking"
-        job.report(0, self.frames, message)
+        job.report(0, frames, message)
 
         def report(done: int, total: int, _message: str = "") -> None:
             job.report(done, total, message)
 
         return plan_model_propagation(
-            project, pixels, frame, tracker, frames=self.frames, uids=selection,
+            project, pixels, frame, tracker, frames=frames, uids=selection,
             cancel=job.cancel, progress=report,
         )
 
