@@ -117,7 +117,7 @@ class SequenceTools(QObject):
             "file.add_video": self.add_video_dialog,
             "tool.grabcut": self.start_grabcut,
             "object.simplify": self.simplify_dialog,
-            "sequence.propagate": self.propagate,
+            "sequence.propagate": partial(self.propagate, 1),
             "sequence.propagate_many": self.propagate_through,
             "sequence.new_track": self.new_track,
             "sequence.add_to_track": self.add_to_chosen_track,
