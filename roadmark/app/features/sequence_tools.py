@@ -113,7 +113,7 @@ class SequenceTools(QObject):
         self._refresh_timer.setInterval(250)
         self._refresh_timer.timeout.connect(self.refresh_tracks)
 
-        for action_id, handler in {
+        handlers: dict[str, Callable[[], object]] = {
             "file.add_video": self.add_video_dialog,
             "tool.grabcut": self.start_grabcut,
             "object.simplify": self.simplify_dialog,
@@ -122,7 +122,8 @@ class SequenceTools(QObject):
             "sequence.new_track": self.new_track,
             "sequence.add_to_track": self.add_to_chosen_track,
             "sequence.interpolate": self.interpolate_selection,
-        }.items():
+        }
+        for action_id, handler in handlers.items():
             window.actions.bind(action_id, window.guard(handler))
         self.review = PropagationReview(window, window.guard)
         grabcut_action = window.actions["tool.grabcut"]
