@@ -9,17 +9,19 @@ prepared decoder (``decoder_*``, what ``decode`` runs) and through the module's 
 
 Figures:
 
-- ``decoder_p95_ms``: SAM ViT-B (the real-size ``transformers.SamConfig()``, random weights,
-  which cost the same as trained ones) prompt decoder on a cached embedding, one click
-  after another on a 1024 x 512 frame, CPU; ``decoder_p50_ms`` beside it;
+- ``decoder_p95_ms``: SAM ViT-B (the real-size ``transformers.SamConfig()``, random weights
+  at a trained network's scale: see :func:`trained_scale`) prompt decoder on a cached
+  embedding, one click after another on a 1024 x 512 frame, CPU; ``decoder_p50_ms`` beside
+  it;
 - ``embed_s_per_frame``: the image encoder per frame, for that SAM config
   (``sam_vit_b``) and the bundled click model (``click``), CPU;
 - ``click_decoder_p95_ms``: the bundled click model's decoder per click;
 - ``video_propagate_s_per_frame``: SAM 2.1 Hiera-Tiny as a video model (the real-size
-  ``transformers.Sam2VideoConfig()``, random weights) carrying three object masks through
-  following frames of the 1024 x 512 demo drive, CPU: the mean time per following frame
-  once the prompt frame and the first tracked frame are done (image encoder, memory
-  attention, mask decoder and memory encoder of each frame; ``--video-frames``);
+  ``transformers.Sam2VideoConfig()``, random weights at a trained scale) carrying three
+  object masks through following frames of the 1024 x 512 demo drive, CPU: the mean time
+  per following frame once the prompt frame and the first tracked frame are done (image
+  encoder, memory attention, mask decoder and memory encoder of each frame;
+  ``--video-frames``);
 - ``click_to_preview_p95_ms``: in the editor (offscreen window, bundled model, the
   frame's embedding cached by the background thread): from the mouse click to the
   repainted canvas showing the mask;
@@ -91,20 +93,39 @@ def bench_decoder(model, image: np.ndarray, count: int) -> dict[str, float]:
     return {"p50": p(times, 50), "p95": p(times, 95), "cpu_p95": p(cpu, 95)}
 
 
+def trained_scale(module: torch.nn.Module) -> torch.nn.Module:
+    """Random weights at the scale a trained network has, so that they cost what trained
+    ones cost: every matrix and kernel drawn as PyTorch draws a new ``Linear``/``Conv``
+    layer's (Kaiming-uniform, fan-in). The weights ``transformers`` gives a model built
+    from a config alone are about 1e-10 (its ``_init_weights`` is meant to be overwritten
+    by a checkpoint): activations then fall into float32's subnormal range, where the CPU
+    is 10-15x slower (SAM ViT-B's encoder took 111-240 s a frame that way, 14-20 s with
+    these weights), which no trained checkpoint does."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.dim() >= 2 and parameter.dtype.is_floating_point:
+                fan_in = parameter[0].numel()
+                bound = 1.0 / fan_in**0.5
+                parameter.copy_(torch.rand(parameter.shape, generator=generator) * 2 * bound
+                                - bound)
+    return module
+
+
 def bench_sam_decoder_paths(count: int) -> dict[str, dict[str, float]]:
     """SAM ViT-B's decoder on a cached embedding, through the prepared decoder
     (``roadmark.models.sam_decoder``, what ``decode`` runs) and through the module's own
     ``forward`` (the path before it), one click each in turn so that both see the same
     load. The embedding is random (the decoder's cost does not depend on its values), so
-    the 8-100 s encoder is left out."""
+    the 14-20 s encoder is left out."""
     import transformers
 
     from roadmark.models.promptable import Prompts
     from roadmark.models.sam import FAMILIES, TransformersModel
 
     torch.manual_seed(0)
-    model = TransformersModel(transformers.SamModel(transformers.SamConfig()), FAMILIES["sam"],
-                              name="sam-vit-b", digest="-")
+    model = TransformersModel(trained_scale(transformers.SamModel(transformers.SamConfig())),
+                              FAMILIES["sam"], name="sam-vit-b", digest="-")
     prepared = model.fast
     embedding = {"emb0": (torch.randn(256, 64, 64) * 0.5).half().numpy(),
                  "frame_size": np.array([512, 1024], dtype=np.int64)}
@@ -143,7 +164,7 @@ def sam_vit_b(folder: Path):
 
     torch.manual_seed(0)
     source = folder / "sam-vit-b"
-    transformers.SamModel(transformers.SamConfig()).save_pretrained(str(source))
+    trained_scale(transformers.SamModel(transformers.SamConfig())).save_pretrained(str(source))
     wrap_transformers(folder / "sam-vit-b.roadmodel", source)
     return load_promptable(folder / "sam-vit-b.roadmodel")
 
@@ -156,7 +177,8 @@ def sam2_video_tiny(folder: Path):
 
     torch.manual_seed(0)
     source = folder / "sam2-video-tiny"
-    transformers.Sam2VideoModel(transformers.Sam2VideoConfig()).save_pretrained(str(source))
+    video = transformers.Sam2VideoModel(transformers.Sam2VideoConfig())
+    trained_scale(video).save_pretrained(str(source))
     wrap_transformers(folder / "sam2-video-tiny.roadmodel", source)
     return load_tracker(folder / "sam2-video-tiny.roadmodel", device="cpu")
 
