@@ -434,7 +434,7 @@ def _polygon_region(
     regions = []
     for index, flat in enumerate(segmentation):
         part = f"{field}[{index}]"
-        if not isinstance(flat, list) or len(flat) % 2:
+        if not isinstance(flat, list | np.ndarray) or len(flat) % 2:
             raise FormatError("must be a flat list [x1, y1, x2, y2, ...]", path=where, field=part)
         values = _coordinates(flat, where, part)
         if len(values) < 6:
@@ -454,7 +454,7 @@ def _polygon_region(
             context.warnings.warn(
                 "self-intersecting polygon repaired (make_valid)", path=where, field=part
             )
-            region = _as_decoded(region, values, height, width)
+            region = _as_decoded(region, ring.ravel().tolist(), height, width)
         if (
             ring[:, 0].max() < 0
             or ring[:, 1].max() < 0
@@ -485,9 +485,14 @@ def _polygon_region(
     return as_region(merged)
 
 
-def _coordinates(flat: list, where: str, field: str) -> list[float]:
+def _coordinates(flat: list | np.ndarray, where: str, field: str) -> Any:
     """``flat`` checked to be finite numbers (a vectorized check; the slow per-value one
-    runs only to name the bad value)."""
+    runs only to name the bad value). The reader gives a polygon of plain numbers as a
+    float64 array (see :meth:`CocoStream.annotations_of`)."""
+    if isinstance(flat, np.ndarray):
+        if np.isfinite(flat).all():
+            return flat
+        return [number(v, where=where, field=field) for v in flat.tolist()]
     if all(type(v) is float or type(v) is int for v in flat):
         if np.isfinite(np.asarray(flat, dtype=np.float64)).all():
             return flat
@@ -512,7 +517,6 @@ def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:
         return region
     exact = mask_to_region(drawn)
     return region if exact is None else exact
-
 
 
 # -- writing helpers -------------------------------------------------------------------------

@@ -116,3 +116,84 @@ def test_no_categories_with_annotations_and_a_top_level_list_are_refused(tmp_pat
         assert caught.value.field == "categories"
         with pytest.raises(FormatError, match="must be an object with images"):
             import_dataset(project, "coco", listed)
+
+
+def test_values_cut_by_the_read_buffer_read_the_same(tmp_path: Path, monkeypatch):
+    """The pass reads a few bytes at a time: numbers, strings and objects split across
+    reads give the same frames, objects and warnings as one read of the whole file."""
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    annotations = _annotations()
+    annotations[0]["roadmark"] = {"created_by": "é漢\U0001f600", "track_id": 123456789}
+    annotations[1]["segmentation"] = [[5.125, 5, 30.0625, 5, 30, 40, 5, 40.5]]
+    path = tmp_path / "spaced.json"
+    data = json.loads(_write(tmp_path, "x.json", ["info", "images", "categories", "annotations"],
+                             annotations).read_text())  # fmt: skip
+    data = {"year": 20241234567} | data  # a number at the top level can be cut too
+    path.write_text(json.dumps(data, indent="\t", ensure_ascii=False).replace("\n", "\r\n"))
+    reports = []
+    for chunk in (1 << 22, 1, 3, 7):
+        monkeypatch.setattr(coco_stream, "READ_CHUNK", chunk)
+        with Project.create(tmp_path / f"c{chunk}.roadmark") as project:
+            report = import_dataset(project, "coco", path)
+            objects = [
+                (
+                    o.label_id,
+                    str(getattr(o.geometry, "wkt", o.geometry)),
+                    o.track_id,
+                    o.provenance.created_by,
+                )
+                for f in project.frames()
+                for o in project.objects(f.id)
+            ]
+            reports.append((report.frames, report.objects, objects))
+    assert reports[0][:2] == (3, 5)
+    assert ("POLYGON ((5.125 5, 30.0625 5, 30 40, 5 40.5, 5.125 5))" in
+            [wkt for _, wkt, _, _ in reports[0][2]])  # fmt: skip
+    assert (26, "POLYGON ((2 2, 20 2, 20 20, 2 2))", 123456789, "é漢\U0001f600") in reports[0][2]
+    assert all(report == reports[0] for report in reports[1:])
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "field"),
+    [
+        ('"bbox": [1, NaN, 2, 2]', "finite number, got nan", "annotations[0].bbox[1]"),
+        ('"bbox": [1, 1, 2, 2], "area": -Infinity', "got -inf", "annotations[0].area"),
+        ('"bbox": [1, 1, 2, 2], "area": 1E400', "got inf", "annotations[0].area"),
+        ('"segmentation": [[1, 1, 9, 1, ' + "9" * 400 + ".5, 9]]", "got inf",
+         "annotations[0].segmentation[0][4]"),
+        ('"bbox": [1, 1, 2, 2], "track_id": 9223372036854775808', "64 bits",
+         "annotations[0].track_id"),
+        ('"bbox": [1, 1, 2, 2], "x": ' + "[" * 100 + "]" * 100, "nested too deeply", None),
+    ],
+)  # fmt: skip
+def test_numbers_no_field_can_hold_are_refused_by_their_place(
+    tmp_path: Path, monkeypatch, text: str, message: str, field: str | None
+):
+    """NaN, infinities (a constant, an exponent, a float literal too long) and integers
+    beyond 64 bits are refused where they are, whichever read they arrive in."""
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    path = _write(tmp_path, "bad.json", ["images", "categories", "annotations"], [])
+    path.write_text(
+        path.read_text().replace(
+            '"annotations": []', '"annotations": [{"id": 1, "image_id": 1, "category_id": 1, '
+            + text + "}]",
+        )
+    )  # fmt: skip
+    for chunk in (1 << 22, 5):
+        monkeypatch.setattr(coco_stream, "READ_CHUNK", chunk)
+        with Project.create(tmp_path / f"p{chunk}.roadmark") as project:
+            with pytest.raises(FormatError, match=message) as caught:
+                import_dataset(project, "coco", path)
+            assert caught.value.field == field and caught.value.path == str(path)
+            assert project.frame_count() == 0
+
+
+def test_nesting_up_to_the_limit_is_read(tmp_path: Path):
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    path = _write(tmp_path, "deep.json", ["images", "categories", "annotations"], [])
+    # the annotation, its "x" and 98 lists inside: 100 levels
+    nested = '{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2], "x": '
+    nested += "[" * 99 + "]" * 99 + "}"
+    path.write_text(path.read_text().replace('"annotations": []', f'"annotations": [{nested}]'))
+    with Project.create(tmp_path / "p.roadmark") as project:
+        assert import_dataset(project, "coco", path).objects == 1
