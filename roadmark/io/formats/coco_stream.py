@@ -33,7 +33,7 @@ import math
 import re
 import sqlite3
 import tempfile
-from json.scanner import make_scanner
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -145,6 +145,13 @@ class CocoStream:
         return [(position, _unpacked(marshal.loads(body))) for position, body in rows]
 
 
+class _Decoder(json.JSONDecoder):
+    """The standard decoder, its scanner typed (``__init__`` sets ``scan_once``: C's
+    scanner, which takes a text and a position and returns a value and its end)."""
+
+    scan_once: Callable[[str, int], tuple[Any, int]]
+
+
 class _Pass:
     """The one pass over a file: the top-level object and the annotations array are
     walked here, every value in them parsed by ``json``'s scanner."""
@@ -159,9 +166,7 @@ class _Pass:
         self.on_images = on_images
         self.texts = texts  # look for lone surrogates (the file has surrogate escapes)
         self.decoder = codecs.getincrementaldecoder("utf-8")()
-        self.scan = make_scanner(
-            json.JSONDecoder(parse_int=self._integer, parse_constant=self._constant)
-        )
+        self.scan = _Decoder(parse_int=self._integer, parse_constant=self._constant).scan_once
         self.unusable = False  # the value being scanned holds NaN, an infinity or a huge int
         self.text = ""
         self.pos = 0
