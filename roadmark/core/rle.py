@@ -64,6 +64,27 @@ def decode(rle: Rle) -> NDArray[np.bool_]:
     return mask
 
 
+def decode_window(rle: Rle) -> tuple[NDArray[np.bool_], tuple[int, int]]:
+    """The part of an RLE's mask inside its bounding box, and the box's corner ``(x, y)``.
+
+    The checks of :func:`decode` without a copy or a scan of the whole frame: an object
+    in a full-frame RLE costs the frame's decode and its own size after that.
+
+    Raises:
+        GeometryError: The RLE is malformed or its counts do not cover ``size``.
+    """
+    native = _to_native(rle)
+    height, width = native["size"]
+    area = int(coco_mask.area(native))
+    full = coco_mask.decode(native)
+    # the box holds every set pixel (a run across columns widens it to full height)
+    x, y, w, h = (int(v) for v in coco_mask.toBbox(native))
+    window: NDArray[np.bool_] = full[y : y + h, x : x + w].astype(bool)
+    if full.shape != (height, width) or int(window.sum()) != area:
+        raise GeometryError("RLE counts do not match its size")
+    return window, (x, y)
+
+
 def area(rle: Rle) -> int:
     return int(coco_mask.area(_to_native(rle)))
 
@@ -75,4 +96,5 @@ def from_region(region: Region, height: int, width: int) -> Rle:
 
 def to_region(rle: Rle) -> Region | None:
     """The exact (pixel-edge) region of an RLE; ``None`` when it is empty."""
-    return mask_to_region(decode(rle))
+    window, (x, y) = decode_window(rle)
+    return mask_to_region(window, offset=(float(x), float(y)))

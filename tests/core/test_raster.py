@@ -110,6 +110,26 @@ def test_vectorize_then_rasterize_is_lossless(mask):
     assert vector.area == pytest.approx(mask.sum())
 
 
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 12), st.integers(1, 12))))
+def test_an_rle_window_is_its_mask_inside_the_box(mask):
+    """``decode_window`` gives the mask's bounding box (or more, where a run crosses a
+    column) and nothing outside it; ``to_region`` from it equals the whole-frame region."""
+    encoded = rle.encode(mask)
+    window, (x, y) = rle.decode_window(encoded)
+    rebuilt = np.zeros_like(mask)
+    rebuilt[y : y + window.shape[0], x : x + window.shape[1]] = window
+    assert (rebuilt == mask).all()
+    if mask.any():
+        rows, cols = np.nonzero(mask)
+        assert x == cols.min() and x + window.shape[1] - 1 == cols.max()
+        assert y <= rows.min() and y + window.shape[0] - 1 >= rows.max()
+        whole = mask_to_region(mask)
+        assert whole is not None and shapely.equals_exact(rle.to_region(encoded), whole, 0)
+    else:
+        assert window.size == 0 and rle.to_region(encoded) is None
+
+
 def test_rle_round_trip_and_bad_rle():
     mask = np.zeros((20, 30), bool)
     mask[3:9, 4:20] = True

@@ -37,7 +37,6 @@ from typing import IO, Any
 import numpy as np
 import shapely
 from pycocotools import mask as coco_mask
-from shapely.geometry import Polygon
 
 from roadmark import __version__
 from roadmark.core import rle
@@ -420,11 +419,11 @@ def _rle_region(segmentation: dict, height: int, width: int, where: str, field: 
             "RLE counts must be non-negative integers", path=where, field=f"{field}.counts"
         )
     try:
-        mask = rle.decode({"size": size, "counts": counts})
+        window, (x, y) = rle.decode_window({"size": size, "counts": counts})
     except (GeometryError, ValueError, TypeError, UnicodeEncodeError) as error:
         message = error.message if isinstance(error, GeometryError) else "malformed RLE counts"
         raise FormatError(message, path=where, field=f"{field}.counts") from error
-    return mask_to_region(mask)
+    return mask_to_region(window, offset=(float(x), float(y)))
 
 
 def _polygon_region(
@@ -443,8 +442,8 @@ def _polygon_region(
             )
         ring = np.asarray(values, dtype=float).reshape(-1, 2)
         # Range-checked before shapely or pycocotools see the numbers.
-        beyond = validate.coordinates(ring, width, height, where=where, field=part)
-        polygon = Polygon(ring)
+        beyond, (x0, y0, x1, y1) = validate.extent(ring, width, height, where=where, field=part)
+        polygon = shapely.polygons(ring)  # Polygon(ring), one shapely call
         try:
             region = polygon if polygon.is_valid and polygon.area > 0 else as_region(polygon)
         except GeometryError:
@@ -455,16 +454,11 @@ def _polygon_region(
                 "self-intersecting polygon repaired (make_valid)", path=where, field=part
             )
             region = _as_decoded(region, ring.ravel().tolist(), height, width)
-        if (
-            ring[:, 0].max() < 0
-            or ring[:, 1].max() < 0
-            or ring[:, 0].min() > width
-            or ring[:, 1].min() > height
-        ):
+        if x1 < 0 or y1 < 0 or x0 > width or y0 > height:
             context.warnings.warn(
                 f"polygon lies outside the {width}x{height} image; kept", path=where, field=part
             )
-        elif ring.min() < -1 or ring[:, 0].max() > width + 1 or ring[:, 1].max() > height + 1:
+        elif min(x0, y0) < -1 or x1 > width + 1 or y1 > height + 1:
             context.warnings.warn(
                 f"polygon reaches outside the {width}x{height} image; kept", path=where, field=part
             )
@@ -481,6 +475,8 @@ def _polygon_region(
         regions.append(region)
     if not regions:
         return None
+    if len(regions) == 1 and regions[0] is polygon:
+        return polygon  # valid, with area: what as_region would give back
     merged = regions[0] if len(regions) == 1 else shapely.union_all(regions)
     return as_region(merged)
 
