@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from roadmark.core import rle
+from roadmark.core.errors import GeometryError
 from roadmark.core.raster import (
     color_map,
     instance_id_map,
@@ -128,6 +129,31 @@ def test_an_rle_window_is_its_mask_inside_the_box(mask):
         assert whole is not None and shapely.equals_exact(rle.to_region(encoded), whole, 0)
     else:
         assert window.size == 0 and rle.to_region(encoded) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.tuples(st.integers(1, 9), st.integers(1, 9)).flatmap(
+        lambda size: st.tuples(
+            st.just(size), st.text(alphabet=st.characters(min_codepoint=40, max_codepoint=120))
+        )
+    )
+)
+def test_compressed_counts_read_as_pycocotools_reads_them(case):
+    """Any counts text: the window holds what :func:`rle.decode` (pycocotools' whole
+    decode) gives, or it fails as that does."""
+    (height, width), text = case
+    encoded = {"size": [height, width], "counts": text}
+    try:
+        expected = rle.decode(encoded)
+    except (GeometryError, ValueError):
+        with pytest.raises((GeometryError, ValueError)):
+            rle.decode_window(encoded)
+        return
+    window, (x, y) = rle.decode_window(encoded)
+    rebuilt = np.zeros((height, width), bool)
+    rebuilt[y : y + window.shape[0], x : x + window.shape[1]] = window
+    assert (rebuilt == expected).all()
 
 
 def test_rle_round_trip_and_bad_rle():
