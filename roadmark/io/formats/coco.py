@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,7 +58,7 @@ from roadmark.io.formats.common import (
     ExportFrame,
     ImportContext,
     ImportedFrame,
-    apply_extras,
+    extras_changes,
     integer,
     number,
     number_instances,
@@ -246,14 +245,21 @@ class CocoFormat(DatasetFormat):
         label = context.labels.resolve(categories[category_id])
         if label is None or geometry is None:
             return None
-        provenance = context.provenance()
+        changes: dict[str, Any] = {}
+        prov_changes: dict[str, Any] = {}
         if ann.get("score") is not None:
-            score = number(ann["score"], where=where, field=f"{field}.score")
-            provenance = replace(provenance, confidence=score)
-        obj = AnnotationObject(label.id, geometry, provenance, crowd=bool(crowd))
+            prov_changes["confidence"] = number(ann["score"], where=where, field=f"{field}.score")
+        # The top-level extras, then roadmark's (which win), as apply_extras applies them
+        # one after the other; the object is built once.
         top = {key: ann[key] for key in ("attributes", "track_id") if ann.get(key) is not None}
-        obj = apply_extras(obj, top or None, where=where, field=field)
-        return apply_extras(obj, ann.get(EXTRAS_KEY), where=where, field=f"{field}.{EXTRAS_KEY}")
+        extras = ann.get(EXTRAS_KEY)
+        for given, place in ((top or None, field), (extras, f"{field}.{EXTRAS_KEY}")):
+            if given is not None:
+                more, more_prov = extras_changes(given, where=where, field=place)
+                changes |= more
+                prov_changes |= more_prov
+        provenance = context.provenance(**prov_changes)
+        return AnnotationObject(label.id, geometry, provenance, crowd=bool(crowd), **changes)
 
     def _geometry(
         self, ann: dict, size: tuple[int, int], where: str, field: str, context: ImportContext
