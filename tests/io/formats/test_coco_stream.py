@@ -197,3 +197,37 @@ def test_nesting_up_to_the_limit_is_read(tmp_path: Path):
     path.write_text(path.read_text().replace('"annotations": []', f'"annotations": [{nested}]'))
     with Project.create(tmp_path / "p.roadmark") as project:
         assert import_dataset(project, "coco", path).objects == 1
+
+
+def test_frames_are_listed_once_per_import_however_many_chunks(tmp_path: Path, monkeypatch):
+    """A chunk's new frames are added to what the import knows instead of listing every
+    frame of the project again (which made large imports quadratic)."""
+    from roadmark.io.formats import jobs
+
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    annotations = _annotations()
+    keys = ["info", "images", "categories", "annotations"]
+    everything = _write(tmp_path, "all.json", keys, annotations)
+    only_third = tmp_path / "third.json"  # frame2.png alone, with its annotation
+    data = json.loads(everything.read_text())
+    data["images"] = data["images"][2:]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] == 3]
+    only_third.write_text(json.dumps(data))
+    with Project.create(tmp_path / "p.roadmark") as project:
+        import_dataset(project, "coco", only_third)  # frame2.png is in the project already
+        listed = []
+        frames = Project.frames
+        monkeypatch.setattr(
+            Project, "frames", lambda self, **kw: listed.append(1) or frames(self, **kw)
+        )
+        monkeypatch.setattr(jobs, "IMPORT_CHUNK", 1)  # one frame a chunk: three chunks
+        report = import_dataset(project, "coco", everything)
+        assert len(listed) == 1
+        assert (report.frames, report.frames_added, report.objects) == (3, 2, 5)
+        monkeypatch.undo()
+        counts = {f.path: len(project.objects(f.id)) for f in project.frames()}
+        assert counts == {"frame0.png": 3, "frame1.png": 1, "frame2.png": 2}
+        assert [w.message for w in report.warnings] == [
+            "the frame had objects already; imported ones are on top of them (use --replace "
+            "to replace them)"
+        ]
