@@ -231,3 +231,43 @@ def test_frames_are_listed_once_per_import_however_many_chunks(tmp_path: Path, m
             "the frame had objects already; imported ones are on top of them (use --replace "
             "to replace them)"
         ]
+
+
+def test_polygon_extent_warnings_and_refusal(tmp_path: Path):
+    """Where a polygon lies against the image decides the warnings (kept, clipped to the
+    margin) and an absurd coordinate is refused, naming the polygon."""
+    make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
+    far = 3 * WIDTH + 10  # beyond two image sizes to the right
+    rings = [
+        [70, 5, 90, 5, 80, 20],  # right of the image: lies outside
+        [50, 5, 69, 5, 60, 20],  # reaches 5 px past the right edge
+        [-1, 0, 10, 0, 5, HEIGHT + 1],  # within a pixel of the edges: no warning
+        [5, -1.5, 20, 5, 10, 20],  # reaches above the top
+        [10, 10, far, 10, 20, 30],  # beyond the margin: clipped
+    ]
+    annotations = [
+        {"id": i + 1, "image_id": 1, "category_id": 1, "segmentation": [ring]}
+        for i, ring in enumerate(rings)
+    ]
+    path = _write(tmp_path, "edges.json", ["images", "categories", "annotations"], annotations)
+    with Project.create(tmp_path / "p.roadmark") as project:
+        report = import_dataset(project, "coco", path)
+        warned = [(w.field, w.message.split(";")[0]) for w in report.warnings]
+        assert warned == [
+            ("annotations[0] (id 1).segmentation[0]", "polygon lies outside the 64x48 image"),
+            ("annotations[1] (id 2).segmentation[0]", "polygon reaches outside the 64x48 image"),
+            ("annotations[3] (id 4).segmentation[0]", "polygon reaches outside the 64x48 image"),
+            ("annotations[4] (id 5).segmentation[0]", "polygon reaches outside the 64x48 image"),
+            (
+                "annotations[4] (id 5).segmentation[0]",
+                "polygon reaches more than two image sizes outside the image",
+            ),
+        ]
+        clipped = list(project.objects(project.frames()[0].id))[-1]
+        assert clipped.region.bounds[2] == 3 * WIDTH  # cut at the margin
+    annotations[2]["segmentation"] = [[5, 5, 1e6, 5, 10, 20]]
+    path = _write(tmp_path, "absurd.json", ["images", "categories", "annotations"], annotations)
+    with Project.create(tmp_path / "q.roadmark") as project:
+        with pytest.raises(FormatError, match="coordinate 1e\\+06 is absurdly far") as caught:
+            import_dataset(project, "coco", path)
+        assert caught.value.field == "annotations[2] (id 3).segmentation[0]"
