@@ -17,6 +17,10 @@ paths such as COCO panoptic's PNG folder, counted in ``output_mb``).
 
 The COCO file is written item by item, so its size does not show in the memory figures:
 run with a larger ``--frames`` (for example 8000, about 0.45 GB of COCO) and compare.
+
+``--many-frames N`` also imports a COCO file of N small frames (64x48, hard links of one
+PNG) with one box each into a new project, in a fresh process: what grows with the number
+of frames rather than with the objects (``coco_many_frames``).
 """
 
 from __future__ import annotations
@@ -191,6 +195,42 @@ def stream_worker(source: str) -> None:
     )
 
 
+def many_frames_worker(count: int, folder: str) -> None:
+    """Import a COCO file of ``count`` small frames with one box each (made in ``folder``)
+    into a new project in this process; print its figures as JSON."""
+    import numpy as np
+
+    from roadmark.io.formats.jobs import import_dataset
+    from roadmark.io.frames import write_image
+    from roadmark.io.store import Project
+
+    root = Path(folder)
+    write_image(root / "f0.png", np.zeros((48, 64, 3), np.uint8))
+    for index in range(1, count):
+        os.link(root / "f0.png", root / f"f{index}.png")
+    images = [
+        {"id": i + 1, "file_name": f"f{i}.png", "width": 64, "height": 48} for i in range(count)
+    ]
+    boxes = [
+        {"id": i + 1, "image_id": i + 1, "category_id": 26, "bbox": [1, 1, 5, 5]}
+        for i in range(count)
+    ]
+    source = root / "many.json"
+    categories = [{"id": 26, "name": "car"}]
+    source.write_text(
+        json.dumps({"images": images, "annotations": boxes, "categories": categories})
+    )
+    start = time.perf_counter()
+    cpu_start = _cpu_seconds()
+    with Project.create(root / "many.roadmark", user="bench") as project:
+        report = import_dataset(project, "coco", source)
+    elapsed = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_start
+    figures = {"frames": report.frames, "objects": report.objects, "seconds": round(elapsed, 1)}
+    figures |= {"frames_per_s": round(report.frames / elapsed, 1), "cpu_seconds": round(cpu, 1)}
+    print(json.dumps(figures))
+
+
 def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -290,6 +330,15 @@ def main() -> None:
         help="also stream a synthetic COCO file of this size (MB) through the reader",
     )
     parser.add_argument("--stream-worker", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--many-frames",
+        type=int,
+        default=0,
+        help="also import a COCO file of this many small frames with one box each",
+    )
+    parser.add_argument(
+        "--many-worker", nargs=2, metavar=("COUNT", "FOLDER"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.worker:
         worker(*args.worker, trace=args.tracemalloc)
@@ -299,6 +348,9 @@ def main() -> None:
         return
     if args.stream_worker:
         stream_worker(args.stream_worker)
+        return
+    if args.many_worker:
+        many_frames_worker(int(args.many_worker[0]), args.many_worker[1])
         return
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.keep or Path(scratch)
@@ -354,6 +406,15 @@ def main() -> None:
             results["coco_stream"] = figures
             results["coco_stream_peak_ratio"] = figures["peak_ratio"]
             big.unlink()
+        if args.many_frames:
+            many = Path(scratch) / "many"
+            many.mkdir()
+            command = [sys.executable, __file__, "--many-worker", str(args.many_frames), str(many)]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode:
+                raise SystemExit(done.stderr)
+            results["coco_many_frames"] = json.loads(done.stdout.strip().splitlines()[-1])
+            subprocess.run(["rm", "-rf", str(many)], check=True)
         for figures in results["exports"]:
             if figures["format"] == "cityscapes":
                 results["cityscapes_fps"] = figures["frames_per_s"]

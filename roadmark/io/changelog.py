@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from roadmark.core.annotation import AnnotationObject, utc_now
+from roadmark.core.annotation import AnnotationObject, Box, utc_now
 from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
@@ -48,10 +48,7 @@ def log_added(
     to the log rather than a second copy of every polygon.
     """
     when = utc_now().isoformat()
-    rows = [
-        _row(frame_id, obj.uid, user, when, "add", None, _elided(object_to_json(obj)))
-        for obj in objects
-    ]
+    rows = [_row(frame_id, obj.uid, user, when, "add", None, _added(obj)) for obj in objects]
     if rows:
         conn.execute(wt.object_changes.insert(), rows)
 
@@ -59,10 +56,11 @@ def log_added(
 ELIDED = "geometry_elided"
 
 
-def _elided(data: JsonObject) -> JsonObject:
-    if data["geometry"] is None:
-        return data
-    return data | {"geometry": None, ELIDED: True}
+def _added(obj: AnnotationObject) -> JsonObject:
+    """``obj``'s JSON form as logged when it is added: a region's geometry left out and
+    marked :data:`ELIDED` (never encoded, since it is not kept)."""
+    data = object_to_json(obj, geometry=False)
+    return data if isinstance(obj.geometry, Box) else data | {ELIDED: True}
 
 
 def log_updates(conn: sa.Connection, user: str, objects: Sequence[AnnotationObject]) -> None:

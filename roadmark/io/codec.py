@@ -71,9 +71,10 @@ def _fields(obj: AnnotationObject, *, geometry: bool = True) -> JsonObject:
     } | provenance_fields(obj.provenance)
 
 
-def object_to_json(obj: AnnotationObject) -> JsonObject:
-    """An object as plain JSON data (exact: geometry as base64 WKB)."""
-    data = _fields(obj)
+def object_to_json(obj: AnnotationObject, *, geometry: bool = True) -> JsonObject:
+    """An object as plain JSON data (exact: geometry as base64 WKB; ``None`` without
+    ``geometry``, which saves encoding a shape that is not wanted)."""
+    data = _fields(obj, geometry=geometry)
     data["geometry"] = encode_wkb(data["geometry"])
     return data
 

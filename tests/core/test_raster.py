@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from roadmark.core import rle
+from roadmark.core.errors import GeometryError
 from roadmark.core.raster import (
     color_map,
     instance_id_map,
@@ -108,6 +109,51 @@ def test_vectorize_then_rasterize_is_lossless(mask):
         return
     assert (region_mask(vector, *mask.shape) == mask).all()
     assert vector.area == pytest.approx(mask.sum())
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 12), st.integers(1, 12))))
+def test_an_rle_window_is_its_mask_inside_the_box(mask):
+    """``decode_window`` gives the mask's bounding box (or more, where a run crosses a
+    column) and nothing outside it; ``to_region`` from it equals the whole-frame region."""
+    encoded = rle.encode(mask)
+    window, (x, y) = rle.decode_window(encoded)
+    rebuilt = np.zeros_like(mask)
+    rebuilt[y : y + window.shape[0], x : x + window.shape[1]] = window
+    assert (rebuilt == mask).all()
+    if mask.any():
+        rows, cols = np.nonzero(mask)
+        assert x == cols.min() and x + window.shape[1] - 1 == cols.max()
+        assert y <= rows.min() and y + window.shape[0] - 1 >= rows.max()
+        whole = mask_to_region(mask)
+        assert whole is not None and shapely.equals_exact(rle.to_region(encoded), whole, 0)
+    else:
+        assert window.size == 0 and rle.to_region(encoded) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.tuples(st.integers(1, 9), st.integers(1, 9)).flatmap(
+        lambda size: st.tuples(
+            st.just(size), st.text(alphabet=st.characters(min_codepoint=40, max_codepoint=120))
+        )
+    )
+)
+def test_compressed_counts_read_as_pycocotools_reads_them(case):
+    """Any counts text: the window holds what :func:`rle.decode` (pycocotools' whole
+    decode) gives, or it fails as that does."""
+    (height, width), text = case
+    encoded = {"size": [height, width], "counts": text}
+    try:
+        expected = rle.decode(encoded)
+    except (GeometryError, ValueError):
+        with pytest.raises((GeometryError, ValueError)):
+            rle.decode_window(encoded)
+        return
+    window, (x, y) = rle.decode_window(encoded)
+    rebuilt = np.zeros((height, width), bool)
+    rebuilt[y : y + window.shape[0], x : x + window.shape[1]] = window
+    assert (rebuilt == expected).all()
 
 
 def test_rle_round_trip_and_bad_rle():

@@ -207,7 +207,7 @@ def region_to_polygons(
             full = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)[0]
         ring, forced = _join(_chain(full[index]), _hole_chains(full, links, index), padded)
         polygons.append(np.asarray(_merge_runs(ring, forced), dtype=np.int64))
-    mismatched = _mismatch(polygons, padded)
+    mismatched = mismatched_pixels(polygons, padded)
     if mismatched:
         # Not seen in practice: fall back to the trace through every boundary pixel.
         full = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)[0]
@@ -216,7 +216,7 @@ def region_to_polygons(
             for i, link in enumerate(links)
             if link[3] < 0
         ]
-        fallback = _mismatch(raw, padded)
+        fallback = mismatched_pixels(raw, padded)
         if fallback < mismatched:
             polygons, mismatched = raw, fallback
     polygons.sort(key=lambda ring: -abs(_signed_area(ring.astype(float))))
@@ -340,6 +340,11 @@ def _merge_runs(ring: list[Point2], forced: set[int]) -> list[Point2]:
 
 def fill(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.bool_]:
     """What cityscapesScripts draws for ``polygons`` (PIL ``ImageDraw.polygon``)."""
+    return np.asarray(_filled(polygons, height, width), dtype=bool)
+
+
+def _filled(polygons: Sequence[Any], height: int, width: int) -> Image.Image:
+    """:func:`fill` as a PIL image of 0 and 1."""
     image = Image.new("L", (width, height), 0)
     drawer = ImageDraw.Draw(image)
     for polygon in polygons:
@@ -347,12 +352,16 @@ def fill(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.bool_]:
         if len(points) < 3:
             points = np.concatenate([points, points[-1:].repeat(3 - len(points), axis=0)])
         drawer.polygon(points.ravel().tolist(), fill=1)
-    return np.asarray(image, dtype=bool)
+    return image
 
 
-def _mismatch(polygons: Sequence[Any], padded: NDArray[np.uint8]) -> int:
-    drawn = fill(polygons, padded.shape[0], padded.shape[1])
-    return int(np.count_nonzero(drawn != padded.view(bool)))
+def mismatched_pixels(polygons: Sequence[Any], mask: NDArray[np.uint8]) -> int:
+    """Pixels where PIL's fill of ``polygons`` differs from ``mask`` (uint8, 0 and 1)."""
+    drawn = _filled(polygons, mask.shape[0], mask.shape[1]).tobytes()
+    if drawn == np.ascontiguousarray(mask).tobytes():  # the usual answer, no conversion
+        return 0
+    filled = np.frombuffer(drawn, dtype=np.uint8).reshape(mask.shape)
+    return int(np.count_nonzero(filled != mask))
 
 
 def region_of_polygons(polygons: Sequence[Sequence[tuple[float, float]]]) -> Region:

@@ -30,14 +30,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import shapely
 from pycocotools import mask as coco_mask
-from shapely.geometry import Polygon
 
 from roadmark import __version__
 from roadmark.core import rle
@@ -60,7 +58,7 @@ from roadmark.io.formats.common import (
     ExportFrame,
     ImportContext,
     ImportedFrame,
-    apply_extras,
+    extras_changes,
     integer,
     number,
     number_instances,
@@ -247,14 +245,21 @@ class CocoFormat(DatasetFormat):
         label = context.labels.resolve(categories[category_id])
         if label is None or geometry is None:
             return None
-        provenance = context.provenance()
+        changes: dict[str, Any] = {}
+        prov_changes: dict[str, Any] = {}
         if ann.get("score") is not None:
-            score = number(ann["score"], where=where, field=f"{field}.score")
-            provenance = replace(provenance, confidence=score)
-        obj = AnnotationObject(label.id, geometry, provenance, crowd=bool(crowd))
+            prov_changes["confidence"] = number(ann["score"], where=where, field=f"{field}.score")
+        # The top-level extras, then roadmark's (which win), as apply_extras applies them
+        # one after the other; the object is built once.
         top = {key: ann[key] for key in ("attributes", "track_id") if ann.get(key) is not None}
-        obj = apply_extras(obj, top or None, where=where, field=field)
-        return apply_extras(obj, ann.get(EXTRAS_KEY), where=where, field=f"{field}.{EXTRAS_KEY}")
+        extras = ann.get(EXTRAS_KEY)
+        for given, place in ((top or None, field), (extras, f"{field}.{EXTRAS_KEY}")):
+            if given is not None:
+                more, more_prov = extras_changes(given, where=where, field=place)
+                changes |= more
+                prov_changes |= more_prov
+        provenance = context.provenance(**prov_changes)
+        return AnnotationObject(label.id, geometry, provenance, crowd=bool(crowd), **changes)
 
     def _geometry(
         self, ann: dict, size: tuple[int, int], where: str, field: str, context: ImportContext
@@ -420,11 +425,11 @@ def _rle_region(segmentation: dict, height: int, width: int, where: str, field: 
             "RLE counts must be non-negative integers", path=where, field=f"{field}.counts"
         )
     try:
-        mask = rle.decode({"size": size, "counts": counts})
+        window, (x, y) = rle.decode_window({"size": size, "counts": counts})
     except (GeometryError, ValueError, TypeError, UnicodeEncodeError) as error:
         message = error.message if isinstance(error, GeometryError) else "malformed RLE counts"
         raise FormatError(message, path=where, field=f"{field}.counts") from error
-    return mask_to_region(mask)
+    return mask_to_region(window, offset=(float(x), float(y)))
 
 
 def _polygon_region(
@@ -434,7 +439,7 @@ def _polygon_region(
     regions = []
     for index, flat in enumerate(segmentation):
         part = f"{field}[{index}]"
-        if not isinstance(flat, list) or len(flat) % 2:
+        if not isinstance(flat, list | np.ndarray) or len(flat) % 2:
             raise FormatError("must be a flat list [x1, y1, x2, y2, ...]", path=where, field=part)
         values = _coordinates(flat, where, part)
         if len(values) < 6:
@@ -443,8 +448,8 @@ def _polygon_region(
             )
         ring = np.asarray(values, dtype=float).reshape(-1, 2)
         # Range-checked before shapely or pycocotools see the numbers.
-        beyond = validate.coordinates(ring, width, height, where=where, field=part)
-        polygon = Polygon(ring)
+        beyond, (x0, y0, x1, y1) = validate.extent(ring, width, height, where=where, field=part)
+        polygon = shapely.polygons(ring)  # Polygon(ring), one shapely call
         try:
             region = polygon if polygon.is_valid and polygon.area > 0 else as_region(polygon)
         except GeometryError:
@@ -454,17 +459,12 @@ def _polygon_region(
             context.warnings.warn(
                 "self-intersecting polygon repaired (make_valid)", path=where, field=part
             )
-            region = _as_decoded(region, values, height, width)
-        if (
-            ring[:, 0].max() < 0
-            or ring[:, 1].max() < 0
-            or ring[:, 0].min() > width
-            or ring[:, 1].min() > height
-        ):
+            region = _as_decoded(region, ring.ravel().tolist(), height, width)
+        if x1 < 0 or y1 < 0 or x0 > width or y0 > height:
             context.warnings.warn(
                 f"polygon lies outside the {width}x{height} image; kept", path=where, field=part
             )
-        elif ring.min() < -1 or ring[:, 0].max() > width + 1 or ring[:, 1].max() > height + 1:
+        elif min(x0, y0) < -1 or x1 > width + 1 or y1 > height + 1:
             context.warnings.warn(
                 f"polygon reaches outside the {width}x{height} image; kept", path=where, field=part
             )
@@ -481,13 +481,20 @@ def _polygon_region(
         regions.append(region)
     if not regions:
         return None
+    if len(regions) == 1 and regions[0] is polygon:
+        return polygon  # valid, with area: what as_region would give back
     merged = regions[0] if len(regions) == 1 else shapely.union_all(regions)
     return as_region(merged)
 
 
-def _coordinates(flat: list, where: str, field: str) -> list[float]:
+def _coordinates(flat: list | np.ndarray, where: str, field: str) -> Any:
     """``flat`` checked to be finite numbers (a vectorized check; the slow per-value one
-    runs only to name the bad value)."""
+    runs only to name the bad value). The reader gives a polygon of plain numbers as a
+    float64 array (see :meth:`CocoStream.annotations_of`)."""
+    if isinstance(flat, np.ndarray):
+        if np.isfinite(flat).all():
+            return flat
+        return [number(v, where=where, field=field) for v in flat.tolist()]
     if all(type(v) is float or type(v) is int for v in flat):
         if np.isfinite(np.asarray(flat, dtype=np.float64)).all():
             return flat
@@ -512,7 +519,6 @@ def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:
         return region
     exact = mask_to_region(drawn)
     return region if exact is None else exact
-
 
 
 # -- writing helpers -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -252,7 +253,12 @@ class ImportContext:
 
     def provenance(self, **changes: Any) -> Provenance:
         """Provenance of an imported object (``changes`` override fields)."""
-        return replace(Provenance.new(self.source, self.user, at=self.now), **changes)
+        return replace(self._base, **changes) if changes else self._base
+
+    @cached_property
+    def _base(self) -> Provenance:
+        # Provenance is frozen: one instance serves every object without changes.
+        return Provenance.new(self.source, self.user, at=self.now)
 
 
 @dataclass
@@ -465,6 +471,19 @@ def apply_extras(obj: AnnotationObject, extras: Any, *, where: str, field: str) 
     """
     if extras is None:
         return obj
+    changes, prov_changes = extras_changes(extras, where=where, field=field)
+    if prov_changes:
+        changes["provenance"] = replace(obj.provenance, **prov_changes)
+    return replace(obj, **changes) if changes else obj
+
+
+def extras_changes(extras: Any, *, where: str, field: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What :func:`apply_extras` changes: the object's fields and its provenance's (for a
+    reader that builds the object once with both).
+
+    Raises:
+        FormatError: The extras are not an object or hold values of the wrong type.
+    """
     if not isinstance(extras, dict):
         raise FormatError(
             f"must be an object, got {type(extras).__name__}", path=where, field=field
@@ -478,7 +497,6 @@ def apply_extras(obj: AnnotationObject, extras: Any, *, where: str, field: str) 
         if not isinstance(attributes, dict):
             raise FormatError("must be an object", path=where, field=f"{field}.attributes")
         changes["attributes"] = attributes
-    prov = obj.provenance
     prov_changes: dict[str, Any] = {}
     for key in ("source", "created_by", "updated_by"):
         if key in extras:
@@ -494,9 +512,7 @@ def apply_extras(obj: AnnotationObject, extras: Any, *, where: str, field: str) 
         prov_changes["confidence"] = number(
             extras["confidence"], where=where, field=f"{field}.confidence"
         )
-    if prov_changes:
-        changes["provenance"] = replace(prov, **prov_changes)
-    return replace(obj, **changes) if changes else obj
+    return changes, prov_changes
 
 
 def checked_attributes(

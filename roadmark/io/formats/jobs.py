@@ -148,7 +148,9 @@ def import_dataset(
     had_frame: set[tuple[str, int | None]] = set()  # frames the project had before
     schema_labels = len(mapper.added)
     with project.transaction() as conn:
-        known = {(f.path, f.video_frame): f.id for f in project.frames()}
+        # The project's frames by path and video frame, kept up to date as chunks add
+        # frames (listing every frame again for each chunk made large imports quadratic).
+        known = _frames_by_key(project)
         for chunk in _chunks(fmt.read(source, context), IMPORT_CHUNK):
             for imported in chunk:
                 imported.objects = [
@@ -165,17 +167,21 @@ def import_dataset(
             if len(mapper.added) != schema_labels:  # labels the chunk's objects use
                 project.set_schema(mapper.schema)
                 schema_labels = len(mapper.added)
-            specs, present = _frame_specs(project, chunk, job)
+            specs, keys, present = _frame_specs(project, chunk, job, known)
             had_frame.update(present)
             if specs:
-                project.add_frames(specs)
-                known = {(f.path, f.video_frame): f.id for f in project.frames()}
+                ids, _ = project.add_frames(specs)
+                if len(ids) == len(specs):
+                    for key, frame_id, spec in zip(keys, ids, specs, strict=True):
+                        known[key] = (frame_id, spec.width, spec.height)
+                else:  # some were there after all (another writer, the same file twice)
+                    known = _frames_by_key(project)
                 totals["added"] += len(specs)
             job.begin("writing", totals["frames"] + len(chunk))  # the total known so far
             for position, imported in enumerate(chunk, start=totals["frames"] + 1):
                 job.check()
                 key = (project.relative_path(imported.image), imported.video_frame)
-                frame_id = known[key]
+                frame_id = known[key][0]
                 if replace:
                     stored = project.replace_objects(frame_id, imported.objects)
                 else:
@@ -228,34 +234,48 @@ def _check_unique_images(
         seen[key] = imported.where
 
 
+FrameKey = tuple[str, int | None]  # a frame's stored path and video frame
+
+
+def _frames_by_key(project: Project) -> dict[FrameKey, tuple[int, int, int]]:
+    """The project's frames: ``(path, video_frame) -> (id, width, height)``."""
+    return {(f.path, f.video_frame): (f.id, f.width, f.height) for f in project.frames()}
+
+
 def _frame_specs(
-    project: Project, frames: Sequence[ImportedFrame], job: Job
-) -> tuple[list[FrameSpec], dict[tuple[str, int | None], int]]:
-    """Specs of the frames to add, and the ids of those the project has (sizes checked)."""
-    existing = {(f.path, f.video_frame): f for f in project.frames()}
-    present: dict[tuple[str, int | None], int] = {}
-    new_images: list[ImportedFrame] = []
+    project: Project,
+    frames: Sequence[ImportedFrame],
+    job: Job,
+    known: dict[FrameKey, tuple[int, int, int]],
+) -> tuple[list[FrameSpec], list[FrameKey], dict[FrameKey, int]]:
+    """Specs of the frames to add with their keys, and the ids of those the project has
+    (``known``, see :func:`_frames_by_key`; sizes checked)."""
+    present: dict[FrameKey, int] = {}
+    new_images: list[tuple[FrameKey, ImportedFrame]] = []
     specs: list[FrameSpec] = []
+    keys: list[FrameKey] = []
     for imported in frames:
         key = (project.relative_path(imported.image), imported.video_frame)
-        frame = existing.get(key)
+        frame = known.get(key)
         if frame is not None:
-            _check_size(imported, frame.width, frame.height)
-            present[key] = frame.id
+            _check_size(imported, frame[1], frame[2])
+            present[key] = frame[0]
         elif imported.video_frame is not None:
             specs.append(_in_sequence(_video_spec(imported), imported))
+            keys.append(key)
         else:
-            new_images.append(imported)
+            new_images.append((key, imported))
     if new_images:
         job.begin("checking images", len(new_images))
         # The dataset declares each size; the header confirms it (no full decode).
         scanned = scan(
-            [imported.image for imported in new_images], progress=job.report, decode=False
+            [imported.image for _, imported in new_images], progress=job.report, decode=False
         )
-        for imported, spec in zip(new_images, scanned, strict=True):
+        for (key, imported), spec in zip(new_images, scanned, strict=True):
             _check_size(imported, spec.width, spec.height)
             specs.append(_in_sequence(spec, imported))
-    return specs, present
+            keys.append(key)
+    return specs, keys, present
 
 
 def _in_sequence(spec: FrameSpec, imported: ImportedFrame) -> FrameSpec:

@@ -18,6 +18,7 @@ absurd reaches shapely, pycocotools, the store, a later export or the editor:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -109,18 +110,33 @@ def coordinates(xy: np.ndarray, width: int, height: int, *, where: str, field: s
     Raises:
         FormatError: A coordinate that is not finite or absurdly far from the image.
     """
+    return extent(xy, width, height, where=where, field=field)[0]
+
+
+def extent(
+    xy: np.ndarray, width: int, height: int, *, where: str, field: str
+) -> tuple[bool, tuple[float, float, float, float]]:
+    """:func:`coordinates`, and the points' extent ``(x0, y0, x1, y1)`` (all zero when
+    there are none): two reductions, the checks on their four numbers.
+
+    Raises:
+        FormatError: A coordinate that is not finite or absurdly far from the image.
+    """
     if xy.size == 0:
-        return False
-    if not np.isfinite(xy).all():
+        return False, (0.0, 0.0, 0.0, 0.0)
+    (x_lo, y_lo), (x_hi, y_hi) = xy.min(axis=0).tolist(), xy.max(axis=0).tolist()
+    # NaN carries through min and max, an infinity shows as an extreme
+    if not (
+        math.isfinite(x_lo) and math.isfinite(y_lo) and math.isfinite(x_hi) and math.isfinite(y_hi)
+    ):
         raise FormatError("coordinates must be finite numbers", path=where, field=field)
     x0, y0, x1, y1 = _limits(width, height, ABSURD)
-    xs, ys = xy[:, 0], xy[:, 1]
     if (
-        np.abs(xy).max() > MAX_COORDINATE
-        or xs.min() < x0
-        or ys.min() < y0
-        or xs.max() > x1
-        or ys.max() > y1
+        max(-x_lo, x_hi, -y_lo, y_hi) > MAX_COORDINATE
+        or x_lo < x0
+        or y_lo < y0
+        or x_hi > x1
+        or y_hi > y1
     ):
         worst = float(xy.flat[int(np.abs(xy).argmax())])
         raise FormatError(
@@ -130,7 +146,8 @@ def coordinates(xy: np.ndarray, width: int, height: int, *, where: str, field: s
             field=field,
         )
     m0, n0, m1, n1 = _limits(width, height, MARGIN)
-    return bool(xs.min() < m0 or ys.min() < n0 or xs.max() > m1 or ys.max() > n1)
+    beyond = x_lo < m0 or y_lo < n0 or x_hi > m1 or y_hi > n1
+    return beyond, (x_lo, y_lo, x_hi, y_hi)
 
 
 def clip_region(region: Any, width: int, height: int) -> Region | None:

@@ -22,7 +22,12 @@ from roadmark.core.raster import (
     train_id_map,
 )
 from roadmark.io.formats.cityscapes_files import format_date, parse_date
-from roadmark.io.formats.cityscapes_geometry import fill, polygon_to_region, region_to_polygons
+from roadmark.io.formats.cityscapes_geometry import (
+    fill,
+    mismatched_pixels,
+    polygon_to_region,
+    region_to_polygons,
+)
 from roadmark.io.formats.errors import FormatError, UnknownLabelsError
 from roadmark.io.formats.jobs import export_dataset, import_dataset
 from roadmark.io.store import Project
@@ -116,6 +121,16 @@ def test_every_kind_of_region_is_drawn_the_same_by_cityscapesscripts(rich_projec
     assert [b["label"] for b in boxes["objects"]] == ["traffic sign", "car"]
     assert boxes["objects"][0]["bbox"] == [10.5, 5.25, 8.25, 8.75]
     assert all("bbox" not in entry for entry in data["objects"])
+
+
+def test_mismatched_pixels_counts_where_pils_fill_differs():
+    square = [[2, 1], [6, 1], [6, 4], [2, 4]]  # PIL fills columns 2..6 of rows 1..4
+    mask = fill([square], 8, 10).astype(np.uint8)
+    assert mask.sum() == 20 and mismatched_pixels([square], mask) == 0
+    mask[0, 0] = 1  # one extra pixel
+    mask[2, 3] = 0  # one missing
+    assert mismatched_pixels([square], mask) == 2
+    assert mismatched_pixels([square], np.asfortranarray(mask)) == 2
 
 
 def test_holes_are_joined_by_cuts_that_add_no_pixel():
