@@ -114,6 +114,7 @@ class Box:
 
 
 Region: TypeAlias = Polygon | MultiPolygon
+SNAP = 1e-9  # pixels: the grid an outline GEOS cannot repair as given is snapped to
 Geometry: TypeAlias = Box | Region
 
 
@@ -121,13 +122,22 @@ def as_region(geometry: BaseGeometry) -> Region:
     """Turn any areal shapely geometry into a valid (Multi)Polygon.
 
     Invalid input (self-intersections, bow ties) is repaired with ``make_valid`` and only
-    its areal parts are kept.
+    its areal parts are kept. Where GEOS cannot repair it as given (vertices a subnormal
+    distance apart make its overlay fail), the vertices are snapped to a grid of
+    :data:`SNAP` pixels first.
 
     Raises:
-        GeometryError: The result has no area.
+        GeometryError: The result has no area, or it cannot be repaired.
     """
     if not geometry.is_valid:
-        geometry = shapely.make_valid(geometry)
+        try:
+            geometry = shapely.make_valid(geometry)
+        except shapely.errors.GEOSException:
+            try:
+                snapped = shapely.transform(geometry, lambda xy: (xy / SNAP).round() * SNAP)
+                geometry = shapely.make_valid(snapped)
+            except shapely.errors.GEOSException as error:
+                raise GeometryError(f"region cannot be repaired ({error})") from error
     if isinstance(geometry, Polygon | MultiPolygon):
         region: BaseGeometry = geometry
     else:

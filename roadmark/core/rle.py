@@ -49,90 +49,39 @@ def _to_native(rle: Rle) -> dict[str, Any]:
     return {"size": [height, width], "counts": counts}
 
 
+def _decoded(native: dict[str, Any]) -> NDArray[np.uint8]:
+    """pycocotools' decode of a native RLE, checked: counts that do not cover the mask
+    leave pixels unwritten, which the pixel count against its area catches."""
+    height, width = native["size"]
+    area = int(coco_mask.area(native))
+    mask: NDArray[np.uint8] = coco_mask.decode(native)
+    if mask.shape != (height, width) or np.count_nonzero(mask) != area:
+        raise GeometryError("RLE counts do not match its size")
+    return mask
+
+
 def decode(rle: Rle) -> NDArray[np.bool_]:
     """The boolean mask of an RLE (compressed or uncompressed counts).
 
     Raises:
         GeometryError: The RLE is malformed or its counts do not cover ``size``.
     """
-    native = _to_native(rle)
-    height, width = native["size"]
-    area = int(coco_mask.area(native))
-    mask: NDArray[np.bool_] = coco_mask.decode(native).astype(bool)
-    if mask.shape != (height, width) or int(mask.sum()) != area:
-        raise GeometryError("RLE counts do not match its size")
-    return mask
+    return _decoded(_to_native(rle)).astype(bool)
 
 
 def decode_window(rle: Rle) -> tuple[NDArray[np.bool_], tuple[int, int]]:
-    """The part of an RLE's mask inside a box that holds every set pixel (its bounding
-    box, or the full height of its columns), and the box's corner ``(x, y)``.
-
-    The checks of :func:`decode`; counts of plain characters that cover the mask exactly
-    (every RLE that pycocotools or roadmark writes) are read here and only the columns
-    that hold the object are filled, so an object in a full-frame RLE costs its own size.
+    """The part of an RLE's mask inside its bounding box, and the box's corner ``(x, y)``
+    (an empty mask gives an empty window at ``(0, 0)``): what a region is traced from,
+    without copying the rest of the frame. The checks of :func:`decode`.
 
     Raises:
         GeometryError: The RLE is malformed or its counts do not cover ``size``.
     """
     native = _to_native(rle)
-    height, width = native["size"]
-    runs = _runs(native["counts"], height * width)
-    if runs is not None:
-        return _columns_of(runs, height)
-    # Anything unusual is decoded whole by pycocotools and checked as decode() checks it
-    # (counts that do not cover the mask leave pixels unwritten).
-    mask = decode(rle)
-    # the box holds every set pixel (a run across columns widens it to full height)
+    mask = _decoded(native)
     x, y, w, h = (int(v) for v in coco_mask.toBbox(native))
-    return mask[y : y + h, x : x + w], (x, y)
-
-
-def _runs(text: bytes, total: int) -> list[int] | None:
-    """The run lengths of compressed counts, as pycocotools reads them (``rleFrString``:
-    5 bits a character, a continuation bit, a sign bit, each run after the second coded
-    as the difference to the run two before), for text of plain characters whose runs
-    are all non-negative and cover exactly ``total`` pixels; ``None`` for anything else
-    (pycocotools then decides, as for every RLE before)."""
-    counts: list[int] = []
-    value = shift = 0
-    for char in text:
-        bits = char - 48
-        if not 0 <= bits < 64 or shift > 30:
-            return None
-        value |= (bits & 0x1F) << shift
-        shift += 5
-        if bits & 0x20:
-            continue
-        if bits & 0x10:
-            value |= -1 << shift
-        if len(counts) > 2:
-            value += counts[-2]
-        if not 0 <= value < 2**32:
-            return None
-        counts.append(value)
-        value = shift = 0
-    if shift or sum(counts) != total:
-        return None
-    return counts
-
-
-def _columns_of(counts: list[int], height: int) -> tuple[NDArray[np.bool_], tuple[int, int]]:
-    """The full-height columns of a mask that hold its set pixels, from its run lengths
-    (column-major, the first run unset), and the first column's ``(x, 0)``."""
-    lengths = np.asarray(counts, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    filled = lengths[1::2] > 0
-    starts, stops = (ends - lengths)[1::2][filled], ends[1::2][filled]
-    if not len(starts):
-        return np.zeros((0, 0), dtype=bool), (0, 0)
-    first, last = int(starts[0]) // height, (int(stops[-1]) - 1) // height
-    base = first * height
-    edges = np.zeros((last - first + 1) * height + 1, dtype=np.int8)
-    edges[starts - base] = 1
-    edges[stops - base] -= 1  # a run that ends where the next begins leaves 0
-    flat = np.cumsum(edges[:-1], dtype=np.int8).view(bool)
-    return flat.reshape(last - first + 1, height).T, (first, 0)
+    window: NDArray[np.bool_] = mask[y : y + h, x : x + w].astype(bool)
+    return window, (x, y)
 
 
 def area(rle: Rle) -> int:

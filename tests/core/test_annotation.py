@@ -55,3 +55,16 @@ def test_provenance_touch_keeps_creator():
     later = prov.touched("bob")
     assert later.created_by == "alice" and later.updated_by == "bob" and later.confidence == 0.7
     assert later.is_model and later.updated_at >= prov.updated_at
+
+
+def test_an_outline_geos_cannot_repair_as_given_is_snapped_then_repaired():
+    # vertices a subnormal distance apart: make_valid alone fails ("mixed-dimension")
+    points = [(1.0, 2.0), (0.0, 0.0), (0.0, 1.7652430654659923e-188), (1.0, 0.0),
+              (-6.89900383400449e-146, 4.638571536408082e-281), (1.0, 1.0), (-1.0, 0.0),
+              (-6.89900383400449e-146, 4.638571536408082e-281)]
+    raw = shapely.Polygon(points)
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.make_valid(raw)
+    region = as_region(raw)
+    assert region.is_valid and region.area > 0
+    assert polygon_from_points(points).equals(region)
