@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from roadmark.core.jobs import CancelToken
@@ -49,7 +50,7 @@ from roadmark.models.files import load_model
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "roadmark" / "assets" / "models" / "click.roadmodel"
-TRAIN_SEEDS = (21, 22, 23, 24)
+TRAIN_SEEDS = (21, 22, 23, 24, 25, 26, 27, 28)
 STRIDE = 8
 
 
@@ -60,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--score-objects", type=int, default=60)
     parser.add_argument("--init", type=Path, help="continue from this click model's weights")
     parser.add_argument("--minutes", type=float, help="stop training after this many minutes")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                        help="also write OUT-STEPS.roadmodel every STEPS steps (0: never)")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     print("rendering the training drives ...", file=sys.stderr)
     frames = [
@@ -68,8 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     val = validation_frames()
     net = ClickNet()
+    continued_from = None
     if args.init is not None:
-        net = load_model(args.init).module
+        loaded = load_model(args.init)
+        net = loaded.module
+        # the name and steps of the starting model, never its path (often a scratch file)
+        continued_from = {"name": loaded.name,
+                          "steps": loaded.manifest.training.get("steps_total",
+                                                                loaded.manifest.training.get("steps"))}
     stop = CancelToken()
     if args.minutes is not None:
         threading.Timer(args.minutes * 60, stop.cancel).start()
@@ -78,15 +91,24 @@ def main(argv: list[str] | None = None) -> int:
     def progress(step: int, loss: float) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}")
+        if args.checkpoint_every and step % args.checkpoint_every == 0:
+            checkpoint = args.out.with_name(f"{args.out.stem}-{step}{args.out.suffix}")
+            checkpoint.unlink(missing_ok=True)
+            save_click_model(net, checkpoint, name=checkpoint.stem,
+                             training={"steps": step, "continued_from": continued_from})
 
-    losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop)
+    losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop,
+                             lr=args.lr, seed=args.seed)
     bar.close()
     stop.cancel()
     training = {
         "frames": len(frames),
         "objects": int(sum(len(f.ids) for f in frames)),
         "steps": bar.n,
-        "continued_from": str(args.init) if args.init else None,
+        "planned_steps": args.steps,
+        "lr": args.lr,
+        "steps_total": bar.n + (continued_from["steps"] or 0 if continued_from else 0),
+        "continued_from": continued_from,
         "train_seeds": list(TRAIN_SEEDS),
         "val_seed": VAL_SEED,
         "losses": [round(v, 4) for v in losses],

@@ -4,7 +4,9 @@ drives; ``roadmark train --task promptable`` on a project's own labeled objects)
 Each step encodes a few frames and decodes several objects of each, with prompts drawn as
 the tool will see them (RITM's recipe, simplified):
 
-- a first click on the whole frame (the zoom-in's first pass);
+- a first click in a square window around it, of one of the sizes the first pass looks
+  through (:data:`~roadmark.models.click_net.FIRST_SIDES`, jittered; now and then the
+  whole frame);
 - a box around the object (widened a little, jittered);
 - a refinement: an earlier mask (the object's mask coarsened, eroded or dilated, cut, or
   merged with a neighbor), a positive click inside the object and a few clicks at the
@@ -38,6 +40,7 @@ from roadmark.models.click_net import (
     CLICK_RADIUS,
     CROP,
     ENCODER_SIZE,
+    FIRST_SIDES,
     MEAN,
     STD,
     ZOOM_MARGIN,
@@ -46,6 +49,7 @@ from roadmark.models.click_net import (
     crop_pixels,
     encoder_input,
     mask_window,
+    square_window,
     union_window,
     widen,
 )
@@ -128,7 +132,8 @@ class ClickTrainResult:
 def _interior_click(rng: np.random.Generator, gt: NDArray[np.bool_]) -> Click:
     padded = np.pad(gt.astype(np.uint8), 1)
     distance = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
-    deep = distance >= max(distance.max() * (0.3 if rng.random() < 0.7 else 0.0), 1.0)
+    top = float(distance.max())  # below 1 on a line one pixel wide (DIST_L2's 3x3 mask)
+    deep = distance >= min(max(top * (0.3 if rng.random() < 0.7 else 0.0), 1.0), top)
     rows, cols = np.nonzero(deep)
     pick = int(rng.integers(len(rows)))
     return (cols[pick] + 0.5, rows[pick] + 0.5, True)
@@ -199,7 +204,13 @@ def draw_prompt(
     assert box is not None
     r = rng.random()
     if r < 0.3:
-        return full, [_shift(_interior_click(rng, local), c0, r0)], None
+        click = _shift(_interior_click(rng, local), c0, r0)
+        if rng.random() < 0.1:
+            return full, [click], None
+        # the first click's windows: squares of a few sizes around the click (the object
+        # may fill a part of one, or run on beyond it)
+        side = float(rng.choice(FIRST_SIDES)) * float(np.exp(rng.uniform(-0.4, 0.4)))
+        return square_window(click[0], click[1], side, width, height), [click], None
     if r < 0.45:
         window = widen(_jitter(rng, box, 0.08), BOX_MARGIN, width, height)
         clicks = [_shift(_interior_click(rng, local), c0, r0)] if rng.random() < 0.3 else []
@@ -389,6 +400,38 @@ def click_runs(model: ClickModel | Any, frames: Sequence[ClickFrame], *, limit: 
 
             runs.append(simulate(predict, gt, stop_at=stop_at, max_clicks=max_clicks))
     return runs
+
+
+SIZE_BUCKETS = ("small", "medium", "large", "thin")
+SMALL_AREA = 2_000  # "small": fewer pixels than this
+LARGE_AREA = 20_000  # "large": more pixels than this
+THIN_ASPECT = 5.0  # "thin": the box's long side over its short side is above this
+
+
+def size_bucket(gt: NDArray[np.bool_]) -> str:
+    """An object's size bucket for NoC by size (thin first, then by its pixels)."""
+    window = mask_window(gt)
+    if window is None:
+        return "small"
+    w, h = window[2] - window[0], window[3] - window[1]
+    if max(w, h) / max(min(w, h), 1.0) > THIN_ASPECT:
+        return "thin"
+    area = int(np.count_nonzero(gt))
+    return "small" if area < SMALL_AREA else "large" if area > LARGE_AREA else "medium"
+
+
+def noc_by_size(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None
+                ) -> dict[str, dict[str, float]]:
+    """NoC@85, NoC@90 and the object count for all scored objects (``"all"``) and per
+    :data:`SIZE_BUCKETS` (the objects :func:`score` scores, in the same order)."""
+    runs = click_runs(model, frames, limit=limit)
+    buckets = [size_bucket(frame.objects == obj) for frame in frames for obj in frame.ids]
+    out = {}
+    for name in ("all", *SIZE_BUCKETS):
+        chosen = [run for run, b in zip(runs, buckets, strict=False) if name in ("all", b)]
+        out[name] = {"objects": len(chosen), "noc85": round(noc(chosen, 0.85), 2),
+                     "noc90": round(noc(chosen, 0.90), 2)}
+    return out
 
 
 def score(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None,
