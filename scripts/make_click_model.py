@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.checkpoint_every and step % args.checkpoint_every == 0:
             checkpoint = args.out.with_name(f"{args.out.stem}-{step}{args.out.suffix}")
             checkpoint.unlink(missing_ok=True)
+            total = step + ((continued_from or {}).get("steps") or 0)
             save_click_model(net, checkpoint, name=checkpoint.stem,
-                             training={"steps": step, "continued_from": continued_from})
+                             training={"steps": step, "steps_total": total,
+                                       "continued_from": continued_from})
 
     losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop,
                              lr=args.lr, seed=args.seed)
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": bar.n,
         "planned_steps": args.steps,
         "lr": args.lr,
-        "steps_total": bar.n + (continued_from["steps"] or 0 if continued_from else 0),
+        "steps_total": bar.n + ((continued_from or {}).get("steps") or 0),
         "continued_from": continued_from,
         "train_seeds": list(TRAIN_SEEDS),
         "val_seed": VAL_SEED,

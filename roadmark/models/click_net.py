@@ -406,5 +406,6 @@ def paste_guided(probability: NDArray[np.float32], window: Window, image: NDArra
     radius = max(2, round(GUIDE_RADIUS * 2 * max(fx / kx, fy / ky)))
     fine = guided_filter(guide, coarse.astype(np.float32), radius, GUIDE_EPS)
     if (grid_w, grid_h) != (out_w, out_h):
-        fine = cv2.resize(fine, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-    return cast(NDArray[np.float32], fine), row0, col0
+        fine = cast(NDArray[np.float32],
+                    cv2.resize(fine, (out_w, out_h), interpolation=cv2.INTER_LINEAR))
+    return fine, row0, col0

@@ -204,13 +204,13 @@ def draw_prompt(
     assert box is not None
     r = rng.random()
     if r < 0.3:
-        click = _shift(_interior_click(rng, local), c0, r0)
+        first = _shift(_interior_click(rng, local), c0, r0)
         if rng.random() < 0.1:
-            return full, [click], None
+            return full, [first], None
         # the first click's windows: squares of a few sizes around the click (the object
         # may fill a part of one, or run on beyond it)
         side = float(rng.choice(FIRST_SIDES)) * float(np.exp(rng.uniform(-0.4, 0.4)))
-        return square_window(click[0], click[1], side, width, height), [click], None
+        return square_window(first[0], first[1], side, width, height), [first], None
     if r < 0.45:
         window = widen(_jitter(rng, box, 0.08), BOX_MARGIN, width, height)
         clicks = [_shift(_interior_click(rng, local), c0, r0)] if rng.random() < 0.3 else []
