@@ -11,10 +11,21 @@ It is split like SAM so that a click never waits on the image encoder:
   around the prompt: the crop's pixels, the encoder features of the crop (bilinearly sampled),
   disks at the positive and negative clicks, and the earlier mask.
 
-The crop follows RITM's zoom-in: with one click and nothing else the first pass looks at
-the whole frame, and its mask's bounding box (with the clicks, widened by
-:data:`ZOOM_MARGIN`) is the crop of a second pass; with a box, the crop is the box widened a
-little; with an earlier mask, its bounding box and the clicks.
+The crop follows RITM's zoom-in. With one click and nothing else, the first pass looks
+through square windows of a few sizes around the click (:data:`FIRST_SIDES`, one decoder
+batch) and keeps the smallest whose mask stays off its border (a mask that runs into a
+side of its window, where the frame goes on, is cut off there); that mask's bounding box
+(with the clicks, widened by :data:`ZOOM_MARGIN`) is the crop of a second pass. With a
+box, the crop is the box widened a little; with an earlier mask, its bounding box and the
+clicks. A crop whose mask runs into its border is widened and decoded again (at most
+:data:`GROW_PASSES` times), so a large object is not cut at a crop that was too small.
+
+The crop's probabilities go back to frame pixels through a guided filter (He et al.,
+"Guided Image Filtering", 2010) guided by the frame's colours (:func:`paste_guided`): the
+decoder's cells are coarse (a crop of a large object is several frame pixels per crop
+pixel, and the decoder works at half the crop's resolution), and the filter moves the
+mask's boundary onto the nearby colour edge of the image, the edge-aware upsampling used
+for coarse segmentation logits.
 
 This module holds the networks and the geometry of crops; the adapter to the
 :class:`~roadmark.models.promptable.PromptableModel` interface is
@@ -50,7 +61,7 @@ FIRST_SIDES = (64.0, 160.0, 400.0)  # the first click's windows (square, frame p
 GROW_PASSES = 2  # passes that widen a crop whose mask runs into its border (at most)
 GROW_MARGIN = 0.5  # each of them widens the crop by this fraction of its size per side
 BORDER_PIXELS = 2  # a mask "touches" a crop side with at least this many pixels on it
-GUIDE_PIXELS = 160_000  # the edge-aware paste works on at most this many pixels
+GUIDE_PIXELS = 60_000  # the edge-aware paste works on at most this many pixels
 GUIDE_EPS = 2e-3  # the guided filter's regularization (guide in [0, 1])
 GUIDE_RADIUS = 1.0  # the guided filter's radius in decoder cells (two crop pixels each)
 MEAN = (0.485, 0.456, 0.406)
