@@ -30,7 +30,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -41,8 +40,8 @@ from roadmark.models.click_training import (
     DRIVE_FRAMES,
     VAL_SEED,
     demo_click_frames,
+    noc_by_size,
     save_click_model,
-    score,
     train_click_net,
     validation_frames,
 )
@@ -64,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=list(TRAIN_SEEDS),
+                        metavar="SEED", help="the generated drives to learn from")
     parser.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                         help="also write OUT-STEPS.roadmodel every STEPS steps (0: never)")
     args = parser.parse_args(argv)
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     print("rendering the training drives ...", file=sys.stderr)
     frames = [
-        f for seed in TRAIN_SEEDS for f in demo_click_frames(seed, range(0, DRIVE_FRAMES, STRIDE))
+        f for seed in args.train_seeds
+        for f in demo_click_frames(seed, range(0, DRIVE_FRAMES, STRIDE))
     ]
     val = validation_frames()
     net = ClickNet()
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "lr": args.lr,
         "steps_total": bar.n + ((continued_from or {}).get("steps") or 0),
         "continued_from": continued_from,
-        "train_seeds": list(TRAIN_SEEDS),
+        "train_seeds": list(args.train_seeds),
         "val_seed": VAL_SEED,
         "losses": [round(v, 4) for v in losses],
     }
@@ -123,26 +125,28 @@ def main(argv: list[str] | None = None) -> int:
         name="click",
         description=(
             "Bundled click model: a small RITM-style network trained from random weights by "
-            f"scripts/make_click_model.py on synthetic drives (seeds {list(TRAIN_SEEDS)})"
+            f"scripts/make_click_model.py on synthetic drives (seeds {list(args.train_seeds)})"
         ),
         training=training,
     )
     model = ClickModel(load_model(args.out))  # score what was saved (int8 weights)
-    noc85, noc90, count = score(model, val, limit=args.score_objects)
+    by_size = noc_by_size(model, val, limit=args.score_objects)
+    every = by_size.pop("all")
     print(
         json.dumps(
             {
                 "out": str(args.out),
                 "bytes": args.out.stat().st_size,
-                "noc85": round(noc85, 3),
-                "noc90": round(noc90, 3),
-                "objects_scored": count,
+                "noc85": every["noc85"],
+                "noc90": every["noc90"],
+                "objects_scored": every["objects"],
+                "noc_by_size": by_size,
                 "seconds": round(time.perf_counter() - start, 1),
                 "final_loss": round(losses[-1], 4) if losses else None,
             }
         )
     )
-    return 0 if np.isfinite(noc85) else 1
+    return 0 if every["noc85"] is not None else 1
 
 
 if __name__ == "__main__":

@@ -421,7 +421,7 @@ def size_bucket(gt: NDArray[np.bool_]) -> str:
 
 
 def noc_by_size(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None
-                ) -> dict[str, dict[str, float]]:
+                ) -> dict[str, dict[str, float | None]]:
     """NoC@85, NoC@90 and the object count for all scored objects (``"all"``) and per
     :data:`SIZE_BUCKETS` (the objects :func:`score` scores, in the same order)."""
     runs = click_runs(model, frames, limit=limit)
@@ -429,8 +429,9 @@ def noc_by_size(model: Any, frames: Sequence[ClickFrame], *, limit: int | None =
     out = {}
     for name in ("all", *SIZE_BUCKETS):
         chosen = [run for run, b in zip(runs, buckets, strict=False) if name in ("all", b)]
-        out[name] = {"objects": len(chosen), "noc85": round(noc(chosen, 0.85), 2),
-                     "noc90": round(noc(chosen, 0.90), 2)}
+        out[name] = {"objects": len(chosen),  # NoC of no object: None (not NaN)
+                     "noc85": round(noc(chosen, 0.85), 2) if chosen else None,
+                     "noc90": round(noc(chosen, 0.90), 2) if chosen else None}
     return out
 
 

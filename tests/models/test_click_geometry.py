@@ -149,3 +149,19 @@ def test_objects_fall_into_size_buckets():
     assert size_bucket(box(300, 300)) == "large"
     assert size_bucket(box(4, 129)) == "thin"
     assert size_bucket(box(500, 60)) == "thin"
+
+
+def test_noc_by_size_scores_each_bucket_apart(oracle: ClickModel):
+    from roadmark.models.click_training import ClickFrame, noc_by_size
+
+    image = np.full((H, W, 3), 90, np.uint8)
+    objects = np.zeros((H, W), np.int32)
+    image[60:120, 100:160] = (220, 40, 40)  # red: the oracle finds it with one click
+    objects[60:120, 100:160] = 1
+    image[20:230, 300:306] = (40, 40, 220)  # blue and thin: the oracle never finds it
+    objects[20:230, 300:306] = 2
+    scored = noc_by_size(oracle, [ClickFrame.from_map(image, objects)])
+    assert scored["all"] == {"objects": 2, "noc85": 10.5, "noc90": 10.5}
+    assert scored["medium"] == {"objects": 1, "noc85": 1.0, "noc90": 1.0}
+    assert scored["thin"] == {"objects": 1, "noc85": 20.0, "noc90": 20.0}
+    assert scored["small"] == scored["large"] == {"objects": 0, "noc85": None, "noc90": None}
