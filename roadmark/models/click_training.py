@@ -4,9 +4,9 @@ drives; ``roadmark train --task promptable`` on a project's own labeled objects)
 Each step encodes a few frames and decodes several objects of each, with prompts drawn as
 the tool will see them (RITM's recipe, simplified):
 
-- a first click in a square window around it, of one of the sizes the first pass looks
-  through (:data:`~roadmark.models.click_net.FIRST_SIDES`, jittered; now and then the
-  whole frame);
+- a first click in a square window around it, of a few sizes (:data:`FIRST_CLICK_SIDES`,
+  jittered; now and then the whole frame): the object may fill a part of the window or
+  run on beyond it (the first pass and the growing crops of the tool);
 - a box around the object (widened a little, jittered);
 - a refinement: an earlier mask (the object's mask coarsened, eroded or dilated, cut, or
   merged with a neighbor), a positive click inside the object and a few clicks at the
@@ -40,7 +40,6 @@ from roadmark.models.click_net import (
     CLICK_RADIUS,
     CROP,
     ENCODER_SIZE,
-    FIRST_SIDES,
     MEAN,
     STD,
     ZOOM_MARGIN,
@@ -66,6 +65,8 @@ VAL_FRAMES = (10, 50, 90, 130)
 FRAMES_PER_STEP = 2  # frames encoded per training step
 OBJECTS_PER_FRAME = 6  # objects decoded per frame and step
 MAX_ITERATIONS = 3  # RITM's iterative training: passes of self-correction per step (at most)
+# the sides (frame pixels, jittered) of the square windows first clicks are trained in
+FIRST_CLICK_SIDES = (64.0, 160.0, 400.0)
 
 
 @dataclass
@@ -209,7 +210,7 @@ def draw_prompt(
             return full, [first], None
         # the first click's windows: squares of a few sizes around the click (the object
         # may fill a part of one, or run on beyond it)
-        side = float(rng.choice(FIRST_SIDES)) * float(np.exp(rng.uniform(-0.4, 0.4)))
+        side = float(rng.choice(FIRST_CLICK_SIDES)) * float(np.exp(rng.uniform(-0.4, 0.4)))
         return square_window(first[0], first[1], side, width, height), [first], None
     if r < 0.45:
         window = widen(_jitter(rng, box, 0.08), BOX_MARGIN, width, height)

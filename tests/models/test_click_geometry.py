@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from roadmark.models import click_model
 from roadmark.models.click_model import ClickModel
 from roadmark.models.click_net import (
     CROP,
@@ -85,10 +86,14 @@ def test_a_mask_touches_a_border_only_where_the_frame_goes_on():
     assert not touches_border(probability, (100, 50, 200, 150), (H, W))
 
 
-def test_the_first_click_picks_the_smallest_window_that_holds_the_object(oracle: ClickModel):
+@pytest.mark.parametrize("sides", [FIRST_SIDES, (64.0, 160.0, 400.0)])
+def test_one_click_finds_a_large_object_and_a_small_one(
+    oracle: ClickModel, sides: tuple[float, ...], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(click_model, "FIRST_SIDES", sides)
     (embedding,) = oracle.encode([_image()])
     found = oracle.decode(embedding, Prompts(points=((250.5, 130.5, True),)))
-    assert found.masks.shape == (1 + len(FIRST_SIDES), H, W)  # final + each window's pass
+    assert found.masks.shape == (1 + len(sides), H, W)  # final + each window's pass
     assert np.all(np.diff(found.scores) <= 0)
     assert iou(found.masks[0], _rect_mask()) > 0.97
     # a small object is found through the smallest window, nothing else is marked
@@ -99,6 +104,19 @@ def test_the_first_click_picks_the_smallest_window_that_holds_the_object(oracle:
     expected = np.zeros((H, W), bool)
     expected[100:120, 300:330] = True
     assert iou(mask, expected) > 0.95
+
+
+def test_the_first_pass_keeps_the_smallest_window_whose_mask_stays_inside(
+    oracle: ClickModel, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(click_model, "FIRST_SIDES", (64.0, 160.0, 400.0))
+    monkeypatch.setattr(click_model, "GROW_PASSES", 0)
+    (embedding,) = oracle.encode([_image()])
+    found = oracle.decode(embedding, Prompts(points=((250.5, 130.5, True),)))
+    # without growing, only a zoom-in on the 400-pixel window's mask holds the object
+    assert iou(found.masks[0], _rect_mask()) > 0.97
+    holds = [iou(mask, _rect_mask()) > 0.95 for mask in found.masks[1:]]  # each window's
+    assert sorted(holds) == [False, False, True]  # the 64 and 160 windows cut it
 
 
 def test_a_crop_that_cuts_the_object_grows_until_it_holds_it(oracle: ClickModel):
