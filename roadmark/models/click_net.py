@@ -17,8 +17,9 @@ keeps the smallest whose mask stays off its border (a mask that runs into a side
 window, where the frame goes on, is cut off there; with none, the largest); that mask's
 bounding box (with the clicks, widened by :data:`ZOOM_MARGIN`) is the crop of a second
 pass. With a box, the crop is the box widened a little; with an earlier mask, its
-bounding box and the clicks. A crop whose mask runs into its border is widened and decoded again (at most
-:data:`GROW_PASSES` times), so a large object is not cut at a crop that was too small.
+bounding box and the clicks. A crop whose mask runs into its border is widened and
+decoded again (at most :data:`GROW_PASSES` times), so that a large object is not cut at a
+crop that was too small.
 
 The crop's probabilities go back to frame pixels through a guided filter (He et al.,
 "Guided Image Filtering", 2010) guided by the frame's colours (:func:`paste_guided`): the
