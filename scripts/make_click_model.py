@@ -7,18 +7,28 @@ scored on a held-out drive with the standard simulated clicker (NoC@85, NoC@90).
 visible object of at least ``MIN_AREA`` pixels is used, stuff and things alike. Weights
 are stored compactly (int8 convolutions, float16 rest). Re-running reproduces it:
 
-    .venv/bin/python scripts/make_click_model.py [--out FILE] [--steps N]
+    .venv/bin/python scripts/make_click_model.py [--out FILE] [--steps N] [--init FILE]
 
-It takes about 10-15 minutes on a 2-core CPU.
+Training steps take about a third of a second each on one CPU thread (``--threads``);
+``--minutes`` stops a run on time (its manifest's ``training`` records the steps done) and
+``--checkpoint-every`` keeps ``OUT-STEPS.roadmodel`` files on the way. A model's
+``training`` names the model it continued from by name and steps, never by path.
 
-The shipped model was made in two runs on the shared 2-core CPU (training steps draw
-RITM-style self-corrections since the second; see ``train_click_net``):
+The shipped model was made in these runs on the shared 2-core CPU, each continuing from
+the one before (``nice -n 10``; the first two at commit 00d7012, whose first clicks were
+drawn on the whole frame, on the drives of seeds 21-24; the later ones with first clicks
+in square windows and the drives of seeds 21-28):
 
-    nice -n 19 .venv/bin/python scripts/make_click_model.py --steps 300
-    nice -n 19 .venv/bin/python scripts/make_click_model.py --init click-300.roadmodel \
-        --steps 700 --minutes 36
-
-(the second stopped by ``--minutes``; its manifest's ``training`` records the steps done).
+    python scripts/make_click_model.py --steps 300 --train-seeds 21 22 23 24 \
+        --out click-300.roadmodel
+    python scripts/make_click_model.py --init click-300.roadmodel --steps 700 --minutes 36 \
+        --train-seeds 21 22 23 24 --out click.roadmodel       # stopped after 614 steps
+    python scripts/make_click_model.py --init click.roadmodel --steps 8000 --lr 1e-3 \
+        --checkpoint-every 500 --out click.roadmodel          # kept: click-500.roadmodel
+    python scripts/make_click_model.py --init click-500.roadmodel --steps 7000 --lr 1e-3 \
+        --seed 1 --minutes 58 --checkpoint-every 500 --out click.roadmodel
+(the third run was stopped after 834 steps, by a bug since fixed in ``_interior_click``
+that the first 500 steps do not reach; its checkpoint at 500 steps went on.)
 """
 
 from __future__ import annotations
