@@ -62,8 +62,8 @@ MIN_CROP = 48.0  # smallest crop side in frame pixels
 # is kept; one small window and growing crops measured a little better on the held-out
 # frames than three sizes at once (NoC@85 7.05 vs 7.33 on one checkpoint)
 FIRST_SIDES: tuple[float, ...] = (64.0,)
-GROW_PASSES = 3  # passes that widen a crop whose mask runs into its border (at most)
-GROW_MARGIN = 0.5  # each of them widens the crop by this fraction of its size per side
+GROW_PASSES = 2  # passes that widen a crop whose mask runs into its border (at most)
+GROW_MARGIN = 1.0  # each of them widens the crop by this fraction of its size per side
 BORDER_PIXELS = 2  # a mask "touches" a crop side with at least this many pixels on it
 GUIDE_PIXELS = 60_000  # the edge-aware paste works on at most this many pixels
 GUIDE_EPS = 2e-3  # the guided filter's regularization (guide in [0, 1])
