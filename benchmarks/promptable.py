@@ -27,7 +27,8 @@ Figures:
   repainted canvas showing the mask;
 - ``noc85`` / ``noc90``: the bundled click model on held-out generated frames, mean clicks
   to IoU 0.85 / 0.90 with the standard simulated clicker (``roadmark.models.clicker``; at
-  most 20), over ``noc_objects`` objects;
+  most 20), over ``noc_objects`` objects; ``noc_by_size`` the same per object size: small
+  (under 2,000 pixels), medium, large (over 20,000 pixels), thin (box sides over 5:1);
 - ``gpu_embeddings_per_s``: with CUDA, SAM ViT-B embeddings per second in float16
   (batch 8);
 - ``*_cpu_p95_ms``: the same decodes as CPU time of the process (all its threads), which
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_1min": round(os.getloadavg()[0], 2),
         }))
         return 0
-    from roadmark.models.click_training import score, validation_frames
+    from roadmark.models.click_training import noc_by_size, validation_frames
     from roadmark.models.promptable import bundled_click_model, load_promptable
 
     image = demo_image()
@@ -319,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         log("NoC")
         out["click_to_preview_p50_ms"] = preview["p50"]
         out["click_to_preview_p95_ms"] = preview["p95"]
-    noc85, noc90, objects = score(click, validation_frames(), limit=args.noc_objects)
-    out.update({"noc85": round(noc85, 2), "noc90": round(noc90, 2), "noc_objects": objects})
+    by_size = noc_by_size(click, validation_frames(), limit=args.noc_objects)
+    every = by_size.pop("all")
+    out.update({"noc85": every["noc85"], "noc90": every["noc90"],
+                "noc_objects": int(every["objects"]), "noc_by_size": by_size})
     out["targets"] = {"decoder_p95_ms": 50, "click_to_preview_p95_ms": 80, "noc85": 3}
     out["load_average_1min"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))

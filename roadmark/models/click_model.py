@@ -4,6 +4,7 @@ interface (the network and its crops are in :mod:`roadmark.models.click_net`).""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import cv2
@@ -13,6 +14,9 @@ from numpy.typing import NDArray
 
 from roadmark.models.click_net import (
     BOX_MARGIN,
+    FIRST_SIDES,
+    GROW_MARGIN,
+    GROW_PASSES,
     IMAGE_SIDE,
     ZOOM_MARGIN,
     ClickNet,
@@ -24,6 +28,9 @@ from roadmark.models.click_net import (
     mask_window,
     normalize,
     paste,
+    paste_guided,
+    square_window,
+    touches_border,
     union_window,
     widen,
 )
@@ -67,6 +74,7 @@ class ClickModel(PromptableModel):
     ``roadmark_click``)."""
 
     family = "click"
+    edge_aware = True  # paste masks with the guided filter (False: bilinear only)
 
     def __init__(self, loaded: LoadedModel) -> None:
         if not isinstance(loaded.module, ClickNet):
@@ -114,54 +122,87 @@ class ClickModel(PromptableModel):
         prompts.check(height, width)
         features = torch.from_numpy(embedding["features"].astype(np.float32))[None]
         points = list(prompts.points)
-        masks: list[NDArray[np.bool_]] = []
-        scores: list[float] = []
         previous = prompts.mask if prompts.mask is not None and prompts.mask.any() else None
         clicks = _points_window(points)
         if prompts.box is not None:
             window = widen(
                 union_window(prompts.box, clicks) or prompts.box, BOX_MARGIN, width, height
             )
-        elif previous is not None:
-            window = widen(
-                union_window(mask_window(previous), clicks) or (0, 0, width, height),
-                ZOOM_MARGIN,
-                width,
-                height,
-            )
-        else:
-            # RITM's zoom-in: look at the whole frame first, then at what it found.
-            first = self._run(
-                embedding, features, (0.0, 0.0, float(width), float(height)), points, None
-            )
-            previous = first[0]
-            masks.append(first[0])
-            scores.append(first[1])
-            found = mask_window(previous)
-            window = widen(
-                union_window(found, clicks) or (0, 0, width, height), ZOOM_MARGIN, width, height
-            )
-        mask, score = self._run(embedding, features, window, points, previous)
-        masks.insert(0, mask)
-        scores.insert(0, score)
+            boxed = self._run(embedding, features, [window], points, previous)[0]
+            return Candidates.ranked(self._final(embedding, boxed)[None],
+                                     np.asarray([boxed.score]))
+        alternatives: list[_Pass] = []
+        if previous is None:
+            # the first click: windows of a few sizes around it; the smallest whose mask
+            # stays inside it (the others are candidates), then zoom in on that mask
+            x, y = next((px, py) for px, py, positive in points if positive)
+            windows = [square_window(x, y, side, width, height) for side in FIRST_SIDES]
+            found = self._run(embedding, features, windows, points, None)
+            inside = [k for k, one in enumerate(found) if not one.touches]
+            pick = inside[0] if inside else len(found) - 1
+            alternatives = [found[pick], *(one for k, one in enumerate(found) if k != pick)]
+            previous = found[pick].mask
+        window = widen(
+            union_window(mask_window(previous), clicks) or (0, 0, width, height),
+            ZOOM_MARGIN,
+            width,
+            height,
+        )
+        last = self._run(embedding, features, [window], points, previous)[0]
+        for _ in range(GROW_PASSES):
+            if not last.touches:
+                break
+            window = widen(union_window(window, mask_window(last.mask)) or window, GROW_MARGIN,
+                           width, height)
+            last = self._run(embedding, features, [window], points, last.mask)[0]
+        masks = [self._final(embedding, last), *(one.mask for one in alternatives)]
+        scores = [last.score, *(min(one.score, last.score) for one in alternatives)]
         return Candidates.ranked(np.stack(masks), np.asarray(scores))
 
     def _run(
         self,
         embedding: Embedding,
         features: torch.Tensor,
-        window: Window,
+        windows: Sequence[Window],
         points: Sequence[tuple[float, float, bool]],
         previous: NDArray[np.bool_] | None,
-    ) -> tuple[NDArray[np.bool_], float]:
+    ) -> list[_Pass]:
+        """One decoder batch, one crop per window."""
         height, width = self.frame_size(embedding)
-        x = decoder_input(embedding, features, window, points, previous)
-        logits = self.net.decoder(x)[0, 0]
-        probability = torch.sigmoid(logits).numpy()
-        pasted, row0, col0 = paste(probability, window, (height, width))
+        x = torch.cat([decoder_input(embedding, features, window, points, previous)
+                       for window in windows])
+        probabilities = torch.sigmoid(self.net.decoder(x)[:, 0]).numpy()
+        out = []
+        for probability, window in zip(probabilities, windows, strict=True):
+            pasted, row0, col0 = paste(probability, window, (height, width))
+            mask = np.zeros((height, width), dtype=bool)
+            mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
+            out.append(_Pass(mask, stability(probability), probability, window,
+                             touches_border(probability, window, (height, width))))
+        return out
+
+    def _final(self, embedding: Embedding, found: _Pass) -> NDArray[np.bool_]:
+        """The last pass's mask, pasted with edge-aware upsampling (:attr:`edge_aware`)."""
+        if not self.edge_aware:
+            return found.mask
+        height, width = self.frame_size(embedding)
+        pasted, row0, col0 = paste_guided(found.probability, found.window, embedding["image"],
+                                          (height, width))
         mask = np.zeros((height, width), dtype=bool)
         mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
-        return mask, stability(probability)
+        return mask
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One crop's decoder pass: its mask on the frame (bilinear paste), stability score,
+    crop probabilities, window, and whether the mask runs into the window's border."""
+
+    mask: NDArray[np.bool_]
+    score: float
+    probability: NDArray[np.float32]
+    window: Window
+    touches: bool
 
 
 def _points_window(points: Sequence[tuple[float, float, bool]]) -> Window | None:

@@ -4,7 +4,9 @@ drives; ``roadmark train --task promptable`` on a project's own labeled objects)
 Each step encodes a few frames and decodes several objects of each, with prompts drawn as
 the tool will see them (RITM's recipe, simplified):
 
-- a first click on the whole frame (the zoom-in's first pass);
+- a first click in a square window around it, of a few sizes (:data:`FIRST_CLICK_SIDES`,
+  jittered; now and then the whole frame): the object may fill a part of the window or
+  run on beyond it (the first pass and the growing crops of the tool);
 - a box around the object (widened a little, jittered);
 - a refinement: an earlier mask (the object's mask coarsened, eroded or dilated, cut, or
   merged with a neighbor), a positive click inside the object and a few clicks at the
@@ -46,6 +48,7 @@ from roadmark.models.click_net import (
     crop_pixels,
     encoder_input,
     mask_window,
+    square_window,
     union_window,
     widen,
 )
@@ -62,6 +65,8 @@ VAL_FRAMES = (10, 50, 90, 130)
 FRAMES_PER_STEP = 2  # frames encoded per training step
 OBJECTS_PER_FRAME = 6  # objects decoded per frame and step
 MAX_ITERATIONS = 3  # RITM's iterative training: passes of self-correction per step (at most)
+# the sides (frame pixels, jittered) of the square windows first clicks are trained in
+FIRST_CLICK_SIDES = (64.0, 160.0, 400.0)
 
 
 @dataclass
@@ -128,7 +133,8 @@ class ClickTrainResult:
 def _interior_click(rng: np.random.Generator, gt: NDArray[np.bool_]) -> Click:
     padded = np.pad(gt.astype(np.uint8), 1)
     distance = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
-    deep = distance >= max(distance.max() * (0.3 if rng.random() < 0.7 else 0.0), 1.0)
+    top = float(distance.max())  # below 1 on a line one pixel wide (DIST_L2's 3x3 mask)
+    deep = distance >= min(max(top * (0.3 if rng.random() < 0.7 else 0.0), 1.0), top)
     rows, cols = np.nonzero(deep)
     pick = int(rng.integers(len(rows)))
     return (cols[pick] + 0.5, rows[pick] + 0.5, True)
@@ -199,7 +205,13 @@ def draw_prompt(
     assert box is not None
     r = rng.random()
     if r < 0.3:
-        return full, [_shift(_interior_click(rng, local), c0, r0)], None
+        first = _shift(_interior_click(rng, local), c0, r0)
+        if rng.random() < 0.1:
+            return full, [first], None
+        # the first click's windows: squares of a few sizes around the click (the object
+        # may fill a part of one, or run on beyond it)
+        side = float(rng.choice(FIRST_CLICK_SIDES)) * float(np.exp(rng.uniform(-0.4, 0.4)))
+        return square_window(first[0], first[1], side, width, height), [first], None
     if r < 0.45:
         window = widen(_jitter(rng, box, 0.08), BOX_MARGIN, width, height)
         clicks = [_shift(_interior_click(rng, local), c0, r0)] if rng.random() < 0.3 else []
@@ -389,6 +401,39 @@ def click_runs(model: ClickModel | Any, frames: Sequence[ClickFrame], *, limit: 
 
             runs.append(simulate(predict, gt, stop_at=stop_at, max_clicks=max_clicks))
     return runs
+
+
+SIZE_BUCKETS = ("small", "medium", "large", "thin")
+SMALL_AREA = 2_000  # "small": fewer pixels than this
+LARGE_AREA = 20_000  # "large": more pixels than this
+THIN_ASPECT = 5.0  # "thin": the box's long side over its short side is above this
+
+
+def size_bucket(gt: NDArray[np.bool_]) -> str:
+    """An object's size bucket for NoC by size (thin first, then by its pixels)."""
+    window = mask_window(gt)
+    if window is None:
+        return "small"
+    w, h = window[2] - window[0], window[3] - window[1]
+    if max(w, h) / max(min(w, h), 1.0) > THIN_ASPECT:
+        return "thin"
+    area = int(np.count_nonzero(gt))
+    return "small" if area < SMALL_AREA else "large" if area > LARGE_AREA else "medium"
+
+
+def noc_by_size(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None
+                ) -> dict[str, dict[str, float | None]]:
+    """NoC@85, NoC@90 and the object count for all scored objects (``"all"``) and per
+    :data:`SIZE_BUCKETS` (the objects :func:`score` scores, in the same order)."""
+    runs = click_runs(model, frames, limit=limit)
+    buckets = [size_bucket(frame.objects == obj) for frame in frames for obj in frame.ids]
+    out = {}
+    for name in ("all", *SIZE_BUCKETS):
+        chosen = [run for run, b in zip(runs, buckets, strict=False) if name in ("all", b)]
+        out[name] = {"objects": len(chosen),  # NoC of no object: None (not NaN)
+                     "noc85": round(noc(chosen, 0.85), 2) if chosen else None,
+                     "noc90": round(noc(chosen, 0.90), 2) if chosen else None}
+    return out
 
 
 def score(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None,

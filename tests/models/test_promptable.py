@@ -11,7 +11,7 @@ import torch
 
 from roadmark.core.jobs import CancelToken, JobCancelled
 from roadmark.io.store import FrameSpec, Project
-from roadmark.models.click_net import ClickNet
+from roadmark.models.click_net import FIRST_SIDES, ClickNet
 from roadmark.models.click_training import save_click_model
 from roadmark.models.clicker import MAX_CLICKS, ClickRun, next_click, noc, simulate
 from roadmark.models.embedding import Embedder, embed_frames, frame_pixels, project_cache
@@ -67,7 +67,8 @@ def test_click_model_encodes_once_and_decodes_clicks_boxes_and_masks(random_clic
     assert embedding["features"].dtype == np.float16
     assert tuple(embedding["frame_size"]) == (H, W)
     clicked = model.decode(embedding, Prompts(points=((60, 50, True),)))
-    assert clicked.masks.shape == (2, H, W)  # zoomed-in and whole-frame passes
+    # the zoomed-in pass, then the first pass through each window around the click
+    assert clicked.masks.shape == (1 + len(FIRST_SIDES), H, W)
     assert np.all((clicked.scores >= 0) & (clicked.scores <= 1))
     assert np.all(np.diff(clicked.scores) <= 0)
     boxed = model.decode(embedding, Prompts(box=(40, 30, 90, 70)))
