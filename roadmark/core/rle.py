@@ -46,12 +46,47 @@ def _to_native(rle: Rle) -> dict[str, Any]:
         counts = counts.encode("ascii")
     if not isinstance(counts, bytes):
         raise GeometryError(f"RLE 'counts' must be a string or a list, got {type(counts).__name__}")
+    if _covered(counts) != height * width:
+        raise GeometryError(
+            f"RLE counts do not cover its size (height*width = {height * width} pixels)"
+        )
     return {"size": [height, width], "counts": counts}
 
 
+def _covered(text: bytes) -> int | None:
+    """How many pixels compressed counts cover, read as pycocotools reads them
+    (``rleFrString``: 5 bits a character, a continuation bit, a sign bit, each run after
+    the second coded as the difference to the run two before); ``None`` for text that is
+    no such counts (a character out of range, a run cut off, a negative run).
+
+    pycocotools decodes counts that cover too few pixels into memory it leaves
+    uninitialized, so the same bad RLE would give a different mask each time: the sum
+    is checked here, the decoding stays pycocotools'.
+    """
+    counts: list[int] = []
+    value = shift = 0
+    for char in text:
+        bits = char - 48
+        if not 0 <= bits < 64 or shift > 30:
+            return None
+        value |= (bits & 0x1F) << shift
+        shift += 5
+        if bits & 0x20:
+            continue
+        if bits & 0x10:
+            value |= -1 << shift
+        if len(counts) > 2:
+            value += counts[-2]
+        if not 0 <= value < 2**32:
+            return None
+        counts.append(value)
+        value = shift = 0
+    return None if shift else sum(counts)
+
+
 def _decoded(native: dict[str, Any]) -> NDArray[np.uint8]:
-    """pycocotools' decode of a native RLE, checked: counts that do not cover the mask
-    leave pixels unwritten, which the pixel count against its area catches."""
+    """pycocotools' decode of a native RLE (whose counts cover it: :func:`_to_native`),
+    checked against its area."""
     height, width = native["size"]
     area = int(coco_mask.area(native))
     mask: NDArray[np.uint8] = coco_mask.decode(native)

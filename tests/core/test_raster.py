@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -131,6 +131,7 @@ def test_an_rle_window_is_its_mask_inside_the_box(mask):
         assert window.size == 0 and rle.to_region(encoded) is None
 
 
+@example(case=((7, 1), "u"))  # covers 4 of 7 pixels: was decoded from uninitialized memory
 @settings(max_examples=200, deadline=None)
 @given(
     st.tuples(st.integers(1, 9), st.integers(1, 9)).flatmap(
@@ -154,6 +155,15 @@ def test_compressed_counts_read_as_pycocotools_reads_them(case):
     rebuilt = np.zeros((height, width), bool)
     rebuilt[y : y + window.shape[0], x : x + window.shape[1]] = window
     assert (rebuilt == expected).all()
+
+
+def test_counts_that_cover_too_few_pixels_are_refused_every_time():
+    short = {"size": [7, 1], "counts": "u"}
+    for _ in range(20):
+        with pytest.raises(GeometryError, match="do not cover"):
+            rle.decode(short)
+    with pytest.raises(GeometryError, match="do not cover"):
+        rle.decode({"size": [4, 4], "counts": "0"})  # a cut-off run
 
 
 def test_rle_round_trip_and_bad_rle():
