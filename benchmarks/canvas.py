@@ -35,7 +35,6 @@ measures, as 95th percentiles over ``--repeats`` operations:
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import math
 import os
@@ -256,12 +255,7 @@ def brush_strokes(window: MainWindow, repeats: int) -> Clock:
 
 def wait_for_overlay(window: MainWindow) -> None:
     """Process events until a frame opened progressively shows its regions."""
-    app = application()
-    while window.opener.pending is not None:
-        reading = window.opener.reading
-        if reading is not None and reading.running():  # started: wait as an idle event
-            concurrent.futures.wait([reading])  # loop does, without taking the GIL
-        app.processEvents()
+    window.opener.finish()
     repaint(window)
 
 
@@ -300,7 +294,7 @@ def frame_switches(window: MainWindow, repeats: int, *, wait: bool) -> tuple[Clo
 
 
 STARTUP_CHILD = """
-import sys, time, json, concurrent.futures
+import sys, time, json
 from roadmark.cli import build_parser
 args = build_parser().parse_args(["open", sys.argv[1]])  # what `roadmark open` parses
 from roadmark.app.run import application
@@ -311,10 +305,7 @@ window.resize(1440, 860)
 window.show()
 app.processEvents()
 report = {"shown": time.time(), "cpu": time.process_time(), "torch": "torch" in sys.modules}
-while window.opener.pending is not None:  # the first frame's regions, read in the background
-    if window.opener.reading.running():
-        concurrent.futures.wait([window.opener.reading])
-    app.processEvents()
+window.opener.finish()  # the first frame's regions, read in the background
 report["overlay"] = time.time()
 print(json.dumps(report), flush=True)
 window.close()

@@ -57,6 +57,8 @@ def run_gui(
     window.resize(1440, 860)
     window.show()
     if screenshot is not None:
+        if isinstance(window, MainWindow):
+            window.opener.finish()  # the picture with the frame's regions, not its image alone
         save_screenshot(window, screenshot)
         window.close()
         return 0

@@ -85,6 +85,7 @@ class Project:
         root: The folder that relative frame paths are resolved against.
         user: The user name written into provenance.
         read_only: Opened without write access.
+        shares_open_file: Another project of this process had it open already (pages checked).
     """
 
     def __init__(
@@ -97,11 +98,10 @@ class Project:
         self.read_only = read_only
         self._local = threading.local()
         self._schema: LabelSchema | None = None
-        # The version of each object this project last read or wrote: an update is refused
-        # when the row has moved on since (someone else changed it).
+        # each object's version last read or written: a stale update (row moved on) is refused
         self._versions: dict[int, int] = {}
         self._versions_lock = threading.Lock()
-        self._opened_before, self._release = track_open(self, location)
+        self.shares_open_file, self._release = track_open(self, location)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class Project:
                 project.location,
                 read_only=read_only,
                 is_file=not is_url(location),
-                pages_checked=project._opened_before,
+                pages_checked=project.shares_open_file,
             )
         except BaseException:
             project.close()

@@ -16,11 +16,11 @@ tells it, on the GUI thread, that the frame it waits for is ready.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError, Future, wait
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QTimer, Signal
 
 from roadmark.annotators.editor import Editor
 from roadmark.app.canvas.layers import OverlayLayer, argb_from_rgb
@@ -131,6 +131,17 @@ class FrameOpener(QObject):
                 self._read.cancel()
         self._read = None
         self.pending = self.pending_row = None
+
+    def finish(self) -> None:
+        """Wait here for the frame being read and show it (a screenshot, a benchmark):
+        events are processed until it has arrived; a started read is waited for as the
+        idle event loop would, without holding the GIL."""
+        app = QCoreApplication.instance()
+        while self.pending is not None and app is not None:
+            reading = self.reading
+            if reading is not None and reading.running():
+                wait([reading])
+            app.processEvents()
 
     def _on_arrived(self, serial: int, future: Future[PreparedFrame]) -> None:
         frame = self.pending
