@@ -45,6 +45,8 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -62,6 +64,7 @@ from roadmark.io.schema_files import load_schema
 from roadmark.io.store import FrameSpec, Project
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.demo_model import demo_model_path
+from roadmark.models.device import cpu_budget, cpu_model_plan, torch_threads
 from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.predictor import Predictor
 from roadmark.models.runner import (
@@ -138,30 +141,42 @@ def speed(
     run_batch(batches[0]).wait()  # first batch: kernel selection, allocations
     first_batch = time.perf_counter() - start
 
-    def forward_only() -> float:
-        """Seconds for the same predictor on the frames decoded beforehand, same batches,
-        two batches in flight as in the pipeline."""
+    def forward_only(lanes: int, threads: int | None) -> float:
+        """Seconds for the same predictor on the frames decoded beforehand, same batches:
+        one lane (two batches in flight, torch's own threads), or ``lanes`` threads that
+        each run whole batches with ``threads`` torch threads, as the pipeline does."""
         sync()
-        start = time.perf_counter()
-        in_flight = []
-        for batch in batches:
-            in_flight.append(run_batch(batch))
-            if len(in_flight) >= 2:
-                in_flight.pop(0).wait()
-        for done in in_flight:
-            done.wait()
-        sync()
-        return time.perf_counter() - start
+        with torch_threads(threads), ThreadPoolExecutor(lanes) as pool:
+            start = time.perf_counter()
+            if lanes == 1:
+                in_flight = []
+                for batch in batches:
+                    in_flight.append(run_batch(batch))
+                    if len(in_flight) >= 2:
+                        in_flight.pop(0).wait()
+                for done in in_flight:
+                    done.wait()
+            else:
+                list(pool.map(lambda batch: run_batch(batch).wait(), batches))
+            sync()
+            return time.perf_counter() - start
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    lanes, threads = 1, None
+    if device.type == "cpu" and args.torch_threads != 0:
+        lanes, threads = cpu_model_plan(cpu_budget(), 0, 0)
+        lanes, threads = args.lanes or lanes, args.torch_threads or threads
+    schemes = [(1, None)] + ([(lanes, threads)] if lanes > 1 else [])
     # Forward only before and after the pipeline run, averaged: on a shared machine the
     # load drifts during a run, and this keeps the ratio from taking the drift for cost.
-    before = forward_only()
-    result = prelabel(project, model, run_options)
-    after = forward_only()
-    forward_seconds = (before + after) / 2
-    forward_fps = len(images) / forward_seconds
+    # On a CPU it runs both ways (one batch at a time on all of torch's threads, and in
+    # lanes as the pipeline does); the faster is the model's forward-only speed.
+    before = [forward_only(*scheme) for scheme in schemes]
+    result = prelabel(project, model, replace(run_options, lanes=args.lanes))
+    after = [forward_only(*scheme) for scheme in schemes]
+    forward_seconds = [(b + a) / 2 for b, a in zip(before, after, strict=True)]
+    forward_fps = len(images) / min(forward_seconds)
     end_to_end = result.frames_per_second
     figures: dict[str, object] = {
         "arch": arch,
@@ -176,11 +191,20 @@ def speed(
         "first_batch_seconds": round(first_batch, 3),
         "end_to_end_seconds": round(result.seconds, 2),
         "worker_startup_seconds": round(result.startup_seconds, 2),
-        "forward_only_seconds": [round(before, 2), round(after, 2)],
-        # the pipeline's (decoding processes, torch threads, writer threads); forward only
-        # runs with torch's own thread count
+        # per scheme of forward only: one lane with torch's own threads, then (on a CPU)
+        # the pipeline's lanes; seconds before and after the pipeline run
+        "forward_only_schemes": [
+            {
+                "lanes": n,
+                "torch_threads": t or torch.get_num_threads(),
+                "fps": round(len(images) / seconds, 3),
+                "seconds": [round(b, 2), round(a, 2)],
+            }
+            for (n, t), seconds, b, a in zip(schemes, forward_seconds, before, after, strict=True)
+        ],
+        # the pipeline's (decoding processes, torch threads per lane, writer threads)
         "pipeline_threads": list(result.threads),
-        "forward_only_torch_threads": torch.get_num_threads(),
+        "pipeline_lanes": result.lanes,
     }
     if device.type == "cuda":
         figures["tf32"] = {
@@ -329,6 +353,9 @@ def main() -> None:
         type=int,
         default=None,
         help="torch threads of the pipeline on a CPU (default: chosen; 0: torch's own)",
+    )
+    parser.add_argument(
+        "--lanes", type=int, default=None, help="batches at once on a CPU (default: chosen)"
     )
     parser.add_argument("--archs", default=",".join(ARCHS))
     parser.add_argument("--train-steps", type=int, default=100)

@@ -31,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--frames", metavar="SPEC", help="frame positions, like 0-9,15 (default: all)")
     run.add_argument("--force", action="store_true", help="predict already predicted frames again")
     run.add_argument(
-        "--workers", type=int, metavar="N", help="decoding processes (default: chosen; 0: none)"
+        "--workers",
+        type=int,
+        metavar="N",
+        help="decoding processes (default: chosen; threads on a CPU; 0: none)",
     )
     run.add_argument(
         "--precision",

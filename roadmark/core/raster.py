@@ -198,35 +198,41 @@ def mask_to_region(
     changes = np.diff(padded, axis=1)
     run_rows, run_starts = np.nonzero(changes == 1)
     _, run_ends = np.nonzero(changes == -1)
-    rectangles: list[tuple[int, int, int, int]] = []  # col0, col1, row0, row1
-    active: dict[tuple[int, int], int] = {}  # runs of the previous row -> their first row
-    previous_row = -2
-    boundaries = np.flatnonzero(np.diff(run_rows)) + 1
-    for rows, starts, ends in zip(
-        np.split(run_rows, boundaries),
-        np.split(run_starts, boundaries),
-        np.split(run_ends, boundaries),
-        strict=True,
-    ):
-        row = int(rows[0])
-        carried = active if row == previous_row + 1 else {}
-        current: dict[tuple[int, int], int] = {}
-        for run in zip(starts.tolist(), ends.tolist(), strict=True):
-            current[run] = carried.pop(run, row)
-        for (c0, c1), first in active.items():  # runs that did not continue end here
-            rectangles.append((c0, c1, first, previous_row + 1))
-        active, previous_row = current, row
-    for (c0, c1), first in active.items():
-        rectangles.append((c0, c1, first, previous_row + 1))
+    # A run continues the identical run (same columns) of the row above: such chains are
+    # one rectangle each. The runs are in row-major order, so their keys are sorted and
+    # the run above or below is found by binary search; each run's chain head follows by
+    # pointer doubling (a few vectorized steps, however tall the rectangle).
+    span = np.int64(mask.shape[1] + 1)
+    keys = (run_rows.astype(np.int64) * span + run_starts) * span + run_ends
+    step = span * span  # one row
+    index = np.arange(len(keys))
+    above = _find(keys, keys - step)
+    head = np.where(above >= 0, above, index)
+    while True:
+        jumped = head[head]
+        if np.array_equal(jumped, head):
+            break
+        head = jumped
+    last = np.flatnonzero(_find(keys, keys + step) < 0)  # runs with none below: chain ends
+    row1 = run_rows[last] + 1
+    order = np.lexsort((run_starts[last], row1))  # as the rectangles close, row by row
+    last, row1 = last[order], row1[order]
     dx, dy = offset
     boxes = shapely.box(
-        (np.array([r[0] for r in rectangles]) + col_base) + dx,
-        (np.array([r[2] for r in rectangles]) + row_base) + dy,
-        (np.array([r[1] for r in rectangles]) + col_base) + dx,
-        (np.array([r[3] for r in rectangles]) + row_base) + dy,
+        run_starts[last] + col_base + dx,
+        run_rows[head[last]] + row_base + dy,
+        run_ends[last] + col_base + dx,
+        row1 + row_base + dy,
     )
     region = shapely.simplify(shapely.union_all(boxes), 0.0)
     if isinstance(region, Polygon | MultiPolygon):
         return region
     parts = [g for g in getattr(region, "geoms", []) if isinstance(g, Polygon)]
     return MultiPolygon(parts) if parts else None
+
+
+def _find(keys: NDArray[np.int64], wanted: NDArray[np.int64]) -> NDArray[np.intp]:
+    """Position of each ``wanted`` value in the sorted ``keys``, -1 where absent."""
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    found: NDArray[np.intp] = np.where(keys[at] == wanted, at, -1)
+    return found

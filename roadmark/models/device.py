@@ -140,15 +140,24 @@ def placed_module(model: Any, device: torch.device, *, channels_last: bool = Fal
     return module
 
 
-def cpu_torch_threads(cpus: int, decode_workers: int, writer_threads: int) -> int:
-    """Torch's intra-op threads for a pre-labeling run on the CPU: the cores that the
-    decoding processes and the writer threads leave (at least one).
+MAX_LANES = 4
 
-    Torch's OpenMP threads wait for each other at the end of every operation; one of them
-    that loses its core to a decoder stalls all the others, so more threads than free
-    cores make the model slower, not faster.
+
+def cpu_model_plan(cpus: int, decode_workers: int, writer_threads: int) -> tuple[int, int]:
+    """``(lanes, torch threads per lane)`` for a pre-labeling run on the CPU.
+
+    A lane is a thread that runs whole batches through the model, independently of the
+    others. Torch's OpenMP threads wait for each other at the end of every operation: one
+    of them that loses its core to a decoding process stalls all the others, so one batch
+    spread over every core runs slower as soon as decoding and writing share the cores
+    (and scales less than linearly even alone). Lanes do not wait for each other: a lane
+    that loses its core for a moment delays only its own batch. So there are as many
+    lanes as cores (at most :data:`MAX_LANES`), each with one torch thread, or more
+    threads when the cores that the decoding processes and writer threads leave allow.
     """
-    return max(1, cpus - decode_workers - writer_threads)
+    lanes = max(1, min(cpus, MAX_LANES))
+    free = cpus - decode_workers - writer_threads
+    return lanes, max(1, free // lanes)
 
 
 @contextmanager

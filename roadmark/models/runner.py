@@ -21,8 +21,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,14 +38,16 @@ from roadmark.analysis.uncertainty import RegionParams
 from roadmark.core.annotation import Frame
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.jobs import CancelToken, ProgressReporter
+from roadmark.core.prediction import FramePrediction
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import predicted_frame_ids
 from roadmark.io.store import Project
+from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.device import (
     LoaderPlan,
     cpu_budget,
-    cpu_torch_threads,
+    cpu_model_plan,
     limit_worker_threads,
     loader_plan,
     on_device,
@@ -50,7 +55,7 @@ from roadmark.models.device import (
 )
 from roadmark.models.errors import DeviceError
 from roadmark.models.files import LoadedModel
-from roadmark.models.predictor import DeviceBatch, Predictor
+from roadmark.models.predictor import Predictor
 
 SMALL_RUN = 8  # frames; fewer are decoded in the calling thread unless workers are asked for
 
@@ -98,14 +103,15 @@ class PrelabelOptions:
     Attributes:
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         batch_size: Frames per batch.
-        workers: Decoding processes (``None``: chosen from the device and the CPU count, none
-            for runs of at most ``SMALL_RUN`` frames;
-            0 decodes in the calling thread).
+        workers: Decoding processes (``None``: chosen from the device and the CPU count,
+            none for runs of at most ``SMALL_RUN`` frames, and on a CPU threads of this
+            process instead; 0 decodes in the calling thread).
         writer_threads: Threads finding regions and encoding maps (``None``: chosen).
-        torch_threads: Torch's intra-op threads during the run on a CPU (``None``: the
-            cores the decoding processes and writer threads leave, see
-            :func:`~roadmark.models.device.cpu_torch_threads`; 0: torch's own setting).
-            Restored afterwards.
+        torch_threads: Torch's intra-op threads of each lane during the run on a CPU
+            (``None``: chosen, see :func:`~roadmark.models.device.cpu_model_plan`; 0:
+            torch's own setting, one lane). Restored afterwards.
+        lanes: Batches the model runs at once on a CPU, each in its own thread
+            (``None``: chosen, one per core up to four; a GPU runs one).
         precision: ``auto``, ``fp32``, ``bf16`` or ``fp16`` (see the predictor).
         map_stride: Segmentation maps are stored at frame size / this.
         flip: Also run detectors on mirrored frames to find disagreeing boxes.
@@ -124,6 +130,7 @@ class PrelabelOptions:
     workers: int | None = None
     writer_threads: int | None = None
     torch_threads: int | None = None
+    lanes: int | None = None
     precision: str = "auto"
     map_stride: int = 2
     flip: bool = True
@@ -147,7 +154,11 @@ class PrelabelResult:
         cancelled: Stopped by the cancel token before the end.
         seconds: Wall time from the first batch requested to the last frame stored.
         startup_seconds: Starting the decoding processes, before ``seconds``.
-        threads: ``(decoding processes, torch threads, writer threads)`` of the run.
+        threads: ``(decoding processes, torch threads, writer threads)`` of the run
+            (torch threads of each lane).
+        lanes: Batches the model ran at once (threads, each with its own batch).
+        decode_threads: Threads of this process that decoded the frames (a CPU run
+            without decoding processes asked for), instead of processes.
     """
 
     model: str
@@ -159,6 +170,8 @@ class PrelabelResult:
     seconds: float
     startup_seconds: float = 0.0
     threads: tuple[int, int, int] = (0, 0, 0)
+    lanes: int = 1
+    decode_threads: int = 0
 
     @property
     def frames_per_second(self) -> float:
@@ -404,6 +417,11 @@ def _prelabel(
     if on_device_decode:  # the processes only read bytes; two are plenty
         dataset = EncodedFrames(sources)
         workers = min(workers, 2)
+    # On a CPU (decoding processes not asked for) frames decode in threads of this
+    # process: no process to start, no copy between processes.
+    decode_threads = 0
+    if device.type == "cpu" and options.workers is None and not on_device_decode:
+        decode_threads, workers = max(1, workers, decode_workers), 0
     loader = DataLoader(
         dataset,
         batch_sampler=batches,
@@ -417,11 +435,13 @@ def _prelabel(
         # child (seen with OpenCV's thread pool); spawned workers start clean.
         multiprocessing_context="spawn" if workers > 0 else None,
     )
-    model_threads = options.torch_threads
+    model_threads, lanes = options.torch_threads, 1
     if device.type != "cpu" or model_threads == 0:
         model_threads = None  # torch's own setting (a GPU run barely uses it)
-    elif model_threads is None:
-        model_threads = cpu_torch_threads(cpu_budget(), workers, writer_threads)
+    else:
+        lanes, chosen = cpu_model_plan(cpu_budget(), workers + decode_threads, writer_threads)
+        lanes = max(1, options.lanes or lanes)
+        model_threads = model_threads or chosen
     stored = 0
     lock = threading.Lock()
 
@@ -435,10 +455,14 @@ def _prelabel(
 
     cancelled = False
     launch = time.perf_counter()
-    iterator = iter(loader)  # starts the decoding processes: timed apart from the run
+    iterator: Iterator[dict[str, Any]] = (
+        threaded_batches(dataset, batches, collate_frames, threads=decode_threads, ahead=4)
+        if decode_threads
+        else iter(loader)  # starts the decoding processes: timed apart from the run
+    )
     start = time.perf_counter()
-    in_flight: deque[tuple[list[int], DeviceBatch]] = deque()
-    depth = 2 if device.type == "cuda" else 1
+    in_flight: deque[Callable[[], list[FramePrediction]]] = deque()  # batches started
+    depth = 2 if device.type == "cuda" else lanes
     writer = PredictionWriter(
         project,
         params=options.params,
@@ -447,7 +471,10 @@ def _prelabel(
         max_pending=max(64, options.batch_size * 8),
         on_stored=on_stored,
     )
-    with torch_threads(model_threads), writer:
+    # On a GPU the batches queue on the device and this thread only waits for the copies
+    # to the host; on a CPU with several lanes each lane thread runs whole batches.
+    pool = ThreadPoolExecutor(lanes, thread_name_prefix="lane") if lanes > 1 else None
+    with torch_threads(model_threads), writer, pool or nullcontext():
         used = (workers, torch.get_num_threads(), writer_threads)
         try:
             for batch in iterator:
@@ -465,13 +492,20 @@ def _prelabel(
                     images = decode_on_device(batch["images"], paths, size, device)
                 else:
                     images = batch["images"].to(device, non_blocking=True)
-                result = predictor.infer(images, frame_size=(first.height, first.width))
-                in_flight.append((ids, predictor.to_host(result)))
+                frame_size = (first.height, first.width)
+                if pool is None:
+                    started = predictor.to_host(predictor.infer(images, frame_size=frame_size))
+                    in_flight.append(partial(predictor.unpack, started, ids))
+                else:
+                    lane = pool.submit(_run_batch, predictor, images, frame_size, ids)
+                    in_flight.append(lane.result)
                 while len(in_flight) >= depth:
-                    _submit(predictor, writer, *in_flight.popleft())
+                    _store(writer, in_flight.popleft()())
             while in_flight:
-                _submit(predictor, writer, *in_flight.popleft())
+                _store(writer, in_flight.popleft()())
         finally:
+            if isinstance(iterator, Generator):
+                iterator.close()  # stops the decoding threads
             del iterator  # stops the decoding processes
     seconds = time.perf_counter() - start
     return PrelabelResult(
@@ -484,6 +518,8 @@ def _prelabel(
         seconds,
         startup_seconds=start - launch,
         threads=used,
+        lanes=lanes,
+        decode_threads=decode_threads,
     )
 
 
@@ -498,8 +534,13 @@ def _decode_on_device(choice: str, device: torch.device, sources: Sequence[Frame
     return choice == "device" or (choice == "auto" and device.type == "cuda" and jpeg_only)
 
 
-def _submit(
-    predictor: Predictor, writer: PredictionWriter, ids: list[int], batch: DeviceBatch
-) -> None:
-    for prediction in predictor.unpack(batch, ids):
+def _run_batch(
+    predictor: Predictor, images: torch.Tensor, frame_size: tuple[int, int], ids: list[int]
+) -> list[FramePrediction]:
+    """One batch through the model to per-frame predictions (in a lane thread)."""
+    return predictor.unpack(predictor.to_host(predictor.infer(images, frame_size=frame_size)), ids)
+
+
+def _store(writer: PredictionWriter, predictions: list[FramePrediction]) -> None:
+    for prediction in predictions:
         writer.submit(prediction)

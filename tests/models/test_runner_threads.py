@@ -1,30 +1,48 @@
-"""Pre-labeling on a CPU splits the cores between decoders, torch and writers."""
+"""Pre-labeling on a CPU runs batches in lanes (threads) and splits the cores between decoders,
+torch and writers."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from roadmark.demo.drive import write_drive
 from roadmark.io.frames import scan
+from roadmark.io.predictions import read_prediction
+from roadmark.io.schema_files import load_schema
 from roadmark.io.store import Project
 from roadmark.models import runner
 from roadmark.models.create import new_torchvision_model
-from roadmark.models.device import cpu_torch_threads, torch_threads
+from roadmark.models.decode_threads import threaded_batches
+from roadmark.models.demo_model import demo_model_path
+from roadmark.models.device import cpu_model_plan, torch_threads
+from roadmark.models.files import load_model
 from roadmark.models.runner import PrelabelOptions, prelabel
 from tests.helpers import make_image
 
 
 @pytest.mark.parametrize(
     ("cpus", "decoders", "writers", "expected"),
-    [(2, 1, 1, 1), (2, 0, 1, 1), (4, 2, 1, 1), (8, 4, 1, 3), (16, 4, 1, 11), (1, 1, 1, 1)],
+    [
+        (2, 1, 1, (2, 1)),
+        (2, 0, 1, (2, 1)),
+        (4, 2, 1, (4, 1)),
+        (8, 4, 1, (4, 1)),
+        (16, 4, 1, (4, 2)),
+        (32, 4, 4, (4, 6)),
+        (1, 1, 1, (1, 1)),
+    ],
 )
-def test_torch_gets_the_cores_decoders_and_writers_leave(
-    cpus: int, decoders: int, writers: int, expected: int
+def test_a_lane_per_core_and_the_cores_left_shared_by_the_lanes(
+    cpus: int, decoders: int, writers: int, expected: tuple[int, int]
 ):
-    assert cpu_torch_threads(cpus, decoders, writers) == expected
+    assert cpu_model_plan(cpus, decoders, writers) == expected
 
 
 def test_the_thread_count_is_restored_after_the_block():
@@ -59,12 +77,97 @@ def test_prelabel_runs_torch_on_the_cores_left(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(runner.Predictor, "infer", infer)
     options = PrelabelOptions(device="cpu", batch_size=2, workers=0, writer_threads=1)
-    result = prelabel(project, model, options)
-    assert result.predicted == 4 and result.threads == (0, 4, 1)
-    assert seen == [4, 4] and torch.get_num_threads() == before
-    chosen = prelabel(project, model, replace(options, force=True, torch_threads=2))
-    assert chosen.threads == (0, 2, 1) and seen[-1] == 2
+    result = prelabel(project, model, options)  # 5 cores: 4 lanes of one thread
+    assert result.predicted == 4 and result.threads == (0, 1, 1) and result.lanes == 4
+    assert seen == [1, 1] and torch.get_num_threads() == before
+    chosen = prelabel(project, model, replace(options, force=True, torch_threads=2, lanes=2))
+    assert chosen.threads == (0, 2, 1) and chosen.lanes == 2 and seen[-2:] == [2, 2]
     own = prelabel(project, model, replace(options, force=True, torch_threads=0))
-    assert own.threads == (0, before, 1) and seen[-1] == before
+    assert own.threads == (0, before, 1) and own.lanes == 1 and seen[-1] == before
     assert torch.get_num_threads() == before
+    project.close()
+
+
+def test_lanes_store_what_one_lane_stores(tmp_path: Path):
+    """Batches run at once in several lane threads give every frame its own prediction
+    (the trained demo model on demo frames: its maps differ from frame to frame)."""
+    written = write_drive(tmp_path / "drive", frames=7, width=128, height=64, seed=3)
+    project = Project.create(tmp_path / "p.roadmark", schema=load_schema("cityscapes"))
+    project.add_frames(scan([path for path, _ in written]))
+    model = load_model(demo_model_path())
+    options = PrelabelOptions(device="cpu", batch_size=2, workers=0, force=True)
+    stored = {}
+    for lanes in (1, 3):
+        result = prelabel(project, model, replace(options, lanes=lanes))
+        assert result.predicted == 7 and result.lanes == lanes
+        stored[lanes] = {
+            frame.id: read_prediction(project, frame.id, model.name) for frame in project.frames()
+        }
+    for frame_id, one in stored[1].items():
+        several = stored[3][frame_id]
+        assert one is not None and several is not None and one.maps is not None
+        assert several.maps is not None
+        assert np.array_equal(one.maps.label_ids, several.maps.label_ids)
+        assert np.array_equal(one.maps.confidence, several.maps.confidence)
+        assert [r.box for r in one.regions] == [r.box for r in several.regions]
+    assert len({p.maps.confidence.tobytes() for p in stored[3].values()}) == 7  # type: ignore[union-attr]
+    project.close()
+
+
+class _CountingItems:
+    """Items that record when they are decoded and how many wait at once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.decoded: list[int] = []
+
+    def __getitem__(self, index: int) -> tuple[int, int]:
+        with self.lock:
+            self.decoded.append(index)
+        return index, index * 10
+
+
+def _collate(items: list[tuple[int, int]]) -> dict[str, list[int]]:
+    return {"index": [i for i, _ in items], "values": [v for _, v in items]}
+
+
+def test_threaded_batches_come_in_order_and_stay_a_few_ahead():
+    items = _CountingItems()
+    batches = [[i, i + 1] for i in range(0, 40, 2)]
+    stream = threaded_batches(items, batches, _collate, threads=3, ahead=2)
+    first = next(stream)
+    assert first == {"index": [0, 1], "values": [0, 10]}
+    time.sleep(0.05)
+    assert len(items.decoded) <= 2 * 3  # the batch handed out, two ahead (bounded)
+    rest = list(stream)
+    assert [b["index"] for b in [first, *rest]] == batches
+    assert sorted(items.decoded) == list(range(40))
+
+
+def test_leaving_threaded_batches_early_stops_decoding():
+    items = _CountingItems()
+    stream = threaded_batches(items, [[i] for i in range(100)], _collate, threads=2, ahead=3)
+    next(stream)
+    stream.close()
+    decoded = len(items.decoded)
+    time.sleep(0.05)
+    assert decoded == len(items.decoded) <= 5
+
+
+def test_a_cpu_run_decodes_in_threads_unless_processes_are_asked_for(tmp_path: Path):
+    images = [make_image(tmp_path / f"a{i}.jpg", 64, 48, seed=i) for i in range(10)]
+    project = Project.create(tmp_path / "p.roadmark")
+    project.add_frames(scan(images))
+    model = new_torchvision_model(
+        tmp_path / "m.roadmodel",
+        "lraspp_mobilenet_v3_large",
+        schema=project.schema,
+        input_size=(32, 32),
+        seed=0,
+    )
+    threaded = prelabel(project, model, PrelabelOptions(device="cpu", batch_size=2))
+    assert threaded.predicted == 10 and threaded.decode_threads >= 1
+    assert threaded.threads[0] == 0  # no decoding process
+    inline = prelabel(project, model, PrelabelOptions(device="cpu", workers=0, force=True))
+    assert inline.predicted == 10 and inline.decode_threads == 0
     project.close()
