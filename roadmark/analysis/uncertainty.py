@@ -43,7 +43,7 @@ from roadmark.core.prediction import (
 MAX_CLASSES_PER_REGION = 4
 MAX_EXTENT = 256.0  # largest queue region box side, frame pixels (see RegionParams)
 MIN_EXTENT = 16.0
-_LABEL_SPAN = 1 << 16
+_MAX_COUNTS = 1 << 22  # per-component label counts held at once (32 MiB)
 
 
 @dataclass(frozen=True)
@@ -141,15 +141,18 @@ def pixel_regions(
     if not pieces:
         return []
     count = int(pieces_map.max()) + 1
-    flat = pieces_map.ravel()
+    # Sums over the pixels of the pieces only (in the same order as over the whole map,
+    # so the same sums), not over the whole map.
+    at = np.flatnonzero(pieces_map)
+    owners = pieces_map.ravel()[at]
     pixel_area = sx * sy
-    wrong = np.bincount(flat, weights=maps.wrong_probability().ravel(), minlength=count)
+    wrong = np.bincount(owners, weights=maps.wrong_probability().ravel()[at], minlength=count)
     scores = wrong * pixel_area
     pieces.sort(key=lambda piece: (-scores[piece.id], piece.id))
     pieces = pieces[: params.max_regions]
-    uncertainty_sum = np.bincount(flat, weights=uncertainty.ravel(), minlength=count)
+    uncertainty_sum = np.bincount(owners, weights=uncertainty.ravel()[at], minlength=count)
     kept = np.array([piece.id for piece in pieces], dtype=np.int64)
-    classes = _classes_by_component(flat, maps.label_ids.ravel(), kept, count)
+    classes = _classes_by_component(owners, maps.label_ids.ravel()[at], kept, count)
     height, width = maps.frame_height, maps.frame_width
     regions = []
     for piece in pieces:
@@ -196,22 +199,32 @@ def coverage_share(held: float, expected_errors: float | None) -> float:
 def _classes_by_component(
     components: np.ndarray, labels: np.ndarray, kept: np.ndarray, count: int
 ) -> dict[int, tuple[int, ...]]:
-    """The labels inside each kept component, most pixels first (``NO_LABEL`` left out)."""
-    selected = np.zeros(count, dtype=bool)
-    selected[kept] = True
-    inside = selected[components]
-    keys = components[inside].astype(np.int64) * _LABEL_SPAN + labels[inside].astype(np.int64)
-    unique, counts = np.unique(keys, return_counts=True)
-    owners, label_ids = unique // _LABEL_SPAN, unique % _LABEL_SPAN
-    order = np.lexsort((label_ids, -counts, owners))
-    out: dict[int, list[int]] = {}
-    for owner, label_id in zip(owners[order].tolist(), label_ids[order].tolist(), strict=True):
-        if label_id == NO_LABEL:
-            continue
-        found = out.setdefault(owner, [])
-        if len(found) < MAX_CLASSES_PER_REGION:
-            found.append(label_id)
-    return {owner: tuple(found) for owner, found in out.items()}
+    """The labels inside each kept component, most pixels first (``NO_LABEL`` left out).
+
+    ``components`` and ``labels`` are the same pixels' component ids and labels.
+    """
+    slot = np.full(count, -1, dtype=np.int64)
+    slot[kept] = np.arange(len(kept))
+    owner_slot = slot[components]
+    inside = owner_slot >= 0
+    values = labels[inside].astype(np.int64)
+    names = None  # label id of each value where the values were made compact
+    span = int(values.max(initial=0)) + 1
+    if span * len(kept) > _MAX_COUNTS:  # large label ids: count over the ids present
+        names, values = np.unique(values, return_inverse=True)
+        span = len(names)
+    counts = np.bincount(owner_slot[inside] * span + values, minlength=len(kept) * span)
+    counts = counts.reshape(len(kept), span)
+    out: dict[int, tuple[int, ...]] = {}
+    for position, owner in enumerate(kept.tolist()):
+        row = counts[position]
+        present = np.flatnonzero(row)
+        ids = present if names is None else names[present]
+        order = ids[np.lexsort((ids, -row[present]))]  # most pixels, then label id
+        found = [int(label_id) for label_id in order if label_id != NO_LABEL]
+        if found:
+            out[owner] = tuple(found[:MAX_CLASSES_PER_REGION])
+    return out
 
 
 def box_regions(

@@ -1,0 +1,43 @@
+"""The classes a queue region lists: the labels inside it, most pixels first, at most
+four, the pixels of no label left out (small label ids and large uint16 ids alike)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from roadmark.analysis import uncertainty
+from roadmark.analysis.uncertainty import RegionParams, pixel_regions
+from roadmark.core.prediction import SegmentationMaps
+
+
+def _maps(labels: np.ndarray) -> SegmentationMaps:
+    h, w = labels.shape
+    margin = np.full((h, w), 255, dtype=np.uint8)
+    margin[4:12, 4:40] = 0  # one uncertain patch, far from the other
+    margin[30:36, 50:60] = 0
+    confidence = (128 + margin // 2).astype(np.uint8)
+    return SegmentationMaps(labels, confidence, margin, (255 - margin).astype(np.uint8), w, h)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "factor", "compact"),
+    [(np.uint8, 1, False), (np.uint16, 7000, False), (np.uint16, 7000, True)],
+)
+def test_a_region_lists_its_labels_most_pixels_first(
+    dtype: type, factor: int, compact: bool, monkeypatch: pytest.MonkeyPatch
+):
+    if compact:  # count over the label ids present, as for many regions with large ids
+        monkeypatch.setattr(uncertainty, "_MAX_COUNTS", 16)
+    labels = np.zeros((40, 64), dtype=np.int64)
+    labels[4:12, 4:20] = 3  # 128 pixels
+    labels[4:12, 20:30] = 9  # 80
+    labels[4:12, 30:34] = 5  # 32
+    labels[4:12, 34:37] = 2  # 24
+    labels[4:12, 37:39] = 8  # 16: fifth, left out
+    labels[4:12, 39:40] = 0  # no label, left out
+    labels[30:36, 50:60] = 6
+    maps = _maps((labels * factor).astype(dtype))
+    regions = pixel_regions(maps, RegionParams(sigma=0.0, max_extent=None))
+    listed = sorted(region.classes for region in regions)
+    assert listed == sorted([(3 * factor, 9 * factor, 5 * factor, 2 * factor), (6 * factor,)])
