@@ -11,6 +11,11 @@ exported frame carries a full frame's objects. Each export then runs in a fresh 
 its wall time and its peak resident memory (``VmHWM``); ``--tracemalloc`` adds the peak of Python
 allocations (slower). Output: JSON with frames/s, peak memory and output sizes.
 
+The COCO and Cityscapes exports are then imported back into a new project, each in a
+fresh process (``--no-import`` skips it): ``coco_import_fps``, ``cityscapes_import_fps``,
+their peak memory and ``*_import_peak_ratio`` (peak resident memory of the import over
+the size of the JSON it reads).
+
 ``--formats all`` runs every exporter in the format registry (:func:`every_format`), each
 into the target its registry entry asks for (a ``.json`` file or a folder, plus companion
 paths such as COCO panoptic's PNG folder, counted in ``output_mb``).
@@ -108,29 +113,35 @@ def _status_mb(field: str) -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
-def import_worker(source: str, folder: str) -> None:
-    """Import a COCO file into a new project in this process; print its figures as JSON.
+def import_worker(format_id: str, source: str, folder: str) -> None:
+    """Import a COCO file or a Cityscapes tree into a new project in this process; print
+    its figures as JSON.
 
-    ``peak_ratio`` = (peak resident memory - resident memory before the import) / file
-    size: what the import itself holds, against the file it reads.
+    ``peak_ratio`` = (peak resident memory - resident memory before the import) / size of
+    what is read (the COCO file; a Cityscapes tree's JSON files): what the import itself
+    holds, against the file it reads.
     """
-    import roadmark.io.formats.coco  # noqa: F401  (loaded before the baseline is taken)
+    # the formats loaded before the baseline is taken
+    import roadmark.io.formats.cityscapes
+    import roadmark.io.formats.coco  # noqa: F401
     from roadmark.io.formats.jobs import import_dataset
     from roadmark.io.store import Project
 
     baseline = _status_mb("VmRSS")
-    size_mb = Path(source).stat().st_size / 2**20
+    path = Path(source)
+    read = [path] if path.is_file() else list(path.rglob("*.json"))
+    size_mb = sum(file.stat().st_size for file in read) / 2**20
     start = time.perf_counter()
     cpu_start = _cpu_seconds()
     with Project.create(Path(folder) / "imported.roadmark", user="bench") as project:
-        report = import_dataset(project, "coco", source)
+        report = import_dataset(project, format_id, source)
     elapsed = time.perf_counter() - start
     cpu = _cpu_seconds() - cpu_start
     peak = _status_mb("VmHWM")
     print(
         json.dumps(
             {
-                "format": "coco",
+                "format": format_id,
                 "frames": report.frames,
                 "objects": report.objects,
                 "seconds": round(elapsed, 1),
@@ -318,10 +329,12 @@ def main() -> None:
         "--worker", nargs=3, metavar=("FORMAT", "PROJECT", "TARGET"), help=argparse.SUPPRESS
     )
     parser.add_argument(
-        "--import-worker", nargs=2, metavar=("SOURCE", "FOLDER"), help=argparse.SUPPRESS
+        "--import-worker", nargs=3, metavar=("FORMAT", "SOURCE", "FOLDER"), help=argparse.SUPPRESS
     )
     parser.add_argument(
-        "--no-import", action="store_true", help="do not import the COCO export back"
+        "--no-import",
+        action="store_true",
+        help="do not import the COCO and Cityscapes exports back",
     )
     parser.add_argument(
         "--stream-mb",
@@ -381,18 +394,24 @@ def main() -> None:
             if done.returncode:
                 raise SystemExit(done.stderr)
             results["exports"].append(json.loads(done.stdout.strip().splitlines()[-1]))
-            if format_id == "coco" and not args.no_import:
+            if not args.no_import:
                 # The export imported back into a new project, in a fresh process.
                 imported = Path(scratch) / "imported"
                 imported.mkdir()
-                command = [sys.executable, __file__, "--import-worker", str(target), str(imported)]
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                command = [sys.executable, __file__, "--import-worker", format_id]
+                done = subprocess.run(
+                    [*command, str(target), str(imported)],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
                 if done.returncode:
                     raise SystemExit(done.stderr)
                 figures = json.loads(done.stdout.strip().splitlines()[-1])
-                results["imports"] = [figures]
-                results["coco_import_fps"] = figures["frames_per_s"]
-                results["coco_import_peak_ratio"] = figures["peak_ratio"]
+                results.setdefault("imports", []).append(figures)
+                results[f"{format_id}_import_fps"] = figures["frames_per_s"]
+                results[f"{format_id}_import_peak_ratio"] = figures["peak_ratio"]
+                results[f"{format_id}_import_peak_rss_mb"] = figures["peak_rss_mb"]
                 subprocess.run(["rm", "-rf", str(imported)], check=True)
             subprocess.run(["rm", "-rf", str(target)], check=True)
         if args.stream_mb:

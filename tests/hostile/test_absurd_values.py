@@ -131,6 +131,25 @@ def test_absurd_cityscapes_polygons_are_refused(tmp_path: Path, setup, polygon):
     assert _frames(project) == 0
 
 
+@pytest.mark.parametrize(
+    ("point", "needle"),
+    [
+        ([10**400, 5], "must be a finite number"),  # past float's range
+        ([True, 5], "got True"),
+        (["10", 5], "got '10'"),
+        ([10, 5, 1], "must be [x, y]"),
+    ],
+)
+def test_a_cityscapes_point_that_is_no_number_is_named(tmp_path: Path, setup, point, needle):
+    project, _ = setup
+    source = _cityscapes(tmp_path, [[0, 0], [20, 0], point, [0, 20]])
+    one_line_error(
+        run_cli("import", str(project), "--format", "cityscapes", str(source)),
+        "gtFine_polygons.json", "objects[0].polygon", needle,
+    )  # fmt: skip
+    assert _frames(project) == 0
+
+
 def test_an_rle_of_a_size_the_image_does_not_have_is_refused_before_decoding(tmp_path: Path, setup):
     project, _ = setup
     for side in (20000, 100000):

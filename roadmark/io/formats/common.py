@@ -30,6 +30,8 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
+
 from roadmark.core.annotation import AnnotationObject, Box, Frame, Provenance
 from roadmark.core.errors import SchemaError
 from roadmark.core.jobs import CancelToken, ProgressReporter
@@ -390,9 +392,13 @@ def number(value: Any, *, where: str, field: str) -> float:
     Raises:
         FormatError: Anything else.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise FormatError(f"must be a finite number, got {value!r}", path=where, field=field)
-    return float(value)
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            if math.isfinite(value):
+                return float(value)
+        except OverflowError:  # an integer past float's range
+            pass
+    raise FormatError(f"must be a finite number, got {value!r:.40}", path=where, field=field)
 
 
 def integer(value: Any, *, where: str, field: str, minimum: int | None = None) -> int:
@@ -412,6 +418,9 @@ def integer(value: Any, *, where: str, field: str, minimum: int | None = None) -
     return value
 
 
+_NUMBERS = (int, float)
+
+
 def points(value: Any, *, where: str, field: str) -> list[tuple[float, float]]:
     """``[[x, y], ...]`` with at least 3 finite points.
 
@@ -422,6 +431,19 @@ def points(value: Any, *, where: str, field: str) -> list[tuple[float, float]]:
         raise FormatError(
             f"must be a list of [x, y] points, got {type(value).__name__}", path=where, field=field
         )
+    if len(value) >= 3 and all(
+        type(point) is list  # exact types: a bool is not a number here
+        and len(point) == 2
+        and type(point[0]) in _NUMBERS
+        and type(point[1]) in _NUMBERS
+        for point in value
+    ):  # the usual case, checked at once (the loop below names the first bad point)
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except OverflowError:
+            array = None
+        if array is not None and np.isfinite(array).all():
+            return list(map(tuple, array.tolist()))
     out = []
     for index, point in enumerate(value):
         if not isinstance(point, list | tuple) or len(point) != 2:
