@@ -8,9 +8,12 @@ regions, store) on ``--frames`` generated frames of ``--size`` (demo drive gener
 timed from the first batch to the last frame stored (starting the decoding processes is
 reported apart): ``end_to_end_fps``. Then, in the same run, the same predictor on the same
 frames decoded beforehand into host memory exactly as the pipeline hands them to the model,
-same batches, two in flight, the host-to-device copy included: ``forward_only_fps``
-(normalize, model, on-device summary, copy to the host), measured before and after the
-pipeline run and averaged. ``ratio`` = end to end / forward only (1.0: the pipeline never
+same batches, the host-to-device copy included: ``forward_only_fps`` (normalize, model,
+on-device summary, copy to the host), measured before and after the pipeline run and
+averaged. On a CPU forward only runs two ways, one batch at a time on all of torch's
+threads (two in flight) and in the pipeline's lanes (threads each running whole batches,
+``--lanes``); both are listed (``forward_only_schemes``) and the faster is
+``forward_only_fps``. ``ratio`` = end to end / forward only (1.0: the pipeline never
 starves the model). The first batch is timed apart (``first_batch_seconds``); precision,
 channels-last and, on a GPU, TF32 and peak GPU memory are reported; the device is
 synchronized around every timing.
