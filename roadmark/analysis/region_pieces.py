@@ -34,8 +34,8 @@ import numpy as np
 import shapely.affinity
 from numpy.typing import NDArray
 
+from roadmark.analysis.pixel_outline import mask_outline
 from roadmark.core.annotation import Region
-from roadmark.core.raster import mask_to_region
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def piece_outline(
 ) -> Region | None:
     """A piece's outline in frame pixels (its mask vectorized along pixel edges)."""
     window = pieces[piece.top : piece.top + piece.height, piece.left : piece.left + piece.width]
-    region = mask_to_region(window == piece.id, offset=(float(piece.left), float(piece.top)))
+    region = mask_outline(window == piece.id, offset=(float(piece.left), float(piece.top)))
     if region is None:
         return None
     sx, sy = scale

@@ -1,0 +1,64 @@
+"""The traced outline of a mask is the union of its pixels: same point set, same valid
+polygons and holes (corners that touch included), whatever the mask."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+
+from roadmark.analysis.pixel_outline import mask_outline
+from roadmark.core.raster import mask_to_region
+
+
+def _same(mask: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> None:
+    union = mask_to_region(mask, offset=offset)
+    traced = mask_outline(mask, offset=offset)
+    if union is None:
+        assert traced is None
+        return
+    assert traced is not None and traced.is_valid
+    assert traced.geom_type == union.geom_type
+    assert shapely.normalize(traced).equals_exact(shapely.normalize(union), 0)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ["1"],
+        ["10", "01"],  # two pixels touching at a corner: two polygons
+        ["01", "10"],
+        ["111", "101", "110"],  # a hole closed off by a corner: it touches the shell there
+        ["0111", "1001", "1001", "1111"],
+        ["11111", "10001", "10101", "10001", "11111"],  # an island inside a hole
+        ["101", "010", "101"],  # five pixels touching at four corners
+        ["0110", "1001", "1001", "0110"],  # a ring of corners around a hole
+        ["000", "000"],
+    ],
+)
+def test_special_shapes(rows: list[str]):
+    mask = np.array([[c == "1" for c in row] for row in rows])
+    _same(mask)
+    _same(mask, offset=(3.0, 7.0))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_masks(seed: int):
+    rng = np.random.default_rng(seed)
+    for trial in range(40):
+        h, w = (int(v) for v in rng.integers(1, 48, 2))
+        noise = rng.random((h, w)).astype(np.float32)
+        smooth = cv2.GaussianBlur(noise, (0, 0), 2.0)
+        band = (smooth > 0.48) & (smooth < 0.53)
+        mask = [noise < 0.5, smooth > 0.5, noise < 0.85, band][trial % 4]
+        _same(mask, offset=(float(rng.integers(0, 20)), float(rng.integers(0, 20))))
+
+
+def test_vertices_are_corners_only():
+    mask = np.zeros((10, 30), dtype=bool)
+    mask[2:8, 3:25] = True
+    outline = mask_outline(mask)
+    assert outline is not None and outline.geom_type == "Polygon"
+    assert len(outline.exterior.coords) == 5  # four corners, closed
+    assert outline.bounds == (3.0, 2.0, 25.0, 8.0)
