@@ -18,6 +18,10 @@ starves the model). The first batch is timed apart (``first_batch_seconds``); pr
 channels-last and, on a GPU, TF32 and peak GPU memory are reported; the device is
 synchronized around every timing.
 
+``--archs demo-lraspp`` times LRASPP with the bundled demo model's trained weights at the
+same input size: a trained model's predictions (large confident areas, thin uncertain
+bands between them) give the writer more regions to outline than random weights do.
+
 The model runs at ``--input-size`` (default: the frame size on a GPU, 512x256 (WxH) on a
 CPU, where a 2048x1024 forward pass of LRASPP takes seconds); Faster R-CNN gets
 ``min_size``/``max_size`` from it too (its own transform would otherwise scale every frame
@@ -79,6 +83,7 @@ from roadmark.models.runner import (
 )
 
 ARCHS = ("lraspp_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn")
+TRAINED = "demo-lraspp"  # --archs name of LRASPP with the demo model's trained weights
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -98,10 +103,22 @@ def speed(
     options = {}
     if arch.startswith("fasterrcnn"):
         options = {"min_size": min(input_hw), "max_size": max(input_hw)}
+    weights, classes, arch_name = None, None, arch
+    if arch == TRAINED:
+        # The bundled demo model's trained weights (LRASPP is fully convolutional) at this
+        # run's input size: predictions with a trained model's structure, large confident
+        # areas and thin uncertain bands, whose regions cost the writer more than the
+        # near-uniform output of random weights.
+        demo = load_model(demo_model_path())
+        weights = root / "demo-weights.pt"
+        torch.save(demo.module.state_dict(), weights)
+        classes, arch_name = demo.manifest.classes, "lraspp_mobilenet_v3_large"
     model = new_torchvision_model(
         root / f"{arch}-{image_format}.roadmodel",
-        arch,
+        arch_name,
         schema=project.schema,
+        classes=classes,
+        weights=weights,
         input_size=input_hw,
         options=options,
         seed=0,
@@ -360,7 +377,11 @@ def main() -> None:
     parser.add_argument(
         "--lanes", type=int, default=None, help="batches at once on a CPU (default: chosen)"
     )
-    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument(
+        "--archs",
+        default=",".join(ARCHS),
+        help=f"architectures with random weights, and {TRAINED} (the demo model's weights)",
+    )
     parser.add_argument("--train-steps", type=int, default=100)
     parser.add_argument("--train-frames", type=int, default=24)
     parser.add_argument("--test-frames", type=int, default=8)

@@ -21,6 +21,7 @@ outline's corners, a ring may start at another one.
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 import cv2
 import numpy as np
@@ -42,19 +43,39 @@ def mask_outline(
         offset: ``(x, y)`` added to every coordinate (position of ``mask[0, 0]``).
     """
     inside = np.asarray(mask, dtype=bool)
-    if not inside.any():
-        return None
-    height, width = inside.shape
-    padded = np.zeros((height + 2, width + 2), dtype=np.int8)
-    padded[1:-1, 1:-1] = inside
-    starts, directions = _edges(padded)
-    span = width + 1  # vertices (x, y) with x in 0..width, y in 0..height
-    start_id = starts[:, 1] * span + starts[:, 0]
+    return label_outlines(inside.astype(np.int32), offset=offset).get(1)
+
+
+def label_outlines(
+    labels: NDArray[np.integer[Any]],
+    *,
+    offset: tuple[float, float] = (0.0, 0.0),
+    scale: tuple[float, float] = (1.0, 1.0),
+) -> dict[int, Polygon | MultiPolygon]:
+    """The region of every nonzero label of a label image, all traced at once.
+
+    Args:
+        labels: 2-D integer array, 0 = no label.
+        offset: ``(x, y)`` added to every coordinate (position of ``labels[0, 0]``).
+        scale: ``(sx, sy)`` the coordinates are multiplied by after the offset.
+
+    Returns:
+        Label -> its region (labels with no pixel are absent).
+    """
+    height, width = labels.shape
+    if height == 0 or width == 0:
+        return {}
+    padded = np.zeros((height + 2, width + 2), dtype=np.int64)
+    padded[1:-1, 1:-1] = labels
+    starts, directions, owners = _edges(padded)
+    if len(starts) == 0:
+        return {}
+    vertices = (width + 1) * (height + 1)  # (x, y) with x in 0..width, y in 0..height
+    start_key = owners * vertices + starts[:, 1] * (width + 1) + starts[:, 0]
     ends = starts + _STEP[directions]
-    end_id = ends[:, 1] * span + ends[:, 0]
-    _, found = cv2.connectedComponents(padded.astype(np.uint8), connectivity=4)
-    parts = np.asarray(found, dtype=np.int32)
-    following = _following(start_id, end_id, directions, _joined(parts, ends))
+    end_key = owners * vertices + ends[:, 1] * (width + 1) + ends[:, 0]
+    parts = _parts(padded)
+    following = _following(start_key, end_key, directions, owners, ends, padded, parts)
     ring, order = _rings(following)
     # Only corners are vertices: an edge whose direction differs from the one before it.
     previous = np.empty_like(order)
@@ -66,32 +87,33 @@ def mask_outline(
     corner = directions[order] != directions[previous]
     kept = order[corner]
     kept_ring = ring[kept]
-    points = starts[kept].astype(np.float64) + offset
+    corners = starts[kept]
     boundaries = np.flatnonzero(np.r_[True, kept_ring[1:] != kept_ring[:-1], True])
     # Shells go clockwise on screen (positive shoelace sum with y down), holes the other
     # way; each ring belongs to the 4-connected part whose pixel is on its right.
-    x, y = points[:, 0], points[:, 1]
-    x_next = np.empty_like(x)
-    y_next = np.empty_like(y)
-    x_next[:-1], y_next[:-1] = x[1:], y[1:]
-    x_next[boundaries[1:] - 1] = x[boundaries[:-1]]
-    y_next[boundaries[1:] - 1] = y[boundaries[:-1]]
-    area = np.add.reduceat(x * y_next - x_next * y, boundaries[:-1])
-    first_edges = kept[boundaries[:-1]]
+    x, y = corners[:, 0], corners[:, 1]
+    heads = boundaries[:-1]
+    x_next, y_next = np.roll(x, -1), np.roll(y, -1)
+    x_next[boundaries[1:] - 1], y_next[boundaries[1:] - 1] = x[heads], y[heads]
+    area = np.add.reduceat(x * y_next - x_next * y, heads)
+    first_edges = kept[heads]
     pixel = starts[first_edges] + _RIGHT_PIXEL[directions[first_edges]] + 1  # padded
-    owner = parts[pixel[:, 1], pixel[:, 0]]
-    shells: dict[int, NDArray[np.float64]] = {}
+    part_of_ring = parts[pixel[:, 1], pixel[:, 0]]
+    label_of_ring = owners[first_edges]
+    points = (corners.astype(np.float64) + offset) * scale
+    shells: dict[int, dict[int, NDArray[np.float64]]] = {}
     holes: dict[int, list[NDArray[np.float64]]] = {}
     for index, (begin, end) in enumerate(pairwise(boundaries)):
-        coordinates = points[begin:end]
+        part = int(part_of_ring[index])
         if area[index] > 0:
-            shells[int(owner[index])] = coordinates
+            shells.setdefault(int(label_of_ring[index]), {})[part] = points[begin:end]
         else:
-            holes.setdefault(int(owner[index]), []).append(coordinates)
-    polygons = [Polygon(shells[k], holes.get(k, ())) for k in sorted(shells)]
-    if len(polygons) == 1:
-        return polygons[0]
-    return MultiPolygon(polygons)
+            holes.setdefault(part, []).append(points[begin:end])
+    out: dict[int, Polygon | MultiPolygon] = {}
+    for label, by_part in shells.items():
+        polygons = [Polygon(by_part[k], holes.get(k, ())) for k in sorted(by_part)]
+        out[label] = polygons[0] if len(polygons) == 1 else MultiPolygon(polygons)
+    return out
 
 
 # The pixel on the right of an edge, relative to the edge's start (x, y): +x along the top
@@ -100,57 +122,77 @@ def mask_outline(
 _RIGHT_PIXEL = np.array([[0, 0], [-1, 0], [-1, -1], [0, -1]], dtype=np.int64)
 
 
-def _edges(padded: NDArray[np.int8]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Start points (x, y in mask coordinates) and directions of the boundary edges."""
-    vertical = np.diff(padded, axis=0)  # row r+1 minus row r, between padded rows
-    horizontal = np.diff(padded, axis=1)
+def _edges(
+    padded: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """Start points (x, y in label-image coordinates), directions and labels (of the pixel
+    on the right) of the boundary edges: every pixel edge between two different labels is
+    an edge of each nonzero one."""
     found = []
-    # Horizontal edges at y = r (between mask rows r - 1 and r), x from c to c + 1.
-    rows, cols = np.nonzero(vertical[:, 1:-1] == 1)  # inside below: +x along the top
-    found.append((np.stack([cols, rows], axis=1), 0))
-    rows, cols = np.nonzero(vertical[:, 1:-1] == -1)  # inside above: -x along the bottom
-    found.append((np.stack([cols + 1, rows], axis=1), 2))
-    # Vertical edges at x = c (between mask columns c - 1 and c), y from r to r + 1.
-    rows, cols = np.nonzero(horizontal[1:-1, :] == 1)  # inside to the right: -y upwards
-    found.append((np.stack([cols, rows + 1], axis=1), 3))
-    rows, cols = np.nonzero(horizontal[1:-1, :] == -1)  # inside to the left: +y downwards
-    found.append((np.stack([cols, rows], axis=1), 1))
-    starts = np.concatenate([points for points, _ in found]).astype(np.int64)
-    directions = np.concatenate(
-        [np.full(len(points), d, dtype=np.int64) for points, d in found]
-    )
-    return starts, directions
+    # Horizontal edges at y = r between image rows r - 1 (above) and r (below), x from c.
+    above, below = padded[:-1, 1:-1], padded[1:, 1:-1]
+    rows, cols = np.nonzero((above != below) & (below > 0))  # +x along a top side
+    found.append((cols, rows, 0, below[rows, cols]))
+    rows, cols = np.nonzero((above != below) & (above > 0))  # -x along a bottom side
+    found.append((cols + 1, rows, 2, above[rows, cols]))
+    # Vertical edges at x = c between image columns c - 1 (left) and c (right), y from r.
+    left, right = padded[1:-1, :-1], padded[1:-1, 1:]
+    rows, cols = np.nonzero((left != right) & (right > 0))  # -y up a left side
+    found.append((cols, rows + 1, 3, right[rows, cols]))
+    rows, cols = np.nonzero((left != right) & (left > 0))  # +y down a right side
+    found.append((cols, rows, 1, left[rows, cols]))
+    starts = np.concatenate([np.stack([xs, ys], axis=1) for xs, ys, _, _ in found])
+    directions = np.concatenate([np.full(len(xs), d) for xs, _, d, _ in found])
+    owners = np.concatenate([labels for _, _, _, labels in found])
+    return starts.astype(np.int64), directions.astype(np.int64), owners.astype(np.int64)
 
 
-def _joined(parts: NDArray[np.int32], ends: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """For each edge, whether the two inside pixels that touch at its end point's corner
-    (if they do) belong to the same 4-connected part (``parts`` labels the padded mask)."""
-    x, y = ends[:, 0], ends[:, 1]  # the corner's four pixels, in padded coordinates
-    nw, ne, sw, se = parts[y, x], parts[y, x + 1], parts[y + 1, x], parts[y + 1, x + 1]
-    return np.where((nw > 0) & (se > 0), nw == se, (ne > 0) & (ne == sw))
+def _parts(padded: NDArray[np.int64]) -> NDArray[np.int32]:
+    """The 4-connected parts of each label (0 = none), numbered across labels.
+
+    The pixels go to a grid of twice the resolution with a link cell between two
+    neighbours of the same label, so that one 4-connected labelling of the grid
+    separates the labels.
+    """
+    height, width = padded.shape
+    grid = np.zeros((2 * height - 1, 2 * width - 1), dtype=np.uint8)
+    grid[::2, ::2] = padded > 0
+    grid[::2, 1::2] = (padded[:, :-1] == padded[:, 1:]) & (padded[:, 1:] > 0)
+    grid[1::2, ::2] = (padded[:-1, :] == padded[1:, :]) & (padded[1:, :] > 0)
+    _, found = cv2.connectedComponents(grid, connectivity=4)
+    parts: NDArray[np.int32] = np.asarray(found, dtype=np.int32)[::2, ::2]
+    return parts
 
 
 def _following(
-    start_id: NDArray[np.int64],
-    end_id: NDArray[np.int64],
+    start_key: NDArray[np.int64],
+    end_key: NDArray[np.int64],
     directions: NDArray[np.int64],
-    joined: NDArray[np.bool_],
+    owners: NDArray[np.int64],
+    ends: NDArray[np.int64],
+    padded: NDArray[np.int64],
+    parts: NDArray[np.int32],
 ) -> NDArray[np.int64]:
-    """For each edge, the edge that continues the outline from its end point.
+    """For each edge, the edge of the same label that continues from its end point.
 
-    A vertex has one edge leaving it, or two where inside pixels touch at a corner. Then
-    the outline turns right, around its own pixel, when the two pixels are separate parts
-    (two polygons that touch at a point), and left when they are one part, so that the
-    background closed off there is a hole touching the shell at that point (rings never
-    touch themselves, as in the union of the pixels).
+    A vertex has one edge of a label leaving it, or two where pixels of the label touch
+    at a corner. Then the outline turns right, around its own pixel, when the two pixels
+    are separate parts (two polygons that touch at a point), and left when they are one
+    part, so that the background closed off there is a hole touching the shell at that
+    point (rings never touch themselves, as in the union of the pixels).
     """
-    by_vertex = np.lexsort((directions, start_id))
-    sorted_ids = start_id[by_vertex]
-    at = np.searchsorted(sorted_ids, end_id)
+    by_vertex = np.lexsort((directions, start_key))
+    sorted_keys = start_key[by_vertex]
+    at = np.searchsorted(sorted_keys, end_key)
     following = by_vertex[at]
-    two = (at + 1 < len(sorted_ids)) & (sorted_ids[np.minimum(at + 1, len(at) - 1)] == end_id)
+    two = (at + 1 < len(sorted_keys)) & (sorted_keys[np.minimum(at + 1, len(at) - 1)] == end_key)
     if two.any():
-        turn = np.where(joined[two], directions[two] + 3, directions[two] + 1) % 4
+        x, y = ends[two, 0], ends[two, 1]  # the corner's pixels, in padded coordinates
+        label = owners[two]
+        on_nw = padded[y, x] == label  # then the label's pixels are NW and SE, else NE, SW
+        a = np.where(on_nw, parts[y, x], parts[y, x + 1])
+        b = np.where(on_nw, parts[y + 1, x + 1], parts[y + 1, x])
+        turn = np.where(a == b, directions[two] + 3, directions[two] + 1) % 4
         second = by_vertex[at[two] + 1]
         following[two] = np.where(directions[following[two]] == turn, following[two], second)
     return following

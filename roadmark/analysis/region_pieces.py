@@ -19,22 +19,23 @@ anyway, and on smooth uncertainty (the usual case after the Gaussian) it breaks 
 slivers along the ridges. The grid bounds every piece by construction and keeps them
 compact (no piece is longer than ``max_extent`` either way).
 
-Each piece's outline (:func:`piece_outline`) is its mask vectorized along pixel edges, in
-frame pixels: the review highlights, zooms to and accepts inside that outline.
+Each piece's outline (:func:`piece_outlines`, every piece of a frame traced at once by
+:mod:`roadmark.analysis.pixel_outline`) is its mask vectorized along pixel edges, in frame
+pixels: the review highlights, zooms to and accepts inside that outline.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
-import shapely.affinity
 from numpy.typing import NDArray
 
-from roadmark.analysis.pixel_outline import mask_outline
+from roadmark.analysis.pixel_outline import label_outlines
 from roadmark.core.annotation import Region
 
 
@@ -147,15 +148,19 @@ def _fit(part: NDArray[np.bool_], max_cells: tuple[int, int]) -> list[Part]:
     return out
 
 
-def piece_outline(
-    pieces: NDArray[np.int32], piece: Piece, scale: tuple[float, float]
-) -> Region | None:
-    """A piece's outline in frame pixels (its mask vectorized along pixel edges)."""
-    window = pieces[piece.top : piece.top + piece.height, piece.left : piece.left + piece.width]
-    region = mask_outline(window == piece.id, offset=(float(piece.left), float(piece.top)))
-    if region is None:
-        return None
-    sx, sy = scale
-    if (sx, sy) != (1.0, 1.0):
-        region = shapely.affinity.scale(region, xfact=sx, yfact=sy, origin=(0.0, 0.0))
-    return region
+def piece_outlines(
+    pieces: NDArray[np.int32], found: Sequence[Piece], scale: tuple[float, float]
+) -> dict[int, Region]:
+    """The outlines of ``found`` in frame pixels (their masks vectorized along pixel
+    edges), by piece id; all traced at once, within the box that holds them."""
+    if not found:
+        return {}
+    left = min(piece.left for piece in found)
+    top = min(piece.top for piece in found)
+    right = max(piece.left + piece.width for piece in found)
+    bottom = max(piece.top + piece.height for piece in found)
+    window = pieces[top:bottom, left:right]
+    wanted = np.zeros(int(window.max()) + 1, dtype=np.int32)
+    ids = np.array([piece.id for piece in found], dtype=np.int32)
+    wanted[ids[ids < len(wanted)]] = ids[ids < len(wanted)]
+    return dict(label_outlines(wanted[window], offset=(float(left), float(top)), scale=scale))

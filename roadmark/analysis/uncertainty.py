@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from roadmark.analysis.region_pieces import piece_outline, split_components
+from roadmark.analysis.region_pieces import piece_outlines, split_components
 from roadmark.core.annotation import Box
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.prediction import (
@@ -154,6 +154,7 @@ def pixel_regions(
     kept = np.array([piece.id for piece in pieces], dtype=np.int64)
     classes = _classes_by_component(owners, maps.label_ids.ravel()[at], kept, count)
     height, width = maps.frame_height, maps.frame_width
+    outlines = piece_outlines(pieces_map, pieces, (sx, sy))
     regions = []
     for piece in pieces:
         left, top = piece.left, piece.top
@@ -168,7 +169,7 @@ def pixel_regions(
                 mean_uncertainty=float(uncertainty_sum[piece.id] / piece.area),
                 classes=classes.get(piece.id, ()),
                 score=float(scores[piece.id]),
-                outline=piece_outline(pieces_map, piece, (sx, sy)),
+                outline=outlines.get(piece.id),
             )
         )
     return regions

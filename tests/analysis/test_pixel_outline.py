@@ -7,8 +7,9 @@ import cv2
 import numpy as np
 import pytest
 import shapely
+import shapely.affinity
 
-from roadmark.analysis.pixel_outline import mask_outline
+from roadmark.analysis.pixel_outline import label_outlines, mask_outline
 from roadmark.core.raster import mask_to_region
 
 
@@ -62,3 +63,22 @@ def test_vertices_are_corners_only():
     assert outline is not None and outline.geom_type == "Polygon"
     assert len(outline.exterior.coords) == 5  # four corners, closed
     assert outline.bounds == (3.0, 2.0, 25.0, 8.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_label_of_a_label_image_at_once(seed: int):
+    """Labels that touch each other (sides and corners) are outlined each on its own."""
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(10):
+        h, w = (int(v) for v in rng.integers(2, 40, 2))
+        labels = rng.integers(0, 4, (h, w)).astype(np.int32)
+        if seed % 2:  # blobs instead of noise
+            labels = cv2.resize(labels, (w * 3, h * 3), interpolation=cv2.INTER_NEAREST)
+        outlines = label_outlines(labels, offset=(2.0, 5.0), scale=(2.0, 0.5))
+        assert set(outlines) == set(np.unique(labels[labels > 0]).tolist())
+        for label, traced in outlines.items():
+            union = mask_to_region(labels == label, offset=(2.0, 5.0))
+            assert union is not None
+            union = shapely.affinity.scale(union, xfact=2.0, yfact=0.5, origin=(0.0, 0.0))
+            assert traced.is_valid
+            assert shapely.normalize(traced).equals_exact(shapely.normalize(union), 0)
