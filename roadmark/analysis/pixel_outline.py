@@ -65,7 +65,7 @@ def label_outlines(
     height, width = labels.shape
     if height == 0 or width == 0:
         return {}
-    padded = np.zeros((height + 2, width + 2), dtype=np.int64)
+    padded = np.zeros((height + 2, width + 2), dtype=np.int32)
     padded[1:-1, 1:-1] = labels
     starts, directions, owners = _edges(padded)
     if len(starts) == 0:
@@ -74,8 +74,13 @@ def label_outlines(
     start_key = owners * vertices + starts[:, 1] * (width + 1) + starts[:, 0]
     ends = starts + _STEP[directions]
     end_key = owners * vertices + ends[:, 1] * (width + 1) + ends[:, 0]
-    parts = _parts(padded)
-    following = _following(start_key, end_key, directions, owners, ends, padded, parts)
+    # The 4-connected parts of the labels are needed where pixels of a label touch at a
+    # corner, and to give holes to their shells where a label has several.
+    parts: NDArray[np.int32] | None = None
+    following, touch, alternative = _following(start_key, end_key, directions)
+    if touch.any():
+        parts = _parts(padded)
+        _turn_at_corners(following, touch, alternative, directions, owners, ends, padded, parts)
     ring, order = _rings(following)
     # Only corners are vertices: an edge whose direction differs from the one before it.
     previous = np.empty_like(order)
@@ -97,9 +102,16 @@ def label_outlines(
     x_next[boundaries[1:] - 1], y_next[boundaries[1:] - 1] = x[heads], y[heads]
     area = np.add.reduceat(x * y_next - x_next * y, heads)
     first_edges = kept[heads]
-    pixel = starts[first_edges] + _RIGHT_PIXEL[directions[first_edges]] + 1  # padded
-    part_of_ring = parts[pixel[:, 1], pixel[:, 0]]
     label_of_ring = owners[first_edges]
+    shell_counts = np.bincount(label_of_ring[area > 0])
+    if parts is None and (shell_counts[label_of_ring[area < 0]] > 1).any():
+        parts = _parts(padded)
+    if parts is None:  # one shell per label that has holes: the label is its part
+        several = shell_counts[label_of_ring] > 1  # (shells of such labels have no holes)
+        part_of_ring = np.where(several, -1 - np.arange(len(heads)), label_of_ring)
+    else:
+        pixel = starts[first_edges] + _RIGHT_PIXEL[directions[first_edges]] + 1  # padded
+        part_of_ring = parts[pixel[:, 1], pixel[:, 0]].astype(np.int64)
     points = (corners.astype(np.float64) + offset) * scale
     shells: dict[int, dict[int, NDArray[np.float64]]] = {}
     holes: dict[int, list[NDArray[np.float64]]] = {}
@@ -123,7 +135,7 @@ _RIGHT_PIXEL = np.array([[0, 0], [-1, 0], [-1, -1], [0, -1]], dtype=np.int64)
 
 
 def _edges(
-    padded: NDArray[np.int64],
+    padded: NDArray[np.int32],
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """Start points (x, y in label-image coordinates), directions and labels (of the pixel
     on the right) of the boundary edges: every pixel edge between two different labels is
@@ -131,23 +143,27 @@ def _edges(
     found = []
     # Horizontal edges at y = r between image rows r - 1 (above) and r (below), x from c.
     above, below = padded[:-1, 1:-1], padded[1:, 1:-1]
-    rows, cols = np.nonzero((above != below) & (below > 0))  # +x along a top side
-    found.append((cols, rows, 0, below[rows, cols]))
-    rows, cols = np.nonzero((above != below) & (above > 0))  # -x along a bottom side
-    found.append((cols + 1, rows, 2, above[rows, cols]))
+    rows, cols = np.nonzero(above != below)
+    upper, lower = above[rows, cols], below[rows, cols]
+    down = lower > 0
+    found.append((cols[down], rows[down], 0, lower[down]))  # +x along a top side
+    up = upper > 0
+    found.append((cols[up] + 1, rows[up], 2, upper[up]))  # -x along a bottom side
     # Vertical edges at x = c between image columns c - 1 (left) and c (right), y from r.
     left, right = padded[1:-1, :-1], padded[1:-1, 1:]
-    rows, cols = np.nonzero((left != right) & (right > 0))  # -y up a left side
-    found.append((cols, rows + 1, 3, right[rows, cols]))
-    rows, cols = np.nonzero((left != right) & (left > 0))  # +y down a right side
-    found.append((cols, rows, 1, left[rows, cols]))
+    rows, cols = np.nonzero(left != right)
+    on_left, on_right = left[rows, cols], right[rows, cols]
+    east = on_right > 0
+    found.append((cols[east], rows[east] + 1, 3, on_right[east]))  # -y up a left side
+    west = on_left > 0
+    found.append((cols[west], rows[west], 1, on_left[west]))  # +y down a right side
     starts = np.concatenate([np.stack([xs, ys], axis=1) for xs, ys, _, _ in found])
     directions = np.concatenate([np.full(len(xs), d) for xs, _, d, _ in found])
     owners = np.concatenate([labels for _, _, _, labels in found])
     return starts.astype(np.int64), directions.astype(np.int64), owners.astype(np.int64)
 
 
-def _parts(padded: NDArray[np.int64]) -> NDArray[np.int32]:
+def _parts(padded: NDArray[np.int32]) -> NDArray[np.int32]:
     """The 4-connected parts of each label (0 = none), numbered across labels.
 
     The pixels go to a grid of twice the resolution with a link cell between two
@@ -165,37 +181,44 @@ def _parts(padded: NDArray[np.int64]) -> NDArray[np.int32]:
 
 
 def _following(
-    start_key: NDArray[np.int64],
-    end_key: NDArray[np.int64],
-    directions: NDArray[np.int64],
-    owners: NDArray[np.int64],
-    ends: NDArray[np.int64],
-    padded: NDArray[np.int64],
-    parts: NDArray[np.int32],
-) -> NDArray[np.int64]:
-    """For each edge, the edge of the same label that continues from its end point.
-
-    A vertex has one edge of a label leaving it, or two where pixels of the label touch
-    at a corner. Then the outline turns right, around its own pixel, when the two pixels
-    are separate parts (two polygons that touch at a point), and left when they are one
-    part, so that the background closed off there is a hole touching the shell at that
-    point (rings never touch themselves, as in the union of the pixels).
-    """
+    start_key: NDArray[np.int64], end_key: NDArray[np.int64], directions: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.bool_], NDArray[np.int64]]:
+    """For each edge, an edge of the same label that leaves its end point, whether there
+    are two (pixels of the label touch at that corner), and the other one there (-1 where
+    there is one; :func:`_turn_at_corners` chooses)."""
     by_vertex = np.lexsort((directions, start_key))
     sorted_keys = start_key[by_vertex]
     at = np.searchsorted(sorted_keys, end_key)
     following = by_vertex[at]
     two = (at + 1 < len(sorted_keys)) & (sorted_keys[np.minimum(at + 1, len(at) - 1)] == end_key)
-    if two.any():
-        x, y = ends[two, 0], ends[two, 1]  # the corner's pixels, in padded coordinates
-        label = owners[two]
-        on_nw = padded[y, x] == label  # then the label's pixels are NW and SE, else NE, SW
-        a = np.where(on_nw, parts[y, x], parts[y, x + 1])
-        b = np.where(on_nw, parts[y + 1, x + 1], parts[y + 1, x])
-        turn = np.where(a == b, directions[two] + 3, directions[two] + 1) % 4
-        second = by_vertex[at[two] + 1]
-        following[two] = np.where(directions[following[two]] == turn, following[two], second)
-    return following
+    alternative = np.full(len(at), -1, dtype=np.int64)
+    alternative[two] = by_vertex[at[two] + 1]
+    return following, two, alternative
+
+
+def _turn_at_corners(
+    following: NDArray[np.int64],
+    two: NDArray[np.bool_],
+    alternative: NDArray[np.int64],
+    directions: NDArray[np.int64],
+    owners: NDArray[np.int64],
+    ends: NDArray[np.int64],
+    padded: NDArray[np.int32],
+    parts: NDArray[np.int32],
+) -> None:
+    """Where pixels of a label touch at a corner, the outline turns right, around its own
+    pixel, when the two pixels are separate parts (two polygons that touch at a point),
+    and left when they are one part, so that the background closed off there is a hole
+    touching the shell at that point (rings never touch themselves, as in the union of
+    the pixels)."""
+    x, y = ends[two, 0], ends[two, 1]  # the corner's pixels, in padded coordinates
+    label = owners[two]
+    on_nw = padded[y, x] == label  # then the label's pixels are NW and SE, else NE, SW
+    a = np.where(on_nw, parts[y, x], parts[y, x + 1])
+    b = np.where(on_nw, parts[y + 1, x + 1], parts[y + 1, x])
+    turn = np.where(a == b, directions[two] + 3, directions[two] + 1) % 4
+    first = following[two]
+    following[two] = np.where(directions[first] == turn, first, alternative[two])
 
 
 def _rings(following: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
