@@ -1,11 +1,13 @@
-"""Per-frame work of an export in parallel, in order, with a bounded number in flight.
+"""Per-frame work of an export or import in parallel, in order, with a bounded number in
+flight.
 
-A writer that turns each frame into files (rasterize, trace, encode PNGs) hands the work
-to :func:`map_frames`: many frames go to spawned worker processes (the GIL does not hold
-them back, and a fork after OpenCV's or Qt's threads started could deadlock the child),
-few frames to threads of this process (starting processes would cost more than it
-saves). At most ``2 * workers`` frames are in flight, so memory stays flat however many
-frames there are. Results come back in submission order.
+A writer that turns each frame into files (rasterize, trace, encode PNGs), or a reader
+that works out each file's regions ahead, hands the work to :func:`map_frames`: many
+frames go to spawned worker processes (the GIL does not hold them back, and a fork after
+OpenCV's or Qt's threads started could deadlock the child), few frames to threads of this
+process (starting processes would cost more than it saves). At most ``2 * workers``
+frames are in flight, so memory stays flat however many frames there are. Results come
+back in submission order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -45,7 +47,7 @@ def map_frames(
     frames: int,
     workers: int | None = None,
     threads: int = 2,
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """``function(*args)`` for each ``args`` of ``calls``, results in order.
 
     Args:
@@ -83,7 +85,7 @@ def map_frames(
             yield pending.popleft().result()
     except BrokenProcessPool as error:
         raise FormatError(
-            f"an export worker process stopped unexpectedly ({error}); nothing was written"
+            f"a worker process stopped unexpectedly ({error}); nothing was written"
         ) from error
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,104 @@
+"""Cityscapes import works out the polygons' regions ahead (in worker processes for many
+files): the same objects as reading each polygon in order, and never a region of other
+points than the file's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from roadmark.io.formats import cityscapes, parallel
+from roadmark.io.formats.cityscapes import file_regions
+from roadmark.io.formats.cityscapes_geometry import polygon_to_region, polygons_to_regions
+from roadmark.io.formats.jobs import export_dataset, import_dataset
+from roadmark.io.store import Project
+from tests.io.formats.conftest import demo_project
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cs")
+    source = demo_project(folder / "demo.roadmark", frames=3, width=512, height=256)
+    try:
+        export_dataset(source, "cityscapes", folder / "cs")
+    finally:
+        source.close()
+    return folder / "cs"
+
+
+def _objects(project: Project) -> list[tuple[int, bytes]]:
+    return [
+        (obj.label_id, shapely.to_wkb(obj.geometry))
+        for frame in project.frames()
+        for obj in project.objects(frame.id)
+    ]
+
+
+def test_the_batched_regions_are_those_of_each_polygon_alone():
+    rng = np.random.default_rng(0)
+    outlines = [[(float(x), float(y)) for x, y in rng.integers(0, 40, (n, 2))] for n in
+                rng.integers(3, 9, 60)]  # fmt: skip  (bow ties and degenerate ones among them)
+    outlines += [[(1.0, 1.0)] * 3, [(0.0, 0.0), (5.0, 0.0), (9.0, 0.0)]]
+    outlines += [[(2.0, 2.0), (30.0, 2.0), (30.0, 20.0), (2.0, 20.0)]]
+    batched_all = polygons_to_regions(outlines)
+    for one, batched in zip(map(polygon_to_region, outlines), batched_all, strict=True):
+        assert (one.repaired, one.degenerate) == (batched.repaired, batched.degenerate)
+        assert one.region.equals_exact(batched.region, 0)
+
+
+def test_file_regions_match_the_files_polygons(tree: Path):
+    file = next(tree.rglob("*_gtFine_polygons.json"))
+    objects = json.loads(file.read_text())["objects"]
+    ready = file_regions(file)
+    assert ready is not None and len(ready) == len(objects)
+    for item, done in zip(objects, ready, strict=True):
+        assert done is not None
+        outline, imported = done
+        assert outline == [tuple(map(float, p)) for p in item["polygon"]]
+        assert imported.region.equals_exact(polygon_to_region(outline).region, 0)
+
+
+def test_a_broken_file_or_object_is_left_to_the_reading_in_order(tmp_path: Path):
+    bad = tmp_path / "x_gtFine_polygons.json"
+    bad.write_text("{not json")
+    assert file_regions(bad) is None
+    bad.write_text(json.dumps({"imgWidth": 64, "imgHeight": 48, "objects": [
+        {"label": "car", "polygon": [[0, 0], [10, 0], [True, 10]]},
+        {"label": "car", "polygon": [[0, 0], [1e12, 0], [0, 10]]},
+        {"label": "car", "polygon": [[0, 0], [10, 0], [0, 10]]},
+    ]}))  # fmt: skip
+    ready = file_regions(bad)
+    assert ready is not None and ready[0] is None and ready[1] is None
+    assert ready[2] is not None
+
+
+def test_an_ahead_region_of_other_points_is_not_used(tree: Path, tmp_path: Path, monkeypatch):
+    """A file changed between the worker's reading and this one: its own points count."""
+    with Project.create(tmp_path / "plain.roadmark") as project:
+        monkeypatch.setattr(cityscapes, "file_regions", lambda file: None)
+        import_dataset(project, "cityscapes", tree)
+        plain = _objects(project)
+    wrong = polygon_to_region([(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)])
+
+    def stale(file: Path) -> list:
+        count = len(json.loads(file.read_text())["objects"])
+        return [([(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)], wrong)] * count
+
+    monkeypatch.setattr(cityscapes, "file_regions", stale)
+    with Project.create(tmp_path / "stale.roadmark") as project:
+        import_dataset(project, "cityscapes", tree)
+        assert _objects(project) == plain
+
+
+def test_worker_processes_give_the_same_objects(tree: Path, tmp_path: Path, monkeypatch):
+    with Project.create(tmp_path / "threads.roadmark") as project:
+        import_dataset(project, "cityscapes", tree)
+        in_threads = _objects(project)
+    monkeypatch.setattr(parallel, "PROCESS_MIN_FRAMES", 1)  # three files: processes
+    with Project.create(tmp_path / "processes.roadmark") as project:
+        import_dataset(project, "cityscapes", tree)
+        assert _objects(project) == in_threads
