@@ -22,7 +22,7 @@ from roadmark.models.create import new_torchvision_model
 from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.demo_model import demo_model_path
 from roadmark.models.device import cpu_model_plan, torch_threads
-from roadmark.models.files import load_model
+from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.runner import PrelabelOptions, prelabel
 from tests.helpers import make_image
 
@@ -55,8 +55,9 @@ def test_the_thread_count_is_restored_after_the_block():
         assert torch.get_num_threads() == before
 
 
-def test_prelabel_runs_torch_on_the_cores_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    images = [make_image(tmp_path / f"a{i}.png", 64, 48, seed=i) for i in range(4)]
+def _small_run(tmp_path: Path, count: int, suffix: str) -> tuple[Project, LoadedModel]:
+    """A project of ``count`` random frames and a small LRASPP with random weights."""
+    images = [make_image(tmp_path / f"a{i}{suffix}", 64, 48, seed=i) for i in range(count)]
     project = Project.create(tmp_path / "p.roadmark")
     project.add_frames(scan(images))
     model = new_torchvision_model(
@@ -66,6 +67,11 @@ def test_prelabel_runs_torch_on_the_cores_left(tmp_path: Path, monkeypatch: pyte
         input_size=(32, 32),
         seed=0,
     )
+    return project, model
+
+
+def test_prelabel_runs_torch_on_the_cores_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    project, model = _small_run(tmp_path, 4, ".png")
     monkeypatch.setattr(runner, "cpu_budget", lambda: 5)
     before = torch.get_num_threads()
     seen: list[int] = []
@@ -155,16 +161,7 @@ def test_leaving_threaded_batches_early_stops_decoding():
 
 
 def test_a_cpu_run_decodes_in_threads_unless_processes_are_asked_for(tmp_path: Path):
-    images = [make_image(tmp_path / f"a{i}.jpg", 64, 48, seed=i) for i in range(10)]
-    project = Project.create(tmp_path / "p.roadmark")
-    project.add_frames(scan(images))
-    model = new_torchvision_model(
-        tmp_path / "m.roadmodel",
-        "lraspp_mobilenet_v3_large",
-        schema=project.schema,
-        input_size=(32, 32),
-        seed=0,
-    )
+    project, model = _small_run(tmp_path, 10, ".jpg")
     threaded = prelabel(project, model, PrelabelOptions(device="cpu", batch_size=2))
     assert threaded.predicted == 10 and threaded.decode_threads >= 1
     assert threaded.threads[0] == 0  # no decoding process
