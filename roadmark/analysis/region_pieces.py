@@ -105,6 +105,7 @@ def split_components(
 
 
 Part = tuple[NDArray[np.bool_], int, int]  # a mask cropped to its box, and the box's x, y
+FEW_LABELS = 3  # a component of at most this many labels is cut label by label in its box
 
 
 def _connected(mask: NDArray[np.bool_]) -> list[Part]:
@@ -120,10 +121,28 @@ def _connected(mask: NDArray[np.bool_]) -> list[Part]:
 
 
 def _class_parts(inside: NDArray[np.bool_], labels: NDArray[np.integer[Any]]) -> list[Part]:
-    """``inside`` cut along the predicted-class boundaries, into connected parts."""
+    """``inside`` cut along the predicted-class boundaries, into connected parts (by label,
+    each label's parts found within the box of its pixels)."""
+    values = labels[inside]
+    present = np.unique(values)
+    if len(present) <= FEW_LABELS:  # finding the boxes would cost more than it saves
+        by_label = (_connected(inside & (labels == label_id)) for label_id in present.tolist())
+        return [part for parts in by_label for part in parts]
+    index = np.searchsorted(present, values)
+    rows, cols = np.nonzero(inside)
+    in_row = np.zeros((len(present), inside.shape[0]), dtype=bool)
+    in_row[index, rows] = True  # the rows and columns each label has pixels in
+    in_col = np.zeros((len(present), inside.shape[1]), dtype=bool)
+    in_col[index, cols] = True
+    top, left = in_row.argmax(axis=1), in_col.argmax(axis=1)
+    bottom = inside.shape[0] - in_row[:, ::-1].argmax(axis=1)
+    right = inside.shape[1] - in_col[:, ::-1].argmax(axis=1)
     out: list[Part] = []
-    for label_id in np.unique(labels[inside]).tolist():
-        out.extend(_connected(inside & (labels == label_id)))
+    for k, label_id in enumerate(present.tolist()):
+        y0, x0, y1, x1 = int(top[k]), int(left[k]), int(bottom[k]), int(right[k])
+        box = (slice(y0, y1), slice(x0, x1))
+        mask = inside[box] & (labels[box] == label_id)
+        out.extend((part, x0 + x, y0 + y) for part, x, y in _connected(mask))
     return out
 
 

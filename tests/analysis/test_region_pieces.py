@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import shapely
 
+from roadmark.analysis.region_pieces import split_components
 from roadmark.analysis.uncertainty import RegionParams, pixel_regions, queue_coverage
 from roadmark.annotators.review.guided import objects_in, region_proposals
 from roadmark.annotators.review.prelabels import proposals
@@ -178,3 +180,33 @@ def test_a_version_1_project_gains_the_outline_columns(tmp_path: Path):
             writer.submit(_l_prediction(frame_id))
         (region,) = ranked_regions(project)
         assert region.kind == RegionKind.PIXELS and region.outline is not None
+
+
+@pytest.mark.parametrize("labels_in_component", [2, 6])
+def test_a_component_of_many_classes_is_cut_into_single_class_connected_pieces(
+    labels_in_component: int,
+):
+    rng = np.random.default_rng(labels_in_component)
+    height, width = 60, 90
+    blobs = cv2.resize(
+        rng.integers(1, labels_in_component + 1, (6, 9)).astype(np.uint8),
+        (width, height),
+        interpolation=cv2.INTER_NEAREST,
+    )
+    inside = np.zeros((height, width), dtype=np.uint8)
+    inside[5:55, 4:86] = 1
+    _, components, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
+    pieces_map, pieces = split_components(
+        components, stats, blobs, np.array([1]), max_cells=(40, 30)
+    )
+    assert (pieces_map > 0).sum() == inside.sum()  # every pixel in exactly one piece
+    labels_seen = []
+    for piece in pieces:
+        mask = pieces_map == piece.id
+        assert mask.sum() == piece.area
+        assert len(np.unique(blobs[mask])) == 1  # one class
+        assert piece.width <= 40 and piece.height <= 30
+        parts, _ = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        assert parts == 2  # connected (background + the piece)
+        labels_seen.append(int(blobs[mask][0]))
+    assert labels_seen == sorted(labels_seen)  # class by class, in order
