@@ -15,8 +15,10 @@ cancellation, so the command line and a GUI worker thread call them the same way
 from __future__ import annotations
 
 import dataclasses
+import gc
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
 
 IMPORT_CHUNK = 64  # frames read, checked and written together
+BULK_GC_THRESHOLD = 100_000  # allocations between young collections during an import
 
 
 @dataclass
@@ -147,7 +150,7 @@ def import_dataset(
     seen: dict[tuple[Path, int | None], str] = {}
     had_frame: set[tuple[str, int | None]] = set()  # frames the project had before
     schema_labels = len(mapper.added)
-    with project.transaction() as conn:
+    with project.transaction() as conn, _bulk_allocation():
         # The project's frames by path and video frame, kept up to date as chunks add
         # frames (listing every frame again for each chunk made large imports quadratic).
         known = _frames_by_key(project)
@@ -207,6 +210,20 @@ def import_dataset(
         labels_added=list(mapper.added),
         warnings=list(context.warnings),
     )
+
+
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """Fewer cyclic garbage collections while a dataset is read: parsing makes millions of
+    lists and tuples that live until their chunk is stored, and every full collection
+    walks all of them (about 15 % of a Cityscapes import); reference counting frees them
+    anyway. The threshold is restored afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], BULK_GC_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _chunks(frames: Iterator[ImportedFrame], size: int) -> Iterator[list[ImportedFrame]]:

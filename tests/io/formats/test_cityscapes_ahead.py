@@ -4,7 +4,9 @@ points than the file's."""
 
 from __future__ import annotations
 
+import gc
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ import shapely
 from roadmark.io.formats import cityscapes, parallel
 from roadmark.io.formats.cityscapes import file_regions
 from roadmark.io.formats.cityscapes_geometry import polygon_to_region, polygons_to_regions
+from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset, import_dataset
 from roadmark.io.store import Project
 from tests.io.formats.conftest import demo_project
@@ -102,3 +105,27 @@ def test_worker_processes_give_the_same_objects(tree: Path, tmp_path: Path, monk
     with Project.create(tmp_path / "processes.roadmark") as project:
         import_dataset(project, "cityscapes", tree)
         assert _objects(project) == in_threads
+
+
+def test_the_collection_threshold_is_raised_for_the_import_and_restored(
+    tree: Path, tmp_path: Path, monkeypatch
+):
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    real = cityscapes.CityscapesFormat._read_file
+
+    def reading(self, *args, **kwargs):
+        seen.append(gc.get_threshold())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(cityscapes.CityscapesFormat, "_read_file", reading)
+    with Project.create(tmp_path / "p.roadmark") as project:
+        import_dataset(project, "cityscapes", tree)
+        assert seen and all(t[0] >= 100_000 for t in seen)
+        assert gc.get_threshold() == before
+        broken = tmp_path / "broken"
+        shutil.copytree(tree, broken)
+        next(broken.rglob("*_gtFine_polygons.json")).write_text("{not json")
+        with pytest.raises(FormatError):
+            import_dataset(project, "cityscapes", broken)
+        assert gc.get_threshold() == before
