@@ -81,6 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--train-seeds", type=int, nargs="+", default=list(TRAIN_SEEDS),
                         metavar="SEED", help="the generated drives to learn from")
+    parser.add_argument("--refine", action="store_true",
+                        help="give the decoder a full-resolution refinement head (zero-"
+                             "initialised: an --init model starts out unchanged)")
+    parser.add_argument("--refine-lr", type=float,
+                        help="peak learning rate of the refinement head (default --lr)")
+    parser.add_argument("--boundary-weight", type=float, default=0.0,
+                        help="extra cross-entropy weight of pixels near object boundaries")
     parser.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                         help="also write OUT-STEPS.roadmodel every STEPS steps (0: never)")
     args = parser.parse_args(argv)
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         continued_from = {"name": loaded.name,
                           "steps": loaded.manifest.training.get("steps_total",
                                                                 loaded.manifest.training.get("steps"))}
+    if args.refine and not net.refines:
+        net = net.with_refinement()
     stop = CancelToken()
     if args.minutes is not None:
         threading.Timer(args.minutes * 60, stop.cancel).start()
@@ -118,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "continued_from": continued_from})
 
     losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop,
-                             lr=args.lr, seed=args.seed)
+                             lr=args.lr, seed=args.seed, refine_lr=args.refine_lr,
+                             boundary_weight=args.boundary_weight)
     bar.close()
     stop.cancel()
     training = {
@@ -127,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         "steps": bar.n,
         "planned_steps": args.steps,
         "lr": args.lr,
+        "refine_lr": args.refine_lr,
+        "boundary_weight": args.boundary_weight,
         "steps_total": bar.n + ((continued_from or {}).get("steps") or 0),
         "continued_from": continued_from,
         "train_seeds": list(args.train_seeds),
