@@ -2,6 +2,12 @@
 
     QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py [--clicks 30] [--noc-objects 60]
     python benchmarks/promptable.py --sam-decoder-only [--clicks 30]
+    QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py --skip-sam --video-frames 0 \
+        [--click-model M] [--baseline-click-model B]
+
+``--click-model`` measures another click model file than the bundled one;
+``--baseline-click-model`` measures a second one in the same run, each figure of the two in
+turn (its figures under ``baseline``): before/after on the same load.
 
 ``--sam-decoder-only`` prints SAM ViT-B's decoder alone, on a random embedding, through the
 prepared decoder (``decoder_*``, what ``decode`` runs) and through the module's own
@@ -200,7 +206,8 @@ def bench_video(tracker, count: int) -> float:
     return round(float(steady.mean()), 3)
 
 
-def click_to_preview(image: np.ndarray, folder: Path, count: int) -> dict[str, float]:
+def click_to_preview(image: np.ndarray, folder: Path, count: int,
+                     model_path: Path | None = None) -> dict[str, float]:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
 
@@ -210,6 +217,7 @@ def click_to_preview(image: np.ndarray, folder: Path, count: int) -> dict[str, f
     from roadmark.io.store import Project
 
     app = application()
+    folder.mkdir(exist_ok=True)
     write_image(folder / "f0.png", image)
     write_image(folder / "f1.png", image[:, ::-1].copy())
     path = folder / "bench.roadmark"
@@ -221,6 +229,7 @@ def click_to_preview(image: np.ndarray, folder: Path, count: int) -> dict[str, f
     app.processEvents()
     window.canvas.fit()
     smart = window.smart
+    smart.set_model(model_path)
     smart.activate()
     deadline = time.time() + 600
     while len(smart.embedded_frames) < 2 and time.time() < deadline:
@@ -256,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="only SAM ViT-B's decoder, prepared vs the module's forward")
     parser.add_argument("--video-frames", type=int, default=4,
                         help="following frames tracked by SAM 2 (0: leave it out)")
+    parser.add_argument("--click-model", type=Path,
+                        help="the click model file to measure (default: the bundled one)")
+    parser.add_argument("--baseline-click-model", type=Path,
+                        help="also measure this click model, in turn in the same run")
     args = parser.parse_args(argv)
 
     if args.sam_decoder_only:
@@ -277,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     image = demo_image()
     out: dict[str, object] = {"frame": f"{image.shape[1]}x{image.shape[0]}",
                               "cpu_threads": torch.get_num_threads()}
-    click = load_promptable(bundled_click_model())
+    click_path = args.click_model or bundled_click_model()
+    click = load_promptable(click_path)
+    baseline = (load_promptable(args.baseline_click_model)
+                if args.baseline_click_model is not None else None)
+    before: dict[str, object] = {}
     log("click model: encoder")
     embed: dict[str, float] = {"click": bench_encoder(click, image, 5)}
     log("click model: decoder")
@@ -285,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     out["click_decoder_p50_ms"] = click_decoder["p50"]
     out["click_decoder_p95_ms"] = click_decoder["p95"]
     out["click_decoder_cpu_p95_ms"] = click_decoder["cpu_p95"]
+    if baseline is not None:
+        log("baseline click model: decoder")
+        decoded = bench_decoder(baseline, image, args.clicks)
+        before.update({"click_model": str(args.baseline_click_model),
+                       "click_decoder_p50_ms": decoded["p50"],
+                       "click_decoder_p95_ms": decoded["p95"],
+                       "click_decoder_cpu_p95_ms": decoded["cpu_p95"]})
     with tempfile.TemporaryDirectory(prefix="roadmark-promptable-") as tmp:
         if not args.skip_sam:
             log("SAM ViT-B: building and wrapping")
@@ -316,14 +340,26 @@ def main(argv: list[str] | None = None) -> int:
             del tracker
         out["embed_s_per_frame"] = embed
         log("editor: click to preview")
-        preview = click_to_preview(image, Path(tmp), args.clicks)
-        log("NoC")
+        preview = click_to_preview(image, Path(tmp), args.clicks, args.click_model)
         out["click_to_preview_p50_ms"] = preview["p50"]
         out["click_to_preview_p95_ms"] = preview["p95"]
-    by_size = noc_by_size(click, validation_frames(), limit=args.noc_objects)
-    every = by_size.pop("all")
-    out.update({"noc85": every["noc85"], "noc90": every["noc90"],
-                "noc_objects": int(every["objects"]), "noc_by_size": by_size})
+        if args.baseline_click_model is not None:
+            log("editor: click to preview, baseline click model")
+            preview = click_to_preview(image, Path(tmp) / "baseline", args.clicks,
+                                       args.baseline_click_model)
+            before.update({"click_to_preview_p50_ms": preview["p50"],
+                           "click_to_preview_p95_ms": preview["p95"]})
+    log("NoC")
+    frames = validation_frames()
+    for model, into in ((click, out), (baseline, before)):
+        if model is None:
+            continue
+        by_size = noc_by_size(model, frames, limit=args.noc_objects)
+        every = by_size.pop("all")
+        into.update({"noc85": every["noc85"], "noc90": every["noc90"],
+                     "noc_objects": int(every["objects"]), "noc_by_size": by_size})
+    if before:
+        out["baseline"] = before
     out["targets"] = {"decoder_p95_ms": 50, "click_to_preview_p95_ms": 80, "noc85": 3}
     out["load_average_1min"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out))

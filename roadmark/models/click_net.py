@@ -67,6 +67,7 @@ GROW_MARGIN = 1.0  # each of them widens the crop by this fraction of its size p
 BORDER_PIXELS = 2  # a mask "touches" a crop side with at least this many pixels on it
 GUIDE_PIXELS = 60_000  # the edge-aware paste works on at most this many pixels
 GUIDE_EPS = 2e-3  # the guided filter's regularization (guide in [0, 1])
+REFINE_WIDTH = 8  # channels of the full-resolution refinement head
 GUIDE_RADIUS = 1.0  # the guided filter's radius in decoder cells (two crop pixels each)
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -115,14 +116,45 @@ class ClickEncoder(nn.Module):
         return self.out(F.relu(quarter + coarse))
 
 
+class Refinement(nn.Module):
+    """A residual on the decoder's upsampled logits, computed at the crop's full resolution.
+
+    It sees what the half-resolution decoder cannot resolve: the crop's pixels, the click
+    disks and the earlier mask at every crop pixel, beside the coarse probabilities. Its
+    last convolution starts at zero, so a decoder that gains this head computes exactly
+    what it computed before until the head has learned something (ControlNet's "zero
+    convolution").
+    """
+
+    GUIDES = 3 + 3 + 1  # crop pixels, click disks and earlier mask, coarse probability
+
+    def __init__(self, width: int = REFINE_WIDTH) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(self.GUIDES, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2),
+            nn.ReLU(inplace=True),
+        )
+        self.out = nn.Conv2d(width, 1, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(cast(torch.Tensor, self.out.bias))
+
+    def forward(self, x: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        """``coarse`` logits (``B x 1 x CROP x CROP``) refined with the decoder's input ``x``."""
+        guides = torch.cat([x[:, :3], x[:, -3:], torch.sigmoid(coarse)], 1)
+        return coarse + self.out(self.body(guides))
+
+
 class ClickDecoder(nn.Module):
     """Crop pixels + crop features + click disks + earlier mask -> mask logits.
 
     The first layer has stride 2, so the network works at half the crop's resolution and
-    its logits are upsampled bilinearly to the crop (boundaries fall between cells).
+    its logits are upsampled bilinearly to the crop (boundaries fall between cells); with
+    ``refine``, a :class:`Refinement` head corrects them at the crop's full resolution.
     """
 
-    def __init__(self, features: int = FEATURES) -> None:
+    def __init__(self, features: int = FEATURES, refine: bool = False) -> None:
         super().__init__()
         cin = 3 + features + 3
         self.e1 = nn.Sequential(_conv(cin, 24, stride=2), _conv(24, 24))
@@ -131,6 +163,7 @@ class ClickDecoder(nn.Module):
         self.d2 = _conv(48 + 32, 32)
         self.d1 = _conv(32 + 24, 24)
         self.head = nn.Conv2d(24, 1, 1)
+        self.refine = Refinement() if refine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         e1 = self.e1(x)
@@ -138,16 +171,35 @@ class ClickDecoder(nn.Module):
         e3 = self.e3(e2)
         d2 = self.d2(torch.cat([F.interpolate(e3, size=e2.shape[-2:], mode="bilinear"), e2], 1))
         d1 = self.d1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear"), e1], 1))
-        return F.interpolate(self.head(d1), size=x.shape[-2:], mode="bilinear")
+        coarse = F.interpolate(self.head(d1), size=x.shape[-2:], mode="bilinear")
+        return coarse if self.refine is None else self.refine(x, coarse)
 
 
 class ClickNet(nn.Module):
-    """The two halves in one module (one state dict, one model file)."""
+    """The two halves in one module (one state dict, one model file).
 
-    def __init__(self, features: int = FEATURES) -> None:
+    ``refine`` gives the decoder a full-resolution :class:`Refinement` head (the manifest's
+    ``arch_options`` say so; model files without it load as before).
+    """
+
+    def __init__(self, features: int = FEATURES, refine: bool = False) -> None:
         super().__init__()
         self.encoder = ClickEncoder(features)
-        self.decoder = ClickDecoder(features)
+        self.decoder = ClickDecoder(features, refine)
+
+    @property
+    def refines(self) -> bool:
+        """Whether the decoder has the full-resolution refinement head."""
+        return self.decoder.refine is not None
+
+    def with_refinement(self) -> ClickNet:
+        """A copy of this network with a (zero-initialised) refinement head added: it
+        computes the same masks until the head is trained."""
+        net = ClickNet(self.encoder.out.out_channels, refine=True)
+        result = net.load_state_dict(self.state_dict(), strict=False)
+        assert not result.unexpected_keys, result.unexpected_keys
+        assert all(k.startswith("decoder.refine.") for k in result.missing_keys)
+        return net.train(self.training)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """The encoder (the decoder is called through :attr:`decoder`)."""
@@ -168,7 +220,7 @@ register(
         ARCH_NAME,
         "promptable",
         classes_key="decoder.head.weight",  # one output: the mask
-        options={"features": int},
+        options={"features": int, "refine": bool},
         mean=MEAN,
         std=STD,
         output="masks",

@@ -245,8 +245,23 @@ def _shift(click: Click, dx: int, dy: int) -> Click:
 # -- training -------------------------------------------------------------------------------
 
 
-def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    bce = F.binary_cross_entropy_with_logits(logits, target)
+def boundary_weights(target: torch.Tensor, weight: float) -> torch.Tensor:
+    """Per-pixel loss weights: 1, and ``1 + weight`` within two crop pixels of the target's
+    boundary (on both sides). A thin object is boundary all through, so its pixels count
+    as much as a large object's many interior pixels."""
+    grown = F.max_pool2d(target, 5, stride=1, padding=2)
+    shrunk = -F.max_pool2d(-target, 5, stride=1, padding=2)
+    return 1.0 + weight * (grown - shrunk)
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor, boundary_weight: float = 0.0
+          ) -> torch.Tensor:
+    if boundary_weight:
+        weights = boundary_weights(target, boundary_weight)
+        bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weights
+               ).sum() / weights.sum()
+    else:
+        bce = F.binary_cross_entropy_with_logits(logits, target)
     prob = torch.sigmoid(logits)
     inter = (prob * target).sum((1, 2, 3))
     dice = 1 - (2 * inter + 1) / (prob.sum((1, 2, 3)) + target.sum((1, 2, 3)) + 1)
@@ -265,8 +280,14 @@ def train_click_net(
     max_iterations: int = MAX_ITERATIONS,
     progress: Callable[[int, float], None] | None = None,
     cancel: CancelToken | None = None,
+    refine_lr: float | None = None,
+    boundary_weight: float = 0.0,
 ) -> list[float]:
     """Train ``net`` in place; returns the mean loss of every 50 steps.
+
+    ``refine_lr`` is the peak learning rate of the decoder's refinement head (default
+    ``lr``); ``boundary_weight`` weights the cross-entropy of the pixels near an object's
+    boundary (:func:`boundary_weights`; 0: every pixel alike).
 
     As in RITM's iterative training, each step first runs the decoder (without gradients)
     0 to ``max_iterations`` times on the refinement samples: every pass adds a click at the
@@ -286,7 +307,15 @@ def train_click_net(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     inputs = [torch.from_numpy(encoder_input(f.image)) for f in usable]
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    head = net.decoder.refine
+    head_params = {id(p) for p in head.parameters()} if head is not None else set()
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in net.parameters() if id(p) not in head_params], "lr": lr}
+    ]
+    if head is not None:
+        groups.append({"params": list(head.parameters()),
+                       "lr": lr if refine_lr is None else refine_lr})
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-4)
     warmup = max(steps // 20, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -323,7 +352,7 @@ def train_click_net(
         if iterations and any(refine):
             batch = self_corrected(net, batch, target_batch, refine, iterations)
         logits = net.decoder(batch)
-        loss = _loss(logits, target_batch)
+        loss = _loss(logits, target_batch, boundary_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -449,9 +478,10 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return fn(), time.perf_counter() - start
 
 
-def click_manifest(name: str, *, description: str = "", training: dict[str, Any] | None = None
-                   ) -> ModelManifest:
-    """The manifest of a click model (task ``promptable``, arch ``roadmark_click``)."""
+def click_manifest(name: str, *, description: str = "", training: dict[str, Any] | None = None,
+                   refine: bool = False) -> ModelManifest:
+    """The manifest of a click model (task ``promptable``, arch ``roadmark_click``;
+    ``refine``: its decoder has the full-resolution refinement head)."""
     return ModelManifest(
         name=name,
         kind="torchvision",
@@ -460,6 +490,7 @@ def click_manifest(name: str, *, description: str = "", training: dict[str, Any]
         input=InputSpec(mean=MEAN, std=STD, size=ENCODER_SIZE),
         output="masks",
         arch=ARCH_NAME,
+        arch_options={"refine": True} if refine else {},
         description=description,
         training=training or {},
     )
@@ -468,7 +499,8 @@ def click_manifest(name: str, *, description: str = "", training: dict[str, Any]
 def save_click_model(net: ClickNet, out: Path, *, name: str, description: str = "",
                      training: dict[str, Any] | None = None) -> Path:
     """Write a click model file (compact weights: int8 convolutions, float16 rest)."""
-    manifest = click_manifest(name, description=description, training=training)
+    manifest = click_manifest(name, description=description, training=training,
+                              refine=net.refines)
     return save_torchvision(manifest, compact_state_dict(net.state_dict()), out)
 
 
