@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region
 from roadmark.core.errors import GeometryError
@@ -77,7 +78,7 @@ from roadmark.io.formats.common import (
     apply_extras,
     integer,
     number,
-    points,
+    point_array,
     read_json,
 )
 from roadmark.io.formats.errors import FormatError
@@ -175,14 +176,14 @@ class CityscapesFormat(DatasetFormat):
     ) -> _Entry | None:
         if not isinstance(item, dict):
             raise FormatError("must be an object with label and polygon", path=where, field=field)
-        outline = points(item.get("polygon"), where=where, field=f"{field}.polygon")
+        outline = point_array(item.get("polygon"), where=where, field=f"{field}.polygon")
         # Range-checked before any geometry is built from the numbers.
-        beyond = validate.coordinates(
-            np.asarray(outline, dtype=float), *size, where=where, field=f"{field}.polygon"
+        beyond, extent = validate.extent(
+            outline, *size, where=where, field=f"{field}.polygon"
         )
         label_id, crowd = _label(item.get("label"), where, f"{field}.label", context)
         try:
-            if ready is not None and ready[0] == outline:
+            if ready is not None and np.array_equal(ready[0], outline):
                 imported = ready[1]  # worked out ahead from the same points
             else:
                 imported = polygon_to_region(outline)
@@ -194,7 +195,7 @@ class CityscapesFormat(DatasetFormat):
                 path=where,
                 field=f"{field}.polygon",
             )
-        _check_inside(outline, size, where, f"{field}.polygon", context)
+        _check_inside(extent, size, where, f"{field}.polygon", context)
         region = imported.region
         if beyond:
             region = validate.clip_region(region, *size)
@@ -215,7 +216,7 @@ class CityscapesFormat(DatasetFormat):
             crowd=crowd,
             deleted=_flag(item.get("deleted", 0), where, f"{field}.deleted"),
         )
-        original = None if beyond else [list(map(list, outline))]
+        original = None if beyond else [outline.tolist()]
         return _Entry(obj, item.get(EXTRAS_KEY), where, field, original)
 
     # -- export ------------------------------------------------------------------------------
@@ -267,7 +268,7 @@ class _Entry:
         self.original = original
 
 
-Ready = tuple[list[tuple[float, float]], ImportedPolygon]  # an outline and its region
+Ready = tuple[NDArray[np.float64], ImportedPolygon]  # an outline's points and its region
 
 
 def file_regions(file: Path) -> list[Ready | None] | None:
@@ -290,9 +291,8 @@ def file_regions(file: Path) -> list[Ready | None] | None:
     outlines, slots = [], []
     for index, item in enumerate(objects):
         try:
-            outline = points(item.get("polygon"), where="", field="")
-            xy = np.asarray(outline, dtype=float)
-            beyond = validate.coordinates(xy, width, height, where="", field="")
+            outline = point_array(item.get("polygon"), where="", field="")
+            beyond = validate.coordinates(outline, width, height, where="", field="")
         except (FormatError, AttributeError):
             continue
         if not beyond:
@@ -410,20 +410,20 @@ def _provenance(item: dict, where: str, field: str, context: ImportContext) -> A
 
 
 def _check_inside(
-    outline: list[tuple[float, float]],
+    extent: tuple[float, float, float, float],
     size: tuple[int, int],
     where: str,
     field: str,
     context: ImportContext,
 ) -> None:
+    """Warn about a polygon (its points' ``extent``) outside the image, or reaching out."""
     width, height = size
-    xs = [p[0] for p in outline]
-    ys = [p[1] for p in outline]
-    if max(xs) < 0 or max(ys) < 0 or min(xs) > width - 1 or min(ys) > height - 1:
+    x_lo, y_lo, x_hi, y_hi = extent
+    if x_hi < 0 or y_hi < 0 or x_lo > width - 1 or y_lo > height - 1:
         context.warnings.warn(
             f"polygon lies outside the {width}x{height} image; kept", path=where, field=field
         )
-    elif min(xs) < -1 or min(ys) < -1 or max(xs) > width or max(ys) > height:
+    elif x_lo < -1 or y_lo < -1 or x_hi > width or y_hi > height:
         context.warnings.warn(
             f"polygon reaches outside the {width}x{height} image; kept (label maps clip it)",
             path=where,

@@ -71,7 +71,10 @@ class ImportedPolygon:
     degenerate: bool
 
 
-def polygon_to_region(points: Sequence[tuple[float, float]]) -> ImportedPolygon:
+Points = Sequence[tuple[float, float]] | NDArray[np.float64]  # a polygon's (x, y) points
+
+
+def polygon_to_region(points: Points) -> ImportedPolygon:
     """The region whose pixels are those PIL fills for a Cityscapes polygon.
 
     Args:
@@ -107,7 +110,7 @@ def polygon_to_region(points: Sequence[tuple[float, float]]) -> ImportedPolygon:
 
 
 def polygons_to_regions(
-    outlines: Sequence[Sequence[tuple[float, float]]],
+    outlines: Sequence[Points],
 ) -> list[ImportedPolygon]:
     """:func:`polygon_to_region` of each outline, the usual ones all at once.
 
@@ -141,7 +144,7 @@ def polygons_to_regions(
     ]
 
 
-def _as_filled(region: Region, points: Sequence[tuple[float, float]]) -> Region:
+def _as_filled(region: Region, points: Points) -> Region:
     """``region``, or the exact pixel region PIL fills for ``points`` where they differ.
 
     ``make_valid`` keeps the area of a ring that crosses or touches itself, but PIL fills

@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from roadmark.core.annotation import AnnotationObject, Box, Frame, Provenance
 from roadmark.core.errors import SchemaError
@@ -427,6 +428,15 @@ def points(value: Any, *, where: str, field: str) -> list[tuple[float, float]]:
     Raises:
         FormatError: Not a list of pairs, non-numbers, or fewer than 3 points.
     """
+    return list(map(tuple, point_array(value, where=where, field=field).tolist()))
+
+
+def point_array(value: Any, *, where: str, field: str) -> NDArray[np.float64]:
+    """:func:`points` as an ``(N, 2)`` float array.
+
+    Raises:
+        FormatError: Not a list of pairs, non-numbers, or fewer than 3 points.
+    """
     if not isinstance(value, list):
         raise FormatError(
             f"must be a list of [x, y] points, got {type(value).__name__}", path=where, field=field
@@ -443,7 +453,7 @@ def points(value: Any, *, where: str, field: str) -> list[tuple[float, float]]:
         except OverflowError:
             array = None
         if array is not None and np.isfinite(array).all():
-            return list(map(tuple, array.tolist()))
+            return array
     out = []
     for index, point in enumerate(value):
         if not isinstance(point, list | tuple) or len(point) != 2:
@@ -460,7 +470,7 @@ def points(value: Any, *, where: str, field: str) -> list[tuple[float, float]]:
         raise FormatError(
             f"a polygon needs at least 3 points, got {len(out)}", path=where, field=field
         )
-    return out
+    return np.asarray(out, dtype=np.float64)
 
 
 # -- roadmark extras ---------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_file_regions_match_the_files_polygons(tree: Path):
     for item, done in zip(objects, ready, strict=True):
         assert done is not None
         outline, imported = done
-        assert outline == [tuple(map(float, p)) for p in item["polygon"]]
+        assert np.array_equal(outline, np.asarray(item["polygon"], dtype=float))
         assert imported.region.equals_exact(polygon_to_region(outline).region, 0)
 
 
