@@ -32,8 +32,14 @@ def first_invalid_text(data: Any) -> tuple[str, int] | None:
                         return (f"{place}.(key)" if place else "(key)"), position
                 stack.append((f"{place}.{key}" if place else str(key), item))
         elif isinstance(value, list) and value and not isinstance(value[0], int | float):
+            if all(_numbers_first(item) for item in value):
+                continue  # a list of points: none of them would be searched
             stack.extend((f"{place}[{i}]", item) for i, item in reversed(list(enumerate(value))))
     return None
+
+
+def _numbers_first(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and isinstance(value[0], int | float)
 
 
 def _invalid_at(text: str) -> int | None:
