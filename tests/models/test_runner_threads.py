@@ -23,8 +23,15 @@ from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.demo_model import demo_model_path
 from roadmark.models.device import cpu_model_plan, torch_threads
 from roadmark.models.files import LoadedModel, load_model
-from roadmark.models.runner import PrelabelOptions, prelabel
+from roadmark.models.runner import (
+    FrameDataset,
+    FrameSource,
+    PrelabelOptions,
+    collate_frames,
+    prelabel,
+)
 from tests.helpers import make_image
+from tests.io.test_frames import _write_video
 
 
 @pytest.mark.parametrize(
@@ -168,3 +175,20 @@ def test_a_cpu_run_decodes_in_threads_unless_processes_are_asked_for(tmp_path: P
     inline = prelabel(project, model, PrelabelOptions(device="cpu", workers=0, force=True))
     assert inline.predicted == 10 and inline.decode_threads == 0
     project.close()
+
+
+def test_decoding_threads_each_read_a_video_with_their_own_reader(tmp_path: Path):
+    """Frames of one video decoded by several threads at once come out as those frames (the
+    threads share the video's reader, which reads under its lock)."""
+    video = _write_video(tmp_path / "drive.avi", frames=12)
+    sources = [FrameSource(str(video), k, (48, 64)) for k in range(12)]
+    dataset = FrameDataset(sources)
+    batches = [[k] for k in range(12)]
+    seen = {}
+    for batch in threaded_batches(dataset, batches, collate_frames, threads=4, ahead=6):
+        assert not batch["errors"]
+        for index, image in zip(batch["index"], batch["images"].numpy(), strict=True):
+            seen[index] = int(image[..., 0].mean())  # red (RGB) rises frame by frame
+    expected = {k: int(dataset[k][1][..., 0].mean()) for k in range(12)}
+    assert seen == expected
+    assert len(set(expected.values())) == 12  # the frames differ
