@@ -34,6 +34,7 @@ from roadmark.models.click_net import (
     union_window,
     widen,
 )
+from roadmark.models.click_tiles import merge_tiles, tile_windows
 from roadmark.models.files import LoadedModel
 from roadmark.models.promptable import Candidates, Embedding, PromptableModel, Prompts
 
@@ -75,6 +76,7 @@ class ClickModel(PromptableModel):
 
     family = "click"
     edge_aware = True  # paste masks with the guided filter (False: bilinear only)
+    tiled = True  # decode a thin object through tiles along it (:mod:`click_tiles`)
 
     def __init__(self, loaded: LoadedModel) -> None:
         if not isinstance(loaded.module, ClickNet):
@@ -155,6 +157,8 @@ class ClickModel(PromptableModel):
             window = widen(union_window(window, mask_window(last.mask)) or window, GROW_MARGIN,
                            width, height)
             last = self._run(embedding, features, [window], points, last.mask)[0]
+        if self.tiled:
+            last = self._tiles(embedding, features, points, prompts.mask, last)
         masks = [self._final(embedding, last), *(one.mask for one in alternatives)]
         scores = [last.score, *(min(one.score, last.score) for one in alternatives)]
         return Candidates.ranked(np.stack(masks), np.asarray(scores))
@@ -180,6 +184,34 @@ class ClickModel(PromptableModel):
             out.append(_Pass(mask, stability(probability), probability, window,
                              touches_border(probability, window, (height, width))))
         return out
+
+    def _tiles(
+        self,
+        embedding: Embedding,
+        features: torch.Tensor,
+        points: Sequence[tuple[float, float, bool]],
+        previous: NDArray[np.bool_] | None,
+        last: _Pass,
+    ) -> _Pass:
+        """``last`` decoded again through tiles along the object when it is thin
+        (:func:`~roadmark.models.click_tiles.tile_windows`; one decoder batch), the
+        tiles' probabilities merged over frame pixels; ``last`` itself otherwise."""
+        height, width = self.frame_size(embedding)
+        shape = previous if previous is not None and previous.any() else last.mask
+        positives = [(x, y) for x, y, positive in points if positive]
+        windows = tile_windows(shape, positives, last.window)
+        if not windows:
+            return last
+        earlier = previous if previous is not None and previous.any() else last.mask
+        x = torch.cat([decoder_input(embedding, features, window, points, earlier)
+                       for window in windows])
+        probabilities = torch.sigmoid(self.net.decoder(x)[:, 0]).numpy()
+        merged, window = merge_tiles(list(probabilities), windows,
+                                     (last.probability, last.window))
+        pasted, row0, col0 = paste(merged, window, (height, width))
+        mask = np.zeros((height, width), dtype=bool)
+        mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
+        return _Pass(mask, stability(merged), merged, window, last.touches)
 
     def _final(self, embedding: Embedding, found: _Pass) -> NDArray[np.bool_]:
         """The last pass's mask, pasted with edge-aware upsampling (:attr:`edge_aware`)."""
