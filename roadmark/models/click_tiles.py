@@ -20,12 +20,15 @@ from numpy.typing import NDArray
 
 from roadmark.models.click_net import CROP, GUIDE_PIXELS, MIN_CROP, Window, square_window
 
-TILE_ELONGATION = 3.0  # tile an object whose length is at least this many thicknesses
+TILE_ELONGATION = 5.0  # tile an object at least this many times longer than it is wide
 TILE_THICKNESS = 4.0  # a tile's side in object thicknesses (at least MIN_CROP)
 TILE_OVERLAP = 0.5  # neighbouring tiles overlap by this fraction of their side
+THIN_PIXELS = 10.0  # tile only an object at most this many crop pixels thick in the single crop
 TILE_ZOOM = 0.5  # tile only if a tile is at most this fraction of the single crop's side
+TILE_SPREAD = 1.0  # a tile's side in cross-section widths of the object (at least)
 MAX_TILES = 8  # tiles per decode (one decoder batch), at most
 MAX_SAMPLE = 20_000  # mask pixels used to place the tiles (a subsample beyond)
+BAND_CELLS = 2.0  # tiles refine the single crop's mask within this many of its cells
 BASE_WEIGHT = 1e-3  # weight of the single crop where tiles overlap it (it fills the rest)
 
 
@@ -61,6 +64,7 @@ def tile_windows(
     thickness = max(area / length, 1.0)
     if length < TILE_ELONGATION * thickness:
         return []
+    across = (xy - centre) @ np.array([-axis[1], axis[0]])
     side = max(TILE_THICKNESS * thickness, MIN_CROP)
     step = side * (1.0 - TILE_OVERLAP)
     count = int(np.ceil(max(length - side, 0.0) / step)) + 1
@@ -69,15 +73,24 @@ def tile_windows(
         side = length / (1.0 + (MAX_TILES - 1) * (1.0 - TILE_OVERLAP))
         step = side * (1.0 - TILE_OVERLAP)
     single_side = max(single[2] - single[0], single[3] - single[1])
-    if side > TILE_ZOOM * single_side:
+    if thickness * CROP / single_side > THIN_PIXELS or side > TILE_ZOOM * single_side:
         return []
     start = float(along.min()) + min(side, length) / 2
-    windows = []
+    centres, spread = [], 0.0
     for k in range(count):
         t = start + k * step if count > 1 else float(along.min() + along.max()) / 2
         near = np.abs(along - t) <= step / 2 + 0.5
-        x, y = xy[near].mean(axis=0) if near.any() else centre + t * axis
-        windows.append(square_window(float(x), float(y), side, width, height))
+        centres.append(xy[near].mean(axis=0) if near.any() else centre + t * axis)
+        if near.any():
+            spread = max(spread, float(across[near].max() - across[near].min()) + 1.0)
+    # a tile sees the object's whole cross-section with a margin (a wedge or a blob
+    # along the strip is wider than the mean thickness there)
+    side = max(side, TILE_SPREAD * spread)
+    if length < TILE_ELONGATION * spread:  # a wedge or a blob, not a strip
+        return []
+    if side > TILE_ZOOM * single_side:
+        return []
+    windows = [square_window(float(x), float(y), side, width, height) for x, y in centres]
     for x, y in clicks:
         inside = any(w[0] <= x < w[2] and w[1] <= y < w[3] for w in windows)
         if not inside and len(windows) < MAX_TILES + len(clicks):
@@ -95,13 +108,19 @@ def merge_tiles(
     probabilities: Sequence[NDArray[np.float32]],
     windows: Sequence[Window],
     base: tuple[NDArray[np.float32], Window] | None = None,
+    *,
+    band: bool = True,
 ) -> tuple[NDArray[np.float32], Window]:
     """The tiles' probabilities merged on one grid over the union of their windows.
 
     The grid has the tiles' resolution (a crop pixel per grid pixel) up to
     :data:`GUIDE_PIXELS` pixels (coarser beyond). Where tiles overlap, their weighted mean
     (:func:`_weight`); ``base`` (a single crop's probabilities and window) fills the
-    grid where no tile reaches and counts :data:`BASE_WEIGHT` elsewhere.
+    grid where no tile reaches and counts :data:`BASE_WEIGHT` elsewhere. With ``band``,
+    the tiles count only within :data:`BAND_CELLS` decoder cells (two crop pixels each)
+    of ``base``'s mask and ``base`` stands beyond: the tiles refine its boundary at a
+    finer scale, they do not add far-off parts (a tile without a click in it may take a
+    neighbouring object for the object).
 
     Returns:
         ``(probabilities, window)``: ``rows x cols`` probabilities over ``window`` (frame
@@ -117,6 +136,8 @@ def merge_tiles(
     rows = max(int(np.ceil((y1 - y0) / pixel)), 1)
     sx, sy = (x1 - x0) / cols, (y1 - y0) / rows  # frame px per grid px, exactly
     total = np.zeros((rows, cols), np.float32)
+    base_grid = np.zeros((rows, cols), np.float32)
+    inside = np.ones((rows, cols), np.uint8)
     weights = np.zeros((rows, cols), np.float32)
     tile_weight = _weight()
     sources = [(p, w, tile_weight) for p, w in zip(probabilities, windows, strict=True)]
@@ -136,7 +157,19 @@ def merge_tiles(
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
         w = cv2.warpAffine(weight, to_crop, (cols, rows), flags=flags,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        if weight is not tile_weight:
+            base_grid = p
+            if band:
+                radius = max(round(2 * BAND_CELLS), 1)
+                kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                   (2 * radius + 1, 2 * radius + 1))
+                near = cv2.dilate((probability > 0.5).astype(np.uint8), kernel)
+                inside = cv2.warpAffine(near, to_crop, (cols, rows),
+                                        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         total += p * w
         weights += w
     merged = np.where(weights > 0, total / np.maximum(weights, 1e-12), 0.0)
+    if base is not None and band:
+        merged = np.where(inside > 0, merged, base_grid)
     return merged.astype(np.float32), (x0, y0, x1, y1)
