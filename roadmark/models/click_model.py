@@ -76,7 +76,9 @@ class ClickModel(PromptableModel):
 
     family = "click"
     edge_aware = True  # paste masks with the guided filter (False: bilinear only)
-    tiled = True  # decode a thin object through tiles along it (:mod:`click_tiles`)
+    # decode a thin object through tiles along it (:mod:`~roadmark.models.click_tiles`); off:
+    # better thin-object NoC, but the scoring set's medium objects got a little worse
+    tiled = False
 
     def __init__(self, loaded: LoadedModel) -> None:
         if not isinstance(loaded.module, ClickNet):
