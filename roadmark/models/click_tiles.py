@@ -158,15 +158,17 @@ def merge_tiles(
         w = cv2.warpAffine(weight, to_crop, (cols, rows), flags=flags,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
         if weight is not tile_weight:
-            base_grid = p
+            base_grid = np.asarray(p, dtype=np.float32)
             if band:
                 radius = max(round(2 * BAND_CELLS), 1)
                 kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                    (2 * radius + 1, 2 * radius + 1))
                 near = cv2.dilate((probability > 0.5).astype(np.uint8), kernel)
-                inside = cv2.warpAffine(near, to_crop, (cols, rows),
-                                        flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                inside = np.asarray(
+                    cv2.warpAffine(near, to_crop, (cols, rows),
+                                   flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0),
+                    dtype=np.uint8)
         total += p * w
         weights += w
     merged = np.where(weights > 0, total / np.maximum(weights, 1e-12), 0.0)
