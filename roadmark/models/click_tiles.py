@@ -26,8 +26,8 @@ TILE_OVERLAP = 0.5  # neighbouring tiles overlap by this fraction of their side
 THIN_PIXELS = 10.0  # tile only an object at most this many crop pixels thick in the single crop
 TILE_ZOOM = 0.5  # tile only if a tile is at most this fraction of the single crop's side
 TILE_SPREAD = 1.0  # a tile's side in cross-section widths of the object (at least)
-MAX_TILES = 8  # tiles per decode (one decoder batch), at most
-MAX_SAMPLE = 20_000  # mask pixels used to place the tiles (a subsample beyond)
+MAX_TILES = 3  # tiles per decode (one decoder batch), at most: the click-to-preview budget
+MAX_SAMPLE = 4_000  # mask pixels used to place the tiles (a subsample beyond)
 BAND_CELLS = 2.0  # tiles refine the single crop's mask within this many of its cells
 BASE_WEIGHT = 1e-3  # weight of the single crop where tiles overlap it (it fills the rest)
 
