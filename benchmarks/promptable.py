@@ -399,9 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         by_size = noc_by_size(timed_model, frames, limit=args.noc_objects)
         every = by_size.pop("all")
         into.update({"noc85": every["noc85"], "noc90": every["noc90"],
-                     "noc_objects": int(every["objects"]), "noc_by_size": by_size,
-                     "noc_decode_p50_ms": p(timed_model.times, 50),
-                     "noc_decode_p95_ms": p(timed_model.times, 95)})
+                     "noc_objects": int(every["objects"]), "noc_by_size": by_size})
+        if timed_model.times:
+            into.update({"noc_decode_p50_ms": p(timed_model.times, 50),
+                         "noc_decode_p95_ms": p(timed_model.times, 95)})
     if before:
         out["baseline"] = before
     out["targets"] = {"decoder_p95_ms": 50, "click_to_preview_p95_ms": 80, "noc85": 3}
