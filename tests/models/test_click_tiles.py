@@ -59,9 +59,9 @@ def test_tiles_follow_a_thin_diagonal_strip_and_cover_it():
     for x0, y0, x1, y1 in windows:
         assert x1 - x0 == pytest.approx(y1 - y0)  # square
         assert x1 - x0 <= TILE_ZOOM * W  # finer than the single crop
-        # the centre lies on the strip's line (y = 100 + (x - 50) / 3), within a few pixels
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        assert abs(cy - (100 + (cx - 50) / 3)) < 6
+        # each holds a good share of the strip (they follow it, not its bounding box)
+        held = strip[int(y0) : int(y1), int(x0) : int(x1)].sum()
+        assert held > 0.3 * strip.sum() / len(windows)
     assert _covered(strip, windows)
 
 
@@ -118,17 +118,18 @@ def oracle(tmp_path_factory: pytest.TempPathFactory) -> ClickModel:
 
 
 def test_a_thin_diagonal_strip_is_found_better_through_tiles(oracle: ClickModel):
-    strip = _strip(40, 60, 980, 420, 4)
+    # 600 x 230 px, 4 px thick: through one crop of it, about a crop pixel thick
+    strip = _strip(200, 100, 800, 330, 4)
     image = np.full((H, W, 3), 90, np.uint8)
     image[strip] = (240, 30, 30)
     (embedding,) = oracle.encode([image])
-    earlier = _strip(40, 60, 980, 420, 9)  # a coarse earlier mask around it
+    earlier = _strip(200, 100, 800, 330, 9)  # a coarse earlier mask around it
     for mask in (None, earlier):  # the first click, a later one
-        prompts = Prompts(points=((510.0, 240.0, True),), mask=mask)
+        prompts = Prompts(points=((500.0, 215.0, True),), mask=mask)
         found = {}
         for tiled in (False, True):
             oracle.tiled = tiled
             found[tiled] = iou(oracle.decode(embedding, prompts).masks[0], strip)
         oracle.tiled = False
-        assert found[True] > found[False] + 0.15  # about 0.65 -> 0.86
-        assert found[True] > 0.8
+        assert found[True] > found[False] + 0.15  # about 0.70 -> 0.89
+        assert found[True] > 0.85
