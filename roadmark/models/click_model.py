@@ -1,5 +1,6 @@
 """The bundled click model behind the :class:`~roadmark.models.promptable.PromptableModel`
-interface (the network and its crops are in :mod:`roadmark.models.click_net`)."""
+interface (the network and its crops are in :mod:`roadmark.models.click_net`, the tiles
+along thin objects in :mod:`roadmark.models.click_tiles`)."""
 
 from __future__ import annotations
 
@@ -76,8 +77,9 @@ class ClickModel(PromptableModel):
 
     family = "click"
     edge_aware = True  # paste masks with the guided filter (False: bilinear only)
-    # decode a thin object through tiles along it (:mod:`~roadmark.models.click_tiles`); off:
-    # better thin-object NoC, but the scoring set's medium objects got a little worse
+    # decode a thin object again through tiles along it (:mod:`~roadmark.models.click_tiles`):
+    # NoC@85 4.62 -> 4.22 (thin 7.37 -> 6.16), but click-to-preview p95 only 2-7 ms under
+    # its 80 ms target with it (README, Benchmarks): off until that is decided
     tiled = False
 
     def __init__(self, loaded: LoadedModel) -> None:
