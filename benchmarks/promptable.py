@@ -3,11 +3,14 @@
     QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py [--clicks 30] [--noc-objects 60]
     python benchmarks/promptable.py --sam-decoder-only [--clicks 30]
     QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py --skip-sam --video-frames 0 \
-        [--click-model M] [--baseline-click-model B]
+        [--click-model M] [--baseline-click-model B] [--tiled]
 
 ``--click-model`` measures another click model file than the bundled one;
 ``--baseline-click-model`` measures a second one in the same run, each figure of the two in
-turn (its figures under ``baseline``): before/after on the same load.
+turn (its figures under ``baseline``): before/after on the same load. ``--tiled`` decodes
+thin objects through tiles along them (``ClickModel.tiled``, off by default) with the
+measured model, not the baseline: ``--tiled --baseline-click-model`` the bundled file
+compares the two decodes of one model.
 
 ``--sam-decoder-only`` prints SAM ViT-B's decoder alone, on a random embedding, through the
 prepared decoder (``decoder_*``, what ``decode`` runs) and through the module's own
@@ -35,6 +38,8 @@ Figures:
   to IoU 0.85 / 0.90 with the standard simulated clicker (``roadmark.models.clicker``; at
   most 20), over ``noc_objects`` objects; ``noc_by_size`` the same per object size: small
   (under 2,000 pixels), medium, large (over 20,000 pixels), thin (box sides over 5:1);
+  ``noc_decode_p50_ms`` / ``noc_decode_p95_ms``: the decoder per click over those sessions
+  (later clicks and thin objects included), one after another on this process's threads;
 - ``gpu_embeddings_per_s``: with CUDA, SAM ViT-B embeddings per second in float16
   (batch 8);
 - ``*_cpu_p95_ms``: the same decodes as CPU time of the process (all its threads), which
@@ -54,6 +59,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -256,6 +262,25 @@ def click_to_preview(image: np.ndarray, folder: Path, count: int,
     return {"p50": p(times, 50), "p95": p(times, 95)}
 
 
+class TimedDecodes:
+    """A promptable model whose decodes are timed (wall ms): the decoder per click over
+    the NoC sessions, thin objects and later clicks included (random first clicks on the
+    demo frame rarely hit a thin object)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.times: list[float] = []
+
+    def encode(self, images: Any) -> Any:
+        return self.model.encode(images)
+
+    def decode(self, embedding: Any, prompts: Any) -> Any:
+        start = time.perf_counter()
+        found = self.model.decode(embedding, prompts)
+        self.times.append((time.perf_counter() - start) * 1000)
+        return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clicks", type=int, default=30, help="clicks per latency figure")
@@ -269,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the click model file to measure (default: the bundled one)")
     parser.add_argument("--baseline-click-model", type=Path,
                         help="also measure this click model, in turn in the same run")
+    parser.add_argument("--tiled", action="store_true",
+                        help="decode thin objects through tiles along them (ClickModel.tiled) "
+                             "with the measured click model; the baseline stays untiled")
     args = parser.parse_args(argv)
 
     if args.sam_decoder_only:
@@ -292,6 +320,13 @@ def main(argv: list[str] | None = None) -> int:
                               "cpu_threads": torch.get_num_threads()}
     click_path = args.click_model or bundled_click_model()
     click = load_promptable(click_path)
+    if args.tiled:
+        from roadmark.models.click_model import ClickModel
+
+        if not isinstance(click, ClickModel):
+            raise SystemExit("--tiled needs a click model")
+        click.tiled = True
+        out["tiled"] = True
     baseline = (load_promptable(args.baseline_click_model)
                 if args.baseline_click_model is not None else None)
     before: dict[str, object] = {}
@@ -340,7 +375,13 @@ def main(argv: list[str] | None = None) -> int:
             del tracker
         out["embed_s_per_frame"] = embed
         log("editor: click to preview")
-        preview = click_to_preview(image, Path(tmp), args.clicks, args.click_model)
+        from roadmark.models.click_model import ClickModel
+
+        ClickModel.tiled = args.tiled  # the editor loads its own instance
+        try:
+            preview = click_to_preview(image, Path(tmp), args.clicks, args.click_model)
+        finally:
+            ClickModel.tiled = False
         out["click_to_preview_p50_ms"] = preview["p50"]
         out["click_to_preview_p95_ms"] = preview["p95"]
         if args.baseline_click_model is not None:
@@ -354,10 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     for model, into in ((click, out), (baseline, before)):
         if model is None:
             continue
-        by_size = noc_by_size(model, frames, limit=args.noc_objects)
+        timed_model = TimedDecodes(model)
+        by_size = noc_by_size(timed_model, frames, limit=args.noc_objects)
         every = by_size.pop("all")
         into.update({"noc85": every["noc85"], "noc90": every["noc90"],
                      "noc_objects": int(every["objects"]), "noc_by_size": by_size})
+        if timed_model.times:
+            into.update({"noc_decode_p50_ms": p(timed_model.times, 50),
+                         "noc_decode_p95_ms": p(timed_model.times, 95)})
     if before:
         out["baseline"] = before
     out["targets"] = {"decoder_p95_ms": 50, "click_to_preview_p95_ms": 80, "noc85": 3}

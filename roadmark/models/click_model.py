@@ -1,5 +1,6 @@
 """The bundled click model behind the :class:`~roadmark.models.promptable.PromptableModel`
-interface (the network and its crops are in :mod:`roadmark.models.click_net`)."""
+interface (the network and its crops are in :mod:`roadmark.models.click_net`, the tiles
+along thin objects in :mod:`roadmark.models.click_tiles`)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from roadmark.models.click_net import (
     union_window,
     widen,
 )
+from roadmark.models.click_tiles import merge_tiles, tile_windows
 from roadmark.models.files import LoadedModel
 from roadmark.models.promptable import Candidates, Embedding, PromptableModel, Prompts
 
@@ -75,6 +77,10 @@ class ClickModel(PromptableModel):
 
     family = "click"
     edge_aware = True  # paste masks with the guided filter (False: bilinear only)
+    # decode a thin object again through tiles along it (:mod:`~roadmark.models.click_tiles`):
+    # NoC@85 4.62 -> 4.22 (thin 7.37 -> 6.16), but click-to-preview p95 only 2-7 ms under
+    # its 80 ms target with it (README, Benchmarks): off until that is decided
+    tiled = False
 
     def __init__(self, loaded: LoadedModel) -> None:
         if not isinstance(loaded.module, ClickNet):
@@ -155,6 +161,8 @@ class ClickModel(PromptableModel):
             window = widen(union_window(window, mask_window(last.mask)) or window, GROW_MARGIN,
                            width, height)
             last = self._run(embedding, features, [window], points, last.mask)[0]
+        if self.tiled:
+            last = self._tiles(embedding, features, points, prompts.mask, last)
         masks = [self._final(embedding, last), *(one.mask for one in alternatives)]
         scores = [last.score, *(min(one.score, last.score) for one in alternatives)]
         return Candidates.ranked(np.stack(masks), np.asarray(scores))
@@ -180,6 +188,37 @@ class ClickModel(PromptableModel):
             out.append(_Pass(mask, stability(probability), probability, window,
                              touches_border(probability, window, (height, width))))
         return out
+
+    def _tiles(
+        self,
+        embedding: Embedding,
+        features: torch.Tensor,
+        points: Sequence[tuple[float, float, bool]],
+        previous: NDArray[np.bool_] | None,
+        last: _Pass,
+    ) -> _Pass:
+        """``last`` decoded again through tiles along the object when it is thin
+        (:func:`~roadmark.models.click_tiles.tile_windows`; one decoder batch), the
+        tiles' probabilities merged over frame pixels; ``last`` itself otherwise."""
+        height, width = self.frame_size(embedding)
+        shape = previous if previous is not None and previous.any() else last.mask
+        positives = [(x, y) for x, y, positive in points if positive]
+        windows = tile_windows(shape, positives, last.window)
+        if not windows:
+            return last
+        # the earlier mask of the tiles is this click's single-crop mask: it already has
+        # this click in it (the user's earlier mask, where there is one, gives the shape);
+        # measured better on the selection drive (seed 29) than the user's earlier mask
+        earlier = last.mask
+        x = torch.cat([decoder_input(embedding, features, window, points, earlier)
+                       for window in windows])
+        probabilities = torch.sigmoid(self.net.decoder(x)[:, 0]).numpy()
+        merged, window = merge_tiles(list(probabilities), windows,
+                                     (last.probability, last.window))
+        pasted, row0, col0 = paste(merged, window, (height, width))
+        mask = np.zeros((height, width), dtype=bool)
+        mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
+        return _Pass(mask, stability(merged), merged, window, last.touches)
 
     def _final(self, embedding: Embedding, found: _Pass) -> NDArray[np.bool_]:
         """The last pass's mask, pasted with edge-aware upsampling (:attr:`edge_aware`)."""

@@ -286,12 +286,14 @@ def union_window(a: Window | None, b: Window | None) -> Window | None:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
-def crop_matrix(window: Window, scale_x: float = 1.0, scale_y: float = 1.0) -> NDArray:
+def crop_matrix(window: Window, scale_x: float = 1.0, scale_y: float = 1.0,
+                shape: tuple[int, int] = (CROP, CROP)) -> NDArray:
     """Affine matrix from crop pixels to source pixels (for ``cv2.WARP_INVERSE_MAP``);
-    ``scale_*`` convert frame pixels to the source's pixels."""
+    ``scale_*`` convert frame pixels to the source's pixels; ``shape`` is the crop's
+    ``(rows, cols)``."""
     x0, y0, x1, y1 = window
-    ax = (x1 - x0) * scale_x / CROP
-    ay = (y1 - y0) * scale_y / CROP
+    ax = (x1 - x0) * scale_x / shape[1]
+    ay = (y1 - y0) * scale_y / shape[0]
     return np.array(
         [[ax, 0.0, x0 * scale_x + 0.5 * ax - 0.5], [0.0, ay, y0 * scale_y + 0.5 * ay - 0.5]],
         dtype=np.float64,
@@ -366,7 +368,8 @@ def feature_crops(
 
 def paste(probability: NDArray[np.float32], window: Window, frame_size: tuple[int, int]
           ) -> tuple[NDArray[np.float32], int, int]:
-    """A crop's probabilities mapped back onto the frame pixels the window covers.
+    """A crop's probabilities (any ``rows x cols`` over the window) mapped back onto the
+    frame pixels the window covers.
 
     Returns:
         ``(probabilities, row0, col0)``: the array covers the integer pixels of the window.
@@ -375,7 +378,7 @@ def paste(probability: NDArray[np.float32], window: Window, frame_size: tuple[in
     x0, y0, x1, y1 = window
     col0, row0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
     col1, row1 = min(int(np.ceil(x1)), width), min(int(np.ceil(y1)), height)
-    matrix = crop_matrix(window)
+    matrix = crop_matrix(window, shape=(probability.shape[0], probability.shape[1]))
     forward = cv2.invertAffineTransform(matrix)
     forward[0, 2] += forward[0, 0] * col0
     forward[1, 2] += forward[1, 1] * row0
@@ -434,7 +437,8 @@ def guided_filter(guide: NDArray[np.float32], source: NDArray[np.float32], radiu
 
 def paste_guided(probability: NDArray[np.float32], window: Window, image: NDArray[np.uint8],
                  frame_size: tuple[int, int]) -> tuple[NDArray[np.float32], int, int]:
-    """:func:`paste` with edge-aware upsampling: the crop's probabilities are resampled to
+    """:func:`paste` with edge-aware upsampling: the crop's probabilities (any ``rows x
+    cols`` over the window, a crop pixel per decoder half-cell) are resampled to
     the window's frame pixels (at most :data:`GUIDE_PIXELS` of them, then resized) and
     passed through :func:`guided_filter` guided by the frame's pixels (``image``, the
     frame at any scale), so that the mask's boundary follows the image's edges rather
@@ -452,7 +456,7 @@ def paste_guided(probability: NDArray[np.float32], window: Window, image: NDArra
     grid_w, grid_h = max(round(out_w * f), 1), max(round(out_h * f), 1)
     fx, fy = grid_w / out_w, grid_h / out_h
     # grid pixel u -> frame position col0 + (u + 0.5) / fx -> crop / image pixel indices
-    kx, ky = CROP / (x1 - x0), CROP / (y1 - y0)
+    kx, ky = probability.shape[1] / (x1 - x0), probability.shape[0] / (y1 - y0)
     to_crop = np.array(
         [[kx / fx, 0.0, (col0 + 0.5 / fx - x0) * kx - 0.5],
          [0.0, ky / fy, (row0 + 0.5 / fy - y0) * ky - 0.5]],
