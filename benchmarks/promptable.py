@@ -3,14 +3,14 @@
     QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py [--clicks 30] [--noc-objects 60]
     python benchmarks/promptable.py --sam-decoder-only [--clicks 30]
     QT_QPA_PLATFORM=offscreen python benchmarks/promptable.py --skip-sam --video-frames 0 \
-        [--click-model M] [--baseline-click-model B] [--tiled]
+        [--click-model M] [--baseline-click-model B] [--untiled]
 
 ``--click-model`` measures another click model file than the bundled one;
 ``--baseline-click-model`` measures a second one in the same run, each figure of the two in
-turn (its figures under ``baseline``): before/after on the same load. ``--tiled`` decodes
-thin objects through tiles along them (``ClickModel.tiled``, off by default) with the
-measured model, not the baseline: ``--tiled --baseline-click-model`` the bundled file
-compares the two decodes of one model.
+turn (its figures under ``baseline``): before/after on the same load. Thin objects are
+decoded through tiles along them (``ClickModel.tiled``) by the measured model;
+``--untiled`` turns that off for it, and the baseline is always untiled:
+``--baseline-click-model`` the bundled file compares the two decodes of one model.
 
 ``--sam-decoder-only`` prints SAM ViT-B's decoder alone, on a random embedding, through the
 prepared decoder (``decoder_*``, what ``decode`` runs) and through the module's own
@@ -294,9 +294,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the click model file to measure (default: the bundled one)")
     parser.add_argument("--baseline-click-model", type=Path,
                         help="also measure this click model, in turn in the same run")
-    parser.add_argument("--tiled", action="store_true",
-                        help="decode thin objects through tiles along them (ClickModel.tiled) "
-                             "with the measured click model; the baseline stays untiled")
+    parser.add_argument("--untiled", action="store_true",
+                        help="no tiles along thin objects (ClickModel.tiled) for the measured "
+                             "click model; the baseline is always untiled")
     args = parser.parse_args(argv)
 
     if args.sam_decoder_only:
@@ -320,15 +320,15 @@ def main(argv: list[str] | None = None) -> int:
                               "cpu_threads": torch.get_num_threads()}
     click_path = args.click_model or bundled_click_model()
     click = load_promptable(click_path)
-    if args.tiled:
-        from roadmark.models.click_model import ClickModel
+    from roadmark.models.click_model import ClickModel
 
-        if not isinstance(click, ClickModel):
-            raise SystemExit("--tiled needs a click model")
-        click.tiled = True
-        out["tiled"] = True
+    if isinstance(click, ClickModel):
+        click.tiled = not args.untiled
+        out["tiled"] = click.tiled
     baseline = (load_promptable(args.baseline_click_model)
                 if args.baseline_click_model is not None else None)
+    if isinstance(baseline, ClickModel):
+        baseline.tiled = False
     before: dict[str, object] = {}
     log("click model: encoder")
     embed: dict[str, float] = {"click": bench_encoder(click, image, 5)}
@@ -377,17 +377,22 @@ def main(argv: list[str] | None = None) -> int:
         log("editor: click to preview")
         from roadmark.models.click_model import ClickModel
 
-        ClickModel.tiled = args.tiled  # the editor loads its own instance
+        default = ClickModel.tiled  # the editor loads its own instance
         try:
+            ClickModel.tiled = not args.untiled
             preview = click_to_preview(image, Path(tmp), args.clicks, args.click_model)
         finally:
-            ClickModel.tiled = False
+            ClickModel.tiled = default
         out["click_to_preview_p50_ms"] = preview["p50"]
         out["click_to_preview_p95_ms"] = preview["p95"]
         if args.baseline_click_model is not None:
             log("editor: click to preview, baseline click model")
-            preview = click_to_preview(image, Path(tmp) / "baseline", args.clicks,
-                                       args.baseline_click_model)
+            try:
+                ClickModel.tiled = False
+                preview = click_to_preview(image, Path(tmp) / "baseline", args.clicks,
+                                           args.baseline_click_model)
+            finally:
+                ClickModel.tiled = default
             before.update({"click_to_preview_p50_ms": preview["p50"],
                            "click_to_preview_p95_ms": preview["p95"]})
     log("NoC")

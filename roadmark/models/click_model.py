@@ -78,9 +78,9 @@ class ClickModel(PromptableModel):
     family = "click"
     edge_aware = True  # paste masks with the guided filter (False: bilinear only)
     # decode a thin object again through tiles along it (:mod:`~roadmark.models.click_tiles`):
-    # NoC@85 4.62 -> 4.22 (thin 7.37 -> 6.16), but click-to-preview p95 only 2-7 ms under
-    # its 80 ms target with it (README, Benchmarks): off until that is decided
-    tiled = False
+    # NoC@85 on the selection drive 5.09 -> 4.21 (thin 9.29 -> 6.16); click-to-preview p95
+    # 73-78 ms with it, within its 80 ms target (README, Benchmarks)
+    tiled = True
 
     def __init__(self, loaded: LoadedModel) -> None:
         if not isinstance(loaded.module, ClickNet):
