@@ -6,43 +6,28 @@ where the model looks and how it maps crops back to the frame, not what it learn
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from roadmark.models import click_model
 from roadmark.models.click_model import ClickModel
 from roadmark.models.click_net import (
     CROP,
     FIRST_SIDES,
-    MEAN,
-    STD,
-    ClickNet,
     guided_filter,
     paste,
     paste_guided,
     square_window,
     touches_border,
 )
-from roadmark.models.click_training import save_click_model, size_bucket
+from roadmark.models.click_training import size_bucket
 from roadmark.models.clicker import iou
-from roadmark.models.files import load_model
 from roadmark.models.promptable import Prompts
+from tests.models.red_oracle import oracle_model
 
 H, W = 256, 512
 RECT = (100, 60, 400, 200)  # x0, y0, x1, y1: wider than every first window but the last
-
-
-class RedOracle(nn.Module):
-    """A "decoder" that segments the crop's red pixels (from its pixel channels)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        red = x[:, :1] * STD[0] + MEAN[0]  # back to [0, 1]
-        return (red - 0.6) * 40.0
 
 
 def _image() -> np.ndarray:
@@ -62,12 +47,7 @@ def _rect_mask() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> ClickModel:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("click") / "random.roadmodel"
-    save_click_model(ClickNet(), path, name="random-click")
-    model = ClickModel(load_model(Path(path)))
-    model.net.decoder = RedOracle()
-    return model
+    return oracle_model(tmp_path_factory.mktemp("click"), 0.6)
 
 
 def test_square_windows_are_centred_on_the_click_and_kept_inside_the_frame():

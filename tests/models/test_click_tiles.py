@@ -4,36 +4,23 @@ red pixels, as in test_click_geometry)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from roadmark.models.click_model import ClickModel
-from roadmark.models.click_net import CROP, MEAN, STD, ClickNet
+from roadmark.models.click_net import CROP
 from roadmark.models.click_tiles import (
     MAX_TILES,
     TILE_ZOOM,
     merge_tiles,
     tile_windows,
 )
-from roadmark.models.click_training import save_click_model
 from roadmark.models.clicker import iou
-from roadmark.models.files import load_model
 from roadmark.models.promptable import Prompts
+from tests.models.red_oracle import oracle_model
 
 H, W = 512, 1024
 WHOLE = (0.0, 0.0, float(W), float(H) * 2)  # a single crop as wide as the frame
-
-
-class RedOracle(nn.Module):
-    """A "decoder" that segments the crop's red pixels (from its pixel channels)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        red = x[:, :1] * STD[0] + MEAN[0]
-        return (red - 0.5) * 40.0
 
 
 def _strip(x0: int, y0: int, x1: int, y1: int, thickness: int) -> np.ndarray:
@@ -109,12 +96,7 @@ def test_merged_tiles_blend_in_their_overlap_and_the_base_fills_the_rest():
 
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> ClickModel:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("click") / "random.roadmodel"
-    save_click_model(ClickNet(), path, name="random-click")
-    model = ClickModel(load_model(Path(path)))
-    model.net.decoder = RedOracle()
-    return model
+    return oracle_model(tmp_path_factory.mktemp("click"), 0.5)
 
 
 def test_a_thin_diagonal_strip_is_found_better_through_tiles(oracle: ClickModel):
