@@ -33,19 +33,6 @@ from shapely.geometry import MultiPolygon, Polygon
 _STEP = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.int64)
 
 
-def mask_outline(
-    mask: NDArray[np.bool_], *, offset: tuple[float, float] = (0.0, 0.0)
-) -> Polygon | MultiPolygon | None:
-    """The region of a boolean mask, its edges on pixel edges (``None`` when empty).
-
-    Args:
-        mask: 2-D array, nonzero = inside.
-        offset: ``(x, y)`` added to every coordinate (position of ``mask[0, 0]``).
-    """
-    inside = np.asarray(mask, dtype=bool)
-    return label_outlines(inside.astype(np.int32), offset=offset).get(1)
-
-
 def label_outlines(
     labels: NDArray[np.integer[Any]],
     *,

@@ -421,7 +421,7 @@ def _prelabel(
     # process: no process to start, no copy between processes.
     decode_threads = 0
     if device.type == "cpu" and options.workers is None and not on_device_decode:
-        decode_threads, workers = max(1, workers, decode_workers), 0
+        decode_threads, workers = max(1, decode_workers), 0
     loader = DataLoader(
         dataset,
         batch_sampler=batches,

@@ -16,7 +16,6 @@ from PySide6.QtGui import QAction, QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFormLayout,
     QGridLayout,
@@ -32,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from roadmark.app.canvas.comment_layer import CATEGORY_COLORS
+from roadmark.app.dialog_buttons import ok_cancel
 from roadmark.core.annotation import Box
 from roadmark.core.workflow import CommentCategory, FrameState, ReviewComment, status_text
 
@@ -155,12 +155,7 @@ class CommentDialog(QDialog):
         form.addRow(QLabel(f"Comment on the {where}"))
         form.addRow("Category", self.category)
         form.addRow("Text", self.text)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(ok_cancel(self))
 
     def value(self) -> tuple[CommentCategory, str]:
         # The combo box hands a str enum back as a plain string: make it the enum again.

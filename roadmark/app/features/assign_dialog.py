@@ -15,7 +15,6 @@ from typing import Any
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from roadmark.app.dialog_buttons import ok_cancel
 from roadmark.core.annotation import Frame
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.frame_spec import parse_frame_spec
@@ -80,11 +80,7 @@ class AssignDialog(QDialog):
         form.addRow("Frames", self.spec)
         form.addRow("Annotator", self.annotator)
         form.addRow("Reviewer", self.reviewer)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel(self, self._accept)
         self.setMinimumWidth(420)
         layout = QVBoxLayout(self)
         layout.addLayout(form)

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from roadmark.app.dialog_buttons import ok_cancel
 from roadmark.app.jobs import JobContext, JobRunner
 from roadmark.app.shortcuts import ActionSpec, register
 from roadmark.core.errors import RoadmarkError
@@ -109,11 +110,7 @@ class _FormatDialog(QDialog):
         self.form.addRow("Format", self.format)
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
+        self.buttons = ok_cancel(self)
 
     def finish_layout(self) -> None:
         self.form.addRow(self.message)

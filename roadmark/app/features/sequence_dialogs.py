@@ -6,12 +6,13 @@ from __future__ import annotations
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QInputDialog,
     QSpinBox,
     QWidget,
 )
+
+from roadmark.app.dialog_buttons import ok_cancel
 
 DEFAULT_FRAMES = 10  # what Propagate through the next frames offers first
 MAX_FRAMES = 10_000
@@ -33,12 +34,7 @@ class VideoOptions(QDialog):
         form.addRow("First frame", self.start)
         form.addRow("Stop before frame", self.end)
         form.addRow(self.extract)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
+        form.addRow(ok_cancel(self))
 
 
 def ask_frame_count(parent: QWidget, default: int = DEFAULT_FRAMES) -> int | None:

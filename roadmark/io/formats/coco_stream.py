@@ -206,12 +206,8 @@ class _Pass:
                     setattr(stream, key, value)
                 if key == "images":
                     self.on_images(value)
-            delimiter = self._peek()
-            self.pos += 1
-            if delimiter == "}":
+            if not self._another("}", "object"):
                 return
-            if delimiter != ",":
-                raise MalformedJSONError("expected a comma or the end of the object")
 
     def _annotations(self) -> None:
         stream = self.stream
@@ -229,14 +225,25 @@ class _Pass:
             if len(batch) >= SPILL_BATCH:
                 stream.spill(batch)
                 batch.clear()
-            delimiter = self._peek()
-            self.pos += 1
-            if delimiter == "]":
+            if not self._another("]", "array"):
                 break
-            if delimiter != ",":
-                raise MalformedJSONError("expected a comma or the end of the array")
         if batch:
             stream.spill(batch)
+
+    def _another(self, close: str, what: str) -> bool:
+        """Past the delimiter after an item: ``True`` for a comma (another item follows),
+        ``False`` for ``close``.
+
+        Raises:
+            MalformedJSONError: Anything else.
+        """
+        delimiter = self._peek()
+        self.pos += 1
+        if delimiter == close:
+            return False
+        if delimiter != ",":
+            raise MalformedJSONError(f"expected a comma or the end of the {what}")
+        return True
 
     # -- values ----------------------------------------------------------------------------
 

@@ -17,6 +17,16 @@ from tests.io.formats.conftest import make_images
 WIDTH, HEIGHT = 64, 48
 
 
+def _refused(project_path: Path, path: Path, message: str, field: str) -> None:
+    """Importing ``path`` into a new project fails naming the file and ``field``, and adds
+    no frame."""
+    with Project.create(project_path) as project:
+        with pytest.raises(FormatError, match=message) as caught:
+            import_dataset(project, "coco", path)
+        assert caught.value.field == field and caught.value.path == str(path)
+        assert project.frame_count() == 0
+
+
 def _annotations() -> list[dict]:
     """Three images: two cars and a box on image 1, a person on 2, a crowd RLE on 3."""
     return [
@@ -98,11 +108,7 @@ def test_bad_annotations_are_named_wherever_they_are(
     annotations = _annotations()
     annotations[1].update(change)
     path = _write(tmp_path, "bad.json", keys, annotations)
-    with Project.create(tmp_path / "p.roadmark") as project:
-        with pytest.raises(FormatError, match=message) as caught:
-            import_dataset(project, "coco", path)
-        assert caught.value.field == field and caught.value.path == str(path)
-        assert project.frame_count() == 0
+    _refused(tmp_path / "p.roadmark", path, message, field)
 
 
 def test_no_categories_with_annotations_and_a_top_level_list_are_refused(tmp_path: Path):
@@ -181,11 +187,7 @@ def test_numbers_no_field_can_hold_are_refused_by_their_place(
     )  # fmt: skip
     for chunk in (1 << 22, 5):
         monkeypatch.setattr(coco_stream, "READ_CHUNK", chunk)
-        with Project.create(tmp_path / f"p{chunk}.roadmark") as project:
-            with pytest.raises(FormatError, match=message) as caught:
-                import_dataset(project, "coco", path)
-            assert caught.value.field == field and caught.value.path == str(path)
-            assert project.frame_count() == 0
+        _refused(tmp_path / f"p{chunk}.roadmark", path, message, field)
 
 
 def test_nesting_up_to_the_limit_is_read(tmp_path: Path):
