@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from roadmark.models.click_geodesic import honour_negatives
 from roadmark.models.click_net import (
     BOX_MARGIN,
     FIRST_SIDES,
@@ -35,6 +36,7 @@ from roadmark.models.click_net import (
     union_window,
     widen,
 )
+from roadmark.models.click_parts import Part, keep_parts, mask_parts, part_of
 from roadmark.models.click_tiles import merge_tiles, tile_windows
 from roadmark.models.files import LoadedModel
 from roadmark.models.promptable import Candidates, Embedding, PromptableModel, Prompts
@@ -81,6 +83,11 @@ class ClickModel(PromptableModel):
     # NoC@85 on the selection drive 5.09 -> 4.21 (thin 9.29 -> 6.16); click-to-preview p95
     # 73-78 ms with it, within its 80 ms target (README, Benchmarks)
     tiled = True
+    # a click works on its part of the mask (:mod:`~roadmark.models.click_parts`)
+    parts = True
+    # a negative click the decoder overruled is honoured by a geodesic split of the mask
+    # (:mod:`~roadmark.models.click_geodesic`)
+    honour_clicks = True
 
     def __init__(self, loaded: LoadedModel) -> None:
         if not isinstance(loaded.module, ClickNet):
@@ -129,7 +136,7 @@ class ClickModel(PromptableModel):
         features = torch.from_numpy(embedding["features"].astype(np.float32))[None]
         points = list(prompts.points)
         previous = prompts.mask if prompts.mask is not None and prompts.mask.any() else None
-        clicks = _points_window(points)
+        clicks = _points_window([(x, y) for x, y, positive in points if positive])
         if prompts.box is not None:
             window = widen(
                 union_window(prompts.box, clicks) or prompts.box, BOX_MARGIN, width, height
@@ -137,24 +144,66 @@ class ClickModel(PromptableModel):
             boxed = self._run(embedding, features, [window], points, previous)[0]
             return Candidates.ranked(self._final(embedding, boxed)[None],
                                      np.asarray([boxed.score]))
+        others: list[Part] = []
+        anchors = [(x, y) for x, y, positive in points if positive]
+        if previous is not None and self.parts:
+            # the last click works on its part of the mask (or starts a new part)
+            parts = mask_parts(previous)
+            k = part_of(parts, points[-1])
+            x, y, positive = points[-1]
+            if k is None:
+                anchors, others, previous = [(x, y)], parts, None
+            else:
+                anchors = [(px, py) for px, py in anchors if parts[k].holds(px, py)]
+                if positive and (x, y) not in anchors:
+                    anchors.append((x, y))
+                others = [part for j, part in enumerate(parts) if j != k]
+        last, alternatives = self._object(embedding, features, points, anchors, previous,
+                                          prompts.mask)
+        masks = [self._final(embedding, last), *(one.mask for one in alternatives)]
+        if others:
+            # the other parts stay as they were, the decoded part stays out of their reach
+            masks = [keep_parts(mask, others) for mask in masks]
+        if self.honour_clicks:
+            masks[0] = honour_negatives(masks[0], embedding["image"], points)
+        scores = [last.score, *(min(one.score, last.score) for one in alternatives)]
+        return Candidates.ranked(np.stack(masks), np.asarray(scores))
+
+    def _object(
+        self,
+        embedding: Embedding,
+        features: torch.Tensor,
+        points: Sequence[tuple[float, float, bool]],
+        anchors: Sequence[tuple[float, float]],
+        previous: NDArray[np.bool_] | None,
+        earlier: NDArray[np.bool_] | None,
+    ) -> tuple[_Pass, list[_Pass]]:
+        """The decoder's passes over one part: ``previous`` is the part's mask (``None``
+        for a new part, whose first click is the first of ``anchors``); the crop covers it
+        and the positive clicks in ``anchors``. ``earlier`` is the user's earlier mask
+        (the decoder sees it in the crop). Returns the last pass and, for a new part, the
+        other candidates."""
+        height, width = self.frame_size(embedding)
         alternatives: list[_Pass] = []
-        if previous is None:
+        start = previous
+        if start is None:
             # the first click: windows of a few sizes around it; the smallest whose mask
             # stays inside it (the others are candidates), then zoom in on that mask
-            x, y = next((px, py) for px, py, positive in points if positive)
+            x, y = anchors[0]
             windows = [square_window(x, y, side, width, height) for side in FIRST_SIDES]
-            found = self._run(embedding, features, windows, points, None)
+            found = self._run(embedding, features, windows, points, earlier)
             inside = [k for k, one in enumerate(found) if not one.touches]
             pick = inside[0] if inside else len(found) - 1
             alternatives = [found[pick], *(one for k, one in enumerate(found) if k != pick)]
-            previous = found[pick].mask
+            start = found[pick].mask
+            earlier = start if earlier is None else earlier | start
         window = widen(
-            union_window(mask_window(previous), clicks) or (0, 0, width, height),
+            union_window(mask_window(start), _points_window(anchors)) or (0, 0, width, height),
             ZOOM_MARGIN,
             width,
             height,
         )
-        last = self._run(embedding, features, [window], points, previous)[0]
+        last = self._run(embedding, features, [window], points, earlier)[0]
         for _ in range(GROW_PASSES):
             if not last.touches:
                 break
@@ -162,10 +211,9 @@ class ClickModel(PromptableModel):
                            width, height)
             last = self._run(embedding, features, [window], points, last.mask)[0]
         if self.tiled:
-            last = self._tiles(embedding, features, points, prompts.mask, last)
-        masks = [self._final(embedding, last), *(one.mask for one in alternatives)]
-        scores = [last.score, *(min(one.score, last.score) for one in alternatives)]
-        return Candidates.ranked(np.stack(masks), np.asarray(scores))
+            last = self._tiles(embedding, features, points, anchors,
+                               start if previous is not None else last.mask, last)
+        return last, alternatives
 
     def _run(
         self,
@@ -194,15 +242,17 @@ class ClickModel(PromptableModel):
         embedding: Embedding,
         features: torch.Tensor,
         points: Sequence[tuple[float, float, bool]],
-        previous: NDArray[np.bool_] | None,
+        positives: Sequence[tuple[float, float]],
+        shape: NDArray[np.bool_],
         last: _Pass,
     ) -> _Pass:
-        """``last`` decoded again through tiles along the object when it is thin
+        """``last`` decoded again through tiles along the object (its part's earlier
+        ``shape``, with ``positives`` in tiles) when it is thin
         (:func:`~roadmark.models.click_tiles.tile_windows`; one decoder batch), the
         tiles' probabilities merged over frame pixels; ``last`` itself otherwise."""
         height, width = self.frame_size(embedding)
-        shape = previous if previous is not None and previous.any() else last.mask
-        positives = [(x, y) for x, y, positive in points if positive]
+        if not shape.any():
+            shape = last.mask
         windows = tile_windows(shape, positives, last.window)
         if not windows:
             return last
@@ -244,8 +294,7 @@ class _Pass:
     touches: bool
 
 
-def _points_window(points: Sequence[tuple[float, float, bool]]) -> Window | None:
-    positives = [(x, y) for x, y, positive in points if positive]
+def _points_window(positives: Sequence[tuple[float, float]]) -> Window | None:
     if not positives:
         return None
     xs, ys = zip(*positives, strict=True)

@@ -142,7 +142,7 @@ def merge_tiles(
     tile_weight = _weight()
     sources = [(p, w, tile_weight) for p, w in zip(probabilities, windows, strict=True)]
     if base is not None:
-        sources.append((base[0], base[1], np.full((CROP, CROP), BASE_WEIGHT, np.float32)))
+        sources.append((base[0], base[1], np.full(base[0].shape, BASE_WEIGHT, np.float32)))
     for probability, (wx0, wy0, wx1, wy1), weight in sources:
         # grid pixel (u, v) -> frame (x0 + (u + .5) sx, ...) -> crop pixel index
         kx = probability.shape[1] / (wx1 - wx0)
