@@ -22,8 +22,9 @@ from collections import Counter
 from pathlib import Path
 
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("png encodes", ("_write_png",)),
-    ("label, train, instance and color lookups", ("_maps", "_lookup")),
+    ("png encodes: zlib", ("OwnerMaps.encode.zlib", "compress")),
+    ("png encodes: row filters", ("OwnerMaps",)),
+    ("label, train, instance and color tables", ("_tables",)),
     ("polygon tracing and the PIL check", ("region_to_polygons",)),
     ("rasterizing the owner map", ("region_mask_in_box",)),
     (

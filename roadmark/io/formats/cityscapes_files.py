@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind
@@ -26,6 +25,7 @@ from roadmark.io.errors import FrameSourceError
 from roadmark.io.formats.cityscapes_geometry import region_to_polygons
 from roadmark.io.formats.common import EXTRAS_KEY, ExportFrame
 from roadmark.io.formats.errors import FormatError
+from roadmark.io.formats.owner_png import OwnerMaps
 from roadmark.io.frames import VideoReader, read_image, write_image
 
 POLYGONS = "_gtFine_polygons.json"
@@ -129,14 +129,6 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def _write_png(path: Path, array: np.ndarray) -> None:
-    """Write a map; a 4-channel one is BGRA already (OpenCV's order)."""
-    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise FormatError("cannot encode PNG", path=str(path))
-    path.write_bytes(encoded.tobytes())
-
-
 @dataclass
 class FramePayload:
     """One frame's entries and top-object map, ready to be written.
@@ -170,8 +162,13 @@ def write_frame_files(
     _write_json(gt / f"{base}{POLYGONS}", header | {"objects": payload.polygons})
     if payload.boxes:
         _write_json(gt / f"{base}{BOXES}", header | {"objects": payload.boxes})
-    for suffix, array in _maps(payload.owner, item.objects, schema).items():
-        _write_png(gt / f"{base}_gtFine_{suffix}.png", array)
+    encoder = OwnerMaps(payload.owner)
+    for suffix, table in _tables(item.objects, schema).items():
+        path = gt / f"{base}_gtFine_{suffix}.png"
+        try:
+            path.write_bytes(encoder.png(table))
+        except ValueError as exc:
+            raise FormatError(str(exc), path=str(path)) from exc
 
 
 def write_frame(
@@ -250,9 +247,9 @@ def _ordered(entry: dict[str, Any], polygon: list, *, group: bool = False) -> di
     return out
 
 
-def _maps(
-    owner: np.ndarray, objects: list[AnnotationObject], schema: LabelSchema
-) -> dict[str, np.ndarray]:
+def _tables(objects: list[AnnotationObject], schema: LabelSchema) -> dict[str, np.ndarray]:
+    """Each map's value for each owner (``1 + index`` of the object on top, 0: none);
+    colours as BGRA (OpenCV's order)."""
     count = len(objects) + 1
     ids = np.zeros(count, dtype=np.int64)
     train = np.full(count, IGNORE_TRAIN_ID, dtype=np.int64)
@@ -276,22 +273,8 @@ def _maps(
     label_dtype = np.uint8 if ids.max(initial=0) <= 255 else np.uint16
     colors[0, :3] = schema.by_id[0].color if 0 in schema.by_id else (0, 0, 0)
     return {
-        "labelIds": _lookup(ids.astype(label_dtype), owner),
-        "labelTrainIds": _lookup(train.astype(np.uint8), owner),
-        "instanceIds": _lookup(instance.astype(np.uint16), owner),
-        # RGBA colors looked up as one 32-bit word per pixel, in OpenCV's BGRA order
-        "color": _lookup(
-            np.ascontiguousarray(colors[:, [2, 1, 0, 3]]).view(np.uint32).ravel(), owner
-        )
-        .view(np.uint8)
-        .reshape(*owner.shape, 4),
+        "labelIds": ids.astype(label_dtype),
+        "labelTrainIds": train.astype(np.uint8),
+        "instanceIds": instance.astype(np.uint16),
+        "color": np.ascontiguousarray(colors[:, [2, 1, 0, 3]]),
     }
-
-
-def _lookup(table: np.ndarray, owner: np.ndarray) -> np.ndarray:
-    """``table[owner]``: one OpenCV table pass for 8-bit owners and 8/16-bit values."""
-    if owner.dtype == np.uint8 and table.dtype in (np.uint8, np.uint16):
-        full = np.zeros(256, dtype=table.dtype)
-        full[: len(table)] = table
-        return cv2.LUT(owner, full)
-    return np.take(table, owner)
