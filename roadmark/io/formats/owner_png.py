@@ -131,7 +131,7 @@ class OwnerMaps:
         out.reshape(-1)[(start[:, None] + np.arange(bpp)).ravel()] = chosen.ravel()
         depth = 16 if table.dtype == np.uint16 else 8
         header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
-        data = zlib.compress(memoryview(out), LEVEL)
+        data = zlib.compress(out.data, LEVEL)
         parts = [SIGNATURE, _chunk(b"IHDR", header)]
         parts += [_chunk(b"IDAT", data[i : i + IDAT_BYTES])
                   for i in range(0, len(data), IDAT_BYTES)]
