@@ -37,7 +37,7 @@ from roadmark.models.click_net import (
     widen,
 )
 from roadmark.models.click_parts import Part, keep_parts, mask_parts, part_of
-from roadmark.models.click_tiles import merge_tiles, tile_windows
+from roadmark.models.click_tiles import LATER_TILES, MAX_TILES, merge_tiles, tile_windows
 from roadmark.models.files import LoadedModel
 from roadmark.models.promptable import Candidates, Embedding, PromptableModel, Prompts
 
@@ -212,7 +212,8 @@ class ClickModel(PromptableModel):
             last = self._run(embedding, features, [window], points, last.mask)[0]
         if self.tiled:
             last = self._tiles(embedding, features, points, anchors,
-                               start if previous is not None else last.mask, last)
+                               start if previous is not None else last.mask, last,
+                               first=previous is None)
         return last, alternatives
 
     def _run(
@@ -245,15 +246,18 @@ class ClickModel(PromptableModel):
         positives: Sequence[tuple[float, float]],
         shape: NDArray[np.bool_],
         last: _Pass,
+        first: bool,
     ) -> _Pass:
         """``last`` decoded again through tiles along the object (its part's earlier
         ``shape``, with ``positives`` in tiles) when it is thin
-        (:func:`~roadmark.models.click_tiles.tile_windows`; one decoder batch), the
+        (:func:`~roadmark.models.click_tiles.tile_windows`, fewer tiles for a part's
+        ``first`` click, whose mask is the hover preview; one decoder batch), the
         tiles' probabilities merged over frame pixels; ``last`` itself otherwise."""
         height, width = self.frame_size(embedding)
         if not shape.any():
             shape = last.mask
-        windows = tile_windows(shape, positives, last.window)
+        windows = tile_windows(shape, positives, last.window,
+                               MAX_TILES if first else LATER_TILES)
         if not windows:
             return last
         # the earlier mask of the tiles is this click's single-crop mask: it already has

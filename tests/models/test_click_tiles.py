@@ -10,6 +10,7 @@ import pytest
 from roadmark.models.click_model import ClickModel
 from roadmark.models.click_net import CROP
 from roadmark.models.click_tiles import (
+    LATER_TILES,
     MAX_TILES,
     TILE_ZOOM,
     merge_tiles,
@@ -50,6 +51,15 @@ def test_tiles_follow_a_thin_diagonal_strip_and_cover_it():
         held = strip[int(y0) : int(y1), int(x0) : int(x1)].sum()
         assert held > 0.3 * strip.sum() / len(windows)
     assert _covered(strip, windows)
+
+
+def test_a_later_click_gets_more_and_finer_tiles_along_a_long_strip():
+    strip = _strip(20, 60, 1000, 140, 2)
+    first = tile_windows(strip, [(500.0, 100.0)], WHOLE)
+    later = tile_windows(strip, [(500.0, 100.0)], WHOLE, LATER_TILES)
+    assert len(first) == MAX_TILES < len(later) <= LATER_TILES
+    assert later[0][2] - later[0][0] < (first[0][2] - first[0][0]) / 3
+    assert _covered(strip, later)
 
 
 def test_a_positive_click_off_the_strip_gets_a_tile():
