@@ -23,3 +23,29 @@ BAD = "ab\ud800"
 )
 def test_the_first_invalid_text_and_its_place(data, expected):
     assert first_invalid_text(data) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "refused"),
+    [
+        ('{"label": "ab\\ud800"}', "utf-8", True),
+        ('{"label": "ab\\uDFFF"}', "utf-8", True),
+        ('{"label": "ab\\ud800"}', "utf-16", True),  # no escape to find in the bytes
+        ('{"label": "ab\\ud800"}', "utf-8-sig", True),
+        ('{"label": "\\ud83d\\ude00"}', "utf-8", False),  # a pair: one character
+        ('{"label": "ab\\\\ud800"}', "utf-8", False),  # a backslash, then text
+        ('{"label": "\\u00e9t\\u00e9"}', "utf-8", False),
+    ],
+)
+def test_read_json_refuses_a_lone_surrogate_in_any_encoding(tmp_path, text, encoding, refused):
+    from roadmark.io.formats.common import read_json
+    from roadmark.io.formats.errors import FormatError
+
+    path = tmp_path / "f.json"
+    path.write_bytes(text.encode(encoding))
+    if refused:
+        with pytest.raises(FormatError, match="lone surrogate") as caught:
+            read_json(path)
+        assert caught.value.field == "label"
+    else:
+        assert isinstance(read_json(path)["label"], str)

@@ -315,6 +315,9 @@ class ExportContext:
 # -- files -----------------------------------------------------------------------------------
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a surrogate
+
+
 def read_json(path: Path) -> Any:
     """Parse a JSON file.
 
@@ -323,7 +326,8 @@ def read_json(path: Path) -> Any:
     """
     try:
         with open(path, "rb") as handle:
-            data = json.load(handle)
+            raw = handle.read()
+        data = json.loads(raw)
     except FileNotFoundError as error:
         raise FormatError("no such file", path=str(path)) from error
     except RecursionError as error:
@@ -337,7 +341,10 @@ def read_json(path: Path) -> Any:
         raise FormatError("not valid JSON (not UTF-8 text)", path=str(path)) from error
     except OSError as error:
         raise FormatError(f"cannot read ({error.strerror})", path=str(path)) from error
-    check_text(data, where=str(path))
+    # UTF-8 cannot hold a lone surrogate (the decoder refuses it), so in a UTF-8 file only
+    # a \ud800-\udfff escape can make one: without such an escape there is none to find
+    if json.detect_encoding(raw) not in ("utf-8", "utf-8-sig") or _SURROGATE_ESCAPE.search(raw):
+        check_text(data, where=str(path))
     return data
 
 
