@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from roadmark.models.click_net import ZOOM_MARGIN, Window, widen
 
 Click = tuple[float, float, bool]
+MAX_PIECES = 48  # pieces of a mask told apart, at most (more: the mask is one part)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def mask_parts(mask: NDArray[np.bool_]) -> list[Part]:
          float(s[cv2.CC_STAT_TOP] + s[cv2.CC_STAT_HEIGHT]))
         for s in stats[1:count]
     ]
+    if len(boxes) > MAX_PIECES:  # a speckled mask: one part (merging pairwise would not end soon)
+        return [Part(mask, widen(_union(boxes), ZOOM_MARGIN, width, height))]
     groups = [[k + 1] for k in range(len(boxes))]
     reach = [widen(box, ZOOM_MARGIN, width, height) for box in boxes]
     merged = True
@@ -101,6 +104,11 @@ def keep_parts(mask: NDArray[np.bool_], parts: Sequence[Part]) -> NDArray[np.boo
     for part in parts:
         out |= part.mask
     return out
+
+
+def _union(boxes: Sequence[Window]) -> Window:
+    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+            max(b[3] for b in boxes))
 
 
 def _overlap(a: Window, b: Window) -> bool:

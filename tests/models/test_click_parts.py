@@ -38,6 +38,14 @@ def test_far_pieces_are_parts_and_near_pieces_one_part():
     assert len(mask_parts(chain)) == 1
 
 
+def test_a_speckled_mask_is_one_part():
+    rng = np.random.default_rng(0)
+    specks = rng.random((H, W)) > 0.98  # about 10,000 pieces
+    (part,) = mask_parts(specks)
+    assert np.array_equal(part.mask, specks)
+    assert part.holds(5.0, 5.0) and part.holds(W - 5.0, H - 5.0)
+
+
 def test_a_click_works_on_the_part_it_is_in_or_starts_a_new_one():
     left, right = _box(40, 200, 140, 240), _box(800, 200, 900, 240)
     parts = mask_parts(left | right)
