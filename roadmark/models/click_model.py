@@ -136,16 +136,16 @@ class ClickModel(PromptableModel):
         features = torch.from_numpy(embedding["features"].astype(np.float32))[None]
         points = list(prompts.points)
         previous = prompts.mask if prompts.mask is not None and prompts.mask.any() else None
-        clicks = _points_window([(x, y) for x, y, positive in points if positive])
+        anchors = [(x, y) for x, y, positive in points if positive]
         if prompts.box is not None:
             window = widen(
-                union_window(prompts.box, clicks) or prompts.box, BOX_MARGIN, width, height
+                union_window(prompts.box, _points_window(anchors)) or prompts.box, BOX_MARGIN,
+                width, height
             )
             boxed = self._run(embedding, features, [window], points, previous)[0]
             return Candidates.ranked(self._final(embedding, boxed)[None],
                                      np.asarray([boxed.score]))
         others: list[Part] = []
-        anchors = [(x, y) for x, y, positive in points if positive]
         if previous is not None and self.parts:
             # the last click works on its part of the mask (or starts a new part)
             parts = mask_parts(previous)
@@ -225,18 +225,29 @@ class ClickModel(PromptableModel):
         previous: NDArray[np.bool_] | None,
     ) -> list[_Pass]:
         """One decoder batch, one crop per window."""
-        height, width = self.frame_size(embedding)
+        size = self.frame_size(embedding)
+        out = []
+        for probability, window in zip(
+            self._probabilities(embedding, features, windows, points, previous), windows,
+            strict=True,
+        ):
+            out.append(_Pass(_frame_mask(*paste(probability, window, size), size),
+                             stability(probability), probability, window,
+                             touches_border(probability, window, size)))
+        return out
+
+    def _probabilities(
+        self,
+        embedding: Embedding,
+        features: torch.Tensor,
+        windows: Sequence[Window],
+        points: Sequence[tuple[float, float, bool]],
+        previous: NDArray[np.bool_] | None,
+    ) -> NDArray[np.float32]:
+        """The decoder's probabilities of one batch, one ``CROP x CROP`` crop per window."""
         x = torch.cat([decoder_input(embedding, features, window, points, previous)
                        for window in windows])
-        probabilities = torch.sigmoid(self.net.decoder(x)[:, 0]).numpy()
-        out = []
-        for probability, window in zip(probabilities, windows, strict=True):
-            pasted, row0, col0 = paste(probability, window, (height, width))
-            mask = np.zeros((height, width), dtype=bool)
-            mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
-            out.append(_Pass(mask, stability(probability), probability, window,
-                             touches_border(probability, window, (height, width))))
-        return out
+        return cast(NDArray[np.float32], torch.sigmoid(self.net.decoder(x)[:, 0]).numpy())
 
     def _tiles(
         self,
@@ -253,9 +264,6 @@ class ClickModel(PromptableModel):
         (:func:`~roadmark.models.click_tiles.tile_windows`, fewer tiles for a part's
         ``first`` click, whose mask is the hover preview; one decoder batch), the
         tiles' probabilities merged over frame pixels; ``last`` itself otherwise."""
-        height, width = self.frame_size(embedding)
-        if not shape.any():
-            shape = last.mask
         windows = tile_windows(shape, positives, last.window,
                                MAX_TILES if first else LATER_TILES)
         if not windows:
@@ -263,27 +271,20 @@ class ClickModel(PromptableModel):
         # the earlier mask of the tiles is this click's single-crop mask: it already has
         # this click in it (the user's earlier mask, where there is one, gives the shape);
         # measured better on the selection drive (seed 29) than the user's earlier mask
-        earlier = last.mask
-        x = torch.cat([decoder_input(embedding, features, window, points, earlier)
-                       for window in windows])
-        probabilities = torch.sigmoid(self.net.decoder(x)[:, 0]).numpy()
+        probabilities = self._probabilities(embedding, features, windows, points, last.mask)
         merged, window = merge_tiles(list(probabilities), windows,
                                      (last.probability, last.window))
-        pasted, row0, col0 = paste(merged, window, (height, width))
-        mask = np.zeros((height, width), dtype=bool)
-        mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
-        return _Pass(mask, stability(merged), merged, window, last.touches)
+        size = self.frame_size(embedding)
+        return _Pass(_frame_mask(*paste(merged, window, size), size), stability(merged), merged,
+                     window, last.touches)
 
     def _final(self, embedding: Embedding, found: _Pass) -> NDArray[np.bool_]:
         """The last pass's mask, pasted with edge-aware upsampling (:attr:`edge_aware`)."""
         if not self.edge_aware:
             return found.mask
-        height, width = self.frame_size(embedding)
-        pasted, row0, col0 = paste_guided(found.probability, found.window, embedding["image"],
-                                          (height, width))
-        mask = np.zeros((height, width), dtype=bool)
-        mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
-        return mask
+        size = self.frame_size(embedding)
+        return _frame_mask(*paste_guided(found.probability, found.window, embedding["image"],
+                                         size), size)
 
 
 @dataclass(frozen=True)
@@ -296,6 +297,15 @@ class _Pass:
     probability: NDArray[np.float32]
     window: Window
     touches: bool
+
+
+def _frame_mask(pasted: NDArray[np.float32], row0: int, col0: int,
+                size: tuple[int, int]) -> NDArray[np.bool_]:
+    """A frame-size mask of pasted probabilities above 0.5 (``row0``, ``col0``: where the
+    pasted array starts)."""
+    mask = np.zeros(size, dtype=bool)
+    mask[row0 : row0 + pasted.shape[0], col0 : col0 + pasted.shape[1]] = pasted > 0.5
+    return mask
 
 
 def _points_window(positives: Sequence[tuple[float, float]]) -> Window | None:

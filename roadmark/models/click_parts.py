@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
+from typing import cast
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from roadmark.models.click_net import ZOOM_MARGIN, Window, widen
+from roadmark.models.click_net import ZOOM_MARGIN, Window, union_window, widen
 
 Click = tuple[float, float, bool]
 MAX_PIECES = 48  # pieces of a mask told apart, at most (more: the mask is one part)
@@ -53,7 +55,7 @@ def mask_parts(mask: NDArray[np.bool_]) -> list[Part]:
         for s in stats[1:count]
     ]
     if len(boxes) > MAX_PIECES:  # a speckled mask: one part (merging pairwise would not end soon)
-        return [Part(mask, widen(_union(boxes), ZOOM_MARGIN, width, height))]
+        return [Part(mask, widen(reduce(_union, boxes), ZOOM_MARGIN, width, height))]
     groups = [[k + 1] for k in range(len(boxes))]
     reach = [widen(box, ZOOM_MARGIN, width, height) for box in boxes]
     merged = True
@@ -63,9 +65,7 @@ def mask_parts(mask: NDArray[np.bool_]) -> list[Part]:
             for j in range(i + 1, len(groups)):
                 if _overlap(reach[i], reach[j]):
                     groups[i] += groups.pop(j)
-                    a, b = boxes[i], boxes.pop(j)
-                    boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
-                                max(a[3], b[3]))
+                    boxes[i] = _union(boxes[i], boxes.pop(j))
                     reach.pop(j)
                     reach[i] = widen(boxes[i], ZOOM_MARGIN, width, height)
                     merged = True
@@ -106,9 +106,8 @@ def keep_parts(mask: NDArray[np.bool_], parts: Sequence[Part]) -> NDArray[np.boo
     return out
 
 
-def _union(boxes: Sequence[Window]) -> Window:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-            max(b[3] for b in boxes))
+def _union(a: Window, b: Window) -> Window:
+    return cast(Window, union_window(a, b))  # of two boxes: never None
 
 
 def _overlap(a: Window, b: Window) -> bool:

@@ -81,10 +81,10 @@ class OwnerMaps:
                 filtered_size <= SMALL_BYTES:
             return _opencv(np.take(table, self.owner, axis=0))
         encoded = self.encode(table)
-        if kind not in _checked:
-            _checked[kind] = encoded == _opencv(np.take(table, self.owner, axis=0))
-            if not _checked[kind]:
-                return _opencv(np.take(table, self.owner, axis=0))
+        if kind not in _checked:  # the first of its kind: OpenCV's bytes decide
+            reference = _opencv(np.take(table, self.owner, axis=0))
+            _checked[kind] = encoded == reference
+            return reference
         return encoded
 
     def encode(self, table: NDArray[np.integer]) -> bytes:
