@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="peak learning rate of the refinement head (default --lr)")
     parser.add_argument("--boundary-weight", type=float, default=0.0,
                         help="extra cross-entropy weight of pixels near object boundaries")
+    parser.add_argument("--narrow-weight", type=float, default=1.0,
+                        help="draw narrow objects (poles, strips) this many times as often")
     parser.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                         help="also write OUT-STEPS.roadmodel every STEPS steps (0: never)")
     args = parser.parse_args(argv)
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
 
     losses = train_click_net(net, frames, steps=args.steps, progress=progress, cancel=stop,
                              lr=args.lr, seed=args.seed, refine_lr=args.refine_lr,
-                             boundary_weight=args.boundary_weight)
+                             boundary_weight=args.boundary_weight,
+                             narrow_weight=args.narrow_weight)
     bar.close()
     stop.cancel()
     training = {
@@ -174,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "lr": args.lr,
         "refine_lr": args.refine_lr,
         "boundary_weight": args.boundary_weight,
+        "narrow_weight": args.narrow_weight,
         "steps_total": bar.n + ((continued_from or {}).get("steps") or 0),
         "continued_from": continued_from,
         "train_seeds": list(args.train_seeds),

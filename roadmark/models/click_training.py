@@ -67,6 +67,7 @@ OBJECTS_PER_FRAME = 6  # objects decoded per frame and step
 MAX_ITERATIONS = 3  # RITM's iterative training: passes of self-correction per step (at most)
 # the sides (frame pixels, jittered) of the square windows first clicks are trained in
 FIRST_CLICK_SIDES = (64.0, 160.0, 400.0)
+NARROW_RADIUS = 4.0  # an object is narrow when no disk of a larger radius (pixels) fits in it
 
 
 @dataclass
@@ -282,12 +283,15 @@ def train_click_net(
     cancel: CancelToken | None = None,
     refine_lr: float | None = None,
     boundary_weight: float = 0.0,
+    narrow_weight: float = 1.0,
 ) -> list[float]:
     """Train ``net`` in place; returns the mean loss of every 50 steps.
 
     ``refine_lr`` is the peak learning rate of the decoder's refinement head (default
     ``lr``); ``boundary_weight`` weights the cross-entropy of the pixels near an object's
-    boundary (:func:`boundary_weights`; 0: every pixel alike).
+    boundary (:func:`boundary_weights`; 0: every pixel alike); a narrow object
+    (:func:`narrow`: a pole, a strip along a facade) is drawn ``narrow_weight`` times as
+    often as another object of its frame.
 
     As in RITM's iterative training, each step first runs the decoder (without gradients)
     0 to ``max_iterations`` times on the refinement samples: every pass adds a click at the
@@ -307,6 +311,7 @@ def train_click_net(
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     inputs = [torch.from_numpy(encoder_input(f.image)) for f in usable]
+    chances = [draw_chances(f, narrow_weight) for f in usable]
     head = net.decoder.refine
     head_params = {id(p) for p in head.parameters()} if head is not None else set()
     groups: list[dict[str, Any]] = [
@@ -338,7 +343,7 @@ def train_click_net(
                 "frame_size": np.array([height, width], dtype=np.int64),
             }
             for obj in rng.choice(frame.ids, size=min(objects_per_frame, len(frame.ids)),
-                                  replace=False):
+                                  replace=False, p=chances[index]):
                 gt = frame.objects == int(obj)
                 window, clicks, previous = draw_prompt(rng, gt, frame.objects)
                 refine.append(previous is not None)
@@ -365,6 +370,26 @@ def train_click_net(
             progress(step + 1, float(loss))
     net.eval()
     return losses
+
+
+def narrow(gt: NDArray[np.bool_]) -> bool:
+    """Whether no disk wider than :data:`NARROW_RADIUS` fits in the object (a pole, a lamp
+    post's arm, a strip along a facade: where the click model needs the most clicks)."""
+    window = mask_window(gt)
+    if window is None:
+        return False
+    x0, y0, x1, y1 = (int(v) for v in window)
+    piece = np.pad(gt[y0:y1, x0:x1].astype(np.uint8), 1)
+    return float(cv2.distanceTransform(piece, cv2.DIST_L2, 3).max()) <= NARROW_RADIUS
+
+
+def draw_chances(frame: ClickFrame, narrow_weight: float) -> NDArray[np.float64] | None:
+    """The chance of each of ``frame.ids`` to be drawn (``None``: alike)."""
+    if narrow_weight == 1.0:
+        return None
+    weights = np.array([narrow_weight if narrow(frame.objects == k) else 1.0
+                        for k in frame.ids])
+    return weights / weights.sum()
 
 
 def self_corrected(net: ClickNet, batch: torch.Tensor, targets: torch.Tensor,

@@ -15,6 +15,8 @@ from roadmark.models.click_training import (
     ClickFrame,
     boundary_weights,
     click_manifest,
+    draw_chances,
+    narrow,
     save_click_model,
     train_click_net,
 )
@@ -159,3 +161,19 @@ def test_training_gives_the_head_its_own_learning_rate(monkeypatch: pytest.Monke
     assert len(losses) == 1 and np.isfinite(losses[0])
     assert head.out.weight.abs().sum() > 0  # the zero convolution has moved
     assert not torch.equal(net.encoder.out.weight, encoder_before)
+
+
+def test_narrow_objects_are_poles_and_strips_and_are_drawn_more_often_when_asked():
+    gt = np.zeros((128, 256), bool)
+    gt[100:104, 10:250] = True  # a strip four pixels thick
+    assert narrow(gt)
+    gt[60:70, 100:110] = True  # a 10 px block on it
+    assert not narrow(gt)
+    assert not narrow(np.zeros((8, 8), bool))
+    frame = _frames()[0]  # a block (object 1) and a thin strip (object 2)
+    assert draw_chances(frame, 1.0) is None  # alike
+    chances = draw_chances(frame, 5.0)
+    assert chances is not None and chances.tolist() == pytest.approx([1 / 6, 5 / 6])
+    losses = train_click_net(ClickNet(), _frames(), steps=2, objects_per_frame=1,
+                             narrow_weight=5.0)
+    assert len(losses) == 1 and np.isfinite(losses[0])
