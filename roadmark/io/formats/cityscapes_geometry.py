@@ -168,8 +168,33 @@ def _as_filled(region: Region, points: Points) -> Region:
     ours[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
     if np.array_equal(drawn, ours) or not drawn.any():
         return region
+    patched = _patched(region, drawn, ours, (x0, y0))
+    if patched is not None:
+        return patched
     exact = mask_to_region(drawn, offset=(float(x0), float(y0)))
     return region if exact is None else exact
+
+
+def _patched(region: Region, drawn: NDArray[np.bool_], ours: NDArray[np.bool_],
+             corner: tuple[int, int]) -> Region | None:
+    """``region`` with the pixels PIL fills and it lacks added and those it has beyond
+    PIL's fill taken away (pixel squares; a few pixels of a long outline, where vectorizing
+    the whole fill would cost far more); ``None`` unless its raster is then PIL's fill."""
+    offset = (float(corner[0]), float(corner[1]))
+    added = mask_to_region(drawn & ~ours, offset=offset)
+    removed = mask_to_region(ours & ~drawn, offset=offset)
+    try:
+        out = as_region(region if added is None else shapely.union(region, added))
+        if removed is not None:
+            out = as_region(shapely.difference(out, removed))
+    except GeometryError:
+        return None
+    height, width = drawn.shape
+    mask, row0, col0 = region_mask_in_box(affinity.translate(out, -offset[0], -offset[1]),
+                                          height, width)
+    check = np.zeros_like(drawn)
+    check[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
+    return out if np.array_equal(check, drawn) else None
 
 
 def _sweep(geometry: shapely.Geometry) -> Region:

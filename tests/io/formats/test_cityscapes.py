@@ -13,7 +13,9 @@ import shapely
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
+from shapely.geometry import Polygon
 
+from roadmark.core.errors import GeometryError
 from roadmark.core.raster import (
     color_map,
     instance_id_map,
@@ -182,6 +184,26 @@ def test_self_crossing_polygons_import_as_the_pixels_pil_fills(points):
     assert np.array_equal(
         region_mask(imported.region, height, width), fill([points], height, width)
     )
+
+
+def test_random_self_crossing_polygons_import_as_the_pixels_pil_fills():
+    """Repaired with a few pixel squares or vectorized whole: PIL's pixels either way."""
+    rng = np.random.default_rng(7)
+    height, width = 64, 64
+    for _ in range(60):
+        points = [(int(x), int(y)) for x, y in rng.integers(5, 45, (int(rng.integers(4, 14)), 2))]
+        if Polygon(points).is_valid:  # a simple polygon: PIL's fill up to pycocotools' grid
+            continue
+        try:
+            imported = polygon_to_region(points)
+        except GeometryError:
+            continue
+        if imported.degenerate:
+            continue
+        assert imported.region.is_valid
+        assert np.array_equal(
+            region_mask(imported.region, height, width), fill([points], height, width)
+        ), points
 
 
 def test_reexporting_an_imported_tree_gives_the_same_maps(tmp_path: Path):
