@@ -95,7 +95,7 @@ def polygon_to_region(points: Points) -> ImportedPolygon:
         base = polygon
     else:
         try:
-            base = as_region(polygon)
+            base = as_region(_structure(polygon) if _whole(ring) else polygon)
         except GeometryError:
             distinct = np.unique(ring, axis=0)
             base = Point(distinct[0]) if len(distinct) == 1 else LineString(ring)
@@ -195,6 +195,24 @@ def _patched(region: Region, drawn: NDArray[np.bool_], ours: NDArray[np.bool_],
     check = np.zeros_like(drawn)
     check[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
     return out if np.array_equal(check, drawn) else None
+
+
+def _whole(ring: NDArray[np.float64]) -> bool:
+    """Whether a ring's points (shifted by half a pixel) were integers: PIL's fill then
+    decides the region's pixels (:func:`_as_filled`)."""
+    corners = ring - 0.5
+    return bool(np.array_equal(corners, np.round(corners)))
+
+
+def _structure(polygon: Polygon) -> shapely.Geometry:
+    """``polygon`` made valid by its rings' structure (a shell, holes; several times
+    quicker than the default tracing of its lines on a long traced outline); as given
+    where GEOS cannot (:func:`~roadmark.core.annotation.as_region` repairs it then).
+    :func:`_as_filled` makes the pixels PIL's either way."""
+    try:
+        return shapely.make_valid(polygon, method="structure", keep_collapsed=False)
+    except shapely.errors.GEOSException:
+        return polygon
 
 
 def _sweep(geometry: shapely.Geometry) -> Region:

@@ -125,6 +125,20 @@ def test_every_kind_of_region_is_drawn_the_same_by_cityscapesscripts(rich_projec
     assert all("bbox" not in entry for entry in data["objects"])
 
 
+def test_an_exported_outline_that_doubles_back_imports_unrepaired_as_pils_pixels():
+    # a person of a demo export: its trace runs back along itself through pixel centers
+    # (GEOS: "Self-intersection"), which PIL fills as the raster it came from
+    points = [(873, 438), (873, 439), (872, 440), (873, 441), (874, 441), (875, 442), (875, 447),
+              (876, 448), (875, 447), (874, 448), (874, 449), (873, 450), (873, 458), (872, 459),
+              (871, 459), (871, 450), (870, 449), (871, 449), (871, 453), (872, 454), (873, 453),
+              (873, 449), (872, 448), (871, 449), (870, 449), (869, 448), (869, 442), (870, 441),
+              (871, 441), (872, 440), (872, 438)]
+    assert not Polygon(points).is_valid
+    back = polygon_to_region(points)
+    assert not back.repaired and not back.degenerate
+    assert np.array_equal(region_mask(back.region, 470, 890), fill([points], 470, 890))
+
+
 def test_mismatched_pixels_counts_where_pils_fill_differs():
     square = [[2, 1], [6, 1], [6, 4], [2, 4]]  # PIL fills columns 2..6 of rows 1..4
     mask = fill([square], 8, 10).astype(np.uint8)
