@@ -52,6 +52,7 @@ from roadmark.models.click_net import (
     union_window,
     widen,
 )
+from roadmark.models.click_objects import SIZE_BUCKETS, narrow, size_bucket
 from roadmark.models.clicker import MAX_CLICKS, Click, ClickRun, next_click, noc, simulate
 from roadmark.models.errors import ModelError
 from roadmark.models.files import compact_state_dict, save_torchvision
@@ -67,7 +68,6 @@ OBJECTS_PER_FRAME = 6  # objects decoded per frame and step
 MAX_ITERATIONS = 3  # RITM's iterative training: passes of self-correction per step (at most)
 # the sides (frame pixels, jittered) of the square windows first clicks are trained in
 FIRST_CLICK_SIDES = (64.0, 160.0, 400.0)
-NARROW_RADIUS = 4.0  # an object is narrow when no disk of a larger radius (pixels) fits in it
 
 
 @dataclass
@@ -372,17 +372,6 @@ def train_click_net(
     return losses
 
 
-def narrow(gt: NDArray[np.bool_]) -> bool:
-    """Whether no disk wider than :data:`NARROW_RADIUS` fits in the object (a pole, a lamp
-    post's arm, a strip along a facade: where the click model needs the most clicks)."""
-    window = mask_window(gt)
-    if window is None:
-        return False
-    x0, y0, x1, y1 = (int(v) for v in window)
-    piece = np.pad(gt[y0:y1, x0:x1].astype(np.uint8), 1)
-    return float(cv2.distanceTransform(piece, cv2.DIST_L2, 3).max()) <= NARROW_RADIUS
-
-
 def draw_chances(frame: ClickFrame, narrow_weight: float) -> NDArray[np.float64] | None:
     """The chance of each of ``frame.ids`` to be drawn (``None``: alike)."""
     if narrow_weight == 1.0:
@@ -455,24 +444,6 @@ def click_runs(model: ClickModel | Any, frames: Sequence[ClickFrame], *, limit: 
 
             runs.append(simulate(predict, gt, stop_at=stop_at, max_clicks=max_clicks))
     return runs
-
-
-SIZE_BUCKETS = ("small", "medium", "large", "thin")
-SMALL_AREA = 2_000  # "small": fewer pixels than this
-LARGE_AREA = 20_000  # "large": more pixels than this
-THIN_ASPECT = 5.0  # "thin": the box's long side over its short side is above this
-
-
-def size_bucket(gt: NDArray[np.bool_]) -> str:
-    """An object's size bucket for NoC by size (thin first, then by its pixels)."""
-    window = mask_window(gt)
-    if window is None:
-        return "small"
-    w, h = window[2] - window[0], window[3] - window[1]
-    if max(w, h) / max(min(w, h), 1.0) > THIN_ASPECT:
-        return "thin"
-    area = int(np.count_nonzero(gt))
-    return "small" if area < SMALL_AREA else "large" if area > LARGE_AREA else "medium"
 
 
 def noc_by_size(model: Any, frames: Sequence[ClickFrame], *, limit: int | None = None

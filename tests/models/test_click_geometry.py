@@ -21,7 +21,7 @@ from roadmark.models.click_net import (
     square_window,
     touches_border,
 )
-from roadmark.models.click_training import size_bucket
+from roadmark.models.click_objects import size_bucket
 from roadmark.models.clicker import iou
 from roadmark.models.promptable import Prompts
 from tests.models.red_oracle import oracle_model

@@ -11,12 +11,12 @@ import torch
 
 from roadmark.models.click_model import ClickModel
 from roadmark.models.click_net import CROP, FEATURES, ClickNet
+from roadmark.models.click_objects import narrow
 from roadmark.models.click_training import (
     ClickFrame,
     boundary_weights,
     click_manifest,
     draw_chances,
-    narrow,
     save_click_model,
     train_click_net,
 )
