@@ -42,8 +42,9 @@ differently from roadmark's raster of the imported region.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,7 @@ from roadmark.io.formats.common import (
     number,
     point_array,
     read_json,
+    read_json_bytes,
 )
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.parallel import map_frames
@@ -134,10 +136,12 @@ class CityscapesFormat(DatasetFormat):
         file: Path,
         root: Path | None,
         context: ImportContext,
-        ready: Sequence[Ready | None] | None = None,
+        ahead: Ahead | None = None,
     ) -> ImportedFrame:
         where = str(file)
-        data = read_json(file)
+        data, raw = read_json_bytes(file)
+        # the worker read these very bytes: its outlines are this file's (no second parse)
+        same = ahead is not None and ahead.digest == _digest(raw)
         if not isinstance(data, dict):
             raise FormatError("must be an object with imgHeight, imgWidth and objects", path=where)
         height = integer(data.get("imgHeight"), where=where, field="imgHeight", minimum=1)
@@ -146,10 +150,12 @@ class CityscapesFormat(DatasetFormat):
         raw_objects = data.get("objects")
         if not isinstance(raw_objects, list):
             raise FormatError("must be a list", path=where, field="objects")
+        ready = ahead.ready if ahead is not None else None
         if ready is None or len(ready) != len(raw_objects):  # (changed since: work it out)
-            ready = [None] * len(raw_objects)
+            ready, same = [None] * len(raw_objects), False
         entries = [
-            self._read_polygon(item, f"objects[{i}]", where, (width, height), context, done)
+            self._read_polygon(item, f"objects[{i}]", where, (width, height), context, done,
+                               same)
             for i, (item, done) in enumerate(zip(raw_objects, ready, strict=True))
         ]
         boxes_file = file.with_name(file.name[: -len(POLYGONS)] + BOXES)
@@ -173,17 +179,23 @@ class CityscapesFormat(DatasetFormat):
         size: tuple[int, int],
         context: ImportContext,
         ready: Ready | None = None,
+        same: bool = False,
     ) -> _Entry | None:
+        """One object of a file; ``ready``: its outline and region worked out ahead, from
+        the same bytes when ``same`` (else used only where its points are the file's)."""
         if not isinstance(item, dict):
             raise FormatError("must be an object with label and polygon", path=where, field=field)
-        outline = point_array(item.get("polygon"), where=where, field=f"{field}.polygon")
+        if same and ready is not None:
+            outline = ready[0]  # checked by the worker as point_array checks it here
+        else:
+            outline = point_array(item.get("polygon"), where=where, field=f"{field}.polygon")
         # Range-checked before any geometry is built from the numbers.
         beyond, extent = validate.extent(
             outline, *size, where=where, field=f"{field}.polygon"
         )
         label_id, crowd = _label(item.get("label"), where, f"{field}.label", context)
         try:
-            if ready is not None and np.array_equal(ready[0], outline):
+            if ready is not None and (same or np.array_equal(ready[0], outline)):
                 imported = ready[1]  # worked out ahead from the same points
             else:
                 imported = polygon_to_region(outline)
@@ -271,7 +283,20 @@ class _Entry:
 Ready = tuple[NDArray[np.float64], ImportedPolygon]  # an outline's points and its region
 
 
-def file_regions(file: Path) -> list[Ready | None] | None:
+@dataclass(frozen=True)
+class Ahead:
+    """A polygons file's regions worked out ahead: the digest of the bytes they were read
+    from, and each object's outline and region (``None``: left to the reading in order)."""
+
+    digest: bytes
+    ready: list[Ready | None]
+
+
+def _digest(raw: bytes) -> bytes:
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
+def file_regions(file: Path) -> Ahead | None:
     """The regions of a polygons file's objects, worked out ahead (in a worker process),
     each with the outline it was made from.
 
@@ -280,7 +305,7 @@ def file_regions(file: Path) -> list[Ready | None] | None:
     ``None``, and reading it in order raises or warns about it as before.
     """
     try:
-        data = read_json(file)
+        data, raw = read_json_bytes(file)
         width = integer(data.get("imgWidth"), where="", field="", minimum=1)
         height = integer(data.get("imgHeight"), where="", field="", minimum=1)
         objects = data.get("objects")
@@ -299,13 +324,14 @@ def file_regions(file: Path) -> list[Ready | None] | None:
             outlines.append(outline)
             slots.append(index)
     ready: list[Ready | None] = [None] * len(objects)
+    ahead = Ahead(_digest(raw), ready)
     try:
         regions = polygons_to_regions(outlines)
     except GeometryError:
-        return ready
+        return ahead
     for slot, outline, region in zip(slots, outlines, regions, strict=True):
         ready[slot] = (outline, region)
-    return ready
+    return ahead
 
 
 def _polygon_files(source: Path) -> tuple[list[Path], Path | None]:

@@ -324,6 +324,15 @@ def read_json(path: Path) -> Any:
     Raises:
         FormatError: Missing, unreadable, not UTF-8 or not valid JSON (with line and column).
     """
+    return read_json_bytes(path)[0]
+
+
+def read_json_bytes(path: Path) -> tuple[Any, bytes]:
+    """:func:`read_json`, and the file's bytes as read.
+
+    Raises:
+        FormatError: As :func:`read_json`.
+    """
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -345,7 +354,7 @@ def read_json(path: Path) -> Any:
     # a \ud800-\udfff escape can make one: without such an escape there is none to find
     if json.detect_encoding(raw) not in ("utf-8", "utf-8-sig") or _SURROGATE_ESCAPE.search(raw):
         check_text(data, where=str(path))
-    return data
+    return data, raw
 
 
 def check_text(data: Any, *, where: str) -> None:

@@ -5,6 +5,7 @@ points than the file's."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -56,9 +57,10 @@ def test_the_batched_regions_are_those_of_each_polygon_alone():
 def test_file_regions_match_the_files_polygons(tree: Path):
     file = next(tree.rglob("*_gtFine_polygons.json"))
     objects = json.loads(file.read_text())["objects"]
-    ready = file_regions(file)
-    assert ready is not None and len(ready) == len(objects)
-    for item, done in zip(objects, ready, strict=True):
+    ahead = file_regions(file)
+    assert ahead is not None and len(ahead.ready) == len(objects)
+    assert ahead.digest == hashlib.blake2b(file.read_bytes(), digest_size=16).digest()
+    for item, done in zip(objects, ahead.ready, strict=True):
         assert done is not None
         outline, imported = done
         assert np.array_equal(outline, np.asarray(item["polygon"], dtype=float))
@@ -74,9 +76,9 @@ def test_a_broken_file_or_object_is_left_to_the_reading_in_order(tmp_path: Path)
         {"label": "car", "polygon": [[0, 0], [1e12, 0], [0, 10]]},
         {"label": "car", "polygon": [[0, 0], [10, 0], [0, 10]]},
     ]}))  # fmt: skip
-    ready = file_regions(bad)
-    assert ready is not None and ready[0] is None and ready[1] is None
-    assert ready[2] is not None
+    ahead = file_regions(bad)
+    assert ahead is not None and ahead.ready[0] is None and ahead.ready[1] is None
+    assert ahead.ready[2] is not None
 
 
 def test_an_ahead_region_of_other_points_is_not_used(tree: Path, tmp_path: Path, monkeypatch):
@@ -87,14 +89,38 @@ def test_an_ahead_region_of_other_points_is_not_used(tree: Path, tmp_path: Path,
         plain = _objects(project)
     wrong = polygon_to_region([(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)])
 
-    def stale(file: Path) -> list:
+    def stale(file: Path) -> cityscapes.Ahead:
         count = len(json.loads(file.read_text())["objects"])
-        return [([(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)], wrong)] * count
+        outline = np.array([(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)])
+        return cityscapes.Ahead(b"other bytes", [(outline, wrong)] * count)
 
     monkeypatch.setattr(cityscapes, "file_regions", stale)
     with Project.create(tmp_path / "stale.roadmark") as project:
         import_dataset(project, "cityscapes", tree)
         assert _objects(project) == plain
+
+
+def test_outlines_read_ahead_from_the_same_bytes_are_not_parsed_again(
+    tree: Path, tmp_path: Path, monkeypatch
+):
+    with Project.create(tmp_path / "plain.roadmark") as project:
+        monkeypatch.setattr(cityscapes, "file_regions", lambda file: None)
+        import_dataset(project, "cityscapes", tree)
+        plain = _objects(project)
+    monkeypatch.undo()
+    parsed: list[object] = []
+    real = cityscapes.point_array
+
+    def counting(value, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs["where"]:  # the reading in order (the worker's reading names no file)
+            parsed.append(value)
+        return real(value, **kwargs)
+
+    monkeypatch.setattr(cityscapes, "point_array", counting)
+    with Project.create(tmp_path / "ahead.roadmark") as project:
+        import_dataset(project, "cityscapes", tree)
+        assert _objects(project) == plain
+    assert parsed == []  # every outline came from the worker's reading of the same bytes
 
 
 def test_worker_processes_give_the_same_objects(tree: Path, tmp_path: Path, monkeypatch):
