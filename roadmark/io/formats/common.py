@@ -319,19 +319,15 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # a JSON escape of a surr
 
 
 def read_json(path: Path) -> Any:
-    """Parse a JSON file.
-
-    Raises:
-        FormatError: Missing, unreadable, not UTF-8 or not valid JSON (with line and column).
-    """
+    """Parse a JSON file (raises :class:`FormatError` as :func:`read_json_bytes`)."""
     return read_json_bytes(path)[0]
 
 
 def read_json_bytes(path: Path) -> tuple[Any, bytes]:
-    """:func:`read_json`, and the file's bytes as read.
+    """Parse a JSON file; also returns the file's bytes as read.
 
     Raises:
-        FormatError: As :func:`read_json`.
+        FormatError: Missing, unreadable, not UTF-8 or not valid JSON (with line and column).
     """
     try:
         with open(path, "rb") as handle:
