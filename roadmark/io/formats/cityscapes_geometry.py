@@ -95,7 +95,8 @@ def polygon_to_region(points: Points) -> ImportedPolygon:
         base = polygon
     else:
         try:
-            base = as_region(_structure(polygon) if _whole(ring) else polygon)
+            base = as_region(_structure(polygon) if _whole(np.asarray(points, dtype=float))
+                             else polygon)
         except GeometryError:
             distinct = np.unique(ring, axis=0)
             base = Point(distinct[0]) if len(distinct) == 1 else LineString(ring)
@@ -154,7 +155,7 @@ def _as_filled(region: Region, points: Points) -> Region:
     (PIL truncates others), and only for polygons of a sensible size.
     """
     corners = np.asarray(points, dtype=float)
-    if not np.array_equal(corners, np.round(corners)):
+    if not _whole(corners):
         return region
     x0, y0 = (int(v) - 1 for v in corners.min(axis=0))
     x1, y1 = (int(v) + 2 for v in corners.max(axis=0))
@@ -162,10 +163,7 @@ def _as_filled(region: Region, points: Points) -> Region:
         return region
     width, height = x1 - x0, y1 - y0
     drawn = fill([(corners - (x0, y0)).astype(np.int64)], height, width)
-    ours = np.zeros_like(drawn)
-    local = affinity.translate(region, -x0, -y0)
-    mask, row0, col0 = region_mask_in_box(local, height, width)
-    ours[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
+    ours = _box_raster(region, (x0, y0), drawn.shape)
     if np.array_equal(drawn, ours) or not drawn.any():
         return region
     patched = _patched(region, drawn, ours, (x0, y0))
@@ -189,19 +187,25 @@ def _patched(region: Region, drawn: NDArray[np.bool_], ours: NDArray[np.bool_],
             out = as_region(shapely.difference(out, removed))
     except GeometryError:
         return None
-    height, width = drawn.shape
-    mask, row0, col0 = region_mask_in_box(affinity.translate(out, -offset[0], -offset[1]),
+    return out if np.array_equal(_box_raster(out, corner, drawn.shape), drawn) else None
+
+
+def _box_raster(region: Region, corner: tuple[int, int], shape: tuple[int, int]
+                ) -> NDArray[np.bool_]:
+    """Roadmark's raster of ``region`` in the box of ``shape`` (rows, columns) whose
+    top-left pixel is ``corner`` (x, y)."""
+    height, width = shape
+    mask, row0, col0 = region_mask_in_box(affinity.translate(region, -corner[0], -corner[1]),
                                           height, width)
-    check = np.zeros_like(drawn)
-    check[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
-    return out if np.array_equal(check, drawn) else None
+    out = np.zeros(shape, dtype=bool)
+    out[row0 : row0 + mask.shape[0], col0 : col0 + mask.shape[1]] = mask
+    return out
 
 
-def _whole(ring: NDArray[np.float64]) -> bool:
-    """Whether a ring's points (shifted by half a pixel) were integers: PIL's fill then
-    decides the region's pixels (:func:`_as_filled`)."""
-    corners = ring - 0.5
-    return bool(np.array_equal(corners, np.round(corners)))
+def _whole(points: NDArray[np.float64]) -> bool:
+    """Whether a polygon's points are integers: PIL's fill then decides its pixels
+    (:func:`_as_filled`)."""
+    return bool(np.array_equal(points, np.round(points)))
 
 
 def _structure(polygon: Polygon) -> shapely.Geometry:
