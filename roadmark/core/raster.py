@@ -37,14 +37,26 @@ def _ring_mask(
     return mask
 
 
-def region_mask_in_box(region: Region, height: int, width: int) -> tuple[Mask, int, int]:
+def region_mask_in_box(
+    region: Region, height: int, width: int, *, contiguous: bool = True
+) -> tuple[Mask, int, int]:
     """Rasterize a region, clipped to the image, inside its own bounding box.
+
+    Args:
+        contiguous: Row-major (C order). ``False`` returns pycocotools' column-major
+            raster as it comes, without the copy (for a caller that copies anyway).
 
     Returns:
         ``(mask, row0, col0)``: the mask covers rows ``row0 .. row0 + mask.shape[0]`` and
         columns ``col0 .. col0 + mask.shape[1]`` of the image. Empty when the region lies
         outside the image.
     """
+    mask, row0, col0 = _box_mask(region, height, width)
+    return (np.ascontiguousarray(mask) if contiguous else mask), row0, col0
+
+
+def _box_mask(region: Region, height: int, width: int) -> tuple[Mask, int, int]:
+    """:func:`region_mask_in_box` in whatever memory order pycocotools gives."""
     minx, miny, maxx, maxy = region.bounds
     col0 = max(0, math.floor(minx))
     row0 = max(0, math.floor(miny))
@@ -67,7 +79,7 @@ def region_mask_in_box(region: Region, height: int, width: int) -> tuple[Mask, i
             np.logical_or(mask, filled, out=mask)
     if mask is None:
         return np.zeros((h, w), dtype=bool), row0, col0
-    return np.ascontiguousarray(mask), row0, col0  # pycocotools decodes column-major
+    return mask, row0, col0
 
 
 def region_mask(region: Region, height: int, width: int) -> Mask:

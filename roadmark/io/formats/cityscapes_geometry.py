@@ -254,11 +254,26 @@ class ExportedPolygons:
     traced: bool
 
 
+def region_padded_in_box(
+    region: Region, height: int, width: int
+) -> tuple[NDArray[np.uint8], int, int]:
+    """:func:`~roadmark.core.raster.region_mask_in_box` as 0 and 1 in a uint8 array with a
+    border of one zero pixel (what contour tracing wants): ``padded[1:-1, 1:-1]`` is the
+    mask. Made from pycocotools' column-major raster by OpenCV's blocked transpose, about
+    four times faster than numpy's copy of it."""
+    mask, row0, col0 = region_mask_in_box(region, height, width, contiguous=False)
+    if not mask.size:
+        return np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8), row0, col0
+    rows_first = cv2.transpose(np.ascontiguousarray(mask.T).view(np.uint8))
+    padded = cv2.copyMakeBorder(rows_first, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    return padded.astype(np.uint8, copy=False), row0, col0
+
+
 def region_to_polygons(
     region: Region,
     height: int,
     width: int,
-    raster: tuple[NDArray[np.bool_], int, int] | None = None,
+    raster: tuple[NDArray[np.uint8], int, int] | None = None,
 ) -> ExportedPolygons:
     """Polygons that cityscapesScripts fills exactly as roadmark rasterizes ``region``.
 
@@ -269,13 +284,13 @@ def region_to_polygons(
         region: The region.
         height: Image height.
         width: Image width.
-        raster: ``region_mask_in_box(region, height, width)`` when already computed.
+        raster: ``region_padded_in_box(region, height, width)`` when already computed.
     """
-    mask, row0, col0 = raster if raster is not None else region_mask_in_box(region, height, width)
-    if mask.size == 0 or not mask.any():
+    padded, row0, col0 = (
+        raster if raster is not None else region_padded_in_box(region, height, width)
+    )
+    if not padded.any():
         return ExportedPolygons(_rounded(region), mismatched=0, traced=False)
-    padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8)
-    padded[1:-1, 1:-1] = mask
     # Straight runs come merged (CHAIN_APPROX_SIMPLE); an outline with holes is traced again
     # through every boundary pixel, where the cuts can start and end anywhere.
     contours, hierarchy = cv2.findContours(padded, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
@@ -425,27 +440,54 @@ def _merge_runs(ring: list[Point2], forced: set[int]) -> list[Point2]:
 
 def fill(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.bool_]:
     """What cityscapesScripts draws for ``polygons`` (PIL ``ImageDraw.polygon``)."""
-    return np.asarray(_filled(polygons, height, width), dtype=bool)
+    return _filled(polygons, height, width).view(bool)
 
 
-def _filled(polygons: Sequence[Any], height: int, width: int) -> Image.Image:
-    """:func:`fill` as a PIL image of 0 and 1."""
-    image = Image.new("L", (width, height), 0)
+def _filled(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.uint8]:
+    """:func:`fill` as 0 and 1. PIL draws straight into the array's memory where it can
+    (:func:`_drawing_on`): getting a small image's pixels out of PIL costs more than
+    drawing them."""
+    out = np.zeros((height, width), np.uint8)
+    image = _drawing_on(out)
     drawer = ImageDraw.Draw(image)
     for polygon in polygons:
         points = np.asarray(polygon, dtype=np.int64).reshape(-1, 2)
         if len(points) < 3:
             points = np.concatenate([points, points[-1:].repeat(3 - len(points), axis=0)])
         drawer.polygon(points.ravel().tolist(), fill=1)
+    if _mapped_drawing is False:
+        out[...] = np.frombuffer(image.tobytes(), np.uint8).reshape(height, width)
+    return out
+
+
+_mapped_drawing: bool | None = None  # PIL draws into a mapped numpy array (checked once)
+
+
+def _drawing_on(array: NDArray[np.uint8]) -> Image.Image:
+    """A PIL image of ``array``'s memory to draw on, or (should this Pillow copy a mapped
+    buffer before drawing) a new image whose pixels :func:`_filled` copies back."""
+    global _mapped_drawing
+    if _mapped_drawing is None:
+        probe = np.zeros((4, 4), np.uint8)
+        ImageDraw.Draw(_mapped(probe)).polygon([0, 0, 3, 0, 3, 3], fill=1)
+        _mapped_drawing = bool(probe.any())
+    if not _mapped_drawing or not array.size:
+        return Image.new("L", (array.shape[1], array.shape[0]), 0)
+    return _mapped(array)
+
+
+def _mapped(array: NDArray[np.uint8]) -> Image.Image:
+    height, width = array.shape
+    image = Image.frombuffer("L", (width, height), array, "raw", "L", 0, 1)
+    image.readonly = False  # the array is writable: draw on it rather than on a copy
     return image
 
 
 def mismatched_pixels(polygons: Sequence[Any], mask: NDArray[np.uint8]) -> int:
     """Pixels where PIL's fill of ``polygons`` differs from ``mask`` (uint8, 0 and 1)."""
-    drawn = _filled(polygons, mask.shape[0], mask.shape[1]).tobytes()
-    if drawn == np.ascontiguousarray(mask).tobytes():  # the usual answer, no conversion
+    filled = _filled(polygons, mask.shape[0], mask.shape[1])
+    if np.array_equal(filled, mask):  # the usual answer
         return 0
-    filled = np.frombuffer(drawn, dtype=np.uint8).reshape(mask.shape)
     return int(np.count_nonzero(filled != mask))
 
 

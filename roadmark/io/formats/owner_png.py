@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -50,8 +51,11 @@ class OwnerMaps:
         o = owner
         changed[1:, 1:] = (o[1:, 1:] != o[1:, :-1]) | (o[1:, 1:] != o[:-1, 1:]) | (
             o[1:, 1:] != o[:-1, :-1])
-        rows, cols = np.nonzero(changed)
+        # flat indices, then rows and columns: a third of np.nonzero's time on a 2-D map
+        rows, cols = np.divmod(np.flatnonzero(changed), width)
         self.rows, self.cols = rows, cols
+        # every row has a changed pixel (its first), so each row's pixels start here
+        self.row_starts = np.flatnonzero(np.diff(rows, prepend=-1))
         self.count = int(owner.max(initial=0)) + 1
         zero = self.count  # the index of a zero table row: neighbours beyond the map
         above, before = np.maximum(rows - 1, 0), np.maximum(cols - 1, 0)
@@ -60,64 +64,91 @@ class OwnerMaps:
         self.up = np.where(rows > 0, owner[above, cols].astype(np.int64), zero)
         self.upleft = np.where((rows > 0) & (cols > 0),
                                owner[above, before].astype(np.int64), zero)
-        # the rows' runs of one owner (each starts at a changed pixel): for the sums of the
-        # unfiltered rows
+        # the rows' runs of one owner (each starts at a changed pixel, every row with one at
+        # its first pixel): for the sums of the unfiltered rows
         starts = np.flatnonzero(self.at != self.left)
         run_rows, run_cols = rows[starts], cols[starts]
         same_row = np.append(run_rows[1:] == run_rows[:-1], False)
         ends = np.where(same_row, np.append(run_cols[1:], 0), width)
-        self.run_rows, self.run_owner = run_rows, self.at[starts]
-        self.run_lengths = (ends - run_cols).astype(np.float64)
+        self.run_row_starts = np.flatnonzero(np.diff(run_rows, prepend=-1))
+        self.run_owner = self.at[starts]
+        self.run_lengths = (ends - run_cols).astype(np.int64)
 
     def png(self, table: NDArray[np.integer]) -> bytes:
         """The PNG of ``table[owner]`` (``table``: ``N`` or ``N x C`` of uint8 or uint16;
         ``C`` channels in OpenCV's order, BGR or BGRA) as OpenCV writes it."""
-        channels = 1 if table.ndim == 1 else table.shape[1]
-        kind = (table.dtype.str, channels)
-        height, width = self.shape
-        filtered_size = height * (1 + width * channels * table.dtype.itemsize)
-        if _checked.get(kind) is False or channels not in _COLOUR_TYPES or \
-                table.dtype not in (np.uint8, np.uint16) or len(table) < self.count or \
-                filtered_size <= SMALL_BYTES:
-            return _opencv(np.take(table, self.owner, axis=0))
-        encoded = self.encode(table)
-        if kind not in _checked:  # the first of its kind: OpenCV's bytes decide
-            reference = _opencv(np.take(table, self.owner, axis=0))
-            _checked[kind] = encoded == reference
-            return reference
-        return encoded
+        return self.pngs([table])[0]
+
+    def pngs(self, tables: Sequence[NDArray[np.integer]]) -> list[bytes]:
+        """:meth:`png` of each table; the row filters of all are worked out together."""
+        out: list[bytes] = []
+        ours: list[int] = []
+        for index, table in enumerate(tables):
+            channels = 1 if table.ndim == 1 else table.shape[1]
+            height, width = self.shape
+            filtered_size = height * (1 + width * channels * table.dtype.itemsize)
+            if _checked.get(_kind(table)) is False or channels not in _COLOUR_TYPES or \
+                    table.dtype not in (np.uint8, np.uint16) or len(table) < self.count or \
+                    filtered_size <= SMALL_BYTES:
+                out.append(_opencv(np.take(table, self.owner, axis=0)))
+            else:
+                out.append(b"")
+                ours.append(index)
+        for index, encoded in zip(ours, self.encode_all([tables[i] for i in ours]), strict=True):
+            kind = _kind(tables[index])
+            if kind not in _checked:  # the first of its kind: OpenCV's bytes decide
+                reference = _opencv(np.take(tables[index], self.owner, axis=0))
+                _checked[kind] = encoded == reference
+                encoded = reference
+            out[index] = encoded
+        return out
 
     def encode(self, table: NDArray[np.integer]) -> bytes:
         """:meth:`png` without the comparison with OpenCV or the cases left to it (tables
         of uint8 or uint16, 1, 3 or 4 channels; maps of more than :data:`SMALL_BYTES`)."""
-        channels = 1 if table.ndim == 1 else table.shape[1]
+        return self.encode_all([table])[0]
+
+    def encode_all(self, tables: Sequence[NDArray[np.integer]]) -> list[bytes]:
+        """:meth:`encode` of each table. The tables' PNG bytes side by side make one table,
+        so the neighbours of the changed pixels are looked up and filtered once."""
+        if not tables:
+            return []
         height, width = self.shape
-        # each owner's pixel as PNG bytes (big-endian samples, RGB order), a zero row last
-        samples = table.reshape(len(table), channels)[: self.count]
-        if channels >= 3:
-            samples = samples[:, [2, 1, 0, *range(3, channels)]]
-        raw = np.ascontiguousarray(samples.astype(samples.dtype.newbyteorder(">")))
-        pixel_bytes = raw.view(np.uint8).reshape(self.count, -1)
-        bpp = pixel_bytes.shape[1]
-        tab = np.vstack([pixel_bytes, np.zeros((1, bpp), np.uint8)]).astype(np.int16)
+        pixels = [_pixel_bytes(table, self.count) for table in tables]
+        spans = np.cumsum([0] + [p.shape[1] for p in pixels])
+        tab = np.zeros((self.count + 1, spans[-1]), np.int16)  # a zero row last
+        tab[: self.count] = np.hstack(pixels)
         x, a, b, c = tab[self.at], tab[self.left], tab[self.up], tab[self.upleft]
         pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
         paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        filtered = [(x - a) & 255, (x - b) & 255, (x - ((a + b) >> 1)) & 255, (x - paeth) & 255]
-        sums = np.empty((5, height))
-        plain_cost = _cost(tab[: self.count]).sum(axis=1).astype(np.float64)
-        sums[0] = np.bincount(self.run_rows, weights=self.run_lengths * plain_cost[self.run_owner],
-                              minlength=height)
-        for k, values in enumerate(filtered, start=1):
-            sums[k] = np.bincount(self.rows, weights=_cost(values).sum(axis=1),
-                                  minlength=height)
+        filtered = np.stack([x - a, x - b, x - ((a + b) >> 1), x - paeth]) & 255
+        # each filter's cost per row and byte column, then per row and table
+        costs = np.add.reduceat(_cost(filtered), self.row_starts, axis=1, dtype=np.int64)
+        runs = self.run_lengths[:, None] * _cost(tab[: self.count])[self.run_owner]
+        plain = np.add.reduceat(runs, self.run_row_starts, axis=0)  # row, byte column
+        sums = np.empty((len(tables), 5, height), np.int64)
+        for k in range(len(tables)):
+            columns = slice(spans[k], spans[k + 1])
+            sums[k, 0] = plain[:, columns].sum(axis=1)
+            sums[k, 1:] = costs[:, :, columns].sum(axis=2)
         # libpng leaves out the filters that need a row above (one row) or a pixel to the
         # left (one column)
+        never = np.iinfo(np.int64).max
         if height == 1:
-            sums[[2, 3, 4]] = np.inf
+            sums[:, [2, 3, 4]] = never
         if width == 1:
-            sums[[1, 3, 4]] = np.inf
-        types = np.argmin(sums, axis=0).astype(np.uint8)  # the first of equal sums, as libpng
+            sums[:, [1, 3, 4]] = never
+        types = np.argmin(sums, axis=1).astype(np.uint8)  # the first of equal sums, as libpng
+        return [
+            self._file(table, pixels[k], types[k], filtered[:, :, spans[k] : spans[k + 1]])
+            for k, table in enumerate(tables)
+        ]
+
+    def _file(self, table: NDArray[np.integer], pixel_bytes: NDArray[np.uint8],
+              types: NDArray[np.uint8], filtered: NDArray[np.int16]) -> bytes:
+        """The PNG file of one table: its filtered rows compressed, in libpng's chunks."""
+        height, width = self.shape
+        bpp = pixel_bytes.shape[1]
         row_bytes = width * bpp
         out = np.zeros((height, 1 + row_bytes), np.uint8)
         out[:, 0] = types
@@ -125,10 +156,11 @@ class OwnerMaps:
         if plain.size:
             out[plain, 1:] = pixel_bytes[self.owner[plain]].reshape(plain.size, row_bytes)
         kind = types[self.rows]
-        keep = kind > 0
-        chosen = np.stack(filtered)[kind[keep] - 1, np.flatnonzero(keep)]
+        keep = np.flatnonzero(kind > 0)
+        chosen = filtered[kind[keep] - 1, keep]
         start = self.rows[keep] * (1 + row_bytes) + 1 + self.cols[keep] * bpp
         out.reshape(-1)[(start[:, None] + np.arange(bpp)).ravel()] = chosen.ravel()
+        channels = 1 if table.ndim == 1 else table.shape[1]
         depth = 16 if table.dtype == np.uint16 else 8
         header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
         data = zlib.compress(out.data, LEVEL)
@@ -137,6 +169,21 @@ class OwnerMaps:
                   for i in range(0, len(data), IDAT_BYTES)]
         parts.append(_chunk(b"IEND", b""))
         return b"".join(parts)
+
+
+def _kind(table: NDArray[np.integer]) -> tuple[str, int]:
+    """What the comparison with OpenCV is kept for: sample type and channels."""
+    return table.dtype.str, 1 if table.ndim == 1 else table.shape[1]
+
+
+def _pixel_bytes(table: NDArray[np.integer], count: int) -> NDArray[np.uint8]:
+    """Each owner's pixel as PNG bytes (big-endian samples, RGB order): ``count x bpp``."""
+    channels = 1 if table.ndim == 1 else table.shape[1]
+    samples = table.reshape(len(table), channels)[:count]
+    if channels >= 3:
+        samples = samples[:, [2, 1, 0, *range(3, channels)]]
+    raw = np.ascontiguousarray(samples.astype(samples.dtype.newbyteorder(">")))
+    return raw.view(np.uint8).reshape(count, -1)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
