@@ -47,10 +47,15 @@ class OwnerMaps:
         self.owner = owner
         height, width = owner.shape
         self.shape = (height, width)
-        changed = np.ones((height, width), dtype=bool)
-        o = owner
-        changed[1:, 1:] = (o[1:, 1:] != o[1:, :-1]) | (o[1:, 1:] != o[:-1, 1:]) | (
-            o[1:, 1:] != o[:-1, :-1])
+        # a pixel differs from its left, upper or upper-left neighbour (compared in the flat
+        # map, where the first pixel of a row follows the last of the row above: the first
+        # column and the first row count as changed anyway)
+        flat = np.ascontiguousarray(owner).reshape(-1)
+        at = flat[width + 1 :]
+        changed = np.ones(height * width, dtype=bool)
+        changed[width + 1 :] = (at != flat[width:-1]) | (at != flat[1:-width]) | (
+            at != flat[: -width - 1])
+        changed[::width] = True
         # flat indices, then rows and columns: a third of np.nonzero's time on a 2-D map
         rows, cols = np.divmod(np.flatnonzero(changed), width)
         self.rows, self.cols = rows, cols
