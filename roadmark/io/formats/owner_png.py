@@ -30,6 +30,8 @@ LEVEL = 1  # OpenCV's PNG compression level here (IMWRITE_PNG_COMPRESSION)
 IDAT_BYTES = 8192  # libpng's compression buffer: the size of each IDAT chunk
 SMALL_BYTES = 16384  # libpng narrows zlib's window for smaller images: OpenCV writes those
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ZLIB_HEADER = b"\x78\x01"  # a zlib stream of a 32 KB window at level 1 (RFC 1950)
+MOD_ADLER = 65521
 _COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
 _checked: dict[tuple[str, int], bool] = {}  # kind -> our bytes equal OpenCV's
 
@@ -76,6 +78,7 @@ class OwnerMaps:
         same_row = np.append(run_rows[1:] == run_rows[:-1], False)
         ends = np.where(same_row, np.append(run_cols[1:], 0), width)
         self.run_row_starts = np.flatnonzero(np.diff(run_rows, prepend=-1))
+        self.run_rows, self.run_cols = run_rows, run_cols
         self.run_owner = self.at[starts]
         self.run_lengths = (ends - run_cols).astype(np.int64)
 
@@ -164,16 +167,59 @@ class OwnerMaps:
         keep = np.flatnonzero(kind > 0)
         chosen = filtered[kind[keep] - 1, keep]
         start = self.rows[keep] * (1 + row_bytes) + 1 + self.cols[keep] * bpp
-        out.reshape(-1)[(start[:, None] + np.arange(bpp)).ravel()] = chosen.ravel()
+        at = (start[:, None] + np.arange(bpp)).ravel()
+        out.reshape(-1)[at] = chosen.ravel()
         channels = 1 if table.ndim == 1 else table.shape[1]
         depth = 16 if table.dtype == np.uint16 else 8
         header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
-        data = zlib.compress(out.data, LEVEL)
+        # zlib's own stream around a raw deflate: the same bytes, without zlib's pass over
+        # every byte for the checksum (the rows are nearly all zeros; see _adler32)
+        checksum = self._adler32(types, plain, pixel_bytes, at, chosen.ravel())
+        data = ZLIB_HEADER + zlib.compress(out.data, LEVEL, wbits=-15) + struct.pack(
+            ">I", checksum)
         parts = [SIGNATURE, _chunk(b"IHDR", header)]
         parts += [_chunk(b"IDAT", data[i : i + IDAT_BYTES])
                   for i in range(0, len(data), IDAT_BYTES)]
         parts.append(_chunk(b"IEND", b""))
         return b"".join(parts)
+
+
+    def _adler32(self, types: NDArray[np.uint8], plain: NDArray[np.intp],
+                 pixel_bytes: NDArray[np.uint8], at: NDArray[np.intp],
+                 values: NDArray[np.int16]) -> int:
+        """Adler-32 of the filtered rows from their non-zero bytes only: each row's filter
+        type, the unfiltered rows (from their runs of one owner) and the filtered bytes at
+        changed pixels (``values`` at flat positions ``at``). Of ``n`` bytes ``d_i``,
+        ``A = 1 + sum(d_i)`` and ``B = n + sum((n - i) * d_i)``, both modulo 65521."""
+        height, width = self.shape
+        bpp = pixel_bytes.shape[1]
+        stride = 1 + width * bpp
+        n = height * stride
+        row_at = np.arange(height, dtype=np.int64) * stride
+        total = int(types.sum(dtype=np.int64)) + int(values.sum(dtype=np.int64))
+        weighted = int(((n - row_at) * types).sum()) + int(((n - at) * values).sum())
+        if plain.size:
+            # a run of L pixels of one owner from column c0 in row r: L * S of bytes, at
+            # positions r * stride + 1 + p * bpp + c (S: the owner's byte sum, C: the sum of
+            # c times its byte c)
+            runs = np.flatnonzero(np.isin(self.run_rows, plain))
+            owner = self.run_owner[runs]
+            length = self.run_lengths[runs]
+            first = self.run_cols[runs].astype(np.int64)
+            base = self.run_rows[runs].astype(np.int64) * stride + 1
+            sample = pixel_bytes.astype(np.int64)
+            byte_sum = sample.sum(axis=1)[owner]
+            offset_sum = (sample * np.arange(bpp)).sum(axis=1)[owner]
+            pixel_sum = length * first + length * (length - 1) // 2  # sum of p over the run
+            run_total = length * byte_sum
+            positions = (length * base * byte_sum) % MOD_ADLER + (
+                bpp * byte_sum * pixel_sum) % MOD_ADLER + (length * offset_sum) % MOD_ADLER
+            total += int(run_total.sum())
+            weighted += int(((n % MOD_ADLER) * (run_total % MOD_ADLER)).sum()) - int(
+                positions.sum())
+        a = (1 + total) % MOD_ADLER
+        b = (n + weighted) % MOD_ADLER
+        return (b << 16) | a
 
 
 def _kind(table: NDArray[np.integer]) -> tuple[str, int]:

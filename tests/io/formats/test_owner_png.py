@@ -3,6 +3,8 @@ Cityscapes export writes, and falls back to OpenCV if it ever does not."""
 
 from __future__ import annotations
 
+import zlib
+
 import cv2
 import numpy as np
 import pytest
@@ -114,3 +116,17 @@ def test_the_maps_of_a_frame_together_are_each_map_alone():
     assert together == [_opencv(np.take(table, owner, axis=0)) for table in tables]
     assert encoder.encode_all(tables) == [encoder.encode(table) for table in tables]
     assert encoder.pngs([]) == []
+
+
+def test_the_stream_is_zlibs_own_with_the_checksum_from_the_non_zero_bytes():
+    """The raw deflate is wrapped in zlib's header for the level and an Adler-32 worked out
+    from the rows' non-zero bytes; rows left unfiltered (a uniform band of colour) and rows
+    of noise included."""
+    assert zlib.compress(b"", owner_png.LEVEL)[:2] == owner_png.ZLIB_HEADER
+    rng = np.random.default_rng(10)
+    owner = np.zeros((300, 400), np.uint8)
+    owner[40:90] = 3  # whole rows of one owner: no filter beats "none" on its first row
+    owner[150:200, 100:300] = rng.integers(0, 6, (50, 200))
+    table = rng.integers(1, 256, (6, 4)).astype(np.uint8)
+    png = OwnerMaps(owner).encode(table)
+    assert png == _opencv(np.take(table, owner, axis=0))
