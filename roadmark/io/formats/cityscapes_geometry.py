@@ -36,19 +36,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 import shapely
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw
 from shapely import affinity
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
 from roadmark.core.annotation import Region, as_region, region_parts
 from roadmark.core.errors import GeometryError
 from roadmark.core.raster import mask_to_region, region_mask_in_box
+from roadmark.io.formats.pil_fill import fill, mismatched_pixels
 
 SWEEP = 0.5  # half-width of the horizontal segment PIL's rounding adds on each side
 MAX_CHECKED_PIXELS = 1 << 26  # a self-crossing polygon's box is compared with PIL's fill
@@ -436,59 +435,6 @@ def _merge_runs(ring: list[Point2], forced: set[int]) -> list[Point2]:
     if keep.sum() < 3:
         return ring
     return [ring[i] for i in np.flatnonzero(keep)]
-
-
-def fill(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.bool_]:
-    """What cityscapesScripts draws for ``polygons`` (PIL ``ImageDraw.polygon``)."""
-    return _filled(polygons, height, width).view(bool)
-
-
-def _filled(polygons: Sequence[Any], height: int, width: int) -> NDArray[np.uint8]:
-    """:func:`fill` as 0 and 1. PIL draws straight into the array's memory where it can
-    (:func:`_drawing_on`): getting a small image's pixels out of PIL costs more than
-    drawing them."""
-    out = np.zeros((height, width), np.uint8)
-    image = _drawing_on(out)
-    drawer = ImageDraw.Draw(image)
-    for polygon in polygons:
-        points = np.asarray(polygon, dtype=np.int64).reshape(-1, 2)
-        if len(points) < 3:
-            points = np.concatenate([points, points[-1:].repeat(3 - len(points), axis=0)])
-        drawer.polygon(points.ravel().tolist(), fill=1)
-    if _mapped_drawing is False:
-        out[...] = np.frombuffer(image.tobytes(), np.uint8).reshape(height, width)
-    return out
-
-
-_mapped_drawing: bool | None = None  # PIL draws into a mapped numpy array (checked once)
-
-
-def _drawing_on(array: NDArray[np.uint8]) -> Image.Image:
-    """A PIL image of ``array``'s memory to draw on, or (should this Pillow copy a mapped
-    buffer before drawing) a new image whose pixels :func:`_filled` copies back."""
-    global _mapped_drawing
-    if _mapped_drawing is None:
-        probe = np.zeros((4, 4), np.uint8)
-        ImageDraw.Draw(_mapped(probe)).polygon([0, 0, 3, 0, 3, 3], fill=1)
-        _mapped_drawing = bool(probe.any())
-    if not _mapped_drawing or not array.size:
-        return Image.new("L", (array.shape[1], array.shape[0]), 0)
-    return _mapped(array)
-
-
-def _mapped(array: NDArray[np.uint8]) -> Image.Image:
-    height, width = array.shape
-    image = Image.frombuffer("L", (width, height), array, "raw", "L", 0, 1)
-    image.readonly = False  # the array is writable: draw on it rather than on a copy
-    return image
-
-
-def mismatched_pixels(polygons: Sequence[Any], mask: NDArray[np.uint8]) -> int:
-    """Pixels where PIL's fill of ``polygons`` differs from ``mask`` (uint8, 0 and 1)."""
-    filled = _filled(polygons, mask.shape[0], mask.shape[1])
-    if np.array_equal(filled, mask):  # the usual answer
-        return 0
-    return int(np.count_nonzero(filled != mask))
 
 
 def region_of_polygons(polygons: Sequence[Sequence[tuple[float, float]]]) -> Region:

@@ -9,13 +9,10 @@ import pytest
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from roadmark.core.raster import region_mask_in_box
-from roadmark.io.formats import cityscapes_geometry
+from roadmark.io.formats import pil_fill
 from roadmark.io.formats.cityscapes_files import _paint
-from roadmark.io.formats.cityscapes_geometry import (
-    fill,
-    mismatched_pixels,
-    region_padded_in_box,
-)
+from roadmark.io.formats.cityscapes_geometry import region_padded_in_box
+from roadmark.io.formats.pil_fill import fill, mismatched_pixels
 
 REGIONS = [
     Polygon([(3.2, 4.7), (90.5, 10.1), (60.3, 70.9), (10.0, 55.5)]),
@@ -53,7 +50,7 @@ def test_painting_is_putmask(dtype):
 @pytest.mark.parametrize("mapped", [True, False])
 def test_the_fill_is_the_same_drawn_in_place_or_copied_back(monkeypatch, mapped):
     """Should a Pillow copy a mapped buffer before drawing, the fill is copied back."""
-    monkeypatch.setattr(cityscapes_geometry, "_mapped_drawing", mapped)
+    monkeypatch.setattr(pil_fill, "_mapped_drawing", mapped)
     polygons = [[[2, 3], [30, 4], [20, 25]], [[40, 40], [45, 40]], [[1, 1]]]
     filled = fill(polygons, 50, 60)
     assert filled.dtype == bool and filled.shape == (50, 60)
@@ -67,6 +64,24 @@ def test_the_fill_is_the_same_drawn_in_place_or_copied_back(monkeypatch, mapped)
 
 
 def test_the_first_fill_finds_out_whether_pil_draws_in_place(monkeypatch):
-    monkeypatch.setattr(cityscapes_geometry, "_mapped_drawing", None)
+    monkeypatch.setattr(pil_fill, "_mapped_drawing", None)
     fill([[[0, 0], [5, 0], [5, 5]]], 8, 8)
-    assert cityscapes_geometry._mapped_drawing is True  # this Pillow draws in place
+    assert pil_fill._mapped_drawing is True  # this Pillow draws in place
+
+
+def test_the_canvas_is_cleared_and_regions_do_not_see_each_other():
+    """mismatched_pixels draws on one canvas per thread: what a large region drew is gone
+    for the next, smaller one; points beyond the mask are clipped as a smaller image would."""
+    big = fill([[[0, 0], [300, 0], [300, 200], [0, 200]]], 201, 301).astype(np.uint8)
+    assert mismatched_pixels([[[0, 0], [300, 0], [300, 200], [0, 200]]], big) == 0
+    small = np.zeros((10, 12), np.uint8)
+    assert mismatched_pixels([], small) == 0
+    triangle = [[1, 1], [9, 1], [1, 8]]
+    drawn = fill([triangle], 10, 12).astype(np.uint8)
+    assert mismatched_pixels([triangle], drawn) == 0
+    beyond = [[2, 2], [40, 2], [40, 30], [2, 30]]  # reaches past the 10 x 12 mask
+    clipped = fill([beyond], 10, 12).astype(np.uint8)
+    assert mismatched_pixels([beyond], clipped) == 0
+    assert mismatched_pixels([beyond], np.zeros((10, 12), np.uint8)) == int(clipped.sum())
+    assert mismatched_pixels([triangle], drawn) == 0
+    assert not pil_fill._CANVAS.array.any()
