@@ -488,9 +488,13 @@ class Project:
                 for offset, obj in enumerate(objects)
             ]
             uids: list[int] = []
-            if rows:  # one batched INSERT ... RETURNING, ids in the order of the rows
-                insert = t.objects.insert().returning(t.objects.c.id, sort_by_parameter_order=True)
-                uids = list(conn.execute(insert, rows).scalars())
+            if rows:
+                # Batched INSERT ... RETURNING, each id told by its row's z (distinct within
+                # the batch). SQLAlchemy cannot return ids in the rows' order from SQLite in
+                # batches (sort_by_parameter_order runs one INSERT per row there).
+                insert = t.objects.insert().returning(t.objects.c.id, t.objects.c.z)
+                by_z = {z: uid for uid, z in conn.execute(insert, rows)}
+                uids = [by_z[row["z"]] for row in rows]
             stored = [replace(obj, uid=uid) for obj, uid in zip(objects, uids, strict=True)]
             changelog.log_added(conn, self.user, frame_id, stored)
             self._remember_versions(dict.fromkeys(uids, 1))

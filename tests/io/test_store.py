@@ -55,6 +55,21 @@ def test_create_add_reopen(store_location: str, tmp_path: Path):
         assert project.schema == cityscapes_schema()
 
 
+def test_many_objects_get_their_own_ids(store_location: str, tmp_path: Path):
+    """Stored in batches (more rows than one INSERT holds), each returned object carries the
+    id of its own row, on top of what the frame had."""
+    with Project.create(store_location) as project:
+        (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
+        project.add_objects(frame_id, [region(7, 0, 0, 3, 3)])
+        wanted = [region(7 + i % 3, 0, 0, 1 + i % 60, 1 + i // 60) for i in range(1500)]
+        stored = project.add_objects(frame_id, wanted)
+        by_uid = {obj.uid: obj for obj in project.objects(frame_id)}
+        assert len(by_uid) == 1501
+        for mine, obj in zip(wanted, stored, strict=True):
+            assert by_uid[obj.uid].geometry.equals(mine.geometry)
+            assert by_uid[obj.uid].label_id == mine.label_id
+
+
 def test_moving_the_folder_keeps_frames_working(tmp_path: Path):
     root = tmp_path / "a"
     root.mkdir()
