@@ -228,7 +228,8 @@ class CityscapesFormat(DatasetFormat):
             crowd=crowd,
             deleted=_flag(item.get("deleted", 0), where, f"{field}.deleted"),
         )
-        original = None if beyond else [outline.tolist()]
+        # the points as the file wrote them (checked above: a list of [x, y] numbers)
+        original = None if beyond else [item["polygon"]]
         return _Entry(obj, item.get(EXTRAS_KEY), where, field, original)
 
     # -- export ------------------------------------------------------------------------------

@@ -287,6 +287,10 @@ def test_unedited_objects_export_their_original_points_and_edited_ones_are_trace
     assert original[car_index]["polygon"] not in polygons
     assert written["objects"][0]["label"] == "terrain"  # relabeled, same points
     assert written["objects"][0]["polygon"] == original[0]["polygon"]
+    # the points as the file wrote them: integers stay integers ("12", not "12.0")
+    text = _files(tmp_path / "out", "_gtFine_polygons.json")[0].read_text()
+    assert all(isinstance(v, int) for point in original[1]["polygon"] for v in point)
+    assert json.dumps(original[1]["polygon"]) in text
 
 
 def test_folder_of_jsons_next_to_images_and_images_option(tmp_path: Path):
