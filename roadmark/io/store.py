@@ -465,11 +465,8 @@ class Project:
     def add_objects(
         self, frame_id: int, objects: Sequence[AnnotationObject], *, at_bottom: bool = False
     ) -> list[AnnotationObject]:
-        """Store new objects on top of the frame's stack (or under it, ``at_bottom``).
-
-        Returns:
-            The objects with their store ids (``uid``) set.
-        """
+        """Store new objects on top of the frame's stack (or under it, ``at_bottom``);
+        returns them with their store ids (``uid``) set."""
         self._check_labels(objects)
         with self.transaction() as conn:
             require(conn, self.user, Permission.EDIT_OBJECTS, self.location)
@@ -487,14 +484,11 @@ class Project:
                 object_row(obj) | {"frame_id": frame_id, "z": start + offset}
                 for offset, obj in enumerate(objects)
             ]
-            uids: list[int] = []
-            if rows:
-                # Batched INSERT ... RETURNING, each id told by its row's z (distinct within
-                # the batch). SQLAlchemy cannot return ids in the rows' order from SQLite in
-                # batches (sort_by_parameter_order runs one INSERT per row there).
+            by_z: dict[int, int] = {}
+            if rows:  # batched RETURNING, ids told by z (SQLite returns no batch in order)
                 insert = t.objects.insert().returning(t.objects.c.id, t.objects.c.z)
                 by_z = {z: uid for uid, z in conn.execute(insert, rows)}
-                uids = [by_z[row["z"]] for row in rows]
+            uids = [by_z[row["z"]] for row in rows]
             stored = [replace(obj, uid=uid) for obj, uid in zip(objects, uids, strict=True)]
             changelog.log_added(conn, self.user, frame_id, stored)
             self._remember_versions(dict.fromkeys(uids, 1))
