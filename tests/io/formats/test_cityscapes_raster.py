@@ -43,7 +43,7 @@ def test_painting_is_putmask(dtype):
     mask = (rng.random((30, 50)) < 0.6).astype(np.uint8)
     for value in (0, 7, 255):
         np.putmask(expected[10:40, 20:70], mask, value)
-        _paint(owner[10:40, 20:70], mask, value)
+        _paint(owner[10:40, 20:70], mask, value, np.zeros((60, 80), np.uint8))
         assert np.array_equal(owner, expected)
 
 
