@@ -11,6 +11,7 @@ draws on one canvas per thread that grows to the largest region, and clears what
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -85,7 +86,8 @@ def _draw(drawer: ImageDraw.ImageDraw, polygons: Sequence[Any]) -> tuple[int, in
 def _mapped(array: NDArray[np.uint8]) -> Image.Image:
     height, width = array.shape
     image = Image.frombuffer("L", (width, height), array, "raw", "L", 0, 1)
-    image.readonly = False  # the array is writable: draw on it rather than on a copy
+    with contextlib.suppress(AttributeError):  # (a Pillow without the flag: the probe tells)
+        image.readonly = False  # the array is writable: draw on it rather than on a copy
     return image
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from shapely.geometry import MultiPolygon, Polygon, box
 
 from roadmark.core.raster import region_mask_in_box
@@ -85,3 +86,20 @@ def test_the_canvas_is_cleared_and_regions_do_not_see_each_other():
     assert mismatched_pixels([beyond], np.zeros((10, 12), np.uint8)) == int(clipped.sum())
     assert mismatched_pixels([triangle], drawn) == 0
     assert not pil_fill._CANVAS.array.any()
+
+
+def test_a_pillow_that_copies_before_drawing_is_found_out_and_the_fill_copied_back(monkeypatch):
+    """Should a Pillow copy a mapped image before drawing on it (or lack the flag that says
+    it may draw in place), the probe sees an empty array and the pixels are copied back."""
+    def copying(array):
+        height, width = array.shape
+        return Image.frombuffer("L", (width, height), array, "raw", "L", 0, 1)  # read-only
+
+    monkeypatch.setattr(pil_fill, "_mapped", copying)
+    monkeypatch.setattr(pil_fill, "_mapped_drawing", None)
+    triangle = [[1, 1], [9, 1], [1, 8]]
+    drawn = fill([triangle], 10, 12)
+    assert pil_fill._mapped_drawing is False
+    assert drawn.sum() > 20
+    assert mismatched_pixels([triangle], drawn.astype(np.uint8)) == 0
+    assert mismatched_pixels([triangle], np.zeros((10, 12), np.uint8)) == int(drawn.sum())
