@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("png encodes: zlib", ("OwnerMaps.encode.zlib", "compress")),
+    ("png encodes: zlib", ("_deflate", "compress")),
     ("png encodes: row filters", ("OwnerMaps",)),
     ("label, train, instance and color tables", ("_tables",)),
     ("polygon tracing and the PIL check", ("region_to_polygons",)),
