@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -265,7 +266,7 @@ def region_padded_in_box(
         return np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), dtype=np.uint8), row0, col0
     rows_first = cv2.transpose(np.ascontiguousarray(mask.T).view(np.uint8))
     padded = cv2.copyMakeBorder(rows_first, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    return padded.astype(np.uint8, copy=False), row0, col0
+    return cast(NDArray[np.uint8], padded), row0, col0
 
 
 def region_to_polygons(

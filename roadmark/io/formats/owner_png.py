@@ -94,9 +94,9 @@ class OwnerMaps:
         """:meth:`png` of each table; the row filters of all are worked out together."""
         out: list[bytes] = []
         ours: list[int] = []
+        height, width = self.shape
         for index, table in enumerate(tables):
             channels = 1 if table.ndim == 1 else table.shape[1]
-            height, width = self.shape
             filtered_size = height * (1 + width * channels * table.dtype.itemsize)
             if _checked.get(_kind(table)) is False or channels not in _COLOUR_TYPES or \
                     table.dtype not in (np.uint8, np.uint16) or len(table) < self.count or \
