@@ -109,13 +109,18 @@ class SegmentationMaps:
 
     def wrong_probability(self) -> NDArray[np.float32]:
         """Per-pixel probability that the winning label is wrong (``1 - confidence``)."""
-        return 1.0 - self.confidence.astype(np.float32) / QUANT
+        return wrong_probability_of(self.confidence)
 
     def expected_errors(self) -> float:
         """Wrong pixels the model expects on the whole frame, in frame pixels (the sum
         of ``1 - confidence``): what the review queue's coverage is measured against."""
         sx, sy = self.scale
         return float(self.wrong_probability().sum(dtype=np.float64)) * sx * sy
+
+
+def wrong_probability_of(confidence: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Probability that the winning label is wrong, from a quantized confidence map."""
+    return 1.0 - confidence.astype(np.float32) / QUANT
 
 
 def pixel_uncertainty(

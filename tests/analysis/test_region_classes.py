@@ -41,3 +41,29 @@ def test_a_region_lists_its_labels_most_pixels_first(
     regions = pixel_regions(maps, RegionParams(sigma=0.0, max_extent=None))
     listed = sorted(region.classes for region in regions)
     assert listed == sorted([(3 * factor, 9 * factor, 5 * factor, 2 * factor), (6 * factor,)])
+
+
+@pytest.mark.parametrize("uncertain_share", [0.05, 0.9])  # pieces' pixels gathered, whole map
+@pytest.mark.parametrize("measure", ["margin", "entropy"])
+def test_sums_by_level_histogram_equal_the_sums_pixel_by_pixel(
+    uncertain_share: float, measure: str, monkeypatch: pytest.MonkeyPatch
+):
+    rng = np.random.default_rng(7)
+    h, w = 96, 160
+    labels = rng.integers(0, 6, size=(h, w)).astype(np.uint8)
+    labels[: h // 2] = np.repeat(rng.integers(0, 6, size=(h // 16, w // 16)), 8, axis=0).repeat(
+        16, axis=1
+    )[: h // 2]
+    margin = rng.integers(0, 256, size=(h, w)).astype(np.uint8)
+    margin[rng.random((h, w)) >= uncertain_share] = 255
+    confidence = rng.integers(0, 256, size=(h, w)).astype(np.uint8)
+    entropy = (255 - margin).astype(np.uint8)
+    maps = SegmentationMaps(labels, confidence, margin, entropy, 2 * w, 2 * h)
+    params = RegionParams(measure=measure, sigma=0.0, min_area=1, max_extent=32.0)
+    by_histogram = pixel_regions(maps, params)
+    monkeypatch.setattr(uncertainty, "_MAX_COUNTS", 0)  # values and labels pixel by pixel
+    by_pixel = pixel_regions(maps, params)
+    assert len(by_histogram) > 10
+    assert [(r.score, r.mean_uncertainty, r.classes, r.box) for r in by_histogram] == [
+        (r.score, r.mean_uncertainty, r.classes, r.box) for r in by_pixel
+    ]
