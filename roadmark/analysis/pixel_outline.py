@@ -28,6 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 
+from roadmark.core.raster import nonzero_2d
+
 # Directions: 0 = +x, 1 = +y, 2 = -x, 3 = -y (image coordinates, y down). With the
 # inside on the right of an edge, a right turn of direction d is (d + 1) % 4.
 _STEP = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.int64)
@@ -52,7 +54,8 @@ def label_outlines(
     height, width = labels.shape
     if height == 0 or width == 0:
         return {}
-    padded = np.zeros((height + 2, width + 2), dtype=np.int32)
+    small = labels.dtype in (np.uint8, np.uint16)  # compared faster than int32
+    padded = np.zeros((height + 2, width + 2), dtype=labels.dtype if small else np.int32)
     padded[1:-1, 1:-1] = labels
     starts, directions, owners = _edges(padded)
     if len(starts) == 0:
@@ -122,7 +125,7 @@ _RIGHT_PIXEL = np.array([[0, 0], [-1, 0], [-1, -1], [0, -1]], dtype=np.int64)
 
 
 def _edges(
-    padded: NDArray[np.int32],
+    padded: NDArray[np.integer[Any]],
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """Start points (x, y in label-image coordinates), directions and labels (of the pixel
     on the right) of the boundary edges: every pixel edge between two different labels is
@@ -130,7 +133,7 @@ def _edges(
     found = []
     # Horizontal edges at y = r between image rows r - 1 (above) and r (below), x from c.
     above, below = padded[:-1, 1:-1], padded[1:, 1:-1]
-    rows, cols = np.nonzero(above != below)
+    rows, cols = nonzero_2d(above != below)
     upper, lower = above[rows, cols], below[rows, cols]
     down = lower > 0
     found.append((cols[down], rows[down], 0, lower[down]))  # +x along a top side
@@ -138,7 +141,7 @@ def _edges(
     found.append((cols[up] + 1, rows[up], 2, upper[up]))  # -x along a bottom side
     # Vertical edges at x = c between image columns c - 1 (left) and c (right), y from r.
     left, right = padded[1:-1, :-1], padded[1:-1, 1:]
-    rows, cols = np.nonzero(left != right)
+    rows, cols = nonzero_2d(left != right)
     on_left, on_right = left[rows, cols], right[rows, cols]
     east = on_right > 0
     found.append((cols[east], rows[east] + 1, 3, on_right[east]))  # -y up a left side
@@ -150,7 +153,7 @@ def _edges(
     return starts.astype(np.int64), directions.astype(np.int64), owners.astype(np.int64)
 
 
-def _parts(padded: NDArray[np.int32]) -> NDArray[np.int32]:
+def _parts(padded: NDArray[np.integer[Any]]) -> NDArray[np.int32]:
     """The 4-connected parts of each label (0 = none), numbered across labels.
 
     The pixels go to a grid of twice the resolution with a link cell between two
@@ -190,7 +193,7 @@ def _turn_at_corners(
     directions: NDArray[np.int64],
     owners: NDArray[np.int64],
     ends: NDArray[np.int64],
-    padded: NDArray[np.int32],
+    padded: NDArray[np.integer[Any]],
     parts: NDArray[np.int32],
 ) -> None:
     """Where pixels of a label touch at a corner, the outline turns right, around its own

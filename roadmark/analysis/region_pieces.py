@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from roadmark.analysis.pixel_outline import label_outlines
 from roadmark.core.annotation import Region
+from roadmark.core.raster import nonzero_2d
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _class_parts(inside: NDArray[np.bool_], labels: NDArray[np.integer[Any]]) ->
         by_label = (_connected(inside & (labels == label_id)) for label_id in present.tolist())
         return [part for parts in by_label for part in parts]
     index = np.searchsorted(present, values)
-    rows, cols = np.nonzero(inside)
+    rows, cols = nonzero_2d(inside)
     in_row = np.zeros((len(present), inside.shape[0]), dtype=bool)
     in_row[index, rows] = True  # the rows and columns each label has pixels in
     in_col = np.zeros((len(present), inside.shape[1]), dtype=bool)
@@ -179,7 +180,10 @@ def piece_outlines(
     right = max(piece.left + piece.width for piece in found)
     bottom = max(piece.top + piece.height for piece in found)
     window = pieces[top:bottom, left:right]
-    wanted = np.zeros(int(window.max()) + 1, dtype=np.int32)
+    count = int(window.max()) + 1
+    wanted: NDArray[np.integer[Any]] = np.zeros(
+        count, dtype=np.uint16 if count <= 1 << 16 else np.int32  # uint16: traced faster
+    )
     ids = np.array([piece.id for piece in found], dtype=np.int32)
     wanted[ids[ids < len(wanted)]] = ids[ids < len(wanted)]
     return dict(label_outlines(wanted[window], offset=(float(left), float(top)), scale=scale))

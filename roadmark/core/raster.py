@@ -181,6 +181,13 @@ def color_map(label_ids: NDArray[np.integer[Any]], schema: LabelSchema) -> NDArr
     return colors
 
 
+def nonzero_2d(mask: NDArray[np.bool_]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """``np.nonzero`` of a 2-D mask (rows, columns), worked out from the flat indices:
+    numpy's 2-D path takes three to ten times as long."""
+    rows, cols = np.divmod(np.flatnonzero(mask), mask.shape[1])
+    return rows, cols
+
+
 def mask_to_region(
     mask: NDArray[np.bool_], *, offset: tuple[float, float] = (0.0, 0.0)
 ) -> Region | None:
@@ -208,8 +215,8 @@ def mask_to_region(
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     changes = np.diff(padded, axis=1)
-    run_rows, run_starts = np.nonzero(changes == 1)
-    _, run_ends = np.nonzero(changes == -1)
+    run_rows, run_starts = nonzero_2d(changes == 1)
+    _, run_ends = nonzero_2d(changes == -1)
     # A run continues the identical run (same columns) of the row above: such chains are
     # one rectangle each. The runs are in row-major order, so their keys are sorted and
     # the run above or below is found by binary search; each run's chain head follows by

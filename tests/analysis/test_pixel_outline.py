@@ -70,13 +70,14 @@ def test_vertices_are_corners_only():
     assert outline.bounds == (3.0, 2.0, 25.0, 8.0)
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.uint8])  # small types kept as they are
 @pytest.mark.parametrize("seed", range(4))
-def test_every_label_of_a_label_image_at_once(seed: int):
+def test_every_label_of_a_label_image_at_once(seed: int, dtype: type):
     """Labels that touch each other (sides and corners) are outlined each on its own."""
     rng = np.random.default_rng(100 + seed)
     for _ in range(10):
         h, w = (int(v) for v in rng.integers(2, 40, 2))
-        labels = rng.integers(0, 4, (h, w)).astype(np.int32)
+        labels = (rng.integers(0, 4, (h, w)) * (1000 if dtype is np.uint16 else 1)).astype(dtype)
         if seed % 2:  # blobs instead of noise
             labels = cv2.resize(labels, (w * 3, h * 3), interpolation=cv2.INTER_NEAREST)
         outlines = label_outlines(labels, offset=(2.0, 5.0), scale=(2.0, 0.5))
