@@ -124,12 +124,17 @@ def _connected(mask: NDArray[np.bool_]) -> list[Part]:
 def _class_parts(inside: NDArray[np.bool_], labels: NDArray[np.integer[Any]]) -> list[Part]:
     """``inside`` cut along the predicted-class boundaries, into connected parts (by label,
     each label's parts found within the box of its pixels)."""
-    values = labels[inside]
-    present = np.unique(values)
+    if labels.dtype == np.uint8:  # a histogram: a tenth of np.unique's time
+        counts = cv2.calcHist([labels], [0], inside.view(np.uint8), [256], [0, 256])
+        present = np.flatnonzero(counts.ravel())
+    else:
+        present = np.unique(labels[inside])
+    if len(present) == 1:  # one label: the component is its one connected part
+        return [(inside, 0, 0)]
     if len(present) <= FEW_LABELS:  # finding the boxes would cost more than it saves
         by_label = (_connected(inside & (labels == label_id)) for label_id in present.tolist())
         return [part for parts in by_label for part in parts]
-    index = np.searchsorted(present, values)
+    index = np.searchsorted(present, labels[inside])
     rows, cols = nonzero_2d(inside)
     in_row = np.zeros((len(present), inside.shape[0]), dtype=bool)
     in_row[index, rows] = True  # the rows and columns each label has pixels in
@@ -163,7 +168,9 @@ def _fit(part: NDArray[np.bool_], max_cells: tuple[int, int]) -> list[Part]:
             cx0, cx1 = int(xs[column]), int(xs[column + 1])
             cy0, cy1 = int(ys[row]), int(ys[row + 1])
             cell = part[cy0:cy1, cx0:cx1]
-            if cell.any():
+            if cell.all():  # a full cell is one piece (a solid patch of uncertainty)
+                out.append((cell, cx0, cy0))
+            elif cell.any():
                 out.extend((piece, cx0 + x, cy0 + y) for piece, x, y in _connected(cell))
     return out
 
