@@ -8,7 +8,7 @@ import pytest
 
 from roadmark.analysis import uncertainty
 from roadmark.analysis.uncertainty import RegionParams, pixel_regions
-from roadmark.core.prediction import SegmentationMaps
+from roadmark.core.prediction import SegmentationMaps, wrong_probability_of
 
 
 def _maps(labels: np.ndarray) -> SegmentationMaps:
@@ -67,3 +67,22 @@ def test_sums_by_level_histogram_equal_the_sums_pixel_by_pixel(
     assert [(r.score, r.mean_uncertainty, r.classes, r.box) for r in by_histogram] == [
         (r.score, r.mean_uncertainty, r.classes, r.box) for r in by_pixel
     ]
+
+
+@pytest.mark.parametrize("pieces", [30, 256, 257, 5000])  # 16-bit keys up to 256 pieces
+@pytest.mark.parametrize("covered", [0.1, 1.0])
+def test_piece_sums_by_histogram_are_the_sums_pixel_by_pixel(pieces: int, covered: float):
+    rng = np.random.default_rng(pieces)
+    pieces_map = rng.integers(1, pieces, size=(120, 200)).astype(np.int32)
+    pieces_map[rng.random(pieces_map.shape) >= covered] = 0
+    pieces_map.ravel()[pieces - 1] = pieces - 1  # the highest id is there
+    levels = rng.integers(0, 256, size=pieces_map.shape).astype(np.uint8)
+    labels = rng.integers(0, 40, size=pieces_map.shape).astype(np.uint8)
+    sums = uncertainty._PieceSums(pieces_map, int((pieces_map > 0).sum()), pieces)
+    value = wrong_probability_of
+    expected = np.bincount(pieces_map.ravel(), weights=value(levels).ravel(), minlength=pieces)
+    assert np.array_equal(sums.total(levels, value)[1:], expected[1:])
+    kept = np.arange(1, pieces, 7)
+    assert sums.classes(labels, kept) == uncertainty._classes_by_component(
+        pieces_map.ravel(), labels.ravel(), kept, pieces
+    )
