@@ -67,6 +67,9 @@ class DatasetFormat(ABC):
         output: ``"folder"`` or ``"file"``: what ``roadmark export ... OUT`` makes.
         suffix: Expected suffix of an output file (``".json"``), if any.
         mask_files: Import reads mask files from a folder that ``--masks`` may name.
+        import_chunk: Frames an import reads, checks and stores together. A reader whose
+            worker processes work ahead takes fewer, so that its workers keep busy while
+            a chunk is stored.
     """
 
     id: ClassVar[str]
@@ -76,6 +79,7 @@ class DatasetFormat(ABC):
     output: ClassVar[str] = "folder"
     suffix: ClassVar[str] = ""
     mask_files: ClassVar[bool] = False
+    import_chunk: ClassVar[int] = 64
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities

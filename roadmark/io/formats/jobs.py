@@ -44,7 +44,6 @@ from roadmark.io.frames import VideoReader, scan
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
 
-IMPORT_CHUNK = 64  # frames read, checked and written together
 BULK_GC_THRESHOLD = 100_000  # allocations between young collections during an import
 
 
@@ -154,7 +153,7 @@ def import_dataset(
         # The project's frames by path and video frame, kept up to date as chunks add
         # frames (listing every frame again for each chunk made large imports quadratic).
         known = _frames_by_key(project)
-        for chunk in _chunks(fmt.read(source, context), IMPORT_CHUNK):
+        for chunk in _chunks(fmt.read(source, context), fmt.import_chunk):
             for imported in chunk:
                 imported.objects = [
                     checked_attributes(

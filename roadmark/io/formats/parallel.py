@@ -5,9 +5,9 @@ A writer that turns each frame into files (rasterize, trace, encode PNGs), or a 
 that works out each file's regions ahead, hands the work to :func:`map_frames`: many
 frames go to spawned worker processes (the GIL does not hold them back, and a fork after
 OpenCV's or Qt's threads started could deadlock the child), few frames to threads of this
-process (starting processes would cost more than it saves). At most ``2 * workers``
-frames are in flight, so memory stays flat however many frames there are. Results come
-back in submission order.
+process (starting processes would cost more than it saves). At most ``ahead * workers``
+frames are in flight (two per worker by default), so memory stays flat however many
+frames there are. Results come back in submission order.
 """
 
 from __future__ import annotations
@@ -47,16 +47,19 @@ def map_frames(
     frames: int,
     workers: int | None = None,
     threads: int = 2,
+    ahead: int = 2,
 ) -> Generator[Result, None, None]:
     """``function(*args)`` for each ``args`` of ``calls``, results in order.
 
     Args:
         function: A module-level function (it is pickled by name for processes); its
             arguments and result must pickle.
-        calls: Argument tuples, consumed lazily (at most ``2 * workers`` ahead).
+        calls: Argument tuples, consumed lazily (at most ``ahead * workers`` ahead).
         frames: How many calls there will be (decides processes or threads).
         workers: Processes (``None``: one per usable core).
         threads: Threads when the run is too small for processes.
+        ahead: Calls in flight per worker: enough to keep the workers busy while the
+            caller spends a while on other things (storing what it got, for a reader).
 
     Raises:
         FormatError: A worker process died (killed for memory, for example).
@@ -79,7 +82,7 @@ def map_frames(
     try:
         for args in calls:
             pending.append(executor.submit(function, *args))
-            while len(pending) > 2 * size:
+            while len(pending) > ahead * size:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -204,7 +204,7 @@ def test_nesting_up_to_the_limit_is_read(tmp_path: Path):
 def test_frames_are_listed_once_per_import_however_many_chunks(tmp_path: Path, monkeypatch):
     """A chunk's new frames are added to what the import knows instead of listing every
     frame of the project again (which made large imports quadratic)."""
-    from roadmark.io.formats import jobs
+    from roadmark.io.formats import get_format
 
     make_images(tmp_path, 3, width=WIDTH, height=HEIGHT)
     annotations = _annotations()
@@ -222,7 +222,8 @@ def test_frames_are_listed_once_per_import_however_many_chunks(tmp_path: Path, m
         monkeypatch.setattr(
             Project, "frames", lambda self, **kw: listed.append(1) or frames(self, **kw)
         )
-        monkeypatch.setattr(jobs, "IMPORT_CHUNK", 1)  # one frame a chunk: three chunks
+        coco_format = type(get_format("coco"))
+        monkeypatch.setattr(coco_format, "import_chunk", 1)  # one frame a chunk: three chunks
         report = import_dataset(project, "coco", everything)
         assert len(listed) == 1
         assert (report.frames, report.frames_added, report.objects) == (3, 2, 5)

@@ -52,3 +52,18 @@ def test_results_come_in_order_and_errors_keep_file_and_field(workers: int):
     with pytest.raises(FormatError) as caught:
         list(map_frames(square_or_fail, calls, frames=len(calls), workers=workers))
     assert str(caught.value) == "frame_13.json: objects[2]: thirteen is refused"
+
+
+@pytest.mark.parametrize("ahead", [2, 4])
+def test_at_most_ahead_calls_per_worker_are_in_flight(ahead: int):
+    consumed = []
+
+    def calls():
+        for value in range(12):
+            consumed.append(value)
+            yield (value,)
+
+    results = map_frames(square_or_fail, calls(), frames=12, threads=2, ahead=ahead)
+    assert next(results) == 0
+    assert len(consumed) == ahead * 2 + 1  # the first result is taken when one more is queued
+    assert list(results) == [value * value for value in range(1, 12)]
