@@ -34,6 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from shapely.geometry import Polygon
 
 from roadmark.analysis.pixel_outline import label_outlines
 from roadmark.core.annotation import Region
@@ -179,18 +180,29 @@ def piece_outlines(
     pieces: NDArray[np.int32], found: Sequence[Piece], scale: tuple[float, float]
 ) -> dict[int, Region]:
     """The outlines of ``found`` in frame pixels (their masks vectorized along pixel
-    edges), by piece id; all traced at once, within the box that holds them."""
-    if not found:
-        return {}
-    left = min(piece.left for piece in found)
-    top = min(piece.top for piece in found)
-    right = max(piece.left + piece.width for piece in found)
-    bottom = max(piece.top + piece.height for piece in found)
+    edges), by piece id; a piece that fills its box is that box, the others are all traced
+    at once, within the box that holds them."""
+    sx, sy = scale
+    out: dict[int, Region] = {}
+    traced = []
+    for piece in found:
+        if piece.area == piece.width * piece.height:  # as the tracing would give it
+            x0, y0 = piece.left * sx, piece.top * sy
+            x1, y1 = (piece.left + piece.width) * sx, (piece.top + piece.height) * sy
+            out[piece.id] = Polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+        else:
+            traced.append(piece)
+    if not traced:
+        return out
+    left = min(piece.left for piece in traced)
+    top = min(piece.top for piece in traced)
+    right = max(piece.left + piece.width for piece in traced)
+    bottom = max(piece.top + piece.height for piece in traced)
     window = pieces[top:bottom, left:right]
     count = int(window.max()) + 1
     wanted: NDArray[np.integer[Any]] = np.zeros(
         count, dtype=np.uint16 if count <= 1 << 16 else np.int32  # uint16: traced faster
     )
-    ids = np.array([piece.id for piece in found], dtype=np.int32)
+    ids = np.array([piece.id for piece in traced], dtype=np.int32)
     wanted[ids[ids < len(wanted)]] = ids[ids < len(wanted)]
-    return dict(label_outlines(wanted[window], offset=(float(left), float(top)), scale=scale))
+    return out | label_outlines(wanted[window], offset=(float(left), float(top)), scale=scale)

@@ -210,3 +210,26 @@ def test_a_component_of_many_classes_is_cut_into_single_class_connected_pieces(
         assert parts == 2  # connected (background + the piece)
         labels_seen.append(int(blobs[mask][0]))
     assert labels_seen == sorted(labels_seen)  # class by class, in order
+
+
+def test_a_piece_that_fills_its_box_has_the_outline_tracing_gives():
+    from roadmark.analysis.pixel_outline import label_outlines
+    from roadmark.analysis.region_pieces import Piece, piece_outlines
+
+    pieces_map = np.zeros((40, 60), dtype=np.int32)
+    pieces_map[2:12, 3:20] = 1  # solid
+    pieces_map[15:30, 10:40] = 2
+    pieces_map[20:25, 20:30] = 0  # a hole: traced
+    pieces_map[30:38, 40:41] = 3  # one column, solid
+    found = []
+    for piece_id in (1, 2, 3):
+        rows, cols = np.nonzero(pieces_map == piece_id)
+        left, top = int(cols.min()), int(rows.min())
+        width, height = int(cols.max()) - left + 1, int(rows.max()) - top + 1
+        found.append(Piece(piece_id, left, top, width, height, len(rows)))
+    outlines = piece_outlines(pieces_map, found, (2.0, 0.5))
+    traced = label_outlines(pieces_map, scale=(2.0, 0.5))
+    assert set(outlines) == {1, 2, 3}
+    for piece_id, outline in outlines.items():  # the same vertices in the same order
+        assert outline.equals_exact(traced[piece_id], 0)
+        assert list(outline.exterior.coords) == list(traced[piece_id].exterior.coords)
