@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,10 @@ from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset
 from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import (
+    PredictionError,
+    decode_png,
     delete_predictions,
+    encode_png,
     predicted_frame_ids,
     prediction_models,
     ranked_regions,
@@ -87,6 +91,24 @@ def test_store_keeps_maps_losslessly_and_apart_from_labels(project: Project):
     assert uid in {r.uid for r in ranked_regions(project, include_resolved=True)}
     assert delete_predictions(project, "m", [first]) == 1
     assert read_prediction(project, first) is None and ranked_regions(project, frame_id=first) == []
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (7, 1), (37, 53)])
+def test_stored_map_pngs_decode_to_the_same_values_in_any_decoder(dtype: type, shape):
+    from PIL import Image
+
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    top = np.iinfo(dtype).max
+    array = rng.integers(0, top, size=shape, endpoint=True).astype(dtype)
+    array.flat[0], array.flat[-1] = top, 0  # rows that wrap around modulo 256
+    data = encode_png(array)
+    assert np.array_equal(decode_png(data, what="map"), array)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), array)
+    with pytest.raises(PredictionError, match="cannot store"):
+        encode_png(array.astype(np.float32))
+    with pytest.raises(PredictionError, match="cannot store"):
+        encode_png(np.zeros((0, 4), dtype=dtype))
 
 
 def test_prelabeling_records_a_workflow_event_per_moved_frame(project: Project):

@@ -29,10 +29,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from roadmark.io.png_file import SIGNATURE, chunk
+
 LEVEL = 1  # OpenCV's PNG compression level here (IMWRITE_PNG_COMPRESSION)
 IDAT_BYTES = 8192  # libpng's compression buffer: the size of each IDAT chunk
 SMALL_BYTES = 16384  # libpng narrows zlib's window for smaller images: OpenCV writes those
-SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ZLIB_HEADER = b"\x78\x01"  # a zlib stream of a 32 KB window at level 1 (RFC 1950)
 MOD_ADLER = 65521
 _COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
@@ -179,10 +180,10 @@ class OwnerMaps:
         # every byte for the checksum (the rows are nearly all zeros; see _adler32)
         checksum = self._adler32(types, plain, pixel_bytes, at, chosen.ravel())
         data = ZLIB_HEADER + _deflate(out) + struct.pack(">I", checksum)
-        parts = [SIGNATURE, _chunk(b"IHDR", header)]
-        parts += [_chunk(b"IDAT", data[i : i + IDAT_BYTES])
+        parts = [SIGNATURE, chunk(b"IHDR", header)]
+        parts += [chunk(b"IDAT", data[i : i + IDAT_BYTES])
                   for i in range(0, len(data), IDAT_BYTES)]
-        parts.append(_chunk(b"IEND", b""))
+        parts.append(chunk(b"IEND", b""))
         return b"".join(parts)
 
     def _adler32(self, types: NDArray[np.uint8], plain: NDArray[np.intp],
@@ -242,11 +243,6 @@ def _pixel_bytes(table: NDArray[np.integer], count: int) -> NDArray[np.uint8]:
         samples = samples[:, [2, 1, 0, *range(3, channels)]]
     raw = np.ascontiguousarray(samples.astype(samples.dtype.newbyteorder(">")))
     return raw.view(np.uint8).reshape(count, -1)
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
 def _opencv(array: NDArray[np.integer]) -> bytes:
