@@ -113,7 +113,10 @@ def pixel_regions(
     """Regions of uncertain pixels, each at most ``params.max_extent`` across, highest
     score first (see the module doc and :mod:`roadmark.analysis.region_pieces`)."""
     params = params or RegionParams()
-    uncertainty = maps.uncertainty(params.measure)
+    source = maps.margin if params.measure == "margin" else maps.entropy
+    levels = np.arange(_LEVELS, dtype=np.uint8)
+    table = pixel_uncertainty(levels, levels, params.measure)
+    uncertainty = cv2.LUT(source, table)  # maps.uncertainty(), by a table of the 256 levels
     smooth = (
         cv2.GaussianBlur(uncertainty, (0, 0), params.sigma) if params.sigma > 0 else uncertainty
     )
@@ -150,7 +153,6 @@ def pixel_regions(
     scores = sums.total(maps.confidence, wrong_probability_of) * pixel_area
     pieces.sort(key=lambda piece: (-scores[piece.id], piece.id))
     pieces = pieces[: params.max_regions]
-    source = maps.margin if params.measure == "margin" else maps.entropy
     uncertainty_sum = sums.total(source, lambda v: pixel_uncertainty(v, v, params.measure))
     kept = np.array([piece.id for piece in pieces], dtype=np.int64)
     classes = sums.classes(maps.label_ids, kept)
