@@ -24,6 +24,7 @@ from roadmark.io.predictions import (
     decode_png,
     delete_predictions,
     encode_png,
+    pack,
     predicted_frame_ids,
     prediction_models,
     ranked_regions,
@@ -109,6 +110,15 @@ def test_stored_map_pngs_decode_to_the_same_values_in_any_decoder(dtype: type, s
         encode_png(array.astype(np.float32))
     with pytest.raises(PredictionError, match="cannot store"):
         encode_png(np.zeros((0, 4), dtype=dtype))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (512, 1024)])
+def test_stored_expected_errors_are_the_sum_pixel_by_pixel(shape):
+    rng = np.random.default_rng(shape[0])
+    level = rng.integers(0, 256, size=shape).astype(np.uint8)
+    maps = SegmentationMaps(level, level, level, level, 2 * shape[1], 2 * shape[0])
+    packed = pack(FramePrediction(1, "m", "a" * 64, "segmentation", maps, ()))
+    assert packed.row["expected_errors"] == maps.expected_errors()  # exactly
 
 
 def test_prelabeling_records_a_workflow_event_per_moved_frame(project: Project):
