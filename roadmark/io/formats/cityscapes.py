@@ -76,7 +76,7 @@ from roadmark.io.formats.common import (
     ExportFrame,
     ImportContext,
     ImportedFrame,
-    apply_extras,
+    extras_changes,
     integer,
     number,
     point_array,
@@ -542,9 +542,9 @@ def _assemble(
         parts = groups[key]
         first = parts[0]
         obj = first.obj
+        changes: dict[str, Any] = {}  # made in one replace: parts joined, ids, extras
         if len(parts) > 1:
-            merged = shapely.union_all([part.obj.region for part in parts])
-            obj = replace(obj, geometry=as_region(merged))
+            changes["geometry"] = as_region(shapely.union_all([p.obj.region for p in parts]))
         label = schema.by_id.get(obj.label_id)
         if (
             label is not None
@@ -554,12 +554,18 @@ def _assemble(
             and obj.kind is ObjectKind.REGION
         ):
             counts[obj.label_id] = counts.get(obj.label_id, 0) + 1
-            obj = replace(obj, instance_id=counts[obj.label_id])
+            changes["instance_id"] = counts[obj.label_id]
         extras = first.extras
-        if isinstance(extras, dict):
-            extras = {k: v for k, v in extras.items() if k != "object"}
-        obj = apply_extras(obj, extras, where=first.where, field=f"{first.field}.{EXTRAS_KEY}")
-        objects.append(obj)
+        if extras is not None:  # the extras' values win (an instance id among them)
+            if isinstance(extras, dict):
+                extras = {k: v for k, v in extras.items() if k != "object"}
+            own, of_provenance = extras_changes(
+                extras, where=first.where, field=f"{first.field}.{EXTRAS_KEY}"
+            )
+            changes |= own
+            if of_provenance:
+                changes["provenance"] = replace(obj.provenance, **of_provenance)
+        objects.append(replace(obj, **changes) if changes else obj)
         original = [p.original[0] for p in parts if p.original] if first.original else None
         originals.append(original)
     return objects, originals
