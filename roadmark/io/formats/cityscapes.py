@@ -42,20 +42,19 @@ differently from roadmark's raster of the imported region.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import shapely
-from numpy.typing import NDArray
 
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region
 from roadmark.core.errors import GeometryError
 from roadmark.core.schema import LabelSchema
 from roadmark.io.formats import Capability, DatasetFormat, register_format, validate
+from roadmark.io.formats.cityscapes_ahead import Ahead, Ready, digest, file_regions
 from roadmark.io.formats.cityscapes_files import (
     BOXES,
     GROUP,
@@ -66,9 +65,7 @@ from roadmark.io.formats.cityscapes_files import (
     write_frame,
 )
 from roadmark.io.formats.cityscapes_geometry import (
-    ImportedPolygon,
     polygon_to_region,
-    polygons_to_regions,
 )
 from roadmark.io.formats.common import (
     EXTRAS_KEY,
@@ -147,7 +144,7 @@ class CityscapesFormat(DatasetFormat):
         where = str(file)
         data, raw = read_json_bytes(file)
         # the worker read these very bytes: its outlines are this file's (no second parse)
-        same = ahead is not None and ahead.digest == _digest(raw)
+        same = ahead is not None and ahead.digest == digest(raw)
         if not isinstance(data, dict):
             raise FormatError("must be an object with imgHeight, imgWidth and objects", path=where)
         height = integer(data.get("imgHeight"), where=where, field="imgHeight", minimum=1)
@@ -285,60 +282,6 @@ class _Entry:
         self.where = where
         self.field = field
         self.original = original
-
-
-Ready = tuple[NDArray[np.float64], ImportedPolygon]  # an outline's points and its region
-
-
-@dataclass(frozen=True)
-class Ahead:
-    """A polygons file's regions worked out ahead: the digest of the bytes they were read
-    from, and each object's outline and region (``None``: left to the reading in order)."""
-
-    digest: bytes
-    ready: list[Ready | None]
-
-
-def _digest(raw: bytes) -> bytes:
-    return hashlib.blake2b(raw, digest_size=16).digest()
-
-
-def file_regions(file: Path) -> Ahead | None:
-    """The regions of a polygons file's objects, worked out ahead (in a worker process),
-    each with the outline it was made from.
-
-    Only what reading the file in order would compute the same way: an object that is not
-    a usual polygon inside the image's margin (or a file that does not parse) gets
-    ``None``, and reading it in order raises or warns about it as before.
-    """
-    try:
-        data, raw = read_json_bytes(file)
-        width = integer(data.get("imgWidth"), where="", field="", minimum=1)
-        height = integer(data.get("imgHeight"), where="", field="", minimum=1)
-        objects = data.get("objects")
-    except (FormatError, AttributeError):
-        return None  # read in order, the file names its problem
-    if not isinstance(objects, list):
-        return None
-    outlines, slots = [], []
-    for index, item in enumerate(objects):
-        try:
-            outline = point_array(item.get("polygon"), where="", field="")
-            beyond = validate.coordinates(outline, width, height, where="", field="")
-        except (FormatError, AttributeError):
-            continue
-        if not beyond:
-            outlines.append(outline)
-            slots.append(index)
-    ready: list[Ready | None] = [None] * len(objects)
-    ahead = Ahead(_digest(raw), ready)
-    try:
-        regions = polygons_to_regions(outlines)
-    except GeometryError:
-        return ahead
-    for slot, outline, region in zip(slots, outlines, regions, strict=True):
-        ready[slot] = (outline, region)
-    return ahead
 
 
 def _polygon_files(source: Path) -> tuple[list[Path], Path | None]:
