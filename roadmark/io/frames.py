@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from roadmark.io.errors import FrameSourceError
+from roadmark.io.frame_spec import FrameSpec
 from roadmark.io.image_limits import (
     BYTES_PER_PIXEL_DECODING,
     DECODERS,
@@ -39,7 +40,6 @@ from roadmark.io.image_limits import (
     check_pixels,
     header_info,
 )
-from roadmark.io.store import FrameSpec
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})

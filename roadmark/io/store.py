@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -46,6 +46,7 @@ from roadmark.io.errors import (
     ProjectReadOnlyError,
     StaleEditError,
 )
+from roadmark.io.frame_spec import FrameSpec
 from roadmark.io.label_rows import read_schema, write_schema
 from roadmark.io.locations import display_location, image_root, is_url
 from roadmark.io.migrations import check_and_migrate, create_tables
@@ -54,27 +55,6 @@ from roadmark.io.rows import frame_from_row, object_from_row
 from roadmark.io.settings import Settings
 
 PROJECT_SUFFIX = ".roadmark"
-
-
-@dataclass(frozen=True)
-class FrameSpec:
-    """A frame to add: where its pixels are and where it sits in a sequence.
-
-    Attributes:
-        path: Absolute path of the image or video file.
-        video_frame: Frame number in the video, ``None`` for an image.
-        width: Width in pixels (after EXIF orientation).
-        height: Height in pixels.
-        sequence: Sequence name.
-        sequence_index: Position in the sequence.
-    """
-
-    path: Path
-    video_frame: int | None
-    width: int
-    height: int
-    sequence: str
-    sequence_index: int
 
 
 class Project:
