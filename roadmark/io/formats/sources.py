@@ -2,10 +2,12 @@
 
 Cityscapes polygons have integer points and roadmark widens them slightly on import (see
 :mod:`roadmark.io.formats.cityscapes_geometry`), so the points cannot be recovered from the
-region. The table ``import_sources`` keeps, per imported object, the format, the geometry
-as imported (WKB) and the original representation (JSON). On export an object whose
-geometry is still the imported one is written from the original; an edited object is
-written from its geometry. Rows go with their object (``ON DELETE CASCADE``).
+region. The table ``import_sources`` keeps, per imported object, the format, a digest of
+the geometry as imported (16 bytes of BLAKE2b over its WKB; projects imported before keep
+the WKB itself, which is compared as it is) and the original representation (JSON). On
+export an object whose geometry is still the imported one is written from the original; an
+edited object is written from its geometry. Rows go with their object (``ON DELETE
+CASCADE``).
 
 The table is registered on the project's metadata (new projects get it when this module is
 loaded before they are made) and created on first use in older ones. Portable SQL as in
@@ -14,6 +16,7 @@ loaded before they are made) and created on first use in older ones. Portable SQ
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -35,16 +38,30 @@ import_sources = sa.Table(
         autoincrement=False,
     ),
     sa.Column("format", sa.String(32), nullable=False),
-    sa.Column("geometry", sa.LargeBinary, nullable=False),  # WKB as imported
+    sa.Column("geometry", sa.LargeBinary, nullable=False),  # digest (or WKB) as imported
     sa.Column("original", sa.Text, nullable=False),  # JSON, the format's own representation
 )
 
 
+DIGEST_BYTES = 16
+
+
 def geometry_key(obj: AnnotationObject) -> bytes:
-    """The bytes compared to tell whether an object's geometry changed since import."""
+    """The bytes that tell whether an object's geometry changed since import (its WKB, or a
+    box's corners as JSON)."""
     if isinstance(obj.geometry, Box):
         return json.dumps(obj.geometry.to_xywh()).encode()
     return shapely.to_wkb(obj.geometry)
+
+
+def _digest(key: bytes) -> bytes:
+    return hashlib.blake2b(key, digest_size=DIGEST_BYTES).digest()
+
+
+def _same_geometry(stored: bytes, obj: AnnotationObject) -> bool:
+    """Whether ``stored`` (a digest, or the key itself in older projects) is ``obj``'s."""
+    key = geometry_key(obj)
+    return stored in (_digest(key), key)
 
 
 def record(
@@ -58,7 +75,7 @@ def record(
         {
             "object_id": obj.uid,
             "format": format_id,
-            "geometry": geometry_key(obj),
+            "geometry": _digest(geometry_key(obj)),  # a third of the row, not the shape again
             "original": json.dumps(original),
         }
         for obj, original in zip(stored, originals, strict=True)
@@ -91,6 +108,6 @@ def unchanged_originals(
     )
     out: dict[int, Any] = {}
     for uid, geometry, original in rows:
-        if geometry_key(by_uid[uid]) == bytes(geometry):
+        if _same_geometry(bytes(geometry), by_uid[uid]):
             out[uid] = json.loads(original)
     return out

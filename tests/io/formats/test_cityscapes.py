@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 import shapely
+import sqlalchemy as sa
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
@@ -291,6 +292,33 @@ def test_unedited_objects_export_their_original_points_and_edited_ones_are_trace
     text = _files(tmp_path / "out", "_gtFine_polygons.json")[0].read_text()
     assert all(isinstance(v, int) for point in original[1]["polygon"] for v in point)
     assert json.dumps(original[1]["polygon"]) in text
+
+
+def test_original_points_are_found_by_a_digest_of_the_imported_shape_or_by_the_shape(
+    tmp_path: Path,
+):
+    """New imports keep a 16-byte digest of each shape; projects imported before keep the
+    shape's WKB itself, and their unedited objects still export their original points."""
+    from roadmark.io.formats import sources
+
+    json_path = handmade.write_example(tmp_path / "data")
+    with Project.create(tmp_path / "p.roadmark") as project:
+        import_dataset(project, "cityscapes", json_path)
+        objects = {o.uid: o for o in project.objects(project.frames()[0].id)}
+        table = sources.import_sources
+        with project.transaction() as conn:
+            keys = dict(conn.execute(sa.select(table.c.object_id, table.c.geometry)).all())
+            assert {len(key) for key in keys.values()} == {sources.DIGEST_BYTES}
+        fresh = export_dataset(project, "cityscapes", tmp_path / "fresh").stats
+        with project.transaction() as conn:  # as an older roadmark stored them
+            for uid in keys:
+                conn.execute(
+                    table.update()
+                    .where(table.c.object_id == uid)
+                    .values(geometry=sources.geometry_key(objects[uid]))
+                )
+        older = export_dataset(project, "cityscapes", tmp_path / "older").stats
+    assert fresh["original_polygons"] == older["original_polygons"] == len(keys) > 10
 
 
 def test_folder_of_jsons_next_to_images_and_images_option(tmp_path: Path):
