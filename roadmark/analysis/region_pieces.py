@@ -19,9 +19,10 @@ anyway, and on smooth uncertainty (the usual case after the Gaussian) it breaks 
 slivers along the ridges. The grid bounds every piece by construction and keeps them
 compact (no piece is longer than ``max_extent`` either way).
 
-Each piece's outline (:func:`piece_outlines`, every piece of a frame traced at once by
-:mod:`roadmark.analysis.pixel_outline`) is its mask vectorized along pixel edges, in frame
-pixels: the review highlights, zooms to and accepts inside that outline.
+Each piece's outline (:func:`piece_outlines`: a piece that fills its box is that box, the
+others of a frame are traced at once by :mod:`roadmark.analysis.pixel_outline`) is its mask
+vectorized along pixel edges, in frame pixels: the review highlights, zooms to and accepts
+inside that outline.
 """
 
 from __future__ import annotations
