@@ -24,6 +24,16 @@ def chunk(kind: bytes, data: bytes) -> bytes:
         ">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
+def assemble(width: int, height: int, depth: int, colour_type: int, stream: bytes,
+             idat_bytes: int | None = None) -> bytes:
+    """A PNG file of filtered rows already made a zlib ``stream``: signature, header, the
+    stream in IDAT chunks of at most ``idat_bytes`` (one chunk: ``None``) and the end."""
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)  # no interlace
+    size = idat_bytes or max(len(stream), 1)
+    idat = [chunk(b"IDAT", stream[i : i + size]) for i in range(0, len(stream), size)]
+    return b"".join([SIGNATURE, chunk(b"IHDR", header), *idat, chunk(b"IEND", b"")])
+
+
 def gray_png(array: NDArray[np.uint8] | NDArray[np.uint16],
              compress: Callable[[bytes], bytes]) -> bytes:
     """A greyscale PNG of a 2-D ``uint8`` or ``uint16`` array, every row filtered with
@@ -42,6 +52,4 @@ def gray_png(array: NDArray[np.uint8] | NDArray[np.uint16],
     filtered[:, 0] = FILTER_UP
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # byte by byte, modulo 256
-    header = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0)  # grey, no interlace
-    return b"".join((SIGNATURE, chunk(b"IHDR", header),
-                     chunk(b"IDAT", compress(filtered.tobytes())), chunk(b"IEND", b"")))
+    return assemble(width, height, depth, 0, compress(filtered.tobytes()))  # 0: grey

@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from roadmark.io.png_file import SIGNATURE, chunk
+from roadmark.core.raster import nonzero_2d
+from roadmark.io.png_file import assemble
 
 LEVEL = 1  # OpenCV's PNG compression level here (IMWRITE_PNG_COMPRESSION)
 IDAT_BYTES = 8192  # libpng's compression buffer: the size of each IDAT chunk
@@ -62,8 +63,7 @@ class OwnerMaps:
         changed[width + 1 :] = (at != flat[width:-1]) | (at != flat[1:-width]) | (
             at != flat[: -width - 1])
         changed[::width] = True
-        # flat indices, then rows and columns: a third of np.nonzero's time on a 2-D map
-        rows, cols = np.divmod(np.flatnonzero(changed), width)
+        rows, cols = nonzero_2d(changed.reshape(height, width))
         self.rows, self.cols = rows, cols
         # every row has a changed pixel (its first), so each row's pixels start here
         self.row_starts = np.flatnonzero(np.diff(rows, prepend=-1))
@@ -175,16 +175,11 @@ class OwnerMaps:
         out.reshape(-1)[at] = chosen.ravel()
         channels = 1 if table.ndim == 1 else table.shape[1]
         depth = 16 if table.dtype == np.uint16 else 8
-        header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
         # zlib's own stream around a raw deflate: the same bytes, without zlib's pass over
         # every byte for the checksum (the rows are nearly all zeros; see _adler32)
         checksum = self._adler32(types, plain, pixel_bytes, at, chosen.ravel())
         data = ZLIB_HEADER + _deflate(out) + struct.pack(">I", checksum)
-        parts = [SIGNATURE, chunk(b"IHDR", header)]
-        parts += [chunk(b"IDAT", data[i : i + IDAT_BYTES])
-                  for i in range(0, len(data), IDAT_BYTES)]
-        parts.append(chunk(b"IEND", b""))
-        return b"".join(parts)
+        return assemble(width, height, depth, _COLOUR_TYPES[channels], data, IDAT_BYTES)
 
     def _adler32(self, types: NDArray[np.uint8], plain: NDArray[np.intp],
                  pixel_bytes: NDArray[np.uint8], at: NDArray[np.intp],
