@@ -69,7 +69,7 @@ def test_sums_by_level_histogram_equal_the_sums_pixel_by_pixel(
     ]
 
 
-@pytest.mark.parametrize("pieces", [30, 256, 257, 5000])  # 16-bit keys up to 256 pieces
+@pytest.mark.parametrize("pieces", [30, 256, 257, 5000])  # ids as bytes up to 256 pieces
 @pytest.mark.parametrize("covered", [0.1, 1.0])
 def test_piece_sums_by_histogram_are_the_sums_pixel_by_pixel(pieces: int, covered: float):
     rng = np.random.default_rng(pieces)
