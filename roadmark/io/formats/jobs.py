@@ -153,6 +153,7 @@ def import_dataset(
         # The project's frames by path and video frame, kept up to date as chunks add
         # frames (listing every frame again for each chunk made large imports quadratic).
         known = _frames_by_key(project)
+        originals = import_sources.Recorder(conn, fmt.id)
         for chunk in _chunks(fmt.read(source, context), fmt.import_chunk):
             for imported in chunk:
                 imported.objects = [
@@ -195,7 +196,7 @@ def import_dataset(
                         )
                     stored = project.add_objects(frame_id, imported.objects)
                 if imported.originals:
-                    import_sources.record(conn, fmt.id, stored, imported.originals)
+                    originals.record(stored, imported.originals)
                 totals["objects"] += len(stored)
                 job.report(position, totals["frames"] + len(chunk))
             totals["frames"] += len(chunk)

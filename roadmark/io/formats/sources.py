@@ -64,26 +64,37 @@ def _same_geometry(stored: bytes, obj: AnnotationObject) -> bool:
     return stored in (_digest(key), key)
 
 
-def record(
-    conn: sa.Connection,
-    format_id: str,
-    stored: Sequence[AnnotationObject],
-    originals: Sequence[Any],
-) -> None:
-    """Keep the originals of just-stored objects (``uid`` set); ``None`` entries are skipped."""
-    rows = [
-        {
-            "object_id": obj.uid,
-            "format": format_id,
-            "geometry": _digest(geometry_key(obj)),  # a third of the row, not the shape again
-            "original": json.dumps(original),
-        }
-        for obj, original in zip(stored, originals, strict=True)
-        if original is not None and obj.uid is not None
-    ]
-    if rows:
-        import_sources.create(conn, checkfirst=True)
-        conn.execute(import_sources.insert(), rows)
+class Recorder:
+    """Keeps the originals of one import's stored objects, in its transaction ``conn``.
+
+    The table is made (if the project lacks it) with the first rows, once per import
+    rather than looked up again for every frame.
+    """
+
+    def __init__(self, conn: sa.Connection, format_id: str) -> None:
+        self._conn = conn
+        self._format_id = format_id
+        self._table_made = False
+
+    def record(self, stored: Sequence[AnnotationObject], originals: Sequence[Any]) -> None:
+        """Keep the originals of just-stored objects (``uid`` set); ``None`` entries are
+        skipped."""
+        rows = [
+            {
+                "object_id": obj.uid,
+                "format": self._format_id,
+                "geometry": _digest(geometry_key(obj)),  # a third of the row, not the shape
+                "original": json.dumps(original),
+            }
+            for obj, original in zip(stored, originals, strict=True)
+            if original is not None and obj.uid is not None
+        ]
+        if not rows:
+            return
+        if not self._table_made:
+            import_sources.create(self._conn, checkfirst=True)
+            self._table_made = True
+        self._conn.execute(import_sources.insert(), rows)
 
 
 def present(conn: sa.Connection) -> bool:
