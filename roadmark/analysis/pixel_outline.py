@@ -6,9 +6,9 @@ model's uncertain pixels: thousands of short pixel runs a frame).
 pixel runs, where GEOS's union is most of the cost. Here the outline is traced directly:
 every pixel edge between inside and outside becomes a directed edge with the inside on its
 right, each edge is followed by the edge that leaves its end point, and the cycles are
-the rings. All of it runs as array operations (the cycles are found and ordered by
-pointer doubling), so the cost follows the number of boundary edges: 17-23 times faster
-than the union on fragmented masks.
+the rings. All of it runs as array operations (the cycles are found and ordered as a
+graph's components and one depth-first walk, by scipy), so the cost follows the number of
+boundary edges: 17-23 times faster than the union on fragmented masks.
 
 Where two inside pixels touch only at a corner, the outline keeps them apart when they
 are separate parts (two polygons touching at a point) and goes through the corner when
@@ -26,6 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, depth_first_order
 from shapely.geometry import MultiPolygon, Polygon
 
 from roadmark.core.raster import nonzero_2d
@@ -212,24 +214,35 @@ def _turn_at_corners(
 
 
 def _rings(following: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The cycle of each edge (its smallest edge index) and the edges in ring order."""
+    """The cycle of each edge (its smallest edge index) and the edges in ring order: ring
+    after ring by their first (smallest) edge, each from its first edge on.
+
+    The cycles are the weakly connected components of the graph ``edge -> following``;
+    cutting each before its first edge and chaining them into one path makes the order
+    one depth-first walk (both in scipy's compiled graph code, a third of the time of
+    pointer doubling in numpy on a trained model's outlines).
+    """
     count = len(following)
-    ring = np.arange(count)
-    jump = following.copy()
-    steps = 1
-    while steps < count:  # after k doublings, ring[i] = min over 2^k edges from i
-        ring = np.minimum(ring, ring[jump])
-        jump = jump[jump]
-        steps *= 2
-    # Distance of each edge to the end of its ring, cut just before the ring's first edge
-    # (list ranking by doubling): the first edge is the farthest.
-    is_first = ring == np.arange(count)
-    nxt = np.where(is_first[following], -1, following)
-    rank = (nxt >= 0).astype(np.int64)
-    while (nxt >= 0).any():
-        valid = nxt >= 0
-        safe = np.where(valid, nxt, 0)
-        rank = rank + np.where(valid, rank[safe], 0)
-        nxt = np.where(valid, nxt[safe], -1)
-    order = np.lexsort((-rank, ring))
-    return ring, order
+    edges = np.arange(count)
+    if count == 0:
+        return edges, edges
+    _, component = connected_components(_graph(edges, following, count), connection="weak")
+    first = np.full(int(component.max()) + 1, count, dtype=np.int64)
+    np.minimum.at(first, component, edges)
+    ring = first[component]
+    starts = np.sort(first)
+    previous = np.empty(count, dtype=np.int64)
+    previous[following] = edges
+    ends = previous[starts]  # each ring's last edge, which leads back to its first
+    chained = following.copy()
+    chained[ends[:-1]] = starts[1:]
+    walk = np.flatnonzero(edges != ends[-1])
+    path = _graph(walk, chained[walk], count)
+    order = depth_first_order(path, int(starts[0]), return_predecessors=False)
+    return ring, order.astype(np.int64)
+
+
+def _graph(sources: NDArray[np.int64], targets: NDArray[np.int64], count: int) -> csr_matrix:
+    """The directed graph of edges ``sources[i] -> targets[i]`` over ``count`` nodes."""
+    weights = np.ones(len(sources), dtype=np.int8)
+    return csr_matrix((weights, (sources, targets)), shape=(count, count))

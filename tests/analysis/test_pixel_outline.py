@@ -88,3 +88,31 @@ def test_every_label_of_a_label_image_at_once(seed: int, dtype: type):
             union = shapely.affinity.scale(union, xfact=2.0, yfact=0.5, origin=(0.0, 0.0))
             assert traced.is_valid
             assert shapely.normalize(traced).equals_exact(shapely.normalize(union), 0)
+
+
+def _rings_one_by_one(following: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rings of a permutation walked edge by edge: each ring's id is its smallest
+    edge, rings in the order of their ids, each from that edge on."""
+    ring = np.full(len(following), -1)
+    order = []
+    for start in range(len(following)):
+        if ring[start] >= 0:
+            continue
+        edge = start
+        while ring[edge] < 0:
+            ring[edge] = start
+            order.append(edge)
+            edge = following[edge]
+    return ring, np.array(order, dtype=np.int64)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 17, 400, 5000])
+def test_rings_are_the_cycles_walked_in_order(count: int):
+    from roadmark.analysis.pixel_outline import _rings
+
+    rng = np.random.default_rng(count)
+    for following in (rng.permutation(count), np.arange(count), np.roll(np.arange(count), 1)):
+        ring, order = _rings(following.astype(np.int64))
+        expected_ring, expected_order = _rings_one_by_one(following)
+        assert np.array_equal(ring, expected_ring)
+        assert np.array_equal(order, expected_order)
