@@ -173,6 +173,27 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextmanager
+def opencv_threads(count: int) -> Iterator[None]:
+    """OpenCV's thread count set to ``count`` for the block, restored after it (the setting
+    is process-wide).
+
+    A pre-labeling run gets its parallelism from its own threads (lanes, decoders,
+    writers), each a whole task; OpenCV's pool under them only adds work that waits for
+    itself: the writer's regions and outlines of a trained model's maps took 42-44 CPU ms
+    a frame with OpenCV's two threads on this project's 2-core machine and 32 with one, in
+    the same wall time, and on a busy machine that CPU is the model's.
+    """
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(max(1, count))
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
 def limit_worker_threads(_worker_id: int = 0) -> None:
     """``worker_init_fn`` for DataLoader processes: one OpenCV and one torch thread each,
     so that N workers use N cores and not N times all of them."""

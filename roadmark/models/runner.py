@@ -51,6 +51,7 @@ from roadmark.models.device import (
     limit_worker_threads,
     loader_plan,
     on_device,
+    opencv_threads,
     torch_threads,
 )
 from roadmark.models.errors import DeviceError
@@ -474,7 +475,7 @@ def _prelabel(
     # On a GPU the batches queue on the device and this thread only waits for the copies
     # to the host; on a CPU with several lanes each lane thread runs whole batches.
     pool = ThreadPoolExecutor(lanes, thread_name_prefix="lane") if lanes > 1 else None
-    with torch_threads(model_threads), writer, pool or nullcontext():
+    with torch_threads(model_threads), opencv_threads(1), writer, pool or nullcontext():
         used = (workers, torch.get_num_threads(), writer_threads)
         try:
             for batch in iterator:

@@ -21,7 +21,7 @@ from roadmark.models import runner
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.demo_model import demo_model_path
-from roadmark.models.device import cpu_model_plan, torch_threads
+from roadmark.models.device import cpu_model_plan, opencv_threads, torch_threads
 from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.runner import (
     FrameDataset,
@@ -60,6 +60,41 @@ def test_the_thread_count_is_restored_after_the_block():
     assert torch.get_num_threads() == before
     with torch_threads(None):
         assert torch.get_num_threads() == before
+
+
+def test_opencv_runs_one_thread_in_the_block_and_its_count_is_restored():
+    import cv2
+
+    before = cv2.getNumThreads()
+    with pytest.raises(RuntimeError), opencv_threads(1):
+        assert cv2.getNumThreads() == 1
+        raise RuntimeError("a failed run")
+    assert cv2.getNumThreads() == before
+
+
+def test_the_writer_runs_opencv_on_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import cv2
+
+    from roadmark.io import prediction_writer
+
+    project, model = _small_run(tmp_path, 3, ".png")
+    seen: list[int] = []
+    real_prepare = prediction_writer.prepare
+
+    def prepare(*args, **kwargs):
+        seen.append(cv2.getNumThreads())  # in a writer thread, while the model runs
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(prediction_writer, "prepare", prepare)
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)  # OpenCV's own pool, as on any machine of two cores or more
+    try:
+        options = PrelabelOptions(device="cpu", batch_size=2, workers=0, writer_threads=1)
+        assert prelabel(project, model, options).predicted == 3
+        assert seen == [1, 1, 1] and cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
+    project.close()
 
 
 def _small_run(tmp_path: Path, count: int, suffix: str) -> tuple[Project, LoadedModel]:
