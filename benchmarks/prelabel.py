@@ -14,9 +14,11 @@ averaged. On a CPU forward only runs two ways, one batch at a time on all of tor
 threads (two in flight) and in the pipeline's lanes (threads each running whole batches,
 ``--lanes``); both are listed (``forward_only_schemes``) and the faster is
 ``forward_only_fps``. ``ratio`` = end to end / forward only (1.0: the pipeline never
-starves the model). The first batch is timed apart (``first_batch_seconds``); precision,
-channels-last and, on a GPU, TF32 and peak GPU memory are reported; the device is
-synchronized around every timing.
+starves the model). ``cpu_ms_per_frame`` says where the end-to-end run's CPU went: the
+whole process (decoding processes not included) and, of it, the writer's work on the
+predictions (uncertain regions, encoded maps) and storing them. The first batch is
+timed apart (``first_batch_seconds``); precision, channels-last and, on a GPU, TF32 and
+peak GPU memory are reported; the device is synchronized around every timing.
 
 ``--archs demo-lraspp`` times LRASPP with the bundled demo model's trained weights at the
 same input size: a trained model's predictions (large confident areas, thin uncertain
@@ -211,6 +213,16 @@ def speed(
         "first_batch_seconds": round(first_batch, 3),
         "end_to_end_seconds": round(result.seconds, 2),
         "worker_startup_seconds": round(result.startup_seconds, 2),
+        # where the end-to-end run's CPU went, per frame: this process (decoding processes
+        # not included), and of it the writer's work on the predictions and the storing
+        "cpu_ms_per_frame": {
+            key: round(1000 * value / max(result.predicted, 1), 1)
+            for key, value in (
+                ("process", result.cpu_seconds),
+                ("writer", result.writer_cpu_seconds),
+                ("store", result.store_cpu_seconds),
+            )
+        },
         # per scheme of forward only: one lane with torch's own threads, then (on a CPU)
         # the pipeline's lanes; seconds before and after the pipeline run
         "forward_only_schemes": [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -62,6 +63,8 @@ class PredictionWriter:
         self._error: BaseException | None = None
         self._stored = 0
         self._closed = False
+        self._cpu = {"prepare": 0.0, "store": 0.0}  # CPU seconds of the writer's threads
+        self._cpu_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="prediction-writer", daemon=True)
         self._thread.start()
 
@@ -69,6 +72,24 @@ class PredictionWriter:
     def stored(self) -> int:
         """Frames stored so far."""
         return self._stored
+
+    @property
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds the writer's threads spent so far: ``prepare`` (regions and maps
+        encoded) and ``store`` (written to the project)."""
+        with self._cpu_lock:
+            return dict(self._cpu)
+
+    def _count(self, key: str, since: float) -> None:
+        with self._cpu_lock:
+            self._cpu[key] += time.thread_time() - since
+
+    def _prepare(self, prediction: FramePrediction) -> PackedPrediction:
+        started = time.thread_time()
+        try:
+            return prepare(prediction, self._params)
+        finally:
+            self._count("prepare", started)
 
     def submit(self, prediction: FramePrediction) -> None:
         """Queue one frame's prediction (blocks while ``max_pending`` are waiting).
@@ -80,7 +101,7 @@ class PredictionWriter:
         if self._closed:
             raise RuntimeError("the prediction writer is closed")
         self._raise_error()
-        future = self._pool.submit(prepare, prediction, self._params)
+        future = self._pool.submit(self._prepare, prediction)
         while True:
             try:
                 self._queue.put(future, timeout=0.1)
@@ -137,7 +158,10 @@ class PredictionWriter:
             if self._error is not None:
                 continue  # drain without writing after a failure
             try:
-                write_packed(self._project, [future.result() for future in batch])
+                packed = [future.result() for future in batch]
+                started = time.thread_time()
+                write_packed(self._project, packed)
+                self._count("store", started)
             except BaseException as error:
                 self._error = error
                 continue

@@ -160,6 +160,11 @@ class PrelabelResult:
         lanes: Batches the model ran at once (threads, each with its own batch).
         decode_threads: Threads of this process that decoded the frames (a CPU run
             without decoding processes asked for), instead of processes.
+        cpu_seconds: CPU time of this process during ``seconds`` (all its threads;
+            decoding processes not included).
+        writer_cpu_seconds: Of it, the writer threads' work on the predictions (uncertain
+            regions, encoded maps).
+        store_cpu_seconds: Of it, storing them in the project.
     """
 
     model: str
@@ -173,6 +178,9 @@ class PrelabelResult:
     threads: tuple[int, int, int] = (0, 0, 0)
     lanes: int = 1
     decode_threads: int = 0
+    cpu_seconds: float = 0.0
+    writer_cpu_seconds: float = 0.0
+    store_cpu_seconds: float = 0.0
 
     @property
     def frames_per_second(self) -> float:
@@ -462,6 +470,7 @@ def _prelabel(
         else iter(loader)  # starts the decoding processes: timed apart from the run
     )
     start = time.perf_counter()
+    cpu_start = time.process_time()
     in_flight: deque[Callable[[], list[FramePrediction]]] = deque()  # batches started
     depth = 2 if device.type == "cuda" else lanes
     writer = PredictionWriter(
@@ -509,6 +518,7 @@ def _prelabel(
                 iterator.close()  # stops the decoding threads
             del iterator  # stops the decoding processes
     seconds = time.perf_counter() - start
+    cpu = writer.cpu_seconds
     return PrelabelResult(
         model.name,
         str(device),
@@ -521,6 +531,9 @@ def _prelabel(
         threads=used,
         lanes=lanes,
         decode_threads=decode_threads,
+        cpu_seconds=time.process_time() - cpu_start,
+        writer_cpu_seconds=cpu["prepare"],
+        store_cpu_seconds=cpu["store"],
     )
 
 

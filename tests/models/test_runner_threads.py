@@ -97,6 +97,16 @@ def test_the_writer_runs_opencv_on_one_thread(tmp_path: Path, monkeypatch: pytes
     project.close()
 
 
+def test_a_run_says_where_its_cpu_went(tmp_path: Path):
+    project, model = _small_run(tmp_path, 3, ".png")
+    options = PrelabelOptions(device="cpu", batch_size=2, workers=0, writer_threads=1)
+    result = prelabel(project, model, options)
+    assert result.predicted == 3
+    assert result.writer_cpu_seconds > 0 and result.store_cpu_seconds > 0
+    assert result.writer_cpu_seconds + result.store_cpu_seconds <= result.cpu_seconds
+    project.close()
+
+
 def _small_run(tmp_path: Path, count: int, suffix: str) -> tuple[Project, LoadedModel]:
     """A project of ``count`` random frames and a small LRASPP with random weights."""
     images = [make_image(tmp_path / f"a{i}{suffix}", 64, 48, seed=i) for i in range(count)]
