@@ -24,6 +24,7 @@ import copy
 import math
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -175,8 +176,9 @@ def torch_threads(count: int | None) -> Iterator[None]:
 
 @contextmanager
 def opencv_threads(count: int) -> Iterator[None]:
-    """OpenCV's thread count set to ``count`` for the block, restored after it (the setting
-    is process-wide).
+    """OpenCV's thread count set to ``count`` for the block, restored when the last such
+    block of the process ends (the setting is process-wide: two runs at once, the first
+    to end would otherwise restore it under the other, or leave the second's value).
 
     A pre-labeling run gets its parallelism from its own threads (lanes, decoders,
     writers), each a whole task; OpenCV's pool under them only adds work that waits for
@@ -186,12 +188,23 @@ def opencv_threads(count: int) -> Iterator[None]:
     """
     import cv2
 
-    before = cv2.getNumThreads()
-    cv2.setNumThreads(max(1, count))
+    global _opencv_before
+    with _OPENCV_LOCK:
+        if not _opencv_open:
+            _opencv_before = cv2.getNumThreads()
+        _opencv_open.append(max(1, count))
+        cv2.setNumThreads(_opencv_open[-1])
     try:
         yield
     finally:
-        cv2.setNumThreads(before)
+        with _OPENCV_LOCK:
+            _opencv_open.remove(max(1, count))
+            cv2.setNumThreads(_opencv_open[-1] if _opencv_open else _opencv_before)
+
+
+_OPENCV_LOCK = threading.Lock()
+_opencv_open: list[int] = []  # the counts of the blocks open now, latest last
+_opencv_before = 0  # the count before the first of them
 
 
 def limit_worker_threads(_worker_id: int = 0) -> None:

@@ -72,6 +72,23 @@ def test_opencv_runs_one_thread_in_the_block_and_its_count_is_restored():
     assert cv2.getNumThreads() == before
 
 
+def test_overlapping_runs_restore_opencv_when_the_last_ends():
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        first, second = opencv_threads(1), opencv_threads(1)
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first run ends while the second goes on
+        assert cv2.getNumThreads() == 1
+        second.__exit__(None, None, None)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_the_writer_runs_opencv_on_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import cv2
 
