@@ -19,7 +19,7 @@ too; its score is the box area times the probability that the decision about it 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -115,8 +115,8 @@ def pixel_regions(
     params = params or RegionParams()
     source = maps.margin if params.measure == "margin" else maps.entropy
     levels = np.arange(_LEVELS, dtype=np.uint8)
-    table = pixel_uncertainty(levels, levels, params.measure)
-    uncertainty = cv2.LUT(source, table)  # maps.uncertainty(), by a table of the 256 levels
+    uncertainty_of = pixel_uncertainty(levels, levels, params.measure)  # per level
+    uncertainty = cv2.LUT(source, uncertainty_of)  # maps.uncertainty(), by table lookup
     smooth = (
         cv2.GaussianBlur(uncertainty, (0, 0), params.sigma) if params.sigma > 0 else uncertainty
     )
@@ -150,10 +150,10 @@ def pixel_regions(
     count = int(pieces_map.max()) + 1
     pixel_area = sx * sy
     sums = _PieceSums(pieces_map, sum(piece.area for piece in pieces), count)
-    scores = sums.total(maps.confidence, wrong_probability_of) * pixel_area
+    scores = sums.total(maps.confidence, wrong_probability_of(levels)) * pixel_area
     pieces.sort(key=lambda piece: (-scores[piece.id], piece.id))
     pieces = pieces[: params.max_regions]
-    uncertainty_sum = sums.total(source, lambda v: pixel_uncertainty(v, v, params.measure))
+    uncertainty_sum = sums.total(source, uncertainty_of)
     kept = np.array([piece.id for piece in pieces], dtype=np.int64)
     classes = sums.classes(maps.label_ids, kept)
     height, width = maps.frame_height, maps.frame_width
@@ -247,18 +247,14 @@ class _PieceSums:
         counts = np.bincount(self._keys | pixels, minlength=self._count * _LEVELS)
         return counts.reshape(self._count, _LEVELS)
 
-    def total(
-        self,
-        levels: NDArray[np.uint8],
-        value: Callable[[NDArray[np.uint8]], NDArray[np.float32]],
-    ) -> NDArray[np.float64]:
-        """Per piece id, the sum of ``value(levels)`` (elementwise) over its pixels."""
+    def total(self, levels: NDArray[np.uint8], table: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Per piece id, the sum over its pixels of ``table[level]`` (``table``: the value
+        of each of the 256 levels)."""
         if not self._by_histogram:  # too many pieces for histograms: pixel by pixel
-            weights = value(self._pixels(levels))
+            weights = table[self._pixels(levels)]
             sums = np.bincount(self._owners, weights=weights, minlength=self._count)
             return cast(NDArray[np.float64], sums)
-        table = value(np.arange(_LEVELS, dtype=np.uint8)).astype(np.float64)
-        return cast(NDArray[np.float64], self._histogram(levels) @ table)
+        return cast(NDArray[np.float64], self._histogram(levels) @ table.astype(np.float64))
 
     def classes(self, labels: NDArray[Any], kept: NDArray[np.int64]) -> dict[int, tuple[int, ...]]:
         """The labels inside each kept piece, most pixels first (``NO_LABEL`` left out)."""

@@ -81,7 +81,8 @@ def test_piece_sums_by_histogram_are_the_sums_pixel_by_pixel(pieces: int, covere
     sums = uncertainty._PieceSums(pieces_map, int((pieces_map > 0).sum()), pieces)
     value = wrong_probability_of
     expected = np.bincount(pieces_map.ravel(), weights=value(levels).ravel(), minlength=pieces)
-    assert np.array_equal(sums.total(levels, value)[1:], expected[1:])
+    table = value(np.arange(256, dtype=np.uint8))
+    assert np.array_equal(sums.total(levels, table)[1:], expected[1:])
     kept = np.arange(1, pieces, 7)
     assert sums.classes(labels, kept) == uncertainty._classes_by_component(
         pieces_map.ravel(), labels.ravel(), kept, pieces
