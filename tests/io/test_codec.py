@@ -11,7 +11,9 @@ import shapely
 from roadmark.core.annotation import AnnotationObject, Provenance
 from roadmark.io import tables as t
 from roadmark.io.codec import (
+    JsonText,
     extras_of,
+    json_text,
     object_from_json,
     object_row,
     object_to_json,
@@ -97,3 +99,18 @@ def test_extras_are_the_json_form_without_shape_and_empty_fields():
     assert all(extras[key] == data[key] for key in extras)
     ids = extras_of(_objects()[1])
     assert (ids["instance_id"], ids["track_id"]) == (3, 4) and "confidence" not in ids
+
+
+def test_json_text_reads_back_as_the_standard_librarys_text():
+    values = [
+        [[[0, 0], [2047, 0], [2047.5, 1023.25], [1e-7, 3e300]]],
+        {"a": [1, -2, 3.5], "b": "ü\u2028", "c": True, "d": {"e": []}},
+        [[-0.0, 2**63 - 1, -(2**63)]],
+    ]
+    for value in values:
+        text = json_text(value)
+        assert isinstance(text, JsonText) and json.loads(text) == value
+    # what orjson cannot write as json.dumps does: NaN and infinities (it writes null),
+    # integers beyond 64 bits (it refuses them): the standard library's text
+    for value in ([float("nan"), 1], [[0, float("inf")]], [2**64, 1], {"k": None}):
+        assert json_text(value) == json.dumps(value)

@@ -53,8 +53,9 @@ import shapely
 from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, as_region
 from roadmark.core.errors import GeometryError
 from roadmark.core.schema import LabelSchema
+from roadmark.io.codec import JsonText, json_text
 from roadmark.io.formats import Capability, DatasetFormat, register_format, validate
-from roadmark.io.formats.cityscapes_ahead import Ahead, Ready, digest, file_regions
+from roadmark.io.formats.cityscapes_ahead import Ahead, Ready, file_regions
 from roadmark.io.formats.cityscapes_files import (
     BOXES,
     GROUP,
@@ -142,9 +143,8 @@ class CityscapesFormat(DatasetFormat):
         ahead: Ahead | None = None,
     ) -> ImportedFrame:
         where = str(file)
-        data, raw = read_json_bytes(file)
-        # the worker read these very bytes: its outlines are this file's (no second parse)
-        same = ahead is not None and ahead.digest == digest(raw)
+        # parsed by the worker, the polygons it worked out left out (no second reading)
+        data = ahead.data if ahead is not None else read_json_bytes(file)[0]
         if not isinstance(data, dict):
             raise FormatError("must be an object with imgHeight, imgWidth and objects", path=where)
         height = integer(data.get("imgHeight"), where=where, field="imgHeight", minimum=1)
@@ -153,12 +153,9 @@ class CityscapesFormat(DatasetFormat):
         raw_objects = data.get("objects")
         if not isinstance(raw_objects, list):
             raise FormatError("must be a list", path=where, field="objects")
-        ready = ahead.ready if ahead is not None else None
-        if ready is None or len(ready) != len(raw_objects):  # (changed since: work it out)
-            ready, same = [None] * len(raw_objects), False
+        ready = ahead.ready if ahead is not None else [None] * len(raw_objects)
         entries = [
-            self._read_polygon(item, f"objects[{i}]", where, (width, height), context, done,
-                               same)
+            self._read_polygon(item, f"objects[{i}]", where, (width, height), context, done)
             for i, (item, done) in enumerate(zip(raw_objects, ready, strict=True))
         ]
         boxes_file = file.with_name(file.name[: -len(POLYGONS)] + BOXES)
@@ -182,14 +179,14 @@ class CityscapesFormat(DatasetFormat):
         size: tuple[int, int],
         context: ImportContext,
         ready: Ready | None = None,
-        same: bool = False,
     ) -> _Entry | None:
-        """One object of a file; ``ready``: its outline and region worked out ahead, from
-        the same bytes when ``same`` (else used only where its points are the file's)."""
+        """One object of a file; ``ready``: its outline, region and polygon text worked out
+        ahead (the worker checked the points as :func:`point_array` checks them here and
+        took the polygon out of ``item``)."""
         if not isinstance(item, dict):
             raise FormatError("must be an object with label and polygon", path=where, field=field)
-        if same and ready is not None:
-            outline = ready[0]  # checked by the worker as point_array checks it here
+        if ready is not None:
+            outline = ready[0]
         else:
             outline = point_array(item.get("polygon"), where=where, field=f"{field}.polygon")
         # Range-checked before any geometry is built from the numbers.
@@ -198,10 +195,7 @@ class CityscapesFormat(DatasetFormat):
         )
         label_id, crowd = _label(item.get("label"), where, f"{field}.label", context)
         try:
-            if ready is not None and (same or np.array_equal(ready[0], outline)):
-                imported = ready[1]  # worked out ahead from the same points
-            else:
-                imported = polygon_to_region(outline)
+            imported = ready[1] if ready is not None else polygon_to_region(outline)
         except GeometryError as error:
             raise FormatError(error.message, path=where, field=f"{field}.polygon") from error
         if imported.repaired:
@@ -232,7 +226,10 @@ class CityscapesFormat(DatasetFormat):
             deleted=_flag(item.get("deleted", 0), where, f"{field}.deleted"),
         )
         # the points as the file wrote them (checked above: a list of [x, y] numbers)
-        original = None if beyond else [item["polygon"]]
+        if beyond:
+            original = None
+        else:
+            original = ready[2] if ready is not None else json_text(item["polygon"])
         return _Entry(obj, item.get(EXTRAS_KEY), where, field, original)
 
     # -- export ------------------------------------------------------------------------------
@@ -275,7 +272,7 @@ class _Entry:
     """One polygon or box read from a file, before parts are joined."""
 
     def __init__(
-        self, obj: AnnotationObject, extras: Any, where: str, field: str, original: list | None
+        self, obj: AnnotationObject, extras: Any, where: str, field: str, original: str | None
     ):
         self.obj = obj
         self.extras = extras
@@ -509,6 +506,7 @@ def _assemble(
             if of_provenance:
                 changes["provenance"] = replace(obj.provenance, **of_provenance)
         objects.append(replace(obj, **changes) if changes else obj)
-        original = [p.original[0] for p in parts if p.original] if first.original else None
-        originals.append(original)
+        # the parts' polygons as the file wrote them: a list of them, as JSON text
+        texts = [p.original for p in parts if p.original]
+        originals.append(JsonText(f"[{','.join(texts)}]") if first.original else None)
     return objects, originals

@@ -210,7 +210,8 @@ class ImportedFrame:
         width: Width declared by the dataset, checked against the image.
         height: Height declared by the dataset.
         video_frame: Frame number when ``image`` is a video.
-        originals: Per object, the format's original representation (JSON-compatible),
+        originals: Per object, the format's original representation (JSON-compatible, or its
+            JSON text as :class:`~roadmark.io.codec.JsonText`),
             kept so that an unedited object is exported exactly as it was read; ``None``
             where there is nothing to keep.
         sequence: Sequence a new frame joins (a video name); ``None``: named as ``roadmark

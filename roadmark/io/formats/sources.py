@@ -25,6 +25,7 @@ import shapely
 import sqlalchemy as sa
 
 from roadmark.core.annotation import AnnotationObject, Box
+from roadmark.io.codec import JsonText, json_text
 from roadmark.io.tables import metadata
 
 import_sources = sa.Table(
@@ -77,14 +78,14 @@ class Recorder:
         self._table_made = False
 
     def record(self, stored: Sequence[AnnotationObject], originals: Sequence[Any]) -> None:
-        """Keep the originals of just-stored objects (``uid`` set); ``None`` entries are
-        skipped."""
+        """Keep the originals of just-stored objects (``uid`` set): JSON-compatible values
+        or their :class:`~roadmark.io.codec.JsonText`; ``None`` entries are skipped."""
         rows = [
             {
                 "object_id": obj.uid,
                 "format": self._format_id,
                 "geometry": _digest(geometry_key(obj)),  # a third of the row, not the shape
-                "original": json.dumps(original),
+                "original": original if isinstance(original, JsonText) else json_text(original),
             }
             for obj, original in zip(stored, originals, strict=True)
             if original is not None and obj.uid is not None

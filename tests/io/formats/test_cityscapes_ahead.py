@@ -1,11 +1,10 @@
-"""Cityscapes import works out the polygons' regions ahead (in worker processes for many
-files): the same objects as reading each polygon in order, and never a region of other
-points than the file's."""
+"""Cityscapes import reads the files ahead (in worker processes for many files): parsed,
+with the polygons' regions and text worked out, the same objects and originals as reading
+each polygon in order, and each file read once."""
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -13,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+import sqlalchemy as sa
 
 from roadmark.io.formats import cityscapes, parallel
 from roadmark.io.formats.cityscapes import file_regions
 from roadmark.io.formats.cityscapes_geometry import polygon_to_region, polygons_to_regions
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset, import_dataset
+from roadmark.io.formats.sources import import_sources
 from roadmark.io.store import Project
 from tests.io.formats.conftest import demo_project
 
@@ -56,48 +57,72 @@ def test_the_batched_regions_are_those_of_each_polygon_alone():
 
 def test_file_regions_match_the_files_polygons(tree: Path):
     file = next(tree.rglob("*_gtFine_polygons.json"))
-    objects = json.loads(file.read_text())["objects"]
+    content = json.loads(file.read_text())
+    objects = content["objects"]
     ahead = file_regions(file)
     assert ahead is not None and len(ahead.ready) == len(objects)
-    assert ahead.digest == hashlib.blake2b(file.read_bytes(), digest_size=16).digest()
+    # the parsed file, less the polygons worked out
+    assert ahead.data == content | {
+        "objects": [{k: v for k, v in item.items() if k != "polygon"} for item in objects]
+    }
     for item, done in zip(objects, ahead.ready, strict=True):
         assert done is not None
-        outline, imported = done
+        outline, imported, text = done
         assert np.array_equal(outline, np.asarray(item["polygon"], dtype=float))
         assert imported.region.equals_exact(polygon_to_region(outline).region, 0)
+        assert json.loads(text) == item["polygon"]
 
 
 def test_a_broken_file_or_object_is_left_to_the_reading_in_order(tmp_path: Path):
     bad = tmp_path / "x_gtFine_polygons.json"
     bad.write_text("{not json")
     assert file_regions(bad) is None
+    bad.write_text("[1, 2]")
+    assert file_regions(bad) is None
+    bad.write_text(json.dumps({"imgWidth": 64, "imgHeight": 48, "objects": {}}))
+    assert file_regions(bad) is None
     bad.write_text(json.dumps({"imgWidth": 64, "imgHeight": 48, "objects": [
         {"label": "car", "polygon": [[0, 0], [10, 0], [True, 10]]},
         {"label": "car", "polygon": [[0, 0], [1e12, 0], [0, 10]]},
         {"label": "car", "polygon": [[0, 0], [10, 0], [0, 10]]},
+        "not an object",
     ]}))  # fmt: skip
     ahead = file_regions(bad)
     assert ahead is not None and ahead.ready[0] is None and ahead.ready[1] is None
-    assert ahead.ready[2] is not None
+    assert ahead.ready[2] is not None and ahead.ready[3] is None
+    objects = ahead.data["objects"]  # those left to the reading in order keep their points
+    assert "polygon" in objects[0] and "polygon" in objects[1] and "polygon" not in objects[2]
 
 
-def test_an_ahead_region_of_other_points_is_not_used(tree: Path, tmp_path: Path, monkeypatch):
-    """A file changed between the worker's reading and this one: its own points count."""
+def test_a_file_read_ahead_is_not_read_again(tree: Path, tmp_path: Path, monkeypatch):
     with Project.create(tmp_path / "plain.roadmark") as project:
         monkeypatch.setattr(cityscapes, "file_regions", lambda file: None)
         import_dataset(project, "cityscapes", tree)
         plain = _objects(project)
-    wrong = polygon_to_region([(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)])
+        plain_originals = _originals(project)
+        assert plain_originals  # every polygon kept as the file wrote it
+    monkeypatch.undo()
+    read: list[Path] = []
+    real = cityscapes.read_json_bytes
 
-    def stale(file: Path) -> cityscapes.Ahead:
-        count = len(json.loads(file.read_text())["objects"])
-        outline = np.array([(0.0, 0.0), (3.0, 0.0), (3.0, 3.0)])
-        return cityscapes.Ahead(b"other bytes", [(outline, wrong)] * count)
+    def counting(path: Path) -> tuple[object, bytes]:
+        read.append(path)
+        return real(path)
 
-    monkeypatch.setattr(cityscapes, "file_regions", stale)
-    with Project.create(tmp_path / "stale.roadmark") as project:
+    monkeypatch.setattr(cityscapes, "read_json_bytes", counting)
+    with Project.create(tmp_path / "ahead.roadmark") as project:
         import_dataset(project, "cityscapes", tree)
         assert _objects(project) == plain
+        assert _originals(project) == plain_originals
+    assert read == []
+
+
+def _originals(project: Project) -> list[object]:
+    with project.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(import_sources.c.original).order_by(import_sources.c.object_id)
+        )
+        return [json.loads(text) for (text,) in rows]
 
 
 def test_outlines_read_ahead_from_the_same_bytes_are_not_parsed_again(
