@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import shapely
 
@@ -56,6 +57,19 @@ def geometry_wkb(obj: AnnotationObject) -> bytes | None:
     return None if isinstance(obj.geometry, Box) else shapely.to_wkb(obj.geometry)
 
 
+def geometry_wkbs(objects: Sequence[AnnotationObject]) -> list[bytes | None]:
+    """:func:`geometry_wkb` of each object, the regions' in one shapely call (a frame's
+    hundred regions about three times quicker than one call each)."""
+    out: list[bytes | None] = [None] * len(objects)
+    regions = [i for i, obj in enumerate(objects) if not isinstance(obj.geometry, Box)]
+    if regions:
+        shapes = np.empty(len(regions), dtype=object)
+        shapes[:] = [objects[i].geometry for i in regions]
+        for i, wkb in zip(regions, shapely.to_wkb(shapes).tolist(), strict=True):
+            out[i] = wkb
+    return out
+
+
 def encode_wkb(wkb: bytes | bytearray | memoryview | None) -> str | None:
     """WKB as base64 text (how the JSON form holds geometry)."""
     return None if wkb is None else base64.b64encode(bytes(wkb)).decode()
@@ -74,16 +88,19 @@ def provenance_fields(prov: Provenance) -> JsonObject:
     }
 
 
-def _fields(obj: AnnotationObject, *, geometry: bool = True) -> JsonObject:
-    """Every field of ``obj``, geometry as WKB bytes (encoded by the callers; ``None``
-    without ``geometry``, which saves encoding a shape that is not wanted)."""
+def _fields(
+    obj: AnnotationObject, *, geometry: bool = True, wkb: bytes | None = None
+) -> JsonObject:
+    """Every field of ``obj``, geometry as WKB bytes (encoded by the callers; ``wkb`` when
+    given; ``None`` without ``geometry``, which saves encoding a shape that is not
+    wanted)."""
     bounds = obj.bounds
     return {
         "uid": obj.uid,
         "label_id": obj.label_id,
         "kind": obj.kind.value,
         "bounds": [bounds.x0, bounds.y0, bounds.x1, bounds.y1],
-        "geometry": geometry_wkb(obj) if geometry else None,
+        "geometry": (wkb if wkb is not None else geometry_wkb(obj)) if geometry else None,
         "instance_id": obj.instance_id,
         "track_id": obj.track_id,
         "attributes": dict(obj.attributes),
@@ -150,9 +167,15 @@ def object_from_json(data: Mapping[str, Any]) -> AnnotationObject:
     )
 
 
-def object_row(obj: AnnotationObject) -> JsonObject:
-    """The values of an ``objects`` row for ``obj`` (without id, frame, z and version)."""
-    data = _fields(obj)
+def object_rows(objects: Sequence[AnnotationObject]) -> list[JsonObject]:
+    """:func:`object_row` of each object (their WKB made in one call)."""
+    return [object_row(obj, wkb) for obj, wkb in zip(objects, geometry_wkbs(objects), strict=True)]
+
+
+def object_row(obj: AnnotationObject, wkb: bytes | None = None) -> JsonObject:
+    """The values of an ``objects`` row for ``obj`` (without id, frame, z and version);
+    ``wkb``: its geometry's WKB when already made."""
+    data = _fields(obj, wkb=wkb)
     x0, y0, x1, y1 = data.pop("bounds")
     del data["uid"]
     data["attributes"] = json.dumps(data["attributes"], sort_keys=True)

@@ -31,7 +31,7 @@ from roadmark.core.errors import SchemaError
 from roadmark.core.schema import LabelSchema, cityscapes_schema
 from roadmark.io import changelog
 from roadmark.io import tables as t
-from roadmark.io.codec import object_row
+from roadmark.io.codec import object_row, object_rows
 from roadmark.io.engine import (
     READING,
     database_errors,
@@ -461,8 +461,8 @@ class Project:
             else:
                 start = (zs[1] if zs[1] is not None else -1) + 1
             rows = [
-                object_row(obj) | {"frame_id": frame_id, "z": start + offset}
-                for offset, obj in enumerate(objects)
+                row | {"frame_id": frame_id, "z": start + offset}
+                for offset, row in enumerate(object_rows(objects))
             ]
             by_z: dict[int, int] = {}
             if rows:  # batched RETURNING, ids told by z (SQLite returns no batch in order)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,12 +14,16 @@ from roadmark.io import tables as t
 from roadmark.io.codec import (
     JsonText,
     extras_of,
+    geometry_wkb,
+    geometry_wkbs,
     json_text,
     object_from_json,
     object_row,
+    object_rows,
     object_to_json,
     row_to_json,
 )
+from roadmark.io.formats.sources import geometry_key, geometry_keys
 from roadmark.io.store import Project
 from tests.helpers import box
 from tests.io.test_workflow import make_project
@@ -114,3 +119,13 @@ def test_json_text_reads_back_as_the_standard_librarys_text():
     # integers beyond 64 bits (it refuses them): the standard library's text
     for value in ([float("nan"), 1], [[0, float("inf")]], [2**64, 1], {"k": None}):
         assert json_text(value) == json.dumps(value)
+
+
+def test_the_wkb_of_many_objects_made_at_once_is_each_ones():
+    parts = shapely.MultiPolygon([shapely.box(0, 0, 2, 2), shapely.box(5, 5, 7, 8)])
+    objects = [*_objects(), replace(_objects()[0], geometry=parts), box(3, 0, 0, 1, 1)]
+    assert geometry_wkbs(objects) == [geometry_wkb(obj) for obj in objects]
+    assert geometry_wkbs(objects)[1] is None and geometry_wkbs([]) == []
+    assert object_rows(objects) == [object_row(obj) for obj in objects]
+    keys = geometry_keys(objects)
+    assert keys == [geometry_key(obj) for obj in objects]

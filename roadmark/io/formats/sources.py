@@ -25,7 +25,7 @@ import shapely
 import sqlalchemy as sa
 
 from roadmark.core.annotation import AnnotationObject, Box
-from roadmark.io.codec import JsonText, json_text
+from roadmark.io.codec import JsonText, geometry_wkbs, json_text
 from roadmark.io.tables import metadata
 
 import_sources = sa.Table(
@@ -55,6 +55,14 @@ def geometry_key(obj: AnnotationObject) -> bytes:
     return shapely.to_wkb(obj.geometry)
 
 
+def geometry_keys(objects: Sequence[AnnotationObject]) -> list[bytes]:
+    """:func:`geometry_key` of each object (the regions' WKB made in one call)."""
+    return [
+        geometry_key(obj) if wkb is None else wkb
+        for obj, wkb in zip(objects, geometry_wkbs(objects), strict=True)
+    ]
+
+
 def _digest(key: bytes) -> bytes:
     return hashlib.blake2b(key, digest_size=DIGEST_BYTES).digest()
 
@@ -80,15 +88,20 @@ class Recorder:
     def record(self, stored: Sequence[AnnotationObject], originals: Sequence[Any]) -> None:
         """Keep the originals of just-stored objects (``uid`` set): JSON-compatible values
         or their :class:`~roadmark.io.codec.JsonText`; ``None`` entries are skipped."""
+        kept = [
+            (obj, original)
+            for obj, original in zip(stored, originals, strict=True)
+            if original is not None and obj.uid is not None
+        ]
+        keys = geometry_keys([obj for obj, _ in kept])
         rows = [
             {
                 "object_id": obj.uid,
                 "format": self._format_id,
-                "geometry": _digest(geometry_key(obj)),  # a third of the row, not the shape
+                "geometry": _digest(key),  # a third of the row, not the shape
                 "original": original if isinstance(original, JsonText) else json_text(original),
             }
-            for obj, original in zip(stored, originals, strict=True)
-            if original is not None and obj.uid is not None
+            for (obj, original), key in zip(kept, keys, strict=True)
         ]
         if not rows:
             return
