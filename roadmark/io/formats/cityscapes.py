@@ -180,24 +180,28 @@ class CityscapesFormat(DatasetFormat):
         context: ImportContext,
         ready: Ready | None = None,
     ) -> _Entry | None:
-        """One object of a file; ``ready``: its outline, region and polygon text worked out
-        ahead (the worker checked the points as :func:`point_array` checks them here and
-        took the polygon out of ``item``)."""
+        """One object of a file; ``ready``: its points' extent, region and polygon text
+        worked out ahead (the worker checked the points as :func:`point_array` and
+        :func:`validate.extent` check them here, found them inside the margin and took the
+        polygon out of ``item``)."""
         if not isinstance(item, dict):
             raise FormatError("must be an object with label and polygon", path=where, field=field)
+        label_field = f"{field}.label"
         if ready is not None:
-            outline = ready[0]
+            beyond, extent = False, ready[0]
+            label_id, crowd = _label(item.get("label"), where, label_field, context)
+            imported = ready[1]
         else:
             outline = point_array(item.get("polygon"), where=where, field=f"{field}.polygon")
-        # Range-checked before any geometry is built from the numbers.
-        beyond, extent = validate.extent(
-            outline, *size, where=where, field=f"{field}.polygon"
-        )
-        label_id, crowd = _label(item.get("label"), where, f"{field}.label", context)
-        try:
-            imported = ready[1] if ready is not None else polygon_to_region(outline)
-        except GeometryError as error:
-            raise FormatError(error.message, path=where, field=f"{field}.polygon") from error
+            # Range-checked before any geometry is built from the numbers.
+            beyond, extent = validate.extent(
+                outline, *size, where=where, field=f"{field}.polygon"
+            )
+            label_id, crowd = _label(item.get("label"), where, label_field, context)
+            try:
+                imported = polygon_to_region(outline)
+            except GeometryError as error:
+                raise FormatError(error.message, path=where, field=f"{field}.polygon") from error
         if imported.repaired:
             context.warnings.warn(
                 "self-intersecting polygon repaired (make_valid)",

@@ -16,9 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
 from roadmark.core.errors import GeometryError
 from roadmark.io.codec import JsonText, json_text
 from roadmark.io.formats import validate
@@ -26,14 +23,14 @@ from roadmark.io.formats.cityscapes_geometry import ImportedPolygon, polygons_to
 from roadmark.io.formats.common import integer, point_array, read_json_bytes
 from roadmark.io.formats.errors import FormatError
 
-# an object's outline (its points), its region and its "polygon" as JSON text
-Ready = tuple[NDArray[np.float64], ImportedPolygon, JsonText]
+# an object's outline's extent (x0, y0, x1, y1), its region and its "polygon" as JSON text
+Ready = tuple[tuple[float, float, float, float], ImportedPolygon, JsonText]
 
 
 @dataclass(frozen=True)
 class Ahead:
     """A polygons file read ahead: its parsed content, where each object in ``ready`` has
-    no ``"polygon"`` any more, and per object its outline, region and polygon text
+    no ``"polygon"`` any more, and per object its points' extent, region and polygon text
     (``None``: the object is as in the file, left to the reading in order)."""
 
     data: dict[str, Any]
@@ -42,7 +39,7 @@ class Ahead:
 
 def file_regions(file: Path) -> Ahead | None:
     """A polygons file parsed, with the regions of its objects worked out (in a worker
-    process), each with the outline it was made from.
+    process), each with the extent of the points it was made from.
 
     Only what reading the file in order would compute the same way: an object that is not
     a usual polygon inside the image's margin gets ``None`` and keeps its polygon, and
@@ -58,15 +55,16 @@ def file_regions(file: Path) -> Ahead | None:
         return None  # read in order, the file names its problem
     if not isinstance(objects, list):
         return None
-    outlines, slots = [], []
+    outlines, extents, slots = [], [], []
     for index, item in enumerate(objects):
         try:
             outline = point_array(item.get("polygon"), where="", field="")
-            beyond = validate.coordinates(outline, width, height, where="", field="")
+            beyond, extent = validate.extent(outline, width, height, where="", field="")
         except (FormatError, AttributeError):
             continue
         if not beyond:
             outlines.append(outline)
+            extents.append(extent)
             slots.append(index)
     ready: list[Ready | None] = [None] * len(objects)
     ahead = Ahead(data, ready)
@@ -74,6 +72,6 @@ def file_regions(file: Path) -> Ahead | None:
         regions = polygons_to_regions(outlines)
     except GeometryError:
         return ahead
-    for slot, outline, region in zip(slots, outlines, regions, strict=True):
-        ready[slot] = (outline, region, json_text(objects[slot].pop("polygon")))
+    for slot, extent, region in zip(slots, extents, regions, strict=True):
+        ready[slot] = (extent, region, json_text(objects[slot].pop("polygon")))
     return ahead
