@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
+from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -461,8 +462,9 @@ def point_array(value: Any, *, where: str, field: str) -> NDArray[np.float64]:
         and type(point[1]) in _NUMBERS
         for point in value
     ):  # the usual case, checked at once (the loop below names the first bad point)
-        try:
-            array = np.asarray(value, dtype=np.float64)
+        try:  # (numpy's walk of the nested lists took half again as long)
+            flat = np.fromiter(chain.from_iterable(value), dtype=np.float64, count=2 * len(value))
+            array = flat.reshape(-1, 2)
         except OverflowError:
             array = None
         if array is not None and np.isfinite(array).all():
