@@ -31,7 +31,7 @@ from roadmark.core.annotation import AnnotationObject, Box, utc_now
 from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-from roadmark.io.codec import JsonObject, object_to_json, row_to_json
+from roadmark.io.codec import JsonObject, json_text, object_to_json, row_to_json
 from roadmark.io.engine import Reader
 
 # -- hooks called by the store inside its transactions ------------------------------------
@@ -155,8 +155,8 @@ def _row(
         "user_name": user,
         "at": when,
         "action": action,
-        "before_json": None if before is None else json.dumps(before, sort_keys=True),
-        "after_json": None if after is None else json.dumps(after, sort_keys=True),
+        "before_json": None if before is None else json_text(before, sort_keys=True),
+        "after_json": None if after is None else json_text(after, sort_keys=True),
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,20 +37,35 @@ class JsonText(str):
     """Text that is already JSON (written once, where it was cheapest), stored as it is."""
 
 
-def json_text(value: Any) -> JsonText:
+def json_text(value: Any, *, sort_keys: bool = False) -> JsonText:
     """``value`` as JSON text, read back by ``json.loads`` as the standard library's
     ``json.dumps`` would be (the same values; orjson's text, several times quicker: the
-    original polygons of a Cityscapes import are the bulk of its file).
+    original polygons of a Cityscapes import are the bulk of its file, and the change log
+    writes a text for every object stored).
 
-    orjson writes NaN and infinities as ``null`` and refuses integers beyond 64 bits, which
-    ``json.dumps`` keeps: a text with a ``null`` in it, or a value orjson refuses, is
-    written by ``json.dumps`` instead.
+    orjson writes NaN and infinities as ``null`` and refuses integers beyond 64 bits, keys
+    that are not text and types it does not know, all of which ``json.dumps`` writes (or
+    refuses) its own way: those values are written by ``json.dumps``.
     """
+    option = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
     try:
-        text = orjson.dumps(value)
+        text = orjson.dumps(value, option=option | orjson.OPT_SORT_KEYS if sort_keys else option)
     except TypeError:
-        return JsonText(json.dumps(value))
-    return JsonText(json.dumps(value) if b"null" in text else text.decode())
+        text = None
+    if text is None or (b"null" in text and not _finite(value)):
+        return JsonText(json.dumps(value, sort_keys=sort_keys))
+    return JsonText(text.decode())
+
+
+def _finite(value: Any) -> bool:
+    """Whether no float in ``value`` (nested dicts, lists and tuples) is NaN or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    if isinstance(value, list | tuple):
+        return all(map(_finite, value))
+    return True
 
 
 def geometry_wkb(obj: AnnotationObject) -> bytes | None:

@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pytest
 import shapely
 
 from roadmark.core.annotation import AnnotationObject, Provenance
@@ -117,8 +119,19 @@ def test_json_text_reads_back_as_the_standard_librarys_text():
         assert isinstance(text, JsonText) and json.loads(text) == value
     # what orjson cannot write as json.dumps does: NaN and infinities (it writes null),
     # integers beyond 64 bits (it refuses them): the standard library's text
-    for value in ([float("nan"), 1], [[0, float("inf")]], [2**64, 1], {"k": None}):
+    odd = {"k": None, "x": [-float("inf")]}
+    for value in ([float("nan"), 1], [[0, float("inf")]], [2**64, 1], odd):
         assert json_text(value) == json.dumps(value)
+    # keys sorted as json.dumps sorts them; nulls beside finite numbers stay orjson's
+    data = {"b": None, "a": {"z": 1.5, "y": [None, 2]}, "é": False}
+    assert list(json.loads(json_text(data, sort_keys=True))) == ["a", "b", "é"]
+    assert json.loads(json_text(data, sort_keys=True)) == data
+    assert json_text(data, sort_keys=True) != json.dumps(data, sort_keys=True)  # orjson's
+    # what orjson would write and json.dumps refuses (or writes its own way): json.dumps
+    assert json_text({1: "a"}) == json.dumps({1: "a"})
+    assert json_text([np.float64(0.5)]) == json.dumps([np.float64(0.5)])
+    with pytest.raises(TypeError):
+        json_text({"when": datetime(2024, 1, 1, tzinfo=UTC)})
 
 
 def test_the_wkb_of_many_objects_made_at_once_is_each_ones():

@@ -6,6 +6,7 @@ See :mod:`roadmark.io.formats.cityscapes` for the layout and the rules.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -45,6 +46,7 @@ def format_date(when: datetime) -> str:
     return f"{when.day:02d}-{_MONTHS[when.month - 1]}-{when:%Y %H:%M:%S}"
 
 
+@functools.lru_cache(maxsize=4096)  # objects share a few dates; datetimes are immutable
 def parse_date(text: str) -> datetime | None:
     """A Cityscapes ``date`` as an aware UTC time; ``None`` when it does not parse."""
     match = _DATE.match(text.strip())
