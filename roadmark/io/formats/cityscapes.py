@@ -120,8 +120,10 @@ class CityscapesFormat(DatasetFormat):
     def read(self, source: Path, context: ImportContext) -> Iterator[ImportedFrame]:
         files, root = _polygon_files(source)
         context.job.begin("reading", len(files))
-        # The polygons' regions are worked out a few files ahead in worker processes (for
-        # many files; threads for a few); the files are read here, in order, as before.
+        # The files are parsed and the polygons' regions worked out a few files ahead in
+        # worker processes (for many files; threads for a few); what they hand back is
+        # checked and made into objects here, in order, as before (a file the worker could
+        # not parse is read here again, and names its problem).
         # READ_AHEAD files a worker in flight keep the workers busy while a chunk of frames
         # is stored (two left them idle then: 64-frame chunks, 30 frames/s instead of 37).
         ahead = map_frames(
