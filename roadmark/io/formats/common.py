@@ -462,9 +462,8 @@ def point_array(value: Any, *, where: str, field: str) -> NDArray[np.float64]:
         and type(point[1]) in _NUMBERS
         for point in value
     ):  # the usual case, checked at once (the loop below names the first bad point)
-        try:  # (numpy's walk of the nested lists took half again as long)
-            flat = np.fromiter(chain.from_iterable(value), dtype=np.float64, count=2 * len(value))
-            array = flat.reshape(-1, 2)
+        try:  # flattened: numpy's walk of the nested lists took half again as long
+            array = np.fromiter(chain(*value), np.float64, 2 * len(value)).reshape(-1, 2)
         except OverflowError:
             array = None
         if array is not None and np.isfinite(array).all():
