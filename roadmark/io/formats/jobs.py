@@ -40,11 +40,10 @@ from roadmark.io.formats.common import (
     common_root,
 )
 from roadmark.io.formats.errors import FormatError
+from roadmark.io.formats.parallel import BULK_GC_THRESHOLD
 from roadmark.io.frames import VideoReader, scan
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
-
-BULK_GC_THRESHOLD = 100_000  # allocations between young collections during an import
 
 
 @dataclass

@@ -67,3 +67,18 @@ def test_at_most_ahead_calls_per_worker_are_in_flight(ahead: int):
     assert next(results) == 0
     assert len(consumed) == ahead * 2 + 1  # the first result is taken when one more is queued
     assert list(results) == [value * value for value in range(1, 12)]
+
+
+def worker_settings(_: int) -> tuple[int, int]:
+    """Module level, so that spawned workers can import it."""
+    import gc
+
+    import cv2
+
+    return gc.get_threshold()[0], cv2.getNumThreads()
+
+
+def test_worker_processes_run_opencv_on_one_thread_and_collect_young_objects_seldom():
+    calls = [(value,) for value in range(PROCESS_MIN_FRAMES)]
+    seen = set(map_frames(worker_settings, calls, frames=len(calls), workers=2))
+    assert seen == {(parallel.BULK_GC_THRESHOLD, 1)}
