@@ -204,10 +204,15 @@ def extras_of(obj: AnnotationObject) -> JsonObject:
     The fields a format has its own terms for (label, shape, crowd, deleted) are left out,
     and so are empty ids, attributes and confidence.
     """
-    data = _fields(obj, geometry=False)
+    # the fields of _fields() that are not CORE_FIELDS, in its order (without working out
+    # the bounds and the rest that are left out: an export writes this for every object)
+    data = {
+        "instance_id": obj.instance_id,
+        "track_id": obj.track_id,
+        "attributes": dict(obj.attributes),
+    } | provenance_fields(obj.provenance)
     return {
         key: value
         for key, value in data.items()
-        if key not in CORE_FIELDS
-        and not (key in OPTIONAL_EXTRAS and (value is None or value == {}))
+        if not (key in OPTIONAL_EXTRAS and (value is None or value == {}))
     }

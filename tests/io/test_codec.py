@@ -14,6 +14,8 @@ import shapely
 from roadmark.core.annotation import AnnotationObject, Provenance
 from roadmark.io import tables as t
 from roadmark.io.codec import (
+    CORE_FIELDS,
+    OPTIONAL_EXTRAS,
     JsonText,
     extras_of,
     geometry_wkb,
@@ -142,3 +144,18 @@ def test_the_wkb_of_many_objects_made_at_once_is_each_ones():
     assert object_rows(objects) == [object_row(obj) for obj in objects]
     keys = geometry_keys(objects)
     assert keys == [geometry_key(obj) for obj in objects]
+
+
+def test_extras_are_the_fields_less_the_core_and_the_empty_ones():
+    when = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    bare = AnnotationObject(label_id=2, geometry=HOLED, provenance=Provenance.new("human", "x"))
+    later = replace(bare, provenance=replace(bare.provenance, updated_at=when))
+    for obj in [*_objects(), bare, later]:
+        data = object_to_json(obj, geometry=False)
+        expected = {
+            key: value
+            for key, value in data.items()
+            if key not in CORE_FIELDS
+            and not (key in OPTIONAL_EXTRAS and (value is None or value == {}))
+        }
+        assert list(extras_of(obj).items()) == list(expected.items())

@@ -40,6 +40,7 @@ _NAME = re.compile(r"^(?P<city>[A-Za-z0-9-]+)_(?P<seq>\d+)_(?P<frame>\d+)(?:_lef
 _DATE = re.compile(r"^(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{1,2}):(\d{2}):(\d{2})$")
 
 
+@functools.lru_cache(maxsize=4096)  # objects share a few times; datetimes are immutable
 def format_date(when: datetime) -> str:
     """Cityscapes' ``date``: ``28-Feb-2016 14:48:51`` (UTC, English month names)."""
     when = when.astimezone(UTC)
