@@ -40,7 +40,7 @@ from roadmark.io.formats.common import (
     common_root,
 )
 from roadmark.io.formats.errors import FormatError
-from roadmark.io.formats.parallel import BULK_GC_THRESHOLD
+from roadmark.io.formats.parallel import raise_collection_threshold
 from roadmark.io.frames import VideoReader, scan
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
@@ -218,8 +218,7 @@ def _bulk_allocation() -> Iterator[None]:
     collection walks all of them (about 15 % of a Cityscapes import; an export reads every
     frame's objects); reference counting frees them anyway. The threshold is restored
     afterwards."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], BULK_GC_THRESHOLD), *before[1:])
+    before = raise_collection_threshold()
     try:
         yield
     finally:

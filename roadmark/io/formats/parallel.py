@@ -45,7 +45,15 @@ def _start_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    gc.set_threshold(max(gc.get_threshold()[0], BULK_GC_THRESHOLD), *gc.get_threshold()[1:])
+    raise_collection_threshold()
+
+
+def raise_collection_threshold() -> tuple[int, int, int]:
+    """Young-generation collections every :data:`BULK_GC_THRESHOLD` allocations at most
+    (a threshold already higher is kept); returns the thresholds before, to restore."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], BULK_GC_THRESHOLD), *before[1:])
+    return before
 
 
 def map_frames(

@@ -67,9 +67,9 @@ def _digest(key: bytes) -> bytes:
     return hashlib.blake2b(key, digest_size=DIGEST_BYTES).digest()
 
 
-def _same_geometry(stored: bytes, obj: AnnotationObject) -> bool:
-    """Whether ``stored`` (a digest, or the key itself in older projects) is ``obj``'s."""
-    key = geometry_key(obj)
+def _same_geometry(stored: bytes, key: bytes) -> bool:
+    """Whether ``stored`` (a digest, or the key itself in older projects) is that of an
+    object's :func:`geometry_key` ``key``."""
     return stored in (_digest(key), key)
 
 
@@ -131,8 +131,10 @@ def unchanged_originals(
         .where(import_sources.c.format == format_id)
         .where(import_sources.c.object_id.in_(list(by_uid)))
     )
-    out: dict[int, Any] = {}
-    for uid, geometry, original in rows:
-        if _same_geometry(bytes(geometry), by_uid[uid]):
-            out[uid] = json.loads(original)
-    return out
+    found = rows.all()
+    keys = geometry_keys([by_uid[uid] for uid, _, _ in found])  # the regions' WKB at once
+    return {
+        uid: json.loads(original)
+        for (uid, geometry, original), key in zip(found, keys, strict=True)
+        if _same_geometry(bytes(geometry), key)
+    }
