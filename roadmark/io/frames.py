@@ -35,11 +35,13 @@ from roadmark.io.errors import FrameSourceError
 from roadmark.io.frame_spec import FrameSpec
 from roadmark.io.image_limits import (
     BYTES_PER_PIXEL_DECODING,
+    BYTES_PER_PIXEL_PNG_ROWS,
     DECODERS,
     check_encoded,
     check_pixels,
     header_info,
 )
+from roadmark.io.png_file import SIGNATURE, imdecode
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
@@ -78,14 +80,17 @@ def decode_image(data: bytes, *, name: str, reduce: int = 1) -> Image:
     buffer = np.frombuffer(data, dtype=np.uint8)
     if not buffer.size:
         raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
-    # PNG and other formats decode whole before reducing: reserve for the whole image
-    reserve = size[0] * size[1] * BYTES_PER_PIXEL_DECODING if size else 0
+    # PNG and other formats decode whole before reducing: reserve for the whole image (and
+    # a PNG's inflated rows, see png_file.imdecode)
+    per_pixel = BYTES_PER_PIXEL_DECODING + (
+        BYTES_PER_PIXEL_PNG_ROWS if data[: len(SIGNATURE)] == SIGNATURE else 0)
+    reserve = size[0] * size[1] * per_pixel if size else 0
     with DECODERS.reserve(reserve):
         return _decode(buffer, name, reduce)
 
 
 def _decode(buffer: np.ndarray, name: str, reduce: int) -> Image:
-    image = cv2.imdecode(buffer, _REDUCED[reduce])
+    image = imdecode(buffer, _REDUCED[reduce])
     if image is None:
         raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
     return cast(Image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))

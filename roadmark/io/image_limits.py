@@ -32,6 +32,7 @@ from roadmark.io.errors import FrameSourceError
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 DECODE_BUDGET_BYTES = 1 << 30
 BYTES_PER_PIXEL_DECODING = 6  # the decoded BGR image and its RGB copy
+BYTES_PER_PIXEL_PNG_ROWS = 8  # a PNG's rows inflated for libpng (png_file.imdecode), at most
 _EXIF_ORIENTATION = 0x0112
 
 

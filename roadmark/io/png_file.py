@@ -1,8 +1,15 @@
-"""PNG files assembled from their parts (the signature and chunks, RFC 2083).
+"""PNG files assembled from their parts (the signature and chunks, RFC 2083), and PNGs
+decoded faster.
 
 Roadmark writes some PNGs itself rather than through OpenCV: the Cityscapes label maps
 (:mod:`roadmark.io.formats.owner_png`, the same bytes as OpenCV's, made faster) and the
 stored prediction maps (:func:`gray_png`, compressed by ISA-L).
+
+Decoding a PNG is mostly inflating its image data: libpng's zlib takes about 28 of the
+36 ms of a 2048x1024 RGB frame, ISA-L about 9. :func:`imdecode` inflates the data with
+ISA-L, stores the rows uncompressed in a copy of the file (the same chunks otherwise) and
+lets OpenCV's libpng decode that copy (unfiltering, conversions and all checks as before):
+the same pixels in about 60 % of the time.
 """
 
 from __future__ import annotations
@@ -10,18 +17,25 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
+from typing import Any, cast
 
+import cv2
 import numpy as np
+from isal import isal_zlib
 from numpy.typing import NDArray
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_UP = 2  # a row filtered by the row above (the first row: by zeros)
+STORED_BLOCK = 65_535  # the most bytes a stored deflate block holds (RFC 1951)
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples a pixel
+# ISA-L's error class (its stubs declare it as an instance)
+_INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
     """One chunk: length, type, data and the CRC of type and data."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(data, zlib.crc32(kind)))
+    crc = isal_zlib.crc32(data, zlib.crc32(kind))
+    return b"".join([struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)])
 
 
 def assemble(width: int, height: int, depth: int, colour_type: int, stream: bytes,
@@ -53,3 +67,99 @@ def gray_png(array: NDArray[np.uint8] | NDArray[np.uint16],
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # byte by byte, modulo 256
     return assemble(width, height, depth, 0, compress(filtered.tobytes()))  # 0: grey
+
+
+def imdecode(data: bytes | NDArray[np.uint8], flags: int) -> NDArray[Any] | None:
+    """``cv2.imdecode(data, flags)``, a PNG's image data inflated by ISA-L first (see
+    :func:`stored_copy`): the same array, or ``None`` where OpenCV gives ``None``."""
+    view = (data.data if isinstance(data, np.ndarray) else memoryview(data)).cast("B")
+    copy = stored_copy(view) if view[: len(SIGNATURE)] == SIGNATURE else None
+    if copy is not None:
+        image = cv2.imdecode(copy, flags)
+        if image is not None:
+            return cast(NDArray[Any], image)
+    buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
+    return cast("NDArray[Any] | None", cv2.imdecode(buffer, flags)) if buffer.size else None
+
+
+def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:
+    """The PNG ``data`` with its image data inflated and stored uncompressed (one IDAT
+    chunk of stored deflate blocks; every other chunk as it was), or ``None`` where this
+    is left to libpng as it is: not a PNG, interlaced, a chunk that runs past the end or
+    an IDAT whose CRC is wrong, data that does not inflate to exactly the rows the header
+    declares (damaged, short, long or followed by more: libpng reports it as it did).
+
+    The rows are inflated a stored block at a time straight into the copy: one buffer the
+    size of the rows is made (fresh memory is dear), never more than the header declares."""
+    view = memoryview(data).cast("B")
+    chunks: list[tuple[bytes, int, int]] = []  # type, start of the chunk, data length
+    at = len(SIGNATURE)
+    while at + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, at)
+        if at + 12 + length > len(data):
+            return None
+        chunks.append((kind, at, length))
+        at += 12 + length
+        if kind == b"IEND":
+            break
+    if not chunks or chunks[0][0] != b"IHDR" or chunks[0][2] != 13:
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack_from(
+        ">IIBBBBB", data, chunks[0][1] + 8)
+    idat = [(start, length) for kind, start, length in chunks if kind == b"IDAT"]
+    if interlace or colour not in _CHANNELS or not idat or not width or not height:
+        return None
+    for start, length in idat:  # libpng refuses a damaged IDAT: leave those to it
+        if isal_zlib.crc32(view[start + 4 : start + 8 + length]) != struct.unpack_from(
+                ">I", data, start + 8 + length)[0]:
+            return None
+    rows = height * (1 + (width * _CHANNELS[colour] * depth + 7) // 8)
+    blocks = -(-rows // STORED_BLOCK)
+    stream = 2 + 5 * blocks + rows + 4  # zlib header, blocks, Adler-32
+    first, end = idat[0][0], idat[-1][0] + 12 + idat[-1][1]
+    out = np.empty(first + 12 + stream + len(data) - end, np.uint8)  # (no zeroing pass)
+    target = out.data
+    target[:first] = view[:first]
+    body = first + 8
+    struct.pack_into(">I4s2s", target, first, stream, b"IDAT", b"\x78\x01")  # 32 KB window
+    for block in range(blocks):
+        size = min(STORED_BLOCK, rows - block * STORED_BLOCK)
+        struct.pack_into("<BHH", target, body + 2 + block * (STORED_BLOCK + 5),
+                         block == blocks - 1, size, size ^ 0xFFFF)
+    inflater = isal_zlib.decompressobj()
+    written, adler = 0, 1
+    try:
+        for start, length in idat:
+            pending: bytes | memoryview = view[start + 8 : start + 8 + length]
+            while True:  # ISA-L may keep input it took back when a block is full: drain it
+                piece = inflater.decompress(pending, STORED_BLOCK)
+                pending = inflater.unconsumed_tail
+                if written + len(piece) > rows:
+                    return None
+                _place(target, body + 2, written, piece)
+                adler = isal_zlib.adler32(piece, adler)
+                written += len(piece)
+                if not pending and len(piece) < STORED_BLOCK:
+                    break
+    except _INFLATE_ERROR:
+        return None
+    if written != rows or not inflater.eof or inflater.unused_data:
+        return None
+    struct.pack_into(">I", target, body + stream - 4, adler)
+    crc = isal_zlib.crc32(target[first + 4 : body + stream])  # type and data
+    struct.pack_into(">I", target, body + stream, crc)
+    target[body + stream + 4 :] = view[end:]
+    return out
+
+
+def _place(target: memoryview, base: int, offset: int, piece: bytes) -> None:
+    """Copy inflated bytes ``offset ..`` of the rows into their stored blocks (each
+    :data:`STORED_BLOCK` bytes after a 5-byte header, from ``base``)."""
+    source = memoryview(piece)
+    done = 0
+    while done < len(piece):
+        block, inside = divmod(offset + done, STORED_BLOCK)
+        take = min(len(piece) - done, STORED_BLOCK - inside)
+        at = base + block * (STORED_BLOCK + 5) + 5 + inside
+        target[at : at + take] = source[done : done + take]
+        done += take

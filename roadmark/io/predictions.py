@@ -43,7 +43,7 @@ from roadmark.core.prediction import (
 from roadmark.io import tables as t
 from roadmark.io.errors import FrameSourceError
 from roadmark.io.image_limits import check_encoded
-from roadmark.io.png_file import gray_png
+from roadmark.io.png_file import gray_png, imdecode
 from roadmark.io.roles import Permission
 from roadmark.io.store import Project
 from roadmark.io.workflow import record_prelabeled
@@ -96,7 +96,7 @@ def decode_png(data: bytes, *, what: str) -> NDArray[Any]:
         check_encoded(data, name=what)
     except FrameSourceError as error:
         raise PredictionError(f"stored map: {error.args[0]}", field=what) from error
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    image = imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None or image.ndim != 2:
         raise PredictionError("stored map is not a single-channel PNG", field=what)
     return image

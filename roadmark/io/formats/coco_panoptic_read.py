@@ -28,6 +28,7 @@ from roadmark.io.formats.common import (
     safe_relative,
 )
 from roadmark.io.formats.errors import FormatError
+from roadmark.io.png_file import imdecode
 
 MAX_SEGMENT_ID = 256**3 - 1
 
@@ -146,8 +147,7 @@ def _read_png(path: Path, size: tuple[int, int], where: str, field: str) -> NDAr
         ) from error
     except OSError as error:
         raise FormatError(f"cannot read ({error.strerror})", path=str(path)) from error
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    array = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    array = imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None:
         raise FormatError("is not a readable PNG", path=str(path))
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] not in (3, 4):

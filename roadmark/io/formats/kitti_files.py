@@ -23,6 +23,7 @@ from roadmark.core.raster import mask_to_region, region_mask_in_box
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats.common import points
 from roadmark.io.formats.errors import FormatError
+from roadmark.io.png_file import imdecode
 
 DONT_CARE = "DontCare"
 FIELDS = (
@@ -281,7 +282,7 @@ def read_map(path: Path, *, instance: bool) -> np.ndarray:
         data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
     except OSError as error:
         raise FormatError(f"cannot read ({error.strerror})", path=str(path)) from error
-    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    array = imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None:
         raise FormatError("is not a readable PNG", path=str(path))
     if array.ndim != 2:
