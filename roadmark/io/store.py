@@ -51,7 +51,7 @@ from roadmark.io.label_rows import read_schema, write_schema
 from roadmark.io.locations import display_location, image_root, is_url
 from roadmark.io.migrations import check_and_migrate, create_tables
 from roadmark.io.roles import Permission, refuse_leased, require
-from roadmark.io.rows import frame_from_row, object_from_row
+from roadmark.io.rows import frame_from_row, objects_from_rows
 from roadmark.io.settings import Settings
 
 PROJECT_SUFFIX = ".roadmark"
@@ -439,7 +439,7 @@ class Project:
         self._remember_versions({row["id"]: row["version"] for row in found})
         labels = self.schema.by_id
         return FrameAnnotations(
-            frame, [object_from_row(row, self.location, labels) for row in found]
+            frame, objects_from_rows(found, self.location, labels)
         )
 
     def add_objects(

@@ -259,3 +259,37 @@ def test_meta_values(store_location: str):
         assert project.get_meta("gui.last_frame") == "6"
         assert project.get_meta("nothing", "d") == "d"
         assert project.version == tables.SCHEMA_VERSION
+
+
+@pytest.mark.parametrize(
+    ("geometry", "detail"),
+    [
+        (b"\x00\xff\x00", "does not parse"),
+        (shapely.to_wkb(shapely.Point(3, 4)), "must be a polygon"),
+        (shapely.to_wkb(shapely.box(0, 0, 1e300, 5)), "out of range"),
+        (shapely.to_wkb(shapely.box(0, 0, float("inf"), 5)), "not a finite coordinate"),
+    ],
+)
+def test_a_bad_geometry_among_many_names_its_row(tmp_path: Path, geometry: bytes, detail: str):
+    """A frame's regions are decoded in one call; one bad row among them is still refused
+    by its own row and field, and a frame of good rows reads back every region."""
+    path = tmp_path / "p.roadmark"
+    with Project.create(path) as project:
+        (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
+        stored = project.add_objects(frame_id, [region(7, 0, 0, 5 + i, 5) for i in range(5)]
+                                     + [box(26, 1, 1, 4, 4)])
+        empty = project.add_objects(frame_id, [region(8, 0, 0, 2, 2)])[0]
+    with sqlite3.connect(path) as conn:  # an empty polygon is a region, however useless
+        conn.execute("UPDATE objects SET geometry = ? WHERE id = ?",
+                     (shapely.to_wkb(shapely.Polygon()), empty.uid))
+    with Project.open(path) as project:
+        objects = project.objects(frame_id)
+        assert [o.uid for o in objects] == [o.uid for o in stored] + [empty.uid]
+        assert objects[2].geometry.equals(shapely.box(0, 0, 7, 5)) and objects[-1].geometry.is_empty
+    bad = stored[3].uid
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE objects SET geometry = ? WHERE id = ?", (geometry, bad))
+    with Project.open(path) as project, pytest.raises(ProjectError) as caught:
+        project.objects(frame_id)
+    assert f"objects row {bad}" in str(caught.value) and detail in str(caught.value)
+    assert caught.value.field == "geometry"

@@ -290,7 +290,7 @@ def region_to_polygons(
     padded, row0, col0 = (
         raster if raster is not None else region_padded_in_box(region, height, width)
     )
-    if not padded.any():
+    if not cv2.hasNonZero(padded):
         return ExportedPolygons(_rounded(region), mismatched=0, traced=False)
     # Straight runs come merged (CHAIN_APPROX_SIMPLE); an outline with holes is traced again
     # through every boundary pixel, where the cuts can start and end anywhere.
@@ -320,7 +320,8 @@ def region_to_polygons(
         fallback = mismatched_pixels(raw, padded)
         if fallback < mismatched:
             polygons, mismatched = raw, fallback
-    polygons.sort(key=lambda ring: -abs(_signed_area(ring.astype(float))))
+    if len(polygons) > 1:
+        polygons.sort(key=lambda ring: -abs(_signed_area(ring.astype(float))))
     offset = np.array([col0 - 1, row0 - 1])
     out = [_at_least_three((ring + offset).tolist()) for ring in polygons]
     return ExportedPolygons(out, mismatched=mismatched, traced=True)
