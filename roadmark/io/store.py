@@ -431,16 +431,20 @@ class Project:
         """A frame's objects in z-order, soft-deleted ones included (``tracked_only``: only
         those on a track, read through the track index)."""
         frame = self.frame(frame_id)
+        return FrameAnnotations(frame, self.frame_objects(frame_id, tracked_only=tracked_only))
+
+    def frame_objects(
+        self, frame_id: int, *, tracked_only: bool = False
+    ) -> list[AnnotationObject]:
+        """:meth:`objects` without reading the frame's row again, for a caller that has the
+        frame (an export, a sequence): a frame that does not exist has no objects."""
         query = sa.select(t.objects).where(t.objects.c.frame_id == frame_id)
         if tracked_only:
             query = query.where(t.objects.c.track_id.is_not(None))
         with self.reading() as conn:
             found = conn.execute(query.order_by(t.objects.c.z, t.objects.c.id)).mappings().all()
         self._remember_versions({row["id"]: row["version"] for row in found})
-        labels = self.schema.by_id
-        return FrameAnnotations(
-            frame, objects_from_rows(found, self.location, labels)
-        )
+        return objects_from_rows(found, self.location, self.schema.by_id)
 
     def add_objects(
         self, frame_id: int, objects: Sequence[AnnotationObject], *, at_bottom: bool = False

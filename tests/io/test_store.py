@@ -293,3 +293,14 @@ def test_a_bad_geometry_among_many_names_its_row(tmp_path: Path, geometry: bytes
         project.objects(frame_id)
     assert f"objects row {bad}" in str(caught.value) and detail in str(caught.value)
     assert caught.value.field == "geometry"
+
+
+def test_frame_objects_reads_the_objects_alone(tmp_path: Path):
+    """What an export or a sequence reads: the objects of ``objects`` without the frame's
+    row (a frame that does not exist has none), tracked ones alone where asked."""
+    with Project.create(tmp_path / "p.roadmark") as project:
+        (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
+        project.add_objects(frame_id, [region(7, 0, 0, 5, 5), box(26, 1, 1, 4, 4, track_id=3)])
+        assert project.frame_objects(frame_id) == list(project.objects(frame_id))
+        assert [o.track_id for o in project.frame_objects(frame_id, tracked_only=True)] == [3]
+        assert project.frame_objects(frame_id + 100) == []

@@ -76,7 +76,7 @@ def load_sequence(
     ``tracked_only``: only the objects on a track, all :func:`summarize_tracks` reads)."""
     frames = [frame for frame in project.frames() if frame.sequence == sequence]
     return [
-        SequenceFrame(frame, list(project.objects(frame.id, tracked_only=tracked_only)))
+        SequenceFrame(frame, project.frame_objects(frame.id, tracked_only=tracked_only))
         for frame in frames
     ]
 

@@ -248,12 +248,15 @@ class CityscapesFormat(DatasetFormat):
         schema = context.schema
 
         def calls() -> Iterator[tuple]:
+            made: set[Path] = set()
             for item in frames:  # read from the project here, in this process
                 split, city, base = names.of(item)
                 gt = target / "gtFine" / split / city
                 left = target / "leftImg8bit" / split / city
-                gt.mkdir(parents=True, exist_ok=True)
-                left.mkdir(parents=True, exist_ok=True)
+                for folder in (gt, left):
+                    if folder not in made:  # (once per city, not per frame)
+                        folder.mkdir(parents=True, exist_ok=True)
+                        made.add(folder)
                 yield item, gt, left, base, schema, context.link_images
 
         # Each frame is rasterized once, traced, encoded and written by one worker

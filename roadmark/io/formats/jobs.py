@@ -461,7 +461,7 @@ def _export_frames(
         has_sources = import_sources.present(conn)
     for done, frame in enumerate(context.frames, start=1):
         job.check()
-        objects = list(project.objects(frame.id))
+        objects = project.frame_objects(frame.id)
         originals: dict[int, Any] = {}
         if has_sources:
             with project.reading() as conn:
