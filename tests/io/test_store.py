@@ -301,6 +301,9 @@ def test_frame_objects_reads_the_objects_alone(tmp_path: Path):
     with Project.create(tmp_path / "p.roadmark") as project:
         (frame_id,), _ = project.add_frames(_specs(tmp_path / "i", 1))
         project.add_objects(frame_id, [region(7, 0, 0, 5, 5), box(26, 1, 1, 4, 4, track_id=3)])
-        assert project.frame_objects(frame_id) == list(project.objects(frame_id))
+        alone, full = project.frame_objects(frame_id), list(project.objects(frame_id))
+        assert [(o.uid, o.label_id, o.provenance) for o in alone] == [
+            (o.uid, o.label_id, o.provenance) for o in full]
+        assert alone[0].geometry.equals(full[0].geometry) and alone[1].geometry == full[1].geometry
         assert [o.track_id for o in project.frame_objects(frame_id, tracked_only=True)] == [3]
         assert project.frame_objects(frame_id + 100) == []
