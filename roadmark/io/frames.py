@@ -59,6 +59,8 @@ def natural_key(text: str) -> list[object]:
 
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
 _REDUCED[8] = cv2.IMREAD_REDUCED_COLOR_8
+# OpenCV >= 4.10 decodes straight to RGB (no conversion pass over the whole image)
+_RGB: int | None = getattr(cv2, "IMREAD_COLOR_RGB", None)
 
 
 def decode_image(data: bytes, *, name: str, reduce: int = 1) -> Image:
@@ -90,10 +92,13 @@ def decode_image(data: bytes, *, name: str, reduce: int = 1) -> Image:
 
 
 def _decode(buffer: np.ndarray, name: str, reduce: int) -> Image:
-    image = imdecode(buffer, _REDUCED[reduce])
+    flags = _REDUCED[reduce]
+    if _RGB is not None:
+        flags = (flags & ~cv2.IMREAD_COLOR) | _RGB
+    image = imdecode(buffer, flags)
     if image is None:
         raise FrameSourceError("is not a readable image (corrupt or unsupported format)", path=name)
-    return cast(Image, cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return cast(Image, image if _RGB is not None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
 def read_image(path: Path, *, reduce: int = 1) -> Image:

@@ -13,6 +13,7 @@ from roadmark.io.frames import (
     FrameLoader,
     VideoReader,
     cityscapes_sequence,
+    decode_image,
     natural_key,
     read_image,
     scan,
@@ -155,3 +156,35 @@ def test_loader_reads_images_and_video_frames(tmp_path: Path):
     assert loader.load("v.avi", 4).shape == (48, 64, 3)
     assert loader.load("x.png") is loader.load("x.png")  # cached
     loader.close()
+
+
+def _encoded_kinds() -> list[bytes]:
+    import io
+
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    out = [
+        cv2.imencode(suffix, array)[1].tobytes()
+        for suffix, array in (
+            (".png", rgb), (".png", rgb[:, :, 0]), (".png", np.dstack([rgb, rgb[:, :, :1]])),
+            (".png", rgb.astype(np.uint16) * 257), (".jpg", rgb), (".bmp", rgb),
+            (".webp", rgb), (".tiff", rgb),
+        )
+    ]
+    image = Image.fromarray(rgb)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotated: decoders turn it upright
+    rotated = io.BytesIO()
+    image.save(rotated, "JPEG", exif=exif)
+    return [*out, rotated.getvalue()]
+
+
+@pytest.mark.parametrize("reduce", [1, 2])
+def test_decoding_to_rgb_gives_opencvs_pixels_in_rgb_order(reduce: int):
+    """Straight to RGB where OpenCV can (and by a conversion where it cannot): the same
+    pixels as OpenCV's BGR decoding converted, for every format, depth and orientation."""
+    for data in _encoded_kinds():
+        got = decode_image(data, name="x", reduce=reduce)
+        flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2}[reduce]
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        assert np.array_equal(got, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
