@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_UP = 2  # a row filtered by the row above (the first row: by zeros)
 STORED_BLOCK = 65_535  # the most bytes a stored deflate block holds (RFC 1951)
+INFLATE_PIECE = 16 * STORED_BLOCK  # bytes inflated at a time (never far past the rows)
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples a pixel
 # ISA-L's error class (its stubs declare it as an instance)
 _INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
@@ -89,8 +90,9 @@ def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:
     an IDAT whose CRC is wrong, data that does not inflate to exactly the rows the header
     declares (damaged, short, long or followed by more: libpng reports it as it did).
 
-    The rows are inflated a stored block at a time straight into the copy: one buffer the
-    size of the rows is made (fresh memory is dear), never more than the header declares."""
+    The rows are inflated a megabyte at a time and copied into the stored blocks: one
+    buffer the size of the rows is made (fresh memory is dear), and no more than a piece
+    past what the header declares is ever inflated (a decompression bomb stops there)."""
     view = memoryview(data).cast("B")
     chunks: list[tuple[bytes, int, int]] = []  # type, start of the chunk, data length
     at = len(SIGNATURE)
@@ -128,19 +130,20 @@ def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:
                          block == blocks - 1, size, size ^ 0xFFFF)
     inflater = isal_zlib.decompressobj()
     written, adler = 0, 1
+    # the chunks' data as one stream (a few hundred small chunks would each cost a round of
+    # the loop below, holding the GIL that pre-labeling's model threads want)
+    pending: bytes | memoryview = b"".join(view[s + 8 : s + 8 + n] for s, n in idat)
     try:
-        for start, length in idat:
-            pending: bytes | memoryview = view[start + 8 : start + 8 + length]
-            while True:  # ISA-L may keep input it took back when a block is full: drain it
-                piece = inflater.decompress(pending, STORED_BLOCK)
-                pending = inflater.unconsumed_tail
-                if written + len(piece) > rows:
-                    return None
-                _place(target, body + 2, written, piece)
-                adler = isal_zlib.adler32(piece, adler)
-                written += len(piece)
-                if not pending and len(piece) < STORED_BLOCK:
-                    break
+        while True:  # ISA-L may keep input it took when the output is full: drain it too
+            piece = inflater.decompress(pending, INFLATE_PIECE)
+            pending = inflater.unconsumed_tail
+            if written + len(piece) > rows:
+                return None
+            _place(target, body + 2, written, piece)
+            adler = isal_zlib.adler32(piece, adler)
+            written += len(piece)
+            if not pending and len(piece) < INFLATE_PIECE:
+                break
     except _INFLATE_ERROR:
         return None
     if written != rows or not inflater.eof or inflater.unused_data:
