@@ -32,7 +32,9 @@ from roadmark.io.errors import FrameSourceError
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 DECODE_BUDGET_BYTES = 1 << 30
 BYTES_PER_PIXEL_DECODING = 6  # the decoded BGR image and its RGB copy
-BYTES_PER_PIXEL_PNG_ROWS = 8  # a PNG's rows inflated for libpng (png_file.imdecode), at most
+# a PNG's rows inflated for libpng and its data joined (png_file.imdecode): 8 bytes a pixel
+# at most each (16-bit RGBA)
+BYTES_PER_PIXEL_PNG_ROWS = 16
 _EXIF_ORIENTATION = 0x0112
 
 

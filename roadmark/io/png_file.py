@@ -28,6 +28,9 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_UP = 2  # a row filtered by the row above (the first row: by zeros)
 STORED_BLOCK = 65_535  # the most bytes a stored deflate block holds (RFC 1951)
 INFLATE_PIECE = 16 * STORED_BLOCK  # bytes inflated at a time (never far past the rows)
+FEED_BYTES = 1 << 18  # compressed bytes handed to the inflater at a time
+DEFLATE_MAX_RATIO = 1032  # deflate makes at most about 1032 bytes of one (258 per 2 bits)
+MAX_CHUNK = 0x7FFF_FFFF  # PNG's longest chunk
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples a pixel
 # ISA-L's error class (its stubs declare it as an instance)
 _INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
@@ -73,6 +76,8 @@ def gray_png(array: NDArray[np.uint8] | NDArray[np.uint16],
 def imdecode(data: bytes | NDArray[np.uint8], flags: int) -> NDArray[Any] | None:
     """``cv2.imdecode(data, flags)``, a PNG's image data inflated by ISA-L first (see
     :func:`stored_copy`): the same array, or ``None`` where OpenCV gives ``None``."""
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
     view = (data.data if isinstance(data, np.ndarray) else memoryview(data)).cast("B")
     copy = stored_copy(view) if view[: len(SIGNATURE)] == SIGNATURE else None
     if copy is not None:
@@ -86,38 +91,40 @@ def imdecode(data: bytes | NDArray[np.uint8], flags: int) -> NDArray[Any] | None
 def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:
     """The PNG ``data`` with its image data inflated and stored uncompressed (one IDAT
     chunk of stored deflate blocks; every other chunk as it was), or ``None`` where this
-    is left to libpng as it is: not a PNG, interlaced, a chunk that runs past the end or
-    an IDAT whose CRC is wrong, data that does not inflate to exactly the rows the header
-    declares (damaged, short, long or followed by more: libpng reports it as it did).
+    is left to libpng as it is: not a PNG, interlaced, a chunk that runs past the end, IDAT
+    chunks apart or one whose CRC is wrong, a zlib header other than a 32 KB window's
+    (ISA-L ignores the window size that zlib holds a stream to), rows more than deflate
+    can make of the data, data that does not inflate to exactly the rows the header
+    declares (damaged, short, long or followed by more: libpng reports it as it did), or
+    data hardly compressed at all (nothing to gain).
+    One leniency is ISA-L's own: a block whose Huffman code is incomplete, which zlib
+    refuses, is read (the checksum still has to hold).
 
     The rows are inflated a megabyte at a time and copied into the stored blocks: one
     buffer the size of the rows is made (fresh memory is dear), and no more than a piece
     past what the header declares is ever inflated (a decompression bomb stops there)."""
     view = memoryview(data).cast("B")
-    chunks: list[tuple[bytes, int, int]] = []  # type, start of the chunk, data length
-    at = len(SIGNATURE)
-    while at + 12 <= len(data):
-        length, kind = struct.unpack_from(">I4s", data, at)
-        if at + 12 + length > len(data):
-            return None
-        chunks.append((kind, at, length))
-        at += 12 + length
-        if kind == b"IEND":
-            break
-    if not chunks or chunks[0][0] != b"IHDR" or chunks[0][2] != 13:
+    found = _image_chunks(view)
+    if found is None:
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack_from(
-        ">IIBBBBB", data, chunks[0][1] + 8)
-    idat = [(start, length) for kind, start, length in chunks if kind == b"IDAT"]
-    if interlace or colour not in _CHANNELS or not idat or not width or not height:
-        return None
+    rows, idat = found
+    packed = sum(length for _, length in idat)
+    if rows > DEFLATE_MAX_RATIO * packed + 64:
+        return None  # more rows than the data can hold: libpng says what is wrong
+    if packed * 10 >= rows * 9:
+        return None  # hardly compressed (noise): little to inflate, the copy would cost more
     for start, length in idat:  # libpng refuses a damaged IDAT: leave those to it
         if isal_zlib.crc32(view[start + 4 : start + 8 + length]) != struct.unpack_from(
-                ">I", data, start + 8 + length)[0]:
+                ">I", view, start + 8 + length)[0]:
             return None
-    rows = height * (1 + (width * _CHANNELS[colour] * depth + 7) // 8)
+    compressed = b"".join(view[start + 8 : start + 8 + length] for start, length in idat)
+    if len(compressed) < 2 or compressed[0] != 0x78 or compressed[1] & 0x20 or (
+            compressed[0] * 256 + compressed[1]) % 31:
+        return None  # not deflate with a 32 KB window and no preset dictionary
     blocks = -(-rows // STORED_BLOCK)
     stream = 2 + 5 * blocks + rows + 4  # zlib header, blocks, Adler-32
+    if stream > MAX_CHUNK:
+        return None
     first, end = idat[0][0], idat[-1][0] + 12 + idat[-1][1]
     out = np.empty(first + 12 + stream + len(data) - end, np.uint8)  # (no zeroing pass)
     target = out.data
@@ -128,31 +135,69 @@ def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:
         size = min(STORED_BLOCK, rows - block * STORED_BLOCK)
         struct.pack_into("<BHH", target, body + 2 + block * (STORED_BLOCK + 5),
                          block == blocks - 1, size, size ^ 0xFFFF)
-    inflater = isal_zlib.decompressobj()
-    written, adler = 0, 1
-    # the chunks' data as one stream (a few hundred small chunks would each cost a round of
-    # the loop below, holding the GIL that pre-labeling's model threads want)
-    pending: bytes | memoryview = b"".join(view[s + 8 : s + 8 + n] for s, n in idat)
-    try:
-        while True:  # ISA-L may keep input it took when the output is full: drain it too
-            piece = inflater.decompress(pending, INFLATE_PIECE)
-            pending = inflater.unconsumed_tail
-            if written + len(piece) > rows:
-                return None
-            _place(target, body + 2, written, piece)
-            adler = isal_zlib.adler32(piece, adler)
-            written += len(piece)
-            if not pending and len(piece) < INFLATE_PIECE:
-                break
-    except _INFLATE_ERROR:
-        return None
-    if written != rows or not inflater.eof or inflater.unused_data:
+    adler = _inflate_into(target, body + 2, memoryview(compressed), rows)
+    if adler is None:
         return None
     struct.pack_into(">I", target, body + stream - 4, adler)
     crc = isal_zlib.crc32(target[first + 4 : body + stream])  # type and data
     struct.pack_into(">I", target, body + stream, crc)
     target[body + stream + 4 :] = view[end:]
     return out
+
+
+def _image_chunks(view: memoryview) -> tuple[int, list[tuple[int, int]]] | None:
+    """The rows' size (filter bytes included) and the IDAT chunks ``(start, length)`` of a
+    PNG this can copy (see :func:`stored_copy`), or ``None``."""
+    chunks: list[tuple[bytes, int, int]] = []  # type, start of the chunk, data length
+    at = len(SIGNATURE)
+    while at + 12 <= len(view):
+        length, kind = struct.unpack_from(">I4s", view, at)
+        if at + 12 + length > len(view):
+            return None
+        chunks.append((kind, at, length))
+        at += 12 + length
+        if kind == b"IEND":
+            break
+    if not chunks or chunks[0][0] != b"IHDR" or chunks[0][2] != 13:
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack_from(
+        ">IIBBBBB", view, chunks[0][1] + 8)
+    at_idat = [i for i, (kind, _, _) in enumerate(chunks) if kind == b"IDAT"]
+    if interlace or colour not in _CHANNELS or not at_idat or not width or not height:
+        return None
+    if at_idat != list(range(at_idat[0], at_idat[-1] + 1)):
+        return None  # other chunks between the image data: libpng stops at them
+    idat = [(chunks[i][1], chunks[i][2]) for i in at_idat]
+    return height * (1 + (width * _CHANNELS[colour] * depth + 7) // 8), idat
+
+
+def _inflate_into(target: memoryview, base: int, compressed: memoryview,
+                  rows: int) -> int | None:
+    """Inflate ``compressed`` (a zlib stream) into the stored blocks from ``base``; the
+    Adler-32 of the rows, or ``None`` unless it makes exactly ``rows`` bytes and ends."""
+    inflater = isal_zlib.decompressobj()
+    written, adler = 0, 1
+    try:
+        # fed a slice at a time (what is left of a slice is copied each round); the data
+        # of all chunks as one stream, not a round per chunk (a few hundred small chunks,
+        # each holding the GIL that pre-labeling's model threads want)
+        for offset in range(0, len(compressed), FEED_BYTES):
+            pending: bytes | memoryview = compressed[offset : offset + FEED_BYTES]
+            while True:  # ISA-L may keep input it took when the output is full: drain it
+                piece = inflater.decompress(pending, INFLATE_PIECE)
+                pending = inflater.unconsumed_tail
+                if written + len(piece) > rows:
+                    return None
+                _place(target, base, written, piece)
+                adler = isal_zlib.adler32(piece, adler)
+                written += len(piece)
+                if not pending and len(piece) < INFLATE_PIECE:
+                    break
+    except _INFLATE_ERROR:
+        return None
+    if written != rows or not inflater.eof or inflater.unused_data:
+        return None
+    return adler
 
 
 def _place(target: memoryview, base: int, offset: int, piece: bytes) -> None:

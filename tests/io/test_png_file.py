@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from roadmark.io import png_file
 from roadmark.io.png_file import SIGNATURE, chunk, imdecode, stored_copy
 
 
@@ -70,12 +71,14 @@ SMOOTH = cv2.resize(RNG.integers(0, 256, (24, 40, 4), dtype=np.uint8), (301, 157
         _opencv_png(SMOOTH.astype(np.uint16) * 255),  # 16-bit RGBA
         _opencv_png(RNG.integers(0, 256, (1, 1, 3), dtype=np.uint8)),  # one pixel
         _opencv_png(RNG.integers(0, 256, (700, 300, 3), dtype=np.uint8), level=0),  # stored
+        _opencv_png(RNG.integers(0, 256, (200, 300, 3), dtype=np.uint8)),  # noise
         _pil_png(Image.fromarray(SMOOTH[:, :, :3]).quantize(16)),  # palette
         _pil_png(Image.fromarray(SMOOTH[:, :, 0] > 128)),  # 1-bit
         _pil_png(Image.fromarray(SMOOTH[:, :, :2].copy(), "LA")),  # grey and alpha
         _pil_png(Image.fromarray(SMOOTH[:, :, :3]), optimize=True),
     ],
-    ids=["rgb", "rgb-9", "rgba", "grey", "grey16", "rgba16", "one-pixel", "level0", "palette",
+    ids=["rgb", "rgb-9", "rgba", "grey", "grey16", "rgba16", "one-pixel", "level0", "noise",
+         "palette",
          "1-bit", "grey-alpha", "pil-optimized"],
 )
 @pytest.mark.parametrize(
@@ -83,13 +86,18 @@ SMOOTH = cv2.resize(RNG.integers(0, 256, (24, 40, 4), dtype=np.uint8), (301, 157
               cv2.IMREAD_REDUCED_COLOR_2],
 )
 def test_decodes_every_kind_of_png_as_opencv_does(data: bytes, flags: int) -> None:
-    assert stored_copy(data) is not None  # the faster path is the one taken
+    stream = b"".join(body for kind, body in _chunks(data) if kind == b"IDAT")
+    # the faster path is the one taken, except where libpng wrote a narrower window than
+    # 32 KB (small images), whose distances zlib holds the stream to and ISA-L does not,
+    # and where the data is hardly compressed (nothing to gain)
+    taken = stream[0] == 0x78 and len(stream) < 0.9 * len(zlib.decompress(stream))
+    assert (stored_copy(data) is not None) == taken
     _same(data, flags)
     _same(np.frombuffer(data, np.uint8), flags)  # the callers that hand an array
 
 
 def test_the_copy_holds_the_same_rows_uncompressed_and_every_other_chunk() -> None:
-    data = _opencv_png(RNG.integers(0, 256, (400, 300, 3), dtype=np.uint8))  # > 64 KB rows
+    data = _opencv_png(cv2.resize(SMOOTH[:, :, :3], (300, 400)))  # > 64 KB of rows
     parts = _chunks(data)
     parts.insert(1, (b"tEXt", b"Comment\x00made by a test"))
     parts.insert(-1, (b"tEXt", b"After\x00the image data"))
@@ -178,3 +186,68 @@ def test_interlaced_pngs_are_decoded_by_opencv_alone() -> None:
                                        cv2.IMREAD_UNCHANGED), image)
     assert stored_copy(interlaced) is None
     _same(interlaced, cv2.IMREAD_COLOR)
+
+
+def test_image_data_split_by_another_chunk_gets_opencvs_answer() -> None:
+    """libpng stops at a chunk between IDAT chunks (not enough image data): so does this."""
+    stream = zlib.compress(_rows(GOOD))
+    parts = [(k, b) for k, b in _chunks(GOOD) if k != b"IDAT"]
+    for cut in (len(stream) // 2, len(stream) - 4):  # (the second: only the checksum after)
+        split = [parts[0], (b"IDAT", stream[:cut]), (b"tEXt", b"Note\x00between"),
+                 (b"IDAT", stream[cut:]), *parts[1:]]
+        data = _rebuilt(split)
+        assert stored_copy(data) is None
+        _same(data, cv2.IMREAD_UNCHANGED)
+
+
+@pytest.mark.parametrize("cmf", [0x08, 0x48, 0x88, 0x79])
+def test_a_zlib_header_other_than_a_32k_windows_is_left_to_libpng(cmf: int) -> None:
+    """ISA-L ignores the window size; zlib refuses distances past it (and windows over
+    32 KB, and methods other than deflate): such streams go to libpng as they are."""
+    stream = bytearray(zlib.compress(_rows(GOOD)))
+    stream[0] = cmf
+    stream[1] = (stream[1] & 0xE0) + 31 - ((cmf * 256 + (stream[1] & 0xE0)) % 31)  # FCHECK
+    assert (stream[0] * 256 + stream[1]) % 31 == 0
+    data = _with_idat(GOOD, bytes(stream))
+    assert stored_copy(data) is None
+    _same(data, cv2.IMREAD_UNCHANGED)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "depth", "colour"),
+    [(2**31 - 1, 2**31 - 1, 16, 6), (1, 2**31 - 1, 8, 0), (2_000_000_000, 1, 16, 6),
+     (20_000, 10_000, 8, 0)],
+)
+def test_a_small_file_declaring_a_huge_image_is_not_allocated(
+    width: int, height: int, depth: int, colour: int
+) -> None:
+    """A few bytes cannot inflate to more than deflate's ratio allows: nothing is made
+    for the rows the header claims, and OpenCV gives its own answer."""
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    data = _rebuilt([(b"IHDR", header), (b"IDAT", zlib.compress(b"\x00" * 4096)),
+                     (b"IEND", b"")])
+    assert stored_copy(data) is None
+    assert imdecode(data, cv2.IMREAD_UNCHANGED) is None
+
+
+def test_an_array_that_is_not_contiguous_is_decoded_as_opencv_does() -> None:
+    doubled = np.repeat(np.frombuffer(GOOD, np.uint8), 2)[::2]  # every other byte: the file
+    assert not doubled.flags.c_contiguous
+    expected = cv2.imdecode(doubled, cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(imdecode(doubled, cv2.IMREAD_UNCHANGED), expected)
+
+
+@pytest.mark.parametrize("feed", [1, 7, 4096])
+def test_fed_and_inflated_in_small_pieces_the_answers_are_the_same(
+    monkeypatch: pytest.MonkeyPatch, feed: int
+) -> None:
+    """The data handed to ISA-L a few bytes at a time and inflated in small pieces (what a
+    large image does in slices and megabytes): the same pixels and the same refusals."""
+    monkeypatch.setattr(png_file, "FEED_BYTES", feed)
+    monkeypatch.setattr(png_file, "INFLATE_PIECE", 1000)
+    rows = _rows(GOOD)
+    for data in (GOOD, _opencv_png(SMOOTH), _with_idat(GOOD, zlib.compress(rows) + b"after"),
+                 _with_idat(GOOD, zlib.compress(rows + b"\x00")),
+                 _with_idat(GOOD, zlib.compress(rows[:-1]))):
+        _same(data, cv2.IMREAD_UNCHANGED)
+    assert stored_copy(GOOD) is not None

@@ -462,6 +462,8 @@ def _export_frames(
     for done, frame in enumerate(context.frames, start=1):
         job.check()
         objects = project.frame_objects(frame.id)
+        if not objects:
+            project.frame(frame.id)  # a frame deleted since the export began: refused
         originals: dict[int, Any] = {}
         if has_sources:
             with project.reading() as conn:

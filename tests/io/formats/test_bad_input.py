@@ -3,6 +3,7 @@ nothing is written unless the whole import succeeds; a failed export leaves noth
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,12 +11,13 @@ import pytest
 
 from roadmark.core.frame_spec import FrameSpecError
 from roadmark.core.jobs import CancelToken, JobCancelled
-from roadmark.io.formats.common import Job
+from roadmark.io.errors import ProjectError
+from roadmark.io.formats.common import ExportContext, Job
 from roadmark.io.formats.errors import FormatError
-from roadmark.io.formats.jobs import export_dataset, import_dataset
+from roadmark.io.formats.jobs import _export_frames, export_dataset, import_dataset
 from roadmark.io.store import Project
 from tests.helpers import CancelAfterChecks
-from tests.io.formats.conftest import make_images
+from tests.io.formats.conftest import make_images, project_with
 
 SQUARE = [[2, 2], [20, 2], [20, 20], [2, 20]]
 
@@ -328,3 +330,17 @@ def test_a_failed_or_cancelled_export_leaves_nothing(rich_project: Project, tmp_
     with pytest.raises(FrameSpecError, match="there is no frame 5"):
         export_dataset(rich_project, "cityscapes", out / "cs", frames="0-5")
     assert sorted(p.name for p in out.iterdir()) == ["a.json"]
+
+
+def test_a_frame_deleted_while_an_export_runs_is_refused(tmp_path: Path):
+    """The export reads each frame's objects without its row; a frame gone since the
+    export listed it (another workstation deleted it) is still refused, not written empty."""
+    (image,) = make_images(tmp_path / "images", 1)
+    with project_with(tmp_path / "p.roadmark", [(image, [])]) as project:
+        (frame,) = project.frames()
+        gone = dataclasses.replace(frame, id=frame.id + 1000)
+        context = ExportContext(project.schema, [frame, gone], {}, tmp_path / "images")
+        written = _export_frames(project, "coco", context, {"objects": 0})
+        assert next(written).objects == []  # an empty frame that exists
+        with pytest.raises(ProjectError, match=f"has no frame {gone.id}"):
+            next(written)
