@@ -117,12 +117,19 @@ def _fields(
         "kind": obj.kind.value,
         "bounds": [bounds.x0, bounds.y0, bounds.x1, bounds.y1],
         "geometry": (wkb if wkb is not None else geometry_wkb(obj)) if geometry else None,
-        "instance_id": obj.instance_id,
-        "track_id": obj.track_id,
-        "attributes": dict(obj.attributes),
+    } | _identity_fields(obj) | {
         "crowd": obj.crowd,
         "deleted": obj.deleted,
     } | provenance_fields(obj.provenance)
+
+
+def _identity_fields(obj: AnnotationObject) -> JsonObject:
+    """The ids and attributes of ``obj``, in the order every writer uses."""
+    return {
+        "instance_id": obj.instance_id,
+        "track_id": obj.track_id,
+        "attributes": dict(obj.attributes),
+    }
 
 
 def object_to_json(obj: AnnotationObject, *, geometry: bool = True) -> JsonObject:
@@ -206,11 +213,7 @@ def extras_of(obj: AnnotationObject) -> JsonObject:
     """
     # the fields of _fields() that are not CORE_FIELDS, in its order (without working out
     # the bounds and the rest that are left out: an export writes this for every object)
-    data = {
-        "instance_id": obj.instance_id,
-        "track_id": obj.track_id,
-        "attributes": dict(obj.attributes),
-    } | provenance_fields(obj.provenance)
+    data = _identity_fields(obj) | provenance_fields(obj.provenance)
     return {
         key: value
         for key, value in data.items()

@@ -76,16 +76,16 @@ def gray_png(array: NDArray[np.uint8] | NDArray[np.uint16],
 def imdecode(data: bytes | NDArray[np.uint8], flags: int) -> NDArray[Any] | None:
     """``cv2.imdecode(data, flags)``, a PNG's image data inflated by ISA-L first (see
     :func:`stored_copy`): the same array, or ``None`` where OpenCV gives ``None``."""
-    if isinstance(data, np.ndarray):
-        data = np.ascontiguousarray(data)
-    view = (data.data if isinstance(data, np.ndarray) else memoryview(data)).cast("B")
-    copy = stored_copy(view) if view[: len(SIGNATURE)] == SIGNATURE else None
+    buffer = np.ascontiguousarray(
+        data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8))
+    if not buffer.size:
+        return None
+    copy = stored_copy(buffer.data) if buffer[: len(SIGNATURE)].tobytes() == SIGNATURE else None
     if copy is not None:
         image = cv2.imdecode(copy, flags)
         if image is not None:
             return cast(NDArray[Any], image)
-    buffer = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
-    return cast("NDArray[Any] | None", cv2.imdecode(buffer, flags)) if buffer.size else None
+    return cast("NDArray[Any] | None", cv2.imdecode(buffer, flags))
 
 
 def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:

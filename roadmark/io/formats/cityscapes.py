@@ -188,22 +188,22 @@ class CityscapesFormat(DatasetFormat):
         polygon out of ``item``)."""
         if not isinstance(item, dict):
             raise FormatError("must be an object with label and polygon", path=where, field=field)
-        label_field = f"{field}.label"
-        if ready is not None:
-            beyond, extent = False, ready[0]
-            label_id, crowd = _label(item.get("label"), where, label_field, context)
-            imported = ready[1]
-        else:
+        if ready is None:
             outline = point_array(item.get("polygon"), where=where, field=f"{field}.polygon")
             # Range-checked before any geometry is built from the numbers.
             beyond, extent = validate.extent(
                 outline, *size, where=where, field=f"{field}.polygon"
             )
-            label_id, crowd = _label(item.get("label"), where, label_field, context)
+        else:
+            beyond, extent = False, ready[0]
+        label_id, crowd = _label(item.get("label"), where, f"{field}.label", context)
+        if ready is None:
             try:
                 imported = polygon_to_region(outline)
             except GeometryError as error:
                 raise FormatError(error.message, path=where, field=f"{field}.polygon") from error
+        else:
+            imported = ready[1]
         if imported.repaired:
             context.warnings.warn(
                 "self-intersecting polygon repaired (make_valid)",
