@@ -8,8 +8,9 @@ import shapely
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from pycocotools import mask as coco_mask
 
-from roadmark.core import rle
+from roadmark.core import raster, rle
 from roadmark.core.errors import GeometryError
 from roadmark.core.raster import (
     color_map,
@@ -155,6 +156,40 @@ def test_compressed_counts_read_as_pycocotools_reads_them(case):
     rebuilt = np.zeros((height, width), bool)
     rebuilt[y : y + window.shape[0], x : x + window.shape[1]] = window
     assert (rebuilt == expected).all()
+
+
+@pytest.mark.parametrize("side", [40, 255, 256, 700])  # boxes of 1,600 .. 490,000 pixels
+def test_ring_raster_is_pycocotools_decode_on_both_sides_of_the_numpy_threshold(side):
+    """Large boxes expand pycocotools' runs in numpy, small ones use its ``decode``: the
+    same pixels in the same (column-major) order for any ring, inside, across or outside
+    the box, with the box wholly in or out of it."""
+    rng = np.random.default_rng(side)
+    rings = [rng.uniform(-0.2 * side, 1.2 * side, (int(rng.integers(3, 40)), 2))
+             for _ in range(40)]
+    rings += [np.array([[-5, -5], [side + 5, -5], [side + 5, side + 5], [-5, side + 5]]),
+              np.array([[side + 1, 0], [side + 9, 0], [side + 9, 9]]),  # outside
+              np.array([[0, 0], [side, 0], [0, side]], dtype=np.float64)]
+    for ring in rings:
+        height, width = side, side + 17
+        expected = coco_mask.decode(coco_mask.frPyObjects([ring.ravel().tolist()], height, width))
+        got = raster._ring_mask(ring, height, width)
+        assert got.shape == (height, width) and got.dtype == bool
+        assert np.array_equal(got, expected[:, :, 0].astype(bool))
+        assert got.flags.f_contiguous
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 40), st.integers(1, 3000))))
+def test_run_lengths_read_compressed_counts_as_pycocotools_writes_them(mask):
+    """Long runs (several characters), runs shorter than the one two before (negative
+    differences), masks starting with a foreground pixel (a first run of 0)."""
+    counts = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"]
+    flat = mask.ravel(order="F")
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    expected = np.diff(np.concatenate([[0], changes, [flat.size]]))
+    if flat[0]:
+        expected = np.concatenate([[0], expected])
+    assert raster.run_lengths(counts).tolist() == expected.tolist()
 
 
 def test_counts_that_cover_too_few_pixels_are_refused_every_time():
