@@ -9,7 +9,7 @@ import pytest
 import shapely
 import shapely.affinity
 
-from roadmark.analysis.pixel_outline import label_outlines
+from roadmark.analysis.pixel_outline import label_outlines, traced_region
 from roadmark.core.raster import mask_to_region
 
 
@@ -19,14 +19,22 @@ def _outline(mask: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)):
 
 
 def _same(mask: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> None:
+    """Traced (all labels at once, and one mask in its box) as the union of the pixels;
+    a mask's region has its shells clockwise and its holes counter-clockwise."""
     union = mask_to_region(mask, offset=offset)
-    traced = _outline(mask, offset=offset)
-    if union is None:
-        assert traced is None
-        return
-    assert traced is not None and traced.is_valid
-    assert traced.geom_type == union.geom_type
-    assert shapely.normalize(traced).equals_exact(shapely.normalize(union), 0)
+    for traced in (_outline(mask, offset=offset), traced_region(mask, offset=offset)):
+        if union is None:
+            assert traced is None
+            continue
+        assert traced is not None and traced.is_valid
+        assert traced.geom_type == union.geom_type
+        assert shapely.normalize(traced).equals_exact(shapely.normalize(union), 0)
+    if union is not None:
+        region = traced_region(mask.astype(np.uint8) * 7, offset=offset)  # nonzero = inside
+        assert region is not None and region.equals(union)
+        for polygon in getattr(region, "geoms", [region]):
+            assert not polygon.exterior.is_ccw
+            assert all(ring.is_ccw for ring in polygon.interiors)
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,9 @@ Each object moves in one of two ways:
 - **warp**: otherwise (the road, sidewalks, buildings: perspective flow that no affine
   motion explains) the object's mask is warped backwards along the flow (``cv2.remap``,
   bilinear, threshold 0.5), vectorized exactly with
-  :func:`~roadmark.core.raster.mask_to_region` and simplified. Regions that continue under
-  objects drawn on top of them (Cityscapes' z-order) fill disoccluded areas correctly.
+  :func:`~roadmark.analysis.pixel_outline.traced_region` and simplified. Regions that
+  continue under objects drawn on top of them (Cityscapes' z-order) fill disoccluded areas
+  correctly.
   Where a warped object uncovers the background, backward warping can leave a thin ghost
   of it; those pixels fail the consistency check and are reported (next point).
 
@@ -43,6 +44,7 @@ import shapely
 import shapely.affinity
 from numpy.typing import NDArray
 
+from roadmark.analysis.pixel_outline import traced_region
 from roadmark.annotators.changes import PROPAGATED, ChangeSet, ObjectChange, is_interpolated, stamp
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.simplify import simplify_region
@@ -54,7 +56,7 @@ from roadmark.core.annotation import (
     utc_now,
 )
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import mask_to_region, paint, region_mask_in_box
+from roadmark.core.raster import paint, region_mask_in_box
 
 FlowMethod = Literal["dis", "farneback"]
 FlowArray = NDArray[np.float32]
@@ -405,7 +407,7 @@ def propagate_objects(
                 motion = "affine"
             else:
                 warped, wr0, wc0 = _warp_region(mask, row0, col0, flow, margin=2)
-                vector = mask_to_region(warped, offset=(wc0, wr0)) if warped.size else None
+                vector = traced_region(warped, offset=(wc0, wr0)) if warped.size else None
                 if vector is not None and simplify_tolerance > 0:
                     vector = simplify_region(vector, simplify_tolerance)
                 geometry = vector
@@ -485,7 +487,7 @@ def _unreliable_areas(
         if area < min_area:
             continue
         component = labels[y : y + bh, x : x + bw] == k
-        region = mask_to_region(component, offset=(x, y))
+        region = traced_region(component, offset=(x, y))
         if region is None:
             continue
         owners = owner[y : y + bh, x : x + bw][component]

@@ -5,7 +5,8 @@ background), so the cost follows the object's size, not the frame's. Inside the 
 start as probable foreground; foreground and background scribbles fix pixels for certain.
 The result keeps the connected part that holds the foreground scribbles (the largest part
 when there are none), fills its holes unless asked not to, and is vectorized exactly
-(:func:`~roadmark.core.raster.mask_to_region`) then simplified to a tolerance in pixels.
+(:func:`~roadmark.analysis.pixel_outline.traced_region`) then simplified to a tolerance in
+pixels.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from roadmark.analysis.pixel_outline import traced_region
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.simplify import simplify_region
 from roadmark.core.annotation import Box, Region
-from roadmark.core.raster import mask_to_region, region_mask_in_box
+from roadmark.core.raster import region_mask_in_box
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def grabcut(
     segmented = _keep_part(segmented, seeds)
     if fill_holes:
         segmented = _fill_holes(segmented)
-    region = mask_to_region(segmented, offset=(x0, y0))
+    region = traced_region(segmented, offset=(x0, y0))
     if region is None:
         raise ToolInputError("GrabCut found no object in the box", field="rect")
     if simplify_tolerance > 0:

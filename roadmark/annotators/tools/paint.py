@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import shapely
 
+from roadmark.analysis.pixel_outline import traced_region
 from roadmark.annotators import geometry as geo
 from roadmark.annotators.tools.base import (
     Button,
@@ -38,7 +39,6 @@ from roadmark.core.annotation import AnnotationObject, ObjectKind, as_region
 from roadmark.core.edits import AddObjects, UpdateObjects, describe
 from roadmark.core.errors import GeometryError
 from roadmark.core.history import Command
-from roadmark.core.raster import mask_to_region
 
 MIN_RADIUS = 0.5
 MAX_RADIUS = 500.0
@@ -204,7 +204,7 @@ def enclosed_area(owner: np.ndarray, x: float, y: float) -> shapely.Geometry | N
         free.copy(), mask, (col, row), 1, loDiff=0, upDiff=0, flags=flags
     )
     component = mask[1 + y0 : 1 + y0 + h, 1 + x0 : 1 + x0 + w].astype(bool)
-    return mask_to_region(component, offset=(float(x0), float(y0)))
+    return traced_region(component, offset=(float(x0), float(y0)))
 
 
 def clamp_radius(radius: float) -> float:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from roadmark.analysis.pixel_outline import traced_region
 from roadmark.annotators import geometry as geo
 from roadmark.annotators.errors import ToolInputError
 from roadmark.annotators.simplify import simplify_region
@@ -43,7 +44,7 @@ from roadmark.core.annotation import AnnotationObject, Box, ObjectKind, Provenan
 from roadmark.core.edits import AddObjects, UpdateObjects
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.history import Command
-from roadmark.core.raster import mask_to_region, region_mask
+from roadmark.core.raster import region_mask
 
 HINT = "click: add · Alt/right click: remove · drag: box · Tab: next mask · Return: accept"
 SIMPLIFY_TOLERANCE = 1.0  # pixels an accepted outline may stray from the mask's pixel edges
@@ -84,7 +85,7 @@ class SmartResult:
 def mask_region(mask: NDArray[np.bool_], tolerance: float = SIMPLIFY_TOLERANCE) -> Region | None:
     """A mask as a region: vectorized along pixel edges, then simplified within
     ``tolerance`` pixels (small specks and holes dropped); ``None`` when empty."""
-    region = mask_to_region(mask)
+    region = traced_region(mask)
     if region is None:
         return None
     try:
