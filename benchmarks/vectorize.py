@@ -2,14 +2,16 @@
 
     python benchmarks/vectorize.py [--frames 4] [--repeats 5]
 
-Every mask that becomes a region along pixel edges (a brush stroke, a click-to-mask or
-GrabCut result, a propagated object, an RLE or KITTI map being imported, a model's label
-map being accepted) went through :func:`roadmark.core.raster.mask_to_region` (GEOS's union
-of the pixel runs); now through :func:`roadmark.analysis.pixel_outline.traced_region`. Both
-run here side by side, in turn, on the same masks, best of ``--repeats``:
+The masks that the editing tools make regions along pixel edges (a brush stroke, a
+click-to-mask or GrabCut result, a propagated object, a model's label map being accepted)
+went through :func:`roadmark.core.raster.mask_to_region` (GEOS's union of the pixel runs);
+now through :func:`roadmark.analysis.pixel_outline.traced_region` (the importers keep the
+union: their masks are mostly a few pixels, and tracing would load scipy's graph code in
+every import worker). Both run here side by side, in turn, on the same masks, best of
+``--repeats``:
 
 - ``masks``: discs (radius 20, 100, 300), a disc with a hole, a fragmented mask (smoothed
-  noise, 400 x 400), a large triangle;
+  noise, 400 x 400), four scattered pixels, a large triangle;
 - ``label_maps``: the per-label masks of the bundled demo model's label maps on
   ``--frames`` frames of the demo drive (1024 x 512 maps), each label's mask whole;
 - ``proposals_ms_per_frame``: what accepting those predictions takes to build its
@@ -68,6 +70,9 @@ def shapes() -> dict[str, np.ndarray]:
     out["disc_with_hole"] = ring
     noise = np.random.default_rng(0).random((400, 400))
     out["fragmented_400"] = (cv2.GaussianBlur(noise, (0, 0), 6) > 0.5).astype(np.uint8)
+    scattered = np.zeros((300, 300), np.uint8)  # a few pixels: still the union (quicker)
+    scattered[[5, 80, 150, 290], [7, 200, 30, 299]] = 1
+    out["four_pixels"] = scattered
     triangle = np.zeros((300, 800), np.uint8)
     cv2.fillPoly(triangle, [np.array([[10, 290], [400, 10], [790, 290]])], 1)
     out["triangle"] = triangle

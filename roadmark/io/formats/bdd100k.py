@@ -50,11 +50,10 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from roadmark.analysis.pixel_outline import traced_region
 from roadmark.core import rle
 from roadmark.core.annotation import AnnotationObject, Box, as_region, region_parts
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import region_mask
+from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
 from roadmark.io.codec import extras_of
 from roadmark.io.formats import Capability, DatasetFormat, register_format
@@ -516,7 +515,7 @@ def _rle_region(
     if not len(rows):
         return None, shape
     window = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # traced from its box
-    return traced_region(window, offset=(float(cols[0]), float(rows[0]))), shape
+    return mask_to_region(window, offset=(float(cols[0]), float(rows[0]))), shape
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -43,10 +43,9 @@ import shapely
 from numpy.typing import NDArray
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 
-from roadmark.analysis.pixel_outline import traced_region
 from roadmark.core.annotation import Region, as_region, region_parts
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import region_mask_in_box
+from roadmark.core.raster import mask_to_region, region_mask_in_box
 from roadmark.io.formats.pil_fill import fill, mismatched_pixels
 
 SWEEP = 0.5  # half-width of the horizontal segment PIL's rounding adds on each side
@@ -168,7 +167,7 @@ def _as_filled(region: Region, points: Points) -> Region:
     patched = _patched(region, drawn, ours, (x0, y0))
     if patched is not None:
         return patched
-    exact = traced_region(drawn, offset=(float(x0), float(y0)))
+    exact = mask_to_region(drawn, offset=(float(x0), float(y0)))
     return region if exact is None else exact
 
 
@@ -178,8 +177,8 @@ def _patched(region: Region, drawn: NDArray[np.bool_], ours: NDArray[np.bool_],
     PIL's fill taken away (pixel squares; a few pixels of a long outline, where vectorizing
     the whole fill would cost far more); ``None`` unless its raster is then PIL's fill."""
     offset = (float(corner[0]), float(corner[1]))
-    added = traced_region(drawn & ~ours, offset=offset)
-    removed = traced_region(ours & ~drawn, offset=offset)
+    added = mask_to_region(drawn & ~ours, offset=offset)
+    removed = mask_to_region(ours & ~drawn, offset=offset)
     try:
         out = as_region(region if added is None else shapely.union(region, added))
         if removed is not None:

@@ -38,7 +38,6 @@ import shapely
 from pycocotools import mask as coco_mask
 
 from roadmark import __version__
-from roadmark.analysis.pixel_outline import traced_region
 from roadmark.core import rle
 from roadmark.core.annotation import (
     AnnotationObject,
@@ -48,7 +47,7 @@ from roadmark.core.annotation import (
     region_parts,
 )
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import region_mask
+from roadmark.core.raster import mask_to_region, region_mask
 from roadmark.core.schema import LabelSchema
 from roadmark.io.codec import extras_of
 from roadmark.io.formats import Capability, DatasetFormat, register_format, validate
@@ -430,7 +429,7 @@ def _rle_region(segmentation: dict, height: int, width: int, where: str, field: 
     except (GeometryError, ValueError, TypeError, UnicodeEncodeError) as error:
         message = error.message if isinstance(error, GeometryError) else "malformed RLE counts"
         raise FormatError(message, path=where, field=f"{field}.counts") from error
-    return traced_region(window, offset=(float(x), float(y)))
+    return mask_to_region(window, offset=(float(x), float(y)))
 
 
 def _polygon_region(
@@ -518,7 +517,7 @@ def _as_decoded(region: Any, flat: list[float], height: int, width: int) -> Any:
     drawn = decoded.astype(bool)
     if np.array_equal(drawn, region_mask(region, height, width)):
         return region
-    exact = traced_region(drawn)
+    exact = mask_to_region(drawn)
     return region if exact is None else exact
 
 

@@ -18,9 +18,8 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from roadmark.analysis.pixel_outline import traced_region
 from roadmark.core.annotation import AnnotationObject, Box, region_parts
-from roadmark.core.raster import region_mask_in_box
+from roadmark.core.raster import mask_to_region, region_mask_in_box
 from roadmark.core.schema import Label, LabelSchema
 from roadmark.io.formats.common import points
 from roadmark.io.formats.errors import FormatError
@@ -320,7 +319,7 @@ def segments(values: np.ndarray) -> Iterator[tuple[int, Any]]:
         r = np.flatnonzero(rows[index])
         c = np.flatnonzero(cols[index])
         window = inverse[r[0] : r[-1] + 1, c[0] : c[-1] + 1] == index
-        yield int(value), traced_region(window, offset=(float(c[0]), float(r[0])))
+        yield int(value), mask_to_region(window, offset=(float(c[0]), float(r[0])))
 
 
 def paint_values(regions: list[tuple[Any, int]], height: int, width: int) -> np.ndarray:
