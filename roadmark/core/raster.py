@@ -43,11 +43,18 @@ def _ring_mask(
     if height * width >= REPEAT_MIN_PIXELS:
         runs = run_lengths(rles[0]["counts"])
         if int(runs.sum()) == height * width:  # (always so for pycocotools' own runs)
-            values = np.zeros(len(runs), dtype=bool)
-            values[1::2] = True  # runs alternate, starting with background
-            expanded: Mask = np.repeat(values, runs).reshape(width, height).T
-            return expanded
+            return expand_runs(runs, height, width)
     mask: Mask = coco_mask.decode(rles)[:, :, 0].view(bool)
+    return mask
+
+
+def expand_runs(runs: NDArray[np.int64], height: int, width: int) -> Mask:
+    """The ``height x width`` mask of RLE runs (background first, alternating, down the
+    columns; non-negative, adding up to ``height * width``), column-major as pycocotools'
+    ``decode`` gives it."""
+    values = np.zeros(len(runs), dtype=bool)
+    values[1::2] = True
+    mask: Mask = np.repeat(values, runs).reshape(width, height).T
     return mask
 
 

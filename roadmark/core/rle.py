@@ -14,7 +14,7 @@ from pycocotools import mask as coco_mask
 
 from roadmark.core.annotation import Region
 from roadmark.core.errors import GeometryError
-from roadmark.core.raster import mask_to_region, region_mask
+from roadmark.core.raster import expand_runs, mask_to_region, region_mask, run_lengths
 
 Rle = dict[str, Any]
 
@@ -27,13 +27,16 @@ def encode(mask: NDArray[np.bool_]) -> Rle:
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 
-def _to_native(rle: Rle) -> dict[str, Any]:
+def _to_native(rle: Rle) -> tuple[dict[str, Any], NDArray[np.int64]]:
+    """pycocotools' form of an RLE, and its runs (checked to cover its size)."""
     try:
         height, width = (int(v) for v in rle["size"])
         counts = rle["counts"]
     except (KeyError, TypeError, ValueError) as error:
         raise GeometryError("an RLE needs 'size' [height, width] and 'counts'") from error
     if isinstance(counts, list):
+        if any(int(c) < 0 for c in counts):
+            raise GeometryError("RLE counts must not be negative")
         if sum(int(c) for c in counts) != height * width:
             raise GeometryError(
                 f"RLE counts add up to {sum(counts)}, not height*width = {height * width}"
@@ -41,58 +44,46 @@ def _to_native(rle: Rle) -> dict[str, Any]:
         native: dict[str, Any] = coco_mask.frPyObjects(
             {"size": [height, width], "counts": counts}, height, width
         )
-        return native
+        return native, np.asarray(counts, dtype=np.int64).reshape(-1)
     if isinstance(counts, str):
         counts = counts.encode("ascii")
     if not isinstance(counts, bytes):
         raise GeometryError(f"RLE 'counts' must be a string or a list, got {type(counts).__name__}")
-    if _covered(counts) != height * width:
+    runs = _runs(counts)
+    if runs is None or int(runs.sum()) != height * width:
         raise GeometryError(
             f"RLE counts do not cover its size (height*width = {height * width} pixels)"
         )
-    return {"size": [height, width], "counts": counts}
+    return {"size": [height, width], "counts": counts}, runs
 
 
-def _covered(text: bytes) -> int | None:
-    """How many pixels compressed counts cover, read as pycocotools reads them
-    (``rleFrString``: 5 bits a character, a continuation bit, a sign bit, each run after
-    the second coded as the difference to the run two before); ``None`` for text that is
-    no such counts (a character out of range, a run cut off, a negative run).
+def _runs(text: bytes) -> NDArray[np.int64] | None:
+    """The runs of compressed counts read as pycocotools reads them (``rleFrString``: 5
+    bits a character, a continuation bit, a sign bit, each run after the second coded as
+    the difference to the run two before: :func:`roadmark.core.raster.run_lengths`), in
+    numpy; ``None`` for text that is no such counts (a character out of range, a run of
+    more than 7 characters or cut off, a run negative or of 2**32 or more).
 
     pycocotools decodes counts that cover too few pixels into memory it leaves
-    uninitialized, so the same bad RLE would give a different mask each time: the sum
-    is checked here, the decoding stays pycocotools'.
+    uninitialized, so the same bad RLE would give a different mask each time: the runs
+    are checked and expanded here.
     """
-    counts: list[int] = []
-    value = shift = 0
-    for char in text:
-        bits = char - 48
-        if not 0 <= bits < 64 or shift > 30:
-            return None
-        value |= (bits & 0x1F) << shift
-        shift += 5
-        if bits & 0x20:
-            continue
-        if bits & 0x10:
-            value |= -1 << shift
-        if len(counts) > 2:
-            value += counts[-2]
-        if not 0 <= value < 2**32:
-            return None
-        counts.append(value)
-        value = shift = 0
-    return None if shift else sum(counts)
+    chars = np.frombuffer(text, dtype=np.uint8)
+    if not len(chars):
+        return np.zeros(0, dtype=np.int64)
+    if ((chars < 48) | (chars >= 48 + 64)).any() or (chars[-1] - 48) & 0x20:
+        return None
+    ends = np.flatnonzero(((chars - 48) & 0x20) == 0)
+    if np.diff(ends, prepend=-1).max() > 7:  # more than 35 bits (pycocotools' shift > 30)
+        return None
+    runs = run_lengths(text)
+    return runs if ((runs >= 0) & (runs < 2**32)).all() else None
 
 
-def _decoded(native: dict[str, Any]) -> NDArray[np.uint8]:
-    """pycocotools' decode of a native RLE (whose counts cover it: :func:`_to_native`),
-    checked against its area."""
+def _decoded(native: dict[str, Any], runs: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """The mask of an RLE (:func:`_to_native`), column-major as pycocotools decodes it."""
     height, width = native["size"]
-    area = int(coco_mask.area(native))
-    mask: NDArray[np.uint8] = coco_mask.decode(native)
-    if mask.shape != (height, width) or np.count_nonzero(mask) != area:
-        raise GeometryError("RLE counts do not match its size")
-    return mask
+    return expand_runs(runs, height, width)
 
 
 def decode(rle: Rle) -> NDArray[np.bool_]:
@@ -101,7 +92,7 @@ def decode(rle: Rle) -> NDArray[np.bool_]:
     Raises:
         GeometryError: The RLE is malformed or its counts do not cover ``size``.
     """
-    return _decoded(_to_native(rle)).astype(bool)
+    return _decoded(*_to_native(rle))
 
 
 def decode_window(rle: Rle) -> tuple[NDArray[np.bool_], tuple[int, int]]:
@@ -112,15 +103,15 @@ def decode_window(rle: Rle) -> tuple[NDArray[np.bool_], tuple[int, int]]:
     Raises:
         GeometryError: The RLE is malformed or its counts do not cover ``size``.
     """
-    native = _to_native(rle)
-    mask = _decoded(native)
+    native, runs = _to_native(rle)
+    mask = _decoded(native, runs)
     x, y, w, h = (int(v) for v in coco_mask.toBbox(native))
-    window: NDArray[np.bool_] = mask[y : y + h, x : x + w].astype(bool)
+    window: NDArray[np.bool_] = mask[y : y + h, x : x + w].copy(order="K")
     return window, (x, y)
 
 
 def area(rle: Rle) -> int:
-    return int(coco_mask.area(_to_native(rle)))
+    return int(coco_mask.area(_to_native(rle)[0]))
 
 
 def from_region(region: Region, height: int, width: int) -> Rle:

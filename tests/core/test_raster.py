@@ -192,6 +192,82 @@ def test_run_lengths_read_compressed_counts_as_pycocotools_writes_them(mask):
     assert raster.run_lengths(counts).tolist() == expected.tolist()
 
 
+def _covered_as_before(text: bytes) -> int | None:
+    """The pure-Python reading of compressed counts that ``rle`` had before numpy's: how
+    many pixels they cover, ``None`` for text that is no such counts."""
+    counts: list[int] = []
+    value = shift = 0
+    for char in text:
+        bits = char - 48
+        if not 0 <= bits < 64 or shift > 30:
+            return None
+        value |= (bits & 0x1F) << shift
+        shift += 5
+        if bits & 0x20:
+            continue
+        if bits & 0x10:
+            value |= -1 << shift
+        if len(counts) > 2:
+            value += counts[-2]
+        if not 0 <= value < 2**32:
+            return None
+        counts.append(value)
+        value = shift = 0
+    return None if shift else sum(counts)
+
+
+@example(text=b"PPPPPPP0")  # a run of 8 characters (0 all the same): refused
+@example(text=b"PPPPPP0")  # 7: read
+@example(text=b"P")  # cut off
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=40),
+        st.text(alphabet=st.characters(min_codepoint=40, max_codepoint=120), max_size=40).map(
+            str.encode
+        ),
+        st.lists(st.sampled_from(b"0123456789:;<=>?@ABCDEFGHOPQRSTUVWXYZ[\\]^_o"), max_size=60)
+        .map(bytes),
+    )
+)
+def test_compressed_counts_are_checked_as_before(text):
+    """Characters out of range, runs of 8 characters, cut off, negative or of 2**32: refused
+    exactly where the character-by-character reading refused them; otherwise the same
+    pixels covered."""
+    runs = rle._runs(text)
+    expected = _covered_as_before(text)
+    assert (runs is None) == (expected is None)
+    if runs is not None:
+        assert int(runs.sum()) == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrays(np.bool_, st.tuples(st.integers(1, 30), st.integers(1, 30))))
+def test_decoding_is_pycocotools_decoding(mask):
+    """Compressed and uncompressed counts give pycocotools' mask, column-major as it."""
+    encoded = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    for counts in (encoded["counts"], encoded["counts"].decode("ascii")):
+        decoded = rle.decode({"size": list(mask.shape), "counts": counts})
+        assert np.array_equal(decoded, coco_mask.decode(encoded).astype(bool))
+        assert np.array_equal(decoded, mask) and decoded.flags.f_contiguous
+    flat = mask.ravel(order="F")
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
+    listed = {"size": list(mask.shape), "counts": ([0] if flat[0] else []) + runs}
+    assert np.array_equal(rle.decode(listed), mask)
+    window, (x, y) = rle.decode_window(listed)
+    rebuilt = np.zeros_like(mask)
+    rebuilt[y : y + window.shape[0], x : x + window.shape[1]] = window
+    assert np.array_equal(rebuilt, mask)
+    if window.size:  # the box is tight: its first and last rows and columns hold pixels
+        assert window.any(axis=0)[[0, -1]].all() and window.any(axis=1)[[0, -1]].all()
+
+
+def test_negative_uncompressed_counts_are_refused():
+    with pytest.raises(GeometryError, match="negative"):
+        rle.decode({"size": [2, 2], "counts": [5, -1]})
+
+
 def test_counts_that_cover_too_few_pixels_are_refused_every_time():
     short = {"size": [7, 1], "counts": "u"}
     for _ in range(20):
