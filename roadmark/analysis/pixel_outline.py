@@ -32,7 +32,7 @@ from scipy.sparse.csgraph import connected_components, depth_first_order
 from shapely.geometry import MultiPolygon, Polygon
 
 from roadmark.core.annotation import Region
-from roadmark.core.raster import mask_to_region, nonzero_2d
+from roadmark.core.raster import cropped, mask_to_region, nonzero_2d
 
 # Directions: 0 = +x, 1 = +y, 2 = -x, 3 = -y (image coordinates, y down). With the
 # inside on the right of an edge, a right turn of direction d is (d + 1) % 4.
@@ -64,13 +64,10 @@ def traced_region(
     Returns:
         The region, or ``None`` when the mask is empty.
     """
-    inside = np.asarray(mask, dtype=bool)
-    rows = np.flatnonzero(inside.any(axis=1))
-    if not len(rows):
+    found = cropped(mask)
+    if found is None:
         return None
-    cols = np.flatnonzero(inside.any(axis=0))
-    top, left = int(rows[0]), int(cols[0])
-    window = inside[top : int(rows[-1]) + 1, left : int(cols[-1]) + 1]
+    window, top, left = found
     at = (offset[0] + left, offset[1] + top)
     if np.count_nonzero(window) <= UNION_MAX_RUNS or (
         window.size <= RUNS_COUNTED_PIXELS and _runs(window) <= UNION_MAX_RUNS

@@ -246,15 +246,12 @@ def mask_to_region(
     Returns:
         The region, or ``None`` when the mask is empty.
     """
-    mask = np.asarray(mask, dtype=bool)
-    rows_set = np.flatnonzero(mask.any(axis=1))
-    if not len(rows_set):
-        return None
-    cols_set = np.flatnonzero(mask.any(axis=0))
     # Work inside the mask's bounding box (a small object in a full-frame RLE costs its
     # own size); the box's corner is added back to the integer coordinates below.
-    row_base, col_base = int(rows_set[0]), int(cols_set[0])
-    mask = mask[row_base : int(rows_set[-1]) + 1, col_base : int(cols_set[-1]) + 1]
+    found = cropped(mask)
+    if found is None:
+        return None
+    mask, row_base, col_base = found
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     changes = np.diff(padded, axis=1)
@@ -291,6 +288,18 @@ def mask_to_region(
         return region
     parts = [g for g in getattr(region, "geoms", []) if isinstance(g, Polygon)]
     return MultiPolygon(parts) if parts else None
+
+
+def cropped(mask: NDArray[Any]) -> tuple[Mask, int, int] | None:
+    """``mask`` (nonzero = inside) as booleans cut to the box of its set pixels, with the
+    box's top row and left column; ``None`` when no pixel is set."""
+    inside = np.asarray(mask, dtype=bool)
+    rows = np.flatnonzero(inside.any(axis=1))
+    if not len(rows):
+        return None
+    cols = np.flatnonzero(inside.any(axis=0))
+    top, left = int(rows[0]), int(cols[0])
+    return inside[top : int(rows[-1]) + 1, left : int(cols[-1]) + 1], top, left
 
 
 def _find(keys: NDArray[np.int64], wanted: NDArray[np.int64]) -> NDArray[np.intp]:
