@@ -49,7 +49,7 @@ def _to_native(rle: Rle) -> tuple[dict[str, Any], NDArray[np.int64]]:
         counts = counts.encode("ascii")
     if not isinstance(counts, bytes):
         raise GeometryError(f"RLE 'counts' must be a string or a list, got {type(counts).__name__}")
-    runs = _runs(counts)
+    runs = _runs(counts, height * width)
     if runs is None or int(runs.sum()) != height * width:
         raise GeometryError(
             f"RLE counts do not cover its size (height*width = {height * width} pixels)"
@@ -57,12 +57,15 @@ def _to_native(rle: Rle) -> tuple[dict[str, Any], NDArray[np.int64]]:
     return {"size": [height, width], "counts": counts}, runs
 
 
-def _runs(text: bytes) -> NDArray[np.int64] | None:
+def _runs(text: bytes, pixels: int) -> NDArray[np.int64] | None:
     """The runs of compressed counts read as pycocotools reads them (``rleFrString``: 5
     bits a character, a continuation bit, a sign bit, each run after the second coded as
     the difference to the run two before: :func:`roadmark.core.raster.run_lengths`), in
     numpy; ``None`` for text that is no such counts (a character out of range, a run of
-    more than 7 characters or cut off, a run negative or of 2**32 or more).
+    more than 7 characters or cut off, a run negative or of 2**32 or more) or that holds
+    more runs than a mask of ``pixels`` pixels has (``pixels + 1``: no encoder pads with
+    empty runs; counted before the runs are read, which takes about 30 bytes a character,
+    so that text of millions of characters for a small mask is refused at once).
 
     pycocotools decodes counts that cover too few pixels into memory it leaves
     uninitialized, so the same bad RLE would give a different mask each time: the runs
@@ -73,7 +76,10 @@ def _runs(text: bytes) -> NDArray[np.int64] | None:
         return np.zeros(0, dtype=np.int64)
     if ((chars < 48) | (chars >= 48 + 64)).any() or (chars[-1] - 48) & 0x20:
         return None
-    ends = np.flatnonzero(((chars - 48) & 0x20) == 0)
+    last = ((chars - 48) & 0x20) == 0
+    if np.count_nonzero(last) > pixels + 1:
+        return None
+    ends = np.flatnonzero(last)
     if np.diff(ends, prepend=-1).max() > 7:  # more than 35 bits (pycocotools' shift > 30)
         return None
     runs = run_lengths(text)

@@ -234,7 +234,7 @@ def test_compressed_counts_are_checked_as_before(text):
     """Characters out of range, runs of 8 characters, cut off, negative or of 2**32: refused
     exactly where the character-by-character reading refused them; otherwise the same
     pixels covered."""
-    runs = rle._runs(text)
+    runs = rle._runs(text, len(text))
     expected = _covered_as_before(text)
     assert (runs is None) == (expected is None)
     if runs is not None:
@@ -261,6 +261,25 @@ def test_decoding_is_pycocotools_decoding(mask):
     assert np.array_equal(rebuilt, mask)
     if window.size:  # the box is tight: its first and last rows and columns hold pixels
         assert window.any(axis=0)[[0, -1]].all() and window.any(axis=1)[[0, -1]].all()
+
+
+def test_counts_of_more_runs_than_pixels_are_refused_before_they_are_read():
+    """A small mask's counts padded with millions of empty runs ("0" is a run of 0)."""
+    padded = {"size": [2, 2], "counts": "4" + "0" * 2_000_000}
+    with pytest.raises(GeometryError, match="do not cover"):
+        rle.decode(padded)
+    assert rle._runs(b"4" + b"0000", 4) is not None  # up to pixels + 1 runs: read
+    assert rle._runs(b"4" + b"00000", 4) is None
+
+
+def test_a_boolean_view_of_0_and_255_bytes_is_traced_as_its_true_pixels():
+    from roadmark.analysis.pixel_outline import traced_region
+
+    big = np.zeros((300, 300), np.uint8)
+    big[50:250, 50:250] = 255
+    big[100:120, 100:200] = 0  # a hole: more than a few runs, so traced
+    region = traced_region(big.view(bool))
+    assert region is not None and region.equals(mask_to_region(big.view(bool)))
 
 
 def test_negative_uncompressed_counts_are_refused():
