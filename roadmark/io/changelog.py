@@ -31,7 +31,7 @@ from roadmark.core.annotation import AnnotationObject, Box, utc_now
 from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-from roadmark.io.codec import JsonObject, json_text, object_to_json, row_to_json
+from roadmark.io.codec import JsonObject, json_text, object_to_json, objects_bounds, row_to_json
 from roadmark.io.engine import Reader
 
 # -- hooks called by the store inside its transactions ------------------------------------
@@ -48,7 +48,10 @@ def log_added(
     to the log rather than a second copy of every polygon.
     """
     when = utc_now().isoformat()
-    rows = [_row(frame_id, obj.uid, user, when, "add", None, _added(obj)) for obj in objects]
+    rows = [
+        _row(frame_id, obj.uid, user, when, "add", None, _added(obj, bounds))
+        for obj, bounds in zip(objects, objects_bounds(objects), strict=True)
+    ]
     if rows:
         conn.execute(wt.object_changes.insert(), rows)
 
@@ -56,10 +59,10 @@ def log_added(
 ELIDED = "geometry_elided"
 
 
-def _added(obj: AnnotationObject) -> JsonObject:
+def _added(obj: AnnotationObject, bounds: tuple[float, float, float, float]) -> JsonObject:
     """``obj``'s JSON form as logged when it is added: a region's geometry left out and
     marked :data:`ELIDED` (never encoded, since it is not kept)."""
-    data = object_to_json(obj, geometry=False)
+    data = object_to_json(obj, geometry=False, bounds=bounds)
     return data if isinstance(obj.geometry, Box) else data | {ELIDED: True}
 
 
