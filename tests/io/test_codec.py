@@ -25,6 +25,7 @@ from roadmark.io.codec import (
     object_row,
     object_rows,
     object_to_json,
+    objects_bounds,
     row_to_json,
 )
 from roadmark.io.formats.sources import geometry_key, geometry_keys
@@ -142,6 +143,8 @@ def test_the_wkb_of_many_objects_made_at_once_is_each_ones():
     assert geometry_wkbs(objects) == [geometry_wkb(obj) for obj in objects]
     assert geometry_wkbs(objects)[1] is None and geometry_wkbs([]) == []
     assert object_rows(objects) == [object_row(obj) for obj in objects]
+    expected = [(b.x0, b.y0, b.x1, b.y1) for b in (obj.bounds for obj in objects)]
+    assert objects_bounds(objects) == expected and objects_bounds([]) == []
     keys = geometry_keys(objects)
     assert keys == [geometry_key(obj) for obj in objects]
 
