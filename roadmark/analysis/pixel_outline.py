@@ -57,14 +57,8 @@ def traced_region(
     tracing's fixed cost. Rings are oriented, shells clockwise and holes counter-clockwise
     (the union gives most so, a lone rectangle the other way), and may start at another
     corner than the union's: an outline simplified afterwards (Douglas-Peucker keeps each
-    ring's start) can differ from the union's simplified within the tolerance.
-
-    Args:
-        mask: 2-D array.
-        offset: ``(x, y)`` added to every coordinate (position of ``mask[0, 0]``).
-
-    Returns:
-        The region, or ``None`` when the mask is empty.
+    ring's start) can differ from the union's simplified within the tolerance. Arguments
+    and result as there (``None`` for an empty mask).
     """
     found = cropped(mask)
     if found is None:
