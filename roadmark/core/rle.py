@@ -74,9 +74,11 @@ def _runs(text: bytes, pixels: int) -> NDArray[np.int64] | None:
     chars = np.frombuffer(text, dtype=np.uint8)
     if not len(chars):
         return np.zeros(0, dtype=np.int64)
-    if ((chars < 48) | (chars >= 48 + 64)).any() or (chars[-1] - 48) & 0x20:
+    if ((chars < 48) | (chars >= 48 + 64)).any():
         return None
     last = ((chars - 48) & 0x20) == 0
+    if not last[-1]:  # the last run cut off
+        return None
     if np.count_nonzero(last) > pixels + 1:
         return None
     ends = np.flatnonzero(last)
@@ -86,19 +88,14 @@ def _runs(text: bytes, pixels: int) -> NDArray[np.int64] | None:
     return runs if ((runs >= 0) & (runs < 2**32)).all() else None
 
 
-def _decoded(native: dict[str, Any], runs: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """The mask of an RLE (:func:`_to_native`), column-major as pycocotools decodes it."""
-    height, width = native["size"]
-    return expand_runs(runs, height, width)
-
-
 def decode(rle: Rle) -> NDArray[np.bool_]:
     """The boolean mask of an RLE (compressed or uncompressed counts).
 
     Raises:
         GeometryError: The RLE is malformed or its counts do not cover ``size``.
     """
-    return _decoded(*_to_native(rle))
+    native, runs = _to_native(rle)
+    return expand_runs(runs, *native["size"])
 
 
 def decode_window(rle: Rle) -> tuple[NDArray[np.bool_], tuple[int, int]]:
@@ -110,7 +107,7 @@ def decode_window(rle: Rle) -> tuple[NDArray[np.bool_], tuple[int, int]]:
         GeometryError: The RLE is malformed or its counts do not cover ``size``.
     """
     native, runs = _to_native(rle)
-    mask = _decoded(native, runs)
+    mask = expand_runs(runs, *native["size"])
     x, y, w, h = (int(v) for v in coco_mask.toBbox(native))
     window: NDArray[np.bool_] = mask[y : y + h, x : x + w].copy(order="K")
     return window, (x, y)

@@ -31,7 +31,14 @@ from roadmark.core.annotation import AnnotationObject, Box, utc_now
 from roadmark.core.schema import LabelSchema
 from roadmark.io import tables as t
 from roadmark.io import workflow_tables as wt
-from roadmark.io.codec import JsonObject, json_text, object_to_json, objects_bounds, row_to_json
+from roadmark.io.codec import (
+    Bounds,
+    JsonObject,
+    json_text,
+    object_to_json,
+    objects_bounds,
+    row_to_json,
+)
 from roadmark.io.engine import Reader
 
 # -- hooks called by the store inside its transactions ------------------------------------
@@ -59,7 +66,7 @@ def log_added(
 ELIDED = "geometry_elided"
 
 
-def _added(obj: AnnotationObject, bounds: tuple[float, float, float, float]) -> JsonObject:
+def _added(obj: AnnotationObject, bounds: Bounds) -> JsonObject:
     """``obj``'s JSON form as logged when it is added: a region's geometry left out and
     marked :data:`ELIDED` (never encoded, since it is not kept)."""
     data = object_to_json(obj, geometry=False, bounds=bounds)
