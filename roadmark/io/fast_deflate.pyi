@@ -1,0 +1,3 @@
+ZLIB_VERSION: str
+
+def compress(data: bytes | bytearray | memoryview, level: int, /) -> bytes: ...
