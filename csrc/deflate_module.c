@@ -46,12 +46,22 @@ raw_deflate(PyObject *module, PyObject *args)
     memset(&stream, 0, sizeof stream);
     stream.zalloc = zeroed;
     stream.zfree = release;
+    /* zlib counts the whole input and output in uLong, 32 bits on some systems */
+    if ((unsigned long long)view.len > (unsigned long long)((uLong)-1 / 2)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_OverflowError, "the data is too large for this zlib's counters");
+        return NULL;
+    }
     int status = deflateInit2(&stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY);
     if (status != Z_OK) {
         PyBuffer_Release(&view);
-        return PyErr_NoMemory();
+        if (status == Z_MEM_ERROR) {
+            return PyErr_NoMemory();
+        }
+        PyErr_Format(PyExc_RuntimeError, "deflate could not start (zlib status %d)", status);
+        return NULL;
     }
-    /* deflateBound is exact for raw deflate at any level: one output buffer, no growing */
+    /* deflateBound is an upper bound of the raw stream at any level: one output buffer */
     uLong bound = deflateBound(&stream, (uLong)view.len);
     PyObject *out = NULL;
     if (bound > (uLong)PY_SSIZE_T_MAX || (out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)bound)) == NULL) {

@@ -1,4 +1,4 @@
-"""Raw deflate (RFC 1951) with exactly zlib's bytes, about 2.5 times as fast on label maps.
+"""Raw deflate (RFC 1951) with exactly zlib's bytes, about three times as fast on label maps.
 
 A Cityscapes export compresses megabytes of filtered label-map rows a frame, nearly all
 zeros, and its files must stay byte-identical to OpenCV's (zlib's) encoding. On such rows
@@ -10,8 +10,11 @@ vector and word operations: the same compressed bytes, a frame's four maps in 8 
 of 22 ms.
 
 The module is built by ``pip install`` where a C compiler is found; without it (or at
-level 0, whose stored blocks follow the output buffers) Python's zlib gives the same
-bytes, slower. :data:`COMPILED` says which one runs.
+level 0, whose stored blocks follow the output buffers, or for data beyond its counters)
+Python's zlib compresses: the same bytes where Python links stock zlib, slower. (A Python
+built on zlib-ng writes other bytes; the export checks its first map of each kind against
+OpenCV's own encoding and lets OpenCV write them if they differ.) :data:`COMPILED` says
+which one runs.
 """
 
 from __future__ import annotations
@@ -30,5 +33,8 @@ def raw_deflate(data: bytes | bytearray | memoryview, level: int) -> bytes:
     """``zlib.compress(data, level, wbits=-15)``: a raw deflate stream (no header or
     checksum) with a 32 KB window at zlib's default memory level."""
     if fast_deflate is not None and level != 0:
-        return fast_deflate.compress(data, level)
+        try:
+            return fast_deflate.compress(data, level)
+        except OverflowError:  # more than the module's zlib counts (32-bit counters)
+            pass
     return zlib.compress(data, level, wbits=-15)
