@@ -122,22 +122,26 @@ def as_region(geometry: BaseGeometry) -> Region:
     """Turn any areal shapely geometry into a valid (Multi)Polygon.
 
     Invalid input (self-intersections, bow ties) is repaired with ``make_valid`` and only
-    its areal parts are kept. Where GEOS cannot repair it as given (vertices a subnormal
-    distance apart make its overlay fail), the vertices are snapped to a grid of
-    :data:`SNAP` pixels first.
+    its areal parts are kept (united). Where GEOS cannot repair or unite it as given
+    (vertices a subnormal distance apart make its overlay fail), the vertices are snapped
+    to a grid of :data:`SNAP` pixels first.
 
     Raises:
         GeometryError: The result has no area, or it cannot be repaired.
     """
-    if not geometry.is_valid:
+    try:
+        return _areal(geometry)
+    except shapely.errors.GEOSException:
         try:
-            geometry = shapely.make_valid(geometry)
-        except shapely.errors.GEOSException:
-            try:
-                snapped = shapely.transform(geometry, lambda xy: (xy / SNAP).round() * SNAP)
-                geometry = shapely.make_valid(snapped)
-            except shapely.errors.GEOSException as error:
-                raise GeometryError(f"region cannot be repaired ({error})") from error
+            return _areal(shapely.transform(geometry, lambda xy: (xy / SNAP).round() * SNAP))
+        except shapely.errors.GEOSException as error:
+            raise GeometryError(f"region cannot be repaired ({error})") from error
+
+
+def _areal(geometry: BaseGeometry) -> Region:
+    """:func:`as_region` without the snapping (GEOS errors pass through)."""
+    if not geometry.is_valid:
+        geometry = shapely.make_valid(geometry)
     if isinstance(geometry, Polygon | MultiPolygon):
         region: BaseGeometry = geometry
     else:

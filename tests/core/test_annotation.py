@@ -68,3 +68,16 @@ def test_an_outline_geos_cannot_repair_as_given_is_snapped_then_repaired():
     region = as_region(raw)
     assert region.is_valid and region.area > 0
     assert polygon_from_points(points).equals(region)
+
+
+def test_an_outline_whose_repaired_parts_geos_cannot_unite_is_snapped_then_united():
+    # make_valid copes, but uniting its polygons fails ("Result area inconsistent with
+    # overlay operation"): found by the export fuzz test; was a traceback
+    points = [(3.6672460380379845e-246, -9.146415598089319e-288), (0.0, 1.0), (0.0, 0.0),
+              (1.0, 1.0), (0.0, 2.0), (1.0, 0.0), (1.0, 1.0)]
+    repaired = shapely.make_valid(shapely.Polygon(points))
+    parts = [g for g in repaired.geoms if isinstance(g, shapely.Polygon | shapely.MultiPolygon)]
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.union_all(parts)
+    region = as_region(shapely.Polygon(points))
+    assert region.is_valid and region.area == pytest.approx(0.5)
