@@ -21,10 +21,13 @@ from abc import ABC
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from roadmark.io.formats.common import ExportContext, ExportFrame, ImportContext, ImportedFrame
 from roadmark.io.formats.errors import DuplicateFormatError, FormatError
+
+if TYPE_CHECKING:
+    from roadmark.io.formats.stored_frame import StoredFrame
 
 BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "roadmark.io.formats.coco",
@@ -70,6 +73,10 @@ class DatasetFormat(ABC):
         import_chunk: Frames an import reads, checks and stores together. A reader whose
             worker processes work ahead takes fewer, so that its workers keep busy while
             a chunk is stored.
+        reads_in_workers: The writer hands frames to worker processes, which can read
+            each frame's objects from the project file themselves: an export of enough
+            frames from a project file calls :meth:`write_stored` instead of
+            :meth:`write` (see :mod:`roadmark.io.formats.stored_frame`).
     """
 
     id: ClassVar[str]
@@ -80,6 +87,7 @@ class DatasetFormat(ABC):
     suffix: ClassVar[str] = ""
     mask_files: ClassVar[bool] = False
     import_chunk: ClassVar[int] = 64
+    reads_in_workers: ClassVar[bool] = False
 
     def can(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -99,6 +107,13 @@ class DatasetFormat(ABC):
             FormatError: Something cannot be written.
         """
         raise FormatError(f"the {self.id} format cannot be exported", field="--format")
+
+    def write_stored(
+        self, frames: Iterable[StoredFrame], target: Path, context: ExportContext
+    ) -> None:
+        """:meth:`write` of frames whose objects the worker processes read themselves
+        (:meth:`StoredFrame.load`); only for formats with :attr:`reads_in_workers`."""
+        raise FormatError(f"the {self.id} format's writer does not read frames in workers")
 
     def companions(self, target: Path) -> list[Path]:
         """Paths an export to ``target`` also makes beside it (COCO panoptic's PNG folder).

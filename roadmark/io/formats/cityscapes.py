@@ -83,6 +83,7 @@ from roadmark.io.formats.common import (
 )
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.parallel import map_frames
+from roadmark.io.formats.stored_frame import StoredFrame
 from roadmark.io.frames import IMAGE_SUFFIXES, natural_key
 
 WRITER_THREADS = 2
@@ -114,6 +115,7 @@ class CityscapesFormat(DatasetFormat):
     )
     output = "folder"
     import_chunk = 16  # with READ_AHEAD, the workers never wait for a chunk to be stored
+    reads_in_workers = True  # an export's workers read their frames (stored_frame)
 
     # -- import ------------------------------------------------------------------------------
 
@@ -241,6 +243,16 @@ class CityscapesFormat(DatasetFormat):
     # -- export ------------------------------------------------------------------------------
 
     def write(self, frames: Iterable[ExportFrame], target: Path, context: ExportContext) -> None:
+        self._write(frames, target, context)
+
+    def write_stored(
+        self, frames: Iterable[StoredFrame], target: Path, context: ExportContext
+    ) -> None:
+        self._write(frames, target, context)
+
+    def _write(
+        self, frames: Iterable[ExportFrame | StoredFrame], target: Path, context: ExportContext
+    ) -> None:
         names = FrameNames()
         stats = context.stats
         for key in ("polygons", "original_polygons", "mismatched_pixels", "split_instances"):
@@ -249,7 +261,7 @@ class CityscapesFormat(DatasetFormat):
 
         def calls() -> Iterator[tuple]:
             made: set[Path] = set()
-            for item in frames:  # read from the project here, in this process
+            for item in frames:  # read here, or a StoredFrame that the worker reads
                 split, city, base = names.of(item)
                 gt = target / "gtFine" / split / city
                 left = target / "leftImg8bit" / split / city
@@ -265,7 +277,7 @@ class CityscapesFormat(DatasetFormat):
             write_frame, calls(), frames=len(context.frames), threads=WRITER_THREADS
         ):
             for key, value in frame_stats.items():
-                stats[key] += value
+                stats[key] = stats.get(key, 0) + value  # (objects read in workers: for the job)
         if stats["split_instances"]:
             context.warnings.warn(
                 f"{stats['split_instances']} object(s) of labels with instances fall apart in "

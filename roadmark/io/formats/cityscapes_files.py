@@ -28,6 +28,7 @@ from roadmark.io.formats.cityscapes_geometry import region_padded_in_box, region
 from roadmark.io.formats.common import EXTRAS_KEY, ExportFrame
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.owner_png import OwnerMaps
+from roadmark.io.formats.stored_frame import OBJECTS_READ, StoredFrame
 from roadmark.io.frames import VideoReader, read_image, write_image
 
 POLYGONS = "_gtFine_polygons.json"
@@ -67,7 +68,7 @@ class FrameNames:
         self.used: set[tuple[str, str, str]] = set()
         self.sequences: dict[str, int] = {}
 
-    def of(self, item: ExportFrame) -> tuple[str, str, str]:
+    def of(self, item: ExportFrame | StoredFrame) -> tuple[str, str, str]:
         image = item.image
         stem = image.stem[: -len(LEFT)] if image.stem.endswith(LEFT) else image.stem
         parts = image.parts
@@ -176,7 +177,7 @@ def write_frame_files(
 
 
 def write_frame(
-    item: ExportFrame,
+    item: ExportFrame | StoredFrame,
     gt: Path,
     left: Path,
     base: str,
@@ -184,13 +185,17 @@ def write_frame(
     link_images: bool = False,
 ) -> dict[str, int]:
     """Trace, rasterize (once) and write one frame; returns its figures for the export's
-    stats (``polygons``, ``original_polygons``, ``mismatched_pixels``, ``split_instances``).
+    stats (``polygons``, ``original_polygons``, ``mismatched_pixels``, ``split_instances``;
+    for a :class:`StoredFrame`, read here, also the objects read under ``OBJECTS_READ``).
 
     Runs in an export worker process or thread (see :mod:`roadmark.io.formats.parallel`).
     """
     stats = dict.fromkeys(
         ("polygons", "original_polygons", "mismatched_pixels", "split_instances"), 0
     )
+    if isinstance(item, StoredFrame):
+        item = item.load()
+        stats[OBJECTS_READ] = sum(not obj.deleted for obj in item.objects)
     payload = frame_payload(item, schema, stats)
     write_frame_files(payload, gt, left, base, schema, link_images=link_images)
     return stats

@@ -40,7 +40,8 @@ from roadmark.io.formats.common import (
     common_root,
 )
 from roadmark.io.formats.errors import FormatError
-from roadmark.io.formats.parallel import raise_collection_threshold
+from roadmark.io.formats.parallel import raise_collection_threshold, uses_processes
+from roadmark.io.formats.stored_frame import OBJECTS_READ, StoredFrame
 from roadmark.io.frames import VideoReader, scan
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
@@ -405,8 +406,14 @@ def export_dataset(
         raise _os_error(error, target) from error
     try:
         written = staging if fmt.output == "folder" else staging / target.name
-        with _bulk_allocation():  # reading every frame's objects: few collections
-            fmt.write(_export_frames(project, fmt.id, context, counter), written, context)
+        project_file = _project_file(project)
+        if fmt.reads_in_workers and project_file is not None and uses_processes(len(selected)):
+            # the worker processes read each frame's objects themselves (stored_frame)
+            fmt.write_stored(_stored_frames(project, fmt.id, context), written, context)
+            counter["objects"] += context.stats.pop(OBJECTS_READ, 0)
+        else:
+            with _bulk_allocation():  # reading every frame's objects: few collections
+                fmt.write(_export_frames(project, fmt.id, context, counter), written, context)
         job.check()
         for companion in companions:
             _move_into_place(written.parent / companion.name, companion, overwrite)
@@ -470,6 +477,22 @@ def _export_frames(
                 originals = import_sources.unchanged_originals(conn, format_id, objects)
         counter["objects"] += sum(not obj.deleted for obj in objects)
         yield ExportFrame(frame, project.frame_file(frame), objects, originals)
+        job.report(done, len(context.frames))
+
+
+def _stored_frames(
+    project: Project, format_id: str, context: ExportContext
+) -> Iterator[StoredFrame]:
+    """:func:`_export_frames` for a writer whose workers read the objects (the project is
+    a file); they count the objects they read under ``stats[OBJECTS_READ]``."""
+    job = context.job
+    job.begin("writing", len(context.frames))
+    with project.reading() as conn:  # the store's read connection (same package)
+        has_sources = import_sources.present(conn)
+    location = str(Path(project.location).resolve())
+    for done, frame in enumerate(context.frames, start=1):
+        job.check()
+        yield StoredFrame(frame, project.frame_file(frame), location, format_id, has_sources)
         job.report(done, len(context.frames))
 
 

@@ -56,6 +56,13 @@ def raise_collection_threshold() -> tuple[int, int, int]:
     return before
 
 
+def uses_processes(frames: int, workers: int | None = None) -> bool:
+    """Whether :func:`map_frames` runs ``frames`` calls in worker processes (``workers``:
+    as passed to it) rather than in threads of this process."""
+    processes = workers if workers is not None else worker_count()
+    return frames >= PROCESS_MIN_FRAMES and processes > 1
+
+
 def map_frames(
     function: Callable[..., Result],
     calls: Iterable[tuple[Any, ...]],
@@ -84,7 +91,7 @@ def map_frames(
     """
     processes = workers if workers is not None else worker_count()
     executor: Executor
-    if frames >= PROCESS_MIN_FRAMES and processes > 1:
+    if uses_processes(frames, processes):
         size = processes
         executor = ProcessPoolExecutor(
             max_workers=processes,
