@@ -23,7 +23,7 @@ import zlib
 
 try:
     from roadmark.io import fast_deflate
-except ImportError:  # built without a C compiler: Python's zlib, the same bytes
+except ImportError:  # built without a C compiler: Python's zlib (see above)
     fast_deflate = None  # type: ignore[assignment]
 
 COMPILED = fast_deflate is not None

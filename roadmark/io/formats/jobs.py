@@ -409,7 +409,8 @@ def export_dataset(
         project_file = _project_file(project)
         if fmt.reads_in_workers and project_file is not None and uses_processes(len(selected)):
             # the worker processes read each frame's objects themselves (stored_frame)
-            fmt.write_stored(_stored_frames(project, fmt.id, context), written, context)
+            stored = _stored_frames(project, project_file, fmt.id, context)
+            fmt.write_stored(stored, written, context)
             counter["objects"] += context.stats.pop(OBJECTS_READ, 0)
         else:
             with _bulk_allocation():  # reading every frame's objects: few collections
@@ -481,7 +482,7 @@ def _export_frames(
 
 
 def _stored_frames(
-    project: Project, format_id: str, context: ExportContext
+    project: Project, project_file: Path, format_id: str, context: ExportContext
 ) -> Iterator[StoredFrame]:
     """:func:`_export_frames` for a writer whose workers read the objects (the project is
     a file); they count the objects they read under ``stats[OBJECTS_READ]``."""
@@ -489,7 +490,7 @@ def _stored_frames(
     job.begin("writing", len(context.frames))
     with project.reading() as conn:  # the store's read connection (same package)
         has_sources = import_sources.present(conn)
-    location = str(Path(project.location).resolve())
+    location = str(project_file.resolve())
     for done, frame in enumerate(context.frames, start=1):
         job.check()
         yield StoredFrame(frame, project.frame_file(frame), location, format_id, has_sources)
