@@ -45,9 +45,14 @@ from roadmark.io.engine import Reader
 
 
 def log_added(
-    conn: sa.Connection, user: str, frame_id: int, objects: Sequence[AnnotationObject]
+    conn: sa.Connection,
+    user: str,
+    frame_id: int,
+    objects: Sequence[AnnotationObject],
+    bounds: Sequence[Bounds] | None = None,
 ) -> None:
-    """Record new objects (call after storing them, so they carry their uids).
+    """Record new objects (call after storing them, so they carry their uids); ``bounds``:
+    theirs, when the caller worked them out already (:func:`~roadmark.io.codec.objects_bounds`).
 
     A region's geometry is not copied into the log: it is what the object's next logged
     change has as "before", or the stored object when there is none, and the readers here
@@ -56,8 +61,10 @@ def log_added(
     """
     when = utc_now().isoformat()
     rows = [
-        _row(frame_id, obj.uid, user, when, "add", None, _added(obj, bounds))
-        for obj, bounds in zip(objects, objects_bounds(objects), strict=True)
+        _row(frame_id, obj.uid, user, when, "add", None, _added(obj, box))
+        for obj, box in zip(
+            objects, objects_bounds(objects) if bounds is None else bounds, strict=True
+        )
     ]
     if rows:
         conn.execute(wt.object_changes.insert(), rows)

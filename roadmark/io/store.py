@@ -474,7 +474,8 @@ class Project:
                 by_z = {z: uid for uid, z in conn.execute(insert, rows)}
             uids = [by_z[row["z"]] for row in rows]
             stored = [replace(obj, uid=uid) for obj, uid in zip(objects, uids, strict=True)]
-            changelog.log_added(conn, self.user, frame_id, stored)
+            bounds = [(row["x0"], row["y0"], row["x1"], row["y1"]) for row in rows]
+            changelog.log_added(conn, self.user, frame_id, stored, bounds)
             self._remember_versions(dict.fromkeys(uids, 1))
         return stored
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roadmark.core.annotation import utc_now
+from roadmark.core.annotation import Frame, utc_now
 from roadmark.core.frame_spec import parse_frame_spec
 from roadmark.io.formats import Capability, get_format, targets
 from roadmark.io.formats import sources as import_sources
@@ -41,7 +41,7 @@ from roadmark.io.formats.common import (
 )
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.parallel import raise_collection_threshold, uses_processes
-from roadmark.io.formats.stored_frame import OBJECTS_READ, StoredFrame
+from roadmark.io.formats.stored_frame import OBJECTS_READ, StoredFrame, read_frame
 from roadmark.io.frames import VideoReader, scan
 from roadmark.io.predictions import read_prediction
 from roadmark.io.store import FrameSpec, Project
@@ -463,22 +463,10 @@ def _check_target(output: str, suffix: str, target: Path, overwrite: bool) -> No
 def _export_frames(
     project: Project, format_id: str, context: ExportContext, counter: dict[str, int]
 ) -> Iterator[ExportFrame]:
-    job = context.job
-    job.begin("writing", len(context.frames))
-    with project.reading() as conn:  # the store's read connection (same package)
-        has_sources = import_sources.present(conn)
-    for done, frame in enumerate(context.frames, start=1):
-        job.check()
-        objects = project.frame_objects(frame.id)
-        if not objects:
-            project.frame(frame.id)  # a frame deleted since the export began: refused
-        originals: dict[int, Any] = {}
-        if has_sources:
-            with project.reading() as conn:
-                originals = import_sources.unchanged_originals(conn, format_id, objects)
-        counter["objects"] += sum(not obj.deleted for obj in objects)
-        yield ExportFrame(frame, project.frame_file(frame), objects, originals)
-        job.report(done, len(context.frames))
+    for frame, has_sources in _frames_in_turn(project, context):
+        item = read_frame(project, frame, project.frame_file(frame), format_id, has_sources)
+        counter["objects"] += sum(not obj.deleted for obj in item.objects)
+        yield item
 
 
 def _stored_frames(
@@ -486,14 +474,21 @@ def _stored_frames(
 ) -> Iterator[StoredFrame]:
     """:func:`_export_frames` for a writer whose workers read the objects (the project is
     a file); they count the objects they read under ``stats[OBJECTS_READ]``."""
+    location = str(project_file.resolve())
+    for frame, has_sources in _frames_in_turn(project, context):
+        yield StoredFrame(frame, project.frame_file(frame), location, format_id, has_sources)
+
+
+def _frames_in_turn(project: Project, context: ExportContext) -> Iterator[tuple[Frame, bool]]:
+    """The export's frames in order, each after a cancellation check and reported done
+    when the next is asked for, with whether the project keeps imported originals."""
     job = context.job
     job.begin("writing", len(context.frames))
     with project.reading() as conn:  # the store's read connection (same package)
         has_sources = import_sources.present(conn)
-    location = str(project_file.resolve())
     for done, frame in enumerate(context.frames, start=1):
         job.check()
-        yield StoredFrame(frame, project.frame_file(frame), location, format_id, has_sources)
+        yield frame, has_sources
         job.report(done, len(context.frames))
 
 

@@ -57,17 +57,31 @@ class StoredFrame:
             ProjectError: The project cannot be opened, a row does not parse, or the frame
                 was deleted since the export began.
         """
-        from roadmark.io.formats import sources
+        return read_frame(
+            _opened(self.project), self.frame, self.image, self.format_id, self.has_sources
+        )
 
-        project = _opened(self.project)
-        objects = project.frame_objects(self.frame.id)
-        if not objects:
-            project.frame(self.frame.id)  # a frame deleted since the export began: refused
-        originals = {}
-        if self.has_sources:
-            with project.reading() as conn:  # the store's read connection (same package)
-                originals = sources.unchanged_originals(conn, self.format_id, objects)
-        return ExportFrame(self.frame, self.image, objects, originals)
+
+def read_frame(
+    project: Project, frame: Frame, image: Path, format_id: str, has_sources: bool
+) -> ExportFrame:
+    """A frame to export with its objects and (``has_sources``: the project keeps imported
+    originals) their unchanged originals for ``format_id``, read from ``project`` now: in
+    the export's process, or in a worker for a :class:`StoredFrame`.
+
+    Raises:
+        ProjectError: A row does not parse, or the frame was deleted since the export began.
+    """
+    from roadmark.io.formats import sources
+
+    objects = project.frame_objects(frame.id)
+    if not objects:
+        project.frame(frame.id)  # a frame deleted since the export began: refused
+    originals = {}
+    if has_sources:
+        with project.reading() as conn:  # the store's read connection (same package)
+            originals = sources.unchanged_originals(conn, format_id, objects)
+    return ExportFrame(frame, image, objects, originals)
 
 
 def _opened(path: str) -> Project:
