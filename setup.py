@@ -1,9 +1,11 @@
 """The optional compiled part of roadmark (everything else is in pyproject.toml).
 
 ``roadmark.io.fast_deflate``: zlib's raw deflate from ``csrc/zlib``, byte-identical to
-stock zlib and about three times as fast on label maps (see ``roadmark/io/deflate.py``).
-Optional: where no C compiler is found, the install goes on and roadmark uses Python's
-zlib (the same bytes, slower).
+stock zlib and about three times as fast on label maps (see ``roadmark/io/deflate.py``);
+``roadmark.io.fast_png``: PNG's row filters undone in one pass (see
+``roadmark/io/png_file.py``).
+Both optional: where no C compiler is found, the install goes on and roadmark uses
+Python's zlib and OpenCV's PNG decoding (the same bytes and pixels, slower).
 """
 
 from setuptools import Extension, setup
@@ -23,6 +25,12 @@ setup(
             define_macros=[("NO_GZIP", None), ("Z_PREFIX", None)],
             extra_compile_args=["-O3", "-fvisibility=hidden"],
             optional=True,
-        )
+        ),
+        Extension(
+            "roadmark.io.fast_png",
+            sources=["csrc/png_module.c"],
+            extra_compile_args=["-O3", "-fvisibility=hidden"],
+            optional=True,
+        ),
     ]
 )
