@@ -3,9 +3,11 @@
 ``roadmark.io.fast_deflate``: zlib's raw deflate from ``csrc/zlib``, byte-identical to
 stock zlib and about three times as fast on label maps (see ``roadmark/io/deflate.py``);
 ``roadmark.io.fast_png``: PNG's row filters undone in one pass (see
-``roadmark/io/png_file.py``).
-Both optional: where no C compiler is found, the install goes on and roadmark uses
-Python's zlib and OpenCV's PNG decoding (the same bytes and pixels, slower).
+``roadmark/io/png_file.py``); ``roadmark.analysis.fast_parts``: the 4-connected parts of a
+label image in one pass (see ``roadmark/analysis/pixel_outline.py``).
+All optional: where no C compiler is found, the install goes on and roadmark uses
+Python's zlib, OpenCV's PNG decoding and OpenCV's labelling (the same bytes, pixels and
+parts, slower).
 """
 
 from setuptools import Extension, setup
@@ -23,6 +25,12 @@ setup(
             # NO_GZIP: raw deflate only (no CRC-32 code); Z_PREFIX and hidden symbols keep
             # this copy apart from the zlib that Python and other modules load
             define_macros=[("NO_GZIP", None), ("Z_PREFIX", None)],
+            extra_compile_args=["-O3", "-fvisibility=hidden"],
+            optional=True,
+        ),
+        Extension(
+            "roadmark.analysis.fast_parts",
+            sources=["csrc/parts_module.c"],
             extra_compile_args=["-O3", "-fvisibility=hidden"],
             optional=True,
         ),

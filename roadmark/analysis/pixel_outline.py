@@ -34,6 +34,11 @@ from shapely.geometry import MultiPolygon, Polygon
 from roadmark.core.annotation import Region
 from roadmark.core.raster import cropped, mask_to_region, nonzero_2d
 
+try:
+    from roadmark.analysis import fast_parts
+except ImportError:  # built without a C compiler: OpenCV labels a grid (see _parts)
+    fast_parts = None  # type: ignore[assignment]
+
 # Directions: 0 = +x, 1 = +y, 2 = -x, 3 = -y (image coordinates, y down). With the
 # inside on the right of an edge, a right turn of direction d is (d + 1) % 4.
 _STEP = np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], dtype=np.int64)
@@ -202,20 +207,27 @@ def _edges(
 
 
 def _parts(padded: NDArray[np.integer[Any]]) -> NDArray[np.int32]:
-    """The 4-connected parts of each label (0 = none), numbered across labels.
+    """The 4-connected parts of each label (0 = none), numbered across labels in the
+    raster order of their first pixels.
 
-    The pixels go to a grid of twice the resolution with a link cell between two
-    neighbours of the same label, so that one 4-connected labelling of the grid
-    separates the labels.
+    The compiled ``fast_parts`` labels them in one pass. Without it, the pixels go to a
+    grid of twice the resolution with a link cell between two neighbours of the same
+    label, so that one 4-connected labelling of the grid (OpenCV's, which numbers in that
+    order too) separates the labels.
     """
     height, width = padded.shape
+    if fast_parts is not None:
+        values = np.ascontiguousarray(padded)
+        parts = np.empty((height, width), np.int32)
+        fast_parts.label_parts(values, values.itemsize, height, width, parts)
+        return parts
     grid = np.zeros((2 * height - 1, 2 * width - 1), dtype=np.uint8)
     grid[::2, ::2] = padded > 0
     grid[::2, 1::2] = (padded[:, :-1] == padded[:, 1:]) & (padded[:, 1:] > 0)
     grid[1::2, ::2] = (padded[:-1, :] == padded[1:, :]) & (padded[1:, :] > 0)
     _, found = cv2.connectedComponents(grid, connectivity=4)
-    parts: NDArray[np.int32] = np.asarray(found, dtype=np.int32)[::2, ::2]
-    return parts
+    labelled: NDArray[np.int32] = np.asarray(found, dtype=np.int32)[::2, ::2]
+    return labelled
 
 
 def _following(
