@@ -118,12 +118,245 @@ label_parts(PyObject *module, PyObject *args)
     return PyLong_FromLong(count);
 }
 
+/* A part found by ordered_parts: its value, the first 2x2 block it reaches (relative to
+ * its value's anchor), its box and its pixels. */
+typedef struct {
+    int32_t value, block_y, block_x, left, top, right, bottom, area, index;
+} Part;
+
+static int
+part_order(const void *a, const void *b)
+{
+    const Part *p = a, *q = b;
+    if (p->value != q->value) {
+        return p->value < q->value ? -1 : 1;
+    }
+    if (p->block_y != q->block_y) {
+        return p->block_y < q->block_y ? -1 : 1;
+    }
+    return (p->block_x > q->block_x) - (p->block_x < q->block_x);
+}
+
+static PyObject *
+ordered_parts(PyObject *module, PyObject *args)
+{
+    Py_buffer values, target;
+    PyObject *anchors_object;
+    Py_ssize_t height, width, kinds;
+    Py_buffer anchors = {0};
+    (void)module;
+    if (!PyArg_ParseTuple(args, "y*nnnOw*:ordered_parts", &values, &height, &width, &kinds,
+                          &anchors_object, &target)) {
+        return NULL;
+    }
+    int explicit = anchors_object != Py_None;
+    if (explicit && PyObject_GetBuffer(anchors_object, &anchors, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&values);
+        PyBuffer_Release(&target);
+        return NULL;
+    }
+    const char *problem = NULL;
+    if (height < 0 || width < 0 || (width > 0 && height > INT32_MAX / 2 / width)) {
+        problem = "height or width out of range";
+    } else if (kinds < 1 || kinds > 65535) {
+        problem = "values must be 1 to 65535";
+    } else if (values.len != height * width * 2) {
+        problem = "the values are not height x width 16-bit integers";
+    } else if (target.len != height * width * (Py_ssize_t)sizeof(int32_t)) {
+        problem = "the output is not height x width 32-bit integers";
+    } else if (explicit && anchors.len != (kinds + 1) * 2 * (Py_ssize_t)sizeof(int32_t)) {
+        problem = "the anchors are not (values + 1) x 2 32-bit integers";
+    }
+    if (problem != NULL) {
+        if (explicit) {
+            PyBuffer_Release(&anchors);
+        }
+        PyBuffer_Release(&values);
+        PyBuffer_Release(&target);
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    Py_ssize_t pixels = height * width;
+    int32_t *parent = PyMem_RawMalloc((size_t)(pixels + 1) * sizeof(int32_t));
+    int32_t *anchor = PyMem_RawMalloc((size_t)(kinds + 1) * 2 * sizeof(int32_t));
+    Part *parts = NULL;
+    int32_t *rank = NULL;
+    if (parent == NULL || anchor == NULL) {
+        PyMem_RawFree(parent);
+        PyMem_RawFree(anchor);
+        if (explicit) {
+            PyBuffer_Release(&anchors);
+        }
+        PyBuffer_Release(&values);
+        PyBuffer_Release(&target);
+        return PyErr_NoMemory();
+    }
+    const uint16_t *value = values.buf;
+    int32_t *out = target.buf;
+    int32_t next = 1, count = 0;
+    int bad = 0; /* 1: a value above the count, 2: no memory */
+    Py_BEGIN_ALLOW_THREADS
+    if (explicit) {
+        memcpy(anchor, anchors.buf, (size_t)(kinds + 1) * 2 * sizeof(int32_t));
+    } else { /* each value's box corner: its smallest row and its smallest column */
+        for (Py_ssize_t k = 0; k <= kinds; k++) {
+            anchor[2 * k] = INT32_MAX;
+            anchor[2 * k + 1] = INT32_MAX;
+        }
+    }
+    for (Py_ssize_t y = 0; y < height && !bad; y++) {
+        const uint16_t *row = value + y * width;
+        const uint16_t *above = row - width;
+        int32_t *line = out + y * width;
+        int32_t *line_above = line - width;
+        for (Py_ssize_t x = 0; x < width; x++) {
+            uint16_t v = row[x];
+            if (v == 0) {
+                line[x] = 0;
+                continue;
+            }
+            if (v > kinds) {
+                bad = 1;
+                break;
+            }
+            if (!explicit) {
+                if (anchor[2 * v] > y) {
+                    anchor[2 * v] = (int32_t)y;
+                }
+                if (anchor[2 * v + 1] > x) {
+                    anchor[2 * v + 1] = (int32_t)x;
+                }
+            }
+            /* the neighbours already labelled: left, upper left, above, upper right */
+            int32_t found[4];
+            int n = 0;
+            if (x > 0 && row[x - 1] == v) {
+                found[n++] = line[x - 1];
+            }
+            if (y > 0) {
+                if (x > 0 && above[x - 1] == v) {
+                    found[n++] = line_above[x - 1];
+                }
+                if (above[x] == v) {
+                    found[n++] = line_above[x];
+                }
+                if (x + 1 < width && above[x + 1] == v) {
+                    found[n++] = line_above[x + 1];
+                }
+            }
+            if (n == 0) {
+                parent[next] = next;
+                line[x] = next++;
+                continue;
+            }
+            int32_t low = root_of(parent, found[0]);
+            for (int i = 1; i < n; i++) {
+                int32_t other = root_of(parent, found[i]);
+                if (other != low) {
+                    int32_t keep = other < low ? other : low;
+                    parent[other] = parent[low] = keep;
+                    low = keep;
+                }
+            }
+            line[x] = low;
+        }
+    }
+    if (!bad) {
+        /* the roots numbered 1.. in order (a label's parent is never larger than it) */
+        parent[0] = 0;
+        for (int32_t label = 1; label < next; label++) {
+            parent[label] = parent[label] == label ? ++count : parent[parent[label]];
+        }
+        parts = PyMem_RawMalloc((size_t)count * sizeof(Part) + 1);
+        rank = PyMem_RawMalloc((size_t)count * sizeof(int32_t) + 1);
+        bad = parts == NULL || rank == NULL ? 2 : 0;
+    }
+    if (!bad) {
+        for (int32_t k = 0; k < count; k++) {
+            parts[k] = (Part){0, INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX, -1, -1, 0, k};
+        }
+        for (Py_ssize_t y = 0; y < height; y++) {
+            for (Py_ssize_t x = 0; x < width; x++) {
+                Py_ssize_t i = y * width + x;
+                if (out[i] == 0) {
+                    continue;
+                }
+                int32_t k = parent[out[i]] - 1;
+                out[i] = k + 1;
+                Part *part = &parts[k];
+                int32_t v = value[i];
+                int32_t by = (int32_t)((y - anchor[2 * v]) >> 1);
+                int32_t bx = (int32_t)((x - anchor[2 * v + 1]) >> 1);
+                part->value = v;
+                if (by < part->block_y || (by == part->block_y && bx < part->block_x)) {
+                    part->block_y = by;
+                    part->block_x = bx;
+                }
+                if (x < part->left) part->left = (int32_t)x;
+                if (x > part->right) part->right = (int32_t)x;
+                if (y < part->top) part->top = (int32_t)y;
+                if (y > part->bottom) part->bottom = (int32_t)y;
+                part->area++;
+            }
+        }
+        /* ordered by value, then by first block: rank[k] is part k's number */
+        qsort(parts, (size_t)count, sizeof(Part), part_order);
+        for (int32_t k = 0; k < count; k++) {
+            rank[parts[k].index] = k + 1;
+        }
+        for (Py_ssize_t i = 0; i < pixels; i++) {
+            if (out[i]) {
+                out[i] = rank[out[i] - 1];
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(parent);
+    PyMem_RawFree(anchor);
+    PyMem_RawFree(rank);
+    if (explicit) {
+        PyBuffer_Release(&anchors);
+    }
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&target);
+    if (bad) {
+        PyMem_RawFree(parts);
+        if (bad == 2) {
+            return PyErr_NoMemory();
+        }
+        PyErr_SetString(PyExc_ValueError, "a value above the count of values");
+        return NULL;
+    }
+    /* the parts' boxes and pixels, in order: left, top, width, height, area */
+    PyObject *stats = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)count * 5 * sizeof(int32_t));
+    if (stats != NULL) {
+        int32_t *row = (int32_t *)PyBytes_AS_STRING(stats);
+        for (int32_t k = 0; k < count; k++) {
+            row[5 * k] = parts[k].left;
+            row[5 * k + 1] = parts[k].top;
+            row[5 * k + 2] = parts[k].right - parts[k].left + 1;
+            row[5 * k + 3] = parts[k].bottom - parts[k].top + 1;
+            row[5 * k + 4] = parts[k].area;
+        }
+    }
+    PyMem_RawFree(parts);
+    return stats;
+}
+
 static PyMethodDef methods[] = {
     {"label_parts", label_parts, METH_VARARGS,
      "label_parts(labels, itemsize, height, width, out) -> count: the 4-connected parts of\n"
      "each nonzero label of a C-contiguous label image (values of itemsize 1, 2 or 4\n"
      "bytes), written to out (height x width int32, 0 = no label), numbered 1..count in\n"
      "the raster order of their first pixels."},
+    {"ordered_parts", ordered_parts, METH_VARARGS,
+     "ordered_parts(values, height, width, count, anchors, out) -> stats: the 8-connected\n"
+     "parts of each nonzero value (uint16, 1..count) of a C-contiguous image, written to\n"
+     "out (height x width int32) numbered by value and then as OpenCV's 8-connected\n"
+     "labelling numbers the parts of one value in an image whose corner is the value's\n"
+     "anchor (by the first 2x2 block each reaches). anchors: (count + 1) x 2 int32 rows\n"
+     "(row, column) by value, or None for each value's own box corner. stats: bytes of\n"
+     "int32 rows (left, top, width, height, pixels), one per part in order."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,3 +8,13 @@ def label_parts(
     out: bytearray | memoryview | Any,
     /,
 ) -> int: ...
+
+def ordered_parts(
+    values: bytes | memoryview | Any,
+    height: int,
+    width: int,
+    count: int,
+    anchors: bytes | memoryview | Any | None,
+    out: bytearray | memoryview | Any,
+    /,
+) -> bytes: ...

@@ -1,15 +1,18 @@
-"""The compiled 4-connected parts of a label image (roadmark.analysis.fast_parts): the same
-parts, numbered the same way, as OpenCV's labelling of the grid that pixel_outline uses
-without it, and the same outlines either way."""
+"""The compiled labellings of roadmark.analysis.fast_parts: the 4-connected parts of a label
+image numbered as OpenCV's labelling of the grid that pixel_outline uses without it, the
+8-connected parts of many values numbered as OpenCV numbers each value's alone, and the
+same outlines and region pieces either way."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import shapely
 
-from roadmark.analysis import pixel_outline
+from roadmark.analysis import pixel_outline, region_pieces
 from roadmark.analysis.pixel_outline import label_outlines
+from roadmark.analysis.region_pieces import split_components
 
 fast_parts = pytest.importorskip("roadmark.analysis.fast_parts",
                                  reason="built without a C compiler")
@@ -83,3 +86,82 @@ def test_the_outlines_are_the_same_with_and_without_it(
     assert compiled.keys() == grid.keys()
     for label, region in compiled.items():
         assert shapely.equals_exact(region, grid[label], 0)  # same parts, same order
+
+
+def _opencv_parts(values: np.ndarray, count: int, anchors: np.ndarray | None):
+    """Value by value, OpenCV's 8-connected parts of the value's pixels in the image from
+    its anchor (``None``: its own box corner): the numbers and (left, top, w, h, pixels)."""
+    numbers, stats = np.zeros(values.shape, np.int32), []
+    for value in range(1, count + 1):
+        rows, cols = np.nonzero(values == value)
+        if len(rows) == 0:
+            continue
+        top, left = (rows.min(), cols.min()) if anchors is None else anchors[value]
+        mask = (values[top:, left:] == value).astype(np.uint8)
+        found, parts, boxes, _ = cv2.connectedComponentsWithStats(mask, connectivity=8,
+                                                                  ltype=cv2.CV_32S)
+        for k in range(1, found):
+            stats.append((boxes[k][0] + left, boxes[k][1] + top, *boxes[k][2:5]))
+            numbers[top:, left:][parts == k] = len(stats)
+    return numbers, np.array(stats, np.int32).reshape(-1, 5)
+
+
+@pytest.mark.parametrize("anchored", [False, True], ids=["own-box", "anchors"])
+def test_ordered_parts_are_numbered_as_opencv_numbers_each_value(anchored: bool) -> None:
+    """OpenCV's 8-connected labelling numbers parts by the first 2x2 block they reach
+    (from the image's corner), not by their first pixel: the same numbers here."""
+    for case in range(400):
+        height, width = (int(v) for v in RNG.integers(1, 45, 2))
+        count = int(RNG.integers(1, 6))
+        values = RNG.integers(0, count + 1, (height, width)).astype(np.uint16)
+        if case % 3 == 0:
+            values[RNG.random((height, width)) < 0.6] = 0  # sparse: many small parts
+        anchors = None
+        if anchored:
+            anchors = np.zeros((count + 1, 2), np.int32)
+            for value in range(1, count + 1):
+                rows, cols = np.nonzero(values == value)
+                if len(rows):  # anywhere above and left of the value's pixels
+                    anchors[value] = (RNG.integers(0, rows.min() + 1),
+                                      RNG.integers(0, cols.min() + 1))
+        numbers = np.empty((height, width), np.int32)
+        stats = fast_parts.ordered_parts(values, height, width, count, anchors, numbers)
+        expected_numbers, expected_stats = _opencv_parts(values, count, anchors)
+        assert np.array_equal(numbers, expected_numbers)
+        assert np.array_equal(np.frombuffer(stats, np.int32).reshape(-1, 5), expected_stats)
+
+
+def test_ordered_parts_refuse_what_does_not_fit() -> None:
+    values = np.ones((3, 4), np.uint16)
+    out = np.empty((3, 4), np.int32)
+    values[1, 1] = 3  # above the count of 2
+    with pytest.raises(ValueError, match="above the count"):
+        fast_parts.ordered_parts(values, 3, 4, 2, None, out)
+    for args in ((values, 3, 5, 3, None, out), (values, 3, 4, 0, None, out),
+                 (values, 3, 4, 3, np.zeros((3, 2), np.int32), out),
+                 (values, 3, 4, 3, None, out[:2])):
+        with pytest.raises(ValueError):
+            fast_parts.ordered_parts(*args)
+
+
+@pytest.mark.parametrize("labels_in_it", [2, 3, 7])
+def test_components_are_cut_into_the_same_pieces_with_and_without_it(
+    monkeypatch: pytest.MonkeyPatch, labels_in_it: int
+) -> None:
+    """split_components with the compiled labelling of a component's classes, and with
+    OpenCV label by label: the same piece image and pieces, in the same order."""
+    rng = np.random.default_rng(labels_in_it)
+    for _ in range(6):
+        blobs = cv2.resize(rng.random((9, 12)).astype(np.float32), (240, 180)) > 0.45
+        blobs[rng.random(blobs.shape) < 0.03] ^= True  # ragged edges and specks
+        count, components, stats, _ = cv2.connectedComponentsWithStats(
+            blobs.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+        labels = cv2.resize(rng.integers(0, labels_in_it, (6, 8)).astype(np.uint8), (240, 180),
+                            interpolation=cv2.INTER_NEAREST)
+        labels[rng.random(labels.shape) < 0.01] = labels_in_it  # a few pixels of another
+        candidates = np.arange(1, count)
+        compiled = split_components(components, stats, labels, candidates, max_cells=(40, 30))
+        monkeypatch.setattr(region_pieces, "fast_parts", None)
+        opencv = split_components(components, stats, labels, candidates, max_cells=(40, 30))
+        monkeypatch.undo()
+        assert np.array_equal(compiled[0], opencv[0]) and compiled[1] == opencv[1]
