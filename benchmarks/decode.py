@@ -4,8 +4,9 @@
 
 Frames of the synthetic drive are written as PNG (OpenCV's default compression, and
 level 9 whose rows libpng filters with Paeth and the rest) and as JPEG (quality 95). Each
-file is decoded by ``roadmark.io.frames.read_image`` (a PNG's image data inflated by ISA-L,
-see ``roadmark.io.png_file``) and by ``cv2.imread`` plus the RGB conversion that
+file is decoded by ``roadmark.io.frames.read_image`` (a PNG's image data inflated by ISA-L
+and, where ``roadmark.io.fast_png`` is built, unfiltered by it, see ``roadmark.io.png_file``)
+and by ``cv2.imread`` plus the RGB conversion that
 ``read_image`` makes, in turn, on one OpenCV thread; the figures are the median
 milliseconds a frame over the repeats and the ratio of the two (``speedup``). The decoded
 pixels are compared too (``same_pixels``).

