@@ -1,0 +1,149 @@
+"""How fast pre-labeling's writer prepares frames, alone and from several threads; one JSON object.
+
+    python benchmarks/writer.py [--frames 8] [--size 2048x1024] [--input-size 512x256]
+                                [--threads 1,2,4] [--repeats 3]
+
+Pre-labeling hands each frame's predictions to ``PredictionWriter``, whose threads find the
+uncertain regions and encode the maps (``prediction_writer.prepare``) while the model runs.
+On a GPU the writer, not the model, can set the pace: at 300 frames a second the frames'
+writing needs several cores, and its threads share Python's GIL for part of the work.
+This measures that work apart from any model or database.
+
+Frames of the synthetic drive (``--size``) go once through LRASPP at ``--input-size`` on
+the CPU, with random weights and with the bundled demo model's trained weights (whose
+predictions have large confident areas and thin uncertain bands, more regions to outline),
+their maps at the pre-labeling default (half the frame size). Then, per model, the
+predictions are prepared over and over from 1, 2, ... threads (``--threads``; each count's
+best of ``--repeats``), and the JSON gives ``ms_per_frame`` (one thread) and, per thread
+count, ``frames_per_second`` and ``speedup`` over one thread. ``serial_share`` is the
+share of one thread's time that did not run in parallel at the largest count (Amdahl's
+law, solved from its speedup: 0 = perfectly parallel); with it, ``frames_per_second_at``
+estimates the writing speed on more cores, where only the GIL-held share limits it. The
+cores of this machine cap what more threads can show (``cpu_count`` is in the JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2
+import numpy as np
+import torch
+
+from roadmark.analysis.uncertainty import RegionParams
+from roadmark.core.prediction import FramePrediction
+from roadmark.demo.drive import write_drive
+from roadmark.io.frames import read_image
+from roadmark.io.prediction_writer import prepare
+from roadmark.io.schema_files import load_schema
+from roadmark.models.create import new_torchvision_model
+from roadmark.models.demo_model import demo_model_path
+from roadmark.models.files import LoadedModel, load_model
+from roadmark.models.predictor import Predictor
+
+ARCH = "lraspp_mobilenet_v3_large"
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (width, height)."""
+    width, _, height = text.lower().partition("x")
+    return int(width), int(height)
+
+
+def _models(root: Path, input_hw: tuple[int, int]) -> dict[str, LoadedModel]:
+    """LRASPP with random weights and with the demo model's trained weights."""
+    demo = load_model(demo_model_path())
+    weights = root / "demo-weights.pt"
+    torch.save(demo.module.state_dict(), weights)
+    schema = load_schema("cityscapes")
+    made = {}
+    for name, options in (("random_weights", {}),
+                          ("trained_weights", {"weights": weights,
+                                               "classes": demo.manifest.classes})):
+        made[name] = new_torchvision_model(root / f"{name}.roadmodel", ARCH, schema=schema,
+                                           input_size=input_hw, seed=0, **options)
+    return made
+
+
+def _predictions(model: LoadedModel, images: list[np.ndarray],
+                 frame_hw: tuple[int, int]) -> list[FramePrediction]:
+    predictor = Predictor(model, load_schema("cityscapes"), device=torch.device("cpu"))
+    out: list[FramePrediction] = []
+    for index, image in enumerate(images):
+        batch = torch.from_numpy(np.ascontiguousarray(image))[None]
+        started = predictor.to_host(predictor.infer(batch, frame_size=frame_hw))
+        out += predictor.unpack(started, [index + 1])
+    return out
+
+
+def _rate(predictions: list[FramePrediction], threads: int, repeats: int) -> float:
+    """Frames a second that ``threads`` threads prepare (best of ``repeats``)."""
+    work = predictions * max(2, threads)  # every thread busy for a while
+    best = 0.0
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(prepare, work, [RegionParams()] * len(work)))
+            best = max(best, len(work) / (time.perf_counter() - start))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=8, help="generated frames (8)")
+    parser.add_argument("--size", default="2048x1024", help="frame size WxH (2048x1024)")
+    parser.add_argument("--input-size", default="512x256", help="model input WxH (512x256)")
+    parser.add_argument("--threads", default=None,
+                        help="thread counts, comma-separated (1, 2 and the CPU count)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)  # as in pre-labeling's writer threads
+    width, height = _size(args.size)
+    in_w, in_h = _size(args.input_size)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    counts = sorted({1, 2, cpus or 1} if args.threads is None else
+                    {int(part) for part in args.threads.split(",")})
+    out: dict[str, object] = {"frames": args.frames, "frame_size": f"{width}x{height}",
+                              "input_size": f"{in_w}x{in_h}", "cpu_count": cpus}
+    with tempfile.TemporaryDirectory(prefix="writer-bench-") as folder:
+        root = Path(folder)
+        written = write_drive(root / "images", frames=args.frames, width=width, height=height)
+        images = [cv2.resize(read_image(path), (in_w, in_h), interpolation=cv2.INTER_AREA)
+                  for path, _ in written]
+        for name, model in _models(root, (in_h, in_w)).items():
+            predictions = _predictions(model, images, (height, width))
+            rates = {threads: _rate(predictions, threads, args.repeats) for threads in counts}
+            one = rates[min(counts)] / min(counts) if min(counts) == 1 else None
+            figures: dict[str, object] = {
+                "map_size": "x".join(str(n) for n in predictions[0].maps.label_ids.shape[::-1]),
+                "regions_per_frame": round(float(np.mean([
+                    len(prepare(p, RegionParams()).regions) for p in predictions])), 1),
+                "threads": {str(t): {"frames_per_second": round(r, 1),
+                                     "speedup": round(r / one, 2) if one else None}
+                            for t, r in rates.items()},
+            }
+            if one:
+                figures["ms_per_frame"] = round(1000 / one, 2)
+                most = max(counts)
+                if most > 1:
+                    speedup = rates[most] / one
+                    serial = min(1.0, max(0.0, (most / speedup - 1) / (most - 1)))
+                    figures["serial_share"] = round(serial, 3)
+                    figures["frames_per_second_at"] = {
+                        str(n): round(one * n / (1 + serial * (n - 1)), 1) for n in (4, 8, 12)}
+            out[name] = figures
+            print(json.dumps({name: figures}), file=sys.stderr, flush=True)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
