@@ -134,6 +134,8 @@ def pack(prediction: FramePrediction) -> PackedPrediction:
         row["entropy"] = encode_png(maps.entropy)
         if prediction.expected_errors is None:
             row["expected_errors"] = _expected_errors(maps)
+    # every outline's WKB in one call (None where a region has none)
+    outlines = shapely.to_wkb(np.array([r.outline for r in prediction.regions], dtype=object))
     regions = [
         {
             "frame_id": prediction.frame_id,
@@ -148,9 +150,9 @@ def pack(prediction: FramePrediction) -> PackedPrediction:
             "classes": json.dumps(list(region.classes)),
             "score": region.score,
             "resolved": False,
-            "outline": None if region.outline is None else shapely.to_wkb(region.outline),
+            "outline": outline,
         }
-        for region in prediction.regions
+        for region, outline in zip(prediction.regions, outlines.tolist(), strict=True)
     ]
     return PackedPrediction(row, regions)
 
