@@ -16,6 +16,14 @@
 #include <Python.h>
 #include <stdint.h>
 
+/* height x width pixels with room for one 32-bit label each, twice over */
+static int
+sizes_fit(Py_ssize_t height, Py_ssize_t width)
+{
+    return height >= 0 && width >= 0 && height <= INT32_MAX && width <= INT32_MAX &&
+           (width == 0 || height <= INT32_MAX / 2 / width);
+}
+
 static inline int32_t
 root_of(int32_t *parent, int32_t label)
 {
@@ -61,16 +69,23 @@ static PyObject *
 label_parts(PyObject *module, PyObject *args)
 {
     Py_buffer labels, target;
+    PyObject *labels_object;
     Py_ssize_t itemsize, height, width;
     (void)module;
-    if (!PyArg_ParseTuple(args, "y*nnnw*:label_parts", &labels, &itemsize, &height, &width,
-                          &target)) {
+    if (!PyArg_ParseTuple(args, "Onnnw*:label_parts", &labels_object, &itemsize, &height,
+                          &width, &target)) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(labels_object, &labels, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&target);
         return NULL;
     }
     const char *problem = NULL;
     if (itemsize != 1 && itemsize != 2 && itemsize != 4) {
         problem = "labels of 1, 2 or 4 bytes only";
-    } else if (height < 0 || width < 0 || (width > 0 && height > INT32_MAX / 2 / width)) {
+    } else if (labels.itemsize != itemsize) {
+        problem = "the labels' item size is not itemsize";
+    } else if (!sizes_fit(height, width)) {
         problem = "height or width out of range";
     } else if (labels.len != height * width * itemsize) {
         problem = "the labels are not height x width values";
@@ -141,22 +156,29 @@ static PyObject *
 ordered_parts(PyObject *module, PyObject *args)
 {
     Py_buffer values, target;
-    PyObject *anchors_object;
+    PyObject *values_object, *anchors_object;
     Py_ssize_t height, width, kinds;
     Py_buffer anchors = {0};
     (void)module;
-    if (!PyArg_ParseTuple(args, "y*nnnOw*:ordered_parts", &values, &height, &width, &kinds,
-                          &anchors_object, &target)) {
+    if (!PyArg_ParseTuple(args, "OnnnOw*:ordered_parts", &values_object, &height, &width,
+                          &kinds, &anchors_object, &target)) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(values_object, &values, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&target);
         return NULL;
     }
     int explicit = anchors_object != Py_None;
-    if (explicit && PyObject_GetBuffer(anchors_object, &anchors, PyBUF_C_CONTIGUOUS) < 0) {
+    if (explicit && PyObject_GetBuffer(anchors_object, &anchors,
+                                       PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
         PyBuffer_Release(&values);
         PyBuffer_Release(&target);
         return NULL;
     }
     const char *problem = NULL;
-    if (height < 0 || width < 0 || (width > 0 && height > INT32_MAX / 2 / width)) {
+    if (values.itemsize != 2 || (explicit && anchors.itemsize != 4)) {
+        problem = "values of 2 bytes and anchors of 4 bytes only";
+    } else if (!sizes_fit(height, width)) {
         problem = "height or width out of range";
     } else if (kinds < 1 || kinds > 65535) {
         problem = "values must be 1 to 65535";

@@ -9,6 +9,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 enum { NONE = 0, SUB = 1, UP = 2, AVERAGE = 3, PAETH = 4 };
@@ -92,6 +93,13 @@ unfilter_row(int kind, const unsigned char *in, const unsigned char *prev, unsig
     }
 }
 
+static int
+ranges_overlap(const void *a, Py_ssize_t a_len, const void *b, Py_ssize_t b_len)
+{
+    uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a0 < b0 + (uintptr_t)b_len && b0 < a0 + (uintptr_t)a_len;
+}
+
 static PyObject *
 unfilter(PyObject *module, PyObject *args)
 {
@@ -102,7 +110,8 @@ unfilter(PyObject *module, PyObject *args)
         return NULL;
     }
     const char *problem = NULL;
-    if (height < 0 || width_bytes < 1 || bpp < 1 || bpp > 8 || bpp == 5 || bpp == 7) {
+    if (height < 0 || width_bytes < 1 || width_bytes >= PY_SSIZE_T_MAX || bpp < 1 || bpp > 8 ||
+        bpp == 5 || bpp == 7) {
         problem = "height, row bytes or bytes per pixel out of range";
     } else if (width_bytes % bpp) {
         problem = "the row bytes are not whole pixels";
@@ -115,6 +124,17 @@ unfilter(PyObject *module, PyObject *args)
         PyBuffer_Release(&rows);
         PyBuffer_Release(&out);
         PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    if (height == 0) { /* no rows: nothing to do (and no row of zeros to make) */
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&out);
+        Py_RETURN_NONE;
+    }
+    if (ranges_overlap(rows.buf, rows.len, out.buf, out.len)) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "the rows and the output overlap");
         return NULL;
     }
     unsigned char *zeros = PyMem_RawCalloc((size_t)width_bytes, 1);

@@ -23,6 +23,7 @@ Every other PNG, and any file this path finds damaged, goes the way above.
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -48,6 +49,13 @@ try:
     from roadmark.io import fast_png
 except ImportError:  # built without a C compiler: libpng decodes (see the module doc)
     fast_png = None  # type: ignore[assignment]
+
+LIBPNG_MAX_SIDE = 1_000_000  # libpng refuses a wider or taller image (its user limits)
+OPENCV_MAX_PIXELS = 1 << 30  # OpenCV refuses larger images (OPENCV_IO_MAX_IMAGE_PIXELS)
+# OpenCV reads the chunks before the image data itself and refuses one longer than this,
+# whatever its type, except these
+OPENCV_MAX_CHUNK = 8_000_000
+OPENCV_LONG_CHUNKS = frozenset({b"IDAT", b"IEND", b"PLTE", b"tEXt", b"tRNS", b"fdAT"})
 
 # chunks that do not change the pixels OpenCV makes of an image: text, time, resolution
 PLAIN_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"tEXt", b"zTXt", b"iTXt", b"tIME",
@@ -100,11 +108,12 @@ def imdecode(data: bytes | NDArray[np.uint8], flags: int) -> NDArray[Any] | None
     if not buffer.size:
         return None
     copy = None
-    if buffer[: len(SIGNATURE)].tobytes() == SIGNATURE:
-        image = _decoded_here(buffer.data, flags)
+    flat = buffer.reshape(-1)  # (a (1, N) array is a file too)
+    if flat[: len(SIGNATURE)].tobytes() == SIGNATURE:
+        image = _decoded_here(flat.data, flags)
         if image is not None:
             return image
-        copy = stored_copy(buffer.data)
+        copy = stored_copy(flat.data)
     if copy is not None:
         image = cv2.imdecode(copy, flags)
         if image is not None:
@@ -202,10 +211,20 @@ def _layout(view: memoryview) -> _Layout | None:
     at_idat = [i for i, (kind, _, _) in enumerate(chunks) if kind == b"IDAT"]
     if interlace or colour not in _CHANNELS or not at_idat or not width or not height:
         return None
+    if max(width, height) > LIBPNG_MAX_SIDE or width * height > _opencv_max_pixels():
+        return None  # refused by libpng or OpenCV before decoding: their answer, not ours
     if at_idat != list(range(at_idat[0], at_idat[-1] + 1)):
         return None  # other chunks between the image data: libpng stops at them
     idat = [(chunks[i][1], chunks[i][2]) for i in at_idat]
     return _Layout(width, height, depth, colour, chunks, idat)
+
+
+def _opencv_max_pixels() -> int:
+    """OpenCV's limit on an image's pixels (its environment variable, or its default)."""
+    try:
+        return int(os.environ.get("OPENCV_IO_MAX_IMAGE_PIXELS", OPENCV_MAX_PIXELS))
+    except ValueError:
+        return OPENCV_MAX_PIXELS
 
 
 def _zlib_stream(view: memoryview, layout: _Layout) -> bytes | None:
@@ -232,7 +251,10 @@ def _crc_holds(view: memoryview, start: int, length: int) -> bool:
 def _decoded_here(data: memoryview, flags: int) -> NDArray[Any] | None:
     """A common PNG decoded without libpng (see the module doc): what ``cv2.imdecode``
     makes of it with ``flags``, or ``None`` where this leaves it to libpng (another kind
-    of PNG, other flags, a chunk that is not plain, a CRC or the data damaged)."""
+    of PNG, other flags, a chunk that is not plain or that OpenCV finds too long, an image
+    over libpng's or OpenCV's size limits, a CRC or the data damaged). One leniency is
+    ISA-L's, as for :func:`stored_copy`: a block whose Huffman code is incomplete, which
+    zlib refuses, is read (the checksum still has to hold)."""
     if fast_png is None or flags not in (cv2.IMREAD_COLOR, cv2.IMREAD_UNCHANGED, _COLOR_RGB):
         return None
     view = memoryview(data).cast("B")
@@ -244,6 +266,10 @@ def _decoded_here(data: memoryview, flags: int) -> NDArray[Any] | None:
     kinds = [kind for kind, _, _ in layout.chunks]
     if not PLAIN_CHUNKS.issuperset(kinds) or kinds.count(b"IHDR") != 1 or kinds[-1] != b"IEND":
         return None
+    first_idat = layout.idat[0][0]
+    if any(start < first_idat and kind not in OPENCV_LONG_CHUNKS
+           and length + 12 > OPENCV_MAX_CHUNK for kind, start, length in layout.chunks):
+        return None  # OpenCV refuses it
     if view[layout.chunks[0][1] + 18] or view[layout.chunks[0][1] + 19]:
         return None  # a compression or filter method other than PNG's one
     if not all(_crc_holds(view, start, length) for kind, start, length in layout.chunks

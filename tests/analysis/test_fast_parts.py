@@ -165,3 +165,20 @@ def test_components_are_cut_into_the_same_pieces_with_and_without_it(
         opencv = split_components(components, stats, labels, candidates, max_cells=(40, 30))
         monkeypatch.undo()
         assert np.array_equal(compiled[0], opencv[0]) and compiled[1] == opencv[1]
+
+
+def test_sizes_beyond_32_bits_and_wrong_item_sizes_are_refused_at_once() -> None:
+    """An empty image of absurd height is refused, not scanned row by row; buffers whose
+    items are not what the call says are refused, not read as something else."""
+    with pytest.raises(ValueError):
+        fast_parts.label_parts(b"", 1, 2**62, 0, bytearray())
+    with pytest.raises(ValueError):
+        fast_parts.ordered_parts(np.zeros(0, np.uint16), 2**62, 0, 1, None, bytearray())
+    out = np.empty((3, 4), np.int32)
+    with pytest.raises(ValueError, match="item size"):
+        fast_parts.label_parts(np.ones((3, 4), np.uint16), 1, 3, 4, out)  # 2-byte labels
+    with pytest.raises(ValueError, match="2 bytes"):
+        fast_parts.ordered_parts(np.ones((3, 8), np.uint8), 3, 4, 1, None, out)
+    with pytest.raises(ValueError, match="4 bytes"):
+        fast_parts.ordered_parts(np.ones((3, 4), np.uint16), 3, 4, 1,
+                                 np.zeros((2, 1), np.float64), out)

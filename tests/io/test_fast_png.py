@@ -175,3 +175,59 @@ def test_without_the_compiled_module_the_pixels_are_the_same(
     fast = imdecode(data, cv2.IMREAD_COLOR_RGB)
     monkeypatch.setattr(png_file, "fast_png", None)
     assert np.array_equal(imdecode(data, cv2.IMREAD_COLOR_RGB), fast)
+
+
+def test_images_over_libpngs_and_opencvs_limits_get_their_answer(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libpng refuses a side over a million pixels and OpenCV an image over its pixel limit
+    (before decoding anything): neither path here decodes those, so the answer is theirs
+    and no memory is spent on an image they refuse."""
+    wide = assemble(1_000_001, 1, 8, 0, zlib.compress(bytes(1_000_002)))
+    for flags in FLAGS:
+        assert cv2.imdecode(np.frombuffer(wide, np.uint8), flags) is None
+        assert imdecode(wide, flags) is None
+    data = _png(_image((20, 30, 3)), 2)
+    monkeypatch.setattr(png_file, "OPENCV_MAX_PIXELS", 599)  # 20 x 30 = 600 pixels
+    monkeypatch.setattr(png_file.cv2, "imdecode", lambda *_: "OpenCV's answer")
+    assert png_file.stored_copy(data) is None
+    assert imdecode(data, cv2.IMREAD_COLOR_RGB) == "OpenCV's answer"
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iTXt", b"tIME", b"pHYs", b"tEXt"])
+def test_a_chunk_opencv_finds_too_long_before_the_image_data_gets_its_answer(
+    kind: bytes
+) -> None:
+    """OpenCV refuses a chunk of over 8 MB before the image data unless it is one of a few
+    kinds (tEXt among them); after the image data it does not look."""
+    image = _image((6, 8, 3))
+    long = bytes(8_000_000 - 11)  # 12 bytes of length, type and CRC around it: one too many
+    before = _png(image, 2, extra=[(kind, long)])
+    after_data = _png(image, 2)
+    after = after_data[:-12] + chunk(kind, long) + after_data[-12:]
+    for data in (before, after):
+        for flags in FLAGS:
+            expected = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+            got = imdecode(data, flags)
+            assert (got is None) == (expected is None)
+            if expected is not None:
+                assert np.array_equal(got, expected)
+    if kind != b"tEXt":
+        assert cv2.imdecode(np.frombuffer(before, np.uint8), cv2.IMREAD_COLOR) is None
+
+
+def test_a_file_handed_as_one_row_is_decoded_without_libpng(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _png(_image((20, 30, 3)), 2)
+    expected = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    monkeypatch.setattr(png_file.cv2, "imdecode", lambda *_: pytest.fail("libpng called"))
+    got = imdecode(np.frombuffer(data, np.uint8).reshape(1, -1), cv2.IMREAD_COLOR)
+    assert np.array_equal(got, expected)
+
+
+def test_unfilter_does_nothing_for_no_rows_and_refuses_overlapping_buffers() -> None:
+    assert fast_png.unfilter(b"", bytearray(), 0, 10**12, 1) is None  # no row allocated
+    shared = bytearray(_filtered(np.zeros((2, 6), np.uint8), [0, 0], 3) + bytes(12))
+    with pytest.raises(ValueError, match="overlap"):
+        fast_png.unfilter(memoryview(shared)[:14], memoryview(shared)[2:14], 2, 6, 3)
