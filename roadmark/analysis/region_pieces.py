@@ -169,7 +169,8 @@ def _class_parts(inside: NDArray[np.bool_], labels: NDArray[np.integer[Any]]) ->
         rank = np.zeros(_LABEL_VALUES, np.uint16)
         rank[present] = np.arange(1, len(present) + 1)
         anchors = np.zeros((len(present) + 1, 2), np.int32)
-        return _ordered_parts(rank[labels] * inside, len(present),
+        values = np.multiply(cv2.LUT(labels, rank), inside, dtype=np.uint16)  # 0 outside
+        return _ordered_parts(values, len(present),
                               anchors if len(present) <= FEW_LABELS else None)
     if len(present) <= FEW_LABELS:  # finding the boxes would cost more than it saves
         by_label = (_connected(inside & (labels == label_id)) for label_id in present.tolist())
