@@ -43,7 +43,7 @@ from roadmark.core.raster import nonzero_2d
 
 try:
     from roadmark.analysis import fast_parts
-except ImportError:  # built without a C compiler: OpenCV labels each label and cell apart
+except ImportError:  # built without a C compiler: OpenCV labels each class apart
     fast_parts = None  # type: ignore[assignment]
 
 
