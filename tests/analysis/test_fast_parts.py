@@ -13,9 +13,10 @@ import shapely
 from roadmark.analysis import pixel_outline, region_pieces
 from roadmark.analysis.pixel_outline import label_outlines
 from roadmark.analysis.region_pieces import split_components
+from tests.compiled import compiled_module, skip_without
 
-fast_parts = pytest.importorskip("roadmark.analysis.fast_parts",
-                                 reason="built without a C compiler")
+fast_parts = compiled_module("roadmark.analysis.fast_parts")
+pytestmark = skip_without(fast_parts)
 
 RNG = np.random.default_rng(5)
 

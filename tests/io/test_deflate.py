@@ -4,11 +4,8 @@ across many window slides, the window's boundary sizes, and threads at once."""
 
 from __future__ import annotations
 
-import shutil
-import sysconfig
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,18 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roadmark.io import deflate
+from tests.compiled import compiled_module, compiler_available
 
 LEVELS = [-1, 1, 2, 3, 4, 5, 6, 7, 8, 9]  # 1-3: deflate_fast, 4-9: deflate_slow
 
 
-def _compiler_available() -> bool:
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
-    return shutil.which(compiler) is not None and headers.is_file()
+fast_deflate = compiled_module("roadmark.io.fast_deflate")
 
 
 def test_the_module_is_built_where_a_compiler_is():
-    if not _compiler_available():
+    if not compiler_available():
         pytest.skip("no C compiler or Python headers: the install uses Python's zlib")
     assert deflate.COMPILED, "pip install did not build roadmark.io.fast_deflate (see setup.py)"
 
@@ -36,8 +31,8 @@ def test_the_module_is_built_where_a_compiler_is():
 # compresses differently, has no reference here; CI's has stock zlib).
 STOCK_ZLIB = not hasattr(zlib, "ZLIBNG_VERSION") and "ng" not in zlib.ZLIB_RUNTIME_VERSION
 compiled = pytest.mark.skipif(
-    not (deflate.COMPILED and STOCK_ZLIB),
-    reason="roadmark.io.fast_deflate not built, or Python's zlib is not stock zlib",
+    fast_deflate is None or not STOCK_ZLIB,
+    reason="no C compiler to build roadmark.io.fast_deflate, or Python's zlib is not stock zlib",
 )
 
 

@@ -13,8 +13,10 @@ import pytest
 
 from roadmark.io import png_file
 from roadmark.io.png_file import SIGNATURE, assemble, chunk, imdecode
+from tests.compiled import compiled_module, skip_without
 
-fast_png = pytest.importorskip("roadmark.io.fast_png", reason="built without a C compiler")
+fast_png = compiled_module("roadmark.io.fast_png")
+pytestmark = skip_without(fast_png)
 
 RNG = np.random.default_rng(11)
 
