@@ -88,10 +88,40 @@ ARCHS = ("lraspp_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_fpn")
 TRAINED = "demo-lraspp"  # --archs name of LRASPP with the demo model's trained weights
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str) -> tuple[int, int]:
     """``WxH`` -> (width, height)."""
     width, _, height = text.lower().partition("x")
     return int(width), int(height)
+
+
+def bench_model(
+    path: Path, arch: str, schema: LabelSchema, input_hw: tuple[int, int]
+) -> LoadedModel:
+    """A model of ``arch`` at ``input_hw`` with seeded random weights (Faster R-CNN given
+    its sizes from it: its own transform would scale every frame to 800 pixels high), or,
+    for :data:`TRAINED`, LRASPP with the bundled demo model's trained weights (LRASPP is
+    fully convolutional): predictions with a trained model's structure, large confident
+    areas and thin uncertain bands, whose regions cost the writer more than the
+    near-uniform output of random weights."""
+    options = {}
+    if arch.startswith("fasterrcnn"):
+        options = {"min_size": min(input_hw), "max_size": max(input_hw)}
+    weights, classes, arch_name = None, None, arch
+    if arch == TRAINED:
+        demo = load_model(demo_model_path())
+        weights = path.with_suffix(".demo-weights.pt")
+        torch.save(demo.module.state_dict(), weights)
+        classes, arch_name = demo.manifest.classes, "lraspp_mobilenet_v3_large"
+    return new_torchvision_model(
+        path,
+        arch_name,
+        schema=schema,
+        classes=classes,
+        weights=weights,
+        input_size=input_hw,
+        options=options,
+        seed=0,
+    )
 
 
 def speed(
@@ -102,28 +132,8 @@ def speed(
     input_hw: tuple[int, int],
     image_format: str,
 ) -> dict[str, object]:
-    options = {}
-    if arch.startswith("fasterrcnn"):
-        options = {"min_size": min(input_hw), "max_size": max(input_hw)}
-    weights, classes, arch_name = None, None, arch
-    if arch == TRAINED:
-        # The bundled demo model's trained weights (LRASPP is fully convolutional) at this
-        # run's input size: predictions with a trained model's structure, large confident
-        # areas and thin uncertain bands, whose regions cost the writer more than the
-        # near-uniform output of random weights.
-        demo = load_model(demo_model_path())
-        weights = root / "demo-weights.pt"
-        torch.save(demo.module.state_dict(), weights)
-        classes, arch_name = demo.manifest.classes, "lraspp_mobilenet_v3_large"
-    model = new_torchvision_model(
-        root / f"{arch}-{image_format}.roadmodel",
-        arch_name,
-        schema=project.schema,
-        classes=classes,
-        weights=weights,
-        input_size=input_hw,
-        options=options,
-        seed=0,
+    model = bench_model(
+        root / f"{arch}-{image_format}.roadmodel", arch, project.schema, input_hw
     )
     device = resolve_device(args.device)
     batch_size = args.batch or (8 if device.type == "cuda" else 4)
@@ -250,7 +260,7 @@ def speed(
 def quality(root: Path, args: argparse.Namespace) -> dict[str, object]:
     """Train LRASPP briefly on generated frames, measure how its uncertainty finds errors."""
     schema = load_schema("cityscapes")
-    width, height = _size(args.train_size)
+    width, height = parse_size(args.train_size)
     torch.manual_seed(0)
     model = new_torchvision_model(
         root / "quality.roadmodel", "lraspp_mobilenet_v3_large", schema=schema, seed=0
@@ -297,7 +307,7 @@ def quality(root: Path, args: argparse.Namespace) -> dict[str, object]:
     demo = load_model(demo_model_path())
     assert isinstance(demo.module, torch.nn.Module)
     demo.module.float()
-    demo_w, demo_h = _size(args.demo_size)
+    demo_w, demo_h = parse_size(args.demo_size)
     demo_frames, demo_y = _drive(schema, 2, args.test_frames, demo_w, demo_h)
     return {
         "test_frames": args.test_frames,
@@ -405,9 +415,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the generated project in this folder")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    width, height = _size(args.size)
+    width, height = parse_size(args.size)
     if args.input_size:
-        in_w, in_h = _size(args.input_size)
+        in_w, in_h = parse_size(args.input_size)
     elif device.type == "cuda":
         in_w, in_h = width, height
     else:

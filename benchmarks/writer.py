@@ -34,10 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # prelabel.py beside it
 
 import cv2
 import numpy as np
 import torch
+from prelabel import TRAINED, bench_model, parse_size  # (benchmarks/)
 
 from roadmark.analysis.uncertainty import RegionParams
 from roadmark.core.prediction import FramePrediction
@@ -45,33 +47,17 @@ from roadmark.demo.drive import write_drive
 from roadmark.io.frames import read_image
 from roadmark.io.prediction_writer import prepare
 from roadmark.io.schema_files import load_schema
-from roadmark.models.create import new_torchvision_model
-from roadmark.models.demo_model import demo_model_path
-from roadmark.models.files import LoadedModel, load_model
+from roadmark.models.files import LoadedModel
 from roadmark.models.predictor import Predictor
 
 ARCH = "lraspp_mobilenet_v3_large"
 
 
-def _size(text: str) -> tuple[int, int]:
-    """``WxH`` -> (width, height)."""
-    width, _, height = text.lower().partition("x")
-    return int(width), int(height)
-
-
 def _models(root: Path, input_hw: tuple[int, int]) -> dict[str, LoadedModel]:
     """LRASPP with random weights and with the demo model's trained weights."""
-    demo = load_model(demo_model_path())
-    weights = root / "demo-weights.pt"
-    torch.save(demo.module.state_dict(), weights)
     schema = load_schema("cityscapes")
-    made = {}
-    for name, options in (("random_weights", {}),
-                          ("trained_weights", {"weights": weights,
-                                               "classes": demo.manifest.classes})):
-        made[name] = new_torchvision_model(root / f"{name}.roadmodel", ARCH, schema=schema,
-                                           input_size=input_hw, seed=0, **options)
-    return made
+    return {name: bench_model(root / f"{name}.roadmodel", arch, schema, input_hw)
+            for name, arch in (("random_weights", ARCH), ("trained_weights", TRAINED))}
 
 
 def _predictions(model: LoadedModel, images: list[np.ndarray],
@@ -107,8 +93,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     cv2.setNumThreads(1)  # as in pre-labeling's writer threads
-    width, height = _size(args.size)
-    in_w, in_h = _size(args.input_size)
+    width, height = parse_size(args.size)
+    in_w, in_h = parse_size(args.input_size)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     counts = sorted({1, 2, cpus or 1} if args.threads is None else
                     {int(part) for part in args.threads.split(",")})

@@ -172,8 +172,8 @@ def _polygons(points: NDArray[np.float64], boundaries: NDArray[np.intp],
     holes = rings[~shell]
     holes = holes[np.isin(part_of_ring[holes], part_of_ring[shells])]
     holes = holes[np.argsort(part_of_ring[holes], kind="stable")]
-    owner = np.searchsorted(np.sort(part_of_ring[shells]), part_of_ring[holes])
     by_part = np.argsort(part_of_ring[shells], kind="stable")  # sorted position -> polygon
+    owner = np.searchsorted(part_of_ring[shells][by_part], part_of_ring[holes])
     polygon_of = np.r_[np.arange(len(shells)), by_part[owner]]
     ordered = np.r_[shells, holes][np.argsort(polygon_of, kind="stable")]
     polygon_of = np.sort(polygon_of, kind="stable")

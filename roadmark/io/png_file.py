@@ -110,10 +110,13 @@ def imdecode(data: bytes | NDArray[np.uint8], flags: int) -> NDArray[Any] | None
     copy = None
     flat = buffer.reshape(-1)  # (a (1, N) array is a file too)
     if flat[: len(SIGNATURE)].tobytes() == SIGNATURE:
-        image = _decoded_here(flat.data, flags)
-        if image is not None:
-            return image
-        copy = stored_copy(flat.data)
+        view = memoryview(flat.data).cast("B")
+        layout = _layout(view)  # the chunks read once for both ways below
+        if layout is not None:
+            image = _decoded_here(view, layout, flags)
+            if image is not None:
+                return image
+            copy = _stored_copy(view, layout)
     if copy is not None:
         image = cv2.imdecode(copy, flags)
         if image is not None:
@@ -138,8 +141,11 @@ def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:
     past what the header declares is ever inflated (a decompression bomb stops there)."""
     view = memoryview(data).cast("B")
     layout = _layout(view)
-    if layout is None:
-        return None
+    return None if layout is None else _stored_copy(view, layout)
+
+
+def _stored_copy(view: memoryview, layout: _Layout) -> NDArray[np.uint8] | None:
+    """:func:`stored_copy` of a PNG whose chunks :func:`_layout` has read."""
     rows, idat = layout.rows, layout.idat
     if sum(length for _, length in idat) * 10 >= rows * 9:
         return None  # hardly compressed (noise): little to inflate, the copy would cost more
@@ -151,7 +157,7 @@ def stored_copy(data: bytes | memoryview) -> NDArray[np.uint8] | None:
     if stream > MAX_CHUNK:
         return None
     first, end = idat[0][0], idat[-1][0] + 12 + idat[-1][1]
-    out = np.empty(first + 12 + stream + len(data) - end, np.uint8)  # (no zeroing pass)
+    out = np.empty(first + 12 + stream + len(view) - end, np.uint8)  # (no zeroing pass)
     target = out.data
     target[:first] = view[:first]
     body = first + 8
@@ -248,7 +254,7 @@ def _crc_holds(view: memoryview, start: int, length: int) -> bool:
     return bool(isal_zlib.crc32(view[start + 4 : start + 8 + length]) == expected)
 
 
-def _decoded_here(data: memoryview, flags: int) -> NDArray[Any] | None:
+def _decoded_here(view: memoryview, layout: _Layout, flags: int) -> NDArray[Any] | None:
     """A common PNG decoded without libpng (see the module doc): what ``cv2.imdecode``
     makes of it with ``flags``, or ``None`` where this leaves it to libpng (another kind
     of PNG, other flags, a chunk that is not plain or that OpenCV finds too long, an image
@@ -257,9 +263,7 @@ def _decoded_here(data: memoryview, flags: int) -> NDArray[Any] | None:
     zlib refuses, is read (the checksum still has to hold)."""
     if fast_png is None or flags not in (cv2.IMREAD_COLOR, cv2.IMREAD_UNCHANGED, _COLOR_RGB):
         return None
-    view = memoryview(data).cast("B")
-    layout = _layout(view)
-    if layout is None or layout.colour not in (0, 2, 6) or layout.depth not in (8, 16):
+    if layout.colour not in (0, 2, 6) or layout.depth not in (8, 16):
         return None
     if layout.depth == 16 and flags != cv2.IMREAD_UNCHANGED:
         return None  # libpng's reduction to 8 bits is its own
