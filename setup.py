@@ -4,7 +4,8 @@
 stock zlib and about three times as fast on label maps (see ``roadmark/io/deflate.py``);
 ``roadmark.io.fast_png``: PNG's row filters undone in one pass (see
 ``roadmark/io/png_file.py``); ``roadmark.analysis.fast_parts``: the 4-connected parts of a
-label image in one pass (see ``roadmark/analysis/pixel_outline.py``).
+label image in one pass (see ``roadmark/analysis/pixel_outline.py``), and pixels counted
+per level and per part (``roadmark/analysis/pixel_counts.py``).
 All optional: where no C compiler is found, the install goes on and roadmark uses
 Python's zlib, OpenCV's PNG decoding and OpenCV's labelling (the same bytes, pixels and
 parts, slower).

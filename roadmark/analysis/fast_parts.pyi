@@ -18,3 +18,13 @@ def ordered_parts(
     out: bytearray | memoryview | Any,
     /,
 ) -> bytes: ...
+
+def count_levels(
+    levels: Any,
+    owners: Any | None,
+    rows: int,
+    out: bytearray | memoryview | Any,
+    /,
+) -> None: ...
+
+def part_boxes(labels: Any, count: int, out: bytearray | memoryview | Any, /) -> None: ...

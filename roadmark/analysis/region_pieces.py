@@ -30,13 +30,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
+import shapely
 from numpy.typing import NDArray
-from shapely.geometry import Polygon
 
+from roadmark.analysis.pixel_counts import level_counts
 from roadmark.analysis.pixel_outline import label_outlines
 from roadmark.core.annotation import Region
 from roadmark.core.raster import nonzero_2d
@@ -157,8 +158,8 @@ def _class_parts(inside: NDArray[np.bool_], labels: NDArray[np.integer[Any]]) ->
     """``inside`` cut along the predicted-class boundaries, into connected parts (by label,
     each label's parts found within the box of its pixels)."""
     if labels.dtype == np.uint8:  # a histogram: a tenth of np.unique's time
-        counts = cv2.calcHist([labels], [0], inside.view(np.uint8), [256], [0, 256])
-        present = np.flatnonzero(counts.ravel())
+        counts = level_counts(cast(NDArray[np.uint8], labels), inside.view(np.uint8), 2)
+        present = np.flatnonzero(counts[1])
     else:
         present = np.unique(labels[inside])
     if len(present) == 1:  # one label: the component is its one connected part
@@ -224,14 +225,17 @@ def piece_outlines(
     at once, within the box that holds them."""
     sx, sy = scale
     out: dict[int, Region] = {}
-    traced = []
-    for piece in found:
-        if piece.area == piece.width * piece.height:  # as the tracing would give it
-            x0, y0 = piece.left * sx, piece.top * sy
-            x1, y1 = (piece.left + piece.width) * sx, (piece.top + piece.height) * sy
-            out[piece.id] = Polygon([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
-        else:
-            traced.append(piece)
+    traced: list[Piece] = []
+    boxes: list[Piece] = []
+    for piece in found:  # a full box: its rectangle, as the tracing would give it
+        (boxes if piece.area == piece.width * piece.height else traced).append(piece)
+    if boxes:  # the rectangles made in one call (a Polygon each took most of the time)
+        sides = np.array([(p.left, p.top, p.left + p.width, p.top + p.height) for p in boxes],
+                         dtype=np.float64) * (sx, sy, sx, sy)
+        x0, y0, x1, y1 = sides.T
+        corners = np.stack([x0, y0, x1, y0, x1, y1, x0, y1], axis=1).reshape(-1, 4, 2)
+        out.update(zip([piece.id for piece in boxes], shapely.polygons(corners).tolist(),
+                       strict=True))
     if not traced:
         return out
     left = min(piece.left for piece in traced)

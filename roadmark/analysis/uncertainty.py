@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from roadmark.analysis.pixel_counts import MAX_OWNERS, labelled_parts, level_counts
 from roadmark.analysis.region_pieces import piece_outlines, split_components
 from roadmark.core.annotation import Box
 from roadmark.core.errors import RoadmarkError
@@ -47,7 +48,6 @@ MAX_EXTENT = 256.0  # largest queue region box side, frame pixels (see RegionPar
 MIN_EXTENT = 16.0
 _MAX_COUNTS = 1 << 22  # per-component label counts held at once (32 MiB)
 _LEVELS = 256  # values of a quantized map
-_EXACT_FLOAT32 = 1 << 24  # counts up to this are exact in float32
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,7 @@ def pixel_regions(
         cv2.GaussianBlur(uncertainty, (0, 0), params.sigma) if params.sigma > 0 else uncertainty
     )
     mask = (smooth >= params.threshold).astype(np.uint8)
-    count, components, stats, _ = cv2.connectedComponentsWithStats(
-        mask, connectivity=8, ltype=cv2.CV_32S
-    )
+    count, components, stats = labelled_parts(mask)
     if count <= 1:
         return []
     candidates = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= params.min_area)
@@ -138,8 +136,8 @@ def pixel_regions(
             max(1, int(params.max_extent // sy)),
         )
     pieces_map, pieces = split_components(
-        cast(NDArray[np.int32], components),  # CV_32S
-        cast(NDArray[np.int32], stats),
+        components,
+        stats,
         maps.label_ids,
         candidates,
         max_cells=max_cells,
@@ -218,12 +216,12 @@ class _PieceSums:
             self._at = np.flatnonzero(owners)
             owners = owners[self._at]
         self._owners = owners
-        # Up to 256 pieces, the piece ids as bytes: OpenCV counts (piece, level) pairs of
-        # two byte images in a 2-D histogram (a sixth of np.bincount's time on int64 keys).
+        # Up to 256 pieces, the piece ids as bytes: (piece, level) pairs of two byte images
+        # counted in one pass (level_counts: a sixth of np.bincount's time on int64 keys).
         # More pieces: keys piece id * 256 + level, counted by numpy.
         self._ids8: NDArray[np.uint8] | None = None
         self._keys: NDArray[np.int64] | None = None
-        if count <= _LEVELS and owners.size < _EXACT_FLOAT32:
+        if count <= MAX_OWNERS:
             self._ids8 = owners.astype(np.uint8)
         elif count * _LEVELS <= _MAX_COUNTS:
             self._keys = owners.astype(np.int64) << 8
@@ -239,10 +237,8 @@ class _PieceSums:
     def _histogram(self, levels: NDArray[np.uint8]) -> np.ndarray:
         """Pixels per piece id (rows) and level (columns)."""
         pixels = self._pixels(levels)
-        if self._ids8 is not None:  # float32 counts, exact below 2**24 pixels
-            counts = cv2.calcHist([self._ids8, np.ascontiguousarray(pixels)], [0, 1], None,
-                                  [self._count, _LEVELS], [0, self._count, 0, _LEVELS])
-            return counts.astype(np.int64)
+        if self._ids8 is not None:
+            return level_counts(pixels, self._ids8, self._count)
         assert self._keys is not None
         counts = np.bincount(self._keys | pixels, minlength=self._count * _LEVELS)
         return counts.reshape(self._count, _LEVELS)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from isal import isal_zlib
 from numpy.typing import NDArray
 
+from roadmark.analysis.pixel_counts import level_counts
 from roadmark.analysis.uncertainty import coverage_share
 from roadmark.core.annotation import (
     Box,
@@ -79,7 +80,7 @@ def _expected_errors(maps: SegmentationMaps) -> float:
     """``maps.expected_errors()`` from the confidence map's histogram (no float map): every
     level's wrong probability is a multiple of 2**-32, so the sum is exact up to 2**21
     pixels and the same as pixel by pixel."""
-    counts = cv2.calcHist([maps.confidence], [0], None, [256], [0, 256]).ravel()
+    counts = level_counts(maps.confidence)[0]
     levels = wrong_probability_of(np.arange(256, dtype=np.uint8))
     sx, sy = maps.scale
     return float(counts.astype(np.float64) @ levels.astype(np.float64)) * sx * sy
