@@ -71,6 +71,7 @@ from roadmark.demo.drive import generate_drive, write_drive
 from roadmark.io.frames import read_image, write_image
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import FrameSpec, Project
+from roadmark.models.architectures import architectures
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.demo_model import demo_model_path
 from roadmark.models.device import cpu_budget, cpu_model_plan, torch_threads
@@ -414,6 +415,10 @@ def main() -> None:
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the generated project in this folder")
     args = parser.parse_args()
+    known = [*architectures(), TRAINED]
+    unknown = [arch for arch in args.archs.split(",") if arch not in known]
+    if unknown:  # before minutes of frames are drawn
+        parser.error(f"--archs: unknown {', '.join(unknown)}; known: {', '.join(known)}")
     device = resolve_device(args.device)
     width, height = parse_size(args.size)
     if args.input_size:
