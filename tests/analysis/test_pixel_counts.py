@@ -42,6 +42,7 @@ def _maps() -> list[tuple[np.ndarray, np.ndarray | None, int]]:
     cases += [(wide[3:31, 5:78], None, 1),
               (wide[1:, 7:], RNG.integers(0, 3, (39, 83), dtype=np.uint8), 3),
               (wide[::2, 1:], wide[::2, :-1] % 5, 5),
+              (wide[::-1], None, 1), (wide[::-3, 2:], wide[::-3, :-2] % 7, 7),  # rows upward
               (wide[0], None, 1), (wide.ravel(), (wide.ravel() > 99).view(np.uint8), 2),
               (np.zeros((0, 4), np.uint8), None, 1), (np.zeros((3, 0), np.uint8), None, 7)]
     return cases
@@ -114,6 +115,7 @@ def test_parts_and_boxes_are_opencvs(compiled: bool, monkeypatch: pytest.MonkeyP
     if not compiled:
         monkeypatch.setattr(pixel_counts, "fast_parts", None)
     for mask in _masks():
+        mask = mask[::-1] if mask.shape[0] % 2 else mask  # some of them rows upward
         count, labels, stats = labelled_parts(mask)
         expected = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
         assert count == expected[0] and np.array_equal(labels, expected[1])
@@ -135,6 +137,8 @@ def test_part_boxes_refuse_labels_outside_the_count() -> None:
     labels[2, 4] = 1
     fast_parts.part_boxes(labels[:, 1:], 2, out)  # a window: rows apart
     assert out.tolist() == [[0, 0, 4, 3, 11], [3, 2, 1, 1, 1]]
+    fast_parts.part_boxes(labels[::-1, 1:], 2, out)  # rows upward
+    assert out.tolist() == [[0, 0, 4, 3, 11], [3, 0, 1, 1, 1]]
     for args in ((labels.astype(np.int16), 2, out), (labels, 3, out), (labels, 0, out[:0]),
                  (labels[:, ::2], 2, out), (labels.ravel(), 2, out)):
         with pytest.raises(ValueError):
