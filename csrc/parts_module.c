@@ -447,8 +447,8 @@ count_levels(PyObject *module, PyObject *args)
     }
     if (problem == NULL && (rows < 1 || rows > 256)) {
         problem = "rows must be 1 to 256";
-    } else if (problem == NULL && levels.shape[0] * levels.shape[1] / TABLES >= UINT32_MAX) {
-        problem = "too many pixels";
+    } else if (problem == NULL && levels.shape[0] * levels.shape[1] >= UINT32_MAX) {
+        problem = "too many pixels"; /* a 32-bit count each table, whatever the rows' ends */
     } else if (problem == NULL && target.len != rows * 256 * (Py_ssize_t)sizeof(int64_t)) {
         problem = "the output is not rows x 256 64-bit integers";
     }

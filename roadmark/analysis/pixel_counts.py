@@ -43,17 +43,24 @@ def level_counts(
 
     Args:
         levels: A 1-D or 2-D uint8 map (a window of a larger one too).
-        owners: The same pixels' owners, uint8 values ``0 .. rows - 1`` (a piece image,
-            a mask), or ``None``: every pixel is owner 0.
+        owners: The same pixels' owners, uint8 values ``0 .. rows - 1`` (a piece image)
+            or a boolean mask (owners 0 and 1), or ``None``: every pixel is owner 0.
         rows: Owners told apart, 1 to :data:`MAX_OWNERS`.
 
     Raises:
-        ValueError: An owner is ``rows`` or more, or the arrays differ in shape.
+        ValueError: An owner is ``rows`` or more, the arrays differ in shape, or their
+            types are not these.
     """
     if not 1 <= rows <= MAX_OWNERS:
         raise ValueError(f"rows must be 1 to {MAX_OWNERS}, got {rows}")
-    if owners is not None and owners.shape != levels.shape:
-        raise ValueError(f"owners of shape {owners.shape} for levels of shape {levels.shape}")
+    if levels.dtype != np.uint8:
+        raise ValueError(f"levels of type {levels.dtype}: uint8 only")
+    if owners is not None:
+        if owners.dtype == np.bool_:  # a mask: owners 0 and 1
+            owners = owners.view(np.uint8)
+        if owners.dtype != np.uint8 or owners.shape != levels.shape:
+            raise ValueError(f"owners of type {owners.dtype} and shape {owners.shape} for "
+                             f"levels of shape {levels.shape}: uint8 of the same shape only")
     if fast_parts is not None:
         counts = np.empty((rows, LEVELS), np.int64)
         fast_parts.count_levels(_plane(levels), None if owners is None else _plane(owners),
@@ -101,6 +108,8 @@ def labelled_parts(
     OpenCV numbers them, 0 = background; ``stats``: left, top, width, height, pixels per
     label, OpenCV's layout) without the centroids. The background's row is its box where
     it has pixels (zeros where it has none)."""
+    if mask.dtype != np.uint8 or mask.ndim != 2:
+        raise ValueError(f"a mask of type {mask.dtype} and shape {mask.shape}: 2-D uint8 only")
     if fast_parts is None:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(
             mask, connectivity=8, ltype=cv2.CV_32S

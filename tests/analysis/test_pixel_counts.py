@@ -82,6 +82,12 @@ def test_owners_that_do_not_fit_are_refused(
         level_counts(levels, owners, 257)
     with pytest.raises(ValueError, match="shape"):
         level_counts(levels, owners[:3], 5)
+    with pytest.raises(ValueError, match="uint8"):
+        level_counts(levels.astype(np.int16), None, 1)
+    with pytest.raises(ValueError, match="uint8"):
+        level_counts(levels, owners.astype(np.int32), 5)
+    mask = np.arange(24).reshape(4, 6) > 5  # a boolean mask is owners 0 and 1
+    assert np.array_equal(level_counts(levels, mask, 2), _reference(levels, mask, 2))
 
 
 def test_the_compiled_counting_refuses_what_is_not_its_input() -> None:
@@ -123,6 +129,12 @@ def test_parts_and_boxes_are_opencvs(compiled: bool, monkeypatch: pytest.MonkeyP
         assert np.array_equal(stats[1:], expected[2][1:, :5])  # the parts' rows
         if (mask == 0).any():  # the background's box too, where it has pixels
             assert np.array_equal(stats[0], expected[2][0, :5])
+
+
+def test_masks_other_than_2d_bytes_are_refused() -> None:
+    for mask in (np.ones((3, 4), bool), np.ones((3, 4), np.int32), np.ones(5, np.uint8)):
+        with pytest.raises(ValueError, match="2-D uint8"):
+            labelled_parts(mask)
 
 
 def test_part_boxes_refuse_labels_outside_the_count() -> None:
