@@ -166,10 +166,9 @@ def _stored_copy(view: memoryview, layout: _Layout) -> NDArray[np.uint8] | None:
         size = min(STORED_BLOCK, rows - block * STORED_BLOCK)
         struct.pack_into("<BHH", target, body + 2 + block * (STORED_BLOCK + 5),
                          block == blocks - 1, size, size ^ 0xFFFF)
-    adler = _inflate(compressed, rows, lambda at, piece: _place(target, body + 2, at, piece))
-    if adler is None:
+    if not _inflate(compressed, rows, lambda at, piece: _place(target, body + 2, at, piece)):
         return None
-    struct.pack_into(">I", target, body + stream - 4, adler)
+    target[body + stream - 4 : body + stream] = compressed[-4:]  # the rows' Adler-32, checked
     crc = isal_zlib.crc32(target[first + 4 : body + stream])  # type and data
     struct.pack_into(">I", target, body + stream, crc)
     target[body + stream + 4 :] = view[end:]
@@ -288,7 +287,7 @@ def _decoded_here(view: memoryview, layout: _Layout, flags: int) -> NDArray[Any]
     def place(at: int, piece: bytes) -> None:
         target[at : at + len(piece)] = piece
 
-    if _inflate(compressed, layout.rows, place) is None:
+    if not _inflate(compressed, layout.rows, place):
         return None
     channels = _CHANNELS[layout.colour]
     shape = (layout.height, layout.width) + ((channels,) if channels > 1 else ())
@@ -324,13 +323,14 @@ def _converted(image: NDArray[Any], colour: int, flags: int) -> NDArray[Any]:
     return cast(NDArray[Any], cv2.cvtColor(image, code))
 
 
-def _inflate(compressed: bytes, rows: int, place: Callable[[int, bytes], None]) -> int | None:
+def _inflate(compressed: bytes, rows: int, place: Callable[[int, bytes], None]) -> bool:
     """Inflate ``compressed`` (a zlib stream), handing each piece to ``place`` with its
-    offset in the rows; the Adler-32 of the rows, or ``None`` unless it makes exactly
-    ``rows`` bytes and ends."""
+    offset in the rows; whether it made exactly ``rows`` bytes and ended, its Adler-32
+    trailer checked (by ISA-L, as zlib checks it: the stream's last four bytes are then
+    the rows' checksum)."""
     inflater = isal_zlib.decompressobj()
     data = memoryview(compressed)
-    written, adler = 0, 1
+    written = 0
     try:
         # fed a slice at a time (what is left of a slice is copied each round); the data
         # of all chunks as one stream, not a round per chunk (a few hundred small chunks,
@@ -341,17 +341,14 @@ def _inflate(compressed: bytes, rows: int, place: Callable[[int, bytes], None]) 
                 piece = inflater.decompress(pending, INFLATE_PIECE)
                 pending = inflater.unconsumed_tail
                 if written + len(piece) > rows:
-                    return None
+                    return False
                 place(written, piece)
-                adler = isal_zlib.adler32(piece, adler)
                 written += len(piece)
                 if not pending and len(piece) < INFLATE_PIECE:
                     break
-    except _INFLATE_ERROR:
-        return None
-    if written != rows or not inflater.eof or inflater.unused_data:
-        return None
-    return adler
+    except _INFLATE_ERROR:  # damaged data, a wrong checksum among them
+        return False
+    return written == rows and inflater.eof and not inflater.unused_data
 
 
 def _place(target: memoryview, base: int, offset: int, piece: bytes) -> None:
