@@ -107,8 +107,12 @@ def split_components(
             for piece, dx, dy in _fit(part, max_cells):
                 x, y = left + px + dx, top + py + dy
                 h, w = piece.shape
-                pieces[y : y + h, x : x + w][piece] = next_id
-                found.append(Piece(next_id, x, y, w, h, int(piece.sum())))
+                area = int(piece.sum())
+                if area == h * w:  # a full cell (the common piece): no mask to index with
+                    pieces[y : y + h, x : x + w] = next_id
+                else:
+                    pieces[y : y + h, x : x + w][piece] = next_id
+                found.append(Piece(next_id, x, y, w, h, area))
                 next_id += 1
     return pieces, found
 
