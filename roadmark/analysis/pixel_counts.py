@@ -37,7 +37,9 @@ _EXACT_FLOAT32 = 1 << 24  # calcHist's float32 counts are exact up to this
 
 
 def level_counts(
-    levels: NDArray[np.uint8], owners: NDArray[np.uint8] | None = None, rows: int = 1
+    levels: NDArray[np.uint8],
+    owners: NDArray[np.uint8] | NDArray[np.bool_] | None = None,
+    rows: int = 1,
 ) -> NDArray[np.int64]:
     """Pixels of each owner (row) and level (column): ``(rows, 256)`` counts.
 
@@ -55,18 +57,18 @@ def level_counts(
         raise ValueError(f"rows must be 1 to {MAX_OWNERS}, got {rows}")
     if levels.dtype != np.uint8:
         raise ValueError(f"levels of type {levels.dtype}: uint8 only")
-    if owners is not None:
-        if owners.dtype == np.bool_:  # a mask: owners 0 and 1
-            owners = owners.view(np.uint8)
-        if owners.dtype != np.uint8 or owners.shape != levels.shape:
+    ids: NDArray[np.uint8] | None = None
+    if owners is not None:  # (a boolean mask is owners 0 and 1)
+        ids = cast(NDArray[np.uint8], owners.view(np.uint8) if owners.dtype == np.bool_ else owners)
+        if ids.dtype != np.uint8 or ids.shape != levels.shape:
             raise ValueError(f"owners of type {owners.dtype} and shape {owners.shape} for "
                              f"levels of shape {levels.shape}: uint8 of the same shape only")
     if fast_parts is not None:
         counts = np.empty((rows, LEVELS), np.int64)
-        fast_parts.count_levels(_plane(levels), None if owners is None else _plane(owners),
-                                rows, counts)
+        fast_parts.count_levels(_plane(levels), None if ids is None else _plane(ids), rows,
+                                counts)
         return counts
-    return _opencv_counts(levels, owners, rows)
+    return _opencv_counts(levels, ids, rows)
 
 
 def _plane(array: NDArray[np.uint8]) -> NDArray[np.uint8]:
