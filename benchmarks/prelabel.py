@@ -81,6 +81,7 @@ from roadmark.models.runner import (
     FrameDataset,
     FrameSource,
     PrelabelOptions,
+    lane_units,
     prelabel,
     resolve_device,
 )
@@ -157,7 +158,9 @@ def speed(
     )
     images = [torch.from_numpy(dataset[i][1]) for i in range(len(dataset))]
     pin = device.type == "cuda"
-    batches = [torch.stack(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    positions = [list(range(i, min(i + batch_size, len(images))))
+                 for i in range(0, len(images), batch_size)]
+    batches = [torch.stack([images[p] for p in batch]) for batch in positions]
     if pin:
         batches = [batch.pin_memory() for batch in batches]
 
@@ -177,8 +180,12 @@ def speed(
     def forward_only(lanes: int, threads: int | None) -> float:
         """Seconds for the same predictor on the frames decoded beforehand, same batches:
         one lane (two batches in flight, torch's own threads), or ``lanes`` threads that
-        each run whole batches with ``threads`` torch threads, as the pipeline does."""
+        each run whole batches with ``threads`` torch threads, as the pipeline does (its
+        first and last frames one at a time, :func:`lane_units`)."""
         sync()
+        units = batches if lanes == 1 else [
+            torch.stack([images[p] for p in unit]) for unit in lane_units(positions, lanes)
+        ]
         with torch_threads(threads), ThreadPoolExecutor(lanes) as pool:
             start = time.perf_counter()
             if lanes == 1:
@@ -190,7 +197,7 @@ def speed(
                 for done in in_flight:
                     done.wait()
             else:
-                list(pool.map(lambda batch: run_batch(batch).wait(), batches))
+                list(pool.map(lambda unit: run_batch(unit).wait(), units))
             sync()
             return time.perf_counter() - start
 

@@ -11,6 +11,11 @@ The pipeline, per batch of same-sized frames:
    uncertain regions, encode the maps and write many frames per transaction. The device
    never waits on SQLite.
 
+On a CPU the model runs in lanes instead (:func:`~roadmark.models.device.cpu_model_plan`):
+threads that each take the next decoded batch when free and hand their frames to the
+writer as they finish, in any order; the first and last frames of a run go one at a
+time (:func:`lane_units`), so the lanes start early and finish together.
+
 Frames that already have a prediction of the same model file (same name and digest) are
 skipped unless ``force``. Progress is reported as frames stored; a cancelled ``cancel``
 token stops the run after the batch in flight, keeping what was stored.
@@ -22,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
@@ -333,6 +338,30 @@ def size_batches(frames: Sequence[Frame], batch_size: int) -> list[list[int]]:
     return batches
 
 
+def lane_units(batches: Sequence[Sequence[int]], lanes: int) -> list[list[int]]:
+    """``batches`` as the lanes of a CPU run take them: the first ``lanes`` frames and the
+    last ``lanes`` batches one frame at a time.
+
+    Each lane runs whole batches, one after another, taking the next one queued when it
+    is free. At the start a lane waits for its first batch to be decoded, and at the end
+    the lanes finish their last batches at different times (up to a batch apart; a
+    4-frame batch is about 0.7 s of a core for LRASPP at 512x256), one core idle
+    meanwhile. Single frames there start the lanes after one frame's decoding each and
+    let them even out at the end, within a frame. The model's outputs do not depend on
+    the batch (tests).
+    """
+    units = [list(batch) for batch in batches]
+    if lanes < 2:
+        return units
+    tail = max(0, len(units) - lanes)
+    singles = [[position] for batch in units[tail:] for position in batch]
+    if tail == 0:
+        return singles
+    first, middle = units[0], units[1:tail]
+    head = [[position] for position in first[:lanes]] + ([first[lanes:]] if first[lanes:] else [])
+    return head + middle + singles
+
+
 def default_workers(device: torch.device, *, decoding_on_device: bool = False) -> tuple[int, int]:
     """``(decoding processes, writer threads)`` for this machine and device (at most:
     :func:`~roadmark.models.device.loader_plan` scales the processes to the run).
@@ -442,6 +471,15 @@ def _prelabel(
     decode_threads = 0
     if device.type == "cpu" and options.workers is None and not on_device_decode:
         decode_threads, workers = max(1, decode_workers), 0
+    model_threads, lanes = options.torch_threads, 1
+    if device.type != "cpu" or model_threads == 0:
+        model_threads = None  # torch's own setting (a GPU run barely uses it)
+    else:
+        lanes, chosen = cpu_model_plan(cpu_budget(), workers + decode_threads, writer_threads)
+        lanes = max(1, options.lanes or lanes)
+        model_threads = model_threads or chosen
+    if lanes > 1:
+        batches = lane_units(batches, lanes)
     loader = DataLoader(
         dataset,
         batch_sampler=batches,
@@ -455,13 +493,6 @@ def _prelabel(
         # child (seen with OpenCV's thread pool); spawned workers start clean.
         multiprocessing_context="spawn" if workers > 0 else None,
     )
-    model_threads, lanes = options.torch_threads, 1
-    if device.type != "cpu" or model_threads == 0:
-        model_threads = None  # torch's own setting (a GPU run barely uses it)
-    else:
-        lanes, chosen = cpu_model_plan(cpu_budget(), workers + decode_threads, writer_threads)
-        lanes = max(1, options.lanes or lanes)
-        model_threads = model_threads or chosen
     stored = 0
     lock = threading.Lock()
 
@@ -483,7 +514,10 @@ def _prelabel(
     start = time.perf_counter()
     cpu_start = time.process_time()
     in_flight: deque[Callable[[], list[FramePrediction]]] = deque()  # batches started
-    depth = 2 if device.type == "cuda" else lanes
+    running: set[Future[list[FramePrediction]]] = set()  # batches in the lanes (CPU)
+    # a lane that finishes finds the next batch queued (lanes + 1 in flight), whichever
+    # lane that is: the lanes never wait for each other
+    depth = 2 if device.type == "cuda" else lanes + 1 if lanes > 1 else 1
     writer = PredictionWriter(
         project,
         params=options.params,
@@ -517,13 +551,16 @@ def _prelabel(
                 if pool is None:
                     started = predictor.to_host(predictor.infer(images, frame_size=frame_size))
                     in_flight.append(partial(predictor.unpack, started, ids))
+                    while len(in_flight) >= depth:
+                        _store(writer, in_flight.popleft()())
                 else:
-                    lane = pool.submit(_run_batch, predictor, images, frame_size, ids)
-                    in_flight.append(lane.result)
-                while len(in_flight) >= depth:
-                    _store(writer, in_flight.popleft()())
+                    running.add(pool.submit(_run_batch, predictor, images, frame_size, ids))
+                    while len(running) >= depth:  # stored as they finish, in any order
+                        running = _store_finished(writer, running)
             while in_flight:
                 _store(writer, in_flight.popleft()())
+            while running:
+                running = _store_finished(writer, running)
         finally:
             if isinstance(iterator, Generator):
                 iterator.close()  # stops the decoding threads
@@ -569,3 +606,14 @@ def _run_batch(
 def _store(writer: PredictionWriter, predictions: list[FramePrediction]) -> None:
     for prediction in predictions:
         writer.submit(prediction)
+
+
+def _store_finished(
+    writer: PredictionWriter, running: set[Future[list[FramePrediction]]]
+) -> set[Future[list[FramePrediction]]]:
+    """Wait for one of the lanes' batches to finish and store every finished one; the
+    batches still running."""
+    finished, rest = wait(running, return_when=FIRST_COMPLETED)
+    for lane in finished:
+        _store(writer, lane.result())
+    return rest

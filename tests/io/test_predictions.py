@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,6 +146,28 @@ def test_prelabeling_records_a_workflow_event_per_moved_frame(project: Project):
     # Pre-labeling again (a newer model run) moves nothing and records nothing more.
     write_predictions(project, [replace(prediction, model="n")])
     assert sum(e.action is Action.PRELABEL for e in events(project)) == 2
+
+
+def test_frames_that_arrive_one_at_a_time_share_a_commit(project: Project):
+    """The writer waits ``gather_seconds`` after a transaction's first frame for more (a
+    CPU run hands over a frame at a time), up to ``commit_every``; without the wait each
+    frame is its own commit."""
+    ids = [f.id for f in project.frames()]
+    prediction = FramePrediction(ids[0], "m", "a" * 64, "segmentation", _maps(), ())
+    for gather, expect_one_commit in ((3.0, True), (0.0, False)):
+        commits: list[int] = []
+        with PredictionWriter(
+            project, gather_seconds=gather, commit_every=16, on_stored=commits.append
+        ) as writer:
+            for frame_id in ids:
+                writer.submit(replace(prediction, frame_id=frame_id))
+                time.sleep(0.3)
+            deadline = time.monotonic() + 10
+            while writer.stored < len(ids) and time.monotonic() < deadline:
+                time.sleep(0.05)  # stored before the writer is closed (closing stores at once)
+        assert sum(commits) == len(ids)
+        assert (commits == [len(ids)]) is expect_one_commit
+    assert predicted_frame_ids(project, "m", "a" * 64) == set(ids)
 
 
 def test_uncertain_regions_are_found_where_they_were_planted():

@@ -11,6 +11,7 @@ from roadmark.core.jobs import CancelToken
 from roadmark.io.frames import scan
 from roadmark.io.predictions import predicted_frame_ids, ranked_regions, read_prediction
 from roadmark.io.store import Project
+from roadmark.models import runner
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.errors import DeviceError
 from roadmark.models.runner import PrelabelOptions, prelabel, resolve_device, size_batches
@@ -54,17 +55,20 @@ def test_decoding_processes_batches_of_one_size_skip_and_cancel(project: Project
     assert (again.predicted, again.skipped) == (0, 12)
 
     stop = CancelToken()
+    real_infer = runner.Predictor.infer
 
-    def cancel_after_first(done: int, total: int, message: str = "") -> None:
-        stop.cancel()
+    def cancel_after_first(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        stop.cancel()  # as the Cancel button does while the first frame runs
+        return real_infer(self, *args, **kwargs)
 
-    cancelled = prelabel(
-        project,
-        model,
-        PrelabelOptions(device="cpu", batch_size=1, workers=0, force=True),
-        progress=cancel_after_first,
-        cancel=stop,
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner.Predictor, "infer", cancel_after_first)
+        cancelled = prelabel(
+            project,
+            model,
+            PrelabelOptions(device="cpu", batch_size=1, workers=0, force=True),
+            cancel=stop,
+        )
     assert cancelled.cancelled and 1 <= cancelled.predicted < 12
     assert len(predicted_frame_ids(project, "m")) == 12
 

@@ -154,9 +154,9 @@ def test_prelabel_runs_torch_on_the_cores_left(tmp_path: Path, monkeypatch: pyte
     options = PrelabelOptions(device="cpu", batch_size=2, workers=0, writer_threads=1)
     result = prelabel(project, model, options)  # 5 cores: 4 lanes of one thread
     assert result.predicted == 4 and result.threads == (0, 1, 1) and result.lanes == 4
-    assert seen == [1, 1] and torch.get_num_threads() == before
+    assert seen == [1] * 4 and torch.get_num_threads() == before  # (lanes take single frames)
     chosen = prelabel(project, model, replace(options, force=True, torch_threads=2, lanes=2))
-    assert chosen.threads == (0, 2, 1) and chosen.lanes == 2 and seen[-2:] == [2, 2]
+    assert chosen.threads == (0, 2, 1) and chosen.lanes == 2 and seen[-4:] == [2] * 4
     own = prelabel(project, model, replace(options, force=True, torch_threads=0))
     assert own.threads == (0, before, 1) and own.lanes == 1 and seen[-1] == before
     assert torch.get_num_threads() == before
@@ -183,9 +183,64 @@ def test_lanes_store_what_one_lane_stores(tmp_path: Path):
         assert one is not None and several is not None and one.maps is not None
         assert several.maps is not None
         assert np.array_equal(one.maps.label_ids, several.maps.label_ids)
-        assert np.array_equal(one.maps.confidence, several.maps.confidence)
+        for name in ("confidence", "margin", "entropy"):
+            assert np.array_equal(getattr(one.maps, name), getattr(several.maps, name))
         assert [r.box for r in one.regions] == [r.box for r in several.regions]
     assert len({p.maps.confidence.tobytes() for p in stored[3].values()}) == 7  # type: ignore[union-attr]
+    project.close()
+
+
+def _ones(first: int, end: int) -> list[list[int]]:
+    return [[position] for position in range(first, end)]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "lanes", "expected"),
+    [
+        ([4, 4, 4, 4, 2], 2, [[0], [1], [2, 3], [4, 5, 6, 7], [8, 9, 10, 11], *_ones(12, 18)]),
+        ([4, 4, 4], 1, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]),
+        ([3], 2, _ones(0, 3)),
+        ([2, 2], 2, _ones(0, 4)),
+        ([2, 4, 4, 4], 3, _ones(0, 14)),
+        ([4, 4, 4, 4], 2, [[0], [1], [2, 3], [4, 5, 6, 7], *_ones(8, 16)]),
+        ([], 2, []),
+    ],
+)
+def test_lanes_take_single_frames_at_the_start_and_the_end(sizes, lanes, expected):
+    """The lanes start after one frame's decoding each and finish within a frame of each
+    other; between, the batches stay as they were, every frame once and in order."""
+    batches, next_position = [], 0
+    for size in sizes:
+        batches.append(list(range(next_position, next_position + size)))
+        next_position += size
+    units = runner.lane_units(batches, lanes)
+    assert units == expected
+    assert [p for unit in units for p in unit] == list(range(next_position))
+
+
+def test_lanes_never_wait_for_a_slower_lane(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Batches are stored as they finish, not in order: while one lane is held up, the
+    other takes the batches queued behind it."""
+    written = write_drive(tmp_path / "drive", frames=10, width=64, height=32, seed=5)
+    project = Project.create(tmp_path / "p.roadmark", schema=load_schema("cityscapes"))
+    project.add_frames(scan([path for path, _ in written]))
+    model = load_model(demo_model_path())
+    real = runner._run_batch
+    lanes_of: dict[int, str] = {}
+
+    def slow_first(predictor, images, frame_size, ids):  # type: ignore[no-untyped-def]
+        if ids[0] == project.frames()[0].id:
+            time.sleep(2.0)
+        for frame_id in ids:
+            lanes_of[frame_id] = threading.current_thread().name
+        return real(predictor, images, frame_size, ids)
+
+    monkeypatch.setattr(runner, "_run_batch", slow_first)
+    options = PrelabelOptions(device="cpu", batch_size=2, workers=0, lanes=2, force=True)
+    result = prelabel(project, model, options)
+    assert result.predicted == 10
+    held = lanes_of[project.frames()[0].id]
+    assert sum(name != held for name in lanes_of.values()) >= 8  # the other lane ran on
     project.close()
 
 
