@@ -72,6 +72,7 @@ from roadmark.io.frames import read_image, write_image
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import FrameSpec, Project
 from roadmark.models.architectures import architectures
+from roadmark.models.batch_plan import lane_units
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.demo_model import demo_model_path
 from roadmark.models.device import cpu_budget, cpu_model_plan, torch_threads
@@ -81,7 +82,6 @@ from roadmark.models.runner import (
     FrameDataset,
     FrameSource,
     PrelabelOptions,
-    lane_units,
     prelabel,
     resolve_device,
 )

@@ -14,7 +14,7 @@ The pipeline, per batch of same-sized frames:
 On a CPU the model runs in lanes instead (:func:`~roadmark.models.device.cpu_model_plan`):
 threads that each take the next decoded batch when free and hand their frames to the
 writer as they finish, in any order; the first and last frames of a run go one at a
-time (:func:`lane_units`), so the lanes start early and finish together.
+time (:func:`~roadmark.models.batch_plan.lane_units`), so the lanes start early and finish together.
 
 Frames that already have a prediction of the same model file (same name and digest) are
 skipped unless ``force``. Progress is reported as frames stored; a cancelled ``cancel``
@@ -40,7 +40,6 @@ from numpy.typing import NDArray
 from torch.utils.data import DataLoader, Dataset
 
 from roadmark.analysis.uncertainty import RegionParams
-from roadmark.core.annotation import Frame
 from roadmark.core.errors import RoadmarkError
 from roadmark.core.jobs import CancelToken, ProgressReporter
 from roadmark.core.prediction import FramePrediction
@@ -48,6 +47,7 @@ from roadmark.io.errors import FrameSourceError
 from roadmark.io.prediction_writer import PredictionWriter
 from roadmark.io.predictions import predicted_frame_ids
 from roadmark.io.store import Project
+from roadmark.models.batch_plan import lane_units, size_batches
 from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.device import (
     LoaderPlan,
@@ -324,42 +324,6 @@ def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> di
         return {"index": [i for i, _, _ in items], "images": None, "errors": errors}
     images = torch.from_numpy(np.stack([image for _, image, _ in items]))  # type: ignore[misc]
     return {"index": [i for i, _, _ in items], "images": images, "errors": []}
-
-
-def size_batches(frames: Sequence[Frame], batch_size: int) -> list[list[int]]:
-    """Positions in ``frames`` grouped into batches of one frame size, in order."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for position, frame in enumerate(frames):
-        groups.setdefault((frame.height, frame.width), []).append(position)
-    batches = []
-    for positions in groups.values():
-        batches += [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
-    batches.sort(key=lambda batch: batch[0])
-    return batches
-
-
-def lane_units(batches: Sequence[Sequence[int]], lanes: int) -> list[list[int]]:
-    """``batches`` as the lanes of a CPU run take them: the first ``lanes`` frames and the
-    last ``lanes`` batches one frame at a time.
-
-    Each lane runs whole batches, one after another, taking the next one queued when it
-    is free. At the start a lane waits for its first batch to be decoded, and at the end
-    the lanes finish their last batches at different times (up to a batch apart; a
-    4-frame batch is about 0.7 s of a core for LRASPP at 512x256), one core idle
-    meanwhile. Single frames there start the lanes after one frame's decoding each and
-    let them even out at the end, within a frame. The model's outputs do not depend on
-    the batch (tests).
-    """
-    units = [list(batch) for batch in batches]
-    if lanes < 2:
-        return units
-    tail = max(0, len(units) - lanes)
-    singles = [[position] for batch in units[tail:] for position in batch]
-    if tail == 0:
-        return singles
-    first, middle = units[0], units[1:tail]
-    head = [[position] for position in first[:lanes]] + ([first[lanes:]] if first[lanes:] else [])
-    return head + middle + singles
 
 
 def default_workers(device: torch.device, *, decoding_on_device: bool = False) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from roadmark.io.predictions import read_prediction
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import Project
 from roadmark.models import runner
+from roadmark.models.batch_plan import lane_units
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.demo_model import demo_model_path
@@ -213,7 +214,7 @@ def test_lanes_take_single_frames_at_the_start_and_the_end(sizes, lanes, expecte
     for size in sizes:
         batches.append(list(range(next_position, next_position + size)))
         next_position += size
-    units = runner.lane_units(batches, lanes)
+    units = lane_units(batches, lanes)
     assert units == expected
     assert [p for unit in units for p in unit] == list(range(next_position))
 
