@@ -17,8 +17,11 @@ threads (two in flight) and in the pipeline's lanes (threads each running whole 
 starves the model). ``cpu_ms_per_frame`` says where the end-to-end run's CPU went: the
 whole process (decoding processes not included) and, of it, the writer's work on the
 predictions (uncertain regions, encoded maps) and storing them. The first batch is
-timed apart (``first_batch_seconds``); precision, channels-last and, on a GPU, TF32 and
-peak GPU memory are reported; the device is synchronized around every timing.
+timed apart (``first_batch_seconds``); ``--repeat-end-to-end N`` runs the pipeline N times
+(each on the project without predictions) and lists every run's frames a second and, on
+a CPU, the core-seconds it left idle (``end_to_end_runs``); precision, channels-last and,
+on a GPU, TF32 and peak GPU memory are reported; the device is synchronized around every
+timing.
 
 ``--archs demo-lraspp`` times LRASPP with the bundled demo model's trained weights at the
 same input size: a trained model's predictions (large confident areas, thin uncertain
@@ -69,6 +72,7 @@ from roadmark.core.raster import train_id_map
 from roadmark.core.schema import LabelSchema
 from roadmark.demo.drive import generate_drive, write_drive
 from roadmark.io.frames import read_image, write_image
+from roadmark.io.predictions import delete_predictions
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import FrameSpec, Project
 from roadmark.models.architectures import architectures
@@ -214,6 +218,11 @@ def speed(
     # lanes as the pipeline does); the faster is the model's forward-only speed.
     before = [forward_only(*scheme) for scheme in schemes]
     result = prelabel(project, model, replace(run_options, lanes=args.lanes))
+    cores = cpu_budget() if device.type == "cpu" else None
+    runs = [result]
+    for _ in range(args.repeat_end_to_end - 1):  # on a fresh project again: no replacing
+        delete_predictions(project, model.name)
+        runs.append(prelabel(project, model, replace(run_options, lanes=args.lanes)))
     after = [forward_only(*scheme) for scheme in schemes]
     forward_seconds = [(b + a) / 2 for b, a in zip(before, after, strict=True)]
     forward_fps = len(images) / min(forward_seconds)
@@ -251,6 +260,17 @@ def speed(
                 "seconds": [round(b, 2), round(a, 2)],
             }
             for (n, t), seconds, b, a in zip(schemes, forward_seconds, before, after, strict=True)
+        ],
+        # each end-to-end run (--repeat-end-to-end; the first is the one above): frames a
+        # second and, on a CPU, the core-seconds its process left idle (cores x wall time
+        # - its CPU time: a lane waiting for its batch, for another lane, for the GIL)
+        "end_to_end_runs": [
+            {
+                "fps": round(run.frames_per_second, 3),
+                **({} if cores is None else
+                   {"idle_core_seconds": round(cores * run.seconds - run.cpu_seconds, 3)}),
+            }
+            for run in runs
         ],
         # the pipeline's (decoding processes, torch threads per lane, writer threads)
         "pipeline_threads": list(result.threads),
@@ -412,6 +432,13 @@ def main() -> None:
         default=",".join(ARCHS),
         help=f"architectures with random weights, and {TRAINED} (the demo model's weights)",
     )
+    parser.add_argument(
+        "--repeat-end-to-end",
+        type=int,
+        default=1,
+        metavar="N",
+        help="end-to-end runs, each on the project without predictions (1; all are listed)",
+    )
     parser.add_argument("--train-steps", type=int, default=100)
     parser.add_argument("--train-frames", type=int, default=24)
     parser.add_argument("--test-frames", type=int, default=8)
@@ -426,6 +453,8 @@ def main() -> None:
     unknown = [arch for arch in args.archs.split(",") if arch not in known]
     if unknown:  # before minutes of frames are drawn
         parser.error(f"--archs: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    if args.repeat_end_to_end < 1:
+        parser.error("--repeat-end-to-end: must be at least 1")
     device = resolve_device(args.device)
     width, height = parse_size(args.size)
     if args.input_size:
