@@ -37,7 +37,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from roadmark.analysis.pixel_counts import labelled_parts, level_counts
+from roadmark.analysis.pixel_counts import LEVELS, labelled_parts, level_counts
 from roadmark.analysis.pixel_outline import label_outlines
 from roadmark.core.annotation import Region
 from roadmark.core.raster import nonzero_2d
@@ -132,9 +132,6 @@ def _connected(mask: NDArray[np.bool_]) -> list[Part]:
             for k, (x, y, w, h) in enumerate(stats[1:, :4].tolist(), start=1)]
 
 
-_LABEL_VALUES = 256  # a uint8 label map's values
-
-
 def _ordered_parts(values: NDArray[np.uint16], count: int,
                    anchors: NDArray[np.int32] | None) -> list[Part]:
     """The 8-connected parts of each value ``1..count`` of ``values`` (0 = none), each
@@ -163,7 +160,7 @@ def _class_parts(inside: NDArray[np.bool_], labels: NDArray[np.integer[Any]]) ->
     if fast_parts is not None and labels.dtype == np.uint8:
         # every label's parts in one labelling, numbered as OpenCV numbers them label by
         # label below: within the whole box (few labels) or within each label's own box
-        rank = np.zeros(_LABEL_VALUES, np.uint16)
+        rank = np.zeros(LEVELS, np.uint16)  # a uint8 label map's values
         rank[present] = np.arange(1, len(present) + 1)
         anchors = np.zeros((len(present) + 1, 2), np.int32)
         values = np.multiply(cv2.LUT(labels, rank), inside, dtype=np.uint16)  # 0 outside

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from roadmark.analysis.pixel_counts import MAX_OWNERS, labelled_parts, level_counts
+from roadmark.analysis.pixel_counts import LEVELS, MAX_OWNERS, labelled_parts, level_counts
 from roadmark.analysis.region_pieces import piece_outlines, split_components
 from roadmark.core.annotation import Box
 from roadmark.core.errors import RoadmarkError
@@ -47,7 +47,6 @@ MAX_CLASSES_PER_REGION = 4
 MAX_EXTENT = 256.0  # largest queue region box side, frame pixels (see RegionParams)
 MIN_EXTENT = 16.0
 _MAX_COUNTS = 1 << 22  # per-component label counts held at once (32 MiB)
-_LEVELS = 256  # values of a quantized map
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ def pixel_regions(
     score first (see the module doc and :mod:`roadmark.analysis.region_pieces`)."""
     params = params or RegionParams()
     source = maps.margin if params.measure == "margin" else maps.entropy
-    levels = np.arange(_LEVELS, dtype=np.uint8)
+    levels = np.arange(LEVELS, dtype=np.uint8)
     uncertainty_of = pixel_uncertainty(levels, levels, params.measure)  # per level
     uncertainty = cv2.LUT(source, uncertainty_of)  # maps.uncertainty(), by table lookup
     smooth = (
@@ -223,7 +222,7 @@ class _PieceSums:
         self._keys: NDArray[np.int64] | None = None
         if count <= MAX_OWNERS:
             self._ids8 = owners.astype(np.uint8)
-        elif count * _LEVELS <= _MAX_COUNTS:
+        elif count * LEVELS <= _MAX_COUNTS:
             self._keys = owners.astype(np.int64) << 8
 
     def _pixels(self, array: np.ndarray) -> np.ndarray:
@@ -240,8 +239,8 @@ class _PieceSums:
         if self._ids8 is not None:
             return level_counts(pixels, self._ids8, self._count)
         assert self._keys is not None
-        counts = np.bincount(self._keys | pixels, minlength=self._count * _LEVELS)
-        return counts.reshape(self._count, _LEVELS)
+        counts = np.bincount(self._keys | pixels, minlength=self._count * LEVELS)
+        return counts.reshape(self._count, LEVELS)
 
     def total(self, levels: NDArray[np.uint8], table: NDArray[np.float32]) -> NDArray[np.float64]:
         """Per piece id, the sum over its pixels of ``table[level]`` (``table``: the value
