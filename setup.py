@@ -5,10 +5,12 @@ stock zlib and about three times as fast on label maps (see ``roadmark/io/deflat
 ``roadmark.io.fast_png``: PNG's row filters undone in one pass (see
 ``roadmark/io/png_file.py``); ``roadmark.analysis.fast_parts``: the 4-connected parts of a
 label image in one pass (see ``roadmark/analysis/pixel_outline.py``), and pixels counted
-per level and per part (``roadmark/analysis/pixel_counts.py``).
+per level and per part (``roadmark/analysis/pixel_counts.py``);
+``roadmark.models.fast_summary``: a segmentation model's per-pixel summary on the CPU in
+one pass (see ``roadmark/models/cpu_summary.py``).
 All optional: where no C compiler is found, the install goes on and roadmark uses
 Python's zlib, OpenCV's PNG decoding and OpenCV's labelling (the same bytes, pixels and
-parts, slower).
+parts, slower) and PyTorch's operations for the summary (within one level, slower).
 """
 
 from setuptools import Extension, setup
@@ -33,6 +35,15 @@ setup(
             "roadmark.analysis.fast_parts",
             sources=["csrc/parts_module.c"],
             extra_compile_args=["-O3", "-fvisibility=hidden"],
+            optional=True,
+        ),
+        Extension(
+            "roadmark.models.fast_summary",
+            sources=["csrc/summary_module.c"],
+            # no floating-point traps or errno: the compares in the loops become selects,
+            # and the loops are vectorized
+            extra_compile_args=["-O3", "-fno-trapping-math", "-fno-math-errno",
+                                "-fvisibility=hidden"],
             optional=True,
         ),
         Extension(

@@ -10,7 +10,8 @@ is finite" are flags that travel with the result and are read after the copy):
   an exact 2x reduction averages 2x2 blocks), then the winning class (mapped to schema
   label ids through a lookup table), the top-1 probability, the top-1 minus top-2 margin
   and the normalized entropy, each quantized to ``uint8``: 4 bytes per map pixel leave
-  the device instead of ``4 * classes``;
+  the device instead of ``4 * classes``. On a CPU a compiled kernel does all of it in one
+  pass (:mod:`roadmark.models.cpu_summary`);
 - detection: boxes with their schema labels and scores, and with ``flip`` the same frames
   mirrored, each box's best same-label IoU with the mirrored pass, plus the mirrored
   boxes the plain pass missed. Boxes are decoded in fp32 (``auto`` precision runs
@@ -42,6 +43,7 @@ from torchvision.ops import box_iou
 from roadmark.core.annotation import Box
 from roadmark.core.prediction import NO_LABEL, FramePrediction, PredictedBox, SegmentationMaps
 from roadmark.core.schema import LabelSchema
+from roadmark.models.cpu_summary import fused_summary, striped_summary
 from roadmark.models.device import amp_dtype, on_device, placed_module, record_event
 from roadmark.models.errors import ClassMappingError, ModelError
 from roadmark.models.files import LoadedModel
@@ -50,7 +52,6 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MIN_BOX_SCORE = 0.05  # detections below are not kept at all
 FLIP_MATCH_IOU = 0.5  # a mirrored box matching nothing above this is "found only mirrored"
 FLIP_ONLY_MIN_SCORE = 0.3
-STRIPE_ROWS = 16  # map rows summarized at once on a CPU (cache-sized passes over the classes)
 
 
 @dataclass
@@ -284,23 +285,14 @@ class Predictor:
         logits = logits.float()
         if temperature != 1.0:
             logits = logits / temperature
+        if logits.device.type == "cpu":  # one compiled pass where it was built
+            fused = fused_summary(logits, target, self._label_lut.to(self.label_dtype))
+            if fused is not None:
+                return fused
         if tuple(logits.shape[-2:]) != target:
             logits = F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
         if logits.device.type == "cpu":
-            # in stripes of rows: each pass over the classes then stays in the CPU's caches
-            # (about twice as fast as whole-map passes at 1024x512). Each stripe is copied
-            # out first: in the whole map one class's rows lie 2 MB after the previous
-            # class's, so a stripe's 19 classes fall into the same cache sets and evict each
-            # other (a pass 1.3 ms against 0.27 in the copy; summary 101 -> 85 ms a frame).
-            # The sums over the classes round differently in the copy's layout: against
-            # the view, one level at 0.002-0.013 % of a trained model's map pixels.
-            stripes = [
-                self._stats(logits[:, :, row : row + STRIPE_ROWS].clone(
-                    memory_format=torch.contiguous_format), scratch=True)
-                for row in range(0, logits.shape[2], STRIPE_ROWS)
-            ]
-            return {key: torch.cat([part[key] for part in stripes], dim=1)
-                    for key in stripes[0]}
+            return striped_summary(logits, self._stats)
         return self._stats(logits)
 
     def _stats(self, logits: torch.Tensor, *, scratch: bool = False) -> dict[str, torch.Tensor]:

@@ -366,17 +366,3 @@ def test_decoding_on_the_device_names_a_corrupt_jpeg_and_refuses_png(tmp_path: P
     with build_demo_project(png / "p.roadmark", frames=1, labeled=0, width=64, height=32) as p:
         with pytest.raises(RoadmarkError, match="JPEG image files only"):
             prelabel(p, model, PrelabelOptions(device="cpu", decode="device"))
-
-
-def test_the_cpu_summary_in_row_stripes_equals_one_pass_over_the_map(schema: LabelSchema):
-    model = LoadedModel(_manifest("segmentation", kind="torchscript"),
-                        FollowsInput().eval(), Path("m.roadmodel"), "0" * 64)
-    predictor = Predictor(model, schema, device="cpu")
-    logits = torch.randn(2, len(CLASSES), 37, 50) * 3  # rows not a multiple of the stripe
-    kept = logits.clone()
-    striped = predictor.summarize(logits, (74, 100), temperature=1.0)
-    whole = predictor._stats(logits)
-    assert torch.equal(logits, kept)  # the caller's logits are not used as scratch
-    assert striped.keys() == whole.keys()
-    for key in whole:
-        assert torch.equal(striped[key], whole[key]), key

@@ -1,0 +1,207 @@
+"""The CPU summary of a segmentation model's logits (roadmark.models.cpu_summary): the
+compiled one-pass kernel against the same maps computed in float64 from PyTorch's own
+interpolation, the PyTorch stripes it falls back to, and what the kernel refuses."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from roadmark.io.schema_files import load_schema
+from roadmark.models import cpu_summary
+from roadmark.models.errors import ModelError
+from roadmark.models.files import LoadedModel
+from roadmark.models.manifest import InputSpec, ModelManifest, parse_class_list
+from roadmark.models.predictor import Predictor
+from tests.compiled import compiled_module, skip_without
+
+fast_summary = compiled_module("roadmark.models.fast_summary")
+needs_kernel = skip_without(fast_summary)
+
+CLASSES = parse_class_list("__background__=,road,car,sky")
+
+
+def _reference(logits: torch.Tensor, target: tuple[int, int], lut: torch.Tensor):
+    """The maps from PyTorch's interpolation, the statistics in float64, and each pixel's
+    gap between its two largest logits (where a tie may go either way)."""
+    if tuple(logits.shape[-2:]) != target:
+        logits = F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
+    values = logits.double()
+    probabilities = values.softmax(dim=1)
+    top = values.topk(min(2, values.shape[1]), dim=1).values
+    p = probabilities.topk(min(2, values.shape[1]), dim=1).values
+    p1 = p[:, 0]
+    p2 = p[:, 1] if values.shape[1] > 1 else torch.zeros_like(p1)
+    classes = values.shape[1]
+    entropy = (
+        -(probabilities * probabilities.clamp_min(1e-300).log()).sum(dim=1) / math.log(classes)
+        if classes > 1 else torch.zeros_like(p1)
+    )
+
+    def quantized(v: torch.Tensor) -> np.ndarray:
+        return (v * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+
+    gap = (top[:, 0] - top[:, 1]).numpy() if classes > 1 else np.full(p1.shape, np.inf)
+    return {
+        "label_ids": lut[values.argmax(dim=1)].numpy(),
+        "confidence": quantized(p1),
+        "margin": quantized(p1 - p2),
+        "entropy": quantized(entropy),
+    }, gap
+
+
+CASES = [  # (classes, in_h, in_w, out_h, out_w)
+    (19, 32, 64, 64, 128),  # 2x up: the usual CPU run
+    (19, 64, 128, 32, 64),  # 2x down: a GPU run at full size averages 2x2 blocks
+    (7, 37, 53, 100, 77),  # uneven scales, up one way and down the other
+    (5, 20, 30, 20, 30),  # the same size: no interpolation
+    (2, 9, 1, 5, 13),  # one input column
+    (1, 8, 8, 16, 16),  # one class: certain everywhere
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize(("classes", "in_h", "in_w", "out_h", "out_w"), CASES)
+@pytest.mark.parametrize("wide_labels", [False, True])
+def test_the_kernel_gives_the_maps_of_pytorchs_interpolation_within_one_level(
+    classes: int, in_h: int, in_w: int, out_h: int, out_w: int, wide_labels: bool
+) -> None:
+    generator = torch.Generator().manual_seed(classes * 1000 + in_w)
+    logits = torch.randn(3, classes, in_h, in_w, generator=generator) * 4
+    ids = torch.arange(classes) * (300 if wide_labels else 7) % (70000 if wide_labels else 256)
+    lut = ids.to(torch.int32 if wide_labels else torch.uint8)
+    fused = cpu_summary.fused_summary(logits, (out_h, out_w), lut)
+    assert fused is not None
+    expected, gap = _reference(logits, (out_h, out_w), lut)
+    for key, want in expected.items():
+        got = fused[key].numpy()
+        assert got.dtype == want.dtype and got.shape == (3, out_h, out_w), key
+        if key == "label_ids":  # the same class unless two tie to within float rounding
+            assert np.all((got == want) | (gap < 1e-5)), key
+        else:
+            assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, key
+    if classes == 1:
+        assert (fused["confidence"] == 255).all() and (fused["entropy"] == 0).all()
+
+
+@needs_kernel
+def test_the_kernel_reads_any_layout_and_leaves_the_logits_alone() -> None:
+    logits = torch.randn(2, 6, 12, 20) * 2
+    kept = logits.clone()
+    lut = torch.arange(6, dtype=torch.uint8)
+    plain = cpu_summary.fused_summary(logits, (24, 40), lut)
+    channels_last = cpu_summary.fused_summary(
+        logits.to(memory_format=torch.channels_last), (24, 40), lut)
+    as_half = cpu_summary.fused_summary(logits.half(), (24, 40), lut)
+    assert plain is not None and channels_last is not None and as_half is not None
+    assert torch.equal(logits, kept)
+    for key in plain:
+        assert torch.equal(plain[key], channels_last[key]), key
+        assert as_half[key].shape == plain[key].shape
+
+
+@needs_kernel
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), 3e38])
+def test_non_finite_and_huge_logits_give_bytes_not_a_crash(bad: float) -> None:
+    logits = torch.randn(1, 4, 6, 6)
+    logits[0, 1, 2, 2] = bad
+    logits[0, 2, 4, 1] = -bad
+    fused = cpu_summary.fused_summary(logits, (12, 12), torch.arange(4, dtype=torch.uint8))
+    assert fused is not None
+    assert all(m.dtype in (torch.uint8,) and m.shape == (1, 12, 12) for m in fused.values())
+    assert int(fused["label_ids"].max()) < 4
+
+
+@needs_kernel
+def test_the_kernel_refuses_outputs_and_sizes_that_do_not_match() -> None:
+    assert fast_summary is not None
+    logits = np.zeros((1, 3, 4, 4), np.float32)
+    lut = np.arange(3, dtype=np.uint8)
+    out = [np.empty((1, 8, 8), np.uint8) for _ in range(4)]
+    fast_summary.summarize(logits, 1, 3, 4, 4, 8, 8, lut, *out)
+    with pytest.raises(ValueError, match="output's size"):
+        fast_summary.summarize(logits, 1, 3, 4, 4, 9, 8, lut, *out)
+    with pytest.raises(ValueError, match="logits must be"):
+        fast_summary.summarize(logits, 1, 4, 4, 4, 8, 8, np.arange(4, dtype=np.uint8), *out)
+    with pytest.raises(ValueError, match="label table"):
+        fast_summary.summarize(logits, 1, 3, 4, 4, 8, 8, np.arange(2, dtype=np.uint8), *out)
+    with pytest.raises(ValueError, match="too many values"):  # claims 2**60 pixels
+        fast_summary.summarize(logits, 1, 3, 4, 4, 1 << 30, 1 << 30, lut, *out)
+    with pytest.raises(ValueError, match="1 or more"):
+        fast_summary.summarize(logits, 1, 3, 4, 4, 0, 8, lut, *out)
+    labels32 = np.empty((1, 8, 8), np.int32)
+    with pytest.raises(ValueError, match="output's size"):  # int32 labels, uint8 table
+        fast_summary.summarize(logits, 1, 3, 4, 4, 8, 8, lut, labels32, *out[1:])
+
+
+def test_without_the_kernel_the_stripes_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu_summary, "fast_summary", None)
+    lut = torch.arange(4, dtype=torch.uint8)
+    assert cpu_summary.fused_summary(torch.randn(1, 4, 4, 4), (8, 8), lut) is None
+
+
+class Follows(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.arange(x.shape[-1], device=x.device).float()
+
+
+def _predictor(module: nn.Module | None = None) -> Predictor:
+    manifest = ModelManifest(
+        name="tiny", kind="torchscript", task="segmentation", classes=tuple(CLASSES),
+        input=InputSpec((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), None, None), output="logits",
+    )
+    model = LoadedModel(manifest, (module or Follows()).eval(), Path("m.roadmodel"), "0" * 64)
+    return Predictor(model, load_schema("cityscapes"), device="cpu")
+
+
+def test_the_predictors_cpu_summary_agrees_with_the_stripes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    predictor = _predictor()
+    logits = torch.randn(2, len(CLASSES), 37, 50) * 3
+    kept = logits.clone()
+    summary = predictor.summarize(logits, (148, 200), temperature=1.7)
+    with monkeypatch.context() as patch:
+        patch.setattr(cpu_summary, "fast_summary", None)
+        striped = predictor.summarize(logits, (148, 200), temperature=1.7)
+    assert torch.equal(logits, kept)
+    assert summary.keys() == striped.keys()
+    for key in striped:
+        assert summary[key].dtype == striped[key].dtype, key
+        difference = (summary[key].int() - striped[key].int()).abs()
+        limit = 0 if key == "label_ids" else 1
+        assert int(difference.max()) <= limit, key
+
+
+def test_the_cpu_summary_in_row_stripes_equals_one_pass_over_the_map(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cpu_summary, "fast_summary", None)
+    predictor = _predictor()
+    logits = torch.randn(2, len(CLASSES), 37, 50) * 3  # rows not a multiple of the stripe
+    kept = logits.clone()
+    striped = predictor.summarize(logits, (74, 100), temperature=1.0)
+    whole = predictor._stats(logits)
+    assert torch.equal(logits, kept)  # the caller's logits are not used as scratch
+    assert striped.keys() == whole.keys()
+    for key in whole:
+        assert torch.equal(striped[key], whole[key]), key
+
+
+def test_nan_logits_still_fail_the_batch_with_the_kernel() -> None:
+    class Poisoned(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = x[:, :1].repeat(1, len(CLASSES), 1, 1).clone()
+            out[0, 1, 2, 2] = float("nan")
+            return out
+
+    predictor = _predictor(Poisoned())
+    frames = torch.zeros((1, 8, 8, 3), dtype=torch.uint8)
+    with pytest.raises(ModelError, match="NaN or infinite"):
+        predictor.unpack(predictor.to_host(predictor.infer(frames)), [1])
