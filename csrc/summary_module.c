@@ -108,6 +108,7 @@ sample_positions(Py_ssize_t in, Py_ssize_t out, int32_t *first, int32_t *step, f
 
 typedef struct {
     Py_ssize_t batch, classes, in_h, in_w, out_h, out_w;
+    Py_ssize_t stride[4]; /* of the logits, in floats: batch, class, row, column */
     const float *logits;
     const void *lut;
     int label_size;
@@ -115,14 +116,16 @@ typedef struct {
     uint8_t *confidence, *margin, *entropy;
 } Job;
 
-/* One input row of one class interpolated along the row to out_w values. */
+/* One input row of one class (its columns ``step`` floats apart) interpolated along the
+ * row to out_w values. */
 static inline void
-widen_row(const float *restrict source, float *restrict out, Py_ssize_t width,
-          const int32_t *restrict x0, const int32_t *restrict dx, const float *restrict wx)
+widen_row(const float *restrict source, Py_ssize_t step, float *restrict out,
+          Py_ssize_t width, const int32_t *restrict x0, const int32_t *restrict dx,
+          const float *restrict wx)
 {
     for (Py_ssize_t x = 0; x < width; x++) {
-        const float *at = source + x0[x];
-        out[x] = at[0] * (1.0f - wx[x]) + at[dx[x]] * wx[x];
+        const float *at = source + x0[x] * step;
+        out[x] = at[0] * (1.0f - wx[x]) + at[dx[x] * step] * wx[x];
     }
 }
 
@@ -187,7 +190,8 @@ static void
 summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *dx,
                const float *wx, const int32_t *y0, const int32_t *dy, const float *wy)
 {
-    Py_ssize_t C = job->classes, W = job->out_w, in_w = job->in_w, in_h = job->in_h;
+    Py_ssize_t C = job->classes, W = job->out_w;
+    const Py_ssize_t *stride = job->stride;
     float *restrict rows = buffer;     /* classes x out_w: this output row's logits */
     float *restrict wide = rows + C * W; /* 2 x classes x out_w: input rows widened */
     float *restrict top = wide + 2 * C * W;
@@ -197,7 +201,7 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
     int32_t *restrict winner = (int32_t *)(moment + W);
     float log_classes = C > 1 ? logf((float)C) : 1.0f;
     for (Py_ssize_t b = 0; b < job->batch; b++) {
-        const float *frame = job->logits + b * C * in_h * in_w;
+        const float *frame = job->logits + b * stride[0];
         Py_ssize_t held[2] = {-1, -1}; /* the input row in each half of wide */
         for (Py_ssize_t y = 0; y < job->out_h; y++) {
             Py_ssize_t want[2] = {y0[y], y0[y] + dy[y]};
@@ -207,8 +211,8 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
                 if (slot < 0) { /* into the slot not holding the other row needed */
                     slot = held[0] == want[1 - k] ? 1 : 0;
                     for (Py_ssize_t c = 0; c < C; c++) {
-                        widen_row(frame + (c * in_h + want[k]) * in_w, wide + (slot * C + c) * W,
-                                  W, x0, dx, wx);
+                        widen_row(frame + c * stride[1] + want[k] * stride[2], stride[3],
+                                  wide + (slot * C + c) * W, W, x0, dx, wx);
                     }
                     held[slot] = want[k];
                 }
@@ -281,27 +285,46 @@ summarize(PyObject *module, PyObject *args)
 {
     Py_buffer logits = {0}, lut = {0}, labels = {0}, confidence = {0}, margin = {0},
               entropy = {0};
-    Job job;
+    Job job = {0};
     (void)module;
-    if (!PyArg_ParseTuple(args, "y*nnnnnny*w*w*w*w*:summarize", &logits, &job.batch,
-                          &job.classes, &job.in_h, &job.in_w, &job.out_h, &job.out_w, &lut,
-                          &labels, &confidence, &margin, &entropy)) {
+    PyObject *logits_object;
+    if (!PyArg_ParseTuple(args, "Onny*w*w*w*w*:summarize", &logits_object, &job.out_h,
+                          &job.out_w, &lut, &labels, &confidence, &margin, &entropy)) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(logits_object, &logits, PyBUF_RECORDS_RO) < 0) {
+        PyBuffer_Release(&lut);
+        PyBuffer_Release(&labels);
+        PyBuffer_Release(&confidence);
+        PyBuffer_Release(&margin);
+        PyBuffer_Release(&entropy);
         return NULL;
     }
     const char *problem = NULL;
     Py_ssize_t limit = (Py_ssize_t)1 << 30;
-    if (job.batch < 1 || job.classes < 1 || job.in_h < 1 || job.in_w < 1 || job.out_h < 1 ||
-        job.out_w < 1 || job.batch > limit || job.classes > 65536 || job.in_h > limit ||
-        job.in_w > limit || job.out_h > limit || job.out_w > limit) {
+    if (logits.ndim != 4 || logits.itemsize != 4 || logits.format == NULL ||
+        strcmp(logits.format, "f") != 0) {
+        problem = "the logits must be float32, batch x classes x in_h x in_w";
+    } else {
+        job.batch = logits.shape[0];
+        job.classes = logits.shape[1];
+        job.in_h = logits.shape[2];
+        job.in_w = logits.shape[3];
+        for (int i = 0; i < 4; i++) {
+            job.stride[i] = logits.strides[i] / 4;
+            if (logits.strides[i] < 0 || logits.strides[i] % 4 != 0) {
+                problem = "the logits' strides must be whole floats, none negative";
+            }
+        }
+    }
+    if (problem != NULL) {
+        /* reported below */
+    } else if (job.batch < 1 || job.classes < 1 || job.in_h < 1 || job.in_w < 1 ||
+               job.out_h < 1 || job.out_w < 1 || job.batch > limit || job.classes > 65536 ||
+               job.in_h > limit || job.in_w > limit || job.out_h > limit || job.out_w > limit) {
         problem = "sizes must be 1 or more (classes at most 65536)";
-    } else if (job.in_h > limit / job.in_w || job.out_h > limit / job.out_w ||
-               job.classes > limit / (job.in_h * job.in_w) ||
-               job.batch > limit / (job.classes * job.in_h * job.in_w) ||
-               job.batch > limit / (job.out_h * job.out_w)) {
+    } else if (job.out_h > limit / job.out_w || job.batch > limit / (job.out_h * job.out_w)) {
         problem = "too many values";
-    } else if (!PyBuffer_IsContiguous(&logits, 'C') ||
-               logits.len != job.batch * job.classes * job.in_h * job.in_w * 4) {
-        problem = "the logits must be C-contiguous float32, batch x classes x in_h x in_w";
     } else if (lut.len != job.classes && lut.len != job.classes * 4) {
         problem = "the label table must hold one uint8 or int32 per class";
     }
@@ -373,9 +396,9 @@ summarize(PyObject *module, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"summarize", summarize, METH_VARARGS,
-     "summarize(logits, batch, classes, in_h, in_w, out_h, out_w, lut, labels, confidence,\n"
-     "margin, entropy): the quantized summary of C-contiguous float32 logits (batch x\n"
-     "classes x in_h x in_w) interpolated bilinearly to out_h x out_w (align_corners=False):\n"
+     "summarize(logits, out_h, out_w, lut, labels, confidence, margin, entropy): the\n"
+     "quantized summary of float32 logits (a buffer of batch x classes x in_h x in_w, any\n"
+     "strides) interpolated bilinearly to out_h x out_w (align_corners=False):\n"
      "the label of the largest logit (lut: one uint8 or int32 label per class; labels of\n"
      "the same item size), its probability, the margin to the runner-up's and the entropy\n"
      "over log(classes), each times 255 rounded to uint8 (outputs batch x out_h x out_w)."},

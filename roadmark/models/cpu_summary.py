@@ -51,7 +51,7 @@ def fused_summary(
         return None
     if min(batch, classes, height, width, *target) < 1 or len(lut) != classes:
         return None  # nothing to summarize: PyTorch's operations say what is wrong
-    values = logits.detach().to(torch.float32).contiguous()
+    values = logits.detach().to(torch.float32)  # any layout: channels-last is read as it is
     out_h, out_w = target
     maps = {
         "label_ids": torch.empty((batch, out_h, out_w), dtype=lut.dtype),
@@ -60,8 +60,8 @@ def fused_summary(
         "entropy": torch.empty((batch, out_h, out_w), dtype=torch.uint8),
     }
     fast_summary.summarize(
-        values.numpy(), batch, classes, height, width, out_h, out_w,
-        lut.contiguous().numpy(), *(maps[key].numpy() for key in maps),
+        values.numpy(), out_h, out_w, lut.contiguous().numpy(),
+        *(maps[key].numpy() for key in maps),
     )
     return maps
 

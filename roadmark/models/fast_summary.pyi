@@ -2,10 +2,6 @@ from typing import Any
 
 def summarize(
     logits: Any,
-    batch: int,
-    classes: int,
-    in_h: int,
-    in_w: int,
     out_h: int,
     out_w: int,
     lut: Any,

@@ -2,7 +2,8 @@
 
 :class:`Predictor` takes frames as a ``uint8`` ``(B, H, W, 3)`` tensor already on the
 device, normalizes and resizes them there, runs the model under ``torch.inference_mode``
-(with autocast to bf16/fp16 and channels-last on a GPU), and reduces the output on the
+(with autocast to bf16/fp16 on a GPU, channels-last, and on a CPU with the batch norms
+folded into the convolutions), and reduces the output on the
 device to what is stored (the batch never waits on the host: checks such as "every logit
 is finite" are flags that travel with the result and are read after the copy):
 
@@ -137,11 +138,14 @@ class Predictor:
         elif is_cuda and precision == "auto" and torchvision_model and not detection:
             with on_device(self.device):
                 self.autocast_dtype = amp_dtype(self.device)
-        self.channels_last = is_cuda and torchvision_model
+        # channels-last on a CPU too (oneDNN's depthwise convolutions run faster in it), and
+        # there the batch norms are folded into the convolutions
+        self.channels_last = torchvision_model
         spec = self.manifest.input
         self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._std = torch.tensor(spec.std, device=self.device).view(1, 3, 1, 1) * 255.0
-        module = placed_module(model, self.device, channels_last=self.channels_last)
+        module = placed_module(model, self.device, channels_last=self.channels_last,
+                               fold=not is_cuda)
         # A detector under low precision autocasts its backbone only; boxes decode in fp32.
         autocast = self.autocast_dtype
         self._backbone_only = autocast is not None and detection and hasattr(module, "backbone")

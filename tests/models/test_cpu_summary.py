@@ -124,20 +124,29 @@ def test_the_kernel_refuses_outputs_and_sizes_that_do_not_match() -> None:
     logits = np.zeros((1, 3, 4, 4), np.float32)
     lut = np.arange(3, dtype=np.uint8)
     out = [np.empty((1, 8, 8), np.uint8) for _ in range(4)]
-    fast_summary.summarize(logits, 1, 3, 4, 4, 8, 8, lut, *out)
+    fast_summary.summarize(logits, 8, 8, lut, *out)
+    fast_summary.summarize(logits.transpose(0, 1, 3, 2), 8, 8, lut, *out)  # any strides
     with pytest.raises(ValueError, match="output's size"):
-        fast_summary.summarize(logits, 1, 3, 4, 4, 9, 8, lut, *out)
-    with pytest.raises(ValueError, match="logits must be"):
-        fast_summary.summarize(logits, 1, 4, 4, 4, 8, 8, np.arange(4, dtype=np.uint8), *out)
+        fast_summary.summarize(logits, 9, 8, lut, *out)
+    with pytest.raises(ValueError, match="float32"):
+        fast_summary.summarize(logits.astype(np.float64), 8, 8, lut, *out)
+    with pytest.raises(ValueError, match="float32"):
+        fast_summary.summarize(logits[0], 8, 8, lut, *out)
+    with pytest.raises(ValueError, match="strides"):
+        fast_summary.summarize(logits[:, :, ::-1], 8, 8, lut, *out)
     with pytest.raises(ValueError, match="label table"):
-        fast_summary.summarize(logits, 1, 3, 4, 4, 8, 8, np.arange(2, dtype=np.uint8), *out)
+        fast_summary.summarize(logits, 8, 8, np.arange(2, dtype=np.uint8), *out)
     with pytest.raises(ValueError, match="too many values"):  # claims 2**60 pixels
-        fast_summary.summarize(logits, 1, 3, 4, 4, 1 << 30, 1 << 30, lut, *out)
+        fast_summary.summarize(logits, 1 << 30, 1 << 30, lut, *out)
     with pytest.raises(ValueError, match="1 or more"):
-        fast_summary.summarize(logits, 1, 3, 4, 4, 0, 8, lut, *out)
+        fast_summary.summarize(logits, 0, 8, lut, *out)
+    with pytest.raises(ValueError, match="1 or more"):
+        fast_summary.summarize(np.zeros((1, 3, 0, 4), np.float32), 8, 8, lut, *out)
     labels32 = np.empty((1, 8, 8), np.int32)
     with pytest.raises(ValueError, match="output's size"):  # int32 labels, uint8 table
-        fast_summary.summarize(logits, 1, 3, 4, 4, 8, 8, lut, labels32, *out[1:])
+        fast_summary.summarize(logits, 8, 8, lut, labels32, *out[1:])
+    with pytest.raises(TypeError):  # read-only outputs
+        fast_summary.summarize(logits, 8, 8, lut, bytes(64), *out[1:])
 
 
 def test_without_the_kernel_the_stripes_run(monkeypatch: pytest.MonkeyPatch) -> None:

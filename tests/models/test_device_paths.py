@@ -366,3 +366,28 @@ def test_decoding_on_the_device_names_a_corrupt_jpeg_and_refuses_png(tmp_path: P
     with build_demo_project(png / "p.roadmark", frames=1, labeled=0, width=64, height=32) as p:
         with pytest.raises(RoadmarkError, match="JPEG image files only"):
             prelabel(p, model, PrelabelOptions(device="cpu", decode="device"))
+
+
+def test_batch_norms_are_folded_into_a_copy_on_the_cpu(schema: LabelSchema):
+    generator = torch.Generator().manual_seed(3)
+    net = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()),
+        nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8)),
+        nn.Conv2d(8, len(CLASSES), 1),
+    )
+    for norm in (m for m in net.modules() if isinstance(m, nn.BatchNorm2d)):
+        norm.running_mean.uniform_(-0.5, 0.5, generator=generator)
+        norm.running_var.uniform_(0.5, 2.0, generator=generator)
+        norm.weight.data.uniform_(0.5, 1.5, generator=generator)
+    net.train()  # the caller's model, left in its mode
+    kept = {k: v.clone() for k, v in net.state_dict().items()}
+    model = LoadedModel(_manifest("segmentation"), net, Path("m.roadmodel"), "0" * 64)
+    predictor = Predictor(model, schema, device="cpu")
+    assert predictor.channels_last
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in predictor.module.modules())
+    assert net.training and sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 2
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in kept.items())
+    x = predictor.prepare(_frames())
+    with torch.inference_mode():
+        expected = net.eval()(x)
+    assert torch.allclose(predictor.forward(x), expected, atol=1e-5)
