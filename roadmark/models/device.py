@@ -10,9 +10,10 @@ The helpers here are the one place that decides:
 - the mixed-precision dtype (:func:`amp_dtype`: bf16 only from compute capability 8.0 on;
   T4 and V100 emulate it slowly, they get fp16 with gradient scaling);
 - how a shared model is placed on a device without changing the caller's copy
-  (:func:`placed_module`; on a CPU its batch norms folded into its convolutions), including ``torch.export`` programs, whose lifted constants
-  and factory ops must be moved by torch's device pass, and TorchScript programs, whose
-  baked-in devices are refused with a clear error;
+  (:func:`placed_module`; on a CPU its batch norms folded into its convolutions),
+  including ``torch.export`` programs, whose lifted constants and factory ops must be
+  moved by torch's device pass, and TorchScript programs, whose baked-in devices are
+  refused with a clear error;
 - how many decoding processes and how much prefetch the shared memory allows
   (:func:`loader_plan`), and that each worker limits its own threads
   (:func:`limit_worker_threads`).
@@ -21,6 +22,7 @@ The helpers here are the one place that decides:
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import os
 import shutil
@@ -163,7 +165,7 @@ def fold_batch_norms(module: torch.nn.Module) -> int:
         if not isinstance(parent, torch.nn.Sequential):
             continue
         names = list(parent._modules)
-        for first, second in zip(names, names[1:], strict=False):
+        for first, second in itertools.pairwise(names):
             conv, norm = parent._modules[first], parent._modules[second]
             if (
                 type(conv) is torch.nn.Conv2d
