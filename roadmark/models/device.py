@@ -162,7 +162,9 @@ def fold_batch_norms(module: torch.nn.Module) -> int:
     """
     folded = 0
     for parent in list(module.modules()):
-        if not isinstance(parent, torch.nn.Sequential):
+        if not isinstance(parent, torch.nn.Sequential) or (
+            type(parent).forward is not torch.nn.Sequential.forward
+        ):  # a subclass with its own forward may use the convolution's output elsewhere
             continue
         names = list(parent._modules)
         for first, second in itertools.pairwise(names):

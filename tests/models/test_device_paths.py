@@ -24,6 +24,7 @@ from roadmark.models.device import (
     amp_dtype,
     baked_devices,
     cudnn_autotune,
+    fold_batch_norms,
     loader_plan,
     placed_module,
     record_event,
@@ -391,3 +392,15 @@ def test_batch_norms_are_folded_into_a_copy_on_the_cpu(schema: LabelSchema):
     with torch.inference_mode():
         expected = net.eval()(x)
     assert torch.allclose(predictor.forward(x), expected, atol=1e-5)
+
+
+def test_a_sequential_with_its_own_forward_keeps_its_batch_norm():
+    class Both(nn.Sequential):  # uses the convolution's output past the norm too
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            features = self[0](x)
+            return self[1](features) + features
+
+    net = nn.Sequential(Both(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4)),
+                        nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))).eval()
+    assert fold_batch_norms(net) == 1
+    assert isinstance(net[0][1], nn.BatchNorm2d) and isinstance(net[1][1], nn.Identity)
