@@ -45,7 +45,7 @@ from roadmark.core.annotation import Box
 from roadmark.core.prediction import NO_LABEL, FramePrediction, PredictedBox, SegmentationMaps
 from roadmark.core.schema import LabelSchema
 from roadmark.models.cpu_summary import fused_summary, striped_summary
-from roadmark.models.device import amp_dtype, on_device, placed_module, record_event
+from roadmark.models.device import all_finite, amp_dtype, on_device, placed_module, record_event
 from roadmark.models.errors import ClassMappingError, ModelError
 from roadmark.models.files import LoadedModel
 
@@ -215,7 +215,7 @@ class Predictor:
         x = self.prepare(frames)
         if self.manifest.task == "segmentation":
             logits = segmentation_logits(self.forward(x), self.manifest.output_key)
-            finite = torch.isfinite(logits).all()
+            finite = all_finite(logits)
             if not self.tta_flip:
                 return DeviceBatch(
                     self.summarize(logits, sizes[0]), None, sizes, checks={"finite": finite}
@@ -224,7 +224,7 @@ class Predictor:
             # frame and of its mirror image (as log-probabilities, which the summary
             # reads like logits).
             mirrored = segmentation_logits(self.forward(x.flip(-1)), self.manifest.output_key)
-            finite = finite & torch.isfinite(mirrored).all()
+            finite = finite & all_finite(mirrored)
             t = self.manifest.temperature
             mean = torch.logaddexp(
                 F.log_softmax(logits.float() / t, dim=1),

@@ -21,6 +21,7 @@ from roadmark.models import device as device_module
 from roadmark.models import runner, train_data
 from roadmark.models.create import wrap_program
 from roadmark.models.device import (
+    all_finite,
     amp_dtype,
     baked_devices,
     cudnn_autotune,
@@ -404,3 +405,17 @@ def test_a_sequential_with_its_own_forward_keeps_its_batch_norm():
                         nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))).eval()
     assert fold_batch_norms(net) == 1
     assert isinstance(net[0][1], nn.BatchNorm2d) and isinstance(net[1][1], nn.Identity)
+
+
+@pytest.mark.parametrize(
+    ("poison", "finite"),
+    [(None, True), ([float("nan")], False), ([float("inf")], False),
+     ([float("-inf")], False), ([float("inf"), float("-inf")], False),
+     ([3e38, 3e38, 3e38], True)],  # finite values whose sum overflows: checked one by one
+)
+def test_all_finite_from_the_sum_and_value_by_value(poison, finite):
+    values = torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    for i, value in enumerate(poison or []):
+        values[1, i, 4, 5] = value
+    assert bool(all_finite(values)) is finite
+    assert bool(torch.isfinite(values).all()) is finite
