@@ -4,13 +4,14 @@
 On a CPU the summary (label, confidence, margin and normalized entropy at map resolution,
 1024x512 for a 2048x1024 frame) cost as much as the model itself when PyTorch's operations
 made it: the upsampled logits (19 floats a pixel, 40 MB a frame) were written once and read
-about ten times, 72-78 ms a frame on one thread against 50-60 ms for the LRASPP forward
+about ten times, 72-84 ms a frame on one thread against 40-60 ms for the LRASPP forward
 pass at 512x256. :func:`fused_summary` runs the compiled kernel
 (``roadmark.models.fast_summary``, ``csrc/summary_module.c``): each map row's logits are
-interpolated into a buffer of all classes and read there from the CPU's caches (16-24 ms a
-frame with AVX2, 24 without). Its exponentials and logarithm are polynomials accurate to
-about 1e-7, so against PyTorch's operations the maps are one level apart at a few
-thousandths of a percent of the pixels (a trained model's), and the label differs only
+interpolated into a buffer of all classes and read there from the CPU's caches (13-17 ms a
+frame with AVX2, about 24 without; ``benchmarks/summary.py``). Its exponentials and
+logarithm are polynomials accurate to about 1e-7, so against PyTorch's operations the maps
+are one level apart at a few thousandths of a percent of the pixels (a trained model's),
+and the label differs only
 where two classes tie to within float rounding.
 
 Where the kernel was not built (no C compiler), :func:`striped_summary` summarizes the
