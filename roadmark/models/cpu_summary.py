@@ -11,8 +11,7 @@ interpolated into a buffer of all classes and read there from the CPU's caches (
 frame with AVX2, about 24 without; ``benchmarks/summary.py``). Its exponentials and
 logarithm are polynomials accurate to about 1e-7, so against PyTorch's operations the maps
 are one level apart at a few thousandths of a percent of the pixels (a trained model's),
-and the label differs only
-where two classes tie to within float rounding.
+and the label differs only where two classes tie to within float rounding.
 
 Where the kernel was not built (no C compiler), :func:`striped_summary` summarizes the
 upsampled logits with PyTorch in stripes of rows, which keeps each pass over the classes in
