@@ -129,6 +129,32 @@ widen_row(const float *restrict source, Py_ssize_t step, float *restrict out,
     }
 }
 
+/* The same for exactly twice the width (the usual case: a 512-wide model input, a 1024-wide
+ * map), with the same products and sums: output 2i samples i - 1/4 (weights 1/4 and 3/4),
+ * 2i + 1 samples i + 1/4 (3/4 and 1/4), the first and last clamped as sample_positions
+ * clamps them. The row is gathered into ``dense`` first where its columns are apart
+ * (channels-last logits), so that the arithmetic is vectorized. */
+static inline void
+widen_row_twice(const float *restrict source, Py_ssize_t step, float *restrict dense,
+                float *restrict out, Py_ssize_t width)
+{
+    const float *a = source;
+    if (step != 1) {
+        for (Py_ssize_t i = 0; i < width; i++) {
+            dense[i] = source[i * step];
+        }
+        a = dense;
+    }
+    out[0] = a[0] * 1.0f + a[width > 1 ? 1 : 0] * 0.0f;
+    for (Py_ssize_t i = 1; i < width; i++) {
+        out[2 * i] = a[i - 1] * 0.25f + a[i] * 0.75f;
+    }
+    for (Py_ssize_t i = 0; i + 1 < width; i++) {
+        out[2 * i + 1] = a[i] * 0.75f + a[i + 1] * 0.25f;
+    }
+    out[2 * width - 1] = a[width - 1] * 0.75f + a[width - 1] * 0.25f;
+}
+
 /* Two widened input rows of a class mixed into the output row's logits: the first class
  * starts the largest and runner-up logits, each next one updates them. */
 static inline void
@@ -199,6 +225,7 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
     float *restrict sum = second + W;
     float *restrict moment = sum + W;
     int32_t *restrict winner = (int32_t *)(moment + W);
+    float *restrict dense = moment + 2 * W; /* in_w: an input row gathered */
     float log_classes = C > 1 ? logf((float)C) : 1.0f;
     for (Py_ssize_t b = 0; b < job->batch; b++) {
         const float *frame = job->logits + b * stride[0];
@@ -211,8 +238,13 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
                 if (slot < 0) { /* into the slot not holding the other row needed */
                     slot = held[0] == want[1 - k] ? 1 : 0;
                     for (Py_ssize_t c = 0; c < C; c++) {
-                        widen_row(frame + c * stride[1] + want[k] * stride[2], stride[3],
-                                  wide + (slot * C + c) * W, W, x0, dx, wx);
+                        const float *source = frame + c * stride[1] + want[k] * stride[2];
+                        float *out = wide + (slot * C + c) * W;
+                        if (W == 2 * job->in_w) {
+                            widen_row_twice(source, stride[3], dense, out, job->in_w);
+                        } else {
+                            widen_row(source, stride[3], out, W, x0, dx, wx);
+                        }
                     }
                     held[slot] = want[k];
                 }
@@ -345,8 +377,9 @@ summarize(PyObject *module, PyObject *args)
     float *buffer = NULL, *wx = NULL, *wy = NULL;
     int32_t *x0 = NULL, *dx = NULL, *y0 = NULL, *dy = NULL;
     if (problem == NULL) {
-        /* 3 x classes rows of logits, then top, second, sum, moment and winner */
-        buffer = PyMem_RawMalloc((size_t)(3 * job.classes + 5) * job.out_w * sizeof(float));
+        /* 3 x classes rows of logits, then top, second, sum, moment, winner and a
+         * gathered input row (in_w <= out_w where it is used) */
+        buffer = PyMem_RawMalloc((size_t)(3 * job.classes + 6) * job.out_w * sizeof(float));
         wx = PyMem_RawMalloc((size_t)job.out_w * sizeof(float));
         wy = PyMem_RawMalloc((size_t)job.out_h * sizeof(float));
         x0 = PyMem_RawMalloc((size_t)job.out_w * sizeof(int32_t));
