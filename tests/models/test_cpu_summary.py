@@ -62,6 +62,7 @@ CASES = [  # (classes, in_h, in_w, out_h, out_w)
     (7, 37, 53, 100, 77),  # uneven scales, up one way and down the other
     (5, 20, 30, 20, 30),  # the same size: no interpolation
     (2, 9, 1, 5, 13),  # one input column
+    (3, 6, 1, 12, 2),  # one input column made two (the exact-2x widening at its edges)
     (1, 8, 8, 16, 16),  # one class: certain everywhere
 ]
 
