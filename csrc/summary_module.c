@@ -106,8 +106,19 @@ sample_positions(Py_ssize_t in, Py_ssize_t out, int32_t *first, int32_t *step, f
     }
 }
 
+/* Where the logits are first interpolated to a middle size (a model's own upsampling to
+ * its input size, done here instead), row by row as the output rows need them. */
+typedef struct {
+    Py_ssize_t height, width;     /* the middle size (0: none) */
+    int32_t *x0, *dx, *y0, *dy;   /* sample_positions from the logits to it */
+    float *wx, *wy;
+    float *wide;                  /* 2 x classes x width: logit rows widened */
+    float *row;                   /* classes x width: the middle row made last */
+} Middle;
+
 typedef struct {
     Py_ssize_t batch, classes, in_h, in_w, out_h, out_w;
+    Middle middle;
     Py_ssize_t stride[4]; /* of the logits, in floats: batch, class, row, column */
     const float *logits;
     const void *lut;
@@ -208,6 +219,34 @@ finish_row(const float *restrict top, const float *restrict second, const float 
 /* Per output row: the interpolated logits of every class (classes x out_w; each input row
  * is interpolated along the row once and kept while output rows use it, then the two rows
  * are mixed), then the statistics over the classes, vectorized along the row. */
+/* Middle row r of every class (classes x width, dense) of batch item ``frame``, made from
+ * the two logit rows it samples (each widened once and kept in ``held``'s slots). */
+static const float *
+middle_row(const Job *job, const float *frame, Py_ssize_t r, Py_ssize_t held[2])
+{
+    const Middle *m = &job->middle;
+    Py_ssize_t C = job->classes, W = m->width;
+    Py_ssize_t want[2] = {m->y0[r], m->y0[r] + m->dy[r]};
+    const float *half[2];
+    for (int k = 0; k < 2; k++) {
+        int slot = held[0] == want[k] ? 0 : held[1] == want[k] ? 1 : -1;
+        if (slot < 0) {
+            slot = held[0] == want[1 - k] ? 1 : 0;
+            for (Py_ssize_t c = 0; c < C; c++) {
+                widen_row(frame + c * job->stride[1] + want[k] * job->stride[2], job->stride[3],
+                          m->wide + (slot * C + c) * W, W, m->x0, m->dx, m->wx);
+            }
+            held[slot] = want[k];
+        }
+        half[k] = m->wide + slot * C * W;
+    }
+    float w1 = m->wy[r], w0 = 1.0f - w1;
+    for (Py_ssize_t i = 0; i < C * W; i++) {
+        m->row[i] = half[0][i] * w0 + half[1][i] * w1;
+    }
+    return m->row;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 /* a copy for CPUs with AVX2 (eight floats a step instead of four), chosen at load time */
 __attribute__((target_clones("avx2", "default")))
@@ -217,6 +256,7 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
                const float *wx, const int32_t *y0, const int32_t *dy, const float *wy)
 {
     Py_ssize_t C = job->classes, W = job->out_w;
+    Py_ssize_t in_w = job->middle.height ? job->middle.width : job->in_w; /* rows widened */
     const Py_ssize_t *stride = job->stride;
     float *restrict rows = buffer;     /* classes x out_w: this output row's logits */
     float *restrict wide = rows + C * W; /* 2 x classes x out_w: input rows widened */
@@ -230,6 +270,7 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
     for (Py_ssize_t b = 0; b < job->batch; b++) {
         const float *frame = job->logits + b * stride[0];
         Py_ssize_t held[2] = {-1, -1}; /* the input row in each half of wide */
+        Py_ssize_t middle_held[2] = {-1, -1}; /* the logit row in each half of middle.wide */
         for (Py_ssize_t y = 0; y < job->out_h; y++) {
             Py_ssize_t want[2] = {y0[y], y0[y] + dy[y]};
             float *half[2];
@@ -237,13 +278,19 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
                 int slot = held[0] == want[k] ? 0 : held[1] == want[k] ? 1 : -1;
                 if (slot < 0) { /* into the slot not holding the other row needed */
                     slot = held[0] == want[1 - k] ? 1 : 0;
+                    /* an input row: of the logits, or of the middle size made from them */
+                    const float *rows_of = job->middle.height
+                        ? middle_row(job, frame, want[k], middle_held) : NULL;
+                    Py_ssize_t class_step = rows_of ? in_w : stride[1];
+                    Py_ssize_t step = rows_of ? 1 : stride[3];
+                    const float *first = rows_of ? rows_of : frame + want[k] * stride[2];
                     for (Py_ssize_t c = 0; c < C; c++) {
-                        const float *source = frame + c * stride[1] + want[k] * stride[2];
+                        const float *source = first + c * class_step;
                         float *out = wide + (slot * C + c) * W;
-                        if (W == 2 * job->in_w) {
-                            widen_row_twice(source, stride[3], dense, out, job->in_w);
+                        if (W == 2 * in_w) {
+                            widen_row_twice(source, step, dense, out, in_w);
                         } else {
-                            widen_row(source, stride[3], out, W, x0, dx, wx);
+                            widen_row(source, step, out, W, x0, dx, wx);
                         }
                     }
                     held[slot] = want[k];
@@ -320,8 +367,10 @@ summarize(PyObject *module, PyObject *args)
     Job job = {0};
     (void)module;
     PyObject *logits_object;
-    if (!PyArg_ParseTuple(args, "Onny*w*w*w*w*:summarize", &logits_object, &job.out_h,
-                          &job.out_w, &lut, &labels, &confidence, &margin, &entropy)) {
+    Py_ssize_t mid_h = 0, mid_w = 0;
+    if (!PyArg_ParseTuple(args, "Onny*w*w*w*w*|nn:summarize", &logits_object, &job.out_h,
+                          &job.out_w, &lut, &labels, &confidence, &margin, &entropy, &mid_h,
+                          &mid_w)) {
         return NULL;
     }
     if (PyObject_GetBuffer(logits_object, &logits, PyBUF_RECORDS_RO) < 0) {
@@ -357,6 +406,10 @@ summarize(PyObject *module, PyObject *args)
         problem = "sizes must be 1 or more (classes at most 65536)";
     } else if (job.out_h > limit / job.out_w || job.batch > limit / (job.out_h * job.out_w)) {
         problem = "too many values";
+    } else if ((mid_h != 0 || mid_w != 0) &&
+               (mid_h < 1 || mid_w < 1 || mid_h > limit || mid_w > limit ||
+                mid_w > limit / job.classes)) {
+        problem = "the middle size must be 1 or more each way (or none)";
     } else if (lut.len != job.classes && lut.len != job.classes * 4) {
         problem = "the label table must hold one uint8 or int32 per class";
     }
@@ -387,8 +440,27 @@ summarize(PyObject *module, PyObject *args)
         y0 = PyMem_RawMalloc((size_t)job.out_h * sizeof(int32_t));
         dy = PyMem_RawMalloc((size_t)job.out_h * sizeof(int32_t));
     }
+    Middle *middle = &job.middle;
+    int middle_ready = 1;
+    if (problem == NULL && mid_h > 0) {
+        middle->height = mid_h;
+        middle->width = mid_w;
+        middle->x0 = PyMem_RawMalloc((size_t)mid_w * sizeof(int32_t));
+        middle->dx = PyMem_RawMalloc((size_t)mid_w * sizeof(int32_t));
+        middle->wx = PyMem_RawMalloc((size_t)mid_w * sizeof(float));
+        middle->y0 = PyMem_RawMalloc((size_t)mid_h * sizeof(int32_t));
+        middle->dy = PyMem_RawMalloc((size_t)mid_h * sizeof(int32_t));
+        middle->wy = PyMem_RawMalloc((size_t)mid_h * sizeof(float));
+        middle->wide = PyMem_RawMalloc((size_t)(2 * job.classes * mid_w) * sizeof(float));
+        middle->row = PyMem_RawMalloc((size_t)(job.classes * mid_w) * sizeof(float));
+        middle_ready = middle->x0 && middle->dx && middle->wx && middle->y0 && middle->dy &&
+                       middle->wy && middle->wide && middle->row;
+    }
+    /* the rows the output samples: the middle size's, or the logits' */
+    Py_ssize_t source_h = mid_h > 0 ? mid_h : job.in_h;
+    Py_ssize_t source_w = mid_h > 0 ? mid_w : job.in_w;
     int failed = problem != NULL;
-    if (!failed && !(buffer && wx && wy && x0 && dx && y0 && dy)) {
+    if (!failed && !(buffer && wx && wy && x0 && dx && y0 && dy && middle_ready)) {
         failed = 1;
         PyErr_NoMemory();
     } else if (!failed) {
@@ -399,11 +471,23 @@ summarize(PyObject *module, PyObject *args)
         job.margin = margin.buf;
         job.entropy = entropy.buf;
         Py_BEGIN_ALLOW_THREADS
-        sample_positions(job.in_w, job.out_w, x0, dx, wx);
-        sample_positions(job.in_h, job.out_h, y0, dy, wy);
+        if (mid_h > 0) {
+            sample_positions(job.in_w, mid_w, middle->x0, middle->dx, middle->wx);
+            sample_positions(job.in_h, mid_h, middle->y0, middle->dy, middle->wy);
+        }
+        sample_positions(source_w, job.out_w, x0, dx, wx);
+        sample_positions(source_h, job.out_h, y0, dy, wy);
         summarize_rows(&job, buffer, x0, dx, wx, y0, dy, wy);
         Py_END_ALLOW_THREADS
     }
+    PyMem_RawFree(middle->x0);
+    PyMem_RawFree(middle->dx);
+    PyMem_RawFree(middle->wx);
+    PyMem_RawFree(middle->y0);
+    PyMem_RawFree(middle->dy);
+    PyMem_RawFree(middle->wy);
+    PyMem_RawFree(middle->wide);
+    PyMem_RawFree(middle->row);
     PyMem_RawFree(buffer);
     PyMem_RawFree(wx);
     PyMem_RawFree(wy);
@@ -429,12 +513,15 @@ summarize(PyObject *module, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"summarize", summarize, METH_VARARGS,
-     "summarize(logits, out_h, out_w, lut, labels, confidence, margin, entropy): the\n"
+     "summarize(logits, out_h, out_w, lut, labels, confidence, margin, entropy[, mid_h,\n"
+     "mid_w]): the\n"
      "quantized summary of float32 logits (a buffer of batch x classes x in_h x in_w, any\n"
      "strides) interpolated bilinearly to out_h x out_w (align_corners=False):\n"
      "the label of the largest logit (lut: one uint8 or int32 label per class; labels of\n"
      "the same item size), its probability, the margin to the runner-up's and the entropy\n"
-     "over log(classes), each times 255 rounded to uint8 (outputs batch x out_h x out_w)."},
+     "over log(classes), each times 255 rounded to uint8 (outputs batch x out_h x out_w).\n"
+     "mid_h, mid_w: interpolate the logits to this size first (as a model's own upsampling\n"
+     "to its input size would), then to out_h x out_w."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -9,5 +9,7 @@ def summarize(
     confidence: Any,
     margin: Any,
     entropy: Any,
+    mid_h: int = 0,
+    mid_w: int = 0,
     /,
 ) -> None: ...

@@ -2,17 +2,16 @@
 
 :class:`Predictor` takes frames as a ``uint8`` ``(B, H, W, 3)`` tensor already on the
 device, normalizes and resizes them there, runs the model under ``torch.inference_mode``
-(with autocast to bf16/fp16 on a GPU, channels-last, and on a CPU with the batch norms
-folded into the convolutions), and reduces the output on the
-device to what is stored (the batch never waits on the host: checks such as "every logit
-is finite" are flags that travel with the result and are read after the copy):
+(channels-last; autocast to bf16/fp16 on a GPU; on a CPU the batch norms folded into the
+convolutions), and reduces the output on the device to what is stored (the batch never
+waits on the host: checks such as "every logit is finite" are flags that travel with the
+result and are read after the copy):
 
 - segmentation: logits are resized to the map resolution (frame size / ``map_stride``;
   an exact 2x reduction averages 2x2 blocks), then the winning class (mapped to schema
   label ids through a lookup table), the top-1 probability, the top-1 minus top-2 margin
-  and the normalized entropy, each quantized to ``uint8``: 4 bytes per map pixel leave
-  the device instead of ``4 * classes``. On a CPU a compiled kernel does all of it in one
-  pass (:mod:`roadmark.models.cpu_summary`);
+  and the normalized entropy, each quantized to ``uint8`` (4 bytes a pixel leave the
+  device); on a CPU one compiled pass does it all (:mod:`roadmark.models.cpu_summary`);
 - detection: boxes with their schema labels and scores, and with ``flip`` the same frames
   mirrored, each box's best same-label IoU with the mirrored pass, plus the mirrored
   boxes the plain pass missed. Boxes are decoded in fp32 (``auto`` precision runs
@@ -44,7 +43,7 @@ from torchvision.ops import box_iou
 from roadmark.core.annotation import Box
 from roadmark.core.prediction import NO_LABEL, FramePrediction, PredictedBox, SegmentationMaps
 from roadmark.core.schema import LabelSchema
-from roadmark.models.cpu_summary import fused_summary, striped_summary
+from roadmark.models.cpu_summary import fused_summary, head_logits, striped_summary
 from roadmark.models.device import all_finite, amp_dtype, on_device, placed_module, record_event
 from roadmark.models.errors import ClassMappingError, ModelError
 from roadmark.models.files import LoadedModel
@@ -138,8 +137,7 @@ class Predictor:
         elif is_cuda and precision == "auto" and torchvision_model and not detection:
             with on_device(self.device):
                 self.autocast_dtype = amp_dtype(self.device)
-        # channels-last on a CPU too (oneDNN's depthwise convolutions run faster in it), and
-        # there the batch norms are folded into the convolutions
+        # channels-last on a CPU too (faster depthwise convolutions), batch norms folded there
         self.channels_last = torchvision_model
         spec = self.manifest.input
         self._mean = torch.tensor(spec.mean, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -162,6 +160,8 @@ class Predictor:
                 module = copy.deepcopy(module)
             module.eval()
         self.module = module
+        cpu = self.device.type == "cpu"  # (a torchvision segmenter's upsampling: summarize)
+        self._head = head_logits(module, self.manifest.output_key) if cpu else None
 
     # -- running -------------------------------------------------------------------------
 
@@ -214,6 +214,10 @@ class Predictor:
         sizes = [size] * int(frames.shape[0])
         x = self.prepare(frames)
         if self.manifest.task == "segmentation":
+            if self._head is not None and not self.tta_flip:  # upsampled by the summary
+                low, middle = self._head(x), (int(x.shape[-2]), int(x.shape[-1]))
+                maps = self.summarize(low, sizes[0], middle=middle)
+                return DeviceBatch(maps, None, sizes, checks={"finite": all_finite(low)})
             logits = segmentation_logits(self.forward(x), self.manifest.output_key)
             finite = all_finite(logits)
             if not self.tta_flip:
@@ -260,16 +264,14 @@ class Predictor:
         return DeviceBatch(None, boxes, sizes, checks={"finite": finite, "max_class": max_class})
 
     def summarize(
-        self,
-        logits: torch.Tensor,
-        frame_size: tuple[int, int],
-        *,
-        temperature: float | None = None,
+        self, logits: torch.Tensor, frame_size: tuple[int, int], *,
+        temperature: float | None = None, middle: tuple[int, int] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Quantized per-pixel summary of ``(B, C, h, w)`` logits at map resolution.
 
         The logits are divided by ``temperature`` first (the manifest's calibrated one by
-        default, :mod:`roadmark.models.calibration`).
+        default, :mod:`roadmark.models.calibration`); with ``middle`` they are interpolated
+        to that size first (the model's own upsampling, :func:`cpu_summary.head_logits`).
 
         Raises:
             ClassMappingError: The model outputs another number of classes than its
@@ -290,9 +292,11 @@ class Predictor:
         if temperature != 1.0:
             logits = logits / temperature
         if logits.device.type == "cpu":  # one compiled pass where it was built
-            fused = fused_summary(logits, target, self._label_lut.to(self.label_dtype))
+            fused = fused_summary(logits, target, self._label_lut.to(self.label_dtype), middle)
             if fused is not None:
                 return fused
+        if middle is not None and tuple(logits.shape[-2:]) != middle:
+            logits = F.interpolate(logits, size=middle, mode="bilinear", align_corners=False)
         if tuple(logits.shape[-2:]) != target:
             logits = F.interpolate(logits, size=target, mode="bilinear", align_corners=False)
         if logits.device.type == "cpu":

@@ -215,3 +215,115 @@ def test_nan_logits_still_fail_the_batch_with_the_kernel() -> None:
     frames = torch.zeros((1, 8, 8, 3), dtype=torch.uint8)
     with pytest.raises(ModelError, match="NaN or infinite"):
         predictor.unpack(predictor.to_host(predictor.infer(frames)), [1])
+
+
+@needs_kernel
+@pytest.mark.parametrize(("shape", "middle", "target"), [
+    ((2, 19, 8, 16), (64, 128), (128, 256)),  # LRASPP's 8x, then the map's 2x
+    ((1, 5, 7, 9), (20, 13), (11, 30)),  # uneven, up and down
+    ((1, 3, 4, 4), (4, 4), (8, 8)),  # a middle of the logits' own size
+])
+def test_the_kernel_does_the_models_upsampling_too(shape, middle, target) -> None:
+    generator = torch.Generator().manual_seed(sum(shape))
+    logits = torch.randn(*shape, generator=generator) * 3
+    lut = torch.arange(shape[1], dtype=torch.uint8)
+    both = cpu_summary.fused_summary(logits.to(memory_format=torch.channels_last), target, lut,
+                                     middle)
+    upsampled = F.interpolate(logits, size=middle, mode="bilinear", align_corners=False)
+    expected, gap = _reference(upsampled, target, lut)
+    assert both is not None
+    for key, want in expected.items():
+        got = both[key].numpy()
+        if key == "label_ids":
+            assert np.all((got == want) | (gap < 1e-5)), key
+        else:
+            assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, key
+
+
+@needs_kernel
+def test_the_kernel_refuses_a_middle_size_of_nothing() -> None:
+    assert fast_summary is not None
+    out = [np.empty((1, 8, 8), np.uint8) for _ in range(4)]
+    logits = np.zeros((1, 3, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="middle size"):
+        fast_summary.summarize(logits, 8, 8, np.arange(3, dtype=np.uint8), *out, 0, 5)
+    with pytest.raises(ValueError, match="middle size"):
+        fast_summary.summarize(logits, 8, 8, np.arange(3, dtype=np.uint8), *out, 4, 1 << 40)
+
+
+def _torchvision_predictor(net: nn.Module) -> Predictor:
+    manifest = ModelManifest(
+        name="tv", kind="torchvision", task="segmentation", classes=tuple(CLASSES),
+        input=InputSpec((0.5, 0.5, 0.5), (0.25, 0.25, 0.25), None, None), output="dict:out",
+    )
+    model = LoadedModel(manifest, net.eval(), Path("tv.roadmodel"), "0" * 64)
+    return Predictor(model, load_schema("cityscapes"), device="cpu")
+
+
+@pytest.mark.parametrize("arch", ["lraspp", "deeplabv3"])
+def test_a_torchvision_segmenters_upsampling_is_left_to_the_summary(
+    arch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torchvision.models.segmentation import (
+        deeplabv3_mobilenet_v3_large,
+        lraspp_mobilenet_v3_large,
+    )
+
+    torch.manual_seed(0)
+    build = lraspp_mobilenet_v3_large if arch == "lraspp" else deeplabv3_mobilenet_v3_large
+    options = {} if arch == "lraspp" else {"aux_loss": True}
+    net = build(weights=None, weights_backbone=None, num_classes=len(CLASSES), **options)
+    predictor = _torchvision_predictor(net)
+    frames = torch.from_numpy(np.random.default_rng(1).integers(0, 255, (2, 64, 96, 3), np.uint8))
+    if fast_summary is None:
+        assert predictor._head is None
+        return
+    assert predictor._head is not None
+    split = predictor.unpack(predictor.to_host(predictor.infer(frames, frame_size=(128, 192))),
+                             [1, 2])
+    monkeypatch.setattr(predictor, "_head", None)  # the model's own forward and upsampling
+    whole = predictor.unpack(predictor.to_host(predictor.infer(frames, frame_size=(128, 192))),
+                             [1, 2])
+    for a, b in zip(split, whole, strict=True):
+        assert a.maps is not None and b.maps is not None
+        assert np.mean(a.maps.label_ids != b.maps.label_ids) < 0.001
+        for key in ("confidence", "margin", "entropy"):
+            difference = np.abs(getattr(a.maps, key).astype(int) - getattr(b.maps, key).astype(int))
+            assert difference.max() <= 1, key
+
+
+@needs_kernel
+def test_non_finite_logits_before_the_upsampling_fail_the_batch() -> None:
+    from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+    net = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=len(CLASSES))
+    predictor = _torchvision_predictor(net)
+    head = predictor._head
+    assert head is not None
+
+    def poisoned(x: torch.Tensor) -> torch.Tensor:
+        low = head(x).clone()
+        low[0, 1, 0, 0] = float("inf")
+        return low
+
+    predictor._head = poisoned
+    frames = torch.zeros((1, 64, 96, 3), dtype=torch.uint8)
+    with pytest.raises(ModelError, match="NaN or infinite"):
+        predictor.unpack(predictor.to_host(predictor.infer(frames)), [1])
+
+
+def test_only_torchvisions_own_segmenters_read_at_out_are_split() -> None:
+    from torchvision.models.segmentation import LRASPP, lraspp_mobilenet_v3_large
+
+    net = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=3)
+
+    class Mine(LRASPP):  # its own forward may do anything
+        pass
+
+    mine = Mine.__new__(Mine)
+    mine.__dict__.update(net.__dict__)
+    assert (cpu_summary.head_logits(net, "out") is None) is (fast_summary is None)
+    assert cpu_summary.head_logits(net, "aux") is None
+    assert cpu_summary.head_logits(net, None) is None
+    assert cpu_summary.head_logits(mine, "out") is None
+    assert cpu_summary.head_logits(Follows(), "out") is None
