@@ -219,6 +219,22 @@ finish_row(const float *restrict top, const float *restrict second, const float 
 /* Per output row: the interpolated logits of every class (classes x out_w; each input row
  * is interpolated along the row once and kept while output rows use it, then the two rows
  * are mixed), then the statistics over the classes, vectorized along the row. */
+/* The slot (0 or 1) of a two-row cache that holds row ``want[k]``, or else the one to fill
+ * with it (the slot not holding the other row needed, ``want[1 - k]``), marked as holding it
+ * and ``*fill`` set. */
+static inline int
+cache_slot(Py_ssize_t held[2], const Py_ssize_t want[2], int k, int *fill)
+{
+    *fill = 0;
+    if (held[0] == want[k] || held[1] == want[k]) {
+        return held[0] == want[k] ? 0 : 1;
+    }
+    int slot = held[0] == want[1 - k] ? 1 : 0;
+    held[slot] = want[k];
+    *fill = 1;
+    return slot;
+}
+
 /* Middle row r of every class (classes x width, dense) of batch item ``frame``, made from
  * the two logit rows it samples (each widened once and kept in ``held``'s slots). */
 static const float *
@@ -229,14 +245,11 @@ middle_row(const Job *job, const float *frame, Py_ssize_t r, Py_ssize_t held[2])
     Py_ssize_t want[2] = {m->y0[r], m->y0[r] + m->dy[r]};
     const float *half[2];
     for (int k = 0; k < 2; k++) {
-        int slot = held[0] == want[k] ? 0 : held[1] == want[k] ? 1 : -1;
-        if (slot < 0) {
-            slot = held[0] == want[1 - k] ? 1 : 0;
-            for (Py_ssize_t c = 0; c < C; c++) {
-                widen_row(frame + c * job->stride[1] + want[k] * job->stride[2], job->stride[3],
-                          m->wide + (slot * C + c) * W, W, m->x0, m->dx, m->wx);
-            }
-            held[slot] = want[k];
+        int fill;
+        int slot = cache_slot(held, want, k, &fill);
+        for (Py_ssize_t c = 0; fill && c < C; c++) {
+            widen_row(frame + c * job->stride[1] + want[k] * job->stride[2], job->stride[3],
+                      m->wide + (slot * C + c) * W, W, m->x0, m->dx, m->wx);
         }
         half[k] = m->wide + slot * C * W;
     }
@@ -275,9 +288,9 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
             Py_ssize_t want[2] = {y0[y], y0[y] + dy[y]};
             float *half[2];
             for (int k = 0; k < 2; k++) {
-                int slot = held[0] == want[k] ? 0 : held[1] == want[k] ? 1 : -1;
-                if (slot < 0) { /* into the slot not holding the other row needed */
-                    slot = held[0] == want[1 - k] ? 1 : 0;
+                int fill;
+                int slot = cache_slot(held, want, k, &fill);
+                if (fill) {
                     /* an input row: of the logits, or of the middle size made from them */
                     const float *rows_of = job->middle.height
                         ? middle_row(job, frame, want[k], middle_held) : NULL;
@@ -293,7 +306,6 @@ summarize_rows(const Job *job, float *buffer, const int32_t *x0, const int32_t *
                             widen_row(source, step, out, W, x0, dx, wx);
                         }
                     }
-                    held[slot] = want[k];
                 }
                 half[k] = wide + slot * C * W;
             }
