@@ -55,9 +55,7 @@ def fused_summary(
     batch, classes, height, width = (int(n) for n in logits.shape)
     if fast_summary is None or lut.dtype not in (torch.uint8, torch.int32):
         return None
-    if min(batch, classes, height, width, *target, *(middle or (1, 1))) < 1 or len(
-        lut
-    ) != classes:
+    if min(batch, classes, height, width, *target, *(middle or ())) < 1 or len(lut) != classes:
         return None  # nothing to summarize: PyTorch's operations say what is wrong
     values = logits.detach().to(torch.float32)  # any layout: channels-last is read as it is
     out_h, out_w = target
@@ -81,11 +79,11 @@ def head_logits(
 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """For torchvision's LRASPP, FCN and DeepLabV3 (exactly those classes, whose
     ``forward`` is known) read at their ``"out"`` entry (``key``), a function from the
-    input to the logits *before* the model's
-    own upsampling to the input size, which :func:`fused_summary` then does itself
-    (``middle``) row by row: PyTorch's upsampling of LRASPP's 19 classes to 512x256 took
-    about 5 ms a frame and wrote 10 MB that the summary read again. ``None`` for any other
-    module, or where the compiled kernel is missing."""
+    input to the logits *before* the model's own upsampling to the input size, which
+    :func:`fused_summary` then does itself (``middle``) row by row: PyTorch's upsampling
+    of LRASPP's 19 classes to 512x256 took about 5 ms a frame and wrote 10 MB that the
+    summary read again. ``None`` for any other module, or where the compiled kernel is
+    missing."""
     from torchvision.models.segmentation import FCN, LRASPP, DeepLabV3
 
     if fast_summary is None or key != "out":

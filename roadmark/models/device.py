@@ -22,7 +22,6 @@ The helpers here are the one place that decides:
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import os
 import shutil
@@ -166,18 +165,17 @@ def fold_batch_norms(module: torch.nn.Module) -> int:
             type(parent).forward is not torch.nn.Sequential.forward
         ):  # a subclass with its own forward may use the convolution's output elsewhere
             continue
-        names = list(parent._modules)
-        for first, second in itertools.pairwise(names):
-            conv, norm = parent._modules[first], parent._modules[second]
+        for at in range(len(parent) - 1):  # a Sequential's own indexing, slot by slot
+            conv, norm = parent[at], parent[at + 1]
             if (
                 type(conv) is torch.nn.Conv2d
                 and type(norm) is torch.nn.BatchNorm2d
                 and not conv.training
                 and not norm.training
                 and norm.track_running_stats
-            ):
-                parent._modules[first] = fuse_conv_bn_eval(conv, norm)
-                parent._modules[second] = torch.nn.Identity()
+            ):  # (the fused convolution is a copy: a convolution used elsewhere stays)
+                parent[at] = fuse_conv_bn_eval(conv, norm)
+                parent[at + 1] = torch.nn.Identity()
                 folded += 1
     return folded
 
