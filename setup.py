@@ -7,7 +7,8 @@ stock zlib and about three times as fast on label maps (see ``roadmark/io/deflat
 label image in one pass (see ``roadmark/analysis/pixel_outline.py``), and pixels counted
 per level and per part (``roadmark/analysis/pixel_counts.py``);
 ``roadmark.analysis.fast_outline``: the outlines of a label image's labels traced in one
-pass (see ``roadmark/analysis/pixel_outline.py``);
+pass (see ``roadmark/analysis/pixel_outline.py``); ``roadmark.analysis.fast_pieces``:
+uncertain components cut into pieces in one pass (see ``roadmark/analysis/region_pieces.py``);
 ``roadmark.models.fast_summary``: a segmentation model's per-pixel summary on the CPU in
 one pass (see ``roadmark/models/cpu_summary.py``).
 All optional: where no C compiler is found, the install goes on and roadmark uses
@@ -42,6 +43,12 @@ setup(
         Extension(
             "roadmark.analysis.fast_outline",
             sources=["csrc/outline_module.c"],
+            extra_compile_args=["-O3", "-fvisibility=hidden"],
+            optional=True,
+        ),
+        Extension(
+            "roadmark.analysis.fast_pieces",
+            sources=["csrc/pieces_module.c"],
             extra_compile_args=["-O3", "-fvisibility=hidden"],
             optional=True,
         ),

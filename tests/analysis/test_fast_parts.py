@@ -161,6 +161,7 @@ def test_components_are_cut_into_the_same_pieces_with_and_without_it(
                             interpolation=cv2.INTER_NEAREST)
         labels[rng.random(labels.shape) < 0.01] = labels_in_it  # a few pixels of another
         candidates = np.arange(1, count)
+        monkeypatch.setattr(region_pieces, "fast_pieces", None)  # (its own test compares)
         compiled = split_components(components, stats, labels, candidates, max_cells=(40, 30))
         monkeypatch.setattr(region_pieces, "fast_parts", None)
         opencv = split_components(components, stats, labels, candidates, max_cells=(40, 30))
