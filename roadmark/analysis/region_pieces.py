@@ -275,4 +275,6 @@ def piece_outlines(
     )
     ids = np.array([piece.id for piece in traced], dtype=np.int32)
     wanted[ids[ids < len(wanted)]] = ids[ids < len(wanted)]
-    return out | label_outlines(wanted[window], offset=(float(left), float(top)), scale=scale)
+    # (np.take: half the time of indexing with an array of that many ids)
+    return out | label_outlines(np.take(wanted, window), offset=(float(left), float(top)),
+                                scale=scale)
