@@ -11,15 +11,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from roadmark.analysis.uncertainty import RegionParams, box_regions, pixel_regions
 from roadmark.core.annotation import Box, FrameStatus
 from roadmark.core.prediction import FramePrediction, PredictedBox, SegmentationMaps
 from roadmark.core.workflow import Action
+from roadmark.io import tables as t
 from roadmark.io.formats import Capability, registered_formats
 from roadmark.io.formats.errors import FormatError
 from roadmark.io.formats.jobs import export_dataset
-from roadmark.io.prediction_writer import PredictionWriter
+from roadmark.io.prediction_writer import PredictionWriter, prepare
 from roadmark.io.predictions import (
     PredictionError,
     decode_png,
@@ -31,6 +33,7 @@ from roadmark.io.predictions import (
     ranked_regions,
     read_prediction,
     set_regions_resolved,
+    write_packed,
     write_predictions,
 )
 from roadmark.io.store import FrameSpec, Project
@@ -146,6 +149,48 @@ def test_prelabeling_records_a_workflow_event_per_moved_frame(project: Project):
     # Pre-labeling again (a newer model run) moves nothing and records nothing more.
     write_predictions(project, [replace(prediction, model="n")])
     assert sum(e.action is Action.PRELABEL for e in events(project)) == 2
+
+
+def test_a_batch_replaces_older_predictions_and_keeps_each_frames_regions(project: Project):
+    """Predictions of several frames and models stored together (one statement each for
+    all of them): older ones of the same frame and model replaced, each region with its own
+    prediction, the ids in order; a frame twice in one batch keeps the last."""
+    ids = [f.id for f in project.frames()]
+    params = RegionParams(min_area=1)
+
+    def prediction(frame_id: int, model: str, seed: int) -> FramePrediction:
+        return FramePrediction(frame_id, model, "a" * 64, "segmentation", _maps(seed), ())
+
+    def regions_by_prediction() -> dict[tuple[int, str], list[int]]:
+        with project.reading() as conn:
+            rows = conn.execute(sa.select(t.predictions.c.id, t.predictions.c.frame_id,
+                                          t.predictions.c.model)).all()
+            owners = conn.execute(sa.select(t.uncertainty_regions.c.prediction_id,
+                                            t.uncertainty_regions.c.frame_id)).all()
+        frames = {row.id: row.frame_id for row in rows}
+        assert all(frames[owner] == frame_id for owner, frame_id in owners)
+        return {(row.frame_id, row.model): [o for o, _ in owners if o == row.id] for row in rows}
+
+    first = [prediction(frame_id, model, seed) for seed, (frame_id, model) in
+             enumerate([(ids[0], "m"), (ids[1], "m"), (ids[0], "n"), (ids[2], "n")])]
+    stored = write_packed(project, [prepare(p, params) for p in first])
+    assert len(set(stored)) == 4 and stored == sorted(stored)
+    before = regions_by_prediction()
+    assert set(before) == {(ids[0], "m"), (ids[1], "m"), (ids[0], "n"), (ids[2], "n")}
+    assert all(before.values())
+    again = [prediction(ids[1], "m", 7), prediction(ids[2], "m", 8), prediction(ids[0], "n", 9)]
+    newer = write_packed(project, [prepare(p, params) for p in again])
+    after = regions_by_prediction()
+    assert set(after) == set(before) | {(ids[2], "m")}
+    assert after[(ids[0], "m")] == before[(ids[0], "m")]  # untouched
+    assert after[(ids[1], "m")][0] == newer[0] and after[(ids[0], "n")][0] == newer[2]
+    assert read_prediction(project, ids[1], "m").maps.confidence.tolist() == \
+        _maps(7).confidence.tolist()
+    twice = write_packed(project, [prepare(prediction(ids[1], "m", 3), params),
+                                   prepare(prediction(ids[1], "m", 4), params)])
+    assert len(twice) == 2 and set(regions_by_prediction()[(ids[1], "m")]) == {twice[1]}
+    assert read_prediction(project, ids[1], "m").maps.confidence.tolist() == \
+        _maps(4).confidence.tolist()
 
 
 def test_frames_that_arrive_one_at_a_time_share_a_commit(project: Project):
