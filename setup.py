@@ -21,6 +21,19 @@ from setuptools import Extension, setup
 ZLIB = ["adler32.c", "deflate.c", "trees.c", "zutil.c"]
 HEADERS = ["deflate.h", "gzguts.h", "trees.h", "zconf.h", "zlib.h", "zutil.h"]
 
+
+def module(name: str, source: str, *, headers: list[str] | None = None,
+           flags: list[str] | None = None) -> Extension:
+    """An optional extension made of one file of ``csrc/`` (and the headers it includes)."""
+    return Extension(
+        name,
+        sources=[f"csrc/{source}"],
+        depends=[f"csrc/{header}" for header in headers or []],
+        extra_compile_args=["-O3", *(flags or []), "-fvisibility=hidden"],
+        optional=True,
+    )
+
+
 setup(
     ext_modules=[
         Extension(
@@ -34,38 +47,13 @@ setup(
             extra_compile_args=["-O3", "-fvisibility=hidden"],
             optional=True,
         ),
-        Extension(
-            "roadmark.analysis.fast_parts",
-            sources=["csrc/parts_module.c"],
-            extra_compile_args=["-O3", "-fvisibility=hidden"],
-            optional=True,
-        ),
-        Extension(
-            "roadmark.analysis.fast_outline",
-            sources=["csrc/outline_module.c"],
-            extra_compile_args=["-O3", "-fvisibility=hidden"],
-            optional=True,
-        ),
-        Extension(
-            "roadmark.analysis.fast_pieces",
-            sources=["csrc/pieces_module.c"],
-            extra_compile_args=["-O3", "-fvisibility=hidden"],
-            optional=True,
-        ),
-        Extension(
-            "roadmark.models.fast_summary",
-            sources=["csrc/summary_module.c"],
-            # no floating-point traps or errno: the compares in the loops become selects,
-            # and the loops are vectorized
-            extra_compile_args=["-O3", "-fno-trapping-math", "-fno-math-errno",
-                                "-fvisibility=hidden"],
-            optional=True,
-        ),
-        Extension(
-            "roadmark.io.fast_png",
-            sources=["csrc/png_module.c"],
-            extra_compile_args=["-O3", "-fvisibility=hidden"],
-            optional=True,
-        ),
+        module("roadmark.analysis.fast_parts", "parts_module.c", headers=["part_order.h"]),
+        module("roadmark.analysis.fast_outline", "outline_module.c"),
+        module("roadmark.analysis.fast_pieces", "pieces_module.c", headers=["part_order.h"]),
+        # no floating-point traps or errno: the compares in the loops become selects, and
+        # the loops are vectorized
+        module("roadmark.models.fast_summary", "summary_module.c",
+               flags=["-fno-trapping-math", "-fno-math-errno"]),
+        module("roadmark.io.fast_png", "png_module.c"),
     ]
 )

@@ -19,6 +19,8 @@
 #include <Python.h>
 #include <stdint.h>
 
+#include "part_order.h"
+
 
 /* height x width pixels with room for one 32-bit label each, twice over */
 static int
@@ -135,25 +137,6 @@ label_parts(PyObject *module, PyObject *args)
     PyBuffer_Release(&labels);
     PyBuffer_Release(&target);
     return PyLong_FromLong(count);
-}
-
-/* A part found by ordered_parts: its value, the first 2x2 block it reaches (relative to
- * its value's anchor), its box and its pixels. */
-typedef struct {
-    int32_t value, block_y, block_x, left, top, right, bottom, area, index;
-} Part;
-
-static int
-part_order(const void *a, const void *b)
-{
-    const Part *p = a, *q = b;
-    if (p->value != q->value) {
-        return p->value < q->value ? -1 : 1;
-    }
-    if (p->block_y != q->block_y) {
-        return p->block_y < q->block_y ? -1 : 1;
-    }
-    return (p->block_x > q->block_x) - (p->block_x < q->block_x);
 }
 
 static PyObject *

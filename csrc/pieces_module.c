@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "part_order.h"
+
 /* A row's run of pixels x0..x1 (inclusive) of one value, in window coordinates. */
 typedef struct {
     int32_t y, x0, x1, value;
@@ -51,24 +53,6 @@ add_run(Runs *list, int32_t y, int32_t x0, int32_t x1, int32_t value)
     }
     list->runs[list->length++] = (Run){y, x0, x1, value};
     return 0;
-}
-
-/* An 8-connected part of runs: its value, first 2x2 block from its anchor, box, pixels. */
-typedef struct {
-    int32_t value, block_y, block_x, left, top, right, bottom, area, root;
-} Part;
-
-static int
-part_order(const void *a, const void *b)
-{
-    const Part *p = a, *q = b;
-    if (p->value != q->value) {
-        return p->value < q->value ? -1 : 1;
-    }
-    if (p->block_y != q->block_y) {
-        return p->block_y < q->block_y ? -1 : 1;
-    }
-    return (p->block_x > q->block_x) - (p->block_x < q->block_x);
 }
 
 static inline Py_ssize_t
@@ -130,7 +114,7 @@ connect(const Run *runs, Py_ssize_t count, const int32_t *anchors, Py_ssize_t *p
         if (root == i) {
             index[i] = total;
             parts[total++] = (Part){run->value, INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX,
-                                    -1, -1, 0, (int32_t)i};
+                                    -1, -1, 0, (int32_t)i}; /* index: its root run */
         }
         Part *part = &parts[index[root]];
         int32_t ay = anchors ? anchors[2 * run->value] : 0;
@@ -148,7 +132,7 @@ connect(const Run *runs, Py_ssize_t count, const int32_t *anchors, Py_ssize_t *p
     }
     qsort(parts, (size_t)total, sizeof(Part), part_order);
     for (Py_ssize_t k = 0; k < total; k++) {
-        index[parts[k].root] = k; /* a root's part, now in order */
+        index[parts[k].index] = k; /* a root's part, now in order */
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         part_of[i] = index[root_of(parent, i)];
