@@ -232,7 +232,9 @@ fit(Pieces *out, const Run *runs, Py_ssize_t count, const Part *part, int32_t ma
         out->next++;
         return 0;
     }
-    int32_t columns = (width + max_w - 1) / max_w, rows = (height + max_h - 1) / max_h;
+    /* (in 64 bits: a limit near 2**31 would overflow the sum) */
+    int32_t columns = (int32_t)(((int64_t)width + max_w - 1) / max_w);
+    int32_t rows = (int32_t)(((int64_t)height + max_h - 1) / max_h);
     int32_t *xs = PyMem_RawMalloc((size_t)(columns + rows + 2) * sizeof(int32_t));
     if (xs == NULL) {
         return -1;

@@ -105,6 +105,10 @@ def test_what_does_not_fit_is_refused() -> None:
                  (components, labels, stats[:, :4].copy(), one, 4, 5, 2, 2, out)):
         with pytest.raises(ValueError):
             fast_pieces.split_pieces(*args)
+    limit = 2**31 - 1  # the largest limit across, one pixel down: two rows of one cell
+    rows = fast_pieces.split_pieces(components, labels, stats, one, 4, 5, limit, 1, out)
+    assert np.frombuffer(rows, np.int32).tolist() == [1, 1, 2, 1, 2, 1, 2, 2, 1, 2]
+    out[:] = 0
     rows = fast_pieces.split_pieces(components, labels, stats, one, 4, 5, 1, 1, out)
     assert len(np.frombuffer(rows, np.int32)) == 4 * 5  # four one-pixel cells
     assert sorted(out[1:3, 1:3].ravel().tolist()) == [1, 2, 3, 4]
