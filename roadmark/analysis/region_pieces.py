@@ -56,6 +56,8 @@ try:
 except ImportError:  # built without a C compiler: array operations and OpenCV cut
     fast_pieces = None  # type: ignore[assignment]
 
+_INT32_MAX = 2**31 - 1  # the largest piece limit fast_pieces takes
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -141,7 +143,8 @@ def _compiled_split(
     pass over each component's runs)."""
     height, width = components.shape
     pieces = np.zeros((height, width), np.int32)
-    max_w, max_h = max_cells or (0, 0)
+    # (a limit past 2**31 - 1 pixels is no limit on an image: the module takes 32 bits)
+    max_w, max_h = (min(limit, _INT32_MAX) for limit in max_cells or (0, 0))
     rows = fast_pieces.split_pieces(
         np.ascontiguousarray(components), np.ascontiguousarray(labels),
         np.ascontiguousarray(stats, dtype=np.int32),

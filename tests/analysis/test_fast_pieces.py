@@ -68,7 +68,7 @@ def test_a_frame_sized_band_is_cut_the_same(monkeypatch: pytest.MonkeyPatch) -> 
         band.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
     labels = (np.arange(512)[None, :] // 90 + (np.arange(256)[:, None] > 128)).astype(np.uint8)
     candidates = np.arange(1, count)
-    for max_cells in ((64, 64), (40, 25), (512, 256), (1, 1)):
+    for max_cells in ((64, 64), (40, 25), (512, 256), (1, 1), (10**12, 30), (10**12, 10**12)):
         assert _assert_same(monkeypatch, components, stats, labels, candidates, max_cells) > 0
 
 
