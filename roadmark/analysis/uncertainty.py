@@ -158,9 +158,11 @@ def pixel_regions(
     regions = []
     for piece in pieces:
         left, top = piece.left, piece.top
-        box = Box(
-            left * sx, top * sy, (left + piece.width) * sx, (top + piece.height) * sy
-        ).clipped(width, height)
+        box = Box(  # the piece's box in frame pixels, clipped to the frame (Box.clipped)
+            min(max(left * sx, 0.0), width), min(max(top * sy, 0.0), height),
+            min(max((left + piece.width) * sx, 0.0), width),
+            min(max((top + piece.height) * sy, 0.0), height),
+        )
         regions.append(
             UncertainRegion(
                 kind=RegionKind.PIXELS,
@@ -284,16 +286,22 @@ def _ranked_classes(
     counts: np.ndarray, kept: np.ndarray, names: np.ndarray | None
 ) -> dict[int, tuple[int, ...]]:
     """Per kept component (a row of ``counts``, pixels per label value; ``names``: the
-    label id of each value, ``None`` where the value is the id), its labels."""
+    label id of each value, ascending, ``None`` where the value is the id), its labels:
+    most pixels first, then the smaller id (all rows sorted at once)."""
+    if counts.size == 0:
+        return {}
+    ids = np.arange(counts.shape[1]) if names is None else np.asarray(names)
+    wanted = MAX_CLASSES_PER_REGION + 1  # (one more: NO_LABEL may be among them)
+    # a stable sort keeps equal counts in column order, which is id order
+    top = np.argsort(-counts, axis=1, kind="stable")[:, :wanted]
+    top_ids = ids[top]
+    found = (np.take_along_axis(counts, top, axis=1) > 0) & (top_ids != NO_LABEL)
     out: dict[int, tuple[int, ...]] = {}
-    for position, owner in enumerate(kept.tolist()):
-        row = counts[position]
-        present = np.flatnonzero(row)
-        ids = present if names is None else names[present]
-        order = ids[np.lexsort((ids, -row[present]))]  # most pixels, then label id
-        found = [int(label_id) for label_id in order if label_id != NO_LABEL]
-        if found:
-            out[owner] = tuple(found[:MAX_CLASSES_PER_REGION])
+    for owner, labels, present in zip(kept.tolist(), top_ids.tolist(), found.tolist(),
+                                      strict=True):
+        classes = tuple(label for label, there in zip(labels, present, strict=True) if there)
+        if classes:
+            out[owner] = classes[:MAX_CLASSES_PER_REGION]
     return out
 
 
