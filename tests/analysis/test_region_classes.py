@@ -87,3 +87,18 @@ def test_piece_sums_by_histogram_are_the_sums_pixel_by_pixel(pieces: int, covere
     assert sums.classes(labels, kept) == uncertainty._classes_by_component(
         pieces_map.ravel(), labels.ravel(), kept, pieces
     )
+
+
+@pytest.mark.parametrize("names", [None, np.array([0, 4, 9, 300, 70000])])
+def test_equal_counts_list_the_smaller_label_first_and_no_label_is_left_out(names):
+    counts = np.array([
+        [50, 3, 3, 0, 3],  # no label has the most: left out; three ties, in id order
+        [7, 0, 0, 0, 0],  # only no label: the region lists nothing
+        [0, 1, 2, 3, 4],  # five labels: the four with the most
+        [0, 0, 0, 0, 0],
+    ])
+    ids = np.arange(5) if names is None else names
+    ranked = uncertainty._ranked_classes(counts, np.array([11, 12, 13, 14]), names)
+    assert ranked == {11: (int(ids[1]), int(ids[2]), int(ids[4])),
+                      13: (int(ids[4]), int(ids[3]), int(ids[2]), int(ids[1]))}
+    assert all(type(label) is int for labels in ranked.values() for label in labels)
