@@ -20,6 +20,13 @@ share of one thread's time that did not run in parallel at the largest count (Am
 law, solved from its speedup: 0 = perfectly parallel); with it, ``frames_per_second_at``
 estimates the writing speed on more cores, where only the GIL-held share limits it. The
 cores of this machine cap what more threads can show (``cpu_count`` is in the JSON).
+
+``gil_held_share`` measures that limit directly: a Python thread that only counts, alone
+and then while one thread prepares frames over and over (the switch interval at 0.5 ms),
+loses the share of its speed during which the preparing thread held the GIL (on a machine
+with a core for each). ``gil_ms_per_frame`` is that share of a frame's time, and
+``gil_bound_frames_per_second`` the most frames a second any number of threads could
+prepare while one holds the GIL at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -83,6 +91,39 @@ def _rate(predictions: list[FramePrediction], threads: int, repeats: int) -> flo
     return best
 
 
+def _gil_held_share(predictions: list[FramePrediction], seconds: float = 2.0) -> float:
+    """The share of its time a thread preparing ``predictions`` holds the GIL: what a
+    counting thread on another core loses of its speed meanwhile."""
+    def count(duration: float) -> float:
+        done, end = 0, time.perf_counter() + duration
+        while time.perf_counter() < end:
+            done += 1
+        return done / duration
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        alone = count(seconds)
+        stop = threading.Event()
+
+        def work() -> None:
+            while not stop.is_set():
+                for prediction in predictions:
+                    prepare(prediction, RegionParams())
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        try:
+            time.sleep(0.2)  # under way
+            shared = count(seconds)
+        finally:
+            stop.set()
+            worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    return min(1.0, max(0.0, 1.0 - shared / alone))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=8, help="generated frames (8)")
@@ -119,6 +160,12 @@ def main() -> None:
             }
             if one:
                 figures["ms_per_frame"] = round(1000 / one, 2)
+                if (cpus or 1) > 1:  # (on one core the counting thread only takes turns)
+                    held = _gil_held_share(predictions)
+                    figures["gil_held_share"] = round(held, 3)
+                    figures["gil_ms_per_frame"] = round(held * 1000 / one, 2)
+                    figures["gil_bound_frames_per_second"] = (
+                        round(one / held, 1) if held > 0 else None)
                 most = max(counts)
                 if most > 1:
                     speedup = rates[most] / one

@@ -27,4 +27,10 @@ def test_writer_benchmark_prints_each_model_per_thread_count():
         assert 0.0 <= found["serial_share"] <= 1.0
         at = found["frames_per_second_at"]
         assert at["4"] <= at["8"] <= at["12"]  # more cores never estimated slower
+        if figures["cpu_count"] < 2:  # no other core for the counting thread: not measured
+            assert "gil_held_share" not in found
+            continue
+        assert 0.0 <= found["gil_held_share"] <= 1.0 and found["gil_ms_per_frame"] >= 0
+        bound = found["gil_bound_frames_per_second"]
+        assert bound is None or bound * found["ms_per_frame"] >= 999  # one frame's GIL at a time
     assert figures["trained_weights"]["regions_per_frame"] > 0
