@@ -48,8 +48,9 @@ setup(
             optional=True,
         ),
         module("roadmark.analysis.fast_parts", "parts_module.c", headers=["part_order.h"]),
-        module("roadmark.analysis.fast_outline", "outline_module.c"),
-        module("roadmark.analysis.fast_pieces", "pieces_module.c", headers=["part_order.h"]),
+        module("roadmark.analysis.fast_outline", "outline_module.c", headers=["growing.h"]),
+        module("roadmark.analysis.fast_pieces", "pieces_module.c",
+               headers=["growing.h", "part_order.h"]),
         # no floating-point traps or errno: the compares in the loops become selects, and
         # the loops are vectorized
         module("roadmark.models.fast_summary", "summary_module.c",

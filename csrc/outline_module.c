@@ -21,6 +21,8 @@
 #include <Python.h>
 #include <stdint.h>
 
+#include "growing.h"
+
 /* A growing array of int64 values. */
 typedef struct {
     int64_t *values;
@@ -30,15 +32,12 @@ typedef struct {
 static int
 push(Values *array, int64_t value)
 {
-    if (array->length == array->capacity) {
-        Py_ssize_t capacity = array->capacity ? 2 * array->capacity : 1024;
-        int64_t *grown = PyMem_RawRealloc(array->values, (size_t)capacity * sizeof(int64_t));
-        if (grown == NULL) {
-            return -1;
-        }
-        array->values = grown;
-        array->capacity = capacity;
+    int64_t *values = grown(array->values, &array->capacity, array->length + 1,
+                            sizeof(int64_t), 1024);
+    if (values == NULL) {
+        return -1;
     }
+    array->values = values;
     array->values[array->length++] = value;
     return 0;
 }

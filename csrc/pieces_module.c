@@ -24,8 +24,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
+#include "growing.h"
 #include "part_order.h"
 
 /* A row's run of pixels x0..x1 (inclusive) of one value, in window coordinates. */
@@ -42,15 +42,11 @@ typedef struct {
 static int
 add_run(Runs *list, int32_t y, int32_t x0, int32_t x1, int32_t value)
 {
-    if (list->length == list->capacity) {
-        Py_ssize_t capacity = list->capacity ? 2 * list->capacity : 256;
-        Run *grown = PyMem_RawRealloc(list->runs, (size_t)capacity * sizeof(Run));
-        if (grown == NULL) {
-            return -1;
-        }
-        list->runs = grown;
-        list->capacity = capacity;
+    Run *runs = grown(list->runs, &list->capacity, list->length + 1, sizeof(Run), 256);
+    if (runs == NULL) {
+        return -1;
     }
+    list->runs = runs;
     list->runs[list->length++] = (Run){y, x0, x1, value};
     return 0;
 }
@@ -156,15 +152,11 @@ typedef struct {
 static int
 add_piece(Pieces *out, int32_t left, int32_t top, int32_t width, int32_t height, int32_t area)
 {
-    if (out->length + 5 > out->capacity) {
-        Py_ssize_t capacity = out->capacity ? 2 * out->capacity : 640;
-        int32_t *grown = PyMem_RawRealloc(out->rows, (size_t)capacity * sizeof(int32_t));
-        if (grown == NULL) {
-            return -1;
-        }
-        out->rows = grown;
-        out->capacity = capacity;
+    int32_t *rows = grown(out->rows, &out->capacity, out->length + 5, sizeof(int32_t), 640);
+    if (rows == NULL) {
+        return -1;
     }
+    out->rows = rows;
     int32_t *row = out->rows + out->length;
     row[0] = (int32_t)out->left + left;
     row[1] = (int32_t)out->top + top;

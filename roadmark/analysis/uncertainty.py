@@ -158,11 +158,9 @@ def pixel_regions(
     regions = []
     for piece in pieces:
         left, top = piece.left, piece.top
-        box = Box(  # the piece's box in frame pixels, clipped to the frame (Box.clipped)
-            min(max(left * sx, 0.0), width), min(max(top * sy, 0.0), height),
-            min(max((left + piece.width) * sx, 0.0), width),
-            min(max((top + piece.height) * sy, 0.0), height),
-        )
+        box = Box(
+            left * sx, top * sy, (left + piece.width) * sx, (top + piece.height) * sy
+        ).clipped(width, height)
         regions.append(
             UncertainRegion(
                 kind=RegionKind.PIXELS,

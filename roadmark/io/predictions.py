@@ -178,9 +178,9 @@ def write_packed(project: Project, packed: Sequence[PackedPrediction]) -> list[i
         project.require(Permission.PRELABEL)
         keys = [(item.row["frame_id"], item.row["model"]) for item in packed]
         if len(set(keys)) == len(keys) and len({tuple(item.row) for item in packed}) == 1:
-            ids = _store_together(conn, packed, keys)
+            ids = _store(conn, packed)
         else:  # a frame twice (each replaces the one before), or rows of different kinds
-            ids = [_store_one(conn, item) for item in packed]
+            ids = [uid for item in packed for uid in _store(conn, [item])]
         by_model: dict[str, set[int]] = {}
         for frame_id, model in keys:
             by_model.setdefault(model, set()).add(frame_id)
@@ -192,13 +192,13 @@ def write_packed(project: Project, packed: Sequence[PackedPrediction]) -> list[i
 _IDS_A_STATEMENT = 500  # ids in one IN list (SQLite allows 32766 parameters a statement)
 
 
-def _store_together(conn: sa.Connection, packed: Sequence[PackedPrediction],
-                    keys: list[tuple[int, str]]) -> list[int]:
-    """Store predictions of distinct frames (or models) with a handful of statements for
-    all of them: the older predictions they replace found and removed at once, the rows
-    inserted in one batch (their ids returned in order), then every region (a frame's
-    statements one by one cost about a millisecond of Python a frame)."""
+def _store(conn: sa.Connection, packed: Sequence[PackedPrediction]) -> list[int]:
+    """Store predictions of distinct frames (or models), rows of one kind, with a handful of
+    statements for all of them: the older predictions they replace found and removed at
+    once, the rows inserted in one batch (their ids returned in order), then every region
+    (a frame's statements one by one cost about a millisecond of Python a frame)."""
     p = t.predictions.c
+    keys = [(item.row["frame_id"], item.row["model"]) for item in packed]
     wanted = set(keys)
     frame_ids = sorted({frame_id for frame_id, _ in keys})
     models = sorted({model for _, model in keys})
@@ -222,30 +222,6 @@ def _store_together(conn: sa.Connection, packed: Sequence[PackedPrediction],
     if regions:
         conn.execute(t.uncertainty_regions.insert(), regions)
     return ids
-
-
-def _store_one(conn: sa.Connection, item: PackedPrediction) -> int:
-    """Store one prediction, replacing an older one of its frame and model."""
-    frame_id, model = item.row["frame_id"], item.row["model"]
-    old = conn.execute(
-        sa.select(t.predictions.c.id).where(
-            t.predictions.c.frame_id == frame_id, t.predictions.c.model == model
-        )
-    ).scalar()
-    if old is not None:
-        conn.execute(
-            t.uncertainty_regions.delete().where(t.uncertainty_regions.c.prediction_id == old)
-        )
-        conn.execute(t.predictions.delete().where(t.predictions.c.id == old))
-    uid: int = conn.execute(
-        t.predictions.insert().values(**item.row).returning(t.predictions.c.id)
-    ).scalar_one()
-    if item.regions:
-        conn.execute(
-            t.uncertainty_regions.insert(),
-            [region | {"prediction_id": uid} for region in item.regions],
-        )
-    return uid
 
 
 def write_predictions(project: Project, predictions: Sequence[FramePrediction]) -> list[int]:
