@@ -241,15 +241,25 @@ def speed(
         "end_to_end_seconds": round(result.seconds, 2),
         "worker_startup_seconds": round(result.startup_seconds, 2),
         # where the end-to-end run's CPU went, per frame: this process (decoding processes
-        # not included), and of it the writer's work on the predictions and the storing
+        # not included), and of it the writer's work on the predictions, the storing and
+        # the decoding threads' work (0 with decoding processes)
         "cpu_ms_per_frame": {
             key: round(1000 * value / max(result.predicted, 1), 1)
             for key, value in (
                 ("process", result.cpu_seconds),
                 ("writer", result.writer_cpu_seconds),
                 ("store", result.store_cpu_seconds),
+                ("decode", result.decode_cpu_seconds),
             )
         },
+        # on a CPU: the ratio the run would reach if the writer, the storing and the main
+        # loop cost nothing (the model's CPU a frame, cores / forward-only frames a second,
+        # against that plus the decoding threads' CPU a frame)
+        **({} if cores is None or not result.decode_cpu_seconds else {
+            "ratio_if_only_decoding_added": round(
+                (cores / forward_fps) / (cores / forward_fps
+                                         + result.decode_cpu_seconds / result.predicted), 3),
+        }),
         # per scheme of forward only: one lane with torch's own threads, then (on a CPU)
         # the pipeline's lanes; seconds before and after the pipeline run
         "forward_only_schemes": [

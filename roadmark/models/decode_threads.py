@@ -10,6 +10,7 @@ resizes, so a decoding thread does not hold up the threads that run the model.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,9 +28,11 @@ def threaded_batches(
     *,
     threads: int,
     ahead: int,
+    on_cpu: Callable[[float], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The collated batches, in order, each decoded by one of ``threads`` threads while at
-    most ``ahead`` batches wait (memory stays bounded however long the run).
+    most ``ahead`` batches wait (memory stays bounded however long the run); ``on_cpu``,
+    called from the decoding thread, gets each batch's CPU seconds.
 
     Closing the iterator (or leaving the loop) cancels the batches not started and waits
     for the ones being decoded.
@@ -39,7 +42,12 @@ def threaded_batches(
     upcoming = iter(batches)
 
     def load(batch: Sequence[int]) -> dict[str, Any]:
-        return collate([dataset[index] for index in batch])
+        started = time.thread_time()
+        try:
+            return collate([dataset[index] for index in batch])
+        finally:
+            if on_cpu is not None:
+                on_cpu(time.thread_time() - started)
 
     def refill() -> None:
         while len(pending) < max(1, ahead):

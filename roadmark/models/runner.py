@@ -170,6 +170,7 @@ class PrelabelResult:
         writer_cpu_seconds: Of it, the writer threads' work on the predictions (uncertain
             regions, encoded maps).
         store_cpu_seconds: Of it, storing them in the project.
+        decode_cpu_seconds: Of it, the decoding threads' work (0 with decoding processes).
     """
 
     model: str
@@ -186,6 +187,7 @@ class PrelabelResult:
     cpu_seconds: float = 0.0
     writer_cpu_seconds: float = 0.0
     store_cpu_seconds: float = 0.0
+    decode_cpu_seconds: float = 0.0
 
     @property
     def frames_per_second(self) -> float:
@@ -468,10 +470,17 @@ def _prelabel(
         if progress is not None:
             progress(done_now, total)
 
+    decode_cpu = [0.0]
+
+    def on_decoded(seconds: float) -> None:
+        with lock:
+            decode_cpu[0] += seconds
+
     cancelled = False
     launch = time.perf_counter()
     iterator: Iterator[dict[str, Any]] = (
-        threaded_batches(dataset, batches, collate_frames, threads=decode_threads, ahead=4)
+        threaded_batches(dataset, batches, collate_frames, threads=decode_threads, ahead=4,
+                         on_cpu=on_decoded)
         if decode_threads
         else iter(loader)  # starts the decoding processes: timed apart from the run
     )
@@ -546,6 +555,7 @@ def _prelabel(
         cpu_seconds=time.process_time() - cpu_start,
         writer_cpu_seconds=cpu["prepare"],
         store_cpu_seconds=cpu["store"],
+        decode_cpu_seconds=decode_cpu[0],
     )
 
 

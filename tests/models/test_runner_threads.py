@@ -275,6 +275,21 @@ def test_threaded_batches_come_in_order_and_stay_a_few_ahead():
     assert sorted(items.decoded) == list(range(40))
 
 
+def test_threaded_batches_report_each_batchs_cpu_time():
+    spent: list[float] = []
+
+    class Busy(_CountingItems):
+        def __getitem__(self, index: int) -> tuple[int, int]:
+            end = time.thread_time() + 0.005
+            while time.thread_time() < end:
+                pass
+            return super().__getitem__(index)
+
+    batches = [[i, i + 1] for i in range(0, 8, 2)]
+    list(threaded_batches(Busy(), batches, _collate, threads=2, ahead=2, on_cpu=spent.append))
+    assert len(spent) == 4 and all(0.009 <= s < 0.5 for s in spent)
+
+
 def test_leaving_threaded_batches_early_stops_decoding():
     items = _CountingItems()
     stream = threaded_batches(items, [[i] for i in range(100)], _collate, threads=2, ahead=3)
@@ -290,8 +305,10 @@ def test_a_cpu_run_decodes_in_threads_unless_processes_are_asked_for(tmp_path: P
     threaded = prelabel(project, model, PrelabelOptions(device="cpu", batch_size=2))
     assert threaded.predicted == 10 and threaded.decode_threads >= 1
     assert threaded.threads[0] == 0  # no decoding process
+    assert 0 < threaded.decode_cpu_seconds < threaded.cpu_seconds  # counted, part of the run
     inline = prelabel(project, model, PrelabelOptions(device="cpu", workers=0, force=True))
     assert inline.predicted == 10 and inline.decode_threads == 0
+    assert inline.decode_cpu_seconds == 0.0  # decoded by the loader, not counted apart
     project.close()
 
 
