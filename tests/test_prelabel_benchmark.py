@@ -24,6 +24,9 @@ def test_prelabel_benchmark_lists_each_end_to_end_run_with_its_idle_cores():
     runs = speed["end_to_end_runs"]
     assert len(runs) == 2 and runs[0]["fps"] == speed["end_to_end_fps"]
     assert all(run["fps"] > 0 and "idle_core_seconds" in run for run in runs)
+    cpu = speed["cpu_ms_per_frame"]  # decoded in threads of the process on a CPU
+    assert 0 < cpu["decode"] < cpu["process"] and cpu["writer"] > 0
+    assert 0 < speed["ratio_if_only_decoding_added"] < 1
 
 
 def test_prelabel_benchmark_refuses_a_repeat_below_one():
