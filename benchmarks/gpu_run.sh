@@ -72,7 +72,7 @@ if [ "${QUICK:-0}" = 1 ]; then
     WRITER=(--frames 2 --size 512x256 --input-size 256x128 --repeats 1)
 else
     CHECK=()
-    PRELABEL=(--frames 256 --distinct 16 --repeat-end-to-end 2)
+    PRELABEL=(--frames 128 --distinct 16 --repeat-end-to-end 2)
     WRITER=()
 fi
 step gpu_check 150 "$PY" benchmarks/gpu_check.py --device "$DEVICE" "${CHECK[@]}"

@@ -79,7 +79,7 @@ from roadmark.models.architectures import architectures
 from roadmark.models.batch_plan import lane_units
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.demo_model import demo_model_path
-from roadmark.models.device import cpu_budget, cpu_model_plan, torch_threads
+from roadmark.models.device import cpu_budget, cpu_model_plan, free_shared_memory, torch_threads
 from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.predictor import Predictor
 from roadmark.models.runner import (
@@ -285,6 +285,10 @@ def speed(
         # the pipeline's (decoding processes, torch threads per lane, writer threads)
         "pipeline_threads": list(result.threads),
         "pipeline_lanes": result.lanes,
+        # decoding processes hand batches through shared memory: where it is small (a
+        # container's 64 MB), the runner decodes in fewer processes or none
+        "shared_memory_free_mb": None if (free := free_shared_memory()) is None
+        else round(free / 2**20),
     }
     if device.type == "cuda":
         figures["tf32"] = {

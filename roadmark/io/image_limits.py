@@ -107,6 +107,19 @@ def header_info(data: bytes | Path, *, name: str) -> tuple[str, tuple[int, int]]
     return kind, ((height, width) if orientation in (5, 6, 7, 8) else (width, height))
 
 
+def header_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) an encoded image's header carries; 1 where it has none,
+    or where Pillow cannot read the header (no pixels are decoded)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
+            with Image.open(io.BytesIO(data)) as image:
+                return _orientation(image)
+    except (Image.DecompressionBombError, UnidentifiedImageError, OSError, ValueError,
+            SyntaxError, EOFError):
+        return 1
+
+
 def _orientation(image: Image.Image) -> int:
     """The EXIF orientation that the header carries (1 when none), without decoding
     pixels (``Image.getexif`` would decode a PNG to look for a late EXIF chunk)."""

@@ -128,7 +128,8 @@ def placed_module(
             return module
         from torch.export.passes import move_to_device_pass
 
-        return move_to_device_pass(program, device).module()
+        # the pass rewrites the program it is given: move a copy (never the caller's)
+        return move_to_device_pass(copy.deepcopy(program), device).module()
     if kind == "torchscript":
         stray = {d for d in baked_devices(module) if torch.device(d).type != device.type}
         if stray:

@@ -176,15 +176,17 @@ class Predictor:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def precision_context(self) -> Any:
+        """The autocast the model runs under (none for fp32, and none around a detector
+        whose backbone autocasts itself: its boxes decode in fp32)."""
+        if self.autocast_dtype is not None and not self._backbone_only:
+            return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return nullcontext()
+
     def forward(self, x: torch.Tensor) -> Any:
         """The model's raw output for a prepared batch (fixed-batch programs get chunks)."""
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.autocast_dtype)
-            if self.autocast_dtype is not None and not self._backbone_only
-            else nullcontext()
-        )
         fixed = self.manifest.input.batch
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), self.precision_context():
             if fixed is None or fixed == x.shape[0]:
                 return self.module(x)
             outputs = []

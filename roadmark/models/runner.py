@@ -59,6 +59,7 @@ from roadmark.models.device import (
     opencv_threads,
     torch_threads,
 )
+from roadmark.models.device_decode import EncodedFrames, collate_encoded, decode_on_device
 from roadmark.models.errors import DeviceError
 from roadmark.models.files import LoadedModel
 from roadmark.models.predictor import Predictor
@@ -259,66 +260,6 @@ class FrameDataset(Dataset[tuple[int, np.ndarray | None, str | None]]):
         return index, image, None
 
 
-class EncodedFrames(Dataset[tuple[int, torch.Tensor | None, str | None]]):
-    """The bytes of JPEG frames, to be decoded on the device (see :func:`decode_on_device`);
-    an item is ``(index, uint8 tensor of the file, error)``."""
-
-    def __init__(self, sources: Sequence[FrameSource]):
-        self.sources = list(sources)
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    def __getitem__(self, index: int) -> tuple[int, torch.Tensor | None, str | None]:
-        path = self.sources[index].path
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            return index, None, str(FrameSourceError(f"cannot read image ({error})", path=path))
-        return index, torch.frombuffer(bytearray(data), dtype=torch.uint8), None
-
-
-def collate_encoded(items: list[tuple[int, Any, str | None]]) -> dict[str, Any]:
-    """A batch of encoded frames: their bytes as a list (errors passed on)."""
-    errors = [(index, error) for index, _, error in items if error is not None]
-    images = None if errors else [data for _, data, _ in items]
-    return {"index": [i for i, _, _ in items], "images": images, "errors": errors}
-
-
-def decode_on_device(
-    datas: list[torch.Tensor], paths: Sequence[str], size: tuple[int, int], device: torch.device
-) -> torch.Tensor:
-    """JPEG bytes -> ``uint8 (B, H, W, 3)`` on ``device`` (nvJPEG on a GPU).
-
-    Raises:
-        FrameSourceError: A file that does not decode, or decodes to another size than
-            the project records (the file names it).
-    """
-    from torchvision.io import ImageReadMode, decode_jpeg
-
-    try:
-        decoded = decode_jpeg(
-            datas, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True
-        )
-    except RuntimeError as error:
-        for data, path in zip(datas, paths, strict=True):
-            try:
-                decode_jpeg(data, mode=ImageReadMode.RGB)
-            except RuntimeError:
-                raise FrameSourceError(
-                    "is not a readable JPEG (corrupt or unsupported)", path=path
-                ) from error
-        raise FrameSourceError(f"JPEG decoding failed on {device}: {error}") from error
-    for image, path in zip(decoded, paths, strict=True):
-        if tuple(image.shape[-2:]) != size:
-            raise FrameSourceError(
-                f"decodes to {image.shape[-1]}x{image.shape[-2]} but the project says "
-                f"{size[1]}x{size[0]}",
-                path=path,
-            )
-    return torch.stack(decoded).permute(0, 2, 3, 1)
-
-
 def collate_frames(items: list[tuple[int, np.ndarray | None, str | None]]) -> dict[str, Any]:
     """Stack same-sized frames into one ``uint8 (B, H, W, 3)`` tensor (errors passed on)."""
     errors = [(index, error) for index, image, error in items if error is not None]
@@ -430,7 +371,7 @@ def _prelabel(
         sources, None if input_size is None else (int(input_size[0]), int(input_size[1]))
     )
     if on_device_decode:  # the processes only read bytes; two are plenty
-        dataset = EncodedFrames(sources)
+        dataset = EncodedFrames([source.path for source in sources])
         workers = min(workers, 2)
     # On a CPU (decoding processes not asked for) frames decode in threads of this
     # process: no process to start, no copy between processes.

@@ -189,9 +189,14 @@ def test_export_programs_are_moved_with_the_device_pass(tmp_path: Path, schema: 
     assert tensors and {t.device.type for t in tensors} == {"meta"}
     result = moved(torch.zeros(1, 3, 16, 24, device="meta"))
     assert result.device.type == "meta" and result.shape == (1, 4, 16, 24)
-    # the loaded model itself still runs on the CPU
+    # the loaded model itself still runs on the CPU, and its program was not moved
     cpu_out = model.module(torch.zeros(1, 3, 16, 24))
     assert cpu_out.device.type == "cpu"
+    assert {t.device.type for t in model.program.state_dict.values()} == {"cpu"}
+    assert {t.device.type for t in model.program.constants.values()
+            if isinstance(t, torch.Tensor)} <= {"cpu"}
+    rerun = model.program.module()(torch.zeros(1, 3, 16, 24))  # (a factory op fixed to the CPU)
+    assert rerun.device.type == "cpu"
 
 
 def test_torchscript_with_a_baked_in_device_is_refused(schema: LabelSchema):

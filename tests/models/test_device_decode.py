@@ -1,0 +1,102 @@
+"""JPEG frames decoded where the model runs are turned upright by their EXIF orientation,
+as the CPU's decoders turn them (torchvision does so on the CPU only)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.io import ImageReadMode, decode_jpeg
+
+from roadmark.demo.drive import generate_drive
+from roadmark.io.frames import read_image, scan
+from roadmark.io.image_limits import header_orientation
+from roadmark.io.store import FrameSpec, Project
+from roadmark.models.demo_model import demo_model_path
+from roadmark.models.device_decode import EncodedFrame, EncodedFrames, decode_on_device, upright
+from roadmark.models.files import load_model
+from roadmark.models.runner import PrelabelOptions, prelabel
+
+
+def _jpeg(image: np.ndarray, orientation: int | None) -> bytes:
+    out = io.BytesIO()
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    Image.fromarray(image).save(out, "JPEG", quality=95, exif=exif.tobytes())
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def stored() -> np.ndarray:
+    """An image whose every turn and mirror differs (not square, no symmetry)."""
+    rng = np.random.default_rng(5)
+    return rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("orientation", [None, 1, 2, 3, 4, 5, 6, 7, 8])
+def test_device_decoding_turns_each_orientation_as_the_cpu_decoders_do(
+    stored: np.ndarray, orientation: int | None
+):
+    data = _jpeg(stored, orientation)
+    assert header_orientation(data) == (orientation or 1)
+    tensor = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    reference = decode_jpeg(tensor, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    size = (int(reference.shape[1]), int(reference.shape[2]))
+    ours = decode_on_device([EncodedFrame(tensor, header_orientation(data))], ["f.jpg"], size,
+                            torch.device("cpu"))
+    assert torch.equal(ours[0], reference.permute(1, 2, 0))
+    if orientation in (5, 6, 7, 8):
+        assert size == (80, 48)  # turned on its side
+
+
+def test_upright_leaves_unknown_orientations_as_stored():
+    image = torch.arange(24).view(1, 4, 6)
+    for odd in (0, 9, -1):
+        assert torch.equal(upright(image, odd), image)
+
+
+def test_header_orientation_of_what_is_no_image_is_upright():
+    assert header_orientation(b"") == 1
+    assert header_orientation(b"\xff\xd8\xff\xe1 not really exif") == 1
+
+
+def test_encoded_frames_read_the_orientation_in_the_loader(tmp_path: Path, stored: np.ndarray):
+    path = tmp_path / "turned.jpg"
+    path.write_bytes(_jpeg(stored, 6))
+    index, frame, error = EncodedFrames([str(path), str(tmp_path / "gone.jpg")])[0]
+    assert index == 0 and error is None and frame is not None and frame.orientation == 6
+    _, missing, error = EncodedFrames([str(tmp_path / "gone.jpg")])[0]
+    assert missing is None and error is not None and "gone.jpg" in error
+
+
+def test_a_turned_photo_is_prelabeled_upright_when_decoded_on_the_device(tmp_path: Path):
+    """A frame stored on its side (EXIF 6) is in the project at its upright size; decoded
+    where the model runs it gives the labels that decoding in the workers gives."""
+    from roadmark.io.predictions import read_prediction
+
+    (frame,) = generate_drive(frames=1, width=256, height=128, seed=2)
+    on_side = np.ascontiguousarray(np.rot90(frame.image, 1))  # stored turned, 128 x 256
+    path = tmp_path / "phone.jpg"
+    path.write_bytes(_jpeg(on_side, 6))  # 6: turn 90 degrees clockwise to show
+    assert read_image(path).shape == (128, 256, 3)
+    model = load_model(demo_model_path())
+    with Project.create(tmp_path / "p.roadmark") as project:
+        specs: list[FrameSpec] = list(scan([path]))
+        project.add_frames(specs)
+        (row,) = project.frames()
+        assert (row.width, row.height) == (256, 128)
+        prelabel(project, model, PrelabelOptions(device="cpu", decode="workers"))
+        workers = read_prediction(project, row.id).maps
+        done = prelabel(project, model, PrelabelOptions(device="cpu", decode="device",
+                                                         force=True))
+        assert done.predicted == 1
+        device = read_prediction(project, row.id).maps
+    assert workers is not None and device is not None
+    assert device.shape == workers.shape == (64, 128)
+    # two JPEG decoders and two resizes: nearly the same labels
+    assert (device.label_ids == workers.label_ids).mean() > 0.9
