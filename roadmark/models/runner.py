@@ -23,6 +23,7 @@ token stops the run after the batch in flight, keeping what was stored.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -289,6 +290,38 @@ def default_workers(device: torch.device, *, decoding_on_device: bool = False) -
     return max(1, min(4, cpus // 2)), 1
 
 
+def decoding_split(
+    device: torch.device, *, asked: int | None, default: int, busy: int, planned: int,
+    on_device: bool,
+) -> tuple[int, int]:
+    """``(decoding processes, decoding threads)`` of a run (both 0: the calling thread
+    decodes).
+
+    Args:
+        device: Where the model runs.
+        asked: Processes asked for (``None``: chosen here).
+        default: Processes this machine gives decoding (:func:`default_workers`).
+        busy: Of them, what the run's work keeps busy (0 for a small run).
+        planned: Of those, what the shared memory holds (:func:`loader_plan`).
+        on_device: The frames decode on the device (processes only read files).
+
+    On a CPU, frames decode in threads of this process: no process to start, no copy
+    between processes. Elsewhere they decode in processes, and in as many threads where
+    the shared memory holds fewer processes than the run would keep busy (a container's
+    64 MB ``/dev/shm``): threads need none, and decoding in the calling thread would
+    leave the device waiting.
+    """
+    if asked is not None:
+        return min(asked, 2) if on_device else asked, 0
+    if on_device:  # reading files: two processes are plenty
+        busy, planned = min(busy, 2), min(planned, 2)
+    elif device.type == "cpu":
+        return 0, max(1, default)
+    if planned < busy:
+        return 0, busy
+    return planned, 0
+
+
 def prelabel(
     project: Project,
     model: LoadedModel,
@@ -359,12 +392,10 @@ def _prelabel(
     decode_workers, writer_threads = default_workers(device, decoding_on_device=on_device_decode)
     batches = size_batches(frames, options.batch_size)
     largest = max(frame.height * frame.width for frame in frames)
-    plan = loader_plan(
-        decode_workers if total > SMALL_RUN else 0, len(batches), largest * 3 * options.batch_size
-    )
+    wanted = decode_workers if total > SMALL_RUN else 0
+    plan = loader_plan(wanted, len(batches), largest * 3 * options.batch_size)
     if options.workers is not None:
         plan = LoaderPlan(options.workers, (plan.prefetch or 2) if options.workers else None)
-    workers = plan.workers
     writer_threads = options.writer_threads or writer_threads
     input_size = model.manifest.input.size
     dataset: Dataset[Any] = FrameDataset(
@@ -372,12 +403,12 @@ def _prelabel(
     )
     if on_device_decode:  # the processes only read bytes; two are plenty
         dataset = EncodedFrames([source.path for source in sources])
-        workers = min(workers, 2)
-    # On a CPU (decoding processes not asked for) frames decode in threads of this
-    # process: no process to start, no copy between processes.
-    decode_threads = 0
-    if device.type == "cpu" and options.workers is None and not on_device_decode:
-        decode_threads, workers = max(1, decode_workers), 0
+    workers, decode_threads = decoding_split(
+        device, asked=options.workers, default=decode_workers,
+        busy=min(wanted, math.ceil(len(batches) / 2)), planned=plan.workers,
+        on_device=on_device_decode,
+    )  # fmt: skip
+    collate = collate_encoded if on_device_decode else collate_frames
     model_threads, lanes = options.torch_threads, 1
     if device.type != "cpu" or model_threads == 0:
         model_threads = None  # torch's own setting (a GPU run barely uses it)
@@ -391,7 +422,7 @@ def _prelabel(
         dataset,
         batch_sampler=batches,
         num_workers=workers,
-        collate_fn=collate_encoded if on_device_decode else collate_frames,
+        collate_fn=collate,
         pin_memory=device.type == "cuda" and not on_device_decode,
         worker_init_fn=limit_worker_threads if workers > 0 else None,
         prefetch_factor=plan.prefetch if workers else None,
@@ -420,7 +451,7 @@ def _prelabel(
     cancelled = False
     launch = time.perf_counter()
     iterator: Iterator[dict[str, Any]] = (
-        threaded_batches(dataset, batches, collate_frames, threads=decode_threads, ahead=4,
+        threaded_batches(dataset, batches, collate, threads=decode_threads, ahead=4,
                          on_cpu=on_decoded)
         if decode_threads
         else iter(loader)  # starts the decoding processes: timed apart from the run

@@ -22,7 +22,7 @@ from roadmark.models.batch_plan import lane_units
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.demo_model import demo_model_path
-from roadmark.models.device import cpu_model_plan, opencv_threads, torch_threads
+from roadmark.models.device import LoaderPlan, cpu_model_plan, opencv_threads, torch_threads
 from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.runner import (
     FrameDataset,
@@ -327,3 +327,56 @@ def test_decoding_threads_each_read_a_video_with_their_own_reader(tmp_path: Path
     expected = {k: int(dataset[k][1][..., 0].mean()) for k in range(12)}
     assert seen == expected
     assert len(set(expected.values())) == 12  # the frames differ
+
+
+def test_decoding_split_uses_threads_where_shared_memory_holds_too_few_processes():
+    from roadmark.models.runner import decoding_split
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    # a GPU: processes, as many as the shared memory holds, unless it holds fewer than
+    # the run keeps busy (a container's 64 MB /dev/shm): then threads, which need none
+    assert decoding_split(cuda, asked=None, default=7, busy=7, planned=7,
+                          on_device=False) == (7, 0)
+    assert decoding_split(cuda, asked=None, default=7, busy=7, planned=0,
+                          on_device=False) == (0, 7)
+    assert decoding_split(cuda, asked=None, default=7, busy=7, planned=3,
+                          on_device=False) == (0, 7)
+    assert decoding_split(cuda, asked=None, default=7, busy=0, planned=0,
+                          on_device=False) == (0, 0)  # a small run: the calling thread
+    # decoding on the device: two readers are plenty, threads where shared memory is short
+    assert decoding_split(cuda, asked=None, default=2, busy=5, planned=5,
+                          on_device=True) == (2, 0)
+    assert decoding_split(cuda, asked=None, default=2, busy=5, planned=1,
+                          on_device=True) == (0, 2)
+    # a CPU: threads of this process, however small the run
+    assert decoding_split(cpu, asked=None, default=1, busy=0, planned=0,
+                          on_device=False) == (0, 1)
+    # what was asked for is what runs
+    assert decoding_split(cuda, asked=0, default=7, busy=7, planned=7,
+                          on_device=False) == (0, 0)
+    assert decoding_split(cpu, asked=3, default=1, busy=1, planned=1,
+                          on_device=False) == (3, 0)
+    assert decoding_split(cuda, asked=5, default=2, busy=2, planned=2,
+                          on_device=True) == (2, 0)
+
+
+def test_frames_decoded_on_the_device_are_read_by_threads_where_shared_memory_is_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The JPEG bytes that the device decodes are read by threads when the shared memory
+    holds no reading process: the same maps as read by processes."""
+    project, model = _small_run(tmp_path, 10, ".jpg")
+    options = PrelabelOptions(device="cpu", decode="device", batch_size=2)
+    by_processes = prelabel(project, model, options)
+    processes = by_processes.threads[0]
+    assert processes >= 1 and by_processes.decode_threads == 0
+    maps = {f.id: read_prediction(project, f.id).maps for f in project.frames()}
+    monkeypatch.setattr(runner, "loader_plan", lambda *args, **kwargs: LoaderPlan(0, None))
+    by_threads = prelabel(project, model, replace(options, force=True))
+    assert by_threads.predicted == 10 and by_threads.decode_threads == processes
+    assert by_threads.threads[0] == 0 and by_threads.decode_cpu_seconds > 0
+    for frame in project.frames():
+        again = read_prediction(project, frame.id).maps
+        assert np.array_equal(again.label_ids, maps[frame.id].label_ids)
+        assert np.array_equal(again.confidence, maps[frame.id].confidence)
+    project.close()
