@@ -15,9 +15,12 @@ Prints one JSON object: each check with ``passed`` and its figures. The checks:
   and the top-100 cut is decided by rounding; with 1e-6 noise on the weights, as a GPU's
   rounding gives, the features moved by 6e-6 and the boxes by 1e-4 px on the CPU);
 - ``bf16_label_flips``: segmentation under bf16 autocast changes <= 0.3 % of the labels;
-- ``detection_box_error``: under the default precision the boxes decode in fp32 and are
-  < 1 px from the CPU's on the same proposals (reported: the same under an explicit bf16
-  that autocasts the backbone only);
+- ``detection_box_error``: under the precision a run gets (fp32 for detectors, torch's
+  own TF32 settings) the boxes decode in fp32 and are < 1 px from the CPU's on the same
+  proposals (reported: the same under an explicit bf16 that autocasts the backbone only);
+- ``device_decoding``: JPEG frames with EXIF orientations 1, 3, 6 and 8 decoded on the
+  device come out upright, within 2 levels on average of the CPU's decoding (torchvision
+  turns them on the CPU only: ``roadmark.models.device_decode`` does it);
 - ``host_copy``: the asynchronous copy to pinned memory equals a synchronous copy, even
   queued behind a long kernel (values that exist only once it is done, none of them
   zero, as a fresh pinned buffer is); on ``cuda:1`` as well when there are two GPUs;
@@ -39,6 +42,7 @@ the GPU (``benchmarks/gpu_run.sh`` runs it first; CI rehearses that on the CPU).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import tempfile
@@ -54,18 +58,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 from torchvision.ops import box_iou
 
 from roadmark.core.schema import LabelSchema
 from roadmark.demo.drive import generate_drive
 from roadmark.io.demo_project import build_demo_project
+from roadmark.io.frames import decode_image
+from roadmark.io.image_limits import header_orientation
 from roadmark.io.schema_files import load_schema
 from roadmark.io.store import Project
 from roadmark.models import training as training_module
 from roadmark.models.create import new_torchvision_model
 from roadmark.models.demo_model import demo_model_path
 from roadmark.models.device import on_device, placed_module
+from roadmark.models.device_decode import EncodedFrame, decode_on_device
 from roadmark.models.errors import ModelError
 from roadmark.models.files import LoadedModel, load_model
 from roadmark.models.manifest import InputSpec, ModelManifest, parse_class_list
@@ -78,7 +86,8 @@ BF16_FLIPS = 0.003
 BOX_ERROR_PX = 1.0
 FEATURE_ERROR = 1e-3  # fp32 on the GPU against the CPU, relative to the largest feature
 PROBABILITY_ERROR = 1e-3
-TRAIN_SECONDS = 90  # each precision's 20 training steps, spawned workers included
+TRAIN_SECONDS = 40  # each precision's 20 training steps, spawned workers included
+DECODE_LEVELS = 2.0  # mean difference of device and CPU JPEG decoding, upright
 DETECTOR = "fasterrcnn_mobilenet_v3_large_fpn"
 
 
@@ -94,9 +103,17 @@ def _host(predictor: Predictor, frames: torch.Tensor) -> DeviceBatch:
     return batch
 
 
+# torch's own TF32 settings, read before any check changes them: what a user's run gets
+_TF32_DEFAULTS = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+
+
 def _fp32_strict() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+
+
+def _tf32_defaults() -> None:
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = _TF32_DEFAULTS
 
 
 def check_segmentation(
@@ -198,12 +215,15 @@ def check_detection(
     on_cpu = Predictor(model, schema, device="cpu", flip=False)
     features, proposals, boxes, probabilities = _stages(on_cpu, frames)
     final_cpu = _boxes(_host(on_cpu, frames))
-    _fp32_strict()
     default = Predictor(model, schema, device=device, flip=False)
+    _tf32_defaults()  # the precision a run gets: fp32 for detectors, torch's TF32 settings
+    _, _, usual_boxes, _ = _stages(default, frames, proposals)
+    _fp32_strict()
     there, _, there_boxes, there_probabilities = _stages(default, frames, proposals)
     feature_error = _relative(features, there)
     probability_error = float((probabilities - there_probabilities).abs().max())
     box_px = float((boxes - there_boxes).abs().max())
+    usual_px = float((boxes - usual_boxes).abs().max())
     # the final boxes, reported only: with tied scores they need not be the same boxes
     iou, _ = _box_error(final_cpu, _boxes(_host(default, frames)))
     out: dict[str, Any] = {
@@ -218,9 +238,10 @@ def check_detection(
         },
         "detection_box_error": {
             "precision": str(default.autocast_dtype or torch.float32).replace("torch.", ""),
-            "boxes_dtype": str(there_boxes.dtype).replace("torch.", ""),
-            "default_precision_max_px": round(box_px, 5),
-            "passed": box_px < BOX_ERROR_PX and there_boxes.dtype == torch.float32,
+            "tf32": {"matmul": _TF32_DEFAULTS[0], "cudnn": _TF32_DEFAULTS[1]},
+            "boxes_dtype": str(usual_boxes.dtype).replace("torch.", ""),
+            "default_precision_max_px": round(usual_px, 5),
+            "passed": usual_px < BOX_ERROR_PX and usual_boxes.dtype == torch.float32,
         },
     }
     if device.type == "cuda":  # reported: features from a bf16 backbone, the same proposals
@@ -228,8 +249,34 @@ def check_detection(
         _, _, low_boxes, _ = _stages(low, frames, proposals)
         out["detection_box_error"]["explicit_bf16_backbone_only_max_px"] = round(
             float((low_boxes - there_boxes).abs().max()), 4)
-        out["detection_box_error"]["explicit_bf16_boxes_dtype"] = str(low_boxes.dtype)
+        out["detection_box_error"]["explicit_bf16_boxes_dtype"] = str(low_boxes.dtype).replace(
+            "torch.", "")
     return out
+
+
+def check_device_decoding(device: torch.device) -> dict[str, Any]:
+    """JPEG frames decoded on the device, turned upright by their EXIF orientation, against
+    the CPU's decoding (OpenCV; a different JPEG decoder: within a few levels)."""
+    (frame,) = generate_drive(frames=1, width=160, height=96, seed=4)
+    results = {}
+    for orientation in (1, 3, 6, 8):
+        stored = frame.image if orientation in (1, 3) else np.ascontiguousarray(
+            np.rot90(frame.image))
+        encoded = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(stored).save(encoded, "JPEG", quality=95, exif=exif.tobytes())
+        data = encoded.getvalue()
+        reference = torch.from_numpy(decode_image(data, name=f"exif{orientation}.jpg"))
+        size = (int(reference.shape[0]), int(reference.shape[1]))
+        tensor = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        with on_device(device):
+            ours = decode_on_device([EncodedFrame(tensor, header_orientation(data))],
+                                    [f"exif{orientation}.jpg"], size, device)[0].cpu()
+        difference = float((ours.int() - reference.int()).abs().float().mean())
+        results[str(orientation)] = {"mean_level_difference": round(difference, 3),
+                                     "passed": difference <= DECODE_LEVELS}
+    return {"orientations": results, "passed": all(r["passed"] for r in results.values())}
 
 
 def check_host_copy(device: torch.device) -> dict[str, Any]:
@@ -445,6 +492,7 @@ def main() -> None:
             "segmentation": lambda: check_segmentation(device, schema, frames),
             "detection": lambda: check_detection(root, device, schema, frames),
             "host_copy": lambda: check_host_copy(device),
+            "device_decoding": lambda: check_device_decoding(device),
             "programs_on_device": lambda: check_programs(root, device, schema),
             "no_sync_in_segmentation": lambda: check_sync_free(device, schema, frames),
             "nan_raises": lambda: check_nan(device, schema),

@@ -242,7 +242,7 @@ def speed(
         "worker_startup_seconds": round(result.startup_seconds, 2),
         # where the end-to-end run's CPU went, per frame: this process (decoding processes
         # not included), and of it the writer's work on the predictions, the storing and
-        # the decoding threads' work (0 with decoding processes)
+        # the decoding threads' work (0 where processes or the calling thread decode)
         "cpu_ms_per_frame": {
             key: round(1000 * value / max(result.predicted, 1), 1)
             for key, value in (

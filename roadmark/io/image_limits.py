@@ -89,20 +89,16 @@ def header_info(data: bytes | Path, *, name: str) -> tuple[str, tuple[int, int]]
         FrameSourceError: The header declares more pixels than even Pillow reads.
     """
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
-            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-                width, height = int(image.size[0]), int(image.size[1])
-                orientation = _orientation(image)
-                kind = str(image.format)
+        found = _header(data)
     except Image.DecompressionBombError as error:
         raise FrameSourceError(
             f"declares more pixels than the limit of {max_image_pixels():,} "
             "(ROADMARK_MAX_IMAGE_PIXELS)",
             path=name,
         ) from error
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+    if found is None:
         return None
+    kind, (width, height), orientation = found
     # Decoders turn the image upright (EXIF orientation); sizes are given that way round.
     return kind, ((height, width) if orientation in (5, 6, 7, 8) else (width, height))
 
@@ -111,13 +107,27 @@ def header_orientation(data: bytes) -> int:
     """The EXIF orientation (1-8) an encoded image's header carries; 1 where it has none,
     or where Pillow cannot read the header (no pixels are decoded)."""
     try:
+        found = _header(data)
+    except Image.DecompressionBombError:
+        return 1
+    return 1 if found is None else found[2]
+
+
+def _header(data: bytes | Path) -> tuple[str, tuple[int, int], int] | None:
+    """Pillow's format name, the stored ``(width, height)`` and the EXIF orientation from
+    an image's header, ``None`` if Pillow cannot tell (no pixels are decoded).
+
+    Raises:
+        Image.DecompressionBombError: More pixels than even Pillow reads.
+    """
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning
-            with Image.open(io.BytesIO(data)) as image:
-                return _orientation(image)
-    except (Image.DecompressionBombError, UnidentifiedImageError, OSError, ValueError,
-            SyntaxError, EOFError):
-        return 1
+            with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+                size = (int(image.size[0]), int(image.size[1]))
+                return str(image.format), size, _orientation(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        return None
 
 
 def _orientation(image: Image.Image) -> int:

@@ -1,7 +1,8 @@
 """JPEG frames decoded where the model runs (nvJPEG on a GPU), turned upright as on the CPU.
 
-The decoding processes only read each file's bytes and its EXIF orientation (from the
-header, no pixels); the device decodes the batch and turns each frame upright itself.
+The loader (processes, threads or the calling thread) only reads each file's bytes and
+its EXIF orientation (from the header, no pixels); the device decodes the batch and turns
+each frame upright itself.
 torchvision applies the EXIF orientation on the CPU only, so a phone's rotated photo would
 otherwise be stored on its side on a GPU, and refused where its size then differs from
 the project's.
@@ -31,7 +32,7 @@ class EncodedFrames(Dataset[tuple[int, EncodedFrame | None, str | None]]):
     """The bytes of JPEG frames, to be decoded on the device (see :func:`decode_on_device`);
     an item is ``(index, EncodedFrame, error)``."""
 
-    def __init__(self, paths: Sequence[str]):
+    def __init__(self, paths: Sequence[str]) -> None:
         self.paths = list(paths)
 
     def __len__(self) -> int:

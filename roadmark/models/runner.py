@@ -172,7 +172,8 @@ class PrelabelResult:
         writer_cpu_seconds: Of it, the writer threads' work on the predictions (uncertain
             regions, encoded maps).
         store_cpu_seconds: Of it, storing them in the project.
-        decode_cpu_seconds: Of it, the decoding threads' work (0 with decoding processes).
+        decode_cpu_seconds: Of it, the decoding threads' work (0 where decoding processes
+            or the calling thread decode).
     """
 
     model: str
@@ -442,11 +443,12 @@ def _prelabel(
         if progress is not None:
             progress(done_now, total)
 
-    decode_cpu = [0.0]
+    decode_cpu = 0.0
 
     def on_decoded(seconds: float) -> None:
+        nonlocal decode_cpu
         with lock:
-            decode_cpu[0] += seconds
+            decode_cpu += seconds
 
     cancelled = False
     launch = time.perf_counter()
@@ -527,7 +529,7 @@ def _prelabel(
         cpu_seconds=time.process_time() - cpu_start,
         writer_cpu_seconds=cpu["prepare"],
         store_cpu_seconds=cpu["store"],
-        decode_cpu_seconds=decode_cpu[0],
+        decode_cpu_seconds=decode_cpu,
     )
 
 

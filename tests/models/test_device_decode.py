@@ -13,7 +13,7 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg
 
 from roadmark.demo.drive import generate_drive
-from roadmark.io.frames import read_image, scan
+from roadmark.io.frames import decode_image, read_image, scan
 from roadmark.io.image_limits import header_orientation
 from roadmark.io.store import FrameSpec, Project
 from roadmark.models.demo_model import demo_model_path
@@ -49,7 +49,11 @@ def test_device_decoding_turns_each_orientation_as_the_cpu_decoders_do(
     size = (int(reference.shape[1]), int(reference.shape[2]))
     ours = decode_on_device([EncodedFrame(tensor, header_orientation(data))], ["f.jpg"], size,
                             torch.device("cpu"))
-    assert torch.equal(ours[0], reference.permute(1, 2, 0))
+    assert torch.equal(ours[0], reference.permute(1, 2, 0))  # the same decoder, turned
+    # and as the CPU path gives it (OpenCV, which reads the orientation itself)
+    cpu = torch.from_numpy(decode_image(data, name="f.jpg"))
+    assert cpu.shape == ours[0].shape
+    assert float((cpu.int() - ours[0].int()).abs().float().mean()) <= 1.0
     if orientation in (5, 6, 7, 8):
         assert size == (80, 48)  # turned on its side
 
