@@ -329,35 +329,34 @@ def test_decoding_threads_each_read_a_video_with_their_own_reader(tmp_path: Path
     assert len(set(expected.values())) == 12  # the frames differ
 
 
-def test_decoding_split_uses_threads_where_shared_memory_holds_too_few_processes():
+@pytest.mark.parametrize(
+    ("device", "asked", "default", "busy", "planned", "on_device", "split"),
+    [
+        # a GPU: processes, as many as the shared memory holds, unless it holds fewer than
+        # the run keeps busy (a container's 64 MB /dev/shm): then threads, which need none
+        ("cuda", None, 7, 7, 7, False, (7, 0)),
+        ("cuda", None, 7, 7, 0, False, (0, 7)),
+        ("cuda", None, 7, 7, 3, False, (0, 7)),
+        ("cuda", None, 7, 0, 0, False, (0, 0)),  # a small run: the calling thread
+        # decoding on the device: two readers are plenty, threads where memory is short
+        ("cuda", None, 2, 5, 5, True, (2, 0)),
+        ("cuda", None, 2, 5, 1, True, (0, 2)),
+        # a CPU: threads of this process, however small the run
+        ("cpu", None, 1, 0, 0, False, (0, 1)),
+        # what was asked for is what runs
+        ("cuda", 0, 7, 7, 7, False, (0, 0)),
+        ("cpu", 3, 1, 1, 1, False, (3, 0)),
+        ("cuda", 5, 2, 2, 2, True, (2, 0)),
+    ],
+)
+def test_decoding_split_uses_threads_where_shared_memory_holds_too_few_processes(
+    device: str, asked: int | None, default: int, busy: int, planned: int, on_device: bool,
+    split: tuple[int, int],
+):
     from roadmark.models.runner import decoding_split
 
-    cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    # a GPU: processes, as many as the shared memory holds, unless it holds fewer than
-    # the run keeps busy (a container's 64 MB /dev/shm): then threads, which need none
-    assert decoding_split(cuda, asked=None, default=7, busy=7, planned=7,
-                          on_device=False) == (7, 0)
-    assert decoding_split(cuda, asked=None, default=7, busy=7, planned=0,
-                          on_device=False) == (0, 7)
-    assert decoding_split(cuda, asked=None, default=7, busy=7, planned=3,
-                          on_device=False) == (0, 7)
-    assert decoding_split(cuda, asked=None, default=7, busy=0, planned=0,
-                          on_device=False) == (0, 0)  # a small run: the calling thread
-    # decoding on the device: two readers are plenty, threads where shared memory is short
-    assert decoding_split(cuda, asked=None, default=2, busy=5, planned=5,
-                          on_device=True) == (2, 0)
-    assert decoding_split(cuda, asked=None, default=2, busy=5, planned=1,
-                          on_device=True) == (0, 2)
-    # a CPU: threads of this process, however small the run
-    assert decoding_split(cpu, asked=None, default=1, busy=0, planned=0,
-                          on_device=False) == (0, 1)
-    # what was asked for is what runs
-    assert decoding_split(cuda, asked=0, default=7, busy=7, planned=7,
-                          on_device=False) == (0, 0)
-    assert decoding_split(cpu, asked=3, default=1, busy=1, planned=1,
-                          on_device=False) == (3, 0)
-    assert decoding_split(cuda, asked=5, default=2, busy=2, planned=2,
-                          on_device=True) == (2, 0)
+    assert decoding_split(torch.device(device), asked=asked, default=default, busy=busy,
+                          planned=planned, on_device=on_device) == split
 
 
 def test_frames_decoded_on_the_device_are_read_by_threads_where_shared_memory_is_short(
