@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from roadmark.io.errors import FrameSourceError
+from roadmark.io.frames import decode_image
 from roadmark.io.image_limits import header_orientation
 
 
@@ -74,26 +75,23 @@ def decode_on_device(
 ) -> torch.Tensor:
     """JPEG bytes -> upright ``uint8 (B, H, W, 3)`` on ``device`` (nvJPEG on a GPU).
 
+    A frame the device's decoder refuses (a CMYK or otherwise unusual JPEG) is decoded as
+    on the CPU instead (OpenCV) and copied there: the run goes on.
+
     Raises:
-        FrameSourceError: A file that does not decode, or decodes to another size than
-            the project records (the file names it).
+        FrameSourceError: A file that does not decode at all, or decodes to another size
+            than the project records (the file names it).
     """
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    datas = [frame.data for frame in frames]
     try:
-        decoded = decode_jpeg(datas, mode=ImageReadMode.RGB, device=device)
-    except RuntimeError as error:
-        for data, path in zip(datas, paths, strict=True):
-            try:
-                decode_jpeg(data, mode=ImageReadMode.RGB)
-            except RuntimeError:
-                raise FrameSourceError(
-                    "is not a readable JPEG (corrupt or unsupported)", path=path
-                ) from error
-        raise FrameSourceError(f"JPEG decoding failed on {device}: {error}") from error
-    turned = [upright(image, frame.orientation) for image, frame in zip(decoded, frames,
-                                                                        strict=True)]
+        decoded = decode_jpeg([frame.data for frame in frames], mode=ImageReadMode.RGB,
+                              device=device)
+        turned = [upright(image, frame.orientation)
+                  for image, frame in zip(decoded, frames, strict=True)]
+    except RuntimeError:  # one frame fails the batch: each on its own
+        turned = [_decode_one(frame, path, device)
+                  for frame, path in zip(frames, paths, strict=True)]
     for image, path in zip(turned, paths, strict=True):
         if tuple(image.shape[-2:]) != size:
             raise FrameSourceError(
@@ -102,3 +100,17 @@ def decode_on_device(
                 path=path,
             )
     return torch.stack(turned).permute(0, 2, 3, 1)
+
+
+def _decode_one(frame: EncodedFrame, path: str, device: torch.device) -> torch.Tensor:
+    """One upright ``(3, H, W)`` frame on ``device``: decoded there, else as on the CPU."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    try:
+        (image,) = decode_jpeg([frame.data], mode=ImageReadMode.RGB, device=device)
+        return upright(image, frame.orientation)
+    except RuntimeError:
+        pass
+    # OpenCV, as the CPU path decodes (upright, RGB); names a file it cannot read either
+    decoded = decode_image(frame.data.numpy().tobytes(), name=path)
+    return torch.from_numpy(decoded).permute(2, 0, 1).to(device)

@@ -104,3 +104,45 @@ def test_a_turned_photo_is_prelabeled_upright_when_decoded_on_the_device(tmp_pat
     assert device.shape == workers.shape == (64, 128)
     # two JPEG decoders and two resizes: nearly the same labels
     assert (device.label_ids == workers.label_ids).mean() > 0.9
+
+
+def test_a_frame_the_device_refuses_is_decoded_as_on_the_cpu(
+    stored: np.ndarray, monkeypatch: pytest.MonkeyPatch
+):
+    """One frame that the device's decoder cannot read (a CMYK JPEG, say) fails the batch's
+    call: each frame is tried alone, and the refused one is decoded by OpenCV instead."""
+    import torchvision.io
+
+    datas = [_jpeg(stored, 1), _jpeg(stored, 3), _jpeg(stored, 1), _jpeg(stored, 6)]
+    frames = [EncodedFrame(torch.frombuffer(bytearray(d), dtype=torch.uint8),
+                           header_orientation(d)) for d in datas]
+    cpu = torch.device("cpu")
+    alone = [decode_on_device([f], ["f.jpg"], (80, 48) if f.orientation == 6 else (48, 80),
+                              cpu)[0] for f in frames]
+    opencv = [torch.from_numpy(decode_image(d, name="f.jpg")) for d in datas]
+    real = torchvision.io.decode_jpeg
+    refused = (frames[1].data, frames[3].data)
+
+    def refusing(input, *args, **kwargs):
+        if any(torch.equal(t, r) for t in input for r in refused):
+            raise RuntimeError("nvjpeg: unsupported")
+        return real(input, *args, **kwargs)
+
+    monkeypatch.setattr(torchvision.io, "decode_jpeg", refusing)
+    batch = decode_on_device(frames[:3], ["a.jpg", "refused.jpg", "c.jpg"], (48, 80), cpu)
+    assert torch.equal(batch[0], alone[0]) and torch.equal(batch[2], alone[2])
+    assert torch.equal(batch[1], opencv[1])  # OpenCV's decoding, turned 180 degrees
+    (turned,) = decode_on_device([frames[3]], ["refused.jpg"], (80, 48), cpu)
+    assert torch.equal(turned, opencv[3])  # on its side, turned upright by OpenCV
+
+
+def test_a_file_no_decoder_reads_is_named(stored: np.ndarray):
+    from roadmark.io.errors import FrameSourceError
+
+    good = _jpeg(stored, None)
+    broken = good[:300]
+    frames = [EncodedFrame(torch.frombuffer(bytearray(d), dtype=torch.uint8), 1)
+              for d in (good, broken)]
+    with pytest.raises(FrameSourceError, match=r"broken\.jpg: is not a readable image"):
+        decode_on_device(frames, ["good.jpg", "broken.jpg"], (48, 80), torch.device("cpu"))
+

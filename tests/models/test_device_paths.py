@@ -366,7 +366,7 @@ def test_decoding_on_the_device_names_a_corrupt_jpeg_and_refuses_png(tmp_path: P
         broken = project.frame_file(project.frames()[1])
         broken.write_bytes(broken.read_bytes()[:200])
         options = PrelabelOptions(device="cpu", decode="device", batch_size=2)
-        with pytest.raises(FrameSourceError, match=r"frame1\.jpg: is not a readable JPEG"):
+        with pytest.raises(FrameSourceError, match=r"frame1\.jpg: is not a readable image"):
             prelabel(project, model, options)
     png = tmp_path / "png_only"
     png.mkdir()
