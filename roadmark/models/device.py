@@ -286,6 +286,12 @@ class LoaderPlan:
     prefetch: int | None
 
 
+def busy_workers(wanted: int, batches: int) -> int:
+    """Of ``wanted`` decoding processes, those a run of ``batches`` keeps busy (never more
+    than half of them: each process decodes whole batches)."""
+    return min(wanted, max(0, math.ceil(batches / 2)))
+
+
 def loader_plan(
     wanted: int,
     batches: int,
@@ -307,7 +313,7 @@ def loader_plan(
         No workers (decode in the calling thread) when the work is too small or the
         shared memory too tight for even one batch in flight per worker.
     """
-    workers = min(wanted, max(0, math.ceil(batches / 2)))
+    workers = busy_workers(wanted, batches)
     if workers <= 0:
         return LoaderPlan(0, None)
     free = free_shared_memory() if shm_free is None else shm_free

@@ -23,7 +23,6 @@ token stops the run after the batch in flight, keeping what was stored.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
@@ -52,6 +51,7 @@ from roadmark.models.batch_plan import lane_units, size_batches
 from roadmark.models.decode_threads import threaded_batches
 from roadmark.models.device import (
     LoaderPlan,
+    busy_workers,
     cpu_budget,
     cpu_model_plan,
     limit_worker_threads,
@@ -402,11 +402,11 @@ def _prelabel(
     dataset: Dataset[Any] = FrameDataset(
         sources, None if input_size is None else (int(input_size[0]), int(input_size[1]))
     )
-    if on_device_decode:  # the processes only read bytes; two are plenty
+    if on_device_decode:  # the loader only reads the files' bytes
         dataset = EncodedFrames([source.path for source in sources])
     workers, decode_threads = decoding_split(
         device, asked=options.workers, default=decode_workers,
-        busy=min(wanted, math.ceil(len(batches) / 2)), planned=plan.workers,
+        busy=busy_workers(wanted, len(batches)), planned=plan.workers,
         on_device=on_device_decode,
     )  # fmt: skip
     collate = collate_encoded if on_device_decode else collate_frames
